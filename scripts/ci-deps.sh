@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the test suites need beyond a fresh machine (Debian). Idempotent; a no-op when all are there.
+set -euo pipefail
+need=()
+command -v cc >/dev/null || need+=(gcc)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v taskset >/dev/null || need+=(util-linux)
+command -v strace >/dev/null || need+=(strace)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+  else
+    echo "missing: ${need[*]} (install them with apt-get)" >&2
+  fi
+fi

@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// `npm test`: compiles the TypeScript, runs every suite (Node, then the peers that exist, then the Node version
+// matrix), checks that /dev/shm is left as it was found, and ends with one "N passed, N failed" line.
+//
+// Environment:
+//   SHMBUS_SLOW=1            also run the slow soak/stress suites (*.slow.test.js)
+//   SHMBUS_NODE_MATRIX=0     skip the Node 22/24/26 matrix (default: on; installs them from npm into .cache/)
+//   SHMBUS_TEST_FILTER=re    only run test files whose path matches the regular expression
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prepareMatrix } from './node-matrix.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(root);
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+function step(title) {
+  process.stdout.write(`\n=== ${title}\n`);
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
+    child.on('exit', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), out }));
+  });
+}
+
+function findTests(dir, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const entry of readdirSync(dir)) {
+    const p = join(dir, entry);
+    if (statSync(p).isDirectory()) findTests(p, out);
+    else if (entry.endsWith('.test.js')) out.push(p);
+  }
+  return out.sort();
+}
+
+function count(label, out, code) {
+  const num = (re) => Number((out.match(re) ?? [])[1] ?? 0);
+  const passed = num(/^ℹ pass (\d+)/m);
+  const failed = num(/^ℹ fail (\d+)/m) + num(/^ℹ cancelled (\d+)/m);
+  const skipped = num(/^ℹ skipped (\d+)/m) + num(/^ℹ todo (\d+)/m);
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  if (code !== 0 || failed > 0) failures.push(`${label} (exit ${code}, ${failed} failed)`);
+}
+
+function shmEntries() {
+  try {
+    return new Set(readdirSync('/dev/shm').filter((n) => n.startsWith('shmbus.')));
+  } catch {
+    return new Set();
+  }
+}
+
+async function nodeSuite(label, files, env = {}, node = process.execPath) {
+  step(`${label}: ${files.length} files`);
+  if (files.length === 0) return;
+  const res = await run(node, ['--test', '--test-reporter=spec', ...files], { env: { ...process.env, ...env } });
+  count(label, res.out, res.code);
+}
+
+step('system packages the suites need');
+spawnSync('bash', ['scripts/ci-deps.sh'], { stdio: 'inherit' });
+
+step('compile TypeScript');
+const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+if (tsc.status !== 0) {
+  console.log('\n0 passed, 1 failed');
+  process.exit(1);
+}
+
+const before = shmEntries();
+const filter = process.env.SHMBUS_TEST_FILTER ? new RegExp(process.env.SHMBUS_TEST_FILTER) : null;
+const slow = process.env.SHMBUS_SLOW === '1';
+const all = findTests(join(root, 'dist', 'test')).filter(
+  (f) => (slow || !f.endsWith('.slow.test.js')) && (!filter || filter.test(f)),
+);
+await nodeSuite(`node ${process.version}`, all.map((f) => relative(root, f)));
+
+if (existsSync(join(root, 'python', 'tests')) && !filter) {
+  step('python peer (pytest)');
+  const res = await run('python3', ['-m', 'pytest', '-q', 'python/tests'], { env: { ...process.env, PYTHONPATH: join(root, 'python') } });
+  const num = (re) => Number((res.out.match(re) ?? [])[1] ?? 0);
+  totals.passed += num(/(\d+) passed/);
+  totals.failed += num(/(\d+) failed/) + num(/(\d+) error/);
+  if (res.code !== 0) failures.push(`pytest (exit ${res.code})`);
+}
+
+if (existsSync(join(root, 'c', 'tests', 'run.sh')) && !filter) {
+  step('C peer');
+  const res = await run('bash', ['c/tests/run.sh']);
+  const m = res.out.match(/^(\d+) passed, (\d+) failed/m);
+  if (m) {
+    totals.passed += Number(m[1]);
+    totals.failed += Number(m[2]);
+  }
+  if (res.code !== 0) failures.push(`C tests (exit ${res.code})`);
+}
+
+if (process.env.SHMBUS_NODE_MATRIX !== '0') {
+  const matrix = await prepareMatrix(root, (msg) => process.stdout.write(`${msg}\n`));
+  const subset = all.filter((f) => /(segment|wait|mutex|topic|mailbox|queue|rpc)/.test(f)).map((f) => relative(root, f));
+  for (const v of matrix) {
+    if (v.error) {
+      failures.push(`node ${v.major}: ${v.error}`);
+      totals.failed += 1;
+      continue;
+    }
+    await nodeSuite(`node ${v.version} (matrix)`, subset, { SHMBUS_ADDON: v.addon }, v.node);
+  }
+}
+
+const leaked = [...shmEntries()].filter((n) => !before.has(n));
+if (leaked.length > 0) {
+  failures.push(`/dev/shm leak: ${leaked.join(', ')}`);
+  totals.failed += 1;
+}
+
+step('summary');
+for (const f of failures) console.log(`FAILED: ${f}`);
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failures.length === 0 ? 0 : 1);

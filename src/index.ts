@@ -1,0 +1,14 @@
+/** shmbus: the public surface. Re-exports only. */
+export { ShmbusError, isShmbusError, ERROR_CODES } from './errors.js';
+export type { ShmbusErrorCode, ShmbusErrorOptions } from './errors.js';
+export { Segment } from './segment/segment.js';
+export type {
+  SegmentCreateOptions,
+  SegmentOpenOptions,
+  RawOpenOptions,
+  MapFileOptions,
+  SegmentInfo,
+} from './segment/segment.js';
+export type { SegmentKind } from './protocol/layout.js';
+export type { WaitOptions } from './sync/deadline.js';
+export type { WaitResult } from './sync/futex.js';

@@ -1,0 +1,285 @@
+// Node-API entry points. Every function JS calls is prefixed Js. Arguments arrive validated by
+// src/native/binding.ts; here we only convert types, call the OS layer and report errno.
+#include <napi.h>
+#include <string.h>
+
+#include <atomic>
+#include <memory>
+
+#include "sab.h"
+#include "shm_posix.h"
+#include "waiter.h"
+
+namespace shmbus {
+namespace {
+
+// Owned by the SharedArrayBuffer: freed (and munmapped) when the engine frees the buffer.
+// Shared by every SharedArrayBuffer made over one mapping (the whole object and its payload slice):
+// the last one the engine frees munmaps.
+struct MappingState {
+  Mapping m;
+  std::atomic<int> refs{0};
+  std::atomic<bool> released{false};
+};
+
+void releaseMapping(void* hint) {
+  auto* st = static_cast<MappingState*>(hint);
+  // acq_rel: the thread that drops the last reference must see every other holder's release.
+  if (st->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  unmap(st->m.base, st->m.mapLength);
+  delete st;
+}
+
+napi_value bufferOver(Napi::Env env, MappingState* st, size_t offset, size_t length) {
+  napi_value sab;
+  st->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: a holder already keeps st alive here
+  napi_status s = createSharedArrayBuffer(env, st->m.data + offset, length, releaseMapping, st, &sab);
+  if (s != napi_ok) {
+    releaseMapping(st);
+    throw Napi::Error::New(env, "could not create a SharedArrayBuffer over the mapping");
+  }
+  return sab;
+}
+
+Napi::Error osError(Napi::Env env, const OsError& e) {
+  const char* name = strerrorname_np(e.err);
+  Napi::Error err = Napi::Error::New(env, std::string(e.syscall) + ": " + strerror(e.err));
+  err.Set("errno", Napi::Number::New(env, e.err));
+  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  err.Set("syscall", Napi::String::New(env, e.syscall));
+  return err;
+}
+
+Napi::Value wrapMapping(Napi::Env env, const Mapping& m) {
+  auto* st = new MappingState();
+  st->m = m;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("buffer", Napi::Value(env, bufferOver(env, st, 0, m.length)));
+  // The handle is only used while JS holds the buffer (Segment keeps both), so it never outlives st.
+  out.Set("handle", Napi::External<MappingState>::New(env, st));
+  return out;
+}
+
+uint8_t* viewAddress(const Napi::Value& v, size_t* byteLength) {
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  void* data = nullptr;
+  size_t length = 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  NAPI_THROW_IF_FAILED(v.Env(), napi_get_typedarray_info(v.Env(), ta, &type, &length, &data, &ab, &offset), nullptr);
+  *byteLength = ta.ByteLength();
+  return static_cast<uint8_t*>(data);
+}
+
+uint32_t* wordAddress(const Napi::CallbackInfo& info) {
+  size_t bytes = 0;
+  uint8_t* base = viewAddress(info[0], &bytes);
+  uint32_t index = info[1].As<Napi::Number>().Uint32Value();
+  if ((static_cast<size_t>(index) + 1) * 4 > bytes) throw Napi::RangeError::New(info.Env(), "word index out of range");
+  return reinterpret_cast<uint32_t*>(base) + index;
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+        InstanceMethod("shmCreate", &Addon::JsShmCreate),
+        InstanceMethod("shmOpen", &Addon::JsShmOpen),
+        InstanceMethod("shmSize", &Addon::JsShmSize),
+        InstanceMethod("shmUnlink", &Addon::JsShmUnlink),
+        InstanceMethod("fileMap", &Addon::JsFileMap),
+        InstanceMethod("flush", &Addon::JsFlush),
+        InstanceMethod("release", &Addon::JsRelease),
+        InstanceMethod("slice", &Addon::JsSlice),
+        InstanceMethod("wait", &Addon::JsWait),
+        InstanceMethod("wake", &Addon::JsWake),
+        InstanceMethod("waiterInit", &Addon::JsWaiterInit),
+        InstanceMethod("waitAsyncStart", &Addon::JsWaitAsyncStart),
+        InstanceMethod("waitAsyncCancel", &Addon::JsWaitAsyncCancel),
+        InstanceMethod("waiterRef", &Addon::JsWaiterRef),
+        InstanceMethod("processStartTime", &Addon::JsProcessStartTime),
+        InstanceMethod("listShm", &Addon::JsListShm),
+        InstanceMethod("mappedShm", &Addon::JsMappedShm),
+        InstanceMethod("copy", &Addon::JsCopy),
+        InstanceMethod("waiterKind", &Addon::JsWaiterKind),
+    });
+  }
+
+ private:
+  Napi::Value JsShmCreate(const Napi::CallbackInfo& info) {
+    Mapping m;
+    OsError e;
+    std::string name = info[0].As<Napi::String>();
+    size_t size = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    unsigned mode = info[2].As<Napi::Number>().Uint32Value();
+    if (!shmCreate(name, size, mode, &m, &e)) throw osError(info.Env(), e);
+    return wrapMapping(info.Env(), m);
+  }
+
+  Napi::Value JsShmOpen(const Napi::CallbackInfo& info) {
+    Mapping m;
+    OsError e;
+    if (!shmOpen(info[0].As<Napi::String>(), info[1].As<Napi::Boolean>(), &m, &e)) throw osError(info.Env(), e);
+    return wrapMapping(info.Env(), m);
+  }
+
+  Napi::Value JsShmSize(const Napi::CallbackInfo& info) {
+    OsError e;
+    int64_t size = shmSize(info[0].As<Napi::String>(), &e);
+    if (size < 0) throw osError(info.Env(), e);
+    return Napi::Number::New(info.Env(), static_cast<double>(size));
+  }
+
+  Napi::Value JsShmUnlink(const Napi::CallbackInfo& info) {
+    OsError e;
+    if (!shmUnlink(info[0].As<Napi::String>(), &e)) throw osError(info.Env(), e);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsFileMap(const Napi::CallbackInfo& info) {
+    Mapping m;
+    OsError e;
+    uint64_t offset = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+    uint64_t length = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+    if (!fileMap(info[0].As<Napi::String>(), offset, length, info[3].As<Napi::Boolean>(), &m, &e))
+      throw osError(info.Env(), e);
+    return wrapMapping(info.Env(), m);
+  }
+
+  Napi::Value JsFlush(const Napi::CallbackInfo& info) {
+    auto* st = info[0].As<Napi::External<MappingState>>().Data();
+    OsError e;
+    if (!st->released && !flush(st->m.data, st->m.length, &e)) throw osError(info.Env(), e);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsRelease(const Napi::CallbackInfo& info) {
+    auto* st = info[0].As<Napi::External<MappingState>>().Data();
+    OsError e;
+    if (!st->released.exchange(true) && !releaseRange(st->m.base, st->m.mapLength, &e)) throw osError(info.Env(), e);
+    return info.Env().Undefined();
+  }
+
+  // A second SharedArrayBuffer over [offset, offset+length) of the same mapping (e.g. the payload after the header).
+  Napi::Value JsSlice(const Napi::CallbackInfo& info) {
+    auto* st = info[0].As<Napi::External<MappingState>>().Data();
+    size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    size_t length = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+    if (offset > st->m.length || length > st->m.length - offset)
+      throw Napi::RangeError::New(info.Env(), "slice out of range");
+    return Napi::Value(info.Env(), bufferOver(info.Env(), st, offset, length));
+  }
+
+  Napi::Value JsWait(const Napi::CallbackInfo& info) {
+    uint32_t* addr = wordAddress(info);
+    uint32_t expected = static_cast<uint32_t>(info[2].As<Napi::Number>().Int64Value());
+    double timeout = info[3].As<Napi::Number>().DoubleValue();
+    return Napi::Number::New(info.Env(), futexWait(addr, expected, timeout));
+  }
+
+  Napi::Value JsWake(const Napi::CallbackInfo& info) {
+    uint32_t* addr = wordAddress(info);
+    int count = info[2].As<Napi::Number>().Int32Value();
+    return Napi::Number::New(info.Env(), futexWake(addr, count));
+  }
+
+  struct Completion {
+    uint64_t id;
+    int result;
+  };
+
+  static void onWaitDone(void* ctx, uint64_t id, int result) {
+    auto* self = static_cast<Addon*>(ctx);
+    // Non-blocking: the queue is unbounded; if the environment is closing the call fails and the data is dropped.
+    auto* c = new Completion{id, result};
+    if (self->tsfn_.NonBlockingCall(c, [](Napi::Env env, Napi::Function cb, Completion* data) {
+          std::unique_ptr<Completion> owned(data);
+          if (static_cast<napi_env>(env) != nullptr && !cb.IsEmpty())
+            cb.Call({Napi::Number::New(env, static_cast<double>(owned->id)), Napi::Number::New(env, owned->result)});
+        }) != napi_ok)
+      delete c;
+  }
+
+  Napi::Value JsWaiterInit(const Napi::CallbackInfo& info) {
+    if (!waiter_) {
+      tsfn_ = Napi::ThreadSafeFunction::New(info.Env(), info[0].As<Napi::Function>(), "shmbus-waiter", 0, 1);
+      tsfn_.Unref(info.Env());  // binding.ts refs it only while waits are pending
+      waiter_ = new AsyncWaiter(&Addon::onWaitDone, this);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsWaitAsyncStart(const Napi::CallbackInfo& info) {
+    uint32_t* addr = wordAddress(info);
+    uint32_t expected = static_cast<uint32_t>(info[2].As<Napi::Number>().Int64Value());
+    uint64_t id = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+    waiter_->add(id, addr, expected);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsWaitAsyncCancel(const Napi::CallbackInfo& info) {
+    waiter_->cancel(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsWaiterRef(const Napi::CallbackInfo& info) {
+    if (info[0].As<Napi::Boolean>())
+      tsfn_.Ref(info.Env());
+    else
+      tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsWaiterKind(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), waiter_ && waiter_->usesThreadPerWait() ? "thread-per-wait" : "futex_waitv");
+  }
+
+  Napi::Value JsProcessStartTime(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(processStartTime(info[0].As<Napi::Number>().Int32Value())));
+  }
+
+  Napi::Value JsListShm(const Napi::CallbackInfo& info) {
+    auto entries = listShm(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Uint32Value());
+    Napi::Array out = Napi::Array::New(info.Env(), entries.size());
+    for (size_t i = 0; i < entries.size(); i++) {
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("osName", entries[i].osName);
+      o.Set("size", Napi::Number::New(info.Env(), static_cast<double>(entries[i].size)));
+      o.Set("head", Napi::Buffer<uint8_t>::Copy(info.Env(), entries[i].head.data(), entries[i].head.size()));
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  }
+
+  Napi::Value JsMappedShm(const Napi::CallbackInfo& info) {
+    auto names = mappedShm(info[0].As<Napi::String>());
+    Napi::Array out = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); i++) out.Set(static_cast<uint32_t>(i), names[i]);
+    return out;
+  }
+
+  // copy(dst, dstOffset, src, srcOffset, length): memcpy between two typed arrays (shared or not); offsets in bytes.
+  // V8 copies into and out of a SharedArrayBuffer at about half memcpy speed, so bulk payloads come through here.
+  Napi::Value JsCopy(const Napi::CallbackInfo& info) {
+    size_t dstLen = 0, srcLen = 0;
+    uint8_t* dst = viewAddress(info[0], &dstLen);
+    size_t dstOff = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    uint8_t* src = viewAddress(info[2], &srcLen);
+    size_t srcOff = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
+    size_t n = static_cast<size_t>(info[4].As<Napi::Number>().Int64Value());
+    if (dstOff > dstLen || n > dstLen - dstOff || srcOff > srcLen || n > srcLen - srcOff)
+      throw Napi::RangeError::New(info.Env(), "copy out of range");
+    memmove(dst + dstOff, src + srcOff, n);
+    return info.Env().Undefined();
+  }
+
+  Napi::ThreadSafeFunction tsfn_;
+  AsyncWaiter* waiter_ = nullptr;
+};
+
+}  // namespace
+}  // namespace shmbus
+
+using ShmbusAddon = shmbus::Addon;
+NODE_API_ADDON(ShmbusAddon)

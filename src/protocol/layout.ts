@@ -1,0 +1,53 @@
+/**
+ * Every offset and constant of PROTOCOL.md, in one place. Mirrored in python/shmbus/_layout.py and c/shmbus.h;
+ * test/vectors proves the copies agree. All multi-byte fields are little-endian and naturally aligned.
+ */
+
+/** 'SHMB' as bytes 53 48 4D 42, read as a little-endian u32. */
+export const SEGMENT_MAGIC = 0x424d4853;
+export const PROTOCOL_VERSION = 1;
+
+/** Size of the segment header; the payload starts here (64-byte aligned). */
+export const HEADER_SIZE = 128;
+
+// Segment header, byte offsets.
+export const HDR_MAGIC_OFFSET = 0; // u32
+export const HDR_VERSION_OFFSET = 4; // u16
+export const HDR_KIND_OFFSET = 6; // u16
+export const HDR_STATE_OFFSET = 8; // u32, futex word: STATE_INIT then STATE_READY
+export const HDR_HEADER_SIZE_OFFSET = 12; // u32
+export const HDR_TOTAL_SIZE_OFFSET = 16; // u64
+export const HDR_PAYLOAD_SIZE_OFFSET = 24; // u64
+export const HDR_CREATOR_PID_OFFSET = 32; // u32
+export const HDR_FLAGS_OFFSET = 36; // u32, reserved, 0
+export const HDR_CREATOR_START_OFFSET = 40; // u64, creator's start time (Linux: clock ticks since boot)
+export const HDR_CREATED_AT_OFFSET = 48; // u64, ms since the Unix epoch
+export const HDR_PARAMS_OFFSET = 64; // 16 x u32, meaning set by the kind
+export const HDR_PARAMS_COUNT = 16;
+
+export const STATE_INIT = 0;
+export const STATE_READY = 1;
+
+/** Segment kinds (u16 at HDR_KIND_OFFSET). */
+export const KIND = {
+  raw: 0,
+  topic: 1,
+  queue: 2,
+  mailbox: 3,
+  rpc: 4,
+  mutex: 5,
+  rwlock: 6,
+  semaphore: 7,
+  event: 8,
+} as const;
+
+export type SegmentKind = keyof typeof KIND;
+
+export function kindName(code: number): SegmentKind | undefined {
+  for (const [name, value] of Object.entries(KIND)) if (value === code) return name as SegmentKind;
+  return undefined;
+}
+
+/** Prefix of every shmbus object name in the OS namespace (`/shmbus.<name>` on POSIX). */
+export const OS_NAME_PREFIX = 'shmbus.';
+export const NAME_MAX_LENGTH = 200;

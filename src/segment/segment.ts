@@ -1,0 +1,429 @@
+/**
+ * Segment: a named piece of shared memory with a validated header (PROTOCOL.md "Segment header"), or a raw
+ * foreign shm object, or a window of a file. The layer every primitive and channel stands on.
+ */
+import { ShmbusError } from '../errors.js';
+import { callNative, native, type MappingHandle, type NativeMapping } from '../native/binding.js';
+import {
+  HDR_PARAMS_COUNT,
+  HDR_STATE_OFFSET,
+  HEADER_SIZE,
+  KIND,
+  OS_NAME_PREFIX,
+  STATE_READY,
+  type SegmentKind,
+} from '../protocol/layout.js';
+import { deadlineAfter, remaining, sleepSync, validateTimeout, type WaitOptions } from '../sync/deadline.js';
+import { waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../sync/futex.js';
+import { decodeHeader, encodeHeader, type SegmentHeader } from './header.js';
+import { nameFromOsName, osName, validateName } from './names.js';
+import { isProcessAlive, selfIdentity } from './process.js';
+
+/** Largest payload accepted (64 TiB): keeps every offset exact in a JS number. */
+const MAX_SIZE = 2 ** 46;
+const STATE_INDEX = HDR_STATE_OFFSET / 4;
+/** How long `open` waits, by default, for a segment that is still being initialised. */
+const DEFAULT_READY_TIMEOUT = 1000;
+
+export interface SegmentCreateOptions {
+  /** Payload size in bytes (the 128-byte header comes on top). */
+  size: number;
+  /** Permission bits; default 0o600 (owner only). */
+  mode?: number;
+  /** What the segment holds; channels and locks set their own. Default 'raw'. */
+  kind?: SegmentKind;
+  /** Up to 16 u32 layout parameters stored in the header (meaning set by the kind). */
+  params?: readonly number[];
+  /** Runs after the header is written and before the segment is published as ready: lay out the payload here. */
+  init?: (segment: Segment) => void;
+}
+
+export interface SegmentOpenOptions {
+  /** Refuse (ERR_SHM_KIND) unless the segment is of this kind. */
+  kind?: SegmentKind;
+  /** Milliseconds to wait for a segment that is still being initialised by its creator (default 1000). */
+  timeout?: number;
+}
+
+export interface RawOpenOptions {
+  /** Map only the first `size` bytes (default: the whole object). */
+  size?: number;
+  /** Map copy-on-write: this process sees the object, its writes stay private. Default false. */
+  readOnly?: boolean;
+}
+
+export interface MapFileOptions {
+  /** Byte offset of the window in the file (any value; need not be page aligned). Default 0. */
+  offset?: number;
+  /** Window length in bytes; default: to the end of the file. The window must lie inside the file. */
+  length?: number;
+  /** Map shared read/write (writes reach the file; flush() forces them out). Default false: copy-on-write. */
+  writable?: boolean;
+}
+
+/** One entry of {@link Segment.list}. */
+export interface SegmentInfo {
+  name: string;
+  /** Payload size in bytes (object size minus header; the object size if the header is unreadable). */
+  size: number;
+  kind: SegmentKind | 'unknown';
+  creatorPid: number;
+  createdAt: Date | null;
+  /** Some process still has it mapped. */
+  attached: boolean;
+  /** Its creator is dead (pid + start time) and nobody has it mapped: safe to unlink. */
+  stale: boolean;
+}
+
+type Origin = { type: 'shmbus'; header: SegmentHeader } | { type: 'raw' } | { type: 'file'; path: string };
+
+export class Segment implements WaitOwner {
+  /** The shmbus name (or the OS name for openRaw, the path for mapFile). */
+  readonly name: string;
+  /** Payload size in bytes (header excluded). */
+  readonly size: number;
+  /** 'raw' for a plain shmbus segment; the channel or lock kind otherwise; 'foreign' / 'file' for the others. */
+  readonly kind: SegmentKind | 'foreign' | 'file';
+  /** Layout parameters from the header (16 u32; all 0 for raw, foreign and file segments). */
+  readonly params: readonly number[];
+  /** @internal async waits to reject when the segment closes. */
+  readonly pendingWaits = new Set<(err: ShmbusError) => void>();
+
+  readonly #handle: MappingHandle;
+  readonly #buffer: SharedArrayBuffer;
+  readonly #bytes: Uint8Array;
+  readonly #words: Int32Array;
+  readonly #headerWords: Int32Array | undefined;
+  readonly #origin: Origin;
+  #closed = false;
+
+  private constructor(name: string, mapping: NativeMapping, origin: Origin) {
+    this.name = name;
+    this.#handle = mapping.handle;
+    this.#origin = origin;
+    if (origin.type === 'shmbus') {
+      this.#headerWords = new Int32Array(mapping.buffer, 0, HEADER_SIZE / 4);
+      this.#buffer = native.slice(mapping.handle, HEADER_SIZE, mapping.buffer.byteLength - HEADER_SIZE);
+      this.kind = origin.header.kind;
+      this.params = Object.freeze(origin.header.params.slice());
+    } else {
+      this.#buffer = mapping.buffer;
+      this.kind = origin.type === 'raw' ? 'foreign' : 'file';
+      this.params = Object.freeze(new Array<number>(HDR_PARAMS_COUNT).fill(0));
+    }
+    this.size = this.#buffer.byteLength;
+    this.#bytes = new Uint8Array(this.#buffer);
+    this.#words = new Int32Array(this.#buffer, 0, Math.floor(this.size / 4));
+  }
+
+  /**
+   * Creates a named segment with `size` payload bytes, owner-only (0600) unless `mode` says otherwise.
+   * Creation is atomic: of two processes racing on one name, exactly one wins.
+   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION, ERR_OS
+   * @example
+   * ```ts
+   * const seg = Segment.create('cam0', { size: 1 << 20 });
+   * seg.bytes[0] = 42;
+   * ```
+   */
+  static create(name: string, options: SegmentCreateOptions): Segment {
+    validateName(name);
+    if (options === null || typeof options !== 'object') {
+      throw new ShmbusError('ERR_INVALID_ARG', 'Segment.create needs options with a size: { size: bytes }');
+    }
+    const size = validateSize(options.size, 'size');
+    const mode = options.mode ?? 0o600;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw new ShmbusError('ERR_INVALID_ARG', `mode must be permission bits 0..0o777 (got ${String(mode)})`);
+    }
+    const kind = options.kind ?? 'raw';
+    if (!(kind in KIND)) throw new ShmbusError('ERR_INVALID_ARG', `unknown segment kind ${String(kind)}`);
+    const params = options.params ?? [];
+    if (params.length > HDR_PARAMS_COUNT || params.some((p) => !Number.isInteger(p) || p < 0 || p > 0xffffffff)) {
+      throw new ShmbusError('ERR_INVALID_ARG', `params must be at most ${HDR_PARAMS_COUNT} u32 values`);
+    }
+    const mapping = callNative('create', `segment "${name}"`, name, () =>
+      native.shmCreate(osName(name), HEADER_SIZE + size, mode),
+    );
+    const me = selfIdentity();
+    const header: SegmentHeader = {
+      version: 1,
+      kind,
+      state: 0,
+      headerSize: HEADER_SIZE,
+      totalSize: HEADER_SIZE + size,
+      payloadSize: size,
+      creatorPid: me.pid,
+      creatorStartTime: me.startTime,
+      createdAt: Date.now(),
+      params: [...params],
+    };
+    encodeHeader(new DataView(mapping.buffer, 0, HEADER_SIZE), header);
+    const seg = new Segment(name, mapping, { type: 'shmbus', header: { ...header, state: STATE_READY } });
+    try {
+      options.init?.(seg);
+    } catch (e) {
+      seg.close();
+      Segment.unlink(name);
+      throw e;
+    }
+    // SYNC READY (release): publishes the header and whatever init laid out; pairs with the acquire load in open.
+    Atomics.store(seg.#headerWords!, STATE_INDEX, STATE_READY);
+    wake(seg.#headerWords!, STATE_INDEX);
+    return seg;
+  }
+
+  /**
+   * Opens a segment another process created. Waits (bounded by `timeout`) while its creator is still
+   * initialising it; validates magic, version, kind and sizes before anything is used.
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_KIND, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   */
+  static open(name: string, options: SegmentOpenOptions = {}): Segment {
+    const os = osName(name);
+    const timeout = validateTimeout(options.timeout ?? DEFAULT_READY_TIMEOUT);
+    const deadline = deadlineAfter(timeout);
+    const what = `segment "${name}"`;
+    for (;;) {
+      const objectSize = callNative('open', what, name, () => native.shmSize(os));
+      if (objectSize < HEADER_SIZE) {
+        // Between the creator's shm_open and ftruncate the object is empty: give it a moment, bounded.
+        if (remaining(deadline) === 0) {
+          throw new ShmbusError(
+            'ERR_SHM_CORRUPT',
+            `${what} is ${objectSize} bytes, smaller than a shmbus header (still being created, or not a shmbus segment)`,
+            { segment: name },
+          );
+        }
+        sleepSync(Math.min(1, remaining(deadline)));
+        continue;
+      }
+      const mapping = callNative('open', what, name, () => native.shmOpen(os, true));
+      const headerWords = new Int32Array(mapping.buffer, 0, HEADER_SIZE / 4);
+      // SYNC READY (acquire): once STATE_READY is seen, every header field and the creator's init are visible.
+      const state = Atomics.load(headerWords, STATE_INDEX);
+      let header: SegmentHeader;
+      try {
+        header = decodeHeader(new Uint8Array(mapping.buffer, 0, HEADER_SIZE), mapping.buffer.byteLength, name);
+      } catch (e) {
+        native.release(mapping.handle);
+        throw e;
+      }
+      if (state === STATE_READY && header.state === STATE_READY) {
+        if (options.kind !== undefined && header.kind !== options.kind) {
+          native.release(mapping.handle);
+          throw new ShmbusError(
+            'ERR_SHM_KIND',
+            `${what} is a ${header.kind}, not a ${options.kind}; pick another name or unlink it`,
+            { segment: name },
+          );
+        }
+        return new Segment(name, mapping, { type: 'shmbus', header });
+      }
+      const left = remaining(deadline);
+      if (left === 0) {
+        native.release(mapping.handle);
+        throw new ShmbusError(
+          'ERR_SHM_CORRUPT',
+          `${what} did not become ready within ${timeout} ms (its creator may have died while creating it; unlink it)`,
+          { segment: name },
+        );
+      }
+      waitSync(headerWords, STATE_INDEX, state, Math.min(left, 50));
+      native.release(mapping.handle);
+    }
+  }
+
+  /**
+   * Maps a shm object that another program made, without a shmbus header (e.g. "/my_camera_shm").
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME, ERR_INVALID_ARG
+   */
+  static openRaw(posixName: string, options: RawOpenOptions = {}): Segment {
+    if (typeof posixName !== 'string' || !/^\/[^/\0]{1,254}$/.test(posixName)) {
+      throw new ShmbusError(
+        'ERR_INVALID_NAME',
+        `a raw shm name is "/" followed by 1-254 characters without "/" or NUL (got ${JSON.stringify(posixName)})`,
+      );
+    }
+    const what = `shm object "${posixName}"`;
+    const objectSize = callNative('open', what, posixName, () => native.shmSize(posixName));
+    const size = options.size === undefined ? objectSize : validateSize(options.size, 'size');
+    if (size > objectSize) {
+      throw new ShmbusError('ERR_INVALID_ARG', `${what} has ${objectSize} bytes; cannot map ${size}`, {
+        segment: posixName,
+      });
+    }
+    const mapping = callNative('open', what, posixName, () =>
+      native.shmOpen(posixName, options.readOnly !== true),
+    );
+    const seg = new Segment(posixName, trim(mapping, size), { type: 'raw' });
+    return seg;
+  }
+
+  /**
+   * Maps a window of a regular file: huge files can be read in pieces. The window must lie inside the file.
+   * @throws ERR_SHM_NOT_FOUND (no such file), ERR_SHM_PERMISSION, ERR_INVALID_ARG (window past the end)
+   * @example
+   * ```ts
+   * const win = Segment.mapFile('/data/video.raw', { offset: 600 << 20, length: 1 << 20 });
+   * ```
+   */
+  static mapFile(path: string, options: MapFileOptions = {}): Segment {
+    if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+      throw new ShmbusError('ERR_INVALID_ARG', `mapFile needs a file path (got ${JSON.stringify(path)})`);
+    }
+    const offset = validateSize(options.offset ?? 0, 'offset');
+    const length = options.length === undefined ? 0 : validateSize(options.length, 'length');
+    if (options.length === 0) throw new ShmbusError('ERR_INVALID_ARG', 'length must be > 0 (omit it to map to the end)');
+    const mapping = callNative('map-file', `file "${path}"`, undefined, () =>
+      native.fileMap(path, offset, length, options.writable === true),
+    );
+    return new Segment(path, mapping, { type: 'file', path });
+  }
+
+  /**
+   * Removes the name. Processes that have the segment mapped keep using it; the memory goes when the last one
+   * closes it. @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   */
+  static unlink(name: string): void {
+    callNative('unlink', `segment "${name}"`, name, () => native.shmUnlink(osName(name)));
+  }
+
+  /** Lists shmbus segments on this machine, with their header facts and whether they are stale. */
+  static list(): SegmentInfo[] {
+    const mapped = new Set(native.mappedShm(OS_NAME_PREFIX));
+    const out: SegmentInfo[] = [];
+    for (const entry of native.listShm(OS_NAME_PREFIX, HEADER_SIZE)) {
+      const name = nameFromOsName(entry.osName);
+      if (name === undefined) continue;
+      const attached = mapped.has(entry.osName);
+      let info: SegmentInfo = {
+        name,
+        size: entry.size,
+        kind: 'unknown',
+        creatorPid: 0,
+        createdAt: null,
+        attached,
+        stale: !attached,
+      };
+      try {
+        const h = decodeHeader(entry.head, entry.size, name);
+        if (h.state === STATE_READY) {
+          info = {
+            ...info,
+            size: h.payloadSize,
+            kind: h.kind,
+            creatorPid: h.creatorPid,
+            createdAt: new Date(h.createdAt),
+            stale: !attached && !isProcessAlive(h.creatorPid, h.creatorStartTime),
+          };
+        }
+      } catch {
+        // Unreadable header: reported as kind 'unknown'; stale only if nobody has it mapped.
+      }
+      out.push(info);
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The payload as a SharedArrayBuffer (Atomics work on it across processes). @throws ERR_CLOSED */
+  get buffer(): SharedArrayBuffer {
+    this.#assertOpen();
+    return this.#buffer;
+  }
+
+  /** The payload as bytes. @throws ERR_CLOSED */
+  get bytes(): Uint8Array {
+    this.#assertOpen();
+    return this.#bytes;
+  }
+
+  /** The payload as 32-bit words (the view wait/wake index into). @throws ERR_CLOSED */
+  get words(): Int32Array {
+    this.#assertOpen();
+    return this.#words;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Blocks this thread until word `index` of the payload is woken (by any process) or no longer equals
+   * `expected`, like Atomics.wait but across processes. @throws ERR_CLOSED, ERR_INVALID_ARG
+   */
+  wait(index: number, expected: number, timeoutMs?: number): WaitResult {
+    this.#checkIndex(index);
+    return waitSync(this.#words, index, expected, timeoutMs);
+  }
+
+  /**
+   * Like {@link wait} but returns a promise and never blocks the event loop.
+   * @throws ERR_CLOSED, ERR_INVALID_ARG; rejects with ERR_ABORTED when `signal` aborts, ERR_CLOSED on close()
+   */
+  waitAsync(index: number, expected: number, options: WaitOptions = {}): Promise<WaitResult> {
+    this.#checkIndex(index);
+    return waitAsync(this.#words, index, expected, options, this);
+  }
+
+  /** Wakes waiters on word `index` in every process (all by default); returns how many were woken. */
+  wake(index: number, count = Infinity): number {
+    this.#checkIndex(index);
+    if (typeof count !== 'number' || Number.isNaN(count) || count < 0) {
+      throw new ShmbusError('ERR_INVALID_ARG', `count must be a number >= 0 (got ${String(count)})`);
+    }
+    return wake(this.#words, index, count);
+  }
+
+  /** Writes a file window's dirty pages to the file (msync); a no-op for shm. @throws ERR_CLOSED, ERR_OS */
+  flush(): void {
+    this.#assertOpen();
+    if (this.#origin.type === 'file') {
+      callNative('flush', `file "${this.name}"`, undefined, () => native.flush(this.#handle));
+    }
+  }
+
+  /**
+   * Releases the mapping at once (idempotent). Views taken earlier stay safe to touch (they read zeros);
+   * pending waitAsync calls reject with ERR_CLOSED; any other later use throws ERR_CLOSED.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const err = new ShmbusError('ERR_CLOSED', `segment "${this.name}" was closed`, { segment: this.name });
+    for (const cancel of [...this.pendingWaits]) cancel(err);
+    callNative('release', `segment "${this.name}"`, this.name, () => native.release(this.#handle));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new ShmbusError('ERR_CLOSED', `segment "${this.name}" is closed`, { segment: this.name });
+    }
+  }
+
+  #checkIndex(index: number): void {
+    this.#assertOpen();
+    if (!Number.isInteger(index) || index < 0 || index >= this.#words.length) {
+      throw new ShmbusError(
+        'ERR_INVALID_ARG',
+        `word index ${String(index)} is outside the payload (0..${this.#words.length - 1})`,
+        { segment: this.name },
+      );
+    }
+  }
+}
+
+function validateSize(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_SIZE) {
+    throw new ShmbusError('ERR_INVALID_ARG', `${what} must be an integer number of bytes, 0..2^46 (got ${String(value)})`);
+  }
+  return value;
+}
+
+function trim(mapping: NativeMapping, size: number): NativeMapping {
+  if (size === mapping.buffer.byteLength) return mapping;
+  return { handle: mapping.handle, buffer: native.slice(mapping.handle, 0, size) };
+}

@@ -1,0 +1,117 @@
+/** Test helpers: unique names, real child processes with a watchdog, line expectations. Import them; no globals. */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Segment } from '../../src/index.js';
+
+/** A segment name no other test (or run) uses: prefix + pid + random. */
+export function uniqueName(prefix = 't'): string {
+  return `test-${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Unlinks names if they still exist (for `after` hooks). */
+export function unlinkQuietly(...names: string[]): void {
+  for (const n of names) {
+    try {
+      Segment.unlink(n);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Absolute path of a compiled fixture: fixture('wake-child') -> dist/test/fixtures/wake-child.js */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`../fixtures/${name}.js`, import.meta.url));
+}
+
+export interface Peer {
+  child: ChildProcess;
+  /** Resolves with the first stdout line matching `pattern` (rejects if the child exits first or after `timeoutMs`). */
+  line(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** Writes one line to the child's stdin. */
+  send(line: string): void;
+  /** Resolves with the exit code (or signal name) once the child ends. */
+  exited: Promise<number | string>;
+  /** Everything the child wrote to stderr so far. */
+  stderr(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const WATCHDOG_MS = 60_000;
+
+/**
+ * Spawns `node <fixture> ...args` as a real process. A watchdog kills it after `watchdogMs` (default 60 s), so a
+ * deadlock fails the test with the child's stderr instead of hanging the run.
+ */
+export function spawnPeer(file: string, args: string[] = [], options: SpawnOptions & { watchdogMs?: number; command?: string } = {}): Peer {
+  if (!existsSync(file)) throw new Error(`fixture ${file} does not exist (did tsc run?)`);
+  const command = options.command ?? process.execPath;
+  const child = spawn(command, [file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+  let out = '';
+  let err = '';
+  const waiters: { pattern: RegExp | string; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
+  const seen: string[] = [];
+  const matches = (l: string, p: RegExp | string): boolean => (typeof p === 'string' ? l.includes(p) : p.test(l));
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const l = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      const i = waiters.findIndex((w) => matches(l, w.pattern));
+      if (i >= 0) waiters.splice(i, 1)[0]!.resolve(l);
+      else seen.push(l);
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), options.watchdogMs ?? WATCHDOG_MS);
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      for (const w of waiters.splice(0)) {
+        w.reject(new Error(`child exited (${code ?? signal}) before printing ${String(w.pattern)}; stderr:\n${err}`));
+      }
+      resolve(code ?? signal ?? -1);
+    });
+  });
+  return {
+    child,
+    exited,
+    stderr: () => err,
+    send: (l) => child.stdin!.write(`${l}\n`),
+    kill: (s = 'SIGKILL') => child.kill(s),
+    line(pattern, timeoutMs = 30_000) {
+      const i = seen.findIndex((l) => matches(l, pattern));
+      if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]!);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return Promise.reject(new Error(`child already exited; wanted ${String(pattern)}; stderr:\n${err}`));
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          reject(new Error(`no line matching ${String(pattern)} within ${timeoutMs} ms; stderr:\n${err}`));
+        }, timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+          reject: (e) => {
+            clearTimeout(t);
+            reject(e);
+          },
+        });
+      });
+    },
+  };
+}
+
+/** Waits for a peer to exit and asserts it exited 0 (with its stderr in the failure message). */
+export async function expectCleanExit(peer: Peer): Promise<void> {
+  const code = await peer.exited;
+  if (code !== 0) throw new Error(`child exited with ${code}; stderr:\n${peer.stderr()}`);
+}
