@@ -4,22 +4,22 @@
  * `docs/errors.md` lists each code with its cause and what to do.
  */
 
-/** Stable error codes, in alphabetical order (a test keeps this list, docs/errors.md and the peers in step). */
+/** Stable error codes, in byte order (ASCII: 'T' sorts before '_') (a test keeps this list, docs/errors.md and the peers in step). */
 export const ERROR_CODES = [
   'ERR_ABORTED',
   'ERR_CLOSED',
   'ERR_INVALID_ARG',
   'ERR_INVALID_NAME',
   'ERR_MESSAGE_TOO_LARGE',
-  'ERR_NO_SERVER',
   'ERR_NOT_OWNER',
+  'ERR_NO_SERVER',
   'ERR_OS',
   'ERR_REMOTE',
   'ERR_SHM_CORRUPT',
   'ERR_SHM_EXISTS',
   'ERR_SHM_KIND',
-  'ERR_SHM_NO_SPACE',
   'ERR_SHM_NOT_FOUND',
+  'ERR_SHM_NO_SPACE',
   'ERR_SHM_PERMISSION',
   'ERR_SHM_VERSION',
   'ERR_TIMEOUT',

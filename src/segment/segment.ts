@@ -5,11 +5,15 @@
 import { ShmbusError } from '../errors.js';
 import { callNative, native, type MappingHandle, type NativeMapping } from '../native/binding.js';
 import {
+  HDR_CREATOR_PID_OFFSET,
+  HDR_CREATOR_START_OFFSET,
+  HDR_MAGIC_OFFSET,
   HDR_PARAMS_COUNT,
   HDR_STATE_OFFSET,
   HEADER_SIZE,
   KIND,
   OS_NAME_PREFIX,
+  SEGMENT_MAGIC,
   STATE_READY,
   type SegmentKind,
 } from '../protocol/layout.js';
@@ -220,13 +224,20 @@ export class Segment implements WaitOwner {
         return new Segment(name, mapping, { type: 'shmbus', header });
       }
       const left = remaining(deadline);
-      if (left === 0) {
+      const creator = initialisingCreator(mapping.buffer);
+      if (left === 0 || (creator !== undefined && !creator.alive)) {
         native.release(mapping.handle);
-        throw new ShmbusError(
-          'ERR_SHM_CORRUPT',
-          `${what} did not become ready within ${timeout} ms (its creator may have died while creating it; unlink it)`,
-          { segment: name },
-        );
+        throw creator?.alive
+          ? new ShmbusError(
+              'ERR_TIMEOUT',
+              `${what} is still being initialised by process ${creator.pid} after ${timeout} ms; open it later or with a longer timeout`,
+              { segment: name },
+            )
+          : new ShmbusError(
+              'ERR_SHM_CORRUPT',
+              `${what} never became ready: its creator died while creating it (or it is not a shmbus segment); unlink it`,
+              { segment: name },
+            );
       }
       waitSync(headerWords, STATE_INDEX, state, Math.min(left, 50));
       native.release(mapping.handle);
@@ -414,6 +425,14 @@ export class Segment implements WaitOwner {
       );
     }
   }
+}
+
+/** The creator recorded in a header that is not ready yet (undefined before the creator wrote its pid). */
+function initialisingCreator(buffer: SharedArrayBuffer): { pid: number; alive: boolean } | undefined {
+  const view = new DataView(buffer, 0, HEADER_SIZE);
+  const pid = view.getUint32(HDR_CREATOR_PID_OFFSET, true);
+  if (view.getUint32(HDR_MAGIC_OFFSET, true) !== SEGMENT_MAGIC || pid === 0) return undefined;
+  return { pid, alive: isProcessAlive(pid, Number(view.getBigUint64(HDR_CREATOR_START_OFFSET, true))) };
 }
 
 function validateSize(value: unknown, what: string): number {

@@ -61,9 +61,14 @@ export function waitAsync(
   options: WaitOptions = {},
   owner?: WaitOwner,
 ): Promise<WaitResult> {
-  const timeout = validateTimeout(options.timeout);
+  let timeout: number;
+  try {
+    timeout = validateTimeout(options.timeout);
+    throwIfAborted(options.signal, 'wait');
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const { signal } = options;
-  throwIfAborted(signal, 'wait');
   // Acquire: the caller reads shared state after a 'not-equal' (pairs with the writer's store before its wake).
   if (Atomics.load(words, index) !== (expected | 0)) return Promise.resolve('not-equal');
   if (timeout === 0) return Promise.resolve('timed-out');

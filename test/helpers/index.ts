@@ -45,10 +45,15 @@ const WATCHDOG_MS = 60_000;
  * Spawns `node <fixture> ...args` as a real process. A watchdog kills it after `watchdogMs` (default 60 s), so a
  * deadlock fails the test with the child's stderr instead of hanging the run.
  */
-export function spawnPeer(file: string, args: string[] = [], options: SpawnOptions & { watchdogMs?: number; command?: string } = {}): Peer {
+export function spawnPeer(
+  file: string,
+  args: string[] = [],
+  options: SpawnOptions & { watchdogMs?: number; wrap?: string[] } = {},
+): Peer {
   if (!existsSync(file)) throw new Error(`fixture ${file} does not exist (did tsc run?)`);
-  const command = options.command ?? process.execPath;
-  const child = spawn(command, [file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+  // wrap: a command line to run node under (setpriv, unshare, taskset ...).
+  const [command, ...pre] = [...(options.wrap ?? []), process.execPath];
+  const child = spawn(command!, [...pre, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   let out = '';
   let err = '';
   const waiters: { pattern: RegExp | string; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
@@ -114,4 +119,17 @@ export function spawnPeer(file: string, args: string[] = [], options: SpawnOptio
 export async function expectCleanExit(peer: Peer): Promise<void> {
   const code = await peer.exited;
   if (code !== 0) throw new Error(`child exited with ${code}; stderr:\n${peer.stderr()}`);
+}
+
+/**
+ * Wakes word `index` until the kernel reports a sleeper (a peer that said "waiting" parks a moment later).
+ * Bounded: gives up after `tries` turns of the event loop and returns 0.
+ */
+export async function wakeUntilWoken(seg: Segment, index: number, tries = 5000): Promise<number> {
+  for (let i = 0; i < tries; i++) {
+    const woken = seg.wake(index);
+    if (woken > 0) return woken;
+    await new Promise((r) => setImmediate(r));
+  }
+  return 0;
 }

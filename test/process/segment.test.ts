@@ -1,0 +1,172 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Segment, isShmbusError } from '../../src/index.js';
+import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly, wakeUntilWoken } from '../helpers/index.js';
+
+const names: string[] = [];
+const fresh = (p: string): string => {
+  const n = uniqueName(p);
+  names.push(n);
+  return n;
+};
+after(() => unlinkQuietly(...names));
+
+describe('Segment across processes', () => {
+  it('a second process sees the bytes and the Atomics updates of the first', async () => {
+    const name = fresh('bytes');
+    const seg = Segment.create(name, { size: 4096 });
+    seg.bytes[100] = 42;
+    Atomics.store(seg.words, 3, 12345);
+    const peer = spawnPeer(fixture('segment-peer'));
+    await peer.line('ready');
+    peer.send(`open ${name}`);
+    assert.equal(await peer.line(/^opened/), 'opened 4096 raw');
+    peer.send('byte 100');
+    assert.equal(await peer.line(/^byte/), 'byte 42');
+    peer.send('load 3');
+    assert.equal(await peer.line(/^load/), 'load 12345');
+    peer.send('setbyte 200 7');
+    await peer.line('ok');
+    assert.equal(seg.bytes[200], 7);
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
+  });
+
+  it('wake in one process wakes a sync wait in another', async () => {
+    const name = fresh('wake');
+    const seg = Segment.create(name, { size: 64 });
+    const peer = spawnPeer(fixture('segment-peer'));
+    await peer.line('ready');
+    peer.send(`open ${name}`);
+    await peer.line(/^opened/);
+    peer.send('wait 1 0 20000');
+    await peer.line('waiting');
+    // "waiting" is printed just before the peer parks in the kernel: wake until the kernel counts it.
+    assert.equal(await wakeUntilWoken(seg, 1), 1);
+    assert.equal(await peer.line(/^wait /), 'wait ok');
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
+  });
+
+  it('wake in one process resolves a waitAsync in another, and the woken count is reported', async () => {
+    const name = fresh('wakeasync');
+    const seg = Segment.create(name, { size: 64 });
+    const peer = spawnPeer(fixture('segment-peer'));
+    await peer.line('ready');
+    peer.send(`open ${name}`);
+    await peer.line(/^opened/);
+    peer.send('waitAsync 2 0 20000');
+    await peer.line('waiting');
+    // The async wait parks on the peer's native waiter thread shortly after "waiting": wake until it is counted.
+    assert.equal(await wakeUntilWoken(seg, 2), 1);
+    assert.equal(await peer.line(/^waitAsync /), 'waitAsync ok');
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
+  });
+
+  it('a waitAsync here is woken by a store + wake in another process', async () => {
+    const name = fresh('wakehere');
+    const seg = Segment.create(name, { size: 64 });
+    const peer = spawnPeer(fixture('segment-peer'));
+    await peer.line('ready');
+    peer.send(`open ${name}`);
+    await peer.line(/^opened/);
+    const p = seg.waitAsync(0, 0, { timeout: 20_000 });
+    peer.send('store 0 5');
+    assert.equal(await p, 'ok');
+    assert.equal(Atomics.load(seg.words, 0), 5);
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
+  });
+
+  it('two processes racing to create one name: exactly one wins, the others get ERR_SHM_EXISTS', async () => {
+    const name = fresh('race');
+    const peers = Array.from({ length: 4 }, () => spawnPeer(fixture('segment-peer')));
+    await Promise.all(peers.map((p) => p.line('ready')));
+    for (const p of peers) p.send(`create ${name} 65536`);
+    const answers = await Promise.all(peers.map((p) => p.line(/^(created|error)/)));
+    assert.equal(answers.filter((a) => a === 'created').length, 1, answers.join(','));
+    assert.equal(answers.filter((a) => a === 'error ERR_SHM_EXISTS').length, 3, answers.join(','));
+    for (const p of peers) p.send('exit');
+    await Promise.all(peers.map(expectCleanExit));
+  });
+
+  it('an open during initialisation waits for ready and sees what init laid out', async () => {
+    const name = fresh('init');
+    const creator = spawnPeer(fixture('slow-creator'), [name]);
+    await creator.line('initialising');
+    // The creator is now blocked inside init (waiting for our "go"); an opener must wait for ready.
+    const early = spawnPeer(fixture('segment-peer'));
+    await early.line('ready');
+    early.send(`open ${name} 100`);
+    assert.equal(await early.line(/^(opened|error)/), 'error ERR_TIMEOUT', 'a bounded open gives up');
+    const opener = spawnPeer(fixture('segment-peer'));
+    await opener.line('ready');
+    opener.send(`open ${name} 30000`);
+    creator.send('go');
+    await creator.line('created');
+    assert.equal(await opener.line(/^opened/), 'opened 4096 raw');
+    opener.send('byte 4095');
+    assert.equal(await opener.line(/^byte/), 'byte 99', 'init wrote the last byte before ready');
+    for (const p of [creator, opener, early]) p.send('exit');
+    await Promise.all([creator, opener, early].map(expectCleanExit));
+  });
+
+  it('a process that exits without close leaves only the name, and list() marks it stale', async () => {
+    const name = fresh('stale');
+    const peer = spawnPeer(fixture('segment-peer'));
+    await peer.line('ready');
+    peer.send(`create ${name} 4096`);
+    await peer.line('created');
+    const alive = Segment.list().find((s) => s.name === name);
+    assert.ok(alive, 'listed');
+    assert.equal(alive.stale, false);
+    assert.equal(alive.attached, true);
+    assert.equal(alive.creatorPid, peer.child.pid);
+    assert.equal(alive.kind, 'raw');
+    assert.equal(alive.size, 4096);
+    peer.send('exit');
+    await expectCleanExit(peer);
+    const dead = Segment.list().find((s) => s.name === name);
+    assert.ok(dead, 'the name outlives its creator');
+    assert.equal(dead.attached, false);
+    assert.equal(dead.stale, true);
+    // Still openable: nothing is removed behind anyone's back.
+    const seg = Segment.open(name);
+    assert.equal(Segment.list().find((s) => s.name === name)?.stale, false, 'mapped again: not stale');
+    seg.close();
+    Segment.unlink(name);
+    assert.equal(Segment.list().find((s) => s.name === name), undefined);
+  });
+
+  it('SharedArrayBuffer of a segment is shared with worker_threads', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const name = fresh('worker');
+    const seg = Segment.create(name, { size: 64 });
+    const w = new Worker('const { workerData, parentPort } = require("node:worker_threads"); Atomics.add(new Int32Array(workerData), 0, 7); parentPort.postMessage("done");', { eval: true, workerData: seg.buffer });
+    await new Promise((r) => w.once('message', r));
+    await w.terminate();
+    assert.equal(Atomics.load(seg.words, 0), 7);
+    seg.close();
+  });
+
+  it('errors are typed: create of an invalid name, open of a missing segment, unlink twice', () => {
+    for (const bad of ['', '/', '..', 'x'.repeat(201), 'a\0b', 'a/b']) {
+      assert.throws(() => Segment.create(bad, { size: 1 }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_NAME'));
+      assert.throws(() => Segment.open(bad), (e: unknown) => isShmbusError(e, 'ERR_INVALID_NAME'));
+    }
+    assert.throws(() => Segment.open(fresh('missing')), (e: unknown) => isShmbusError(e, 'ERR_SHM_NOT_FOUND'));
+    const name = fresh('twice');
+    Segment.create(name, { size: 8 }).close();
+    Segment.unlink(name);
+    assert.throws(() => Segment.unlink(name), (e: unknown) => isShmbusError(e, 'ERR_SHM_NOT_FOUND'));
+    for (const size of [-1, 1.5, Number.NaN, 2 ** 60]) {
+      assert.throws(() => Segment.create(fresh('size'), { size }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
+    }
+    assert.throws(() => Segment.create(fresh('mode'), { size: 8, mode: 0o1777 }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
+  });
+});
