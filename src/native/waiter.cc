@@ -149,6 +149,11 @@ void AsyncWaiter::runGroup(Group* g) {
         }
         for (uint64_t id : changed)
           if (finish(id)) ready.push_back(id);
+      } else if (r < 0 && errno != EINTR && errno != ETIMEDOUT) {
+        // EFAULT/EINVAL/ENOMEM: re-arming would fail the same way and spin. End every wait of the group as a
+        // (permitted) spurious wake-up; their callers re-check and wait again if they must.
+        for (uint64_t id : ids)
+          if (finish(id)) ready.push_back(id);
       }
     }
     for (uint64_t id : ready) done_(ctx_, id, 0);

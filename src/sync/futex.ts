@@ -27,21 +27,22 @@ export function wake(words: Int32Array, index: number, count = Infinity): number
 }
 
 type Pending = (result: number) => void;
-const pending = new Map<number, Pending>();
+// Each entry also holds the waited-on view: while a native thread sleeps on that address, the memory must not be
+// garbage-collected (and unmapped) under it.
+const pending = new Map<number, { resolve: Pending; words: Int32Array }>();
 let nextId = 1;
 let initialised = false;
 
 function onDone(id: number, result: number): void {
-  const resolve = pending.get(id);
-  if (resolve) resolve(result);
+  pending.get(id)?.resolve(result);
 }
 
-function track(id: number, resolve: Pending): void {
+function track(id: number, words: Int32Array, resolve: Pending): void {
   if (!initialised) {
     native.waiterInit(onDone);
     initialised = true;
   }
-  pending.set(id, resolve);
+  pending.set(id, { resolve, words });
   // Keep the process alive while a wait is pending, as a socket read would.
   if (pending.size === 1) native.waiterRef(true);
 }
@@ -93,7 +94,7 @@ export function waitAsync(
       cancel();
       reject(err);
     };
-    track(id, (result) => {
+    track(id, words, (result) => {
       finish();
       resolve(RESULTS[result]!);
     });

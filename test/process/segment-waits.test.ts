@@ -85,9 +85,21 @@ describe('Segment waits: timeouts, abort, close, and the event loop', () => {
     view[12345] = 1;
     Atomics.add(words, 5, 1);
     assert.equal(Atomics.load(words, 5), 1);
-    // The other process-side mapping still sees the shared data, untouched by the stale writes.
+    // The other mapping still sees the shared data, untouched by the stale writes.
     assert.equal(other.bytes[12345], 0xab);
     other.close();
+    // Nothing maps the object any more: the kernel can free it (the name is gone too).
+    assert.equal(Segment.list().find((s) => s.name === name), undefined);
+  });
+
+  it('after close no process maps the segment (attached: false), even while old views are still referenced', () => {
+    const name = fresh('released');
+    const seg = Segment.create(name, { size: 1 << 16 });
+    const keep = seg.bytes;
+    assert.equal(Segment.list().find((s) => s.name === name)?.attached, true);
+    seg.close();
+    assert.equal(Segment.list().find((s) => s.name === name)?.attached, false);
+    assert.equal(keep.length, 1 << 16);
   });
 
   it('using Segment with `using`-style dispose closes it', () => {

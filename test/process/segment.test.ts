@@ -67,6 +67,29 @@ describe('Segment across processes', () => {
     seg.close();
   });
 
+  for (const mode of ['futex_waitv', 'thread-per-wait'] as const) {
+    it(`async waits work with the ${mode} waiter, woken from another process again and again`, async () => {
+      const name = fresh('waiter');
+      const seg = Segment.create(name, { size: 256 });
+      const env = { ...process.env, ...(mode === 'thread-per-wait' ? { SHMBUS_WAITER: 'threads' } : {}) };
+      const peer = spawnPeer(fixture('segment-peer'), [], { env });
+      await peer.line('ready');
+      peer.send('waiterKind');
+      assert.equal(await peer.line(/^waiterKind/), `waiterKind ${mode}`);
+      peer.send(`open ${name}`);
+      await peer.line(/^opened/);
+      for (let i = 0; i < 3; i++) {
+        peer.send(`waitAsync ${i} 0 20000`);
+        await peer.line('waiting');
+        assert.equal(await wakeUntilWoken(seg, i), 1);
+        assert.equal(await peer.line(/^waitAsync /), 'waitAsync ok');
+      }
+      peer.send('exit');
+      await expectCleanExit(peer);
+      seg.close();
+    });
+  }
+
   it('a waitAsync here is woken by a store + wake in another process', async () => {
     const name = fresh('wakehere');
     const seg = Segment.create(name, { size: 64 });
