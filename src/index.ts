@@ -12,3 +12,7 @@ export type {
 export type { SegmentKind } from './protocol/layout.js';
 export type { WaitOptions } from './sync/deadline.js';
 export type { WaitResult } from './sync/futex.js';
+export { Mutex } from './sync/mutex.js';
+export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
+export type { RobustOptions, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
+export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';

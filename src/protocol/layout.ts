@@ -51,3 +51,25 @@ export function kindName(code: number): SegmentKind | undefined {
 /** Prefix of every shmbus object name in the OS namespace (`/shmbus.<name>` on POSIX). */
 export const OS_NAME_PREFIX = 'shmbus.';
 export const NAME_MAX_LENGTH = 200;
+
+// ---- §4 sync primitives -------------------------------------------------------------------------------------
+// Every primitive is MUTEX_ALIGN-aligned (payload offset) and all-zero bytes are its initial state, so a freshly
+// created segment already holds valid unlocked locks. A named primitive sits at payload offset 0 of its own
+// segment of the matching kind.
+
+/** Alignment (bytes) of every sync primitive inside a payload. */
+export const SYNC_ALIGN = 8;
+
+// §4.1 Mutex: 32 bytes.
+export const MUTEX_SIZE = 32;
+export const MUTEX_ALIGN = SYNC_ALIGN;
+export const MUTEX_WORD_OFFSET = 0; // u32 futex word: owner pid | MUTEX_WAITERS, 0 = unlocked
+export const MUTEX_OWNER_PID_OFFSET = 4; // u32 companion: owner pid once its identity is complete, else 0
+export const MUTEX_OWNER_START_OFFSET = 8; // u64 companion: owner's process start time (clock ticks since boot)
+export const MUTEX_OWNER_THREAD_OFFSET = 16; // u32 companion: owner's thread discriminator inside its process
+export const MUTEX_RECOVERIES_OFFSET = 20; // u32: how many times a dead owner's lock was taken over (wraps)
+// 24..31 reserved, 0.
+/** Bits of the mutex word that hold the owner's pid (Linux pid_max <= 2^22). */
+export const MUTEX_PID_MASK = 0x3fffffff;
+/** Set in the mutex word while some process may sleep on it: the unlocker must wake one. */
+export const MUTEX_WAITERS = 0x80000000;

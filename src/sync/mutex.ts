@@ -1,0 +1,451 @@
+/**
+ * Mutex: a robust cross-process lock over 32 bytes of shared memory (PROTOCOL.md §4.1). The lock word holds the
+ * owner's pid, so taking a free lock is one compare-and-swap and releasing an uncontended one is one exchange: no
+ * system call. A waiter sleeps on the futex in slices of `livenessInterval` ms and checks the owner between them
+ * (pid + process start time); if the owner died holding the lock, the waiter takes it over and is told
+ * `recovered: true`.
+ */
+import { ShmbusError } from '../errors.js';
+import {
+  MUTEX_OWNER_PID_OFFSET,
+  MUTEX_OWNER_START_OFFSET,
+  MUTEX_OWNER_THREAD_OFFSET,
+  MUTEX_PID_MASK,
+  MUTEX_RECOVERIES_OFFSET,
+  MUTEX_SIZE,
+  MUTEX_WAITERS,
+  MUTEX_WORD_OFFSET,
+} from '../protocol/layout.js';
+import { isProcessAlive } from '../segment/process.js';
+import { Segment } from '../segment/segment.js';
+import { throwIfAborted, validateTimeout, type WaitOptions } from './deadline.js';
+import { wake } from './futex.js';
+import {
+  createNamed,
+  embedded,
+  identity,
+  openNamed,
+  robustOptions,
+  WaitSet,
+  contendAsync,
+  contendSync,
+  type Contender,
+  type Me,
+  type Placement,
+  type RobustOptions,
+  type SyncCreateOptions,
+  type SyncOpenOptions,
+} from './primitive.js';
+
+/** Outcome of taking a lock. */
+export interface LockResult {
+  /**
+   * The previous holder died holding the lock, and this caller took it over: the state it guards may be half
+   * updated. Check or repair it before relying on it.
+   */
+  readonly recovered: boolean;
+}
+
+/** Options of every lock call that can wait. */
+export type LockOptions = WaitOptions;
+
+export type MutexOptions = RobustOptions;
+
+const CLEAN: LockResult = Object.freeze({ recovered: false });
+const RECOVERED: LockResult = Object.freeze({ recovered: true });
+
+const W = MUTEX_WORD_OFFSET / 4;
+const OWNER_PID = MUTEX_OWNER_PID_OFFSET / 4;
+const START_LO = MUTEX_OWNER_START_OFFSET / 4;
+const START_HI = START_LO + 1;
+const THREAD = MUTEX_OWNER_THREAD_OFFSET / 4;
+const RECOVERIES = MUTEX_RECOVERIES_OFFSET / 4;
+
+/**
+ * The lock algorithm over one mutex's words, shared by {@link Mutex} and the other primitives that embed a mutex.
+ * No validation here: callers hand in checked placements.
+ * @internal
+ */
+export class MutexCore implements Contender<LockResult> {
+  readonly words: Int32Array;
+  readonly base: number;
+  readonly livenessInterval: number;
+  readonly spin: number;
+  readonly #me: Me;
+  /** tryLock's memory of a busy word: the value and when it was first seen, so it can check liveness sometimes. */
+  #seenValue = 0;
+  #seenSince = 0;
+
+  constructor(words: Int32Array, base: number, options: { livenessInterval: number; spin: number }) {
+    this.words = words;
+    this.base = base;
+    this.livenessInterval = options.livenessInterval;
+    this.spin = options.spin;
+    this.#me = identity();
+    if (this.#me.pid > MUTEX_PID_MASK) {
+      throw new ShmbusError('ERR_OS', `pid ${this.#me.pid} does not fit the mutex word (${MUTEX_PID_MASK} max)`);
+    }
+  }
+
+  /** One attempt, no waiting and no liveness check: the fast path. */
+  tryAcquire(): boolean {
+    // SYNC MUTEX-ACQUIRE (acquire, CAS 0 -> pid): pairs with MUTEX-RELEASE; the guarded data is visible after it.
+    if (Atomics.compareExchange(this.words, this.base + W, 0, this.#me.pid) !== 0) return false;
+    this.#publishOwner();
+    return true;
+  }
+
+  /** True when this thread holds the lock (pid, complete identity and thread all match). */
+  heldByMe(): boolean {
+    const w = this.words;
+    const b = this.base;
+    const me = this.#me;
+    // Relaxed reads suffice: only this thread could have written a matching identity.
+    return (
+      ((Atomics.load(w, b + W) & MUTEX_PID_MASK) === me.pid) &&
+      Atomics.load(w, b + OWNER_PID) === me.pid &&
+      Atomics.load(w, b + THREAD) === me.thread
+    );
+  }
+
+  /** tryLock: the CAS, then a liveness check if the same holder was seen busy for a whole interval. */
+  tryLock(): LockResult | null {
+    if (this.tryAcquire()) return CLEAN;
+    // Acquire probe of the word (pairs with MUTEX-RELEASE); the CAS in tryAcquire synchronises.
+    const v = Atomics.load(this.words, this.base + W);
+    if (v === 0) return this.tryAcquire() ? CLEAN : null;
+    const now = performance.now();
+    if (v !== this.#seenValue) {
+      this.#seenValue = v;
+      this.#seenSince = now;
+      return null;
+    }
+    if (now - this.#seenSince < this.livenessInterval) return null;
+    this.#seenSince = now;
+    return this.#takeOverIfDead(v) ? RECOVERED : null;
+  }
+
+  lockSync(timeout: number, what: string): LockResult {
+    if (this.tryAcquire()) return CLEAN;
+    if (this.heldByMe()) {
+      throw new ShmbusError('ERR_INVALID_ARG', `this thread already holds ${what}: lockSync would deadlock`);
+    }
+    if (this.#spinAcquire()) return CLEAN;
+    return contendSync(this, timeout, `locking ${what}`);
+  }
+
+  async lock(options: LockOptions, what: string, owner: WaitSet, isClosed: () => boolean): Promise<LockResult> {
+    validateTimeout(options.timeout);
+    throwIfAborted(options.signal, `locking ${what}`);
+    if (this.tryAcquire()) return CLEAN;
+    if (this.#spinAcquire()) return CLEAN;
+    return contendAsync(this, options, `locking ${what}`, owner, isClosed);
+  }
+
+  /** Releases; throws ERR_NOT_OWNER unless this thread holds the lock. */
+  unlock(what: string): void {
+    if (!this.heldByMe()) {
+      throw new ShmbusError('ERR_NOT_OWNER', `this thread does not hold ${what}; only its owner may unlock it`);
+    }
+    this.release();
+  }
+
+  /** Releases without the ownership check (callers have checked). */
+  release(): void {
+    const w = this.words;
+    const b = this.base;
+    // Clear the identity first, so a later holder with the same pid number is never judged by this one's record.
+    // MUTEX-IDENTITY (store 0, before MUTEX-RELEASE): pairs with the acquire load in mutexHolderAlive.
+    Atomics.store(w, b + OWNER_PID, 0);
+    // SYNC MUTEX-RELEASE (release, exchange -> 0): publishes the guarded writes; pairs with MUTEX-ACQUIRE.
+    const old = Atomics.exchange(w, b + W, 0);
+    // Only a set waiters bit costs a system call; the uncontended path has none.
+    if ((old & MUTEX_WAITERS) !== 0) wake(w, b + W, 1);
+  }
+
+  /**
+   * One round of the contended path: take a free word (keeping the waiters bit, since others may sleep), set the
+   * waiters bit on a held one, take over a dead holder's when a liveness check is due. null = still held.
+   */
+  attempt(checkLiveness: boolean): LockResult | null {
+    const w = this.words;
+    const b = this.base;
+    // Acquire probe of the word; the CAS below is the synchronising step (MUTEX-ACQUIRE).
+    const v = Atomics.load(w, b + W);
+    if (v === 0) {
+      // SYNC MUTEX-ACQUIRE (acquire, CAS 0 -> pid|WAITERS): as in tryAcquire; we may not be the last sleeper.
+      if (Atomics.compareExchange(w, b + W, 0, this.#me.pid | MUTEX_WAITERS) === 0) {
+        this.#publishOwner();
+        return CLEAN;
+      }
+      return null;
+    }
+    if ((v & MUTEX_WAITERS) === 0) {
+      // SYNC MUTEX-WAITERS (seq-cst CAS v -> v|WAITERS): pairs with the exchange in MUTEX-RELEASE, which sees it.
+      Atomics.compareExchange(w, b + W, v, v | MUTEX_WAITERS);
+      return null;
+    }
+    if (checkLiveness && this.#takeOverIfDead(v)) return RECOVERED;
+    return null;
+  }
+
+  #spinAcquire(): boolean {
+    const w = this.words;
+    const i = this.base + W;
+    for (let n = this.spin; n > 0; n--) {
+      // Plain polling read: the CAS in tryAcquire is the synchronising step.
+      if (Atomics.load(w, i) === 0 && this.tryAcquire()) return true;
+    }
+    return false;
+  }
+
+  /** If word value `v`'s holder is dead, takes the lock over (CAS on exactly `v`): true when this caller got it. */
+  #takeOverIfDead(v: number): boolean {
+    if (mutexHolderAlive(this.words, this.base, v)) return false;
+    const w = this.words;
+    const b = this.base;
+    // The dead holder's record must not vouch for whoever comes next (see PROTOCOL.md §4.1 "identity window").
+    // MUTEX-IDENTITY (store 0, before MUTEX-RECOVER): pairs with the acquire load in mutexHolderAlive.
+    Atomics.store(w, b + OWNER_PID, 0);
+    // SYNC MUTEX-RECOVER (acquire, CAS deadValue -> pid|WAITERS): only one recoverer wins; others may sleep too.
+    if (Atomics.compareExchange(w, b + W, v, this.#me.pid | MUTEX_WAITERS) !== v) return false;
+    this.#publishOwner();
+    Atomics.add(w, b + RECOVERIES, 1); // statistics only
+    return true;
+  }
+
+  /** Writes the owner identity after a successful CAS; the pid last, so a matching pid vouches for the rest. */
+  #publishOwner(): void {
+    const w = this.words;
+    const b = this.base;
+    const me = this.#me;
+    // Loads first: rewriting an unchanged companion would cost a fenced store on the uncontended path.
+    // Companion stores (seq-cst): made visible by the MUTEX-IDENTITY release store below.
+    if (Atomics.load(w, b + THREAD) !== me.thread) Atomics.store(w, b + THREAD, me.thread);
+    if (Atomics.load(w, b + START_LO) !== me.startLo) Atomics.store(w, b + START_LO, me.startLo);
+    if (Atomics.load(w, b + START_HI) !== me.startHi) Atomics.store(w, b + START_HI, me.startHi);
+    // SYNC MUTEX-IDENTITY (release store of ownerPid): pairs with the acquire load in mutexHolderAlive.
+    Atomics.store(w, b + OWNER_PID, me.pid);
+  }
+
+  /** Contender: sleep on the word while it is held with the waiters bit set. */
+  sleepOn(): { index: number; value: number } | null {
+    // Acquire probe of the word for FUTEX_WAIT's expected value; pairs with MUTEX-RELEASE / MUTEX-WAITERS.
+    const v = Atomics.load(this.words, this.base + W);
+    return (v & MUTEX_WAITERS) === 0 ? null : { index: this.base + W, value: v };
+  }
+
+  /**
+   * A waiter that gives up (timeout, abort, close) may have consumed the one wake an unlock sent; pass it on so
+   * the other sleepers do not wait out their liveness interval.
+   */
+  giveUp(): void {
+    // Probe (load, no partner needed): only decides whether to pass a wake on.
+    const v = Atomics.load(this.words, this.base + W);
+    if (v === 0 || (v & MUTEX_WAITERS) !== 0) wake(this.words, this.base + W, 1);
+  }
+}
+
+/**
+ * True while the holder recorded in mutex word value `v` is alive. A complete identity (ownerPid == the word's
+ * pid) is checked by pid + start time, so pid reuse cannot fool it; an incomplete one (the holder is between its
+ * CAS and its identity stores, or died there) by the pid alone.
+ * @internal
+ */
+export function mutexHolderAlive(words: Int32Array, base: number, v: number): boolean {
+  const pid = v & MUTEX_PID_MASK;
+  if (pid === 0) return false; // a waiters bit without an owner: corrupt, treat as free to take over
+  if (pid === identity().pid) return true; // a thread of this very process
+  // SYNC MUTEX-IDENTITY (acquire load of ownerPid): a matching pid makes the start time below the holder's own.
+  const recorded = Atomics.load(words, base + OWNER_PID);
+  if (recorded !== pid) return isProcessAlive(pid, 0);
+  // Plain reads of the start halves: ordered after the acquire load of ownerPid above (MUTEX-IDENTITY).
+  const start = (Atomics.load(words, base + START_HI) >>> 0) * 2 ** 32 + (Atomics.load(words, base + START_LO) >>> 0);
+  return isProcessAlive(pid, start);
+}
+
+/**
+ * A robust mutual-exclusion lock shared by processes. Named (its own segment) or embedded at an 8-aligned offset
+ * of a segment ({@link MUTEX_SIZE} bytes, all-zero = unlocked). Ownership is per thread: only the thread that
+ * locked it may unlock it. If the holding process dies, the next waiter takes the lock over and gets
+ * `{ recovered: true }`.
+ *
+ * @example
+ * ```ts
+ * const m = Mutex.create('jobs.lock');
+ * const { recovered } = await m.lock({ timeout: 1000 });
+ * try { if (recovered) repairJobs(); doWork(); } finally { m.unlock(); }
+ * await m.withLock(async () => doWork());
+ * m.close(); Mutex.unlink('jobs.lock');
+ * ```
+ */
+export class Mutex {
+  /** The segment holding the mutex (its own for the named form). */
+  readonly segment: Segment;
+  /** Byte offset of the mutex inside the segment's payload. */
+  readonly byteOffset: number;
+  readonly #placement: Placement;
+  readonly #core: MutexCore;
+  readonly #waits = new WaitSet();
+  #closed = false;
+
+  /**
+   * Uses the {@link MUTEX_SIZE} bytes at `byteOffset` (a multiple of {@link MUTEX_ALIGN}) of `segment` as a
+   * mutex. Zero bytes are an unlocked mutex, so a fresh segment needs no initialisation.
+   * @throws ERR_INVALID_ARG (not a Segment, misaligned, out of range, bad options), ERR_CLOSED
+   * @example
+   * ```ts
+   * const seg = Segment.create('chan', { size: 4096 });
+   * const writers = new Mutex(seg, 64);
+   * ```
+   */
+  constructor(segment: Segment, byteOffset: number, options: MutexOptions = {}) {
+    this.#placement = embedded('mutex', segment, byteOffset, MUTEX_SIZE);
+    this.segment = segment;
+    this.byteOffset = byteOffset;
+    this.#core = new MutexCore(segment.words, this.#placement.base, robustOptions(options));
+  }
+
+  static #from(placement: Placement, options: RobustOptions): Mutex {
+    let m: Mutex;
+    try {
+      m = new Mutex(placement.segment, 0, options);
+    } catch (e) {
+      placement.segment.close();
+      throw e;
+    }
+    m.#placement.owned = true;
+    m.#placement.what = placement.what;
+    return m;
+  }
+
+  /**
+   * Creates a named mutex (a segment of kind 'mutex'), unlocked.
+   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
+   * @example
+   * ```ts
+   * const m = Mutex.create('jobs.lock');
+   * ```
+   */
+  static create(name: string, options: SyncCreateOptions = {}): Mutex {
+    robustOptions(options);
+    return Mutex.#from(createNamed('mutex', name, MUTEX_SIZE, options), options);
+  }
+
+  /**
+   * Opens a named mutex another process created.
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   * @example
+   * ```ts
+   * const m = Mutex.open('jobs.lock');
+   * ```
+   */
+  static open(name: string, options: SyncOpenOptions = {}): Mutex {
+    robustOptions(options);
+    return Mutex.#from(openNamed('mutex', name, MUTEX_SIZE, options), options);
+  }
+
+  /**
+   * Removes a named mutex's name (processes that have it open keep using it).
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   */
+  static unlink(name: string): void {
+    Segment.unlink(name);
+  }
+
+  /**
+   * Takes the lock, waiting (without blocking the event loop) while another thread or process holds it.
+   * Several async callers in one thread queue up on it like any async mutex.
+   * @returns `{ recovered }`: true when the previous holder died holding it.
+   * @throws ERR_TIMEOUT after `timeout` ms, ERR_ABORTED when `signal` aborts, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const { recovered } = await m.lock({ timeout: 500 });
+   * ```
+   */
+  lock(options: LockOptions = {}): Promise<LockResult> {
+    try {
+      this.#assertOpen();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#core.lock(options, this.#placement.what, this.#waits, () => this.#closed || this.segment.closed);
+  }
+
+  /**
+   * Takes the lock, blocking this thread while another holds it.
+   * @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG (bad timeout, or this thread already holds it: a deadlock)
+   * @example
+   * ```ts
+   * m.lockSync({ timeout: 100 }); try { work(); } finally { m.unlock(); }
+   * ```
+   */
+  lockSync(options: { timeout?: number } = {}): LockResult {
+    this.#assertOpen();
+    return this.#core.lockSync(validateTimeout(options.timeout), this.#placement.what);
+  }
+
+  /**
+   * Takes the lock if it is free. Never sleeps. A holder seen busy for a whole `livenessInterval` by this object is
+   * checked for liveness (and taken over if dead).
+   * @returns `{ recovered }` when taken, `null` when another holds it.
+   * @throws ERR_CLOSED
+   */
+  tryLock(): LockResult | null {
+    this.#assertOpen();
+    return this.#core.tryLock();
+  }
+
+  /**
+   * Releases the lock and wakes one waiter (a system call only when some waiter sleeps).
+   * @throws ERR_NOT_OWNER when this thread does not hold it, ERR_CLOSED
+   */
+  unlock(): void {
+    this.#assertOpen();
+    this.#core.unlock(this.#placement.what);
+  }
+
+  /** True when this thread holds the lock. @throws ERR_CLOSED */
+  get isLockedByMe(): boolean {
+    this.#assertOpen();
+    return this.#core.heldByMe();
+  }
+
+  /**
+   * Runs `fn` holding the lock and releases it afterwards, also when `fn` throws.
+   * @throws whatever `fn` throws; ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED from locking
+   * @example
+   * ```ts
+   * const n = await m.withLock(async ({ recovered }) => (recovered ? repair() : next()));
+   * ```
+   */
+  async withLock<T>(fn: (result: LockResult) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+    const result = await this.lock(options);
+    try {
+      return await fn(result);
+    } finally {
+      if (!this.#closed && !this.segment.closed && this.#core.heldByMe()) this.#core.release();
+    }
+  }
+
+  /**
+   * Detaches this object (idempotent); closes the named form's segment. Pending async locks reject with
+   * ERR_CLOSED. Does not unlock: a lock held at close stays held until this process exits.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waits.cancelAll(new ShmbusError('ERR_CLOSED', `${this.#placement.what} was closed`));
+    if (this.#placement.owned) this.segment.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed || this.segment.closed) {
+      throw new ShmbusError('ERR_CLOSED', `${this.#placement.what} is closed`);
+    }
+  }
+}

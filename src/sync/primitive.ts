@@ -1,0 +1,237 @@
+/**
+ * What every sync primitive shares: living either in its own named segment (payload offset 0) or embedded at an
+ * aligned offset of a caller's segment; the liveness-check options; close() cancelling pending async waits.
+ */
+import { threadId } from 'node:worker_threads';
+import { ShmbusError } from '../errors.js';
+import { SYNC_ALIGN, type SegmentKind } from '../protocol/layout.js';
+import { selfIdentity } from '../segment/process.js';
+import { Segment } from '../segment/segment.js';
+import { deadlineAfter, remaining, timeoutError, validateTimeout, type WaitOptions } from './deadline.js';
+import { waitAsync, waitSync, type WaitOwner } from './futex.js';
+
+/** How a waiter watches the holder of a robust primitive. */
+export interface RobustOptions {
+  /**
+   * Milliseconds between two liveness checks of the holder while waiting (default 50): a holder that died is
+   * noticed at most this long after the wait began, and its lock is taken over at once.
+   */
+  livenessInterval?: number;
+  /** Re-reads of the lock word before sleeping on it (default 1000; 0 never spins). */
+  spin?: number;
+}
+
+/** Options of `X.create(name, ...)` for every primitive. */
+export interface SyncCreateOptions extends RobustOptions {
+  /** Permission bits of the segment (default 0o600, owner only). */
+  mode?: number;
+}
+
+/** Options of `X.open(name, ...)` for every primitive. */
+export interface SyncOpenOptions extends RobustOptions {
+  /** Milliseconds to wait for a segment its creator is still initialising (default 1000). */
+  timeout?: number;
+}
+
+export const DEFAULT_LIVENESS_INTERVAL = 50;
+export const DEFAULT_SPIN = 1000;
+
+/** This thread's identity as the protocol stores it (§4): pid, process start time split in u32 halves, thread. */
+export interface Me {
+  pid: number;
+  startLo: number;
+  startHi: number;
+  thread: number;
+}
+
+let me: Me | undefined;
+
+export function identity(): Me {
+  if (me === undefined) {
+    const { pid, startTime } = selfIdentity();
+    // threadId is 0 on the main thread and unique per worker within the process.
+    me = { pid, startLo: startTime % 2 ** 32 | 0, startHi: Math.floor(startTime / 2 ** 32) | 0, thread: threadId | 0 };
+  }
+  return me;
+}
+
+/** The memory a primitive lives in, resolved and validated. */
+export interface Placement {
+  segment: Segment;
+  /** Word index of the primitive's first byte in `segment.words`. */
+  base: number;
+  /** The segment belongs to the primitive (named form): close() closes it. */
+  owned: boolean;
+  /** For messages: `mutex "jobs.lock"` or `mutex at byte 64 of segment "topic.x"`. */
+  what: string;
+}
+
+export function embedded(kind: SegmentKind, segment: unknown, byteOffset: unknown, size: number): Placement {
+  if (!(segment instanceof Segment)) {
+    throw new ShmbusError('ERR_INVALID_ARG', `new ${title(kind)}(segment, byteOffset) needs a Segment`);
+  }
+  if (
+    typeof byteOffset !== 'number' ||
+    !Number.isInteger(byteOffset) ||
+    byteOffset < 0 ||
+    byteOffset % SYNC_ALIGN !== 0 ||
+    byteOffset + size > segment.size
+  ) {
+    throw new ShmbusError(
+      'ERR_INVALID_ARG',
+      `a ${kind} needs ${size} bytes at a multiple of ${SYNC_ALIGN} inside the payload ` +
+        `(segment "${segment.name}" has ${segment.size} bytes; got byteOffset ${String(byteOffset)})`,
+      { segment: segment.name },
+    );
+  }
+  segment.words; // throws ERR_CLOSED now rather than at first use
+  return { segment, base: byteOffset / 4, owned: false, what: `${kind} at byte ${byteOffset} of segment "${segment.name}"` };
+}
+
+export function createNamed(
+  kind: SegmentKind,
+  name: string,
+  size: number,
+  options: SyncCreateOptions,
+  params: readonly number[] = [],
+  init?: (segment: Segment) => void,
+): Placement {
+  const segment = Segment.create(name, {
+    size,
+    kind,
+    params,
+    ...(options.mode === undefined ? {} : { mode: options.mode }),
+    ...(init === undefined ? {} : { init }),
+  });
+  return { segment, base: 0, owned: true, what: `${kind} "${name}"` };
+}
+
+export function openNamed(kind: SegmentKind, name: string, size: number, options: SyncOpenOptions): Placement {
+  const segment = Segment.open(name, { kind, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
+  if (segment.size < size) {
+    segment.close();
+    throw new ShmbusError('ERR_SHM_CORRUPT', `${kind} "${name}" has ${segment.size} payload bytes, needs ${size}`, {
+      segment: name,
+    });
+  }
+  return { segment, base: 0, owned: true, what: `${kind} "${name}"` };
+}
+
+export function robustOptions(options: RobustOptions | undefined): { livenessInterval: number; spin: number } {
+  const livenessInterval = options?.livenessInterval ?? DEFAULT_LIVENESS_INTERVAL;
+  const spin = options?.spin ?? DEFAULT_SPIN;
+  if (typeof livenessInterval !== 'number' || !(livenessInterval > 0) || livenessInterval === Infinity) {
+    throw new ShmbusError('ERR_INVALID_ARG', `livenessInterval must be a finite number of ms > 0 (got ${String(livenessInterval)})`);
+  }
+  if (typeof spin !== 'number' || !Number.isInteger(spin) || spin < 0) {
+    throw new ShmbusError('ERR_INVALID_ARG', `spin must be an integer >= 0 (got ${String(spin)})`);
+  }
+  return { livenessInterval, spin };
+}
+
+/** Async waits of one primitive object, rejected with ERR_CLOSED by its close(). */
+export class WaitSet implements WaitOwner {
+  readonly pendingWaits = new Set<(err: ShmbusError) => void>();
+
+  cancelAll(err: ShmbusError): void {
+    for (const cancel of [...this.pendingWaits]) cancel(err);
+  }
+}
+
+function title(kind: SegmentKind): string {
+  return kind === 'rwlock' ? 'RwLock' : kind.charAt(0).toUpperCase() + kind.slice(1);
+}
+
+/**
+ * The contended path of every blocking primitive, as rounds: try; if a liveness check is due, let the attempt look
+ * at the holders; then sleep on a futex word for at most one liveness interval and try again.
+ */
+export interface Contender<T> {
+  readonly words: Int32Array;
+  readonly livenessInterval: number;
+  /** One try. `checkLiveness` is true at most once per interval: then dead holders may be taken over. */
+  attempt(checkLiveness: boolean): T | null;
+  /** Word index to sleep on and the value expected there; null to retry at once (the state just moved). */
+  sleepOn(): { index: number; value: number } | null;
+  /** Called once when the caller gives up (timeout, abort, close): pass on a wake it may have consumed. */
+  giveUp(): void;
+}
+
+interface Sleep {
+  index: number;
+  value: number;
+  ms: number;
+}
+
+/** The rounds of one contended call: each either ends it (a result, or ERR_TIMEOUT) or says how to sleep. */
+class Rounds<T> {
+  readonly #c: Contender<T>;
+  readonly #timeout: number;
+  readonly #deadline: number;
+  readonly #what: string;
+  #nextCheck: number;
+
+  constructor(c: Contender<T>, timeout: number, what: string) {
+    this.#c = c;
+    this.#timeout = timeout;
+    this.#deadline = deadlineAfter(timeout);
+    this.#what = what;
+    this.#nextCheck = performance.now() + c.livenessInterval;
+  }
+
+  /** A result, a sleep to take before the next round, or null to go again at once. @throws ERR_TIMEOUT */
+  next(): { done: T } | Sleep | null {
+    const c = this.#c;
+    const now = performance.now();
+    const due = now >= this.#nextCheck;
+    if (due) this.#nextCheck = now + c.livenessInterval;
+    const r = c.attempt(due);
+    if (r !== null) return { done: r };
+    const left = remaining(this.#deadline);
+    if (left === 0) {
+      c.giveUp();
+      throw timeoutError(this.#what, this.#timeout);
+    }
+    const sleep = c.sleepOn();
+    if (sleep === null) return null;
+    return { ...sleep, ms: Math.min(left, Math.max(1, this.#nextCheck - performance.now())) };
+  }
+}
+
+/** Blocks this thread until `c.attempt` succeeds or the timeout passes (ERR_TIMEOUT). */
+export function contendSync<T>(c: Contender<T>, timeout: number, what: string): T {
+  const rounds = new Rounds(c, timeout, what);
+  for (;;) {
+    const r = rounds.next();
+    if (r === null) continue;
+    if ('done' in r) return r.done;
+    waitSync(c.words, r.index, r.value, r.ms);
+  }
+}
+
+/** Like {@link contendSync} without blocking the event loop; also ERR_ABORTED and ERR_CLOSED. */
+export async function contendAsync<T>(
+  c: Contender<T>,
+  options: WaitOptions,
+  what: string,
+  owner: WaitOwner,
+  isClosed: () => boolean,
+): Promise<T> {
+  const { signal } = options;
+  const rounds = new Rounds(c, validateTimeout(options.timeout), what);
+  for (;;) {
+    if (isClosed()) {
+      c.giveUp();
+      throw new ShmbusError('ERR_CLOSED', `${what}: closed while waiting`);
+    }
+    const r = rounds.next();
+    if (r === null) continue;
+    if ('done' in r) return r.done;
+    try {
+      await waitAsync(c.words, r.index, r.value, { timeout: r.ms, ...(signal ? { signal } : {}) }, owner);
+    } catch (e) {
+      c.giveUp();
+      throw e;
+    }
+  }
+}
