@@ -132,7 +132,10 @@ async function runProgram(bin: string, args: string[], timeout: number): Promise
 export interface CPingPongOptions {
   /** 'spin': busy-wait (pause; sched_yield every 64 pauses). 'futex': FUTEX_WAIT/FUTEX_WAKE, no spinning. */
   mode: 'spin' | 'futex';
-  /** Payload bytes copied each way (into shared memory by the sender, out of it by the receiver). */
+  /**
+   * Payload bytes copied each way (into shared memory by the sender, out of it by the receiver). 0 = only the
+   * 32-bit counter word moves (pure hand-over latency; a payload adds cache-line transfers and copies).
+   */
   size: number;
   /** Measured round trips (a warm-up of 10%, at least 100, comes first). */
   iterations: number;

@@ -1,0 +1,287 @@
+/**
+ * Foundation benchmark (issue 4): the cost of the Segment layer against the C floor, in one run.
+ *  1. Cross-process wake round trip: two Node processes hand a counter back and forth through a segment, parking
+ *     with `seg.wait` or `await seg.waitAsync`, beside C spin and C futex ping-pongs with the same placement.
+ *  2. Bulk copy bandwidth: C memcpy vs `native.copy` and `Uint8Array.set` into and out of a segment.
+ *  3. Segment lifecycle: create + open + close + unlink.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Segment } from '../../src/index.js';
+import { native } from '../../src/native/binding.js';
+import {
+  childProcessIpc,
+  cMemcpy,
+  cPingPong,
+  httpLoopback,
+  nodeCommand,
+  placementCpus,
+  SIZES,
+  unixSocket,
+  type Placement,
+} from '../baselines.js';
+import { ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+
+const WAKE_PEER = join(ROOT, 'dist', 'bench', 'children', 'wake-peer.js');
+const PEER_TIMEOUT_MS = 60_000;
+
+function benchName(what: string): string {
+  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Resolves with `p`, or rejects when the child exits first or `ms` pass (the child is then killed). */
+async function fromChild<T>(child: LineChild, p: Promise<T>, what: string, ms = PEER_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      child.done.then((code) => Promise.reject(new Error(`${what}: exited with ${code} before answering`))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.child.kill('SIGKILL');
+          reject(new Error(`${what}: no answer within ${ms} ms`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type WakeMode = 'sync' | 'async' | 'spin';
+
+/** Round trip between two Node processes (bench/children/wake-peer.ts) through a fresh segment, in µs. */
+async function nodeWake(mode: WakeMode, placement: Placement, iterations: number): Promise<Stats> {
+  const name = benchName('wake');
+  const seg = Segment.create(name, { size: 4096 });
+  const cpus = placementCpus(placement);
+  const warmup = Math.max(100, Math.floor(iterations / 10));
+  const args = (role: string): string[] => [role, mode, name, String(iterations), String(warmup)];
+  const children: LineChild[] = [];
+  try {
+    const pong = spawnLines(...nodeCommand(WAKE_PEER, args('pong'), cpus?.[1]));
+    children.push(pong);
+    await fromChild(pong, pong.next(/^ready$/), `wake-peer pong (${mode})`);
+    const ping = spawnLines(...nodeCommand(WAKE_PEER, args('ping'), cpus?.[0]));
+    children.push(ping);
+    const line = await fromChild(ping, ping.next(/^samples /), `wake-peer ping (${mode})`);
+    await Promise.all(children.map((c) => fromChild(c, c.done.then(() => undefined), 'wake-peer exit')));
+    const samples = line.slice('samples '.length).split(',').map(Number);
+    if (samples.length !== iterations || samples.some((v) => !Number.isFinite(v))) {
+      throw new Error(`wake-peer ping: expected ${iterations} samples, got ${samples.length}`);
+    }
+    return stats(samples);
+  } finally {
+    for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    seg.close();
+    Segment.unlink(name);
+  }
+}
+
+function latencyRow(path: string, s: Stats, futexP50: number): Row {
+  return { path, p50: s.p50, p99: s.p99, 'p99.9': s.p999, 'p50 / C futex p50': `${(s.p50 / futexP50).toFixed(2)}x`, n: s.n };
+}
+
+async function wakeTable(ctx: BenchContext, placement: Placement): Promise<Table> {
+  const k = ctx.quick ? 5 : 1;
+  const where = placement === 'cores' ? 'one process per core (cpu 0 and cpu 1)' : 'both processes on cpu 0';
+  ctx.log(`wake round trip, ${where}: C spin`);
+  const cSpin = await cPingPong({ mode: 'spin', size: 0, iterations: 20_000 / k, placement });
+  ctx.log(`wake round trip, ${where}: C futex`);
+  const cFutex = await cPingPong({ mode: 'futex', size: 0, iterations: 5_000 / k, placement });
+  const rows: Row[] = [
+    latencyRow('C spin (pause, sched_yield every 64)', cSpin, cFutex.p50),
+    latencyRow('C futex (FUTEX_WAIT / FUTEX_WAKE)', cFutex, cFutex.p50),
+  ];
+  if (placement === 'cores') {
+    // A pure Atomics.load spin on one core only advances when the scheduler preempts the spinner: not measured there.
+    ctx.log(`wake round trip, ${where}: Node Atomics.load spin`);
+    rows.push(latencyRow('Node Atomics.load spin (reference, no wait)', await nodeWake('spin', placement, 20_000 / k), cFutex.p50));
+  }
+  ctx.log(`wake round trip, ${where}: Node seg.wait`);
+  rows.push(latencyRow('Node seg.wait (sync)', await nodeWake('sync', placement, 5_000 / k), cFutex.p50));
+  ctx.log(`wake round trip, ${where}: Node await seg.waitAsync`);
+  rows.push(latencyRow('Node await seg.waitAsync', await nodeWake('async', placement, 5_000 / k), cFutex.p50));
+  return {
+    title: `Wake round trip between two processes, ${placement === 'cores' ? 'on different cores' : 'on the same core'} (µs)`,
+    note:
+      `${where}. One round trip = store + wake in one process, the other sees it and answers the same way. ` +
+      'C rows: bench/c/pingpong.c (fork, one MAP_SHARED mapping, size 0: only the counter word moves, as in the Node rows). Node rows: two Node processes ' +
+      '(bench/children/wake-peer.ts) over a shmbus segment; both sides check the word, park with seg.wait / ' +
+      'seg.waitAsync (10 s timeout) when it has not changed, and seg.wake(index, 1) after every store. ' +
+      'The ratio column compares p50s with the C futex row of this table.',
+    columns: ['path', 'p50', 'p99', 'p99.9', 'p50 / C futex p50', 'n'],
+    rows,
+  };
+}
+
+/** GB/s of `copy` (which moves `size` bytes), median of 5 batches each lasting about `batchMs`. */
+function copyGBps(size: number, batchMs: number, copy: () => void): number {
+  const run = (count: number): number => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) copy();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  let count = 1;
+  for (;;) {
+    const t = run(count);
+    if (t > batchMs / 4000) {
+      count = Math.max(1, Math.round((count * batchMs) / 1000 / t));
+      break;
+    }
+    count *= 4;
+  }
+  const rates = Array.from({ length: 5 }, () => (size * count) / run(count) / 1e9).sort((a, b) => a - b);
+  return rates[2]!;
+}
+
+const SIZE_LABELS: [number, string][] = [
+  [SIZES.small, '64 B'],
+  [SIZES.frame, '2.7 MB (1280x720x3)'],
+  [SIZES.large, '6 MiB'],
+];
+
+async function copyTable(ctx: BenchContext): Promise<Table> {
+  ctx.log('memcpy: C');
+  const dramMiB = ctx.quick ? 128 : 256;
+  const c = await cMemcpy(
+    SIZE_LABELS.map(([s]) => s),
+    { dramMiB, budgetMs: ctx.quick ? 600 : 1500 },
+  );
+  const batchMs = ctx.quick ? 20 : 60;
+  const name = benchName('copy');
+  const seg = Segment.create(name, { size: SIZES.large });
+  const rows: Row[] = [
+    { path: 'C memcpy, hot (same buffers each copy)' },
+    { path: `C memcpy, from DRAM (2 x ${dramMiB} MiB regions walked)` },
+    { path: 'native.copy private -> segment' },
+    { path: 'native.copy segment -> private' },
+    { path: 'Uint8Array.set private -> segment (SharedArrayBuffer)' },
+    { path: 'Uint8Array.set segment -> private' },
+    { path: 'Uint8Array.set private -> private (reference)' },
+  ];
+  try {
+    ctx.log('memcpy: Node');
+    SIZE_LABELS.forEach(([size, label], i) => {
+      const cRow = c[i]!;
+      const priv = new Uint8Array(size).fill(0x5a);
+      const priv2 = new Uint8Array(size);
+      const shm = seg.bytes.subarray(0, size);
+      const figures = [
+        cRow.hot,
+        cRow.dram,
+        copyGBps(size, batchMs, () => native.copy(shm, 0, priv, 0, size)),
+        copyGBps(size, batchMs, () => native.copy(priv2, 0, shm, 0, size)),
+        copyGBps(size, batchMs, () => shm.set(priv)),
+        copyGBps(size, batchMs, () => priv2.set(shm)),
+        copyGBps(size, batchMs, () => priv2.set(priv)),
+      ];
+      figures.forEach((v, r) => {
+        rows[r]![label] = v;
+        if (size === SIZES.frame) rows[r]!['2.7 MB vs C hot'] = `${Math.round((100 * v) / cRow.hot)}%`;
+      });
+    });
+  } finally {
+    seg.close();
+    Segment.unlink(name);
+  }
+  return {
+    title: 'Single-thread copy bandwidth (GB/s = 1e9 bytes/s)',
+    note:
+      'Hot copies reuse the same source and destination (cache-resident once 2 x size fits the caches); the DRAM ' +
+      'row walks regions larger than the last-level cache. Node rows copy between a private Uint8Array and the ' +
+      'payload of a shmbus segment; each figure is the median of 5 batches. native.copy is the addon memcpy ' +
+      '(src/native/binding.ts); Uint8Array.set on a SharedArrayBuffer is what V8 does for plain JS copies.',
+    columns: ['path', ...SIZE_LABELS.map(([, l]) => l), '2.7 MB vs C hot'],
+    rows,
+  };
+}
+
+function lifecycleTable(ctx: BenchContext): Table {
+  const rows: Row[] = [];
+  for (const [size, label] of [
+    [4096, '4 KiB'],
+    [SIZES.large, '6 MiB'],
+  ] as const) {
+    const n = (size === 4096 ? 1000 : 200) / (ctx.quick ? 5 : 1);
+    ctx.log(`segment lifecycle, ${label}`);
+    const create = new Float64Array(n);
+    const open = new Float64Array(n);
+    const close = new Float64Array(n);
+    const unlink = new Float64Array(n);
+    const total = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const name = benchName('life');
+      const t0 = process.hrtime.bigint();
+      const a = Segment.create(name, { size });
+      const t1 = process.hrtime.bigint();
+      const b = Segment.open(name);
+      const t2 = process.hrtime.bigint();
+      b.close();
+      a.close();
+      const t3 = process.hrtime.bigint();
+      Segment.unlink(name);
+      const t4 = process.hrtime.bigint();
+      create[i] = Number(t1 - t0) / 1000;
+      open[i] = Number(t2 - t1) / 1000;
+      close[i] = Number(t3 - t2) / 1000;
+      unlink[i] = Number(t4 - t3) / 1000;
+      total[i] = Number(t4 - t0) / 1000;
+    }
+    for (const [step, samples] of [
+      ['Segment.create', create],
+      ['Segment.open', open],
+      ['close() x 2 (opener and creator)', close],
+      ['Segment.unlink', unlink],
+      ['create + open + close x 2 + unlink', total],
+    ] as const) {
+      const s = stats(samples);
+      rows.push({ size: label, step, p50: s.p50, p99: s.p99, n: s.n });
+    }
+  }
+  return {
+    title: 'Segment lifecycle in one process (µs)',
+    note:
+      'Each iteration: create a segment (shm_open + ftruncate + posix_fallocate + mmap + header), open it again ' +
+      '(validates the header), close both (remaps the range private; the mapping itself goes at GC), unlink the name.',
+    columns: ['size', 'step', 'p50', 'p99', 'n'],
+    rows,
+  };
+}
+
+/** The transports a user would pick instead, 64 B, unpinned: context for the wake table. */
+async function transportTable(ctx: BenchContext): Promise<Table> {
+  const iterations = ctx.quick ? 400 : 2_000;
+  const size = SIZES.small;
+  const rows: Row[] = [];
+  const add = (path: string, s: Stats): void => {
+    rows.push({ path, p50: s.p50, p99: s.p99, 'p99.9': s.p999, n: s.n });
+  };
+  ctx.log('transports: child_process IPC json');
+  add("child_process IPC, serialization 'json'", await childProcessIpc({ serialization: 'json', size, iterations }));
+  ctx.log('transports: child_process IPC advanced');
+  add("child_process IPC, serialization 'advanced'", await childProcessIpc({ serialization: 'advanced', size, iterations }));
+  ctx.log('transports: Unix domain socket');
+  add('Unix domain socket (length-prefixed)', await unixSocket({ size, iterations }));
+  ctx.log('transports: HTTP loopback');
+  add('HTTP POST over 127.0.0.1 (keep-alive)', await httpLoopback({ size, iterations: iterations / 2 }));
+  return {
+    title: 'Transports a Node user would pick instead: 64 B round trip, unpinned (µs)',
+    note:
+      'This process sends 64 bytes and awaits the echo from a forked Node child (bench/children/*-echo.ts): the ' +
+      'same wake-a-sleeping-process cost as the futex rows above, plus the event loop, syscalls and serialization. ' +
+      'Functions in bench/baselines.ts; the channel suites put the same baselines beside their own figures.',
+    columns: ['path', 'p50', 'p99', 'p99.9', 'n'],
+    rows,
+  };
+}
+
+export default async function segmentSuite(ctx: BenchContext): Promise<Table[]> {
+  const tables: Table[] = [];
+  tables.push(await wakeTable(ctx, 'cores'));
+  tables.push(await wakeTable(ctx, 'same-core'));
+  tables.push(await transportTable(ctx));
+  tables.push(await copyTable(ctx));
+  tables.push(lifecycleTable(ctx));
+  return tables;
+}
