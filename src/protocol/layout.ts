@@ -73,3 +73,74 @@ export const MUTEX_RECOVERIES_OFFSET = 20; // u32: how many times a dead owner's
 export const MUTEX_PID_MASK = 0x3fffffff;
 /** Set in the mutex word while some process may sleep on it: the unlocker must wake one. */
 export const MUTEX_WAITERS = 0x80000000;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Queue (PROTOCOL.md §6): a slot ring. Header params: [0] slots (power of two), [1] slotSize (max message bytes).
+// Offsets below are relative to the ring's base (payload offset 0 for a queue segment, RPC_RING_OFFSET in an rpc
+// segment). Every hot word sits on its own 64-byte line.
+export const QUEUE_PARAM_SLOTS = 0;
+export const QUEUE_PARAM_SLOT_SIZE = 1;
+export const QUEUE_TAIL_OFFSET = 0; // u32, producers' ticket hint (next ticket to claim)
+export const QUEUE_HEAD_OFFSET = 64; // u32, consumers' ticket hint (next ticket to take)
+export const QUEUE_COMMITS_OFFSET = 128; // u32, futex word: +1 per commit/abandon/close (consumers sleep on it)
+export const QUEUE_CONSUMER_WAITERS_OFFSET = 132; // u32, consumers asleep on COMMITS
+export const QUEUE_RELEASES_OFFSET = 192; // u32, futex word: +1 per freed slot/close (producers sleep on it)
+export const QUEUE_PRODUCER_WAITERS_OFFSET = 196; // u32, producers asleep on RELEASES
+export const QUEUE_CLOSED_OFFSET = 256; // u32, 0 open, 1 end of stream
+export const QUEUE_ABANDONED_OFFSET = 260; // u32, slots skipped because their producer died mid-write
+export const QUEUE_LOST_OFFSET = 264; // u32, messages taken by a consumer that died before freeing the slot
+export const QUEUE_SLOTS_OFFSET = 320; // first slot
+/** Per-slot header; the message bytes follow it. */
+export const QUEUE_SLOT_HEADER_SIZE = 32;
+export const QUEUE_SLOT_SEQ_OFFSET = 0; // u32, state word: 4*ticket + QUEUE_STATE_* (wraps mod 2^32)
+export const QUEUE_SLOT_PID_OFFSET = 4; // u32, pid of the process that claimed or took the slot, 0 when free
+export const QUEUE_SLOT_START_OFFSET = 8; // u64, that process's start time (valid when OWNER_SEQ equals SEQ)
+export const QUEUE_SLOT_OWNER_SEQ_OFFSET = 16; // u32, the SEQ value (claim or take) that PID and START belong to
+export const QUEUE_SLOT_LENGTH_OFFSET = 20; // u32, message bytes (<= slotSize)
+export const QUEUE_SLOT_FLAGS_OFFSET = 24; // u32, bit 0: UTF-8 text
+export const QUEUE_FLAG_TEXT = 1;
+export const QUEUE_STATE_FREE = 0; // free for the producer of this ticket
+export const QUEUE_STATE_WRITING = 1; // claimed by a producer (pid set), being written
+export const QUEUE_STATE_COMMITTED = 2; // holds a message
+export const QUEUE_STATE_TAKEN = 3; // taken by a consumer (pid set), being copied out
+/** Slots are this many bytes apart: header + slotSize rounded up to a 64-byte line. */
+export function queueSlotStride(slotSize: number): number {
+  return Math.ceil((QUEUE_SLOT_HEADER_SIZE + slotSize) / 64) * 64;
+}
+/** Bytes a ring of `slots` x `slotSize` occupies from its base. */
+export function queueRingSize(slots: number, slotSize: number): number {
+  return QUEUE_SLOTS_OFFSET + slots * queueSlotStride(slotSize);
+}
+export const QUEUE_MAX_SLOTS = 1 << 24;
+export const QUEUE_MAX_SLOT_SIZE = 1 << 30;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rpc (PROTOCOL.md §8): a worker table, then a request ring laid out as §6. Params: [0] slots, [1] slotSize of the
+// request ring, [2] RPC_MAX_WORKERS. Responses travel through one queue segment per client, "<name>.r<clientId>".
+export const RPC_PARAM_SLOTS = 0;
+export const RPC_PARAM_SLOT_SIZE = 1;
+export const RPC_PARAM_WORKERS = 2;
+export const RPC_NEXT_CLIENT_OFFSET = 0; // u32, last client id handed out (atomic add)
+export const RPC_WORKERS_OFFSET = 64; // worker table
+export const RPC_MAX_WORKERS = 64;
+export const RPC_WORKER_SIZE = 32;
+export const RPC_WORKER_PID_OFFSET = 0; // u32, 0 = free entry
+export const RPC_WORKER_BUSY_OFFSET = 4; // u32, 1 while a handler runs for (CLIENT, REQUEST)
+export const RPC_WORKER_START_OFFSET = 8; // u64, the worker process's start time
+export const RPC_WORKER_CLIENT_OFFSET = 16; // u32, client id of the request in hand
+export const RPC_WORKER_REQUEST_OFFSET = 20; // u32, request id of the request in hand
+export const RPC_RING_OFFSET = RPC_WORKERS_OFFSET + RPC_MAX_WORKERS * RPC_WORKER_SIZE; // 2112
+/** Request record inside a ring message: this header, then the payload. */
+export const RPC_REQUEST_HEADER_SIZE = 24;
+export const RPC_REQ_CLIENT_OFFSET = 0; // u32 client id
+export const RPC_REQ_ID_OFFSET = 4; // u32 request id (per client)
+export const RPC_REQ_PID_OFFSET = 8; // u32 client pid
+export const RPC_REQ_FLAGS_OFFSET = 12; // u32, bit 0: payload is UTF-8 text
+export const RPC_REQ_START_OFFSET = 16; // u64 client start time
+/** Response record: this header, then the payload (status 1: UTF-8 JSON {code, message}). */
+export const RPC_RESPONSE_HEADER_SIZE = 16;
+export const RPC_RES_ID_OFFSET = 0; // u32 request id
+export const RPC_RES_STATUS_OFFSET = 4; // u32, RPC_STATUS_*
+export const RPC_RES_FLAGS_OFFSET = 8; // u32, bit 0: payload is UTF-8 text
+export const RPC_STATUS_OK = 0;
+export const RPC_STATUS_ERROR = 1;
