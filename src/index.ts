@@ -19,3 +19,5 @@ export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
 
 export { Queue, QueueMessage } from './channels/queue.js';
 export type { QueueCreateOptions, QueueOpenOptions, QueueStats } from './channels/queue.js';
+export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';
+export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions } from './channels/rpc.js';

@@ -591,7 +591,7 @@ function tooLarge(where: string, size: number, capacity: number): ShmbusError {
   );
 }
 
-function validateSpin(spin: unknown): number {
+export function validateSpin(spin: unknown): number {
   if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0) {
     throw new ShmbusError('ERR_INVALID_ARG', `spin must be a number of microseconds >= 0 (got ${String(spin)})`);
   }
@@ -607,6 +607,41 @@ export function validateRingOptions(slots: unknown, slotSize: unknown): { slots:
     throw new ShmbusError('ERR_INVALID_ARG', `slotSize must be an integer from 1 to 2^30 bytes (got ${String(slotSize)})`);
   }
   return { slots, slotSize };
+}
+
+/** Creates a queue segment holding one ring. @internal */
+export function createQueueRing(
+  name: string,
+  slots: number,
+  slotSize: number,
+  mode: number | undefined,
+  spin: number | undefined,
+  firstTicket = 0,
+): QueueRing {
+  const spinUs = validateSpin(spin ?? DEFAULT_SPIN_US);
+  const seg = Segment.create(name, {
+    size: queueRingSize(slots, slotSize),
+    kind: 'queue',
+    ...(mode === undefined ? {} : { mode }),
+    params: [slots, slotSize],
+    init: (s) => QueueRing.init(s, 0, slots, slotSize, firstTicket),
+  });
+  return new QueueRing(seg, 0, slots, slotSize, spinUs);
+}
+
+/** Opens a queue segment and validates its ring. @internal */
+export function openQueueRing(name: string, timeout: number | undefined, spin: number | undefined): QueueRing {
+  const spinUs = validateSpin(spin ?? DEFAULT_SPIN_US);
+  const seg = Segment.open(name, { kind: 'queue', ...(timeout === undefined ? {} : { timeout }) });
+  try {
+    const slots = seg.params[QUEUE_PARAM_SLOTS]!;
+    const slotSize = seg.params[QUEUE_PARAM_SLOT_SIZE]!;
+    QueueRing.validate(seg, 0, slots, slotSize);
+    return new QueueRing(seg, 0, slots, slotSize, spinUs);
+  } catch (e) {
+    seg.close();
+    throw e;
+  }
 }
 
 /**
@@ -660,15 +695,7 @@ export class Queue implements AsyncIterable<QueueMessage> {
   static #create(name: string, options: QueueCreateOptions, firstTicket: number): Queue {
     if (options === null || typeof options !== 'object') throw new ShmbusError('ERR_INVALID_ARG', 'options must be an object');
     const { slots, slotSize } = validateRingOptions(options.slots ?? DEFAULT_SLOTS, options.slotSize ?? DEFAULT_SLOT_SIZE);
-    const spin = validateSpin(options.spin ?? DEFAULT_SPIN_US);
-    const seg = Segment.create(name, {
-      size: queueRingSize(slots, slotSize),
-      kind: 'queue',
-      ...(options.mode === undefined ? {} : { mode: options.mode }),
-      params: [slots, slotSize],
-      init: (s) => QueueRing.init(s, 0, slots, slotSize, firstTicket),
-    });
-    return new Queue(name, new QueueRing(seg, 0, slots, slotSize, spin));
+    return new Queue(name, createQueueRing(name, slots, slotSize, options.mode, options.spin, firstTicket));
   }
 
   /**
@@ -680,17 +707,7 @@ export class Queue implements AsyncIterable<QueueMessage> {
    * ```
    */
   static open(name: string, options: QueueOpenOptions = {}): Queue {
-    const spin = validateSpin(options.spin ?? DEFAULT_SPIN_US);
-    const seg = Segment.open(name, { kind: 'queue', ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
-    try {
-      const slots = seg.params[QUEUE_PARAM_SLOTS]!;
-      const slotSize = seg.params[QUEUE_PARAM_SLOT_SIZE]!;
-      QueueRing.validate(seg, 0, slots, slotSize);
-      return new Queue(name, new QueueRing(seg, 0, slots, slotSize, spin));
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return new Queue(name, openQueueRing(name, options.timeout, options.spin));
   }
 
   /**

@@ -124,11 +124,15 @@ export const RPC_NEXT_CLIENT_OFFSET = 0; // u32, last client id handed out (atom
 export const RPC_WORKERS_OFFSET = 64; // worker table
 export const RPC_MAX_WORKERS = 64;
 export const RPC_WORKER_SIZE = 32;
-export const RPC_WORKER_PID_OFFSET = 0; // u32, 0 = free entry
-export const RPC_WORKER_BUSY_OFFSET = 4; // u32, 1 while a handler runs for (CLIENT, REQUEST)
-export const RPC_WORKER_START_OFFSET = 8; // u64, the worker process's start time
+export const RPC_WORKER_PID_OFFSET = 0; // u32, worker process id, 0 = free entry
+export const RPC_WORKER_STATE_OFFSET = 4; // u32, RPC_WORKER_* (PID and STATE change together, 64-bit CAS)
+export const RPC_WORKER_START_OFFSET = 8; // u64, the worker process's start time (valid in state SERVING)
 export const RPC_WORKER_CLIENT_OFFSET = 16; // u32, client id of the request in hand
 export const RPC_WORKER_REQUEST_OFFSET = 20; // u32, request id of the request in hand
+export const RPC_WORKER_BUSY_OFFSET = 24; // u32, 1 while a handler runs for (CLIENT, REQUEST)
+export const RPC_WORKER_FREE = 0;
+export const RPC_WORKER_STARTING = 1; // PID set, START being written
+export const RPC_WORKER_SERVING = 2;
 export const RPC_RING_OFFSET = RPC_WORKERS_OFFSET + RPC_MAX_WORKERS * RPC_WORKER_SIZE; // 2112
 /** Request record inside a ring message: this header, then the payload. */
 export const RPC_REQUEST_HEADER_SIZE = 24;
@@ -144,3 +148,5 @@ export const RPC_RES_STATUS_OFFSET = 4; // u32, RPC_STATUS_*
 export const RPC_RES_FLAGS_OFFSET = 8; // u32, bit 0: payload is UTF-8 text
 export const RPC_STATUS_OK = 0;
 export const RPC_STATUS_ERROR = 1;
+/** The response did not fit the client's response slot (empty payload). */
+export const RPC_STATUS_TOO_LARGE = 2;

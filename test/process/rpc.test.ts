@@ -1,0 +1,108 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rpc, isShmbusError } from '../../src/index.js';
+import { expectCleanExit, fixture, spawnPeer, uniqueName } from '../helpers/index.js';
+import { runRpcLoad } from './rpc-load.js';
+
+const names: string[] = [];
+function name(prefix: string): string {
+  const n = uniqueName(prefix);
+  names.push(n);
+  return n;
+}
+after(() => {
+  for (const n of names) Rpc.unlink(n);
+});
+
+const code = (c: string) => (e: unknown) => isShmbusError(e) && e.code === c;
+
+describe('Rpc across processes', () => {
+  it('8 clients x 1 250 requests against 2 workers: every response reaches the client that asked, matched by id', async (t) => {
+    const ms = await runRpcLoad(8, 1250, 1, 2, 60_000);
+    t.diagnostic(`10 000 requests in ${ms.toFixed(0)} ms`);
+  });
+
+  it('two server processes share one service and answer every request', async () => {
+    await runRpcLoad(2, 500, 2, 1, 60_000);
+  });
+
+  it('a request to a service with no server fails with ERR_NO_SERVER at once, also after its server died', async () => {
+    const n = name('rpc-none');
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('x', { timeout: 60_000 }), code('ERR_NO_SERVER'));
+    const srv = spawnPeer(fixture('rpc-server'), [n, '1']);
+    await srv.line('serving');
+    assert.equal((await client.request('a', { timeout: 10_000 })).text(), 'ok:a');
+    srv.kill('SIGKILL');
+    await srv.exited;
+    await assert.rejects(client.request('x', { timeout: 60_000 }), code('ERR_NO_SERVER'));
+    client.close();
+  });
+
+  it('a handler that throws gives the caller ERR_REMOTE with its message, and the server keeps serving', async () => {
+    const n = name('rpc-throw');
+    const srv = spawnPeer(fixture('rpc-server'), [n, '1']);
+    await srv.line('serving');
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('throw:disk on fire', { timeout: 10_000 }), (e: unknown) => {
+      assert.ok(isShmbusError(e, 'ERR_REMOTE'));
+      assert.equal(e.message, 'disk on fire');
+      return true;
+    });
+    assert.equal((await client.request('after', { timeout: 10_000 })).text(), 'ok:after');
+    client.close();
+    srv.send('stop');
+    await expectCleanExit(srv);
+  });
+
+  it('a server killed mid-request fails its pending requests with ERR_NO_SERVER instead of hanging them', async (t) => {
+    const n = name('rpc-kill');
+    const srv = spawnPeer(fixture('rpc-server'), [n, '2']);
+    await srv.line('serving');
+    const client = Rpc.connect(n);
+    const hung = client.request('hang', { timeout: 30_000 });
+    const queued = client.request('hang', { timeout: 30_000 });
+    await srv.line('handling');
+    await srv.line('handling');
+    const killedAt = performance.now();
+    srv.kill('SIGKILL');
+    await assert.rejects(hung, code('ERR_NO_SERVER'));
+    await assert.rejects(queued, code('ERR_NO_SERVER'));
+    t.diagnostic(`pending requests failed ${(performance.now() - killedAt).toFixed(1)} ms after kill -9`);
+    client.close();
+  });
+
+  it('a dead worker fails only the request it held while another server process goes on serving', async () => {
+    const n = name('rpc-kill2');
+    const a = spawnPeer(fixture('rpc-server'), [n, '1']);
+    await a.line('serving');
+    const client = Rpc.connect(n);
+    const hung = client.request('hang', { timeout: 30_000 });
+    await a.line('handling');
+    const b = spawnPeer(fixture('rpc-server'), [n, '1']);
+    await b.line('serving');
+    a.kill('SIGKILL');
+    await assert.rejects(hung, (e: unknown) => isShmbusError(e, 'ERR_NO_SERVER') && /died while handling/.test(e.message));
+    assert.equal((await client.request('still', { timeout: 10_000 })).text(), 'ok:still');
+    client.close();
+    b.send('stop');
+    await expectCleanExit(b);
+  });
+
+  it('a 2.7 MB image payload round-trips byte for byte', async () => {
+    const n = name('rpc-img');
+    const srv = spawnPeer(fixture('rpc-server'), [n, '1', String(3 << 20)]);
+    await srv.line('serving');
+    const client = Rpc.connect(n, { slots: 2 });
+    const img = new Uint8Array(1280 * 720 * 3);
+    for (let i = 0; i < img.length; i++) img[i] = (i * 13) & 0xff;
+    for (let k = 0; k < 3; k++) {
+      const res = await client.request(img, { timeout: 10_000 });
+      assert.equal(Buffer.compare(Buffer.from(res.data), Buffer.from(img)), 0);
+    }
+    await assert.rejects(client.request(new Uint8Array((3 << 20) + 1), { timeout: 10_000 }), code('ERR_MESSAGE_TOO_LARGE'));
+    client.close();
+    srv.send('stop');
+    await expectCleanExit(srv);
+  });
+});

@@ -1,0 +1,99 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rpc, Segment, isShmbusError } from '../../../src/index.js';
+import { uniqueName } from '../../helpers/index.js';
+
+const names: string[] = [];
+function name(prefix: string): string {
+  const n = uniqueName(prefix);
+  names.push(n);
+  return n;
+}
+after(() => {
+  for (const n of names) Rpc.unlink(n);
+});
+
+const code = (c: string) => (e: unknown) => isShmbusError(e) && e.code === c;
+
+describe('Rpc in one process', () => {
+  it('answers bytes and strings, keeping the kind of payload', async () => {
+    const n = name('rpc-basic');
+    const server = Rpc.serve(n, (req) => (req.isText ? req.text().toUpperCase() : req.data.reverse()), { workers: 2 });
+    const client = Rpc.connect(n);
+    const s = await client.request('hello');
+    assert.equal(s.text(), 'HELLO');
+    assert.equal(s.isText, true);
+    const b = await client.request(new Uint8Array([1, 2, 3]));
+    assert.deepEqual([...b.data], [3, 2, 1]);
+    assert.equal(b.isText, false);
+    const many = await Promise.all(Array.from({ length: 200 }, (_, i) => client.request(`r${i}`, { timeout: 5000 })));
+    assert.deepEqual(many.map((m) => m.text()), Array.from({ length: 200 }, (_, i) => `R${i}`));
+    assert.equal(client.pending, 0);
+    client.close();
+    await server.close();
+    assert.equal(server.served, 202);
+    // The last server out removed the service: a new request finds no server.
+    const late = Rpc.connect(n);
+    await assert.rejects(late.request('x'), code('ERR_NO_SERVER'));
+    late.close();
+  });
+
+  it('times out with ERR_TIMEOUT, aborts with ERR_ABORTED, and close() fails what is pending with ERR_CLOSED', async () => {
+    const n = name('rpc-wait');
+    const server = Rpc.serve(n, (req) => (req.text() === 'slow' ? new Promise<string>(() => {}) : 'fast'));
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('slow', { timeout: 30 }), code('ERR_TIMEOUT'));
+    const ac = new AbortController();
+    const p = client.request('slow', { signal: ac.signal });
+    ac.abort();
+    await assert.rejects(p, code('ERR_ABORTED'));
+    const aborted = new AbortController();
+    aborted.abort();
+    await assert.rejects(client.request('fast', { signal: aborted.signal }), code('ERR_ABORTED'));
+    const pending = client.request('slow');
+    client.close();
+    await assert.rejects(pending, code('ERR_CLOSED'));
+    await assert.rejects(client.request('fast'), code('ERR_CLOSED'));
+    void server.close();
+  });
+
+  it('a handler returning something other than bytes or a string is ERR_REMOTE on the caller', async () => {
+    const n = name('rpc-ret');
+    const server = Rpc.serve(n, () => 42 as unknown as string);
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('x', { timeout: 5000 }), code('ERR_REMOTE'));
+    client.close();
+    await server.close();
+  });
+
+  it('a response larger than the client accepts is ERR_MESSAGE_TOO_LARGE, and the next request works', async () => {
+    const n = name('rpc-big');
+    const server = Rpc.serve(n, (req) => (req.text() === 'big' ? new Uint8Array(1000) : 'small'));
+    const client = Rpc.connect(n, { slotSize: 100 });
+    await assert.rejects(client.request('big', { timeout: 5000 }), code('ERR_MESSAGE_TOO_LARGE'));
+    assert.equal((await client.request('x', { timeout: 5000 })).text(), 'small');
+    await assert.rejects(client.request('y'.repeat(70_000)), code('ERR_MESSAGE_TOO_LARGE'));
+    client.close();
+    await server.close();
+  });
+
+  it('bad options are ERR_INVALID_ARG, bad names ERR_INVALID_NAME, a corrupt service ERR_SHM_CORRUPT', async () => {
+    const n = name('rpc-bad');
+    assert.throws(() => Rpc.serve(n, 'x' as unknown as () => string), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { workers: 0 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { workers: 65 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { slots: 6 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { slotSize: 4 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.connect(n, { slots: 3 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.connect('no/slash'), code('ERR_INVALID_NAME'));
+    assert.throws(() => Rpc.connect('x'.repeat(195)), code('ERR_INVALID_NAME'));
+    for (const params of [[64, 100, 3], [3, 100, 64], [64, 1 << 30, 64], [64, 8, 64]]) {
+      const c = name('rpc-corrupt');
+      Segment.create(c, { size: 8192, kind: 'rpc', params }).close();
+      const client = Rpc.connect(c);
+      await assert.rejects(client.request('x'), code('ERR_SHM_CORRUPT'), `params ${params.join(',')}`);
+      assert.throws(() => Rpc.serve(c, () => ''), code('ERR_SHM_CORRUPT'));
+      client.close();
+    }
+  });
+});
