@@ -16,7 +16,6 @@ export { Mutex } from './sync/mutex.js';
 export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
 export type { RobustOptions, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
 export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
-
 export { Queue, QueueMessage } from './channels/queue.js';
 export type { QueueCreateOptions, QueueOpenOptions, QueueStats } from './channels/queue.js';
 export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';

@@ -133,3 +133,24 @@ export async function wakeUntilWoken(seg: Segment, index: number, tries = 5000):
   }
   return 0;
 }
+
+/**
+ * uniqueName() for one test file that remembers every name it hands out, so one `after(names.cleanup)` removes them
+ * all (with `remove`, default Segment.unlink ignoring missing names).
+ */
+export function trackNames(remove: (name: string) => void = (n) => unlinkQuietly(n)): {
+  name(prefix: string): string;
+  cleanup(): void;
+} {
+  const names: string[] = [];
+  return {
+    name(prefix) {
+      const n = uniqueName(prefix);
+      names.push(n);
+      return n;
+    },
+    cleanup() {
+      for (const n of names.splice(0)) remove(n);
+    },
+  };
+}

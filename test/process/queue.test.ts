@@ -1,16 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue } from '../../src/index.js';
-import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly } from '../helpers/index.js';
+import { expectCleanExit, fixture, spawnPeer, trackNames } from '../helpers/index.js';
 import { runMpmc } from './queue-mpmc.js';
 
-const names: string[] = [];
-function name(prefix: string): string {
-  const n = uniqueName(prefix);
-  names.push(n);
-  return n;
-}
-after(() => unlinkQuietly(...names));
+const { name, cleanup } = trackNames();
+after(cleanup);
 
 describe('Queue across processes', () => {
   it('4 producers x 4 consumers: every message delivered exactly once, in order per producer, uncorrupted (100 000 messages)', async (t) => {

@@ -1,20 +1,25 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rpc, isShmbusError } from '../../src/index.js';
-import { expectCleanExit, fixture, spawnPeer, uniqueName } from '../helpers/index.js';
+import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { runRpcLoad } from './rpc-load.js';
 
-const names: string[] = [];
-function name(prefix: string): string {
-  const n = uniqueName(prefix);
-  names.push(n);
-  return n;
-}
-after(() => {
-  for (const n of names) Rpc.unlink(n);
-});
+const { name, cleanup } = trackNames((n) => Rpc.unlink(n));
+after(cleanup);
 
 const code = (c: string) => (e: unknown) => isShmbusError(e) && e.code === c;
+
+/** Starts a server process (rpc-server fixture) and waits until it serves. */
+async function startServer(n: string, ...args: string[]): Promise<Peer> {
+  const srv = spawnPeer(fixture('rpc-server'), [n, ...args]);
+  await srv.line('serving');
+  return srv;
+}
+
+async function stopServer(srv: Peer): Promise<void> {
+  srv.send('stop');
+  await expectCleanExit(srv);
+}
 
 describe('Rpc across processes', () => {
   it('8 clients x 1 250 requests against 2 workers: every response reaches the client that asked, matched by id', async (t) => {
@@ -30,8 +35,7 @@ describe('Rpc across processes', () => {
     const n = name('rpc-none');
     const client = Rpc.connect(n);
     await assert.rejects(client.request('x', { timeout: 60_000 }), code('ERR_NO_SERVER'));
-    const srv = spawnPeer(fixture('rpc-server'), [n, '1']);
-    await srv.line('serving');
+    const srv = await startServer(n, '1');
     assert.equal((await client.request('a', { timeout: 10_000 })).text(), 'ok:a');
     srv.kill('SIGKILL');
     await srv.exited;
@@ -41,8 +45,7 @@ describe('Rpc across processes', () => {
 
   it('a handler that throws gives the caller ERR_REMOTE with its message, and the server keeps serving', async () => {
     const n = name('rpc-throw');
-    const srv = spawnPeer(fixture('rpc-server'), [n, '1']);
-    await srv.line('serving');
+    const srv = await startServer(n, '1');
     const client = Rpc.connect(n);
     await assert.rejects(client.request('throw:disk on fire', { timeout: 10_000 }), (e: unknown) => {
       assert.ok(isShmbusError(e, 'ERR_REMOTE'));
@@ -51,14 +54,12 @@ describe('Rpc across processes', () => {
     });
     assert.equal((await client.request('after', { timeout: 10_000 })).text(), 'ok:after');
     client.close();
-    srv.send('stop');
-    await expectCleanExit(srv);
+    await stopServer(srv);
   });
 
   it('a server killed mid-request fails its pending requests with ERR_NO_SERVER instead of hanging them', async (t) => {
     const n = name('rpc-kill');
-    const srv = spawnPeer(fixture('rpc-server'), [n, '2']);
-    await srv.line('serving');
+    const srv = await startServer(n, '2');
     const client = Rpc.connect(n);
     const hung = client.request('hang', { timeout: 30_000 });
     const queued = client.request('hang', { timeout: 30_000 });
@@ -74,25 +75,21 @@ describe('Rpc across processes', () => {
 
   it('a dead worker fails only the request it held while another server process goes on serving', async () => {
     const n = name('rpc-kill2');
-    const a = spawnPeer(fixture('rpc-server'), [n, '1']);
-    await a.line('serving');
+    const a = await startServer(n, '1');
     const client = Rpc.connect(n);
     const hung = client.request('hang', { timeout: 30_000 });
     await a.line('handling');
-    const b = spawnPeer(fixture('rpc-server'), [n, '1']);
-    await b.line('serving');
+    const b = await startServer(n, '1');
     a.kill('SIGKILL');
     await assert.rejects(hung, (e: unknown) => isShmbusError(e, 'ERR_NO_SERVER') && /died while handling/.test(e.message));
     assert.equal((await client.request('still', { timeout: 10_000 })).text(), 'ok:still');
     client.close();
-    b.send('stop');
-    await expectCleanExit(b);
+    await stopServer(b);
   });
 
   it('a 2.7 MB image payload round-trips byte for byte', async () => {
     const n = name('rpc-img');
-    const srv = spawnPeer(fixture('rpc-server'), [n, '1', String(3 << 20)]);
-    await srv.line('serving');
+    const srv = await startServer(n, '1', String(3 << 20));
     const client = Rpc.connect(n, { slots: 2 });
     const img = new Uint8Array(1280 * 720 * 3);
     for (let i = 0; i < img.length; i++) img[i] = (i * 13) & 0xff;
@@ -102,7 +99,6 @@ describe('Rpc across processes', () => {
     }
     await assert.rejects(client.request(new Uint8Array((3 << 20) + 1), { timeout: 10_000 }), code('ERR_MESSAGE_TOO_LARGE'));
     client.close();
-    srv.send('stop');
-    await expectCleanExit(srv);
+    await stopServer(srv);
   });
 });

@@ -8,15 +8,10 @@ import {
   QUEUE_TAIL_OFFSET,
   queueSlotStride,
 } from '../../../src/protocol/layout.js';
-import { uniqueName, unlinkQuietly } from '../../helpers/index.js';
+import { trackNames } from '../../helpers/index.js';
 
-const names: string[] = [];
-function name(prefix: string): string {
-  const n = uniqueName(prefix);
-  names.push(n);
-  return n;
-}
-after(() => unlinkQuietly(...names));
+const { name, cleanup } = trackNames();
+after(cleanup);
 
 const code = (c: string) => (e: unknown) => isShmbusError(e) && e.code === c;
 

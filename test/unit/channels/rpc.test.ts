@@ -1,17 +1,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rpc, Segment, isShmbusError } from '../../../src/index.js';
-import { uniqueName } from '../../helpers/index.js';
+import { trackNames } from '../../helpers/index.js';
 
-const names: string[] = [];
-function name(prefix: string): string {
-  const n = uniqueName(prefix);
-  names.push(n);
-  return n;
-}
-after(() => {
-  for (const n of names) Rpc.unlink(n);
-});
+const { name, cleanup } = trackNames((n) => Rpc.unlink(n));
+after(cleanup);
 
 const code = (c: string) => (e: unknown) => isShmbusError(e) && e.code === c;
 
