@@ -20,3 +20,7 @@ export { Queue, QueueMessage } from './channels/queue.js';
 export type { QueueCreateOptions, QueueOpenOptions, QueueStats } from './channels/queue.js';
 export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';
 export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions } from './channels/rpc.js';
+
+export { RwLock } from './sync/rwlock.js';
+export type { RwLockOptions } from './sync/rwlock.js';
+export { RWLOCK_SIZE } from './protocol/layout.js';

@@ -74,6 +74,22 @@ export const MUTEX_PID_MASK = 0x3fffffff;
 /** Set in the mutex word while some process may sleep on it: the unlocker must wake one. */
 export const MUTEX_WAITERS = 0x80000000;
 
+// §4.2 RwLock: 1088 bytes. A Mutex serialises writers; readers register in slots (one per read hold).
+export const RWLOCK_MUTEX_OFFSET = 0; // Mutex (§4.1), 32 bytes: held by the writer
+export const RWLOCK_WRITER_OFFSET = 32; // u32 futex word: 1 while a writer holds or drains the lock, else 0
+export const RWLOCK_READ_WAITERS_OFFSET = 36; // u32: readers sleeping on `writer`
+export const RWLOCK_OCCUPIED_OFFSET = 40; // u32 futex word: bit i set = slot i holds a read lock
+export const RWLOCK_OCCUPIED_WAITERS_OFFSET = 44; // u32: sleepers on `occupied` (a draining writer, slot seekers)
+// 48..63 reserved, 0.
+export const RWLOCK_SLOTS_OFFSET = 64;
+export const RWLOCK_SLOT_COUNT = 32;
+export const RWLOCK_SLOT_SIZE = 32;
+export const RWLOCK_SLOT_PID_OFFSET = 0; // u32: claimant's pid, 0 = free
+export const RWLOCK_SLOT_THREAD_OFFSET = 4; // u32: claimant's thread discriminator
+export const RWLOCK_SLOT_START_OFFSET = 8; // u64: claimant's process start time
+// slot bytes 16..31 reserved, 0.
+export const RWLOCK_SIZE = RWLOCK_SLOTS_OFFSET + RWLOCK_SLOT_COUNT * RWLOCK_SLOT_SIZE;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Queue (PROTOCOL.md §6): a slot ring. Header params: [0] slots (power of two), [1] slotSize (max message bytes).
 // Offsets below are relative to the ring's base (payload offset 0 for a queue segment, RPC_RING_OFFSET in an rpc

@@ -22,16 +22,16 @@ import { throwIfAborted, validateTimeout, type WaitOptions } from './deadline.js
 import { wake } from './futex.js';
 import {
   createNamed,
-  embedded,
   identity,
   openNamed,
   robustOptions,
+  SyncPrimitive,
   WaitSet,
+  adoptNamed,
   contendAsync,
   contendSync,
   type Contender,
   type Me,
-  type Placement,
   type RobustOptions,
   type SyncCreateOptions,
   type SyncOpenOptions,
@@ -235,6 +235,9 @@ export class MutexCore implements Contender<LockResult> {
     return (v & MUTEX_WAITERS) === 0 ? null : { index: this.base + W, value: v };
   }
 
+  /** Contender: the waiters bit needs no withdrawal. */
+  awake(): void {}
+
   /**
    * A waiter that gives up (timeout, abort, close) may have consumed the one wake an unlock sent; pass it on so
    * the other sleepers do not wait out their liveness interval.
@@ -279,15 +282,8 @@ export function mutexHolderAlive(words: Int32Array, base: number, v: number): bo
  * m.close(); Mutex.unlink('jobs.lock');
  * ```
  */
-export class Mutex {
-  /** The segment holding the mutex (its own for the named form). */
-  readonly segment: Segment;
-  /** Byte offset of the mutex inside the segment's payload. */
-  readonly byteOffset: number;
-  readonly #placement: Placement;
+export class Mutex extends SyncPrimitive {
   readonly #core: MutexCore;
-  readonly #waits = new WaitSet();
-  #closed = false;
 
   /**
    * Uses the {@link MUTEX_SIZE} bytes at `byteOffset` (a multiple of {@link MUTEX_ALIGN}) of `segment` as a
@@ -300,23 +296,8 @@ export class Mutex {
    * ```
    */
   constructor(segment: Segment, byteOffset: number, options: MutexOptions = {}) {
-    this.#placement = embedded('mutex', segment, byteOffset, MUTEX_SIZE);
-    this.segment = segment;
-    this.byteOffset = byteOffset;
-    this.#core = new MutexCore(segment.words, this.#placement.base, robustOptions(options));
-  }
-
-  static #from(placement: Placement, options: RobustOptions): Mutex {
-    let m: Mutex;
-    try {
-      m = new Mutex(placement.segment, 0, options);
-    } catch (e) {
-      placement.segment.close();
-      throw e;
-    }
-    m.#placement.owned = true;
-    m.#placement.what = placement.what;
-    return m;
+    super('mutex', segment, byteOffset, MUTEX_SIZE);
+    this.#core = new MutexCore(segment.words, this.placement.base, robustOptions(options));
   }
 
   /**
@@ -329,7 +310,7 @@ export class Mutex {
    */
   static create(name: string, options: SyncCreateOptions = {}): Mutex {
     robustOptions(options);
-    return Mutex.#from(createNamed('mutex', name, MUTEX_SIZE, options), options);
+    return adoptNamed(createNamed('mutex', name, MUTEX_SIZE, options), (seg) => new Mutex(seg, 0, options));
   }
 
   /**
@@ -342,15 +323,7 @@ export class Mutex {
    */
   static open(name: string, options: SyncOpenOptions = {}): Mutex {
     robustOptions(options);
-    return Mutex.#from(openNamed('mutex', name, MUTEX_SIZE, options), options);
-  }
-
-  /**
-   * Removes a named mutex's name (processes that have it open keep using it).
-   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME
-   */
-  static unlink(name: string): void {
-    Segment.unlink(name);
+    return adoptNamed(openNamed('mutex', name, MUTEX_SIZE, options), (seg) => new Mutex(seg, 0, options));
   }
 
   /**
@@ -365,11 +338,11 @@ export class Mutex {
    */
   lock(options: LockOptions = {}): Promise<LockResult> {
     try {
-      this.#assertOpen();
+      this.assertOpen();
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#core.lock(options, this.#placement.what, this.#waits, () => this.#closed || this.segment.closed);
+    return this.#core.lock(options, this.placement.what, this.waits, () => this.isClosed());
   }
 
   /**
@@ -381,8 +354,8 @@ export class Mutex {
    * ```
    */
   lockSync(options: { timeout?: number } = {}): LockResult {
-    this.#assertOpen();
-    return this.#core.lockSync(validateTimeout(options.timeout), this.#placement.what);
+    this.assertOpen();
+    return this.#core.lockSync(validateTimeout(options.timeout), this.placement.what);
   }
 
   /**
@@ -392,7 +365,7 @@ export class Mutex {
    * @throws ERR_CLOSED
    */
   tryLock(): LockResult | null {
-    this.#assertOpen();
+    this.assertOpen();
     return this.#core.tryLock();
   }
 
@@ -401,13 +374,13 @@ export class Mutex {
    * @throws ERR_NOT_OWNER when this thread does not hold it, ERR_CLOSED
    */
   unlock(): void {
-    this.#assertOpen();
-    this.#core.unlock(this.#placement.what);
+    this.assertOpen();
+    this.#core.unlock(this.placement.what);
   }
 
   /** True when this thread holds the lock. @throws ERR_CLOSED */
   get isLockedByMe(): boolean {
-    this.#assertOpen();
+    this.assertOpen();
     return this.#core.heldByMe();
   }
 
@@ -424,28 +397,7 @@ export class Mutex {
     try {
       return await fn(result);
     } finally {
-      if (!this.#closed && !this.segment.closed && this.#core.heldByMe()) this.#core.release();
-    }
-  }
-
-  /**
-   * Detaches this object (idempotent); closes the named form's segment. Pending async locks reject with
-   * ERR_CLOSED. Does not unlock: a lock held at close stays held until this process exits.
-   */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#waits.cancelAll(new ShmbusError('ERR_CLOSED', `${this.#placement.what} was closed`));
-    if (this.#placement.owned) this.segment.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  #assertOpen(): void {
-    if (this.#closed || this.segment.closed) {
-      throw new ShmbusError('ERR_CLOSED', `${this.#placement.what} is closed`);
+      if (!this.isClosed() && this.#core.heldByMe()) this.#core.release();
     }
   }
 }

@@ -151,8 +151,13 @@ export interface Contender<T> {
   readonly livenessInterval: number;
   /** One try. `checkLiveness` is true at most once per interval: then dead holders may be taken over. */
   attempt(checkLiveness: boolean): T | null;
-  /** Word index to sleep on and the value expected there; null to retry at once (the state just moved). */
+  /**
+   * Word index to sleep on and the value expected there; null to retry at once (the state just moved). May
+   * announce the sleeper in a waiter count: {@link awake} withdraws it after every sleep.
+   */
   sleepOn(): { index: number; value: number } | null;
+  /** Called after every sleep that {@link sleepOn} asked for, however it ended. */
+  awake(): void;
   /** Called once when the caller gives up (timeout, abort, close): pass on a wake it may have consumed. */
   giveUp(): void;
 }
@@ -205,7 +210,11 @@ export function contendSync<T>(c: Contender<T>, timeout: number, what: string): 
     const r = rounds.next();
     if (r === null) continue;
     if ('done' in r) return r.done;
-    waitSync(c.words, r.index, r.value, r.ms);
+    try {
+      waitSync(c.words, r.index, r.value, r.ms);
+    } finally {
+      c.awake();
+    }
   }
 }
 
@@ -230,8 +239,81 @@ export async function contendAsync<T>(
     try {
       await waitAsync(c.words, r.index, r.value, { timeout: r.ms, ...(signal ? { signal } : {}) }, owner);
     } catch (e) {
+      c.awake();
       c.giveUp();
       throw e;
     }
+    c.awake();
   }
+}
+
+/** What every sync primitive object shares: where it lives, close(), and its pending async waits. */
+export abstract class SyncPrimitive {
+  /** The segment holding the primitive (its own for the named form). */
+  readonly segment: Segment;
+  /** Byte offset of the primitive inside the segment's payload. */
+  readonly byteOffset: number;
+  /** @internal */
+  protected readonly placement: Placement;
+  /** @internal */
+  protected readonly waits = new WaitSet();
+  #closed = false;
+
+  protected constructor(kind: SegmentKind, segment: Segment, byteOffset: number, size: number) {
+    this.placement = embedded(kind, segment, byteOffset, size);
+    this.segment = segment;
+    this.byteOffset = byteOffset;
+  }
+
+  /**
+   * Removes a named primitive's name; processes that have it open keep using it.
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   */
+  static unlink(name: string): void {
+    Segment.unlink(name);
+  }
+
+  /**
+   * Detaches this object (idempotent); closes the named form's segment. Pending async calls reject with
+   * ERR_CLOSED. Locks or units held stay held until this process exits.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.waits.cancelAll(new ShmbusError('ERR_CLOSED', `${this.placement.what} was closed`));
+    if (this.placement.owned) this.segment.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal marks the segment as this object's own (named form). */
+  adopt(what: string): void {
+    this.placement.owned = true;
+    this.placement.what = what;
+  }
+
+  /** @internal */
+  protected isClosed(): boolean {
+    return this.#closed || this.segment.closed;
+  }
+
+  /** @internal */
+  protected assertOpen(): void {
+    if (this.isClosed()) throw new ShmbusError('ERR_CLOSED', `${this.placement.what} is closed`);
+  }
+}
+
+/** Wraps a named segment into its primitive object; the segment is closed if that fails. */
+export function adoptNamed<T extends SyncPrimitive>(placement: Placement, make: (segment: Segment) => T): T {
+  let p: T;
+  try {
+    p = make(placement.segment);
+  } catch (e) {
+    placement.segment.close();
+    throw e;
+  }
+  p.adopt(placement.what);
+  return p;
 }

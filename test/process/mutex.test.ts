@@ -1,59 +1,25 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { Mutex, MUTEX_SIZE, Segment, isShmbusError, type LockResult } from '../../src/index.js';
 import { MUTEX_OWNER_PID_OFFSET, MUTEX_OWNER_START_OFFSET, MUTEX_WORD_OFFSET } from '../../src/protocol/index.js';
 import { processStartTime } from '../../src/segment/process.js';
-import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly, type Peer } from '../helpers/index.js';
+import { expectCleanExit, fixture } from '../helpers/index.js';
+import { counterRun, lockTestScope } from '../helpers/locks.js';
 
-const names: string[] = [];
-function name(prefix: string): string {
-  const n = uniqueName(prefix);
-  names.push(n);
-  return n;
-}
-after(() => unlinkQuietly(...names));
-
-const peers: Peer[] = [];
-function peer(...args: string[]): Peer {
-  const p = spawnPeer(fixture('mutex-peer'), args);
-  peers.push(p);
-  return p;
-}
-after(() => {
-  for (const p of peers) p.kill();
-});
-
-async function counterRun(n: number, modes: ('sync' | 'async')[]): Promise<void> {
-  const segName = name('mcount');
-  const seg = Segment.create(segName, { size: 4096 });
-  try {
-    const kids = modes.map((mode) =>
-      spawnPeer(fixture('mutex-counter'), [segName, '64', '256', String(n), mode], { watchdogMs: 120_000 }),
-    );
-    for (const k of kids) await k.line('ready');
-    for (const k of kids) k.send('go');
-    for (const k of kids) assert.equal(await k.line(/^done/, 110_000), 'done overlaps=0');
-    for (const k of kids) await expectCleanExit(k);
-    assert.equal(new DataView(seg.buffer).getUint32(256, true), n * modes.length);
-    assert.equal(Atomics.load(seg.words, 64 / 4), 0, 'the mutex is free at the end');
-  } finally {
-    seg.close();
-  }
-}
+const { name, peer } = lockTestScope();
 
 describe('Mutex across processes', () => {
   it('four processes x 100 000 increments of a plain counter under an embedded Mutex give exactly 400 000', async () => {
-    await counterRun(100_000, ['sync', 'sync', 'async', 'async']);
+    await counterRun(name('mcount'), 'mutex', 100_000, ['sync', 'sync', 'async', 'async']);
   });
 
   it('a process killed with -9 while holding the mutex: the waiting process takes it over with recovered: true', async () => {
     const n = name('mkill');
     const m = Mutex.create(n, { livenessInterval: 20 });
     try {
-      const holder = peer('named', n);
-      await holder.line('ready');
+      const holder = await peer('mutex', 'named', n);
       holder.send('lock');
       assert.equal(await holder.line(/^locked/), 'locked recovered=false');
       assert.equal(m.tryLock(), null);
@@ -73,10 +39,9 @@ describe('Mutex across processes', () => {
     const n = name('mkill2');
     const m = Mutex.create(n);
     try {
-      const holder = peer('named', n, '0', '10');
-      const a = peer('named', n, '0', '10');
-      const b = peer('named', n, '0', '10');
-      for (const p of [holder, a, b]) await p.line('ready');
+      const holder = await peer('mutex', 'named', n, '0', '10');
+      const a = await peer('mutex', 'named', n, '0', '10');
+      const b = await peer('mutex', 'named', n, '0', '10');
       holder.send('lock');
       await holder.line('locked recovered=false');
       a.send('lock');
@@ -105,9 +70,9 @@ describe('Mutex across processes', () => {
   it('the owner identity is pid + start time: a live pid with another start time is a dead owner (pid reuse)', async () => {
     const segName = name('mreuse');
     const seg = Segment.create(segName, { size: 256 });
-    const stranger = peer('embedded', segName, '128'); // alive, never touches the mutex at 0
+    const stranger = await peer('mutex', 'embedded', segName, '128'); // alive, never touches the mutex at 0
     try {
-      const pid = Number((await stranger.line(/^ready/)).split(' ')[1]);
+      const pid = stranger.pid;
       const w = seg.words;
       const start = processStartTime(pid);
       assert.ok(start > 0);
@@ -141,8 +106,7 @@ describe('Mutex across processes', () => {
     const n = name('mowner');
     const m = Mutex.create(n);
     try {
-      const other = peer('named', n);
-      await other.line('ready');
+      const other = await peer('mutex', 'named', n);
       m.lockSync();
       other.send('unlock');
       assert.equal(await other.line(/^error/), 'error ERR_NOT_OWNER');
@@ -193,8 +157,7 @@ describe('Mutex across processes', () => {
     const n = name('masync');
     const m = Mutex.create(n);
     try {
-      const holder = peer('named', n);
-      await holder.line('ready');
+      const holder = await peer('mutex', 'named', n);
       holder.send('lock');
       await holder.line('locked recovered=false');
       let settled = false;

@@ -1,0 +1,576 @@
+/**
+ * RwLock: a robust cross-process reader-writer lock with writer preference (PROTOCOL.md §4.2). Writers take an
+ * embedded Mutex, raise the `writer` flag (new readers back off) and wait until the reader slots drain. Each read
+ * hold occupies one of 32 slots that records its holder, so a dead reader's hold can be released; a dead writer is
+ * recovered through the Mutex.
+ */
+import { ShmbusError } from '../errors.js';
+import {
+  MUTEX_WORD_OFFSET,
+  RWLOCK_MUTEX_OFFSET,
+  RWLOCK_OCCUPIED_OFFSET,
+  RWLOCK_OCCUPIED_WAITERS_OFFSET,
+  RWLOCK_READ_WAITERS_OFFSET,
+  RWLOCK_SIZE,
+  RWLOCK_SLOT_COUNT,
+  RWLOCK_SLOT_PID_OFFSET,
+  RWLOCK_SLOT_SIZE,
+  RWLOCK_SLOT_START_OFFSET,
+  RWLOCK_SLOT_THREAD_OFFSET,
+  RWLOCK_SLOTS_OFFSET,
+  RWLOCK_WRITER_OFFSET,
+} from '../protocol/layout.js';
+import { isProcessAlive } from '../segment/process.js';
+import { Segment } from '../segment/segment.js';
+import { deadlineAfter, remaining, throwIfAborted, validateTimeout } from './deadline.js';
+import { wake } from './futex.js';
+import { mutexHolderAlive, MutexCore, type LockOptions, type LockResult } from './mutex.js';
+import {
+  adoptNamed,
+  contendAsync,
+  contendSync,
+  createNamed,
+  identity,
+  openNamed,
+  robustOptions,
+  SyncPrimitive,
+  type Contender,
+  type Me,
+  type RobustOptions,
+  type SyncCreateOptions,
+  type SyncOpenOptions,
+} from './primitive.js';
+
+export type RwLockOptions = RobustOptions;
+
+const CLEAN: LockResult = Object.freeze({ recovered: false });
+const RECOVERED: LockResult = Object.freeze({ recovered: true });
+const FULL = -1; // all 32 occupancy bits set, as an Int32
+
+/** The algorithm over one rwlock's words. @internal */
+class RwCore {
+  readonly words: Int32Array;
+  readonly livenessInterval: number;
+  readonly spin: number;
+  readonly mutex: MutexCore;
+  readonly writer: number;
+  readonly readWaiters: number;
+  readonly occupied: number;
+  readonly occWaiters: number;
+  readonly slots: number;
+  readonly me: Me;
+  /** Slots this object's read holds occupy (this thread's), newest last. */
+  readonly held: number[] = [];
+  readonly #preferred: number;
+
+  constructor(words: Int32Array, base: number, options: { livenessInterval: number; spin: number }) {
+    this.words = words;
+    this.livenessInterval = options.livenessInterval;
+    this.spin = options.spin;
+    this.mutex = new MutexCore(words, base + RWLOCK_MUTEX_OFFSET / 4, options);
+    this.writer = base + RWLOCK_WRITER_OFFSET / 4;
+    this.readWaiters = base + RWLOCK_READ_WAITERS_OFFSET / 4;
+    this.occupied = base + RWLOCK_OCCUPIED_OFFSET / 4;
+    this.occWaiters = base + RWLOCK_OCCUPIED_WAITERS_OFFSET / 4;
+    this.slots = base + RWLOCK_SLOTS_OFFSET / 4;
+    this.me = identity();
+    // Spread threads over the slots so that readers rarely race for one.
+    this.#preferred = (this.me.pid * 7 + this.me.thread * 13) % RWLOCK_SLOT_COUNT;
+  }
+
+  slotWord(slot: number, fieldOffset: number): number {
+    return this.slots + (slot * RWLOCK_SLOT_SIZE + fieldOffset) / 4;
+  }
+
+  /** Claims a free slot for this thread and writes its identity (not yet published): its index, or -1. */
+  claim(): number {
+    const w = this.words;
+    const me = this.me;
+    for (let k = 0; k < RWLOCK_SLOT_COUNT; k++) {
+      const slot = (this.#preferred + k) % RWLOCK_SLOT_COUNT;
+      const pid = this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET);
+      // SYNC RW-SLOT-CLAIM (CAS pid 0 -> me): exclusive claim; pairs with the pid store 0 in release().
+      if (Atomics.load(w, pid) !== 0 || Atomics.compareExchange(w, pid, 0, me.pid) !== 0) continue;
+      const t = this.slotWord(slot, RWLOCK_SLOT_THREAD_OFFSET);
+      const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
+      // Identity stores (seq-cst), published by RW-READ-ENTER; skipped when the slot already holds them.
+      if (Atomics.load(w, t) !== me.thread) Atomics.store(w, t, me.thread);
+      if (Atomics.load(w, lo) !== me.startLo) Atomics.store(w, lo, me.startLo);
+      if (Atomics.load(w, lo + 1) !== me.startHi) Atomics.store(w, lo + 1, me.startHi);
+      return slot;
+    }
+    return -1;
+  }
+
+  /** Ends a read hold: clears the occupancy bit, then frees the slot, then wakes a draining writer. */
+  release(slot: number): void {
+    const w = this.words;
+    // SYNC RW-READ-EXIT (seq-cst RMW, clear bit): the reads are done; pairs with the writer's load of `occupied`.
+    Atomics.and(w, this.occupied, ~(1 << slot));
+    // SYNC RW-SLOT-CLAIM (store pid 0): frees the slot after its bit is clear; pairs with the claim CAS.
+    Atomics.store(w, this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET), 0);
+    // Dekker with the sleeper's add-then-load in sleepOn: one of the two sees the other.
+    if (Atomics.load(w, this.occWaiters) !== 0) wake(w, this.occupied);
+  }
+
+  /** Is the reader in (published) slot `slot` alive? */
+  readerAlive(slot: number): boolean {
+    const w = this.words;
+    // Acquire loads: the identity was written before the occupancy bit (RW-READ-ENTER) we saw set.
+    const pid = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET));
+    if (pid === 0) return false;
+    if (pid === this.me.pid) return true;
+    const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
+    return isProcessAlive(pid, (Atomics.load(w, lo + 1) >>> 0) * 2 ** 32 + (Atomics.load(w, lo) >>> 0));
+  }
+
+  /**
+   * Releases the holds of dead readers. Only the Mutex holder may do this (two cleaners could clear a bit that a
+   * new reader just set). Returns true when some hold was released.
+   */
+  cleanDeadReaders(): boolean {
+    const w = this.words;
+    // Acquire: the occupancy bits and the identities behind them (RW-READ-ENTER).
+    const occ = Atomics.load(w, this.occupied);
+    let cleaned = false;
+    for (let slot = 0; slot < RWLOCK_SLOT_COUNT; slot++) {
+      if ((occ & (1 << slot)) === 0 || this.readerAlive(slot)) continue;
+      const pidWord = this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET);
+      // Relaxed: the pid of a dead reader cannot change under us (only we, the Mutex holder, clean).
+      const pid = Atomics.load(w, pidWord);
+      // RW-READ-EXIT on behalf of the dead reader, then RW-SLOT-CLAIM release (CAS so a reclaimer may race).
+      Atomics.and(w, this.occupied, ~(1 << slot));
+      Atomics.compareExchange(w, pidWord, pid, 0);
+      cleaned = true;
+    }
+    return cleaned;
+  }
+
+  /** Frees slots claimed but never published by processes that died in between (safe for anyone: a CAS). */
+  reclaimUnpublished(): void {
+    const w = this.words;
+    // Acquire: see RW-READ-ENTER.
+    const occ = Atomics.load(w, this.occupied);
+    for (let slot = 0; slot < RWLOCK_SLOT_COUNT; slot++) {
+      if ((occ & (1 << slot)) !== 0) continue;
+      const pidWord = this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET);
+      // Acquire: the claimant's pid (RW-SLOT-CLAIM).
+      const pid = Atomics.load(w, pidWord);
+      if (pid === 0 || pid === this.me.pid || isProcessAlive(pid, 0)) continue;
+      // RW-SLOT-CLAIM (CAS pid -> 0): only frees exactly the dead claimant's slot.
+      Atomics.compareExchange(w, pidWord, pid, 0);
+    }
+  }
+
+  /**
+   * With the writer flag seen raised: if the writer is dead, take the Mutex over, lower the flag and release.
+   * Returns null while a live writer holds it, else whether a dead writer's state was recovered.
+   */
+  recoverWriter(): boolean | null {
+    const w = this.words;
+    const mw = this.mutex.base + MUTEX_WORD_OFFSET / 4;
+    // Acquire probe of the writers' Mutex word (pairs with MUTEX-ACQUIRE/RELEASE).
+    const m = Atomics.load(w, mw);
+    if (m !== 0 && mutexHolderAlive(w, this.mutex.base, m)) return null;
+    const r = this.mutex.attempt(true);
+    if (r === null) return null;
+    let recovered = r.recovered;
+    // Acquire: holding the Mutex, the flag is ours to judge. Raised with a free Mutex = its writer died.
+    if (Atomics.load(w, this.writer) !== 0) {
+      // SYNC RW-WRITER (store 0): lowers the dead writer's flag; pairs with the readers' loads of `writer`.
+      Atomics.store(w, this.writer, 0);
+      recovered = true;
+    }
+    this.cleanDeadReaders();
+    this.mutex.release();
+    if (Atomics.load(w, this.readWaiters) !== 0) wake(w, this.writer);
+    return recovered;
+  }
+
+  /** Lowers the flag, wakes waiting readers, releases the Mutex (the writer's unlock and its undo). */
+  endWrite(): void {
+    const w = this.words;
+    // SYNC RW-WRITER (release store 0): publishes the writer's changes; pairs with the readers' loads of `writer`.
+    Atomics.store(w, this.writer, 0);
+    // Dekker with the reader's add-then-load in ReadSide.sleepOn.
+    if (Atomics.load(w, this.readWaiters) !== 0) wake(w, this.writer);
+    this.mutex.release();
+  }
+
+  writeHeldByMe(): boolean {
+    // Acquire: our own flag store is visible to us.
+    return this.mutex.heldByMe() && Atomics.load(this.words, this.writer) !== 0;
+  }
+}
+
+/** The read side's contended path. */
+class ReadSide implements Contender<LockResult> {
+  readonly words: Int32Array;
+  readonly livenessInterval: number;
+  readonly #core: RwCore;
+  #target: 'writer' | 'occupied' = 'writer';
+  #registered = -1;
+  #recovered = false;
+
+  constructor(core: RwCore) {
+    this.#core = core;
+    this.words = core.words;
+    this.livenessInterval = core.livenessInterval;
+  }
+
+  attempt(checkLiveness: boolean): LockResult | null {
+    const c = this.#core;
+    const w = c.words;
+    // A thread that already reads may read again past a waiting writer (it would deadlock otherwise).
+    const nested = c.held.length > 0;
+    // Acquire: RW-WRITER; a lowered flag makes the last writer's changes visible.
+    if (!nested && Atomics.load(w, c.writer) !== 0) {
+      this.#target = 'writer';
+      if (!checkLiveness) return null;
+      const r = c.recoverWriter();
+      if (r === null) return null;
+      if (r) this.#recovered = true;
+    }
+    const slot = c.claim();
+    if (slot < 0) {
+      if (checkLiveness) {
+        c.reclaimUnpublished();
+        if (c.mutex.tryAcquire()) {
+          c.cleanDeadReaders();
+          c.mutex.release();
+        }
+      }
+      this.#target = 'occupied';
+      return null;
+    }
+    // SYNC RW-READ-ENTER (seq-cst RMW, set bit): publishes this hold and its slot identity; pairs with the
+    // writer's load of `occupied` after raising `writer` (Dekker: one of the two sees the other).
+    Atomics.or(w, c.occupied, 1 << slot);
+    // RW-WRITER (seq-cst load) after RW-READ-ENTER: a writer that raised the flag meanwhile wins; back off.
+    if (!nested && Atomics.load(w, c.writer) !== 0) {
+      c.release(slot);
+      this.#target = 'writer';
+      return null;
+    }
+    c.held.push(slot);
+    const recovered = this.#recovered;
+    this.#recovered = false;
+    return recovered ? RECOVERED : CLEAN;
+  }
+
+  sleepOn(): { index: number; value: number } | null {
+    const c = this.#core;
+    const w = c.words;
+    if (this.#target === 'writer') {
+      // Announce, then re-check (Dekker with endWrite's store-then-load of readWaiters).
+      Atomics.add(w, c.readWaiters, 1);
+      this.#registered = c.readWaiters;
+      const v = Atomics.load(w, c.writer);
+      return v === 0 ? this.#withdraw() : { index: c.writer, value: v };
+    }
+    // Announce, then re-check (Dekker with release()'s and-then-load of occWaiters).
+    Atomics.add(w, c.occWaiters, 1);
+    this.#registered = c.occWaiters;
+    const v = Atomics.load(w, c.occupied);
+    return v !== FULL ? this.#withdraw() : { index: c.occupied, value: v };
+  }
+
+  awake(): void {
+    if (this.#registered >= 0) this.#withdraw();
+  }
+
+  giveUp(): void {
+    this.#recovered = false;
+  }
+
+  #withdraw(): null {
+    // Withdraws the announcement made in sleepOn (seq-cst RMW).
+    Atomics.sub(this.#core.words, this.#registered, 1);
+    this.#registered = -1;
+    return null;
+  }
+}
+
+/** The writer's wait for the readers to drain (it holds the Mutex and has raised the flag). */
+class Drain implements Contender<true> {
+  readonly words: Int32Array;
+  readonly livenessInterval: number;
+  readonly #core: RwCore;
+  #registered = false;
+
+  constructor(core: RwCore) {
+    this.#core = core;
+    this.words = core.words;
+    this.livenessInterval = core.livenessInterval;
+  }
+
+  attempt(checkLiveness: boolean): true | null {
+    const c = this.#core;
+    // SYNC RW-READ-EXIT (acquire load of `occupied`): zero = every reader is done; pairs with their RMWs.
+    if (Atomics.load(c.words, c.occupied) === 0) return true;
+    if (checkLiveness && c.cleanDeadReaders() && Atomics.load(c.words, c.occupied) === 0) return true;
+    return null;
+  }
+
+  sleepOn(): { index: number; value: number } | null {
+    const c = this.#core;
+    // Announce, then re-check (Dekker with release()'s and-then-load of occWaiters).
+    Atomics.add(c.words, c.occWaiters, 1);
+    this.#registered = true;
+    const v = Atomics.load(c.words, c.occupied);
+    if (v === 0) {
+      this.awake();
+      return null;
+    }
+    return { index: c.occupied, value: v };
+  }
+
+  awake(): void {
+    if (!this.#registered) return;
+    // Withdraws the announcement made in sleepOn (seq-cst RMW).
+    Atomics.sub(this.#core.words, this.#core.occWaiters, 1);
+    this.#registered = false;
+  }
+
+  giveUp(): void {}
+}
+
+/**
+ * A robust reader-writer lock shared by processes. Readers overlap; a writer excludes everyone; a waiting writer
+ * stops new readers (writer preference), so a stream of readers cannot starve it; readers never wait for other
+ * readers. Up to 32 read holds at once (more wait for a free slot). A dead writer is recovered (the next locker
+ * gets `recovered: true`); a dead reader's hold is released. Ownership is per thread.
+ *
+ * @example
+ * ```ts
+ * const rw = RwLock.create('frames.rw');
+ * await rw.withRead(async () => readFrame());
+ * await rw.withWrite(async ({ recovered }) => writeFrame(recovered));
+ * rw.close(); RwLock.unlink('frames.rw');
+ * ```
+ */
+export class RwLock extends SyncPrimitive {
+  readonly #core: RwCore;
+  readonly #read: ReadSide;
+  readonly #drain: Drain;
+
+  /**
+   * Uses the {@link RWLOCK_SIZE} bytes at `byteOffset` (a multiple of 8) of `segment` as a reader-writer lock.
+   * Zero bytes are a free lock.
+   * @throws ERR_INVALID_ARG (not a Segment, misaligned, out of range, bad options), ERR_CLOSED
+   * @example
+   * ```ts
+   * const rw = new RwLock(Segment.create('table', { size: 1 << 16 }), 0);
+   * ```
+   */
+  constructor(segment: Segment, byteOffset: number, options: RwLockOptions = {}) {
+    super('rwlock', segment, byteOffset, RWLOCK_SIZE);
+    this.#core = new RwCore(segment.words, this.placement.base, robustOptions(options));
+    this.#read = new ReadSide(this.#core);
+    this.#drain = new Drain(this.#core);
+  }
+
+  /**
+   * Creates a named rwlock (a segment of kind 'rwlock'), free.
+   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
+   * @example
+   * ```ts
+   * const rw = RwLock.create('frames.rw');
+   * ```
+   */
+  static create(name: string, options: SyncCreateOptions = {}): RwLock {
+    robustOptions(options);
+    return adoptNamed(createNamed('rwlock', name, RWLOCK_SIZE, options), (seg) => new RwLock(seg, 0, options));
+  }
+
+  /**
+   * Opens a named rwlock another process created.
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   */
+  static open(name: string, options: SyncOpenOptions = {}): RwLock {
+    robustOptions(options);
+    return adoptNamed(openNamed('rwlock', name, RWLOCK_SIZE, options), (seg) => new RwLock(seg, 0, options));
+  }
+
+  /**
+   * Takes a read hold, waiting without blocking the event loop while a writer holds or waits for the lock.
+   * @returns `{ recovered }`: true when this call released a dead writer's lock.
+   * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * await rw.readLock({ timeout: 100 }); try { read(); } finally { rw.readUnlock(); }
+   * ```
+   */
+  async readLock(options: LockOptions = {}): Promise<LockResult> {
+    this.assertOpen();
+    validateTimeout(options.timeout);
+    throwIfAborted(options.signal, `read-locking ${this.placement.what}`);
+    const r = this.#read.attempt(false) ?? this.#spinRead();
+    if (r !== null) return r;
+    return contendAsync(this.#read, options, `read-locking ${this.placement.what}`, this.waits, () => this.isClosed());
+  }
+
+  /**
+   * Takes a read hold, blocking this thread while a writer holds or waits for the lock.
+   * @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG (bad timeout; this thread holds the write lock: a deadlock)
+   */
+  readLockSync(options: { timeout?: number } = {}): LockResult {
+    this.assertOpen();
+    const timeout = validateTimeout(options.timeout);
+    const r = this.#read.attempt(false);
+    if (r !== null) return r;
+    if (this.#core.writeHeldByMe()) {
+      throw new ShmbusError('ERR_INVALID_ARG', `this thread holds the write lock of ${this.placement.what}: readLockSync would deadlock`);
+    }
+    return this.#spinRead() ?? contendSync(this.#read, timeout, `read-locking ${this.placement.what}`);
+  }
+
+  /** Takes a read hold if no writer holds or waits for the lock. @returns `{ recovered }` or null. @throws ERR_CLOSED */
+  tryReadLock(): LockResult | null {
+    this.assertOpen();
+    return this.#read.attempt(false);
+  }
+
+  /** Ends one read hold of this thread. @throws ERR_NOT_OWNER (this thread holds no read lock), ERR_CLOSED */
+  readUnlock(): void {
+    this.assertOpen();
+    const c = this.#core;
+    let slot = c.held.pop();
+    if (slot === undefined) slot = this.#findMySlot();
+    c.release(slot);
+  }
+
+  /**
+   * Takes the write lock: waits for other writers, stops new readers, waits for the readers inside to leave.
+   * @returns `{ recovered }`: true when the previous writer died holding it.
+   * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const { recovered } = await rw.writeLock({ timeout: 1000 }); try { write(); } finally { rw.writeUnlock(); }
+   * ```
+   */
+  async writeLock(options: LockOptions = {}): Promise<LockResult> {
+    this.assertOpen();
+    const timeout = validateTimeout(options.timeout);
+    const what = `write-locking ${this.placement.what}`;
+    throwIfAborted(options.signal, what);
+    const deadline = deadlineAfter(timeout);
+    const r = await this.#core.mutex.lock(options, this.placement.what, this.waits, () => this.isClosed());
+    this.#raise();
+    if (this.#drain.attempt(false) !== null) return r;
+    try {
+      await contendAsync(this.#drain, { ...options, timeout: remaining(deadline) }, what, this.waits, () => this.isClosed());
+    } catch (e) {
+      if (!this.isClosed()) this.#core.endWrite();
+      throw e;
+    }
+    return r;
+  }
+
+  /**
+   * Takes the write lock, blocking this thread.
+   * @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG (bad timeout; this thread already holds a read or the write lock)
+   */
+  writeLockSync(options: { timeout?: number } = {}): LockResult {
+    this.assertOpen();
+    const timeout = validateTimeout(options.timeout);
+    if (this.#core.held.length > 0) {
+      throw new ShmbusError('ERR_INVALID_ARG', `this thread holds a read lock of ${this.placement.what}: writeLockSync would deadlock`);
+    }
+    const deadline = deadlineAfter(timeout);
+    const r = this.#core.mutex.lockSync(timeout, this.placement.what);
+    this.#raise();
+    if (this.#drain.attempt(false) !== null) return r;
+    try {
+      contendSync(this.#drain, remaining(deadline), `write-locking ${this.placement.what}`);
+    } catch (e) {
+      this.#core.endWrite();
+      throw e;
+    }
+    return r;
+  }
+
+  /** Takes the write lock if nobody holds the lock at all. @returns `{ recovered }` or null. @throws ERR_CLOSED */
+  tryWriteLock(): LockResult | null {
+    this.assertOpen();
+    const r = this.#core.mutex.tryLock();
+    if (r === null) return null;
+    this.#raise();
+    if (this.#drain.attempt(false) !== null) return r;
+    this.#core.endWrite();
+    return null;
+  }
+
+  /** Releases the write lock. @throws ERR_NOT_OWNER (this thread does not hold it), ERR_CLOSED */
+  writeUnlock(): void {
+    this.assertOpen();
+    if (!this.#core.writeHeldByMe()) {
+      throw new ShmbusError('ERR_NOT_OWNER', `this thread does not hold the write lock of ${this.placement.what}`);
+    }
+    this.#core.endWrite();
+  }
+
+  /**
+   * Runs `fn` under a read hold and releases it afterwards, also when `fn` throws.
+   * @throws whatever `fn` throws; ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED from locking
+   */
+  async withRead<T>(fn: (result: LockResult) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+    const r = await this.readLock(options);
+    const slot = this.#core.held[this.#core.held.length - 1]!;
+    try {
+      return await fn(r);
+    } finally {
+      const i = this.#core.held.lastIndexOf(slot);
+      if (i >= 0 && !this.isClosed()) {
+        this.#core.held.splice(i, 1);
+        this.#core.release(slot);
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` under the write lock and releases it afterwards, also when `fn` throws.
+   * @throws whatever `fn` throws; ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED from locking
+   */
+  async withWrite<T>(fn: (result: LockResult) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+    const r = await this.writeLock(options);
+    try {
+      return await fn(r);
+    } finally {
+      if (!this.isClosed() && this.#core.writeHeldByMe()) this.#core.endWrite();
+    }
+  }
+
+  #raise(): void {
+    // SYNC RW-WRITER (seq-cst store 1): stops new readers; pairs with their load after RW-READ-ENTER (Dekker).
+    Atomics.store(this.#core.words, this.#core.writer, 1);
+  }
+
+  #spinRead(): LockResult | null {
+    const c = this.#core;
+    for (let n = this.#core.spin; n > 0; n--) {
+      // Polling read of the flag; attempt() re-checks with the synchronising loads.
+      if (Atomics.load(c.words, c.writer) === 0) {
+        const r = this.#read.attempt(false);
+        if (r !== null) return r;
+      }
+    }
+    return null;
+  }
+
+  #findMySlot(): number {
+    const c = this.#core;
+    // Acquire: our own bits and identities.
+    const occ = Atomics.load(c.words, c.occupied);
+    for (let slot = 0; slot < RWLOCK_SLOT_COUNT; slot++) {
+      if (
+        (occ & (1 << slot)) !== 0 &&
+        Atomics.load(c.words, c.slotWord(slot, RWLOCK_SLOT_PID_OFFSET)) === c.me.pid &&
+        Atomics.load(c.words, c.slotWord(slot, RWLOCK_SLOT_THREAD_OFFSET)) === c.me.thread
+      ) {
+        return slot;
+      }
+    }
+    throw new ShmbusError('ERR_NOT_OWNER', `this thread holds no read lock of ${this.placement.what}`);
+  }
+}
