@@ -265,8 +265,8 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Runs `once()` warm-up + `iterations` times, timing each; returns µs. */
-async function timeRoundTrips(iterations: number, once: () => Promise<void>): Promise<Stats> {
+/** Runs `once()` warm-up + `iterations` times, timing each; returns µs. Suites time their own round trips with it. */
+export async function timeRoundTrips(iterations: number, once: () => Promise<void>): Promise<Stats> {
   const warmup = Math.max(50, Math.floor(iterations / 10));
   for (let i = 0; i < warmup; i++) await once();
   const samples = new Float64Array(iterations);

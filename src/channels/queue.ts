@@ -113,6 +113,8 @@ export class QueueRing {
   readonly slots: number;
   readonly slotSize: number;
   readonly segment: Segment;
+  /** A DataView over the whole segment payload, for writers of structured bodies. */
+  readonly view: DataView;
   readonly #words: Int32Array;
   readonly #words64: BigInt64Array;
   readonly #bytes: Uint8Array;
@@ -144,6 +146,7 @@ export class QueueRing {
     this.#words = segment.words;
     this.#words64 = new BigInt64Array(segment.buffer, 0, Math.floor(segment.size / 8));
     this.#bytes = segment.bytes;
+    this.view = new DataView(segment.buffer);
     this.#mask = slots - 1;
     this.#first = base + QUEUE_SLOTS_OFFSET;
     this.#stride = queueSlotStride(slotSize);
@@ -555,33 +558,35 @@ export class QueueRing {
 /** Returned by QueueRing#read when its deadline passed. @internal */
 export const TIMED_OUT: unique symbol = Symbol('timed-out');
 
-/** Makes the body writer for bytes or a string, refusing what does not fit. @internal */
-export function bodyWriter(data: Uint8Array | string, where: string): { writer: BodyWriter; flags: number } {
-  if (typeof data === 'string') {
-    return {
-      flags: QUEUE_FLAG_TEXT,
-      writer: (bytes, offset, capacity) => {
-        // Fast refusal first; encodeInto stops short when the UTF-8 form does not fit.
-        if (data.length > capacity) throw tooLarge(where, data.length, capacity);
-        const r = ENCODER.encodeInto(data, bytes.subarray(offset, offset + capacity));
-        if (r.read < data.length) throw tooLarge(where, Buffer.byteLength(data), capacity);
-        return r.written;
-      },
-    };
-  }
-  if (!(data instanceof Uint8Array)) {
+/** Checks that `data` is a message: bytes or a string. @internal */
+export function validateBody(data: unknown, where: string): asserts data is Uint8Array | string {
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
     throw new ShmbusError('ERR_INVALID_ARG', `${where}: a message is a Uint8Array (or Buffer) or a string`);
   }
-  return {
-    flags: 0,
-    writer: (bytes, offset, capacity) => {
-      const n = data.byteLength;
-      if (n > capacity) throw tooLarge(where, n, capacity);
-      if (n >= NATIVE_COPY_MIN) native.copy(bytes, offset, data, 0, n);
-      else bytes.set(data, offset);
-      return n;
-    },
-  };
+}
+
+/** Flags of a message body (QUEUE_FLAG_TEXT for a string). @internal */
+export function bodyFlags(data: Uint8Array | string): number {
+  return typeof data === 'string' ? QUEUE_FLAG_TEXT : 0;
+}
+
+/**
+ * Copies a message body (bytes, or a string as UTF-8) into `bytes` at `offset`; returns its length.
+ * @throws ERR_MESSAGE_TOO_LARGE when it needs more than `capacity` bytes @internal
+ */
+export function writeBody(data: Uint8Array | string, bytes: Uint8Array, offset: number, capacity: number, where: string): number {
+  if (typeof data === 'string') {
+    // Fast refusal first; encodeInto stops short when the UTF-8 form does not fit.
+    if (data.length > capacity) throw tooLarge(where, data.length, capacity);
+    const r = ENCODER.encodeInto(data, bytes.subarray(offset, offset + capacity));
+    if (r.read < data.length) throw tooLarge(where, Buffer.byteLength(data), capacity);
+    return r.written;
+  }
+  const n = data.byteLength;
+  if (n > capacity) throw tooLarge(where, n, capacity);
+  if (n >= NATIVE_COPY_MIN) native.copy(bytes, offset, data, 0, n);
+  else bytes.set(data, offset);
+  return n;
 }
 
 function tooLarge(where: string, size: number, capacity: number): ShmbusError {
@@ -748,8 +753,9 @@ export class Queue implements AsyncIterable<QueueMessage> {
    */
   async send(data: Uint8Array | string, options: WaitOptions = {}): Promise<void> {
     this.#assertAttached();
-    const { writer, flags } = bodyWriter(data, `queue "${this.name}"`);
-    await this.#ring.write(writer, flags, options, `send on queue "${this.name}"`);
+    const where = `queue "${this.name}"`;
+    validateBody(data, where);
+    await this.#ring.write((b, o, c) => writeBody(data, b, o, c, where), bodyFlags(data), options, `send on ${where}`);
   }
 
   /**
@@ -763,8 +769,8 @@ export class Queue implements AsyncIterable<QueueMessage> {
    */
   trySend(data: Uint8Array | string): boolean {
     this.#assertAttached();
-    const { writer, flags } = bodyWriter(data, `queue "${this.name}"`);
-    return this.#ring.tryWrite(writer, flags);
+    validateBody(data, `queue "${this.name}"`);
+    return this.#ring.tryWrite((b, o, c) => writeBody(data, b, o, c, `queue "${this.name}"`), bodyFlags(data));
   }
 
   /**

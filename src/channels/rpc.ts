@@ -47,11 +47,13 @@ import {
   QueueMessage,
   QueueRing,
   TIMED_OUT,
-  bodyWriter,
+  bodyFlags,
   createQueueRing,
   openQueueRing,
   validateRingOptions,
+  validateBody,
   validateSpin,
+  writeBody,
 } from './queue.js';
 
 /** A request as a handler sees it. */
@@ -105,6 +107,8 @@ const DEFAULT_SLOT_SIZE = 65536;
 const DEFAULT_RESPONSE_SLOTS = 8;
 /** How often a waiting client re-checks that the servers live, and a blocked worker that the client lives. */
 const LIVENESS_CHECK_MS = 100;
+/** How long a client trusts "a server is alive" before it reads the worker table again. */
+const ALIVE_CACHE_MS = 20;
 const DECODER = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
@@ -421,73 +425,81 @@ export class RpcServer {
         throw e;
       }
       if (m === null || m === TIMED_OUT) return;
-      await this.#handle(entry, m);
+      const pending = this.#handle(entry, m);
+      if (pending !== undefined) await pending;
     }
   }
 
-  async #handle(entry: number, m: QueueMessage): Promise<void> {
+  /** Runs the handler and answers; returns a promise only when something had to wait (handler or full queue). */
+  #handle(entry: number, m: QueueMessage): Promise<void> | undefined {
     const d = m.data;
-    if (d.length < RPC_REQUEST_HEADER_SIZE) return; // not a request: nobody to answer
+    if (d.length < RPC_REQUEST_HEADER_SIZE) return undefined; // not a request: nobody to answer
     const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
     const clientId = dv.getUint32(RPC_REQ_CLIENT_OFFSET, true);
     const id = dv.getUint32(RPC_REQ_ID_OFFSET, true);
     const pid = dv.getUint32(RPC_REQ_PID_OFFSET, true);
     const flags = dv.getUint32(RPC_REQ_FLAGS_OFFSET, true);
-    const start = Number(dv.getBigUint64(RPC_REQ_START_OFFSET, true));
+    const start = readU64(new Int32Array(d.buffer, d.byteOffset + RPC_REQ_START_OFFSET, 2), 0);
     const req = new RpcRequest(d.subarray(RPC_REQUEST_HEADER_SIZE), (flags & QUEUE_FLAG_TEXT) !== 0, id, clientId, pid);
     this.#service.setBusy(entry, clientId, id, true);
-    let status = RPC_STATUS_OK;
-    let body: RpcReply;
+    let out: RpcReply | Promise<RpcReply>;
     try {
-      body = await this.#handler(req);
-      if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
-        throw new ShmbusError('ERR_REMOTE', `the handler returned ${typeof body}; return a Uint8Array or a string`);
-      }
+      out = this.#handler(req);
     } catch (e) {
-      this.#failed++;
-      status = RPC_STATUS_ERROR;
-      body = errorBody(e);
+      return this.#finish(entry, clientId, pid, start, id, RPC_STATUS_ERROR, errorBody(e));
     }
-    this.#service.setBusy(entry, clientId, id, false);
-    this.#served++;
-    try {
-      await this.#respond(clientId, pid, start, id, status, body);
-    } catch {
-      this.#evict(clientId); // the client's queue failed (closed, corrupt): that client cannot be answered
-    }
+    if (typeof out === 'string' || out instanceof Uint8Array) return this.#finish(entry, clientId, pid, start, id, RPC_STATUS_OK, out);
+    return Promise.resolve(out).then(
+      (body) => this.#finish(entry, clientId, pid, start, id, RPC_STATUS_OK, body),
+      (e: unknown) => this.#finish(entry, clientId, pid, start, id, RPC_STATUS_ERROR, errorBody(e)),
+    );
   }
 
-  async #respond(clientId: number, pid: number, start: number, id: number, status: number, body: RpcReply): Promise<void> {
+  #finish(entry: number, clientId: number, pid: number, start: number, id: number, status: number, body: unknown): Promise<void> | undefined {
+    if (status === RPC_STATUS_OK && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+      status = RPC_STATUS_ERROR;
+      body = errorBody(new ShmbusError('ERR_REMOTE', `the handler returned ${typeof body}; return a Uint8Array or a string`));
+    }
+    if (status !== RPC_STATUS_OK) this.#failed++;
+    this.#service.setBusy(entry, clientId, id, false);
+    this.#served++;
+    const reply = body as RpcReply;
     let ring = this.#responders.get(clientId);
     if (ring === undefined) {
       try {
         ring = openQueueRing(responseQueueName(this.name, clientId), 100, undefined);
       } catch {
-        return; // the client is gone (closed or never made its queue): nobody to answer
+        return undefined; // the client is gone (closed or never made its queue): nobody to answer
       }
       if (this.#responders.size >= 1024) this.#evict(this.#responders.keys().next().value!);
       this.#responders.set(clientId, ring);
     }
-    for (;;) {
-      try {
-        if (writeResponse(ring, id, status, body)) return;
-      } catch (e) {
-        if (e instanceof ShmbusError && e.code === 'ERR_MESSAGE_TOO_LARGE') {
-          // Say so in a response that always fits (no payload); the client's queue may be full: retry below.
-          status = RPC_STATUS_TOO_LARGE;
-          body = EMPTY;
-          continue;
-        }
-        this.#evict(clientId); // closed by its client: drop
-        return;
+    try {
+      if (writeResponse(ring, id, status, reply)) return undefined;
+    } catch (e) {
+      if (!(e instanceof ShmbusError) || e.code !== 'ERR_MESSAGE_TOO_LARGE') {
+        this.#evict(clientId); // closed by its client (or corrupt): drop
+        return undefined;
       }
-      // The client's queue is full: wait for it to read, as long as it lives.
+      // Say so in a response that always fits (no payload); the client's queue may be full: retry below.
+      status = RPC_STATUS_TOO_LARGE;
+    }
+    return this.#respond(ring, clientId, pid, start, id, status, status === RPC_STATUS_TOO_LARGE ? EMPTY : reply).catch(() => {
+      this.#evict(clientId); // the client's queue failed (closed, corrupt): that client cannot be answered
+    });
+  }
+
+  /** Answers through a full response queue: waits for the client to read, as long as it lives. */
+  async #respond(ring: QueueRing, clientId: number, pid: number, start: number, id: number, status: number, body: RpcReply): Promise<void> {
+    for (;;) {
+      const seen = ring.releasesSeen();
+      if (writeResponse(ring, id, status, body)) return;
       if (!isProcessAlive(pid, start) || this.#closed) {
         this.#evict(clientId);
         return;
       }
       try {
-        await ring.park(false, ring.releasesSeen(), deadlineAfter(LIVENESS_CHECK_MS), undefined);
+        await ring.park(false, seen, deadlineAfter(LIVENESS_CHECK_MS), undefined);
       } catch {
         this.#evict(clientId);
         return;
@@ -526,15 +538,13 @@ function errorBody(e: unknown): string {
 }
 
 function writeResponse(ring: QueueRing, id: number, status: number, body: RpcReply): boolean {
-  const { writer, flags } = bodyWriter(body, `response queue "${ring.segment.name}"`);
   return ring.tryWrite((bytes, offset, capacity) => {
-    if (capacity < RPC_RESPONSE_HEADER_SIZE) throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', 'response slot too small');
-    const n = writer(bytes, offset + RPC_RESPONSE_HEADER_SIZE, capacity - RPC_RESPONSE_HEADER_SIZE);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, RPC_RESPONSE_HEADER_SIZE);
-    dv.setUint32(RPC_RES_ID_OFFSET, id, true);
-    dv.setUint32(RPC_RES_STATUS_OFFSET, status, true);
-    dv.setUint32(RPC_RES_FLAGS_OFFSET, flags, true);
-    dv.setUint32(12, 0, true);
+    const n = writeBody(body, bytes, offset + RPC_RESPONSE_HEADER_SIZE, capacity - RPC_RESPONSE_HEADER_SIZE, `rpc response`);
+    const v = ring.view;
+    v.setUint32(offset + RPC_RES_ID_OFFSET, id, true);
+    v.setUint32(offset + RPC_RES_STATUS_OFFSET, status, true);
+    v.setUint32(offset + RPC_RES_FLAGS_OFFSET, bodyFlags(body), true);
+    v.setUint32(offset + 12, 0, true);
     return RPC_RESPONSE_HEADER_SIZE + n;
   }, 0);
 }
@@ -553,6 +563,8 @@ export class RpcClient {
   #responses: QueueRing | undefined;
   #clientId = 0;
   #nextId = 0;
+  readonly #me = selfIdentity();
+  #aliveUntil = 0;
   readonly #pending = new Map<number, Pending>();
   #pumping = false;
   #closed = false;
@@ -584,18 +596,19 @@ export class RpcClient {
     const deadline = deadlineAfter(options.timeout);
     const service = this.#connect();
     const responses = this.#responses!;
-    const { writer, flags } = bodyWriter(data, what);
+    validateBody(data, what);
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
-    const me = selfIdentity();
     const clientId = this.#clientId;
+    const me = this.#me;
+    const view = service.ring.view;
     const requestWriter = (bytes: Uint8Array, offset: number, capacity: number): number => {
-      const n = writer(bytes, offset + RPC_REQUEST_HEADER_SIZE, capacity - RPC_REQUEST_HEADER_SIZE);
-      const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, RPC_REQUEST_HEADER_SIZE);
-      dv.setUint32(RPC_REQ_CLIENT_OFFSET, clientId, true);
-      dv.setUint32(RPC_REQ_ID_OFFSET, id, true);
-      dv.setUint32(RPC_REQ_PID_OFFSET, me.pid, true);
-      dv.setUint32(RPC_REQ_FLAGS_OFFSET, flags, true);
-      dv.setBigUint64(RPC_REQ_START_OFFSET, BigInt(me.startTime), true);
+      const n = writeBody(data, bytes, offset + RPC_REQUEST_HEADER_SIZE, capacity - RPC_REQUEST_HEADER_SIZE, what);
+      view.setUint32(offset + RPC_REQ_CLIENT_OFFSET, clientId, true);
+      view.setUint32(offset + RPC_REQ_ID_OFFSET, id, true);
+      view.setUint32(offset + RPC_REQ_PID_OFFSET, me.pid, true);
+      view.setUint32(offset + RPC_REQ_FLAGS_OFFSET, bodyFlags(data), true);
+      view.setUint32(offset + RPC_REQ_START_OFFSET, me.startTime % 2 ** 32, true);
+      view.setUint32(offset + RPC_REQ_START_OFFSET + 4, Math.floor(me.startTime / 2 ** 32), true);
       return RPC_REQUEST_HEADER_SIZE + n;
     };
     const result = new Promise<QueueMessage>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
@@ -613,7 +626,8 @@ export class RpcClient {
       throw e;
     }
     if (!this.#pumping) void this.#pump(responses);
-    if (!this.#pending.has(id)) return result; // answered while we were still here (spin)
+    // Answered while we were still here (spin), or nothing to race against: no timer, no listener.
+    if (!this.#pending.has(id) || (deadline === Infinity && options.signal === undefined)) return result;
     return this.#await(id, result, deadline, options, what);
   }
 
@@ -723,6 +737,10 @@ export class RpcClient {
 
   /** Opens the service (again, if its servers are gone and it may have been replaced) and the response queue. */
   #connect(): Service {
+    // Reading /proc for every worker costs microseconds: a positive answer is trusted for ALIVE_CACHE_MS (a server
+    // that dies within that window fails the request through the pump's liveness check instead).
+    const now = performance.now();
+    if (this.#service !== undefined && this.#responses !== undefined && now < this.#aliveUntil) return this.#service;
     if (this.#service === undefined || !this.#service.anyAlive()) {
       this.#service?.segment.close();
       this.#service = undefined;
@@ -754,6 +772,7 @@ export class RpcClient {
         }
       }
     }
+    this.#aliveUntil = now + ALIVE_CACHE_MS;
     return this.#service;
   }
 

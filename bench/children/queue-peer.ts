@@ -1,0 +1,69 @@
+/**
+ * The far side of the Queue and Rpc benchmarks (bench/suites/40-queue.ts).
+ *
+ * usage: queue-peer.js produce <queue> <count> <size>   prints "ready", waits for "go" on stdin, sends <count>
+ *                                                       messages of <size> bytes, prints "sent"
+ *        queue-peer.js consume <queue>                  prints "ready", receives until the end of stream, prints
+ *                                                       "done <n>"
+ *        queue-peer.js echo <in> <out>                  sends back on <out> every message from <in> until <in> ends
+ *        queue-peer.js serve <rpc> <slotSize>           Rpc echo server; prints "serving", stops on "stop"
+ * Bounded: every wait has a 60 s timeout, so a broken run ends instead of hanging.
+ */
+import { createInterface } from 'node:readline';
+import { Queue, Rpc } from '../../src/index.js';
+
+const [role, a, b, c] = process.argv.slice(2);
+const TIMEOUT = 60_000;
+const say = (l: string): void => void process.stdout.write(`${l}\n`);
+const stdinLine = (want: string): Promise<void> =>
+  new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.on('line', (l) => {
+      if (l === want) {
+        rl.close();
+        resolve();
+      }
+    });
+  });
+
+try {
+  if (role === 'produce') {
+    const q = Queue.open(a!);
+    const count = Number(b);
+    const buf = new Uint8Array(Number(c)).fill(0x5a);
+    say('ready');
+    await stdinLine('go');
+    for (let i = 0; i < count; i++) if (!q.trySend(buf)) await q.send(buf, { timeout: TIMEOUT });
+    say('sent');
+  } else if (role === 'consume') {
+    const q = Queue.open(a!);
+    say('ready');
+    let n = 0;
+    for (;;) {
+      const m = q.tryReceive() ?? (await q.receive({ timeout: TIMEOUT }));
+      if (m === null) break;
+      n++;
+    }
+    say(`done ${n}`);
+  } else if (role === 'echo') {
+    const qin = Queue.open(a!);
+    const qout = Queue.open(b!);
+    say('ready');
+    for (;;) {
+      const m = qin.tryReceive() ?? (await qin.receive({ timeout: TIMEOUT }));
+      if (m === null) break;
+      if (!qout.trySend(m.data)) await qout.send(m.data, { timeout: TIMEOUT });
+    }
+  } else if (role === 'serve') {
+    const server = Rpc.serve(a!, (req) => req.data, { workers: 1, slotSize: Number(b), slots: 4 });
+    say('serving');
+    await stdinLine('stop');
+    await server.close();
+  } else {
+    throw new Error(`unknown role ${role}`);
+  }
+  process.exit(0);
+} catch (e) {
+  process.stderr.write(`queue-peer ${role}: ${String((e as Error)?.stack ?? e)}\n`);
+  process.exit(1);
+}

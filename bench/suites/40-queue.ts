@@ -1,0 +1,214 @@
+/**
+ * Queue and Rpc benchmark (issue 7), with the transports a Node user would otherwise pick, in one run:
+ *  1. Queue throughput, 64 B messages: 1 producer : 1 consumer and 4 : 4 (child processes).
+ *  2. Round trip, 64 B: Queue (there and back through two queues), Rpc request, beside child_process IPC, a Unix
+ *     domain socket and HTTP over loopback.
+ *  3. Round trip, one 2.7 MB image (1280x720x3): Rpc request beside the same baselines.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Queue, Rpc } from '../../src/index.js';
+import {
+  childProcessIpc,
+  httpLoopback,
+  nodeCommand,
+  placementCpus,
+  SIZES,
+  timeRoundTrips,
+  unixSocket,
+  withPinnedSelf,
+} from '../baselines.js';
+import { ROOT, spawnLines, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+
+const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
+/** The whole suite's watchdog: children still running then are killed and the suite fails. */
+const SUITE_TIMEOUT_MS = 10 * 60_000;
+
+function benchName(what: string): string {
+  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+const running = new Set<LineChild>();
+
+function peer(args: string[], cpu?: number): LineChild {
+  const child = spawnLines(...nodeCommand(PEER, args, cpu));
+  running.add(child);
+  void child.done.then(() => running.delete(child));
+  return child;
+}
+
+/** The next line matching `re`, or an error if the child exits first. */
+function line(child: LineChild, re: RegExp): Promise<string> {
+  return Promise.race([
+    child.next(re),
+    child.done.then((code) => Promise.reject(new Error(`queue-peer exited (${code}) before printing ${String(re)}`))),
+  ]);
+}
+
+/** `producers` x `consumers` processes move `total` 64 B messages through one queue; messages per second. */
+async function throughput(producers: number, consumers: number, total: number): Promise<Row> {
+  const name = benchName('qtp');
+  const q = Queue.create(name, { slots: 1024, slotSize: 64 });
+  try {
+    const cons = Array.from({ length: consumers }, () => peer(['consume', name]));
+    const prods = Array.from({ length: producers }, () => peer(['produce', name, String(total / producers), '64']));
+    await Promise.all([...cons, ...prods].map((c) => line(c, /^ready$/)));
+    const t0 = process.hrtime.bigint();
+    for (const p of prods) p.send('go');
+    await Promise.all(prods.map((p) => line(p, /^sent$/)));
+    q.close();
+    const counts = await Promise.all(cons.map(async (c) => Number((await line(c, /^done /)).split(' ')[1])));
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const got = counts.reduce((x, y) => x + y, 0);
+    if (got !== total) throw new Error(`queue throughput: ${got} of ${total} messages arrived`);
+    await Promise.all([...cons, ...prods].map((c) => c.done));
+    return {
+      path: `Queue ${producers} producer${producers > 1 ? 's' : ''} : ${consumers} consumer${consumers > 1 ? 's' : ''}`,
+      messages: total,
+      'msg/s': total / s,
+      'MB/s': (total * 64) / s / 1e6,
+      'ns/msg': (s * 1e9) / total,
+    };
+  } finally {
+    q.detach();
+    Queue.unlink(name);
+  }
+}
+
+/** Round trip through two queues and an echoing child, µs. */
+async function queueRoundTrip(iterations: number): Promise<Stats> {
+  const cpus = placementCpus('cores');
+  const there = benchName('qthere');
+  const back = benchName('qback');
+  const qa = Queue.create(there, { slots: 64, slotSize: 64 });
+  const qb = Queue.create(back, { slots: 64, slotSize: 64 });
+  try {
+    const echo = peer(['echo', there, back], cpus?.[1]);
+    await line(echo, /^ready$/);
+    const buf = new Uint8Array(64).fill(0x5a);
+    const stats = await withPinnedSelf(cpus?.[0], () =>
+      timeRoundTrips(iterations, async () => {
+        if (!qa.trySend(buf)) await qa.send(buf);
+        if (qb.tryReceive() === null) await qb.receive();
+      }),
+    );
+    qa.close();
+    await echo.done;
+    return stats;
+  } finally {
+    qa.detach();
+    qb.detach();
+    Queue.unlink(there);
+    Queue.unlink(back);
+  }
+}
+
+/** Rpc request round trip to an echo server in a child process, µs. */
+async function rpcRoundTrip(size: number, iterations: number): Promise<Stats> {
+  const cpus = placementCpus('cores');
+  const name = benchName('rpc');
+  const server = peer(['serve', name, String(Math.max(4096, size))], cpus?.[1]);
+  try {
+    await line(server, /^serving$/);
+    const client = Rpc.connect(name, { slots: 2 });
+    const payload = new Uint8Array(size).fill(0x5a);
+    const stats = await withPinnedSelf(cpus?.[0], () =>
+      timeRoundTrips(iterations, async () => {
+        const res = await client.request(payload);
+        if (res.data.length !== size) throw new Error(`rpc echo returned ${res.data.length} bytes`);
+      }),
+    );
+    client.close();
+    server.send('stop');
+    await server.done;
+    return stats;
+  } finally {
+    Rpc.unlink(name);
+  }
+}
+
+function latencyRow(path: string, s: Stats, ipcP50: number): Row {
+  return {
+    path,
+    p50: s.p50,
+    p99: s.p99,
+    'p99.9': s.p999,
+    'child_process IPC p50 / p50': `${(ipcP50 / s.p50).toFixed(1)}x`,
+    n: s.n,
+  };
+}
+
+export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
+  const watchdog = setTimeout(() => {
+    for (const c of running) c.child.kill('SIGKILL');
+  }, SUITE_TIMEOUT_MS);
+  try {
+    const k = ctx.quick ? 10 : 1;
+    ctx.log('queue throughput 1:1');
+    const tp1 = await throughput(1, 1, 1_000_000 / k);
+    ctx.log('queue throughput 4:4');
+    const tp4 = await throughput(4, 4, 1_000_000 / k);
+
+    const small = SIZES.small;
+    ctx.log('64 B round trip: child_process IPC (advanced, json)');
+    const ipcAdv = await childProcessIpc({ serialization: 'advanced', size: small, iterations: 5_000 / k, placement: 'cores' });
+    const ipcJson = await childProcessIpc({ serialization: 'json', size: small, iterations: 5_000 / k, placement: 'cores' });
+    ctx.log('64 B round trip: unix socket, HTTP');
+    const sock = await unixSocket({ size: small, iterations: 5_000 / k, placement: 'cores' });
+    const http = await httpLoopback({ size: small, iterations: 2_000 / k, placement: 'cores' });
+    ctx.log('64 B round trip: Queue, Rpc');
+    const qrt = await queueRoundTrip(20_000 / k);
+    const rpc64 = await rpcRoundTrip(small, 20_000 / k);
+
+    const frame = SIZES.frame;
+    const n = ctx.quick ? 30 : 200;
+    ctx.log('2.7 MB round trip: Rpc, child_process IPC, unix socket, HTTP');
+    const rpcBig = await rpcRoundTrip(frame, n);
+    const ipcBig = await childProcessIpc({ serialization: 'advanced', size: frame, iterations: n, placement: 'cores' });
+    const sockBig = await unixSocket({ size: frame, iterations: n, placement: 'cores' });
+    const httpBig = await httpLoopback({ size: frame, iterations: n, placement: 'cores' });
+
+    return [
+      {
+        title: 'Queue throughput, 64 B messages',
+        note:
+          'Child processes (bench/children/queue-peer.ts) move the messages through one Queue (1024 slots x 64 B); ' +
+          'timed from "go" to the last consumer seeing the end of stream. Unpinned: 4:4 is 8 processes on the 2 cores.',
+        columns: ['path', 'messages', 'msg/s', 'MB/s', 'ns/msg'],
+        rows: [tp1, tp4],
+      },
+      {
+        title: 'Round trip, 64 B (µs)',
+        note:
+          'This process on cpu 0, the echoing child on cpu 1. Queue: send on one queue, the child echoes on another. ' +
+          'Rpc: client.request to an Rpc.serve echo handler. Both sides spin 50 µs before sleeping (the default). ' +
+          'Baselines from bench/baselines.ts in the same run. Last column: how many times faster than child_process IPC (advanced).',
+        columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
+        rows: [
+          latencyRow('Queue (there and back, two queues)', qrt, ipcAdv.p50),
+          latencyRow('Rpc request', rpc64, ipcAdv.p50),
+          latencyRow("child_process IPC ('advanced')", ipcAdv, ipcAdv.p50),
+          latencyRow("child_process IPC ('json')", ipcJson, ipcAdv.p50),
+          latencyRow('Unix domain socket', sock, ipcAdv.p50),
+          latencyRow('HTTP over loopback', http, ipcAdv.p50),
+        ],
+      },
+      {
+        title: 'Round trip, one 2.7 MB image (1280x720x3) (µs)',
+        note:
+          'Same placement. Rpc copies the image into the request slot, out of it, into the response slot and out ' +
+          'again (4 copies, one fresh allocation per side).',
+        columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
+        rows: [
+          latencyRow('Rpc request', rpcBig, ipcBig.p50),
+          latencyRow("child_process IPC ('advanced')", ipcBig, ipcBig.p50),
+          latencyRow('Unix domain socket', sockBig, ipcBig.p50),
+          latencyRow('HTTP over loopback', httpBig, ipcBig.p50),
+        ],
+      },
+    ];
+  } finally {
+    clearTimeout(watchdog);
+    for (const c of running) c.child.kill('SIGKILL');
+  }
+}
