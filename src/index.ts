@@ -24,3 +24,8 @@ export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions } from '.
 export { RwLock } from './sync/rwlock.js';
 export type { RwLockOptions } from './sync/rwlock.js';
 export { RWLOCK_SIZE } from './protocol/layout.js';
+export { Semaphore } from './sync/semaphore.js';
+export type { SemaphoreInit, SemaphoreOptions, SemaphoreCreateOptions } from './sync/semaphore.js';
+export { Event } from './sync/event.js';
+export type { EventInit, EventOptions, EventCreateOptions } from './sync/event.js';
+export { SEMAPHORE_SIZE, EVENT_SIZE, SYNC_ALIGN } from './protocol/layout.js';

@@ -90,6 +90,33 @@ export const RWLOCK_SLOT_START_OFFSET = 8; // u64: claimant's process start time
 // slot bytes 16..31 reserved, 0.
 export const RWLOCK_SIZE = RWLOCK_SLOTS_OFFSET + RWLOCK_SLOT_COUNT * RWLOCK_SLOT_SIZE;
 
+// §4.3 Semaphore: 576 bytes. A Mutex guards a ledger: free units + units held per process (returned on death).
+export const SEM_MUTEX_OFFSET = 0; // Mutex (§4.1), 32 bytes: held while the ledger changes
+export const SEM_VALUE_OFFSET = 32; // u32 futex word: free units
+export const SEM_WAITERS_OFFSET = 36; // u32: acquirers sleeping on `value`
+export const SEM_TOTAL_OFFSET = 40; // u32: free + held units (value + sum of held + untracked)
+export const SEM_FLAGS_OFFSET = 44; // u32: bit 0 SEM_FLAG_UNTRACKED (holders are not recorded, nothing is returned)
+export const SEM_UNTRACKED_OFFSET = 48; // u32: units held without a slot (untracked mode, or all slots in use)
+// 52..63 reserved, 0.
+export const SEM_SLOTS_OFFSET = 64;
+export const SEM_SLOT_COUNT = 32;
+export const SEM_SLOT_SIZE = 16;
+export const SEM_SLOT_PID_OFFSET = 0; // u32: holder process, 0 = free
+export const SEM_SLOT_HELD_OFFSET = 4; // u32: units that process holds
+export const SEM_SLOT_START_OFFSET = 8; // u64: holder's process start time
+export const SEM_FLAG_UNTRACKED = 1;
+/** Largest value and total of a semaphore. */
+export const SEM_VALUE_MAX = 0x7fffffff;
+export const SEMAPHORE_SIZE = SEM_SLOTS_OFFSET + SEM_SLOT_COUNT * SEM_SLOT_SIZE;
+
+// §4.4 Event: 16 bytes.
+export const EVENT_WORD_OFFSET = 0; // u32 futex word: bit 0 = set; bits 1..31 = number of set() calls (wraps)
+export const EVENT_WAITERS_OFFSET = 4; // u32: waiters sleeping on `word`
+export const EVENT_FLAGS_OFFSET = 8; // u32: bit 0 EVENT_FLAG_MANUAL_RESET
+// 12..15 reserved, 0.
+export const EVENT_FLAG_MANUAL_RESET = 1;
+export const EVENT_SIZE = 16;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Queue (PROTOCOL.md §6): a slot ring. Header params: [0] slots (power of two), [1] slotSize (max message bytes).
 // Offsets below are relative to the ring's base (payload offset 0 for a queue segment, RPC_RING_OFFSET in an rpc

@@ -407,7 +407,7 @@ export class RwLock extends SyncPrimitive {
     throwIfAborted(options.signal, `read-locking ${this.placement.what}`);
     const r = this.#read.attempt(false) ?? this.#spinRead();
     if (r !== null) return r;
-    return contendAsync(this.#read, options, `read-locking ${this.placement.what}`, this.waits, () => this.isClosed());
+    return contendAsync(new ReadSide(this.#core), options, `read-locking ${this.placement.what}`, this.waits, () => this.isClosed());
   }
 
   /**
@@ -422,7 +422,7 @@ export class RwLock extends SyncPrimitive {
     if (this.#core.writeHeldByMe()) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread holds the write lock of ${this.placement.what}: readLockSync would deadlock`);
     }
-    return this.#spinRead() ?? contendSync(this.#read, timeout, `read-locking ${this.placement.what}`);
+    return this.#spinRead() ?? contendSync(new ReadSide(this.#core), timeout, `read-locking ${this.placement.what}`);
   }
 
   /** Takes a read hold if no writer holds or waits for the lock. @returns `{ recovered }` or null. @throws ERR_CLOSED */

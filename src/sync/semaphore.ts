@@ -1,0 +1,434 @@
+/**
+ * Semaphore: a robust counting semaphore shared by processes (PROTOCOL.md §4.3). A Mutex guards a small ledger:
+ * the free units and, per holding process, the units it holds. A waiter that finds a holder dead returns that
+ * holder's units. The ledger Mutex is held for a few instructions only; taking or returning a unit without
+ * contention is two CAS-class operations and no system call.
+ */
+import { ShmbusError } from '../errors.js';
+import {
+  SEM_FLAG_UNTRACKED,
+  SEM_FLAGS_OFFSET,
+  SEM_MUTEX_OFFSET,
+  SEM_SLOT_COUNT,
+  SEM_SLOT_HELD_OFFSET,
+  SEM_SLOT_PID_OFFSET,
+  SEM_SLOT_SIZE,
+  SEM_SLOT_START_OFFSET,
+  SEM_SLOTS_OFFSET,
+  SEM_TOTAL_OFFSET,
+  SEM_UNTRACKED_OFFSET,
+  SEM_VALUE_MAX,
+  SEM_VALUE_OFFSET,
+  SEM_WAITERS_OFFSET,
+  SEMAPHORE_SIZE,
+} from '../protocol/layout.js';
+import { isProcessAlive } from '../segment/process.js';
+import { Segment } from '../segment/segment.js';
+import { throwIfAborted, validateTimeout } from './deadline.js';
+import { wake } from './futex.js';
+import { MutexCore, type LockOptions, type LockResult } from './mutex.js';
+import {
+  adoptNamed,
+  contendAsync,
+  contendSync,
+  createNamed,
+  embedded,
+  identity,
+  openNamed,
+  robustOptions,
+  SyncPrimitive,
+  type Contender,
+  type Me,
+  type RobustOptions,
+  type SyncCreateOptions,
+  type SyncOpenOptions,
+} from './primitive.js';
+
+/** How a semaphore starts (written once, by its creator). */
+export interface SemaphoreInit {
+  /** Free units at the start (default 0), 0..2^31-1. */
+  initial?: number;
+  /**
+   * Record which process holds which units, so that a dead holder's units are returned (default true). Turn it off
+   * for pure signalling, where units are taken by one process and released by another: there a dead taker's
+   * units must not come back.
+   */
+  trackHolders?: boolean;
+}
+
+export type SemaphoreOptions = RobustOptions;
+export type SemaphoreCreateOptions = SyncCreateOptions & SemaphoreInit;
+
+const CLEAN: LockResult = Object.freeze({ recovered: false });
+const RECOVERED: LockResult = Object.freeze({ recovered: true });
+
+/** The algorithm over one semaphore's words. @internal */
+class SemCore {
+  readonly words: Int32Array;
+  readonly livenessInterval: number;
+  readonly mutex: MutexCore;
+  readonly value: number;
+  readonly waiters: number;
+  readonly total: number;
+  readonly flags: number;
+  readonly untracked: number;
+  readonly slots: number;
+  readonly me: Me;
+  readonly what: string;
+  #hint = 0;
+  #lastSweep = 0;
+  /** Units returned from dead holders beyond the one this caller takes: other sleepers to wake. */
+  #surplus = 0;
+
+  constructor(words: Int32Array, base: number, options: { livenessInterval: number; spin: number }, what: string) {
+    this.words = words;
+    this.livenessInterval = options.livenessInterval;
+    this.mutex = new MutexCore(words, base + SEM_MUTEX_OFFSET / 4, options);
+    this.value = base + SEM_VALUE_OFFSET / 4;
+    this.waiters = base + SEM_WAITERS_OFFSET / 4;
+    this.total = base + SEM_TOTAL_OFFSET / 4;
+    this.flags = base + SEM_FLAGS_OFFSET / 4;
+    this.untracked = base + SEM_UNTRACKED_OFFSET / 4;
+    this.slots = base + SEM_SLOTS_OFFSET / 4;
+    this.me = identity();
+    this.what = what;
+  }
+
+  // ---- operations (callers hold nothing) ------------------------------------------------------------------
+
+  /** tryAcquire: never sleeps; the ledger Mutex is only ever held for a few instructions, so it waits for it. */
+  tryAcquire(): LockResult | null {
+    const entered = this.#enterSync();
+    const now = performance.now();
+    // Sweep for dead holders at most once per interval from tryAcquire, and only when it would help.
+    const sweep = Atomics.load(this.words, this.value) === 0 && now - this.#lastSweep >= this.livenessInterval;
+    if (sweep) this.#lastSweep = now;
+    const got = this.acquireLocked(entered.recovered, sweep);
+    this.leave();
+    return got;
+  }
+
+  release(n: number): void {
+    if (this.#enterSync().recovered) this.#repair();
+    try {
+      this.#releaseLocked(n);
+    } finally {
+      this.leave();
+    }
+    // Dekker with the sleeper's add-then-load in sleepOn.
+    if (Atomics.load(this.words, this.waiters) !== 0) wake(this.words, this.value, n);
+  }
+
+  /** Locks the ledger, blocking (briefly: it is held for a few instructions, or its holder is dead). */
+  #enterSync(): LockResult {
+    return this.mutex.tryAcquire() ? CLEAN : this.mutex.lockSync(Infinity, `the ledger of ${this.what}`);
+  }
+
+  leave(): void {
+    this.mutex.release();
+    const surplus = this.#surplus;
+    this.#surplus = 0;
+    // Probe load (seq-cst): wake only if someone sleeps.
+    if (surplus > 0 && Atomics.load(this.words, this.waiters) !== 0) wake(this.words, this.value, surplus);
+  }
+
+  // ---- the ledger (caller holds the ledger Mutex) ---------------------------------------------------------
+
+  /** Takes one unit if there is one, after repairs; recovered = units came back from the dead in this call. */
+  acquireLocked(repair: boolean, sweep: boolean): LockResult | null {
+    const w = this.words;
+    let recovered = false;
+    if (repair) {
+      this.#repair();
+      recovered = true;
+    }
+    if (sweep && this.#sweep() > 0) recovered = true;
+    // Plain reads and writes under the ledger Mutex (MUTEX-ACQUIRE/RELEASE order them); Atomics for visibility
+    // to the lock-free probes of `value`.
+    const v = Atomics.load(w, this.value);
+    if (v === 0) return null;
+    const slot = this.#mySlot(true);
+    // Record the holding before taking the unit: a death in between is repaired by recounting (see #repair).
+    if (slot >= 0) Atomics.add(w, this.slotWord(slot, SEM_SLOT_HELD_OFFSET), 1);
+    else Atomics.add(w, this.untracked, 1);
+    // SYNC SEM-VALUE (store under the ledger Mutex): one unit fewer.
+    Atomics.store(w, this.value, v - 1);
+    if (recovered && v - 1 > 0) this.#surplus = v - 1;
+    return recovered ? RECOVERED : CLEAN;
+  }
+
+  #releaseLocked(n: number): void {
+    const w = this.words;
+    const v = Atomics.load(w, this.value);
+    if (v + n > SEM_VALUE_MAX) {
+      throw new ShmbusError('ERR_INVALID_ARG', `releasing ${n} would take ${this.what} past ${SEM_VALUE_MAX} units`);
+    }
+    let rest = n;
+    const slot = this.#mySlot(false);
+    if (slot >= 0) {
+      const heldWord = this.slotWord(slot, SEM_SLOT_HELD_OFFSET);
+      const held = Atomics.load(w, heldWord);
+      const k = Math.min(rest, held);
+      Atomics.store(w, heldWord, held - k);
+      if (held - k === 0) Atomics.store(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET), 0);
+      rest -= k;
+    }
+    const anon = Math.min(rest, Atomics.load(w, this.untracked));
+    Atomics.sub(w, this.untracked, anon);
+    rest -= anon;
+    // Units nobody held (signalling): they add to the total.
+    if (rest > 0) Atomics.add(w, this.total, rest);
+    // SYNC SEM-VALUE (store under the ledger Mutex, then wake): pairs with the sleepers' load in sleepOn.
+    Atomics.store(w, this.value, v + n);
+  }
+
+  /** This process's slot: found, or claimed if `claim`; -1 when untracked or every slot is taken. */
+  #mySlot(claim: boolean): number {
+    const w = this.words;
+    // Acquire loads under the ledger Mutex: flags are written once by the creator before publishing.
+    if ((Atomics.load(w, this.flags) & SEM_FLAG_UNTRACKED) !== 0) return -1;
+    const me = this.me;
+    if (this.#isMine(this.#hint)) return this.#hint;
+    let free = -1;
+    for (let slot = 0; slot < SEM_SLOT_COUNT; slot++) {
+      if (this.#isMine(slot)) return (this.#hint = slot);
+      if (free < 0 && Atomics.load(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET)) === 0) free = slot;
+    }
+    if (!claim || free < 0) return -1;
+    const lo = this.slotWord(free, SEM_SLOT_START_OFFSET);
+    Atomics.store(w, lo, me.startLo);
+    Atomics.store(w, lo + 1, me.startHi);
+    Atomics.store(w, this.slotWord(free, SEM_SLOT_HELD_OFFSET), 0);
+    Atomics.store(w, this.slotWord(free, SEM_SLOT_PID_OFFSET), me.pid);
+    return (this.#hint = free);
+  }
+
+  #isMine(slot: number): boolean {
+    const w = this.words;
+    const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
+    return (
+      Atomics.load(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET)) === this.me.pid &&
+      Atomics.load(w, lo) === this.me.startLo &&
+      Atomics.load(w, lo + 1) === this.me.startHi
+    );
+  }
+
+  /** Returns the units of dead holders to `value`; how many came back. */
+  #sweep(): number {
+    const w = this.words;
+    let returned = 0;
+    for (let slot = 0; slot < SEM_SLOT_COUNT; slot++) {
+      const pidWord = this.slotWord(slot, SEM_SLOT_PID_OFFSET);
+      const pid = Atomics.load(w, pidWord);
+      if (pid === 0 || this.#isMine(slot)) continue;
+      const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
+      if (isProcessAlive(pid, (Atomics.load(w, lo + 1) >>> 0) * 2 ** 32 + (Atomics.load(w, lo) >>> 0))) continue;
+      const heldWord = this.slotWord(slot, SEM_SLOT_HELD_OFFSET);
+      returned += Atomics.load(w, heldWord) >>> 0;
+      Atomics.store(w, heldWord, 0);
+      Atomics.store(w, pidWord, 0);
+    }
+    if (returned > 0) Atomics.store(w, this.value, Math.min(SEM_VALUE_MAX, Atomics.load(w, this.value) + returned));
+    return returned;
+  }
+
+  /** After taking the ledger over from a dead process: return dead holders' units, then recount `value`. */
+  #repair(): void {
+    const w = this.words;
+    this.#sweep();
+    let held = Atomics.load(w, this.untracked) >>> 0;
+    for (let slot = 0; slot < SEM_SLOT_COUNT; slot++) {
+      if (Atomics.load(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET)) !== 0) {
+        held += Atomics.load(w, this.slotWord(slot, SEM_SLOT_HELD_OFFSET)) >>> 0;
+      }
+    }
+    const total = Atomics.load(w, this.total) >>> 0;
+    if (held > total) Atomics.store(w, this.total, held);
+    Atomics.store(w, this.value, Math.min(SEM_VALUE_MAX, Math.max(0, total - held)));
+  }
+
+  slotWord(slot: number, fieldOffset: number): number {
+    return this.slots + (slot * SEM_SLOT_SIZE + fieldOffset) / 4;
+  }
+}
+
+/** One contended acquire (its own object: concurrent async acquires must not share a waiter registration). */
+class Acquire implements Contender<LockResult> {
+  readonly words: Int32Array;
+  readonly livenessInterval: number;
+  readonly #core: SemCore;
+  #target: 'mutex' | 'value' = 'value';
+  #registered = false;
+
+  constructor(core: SemCore) {
+    this.#core = core;
+    this.words = core.words;
+    this.livenessInterval = core.livenessInterval;
+  }
+
+  attempt(checkLiveness: boolean): LockResult | null {
+    const c = this.#core;
+    const entered = c.mutex.tryAcquire() ? CLEAN : c.mutex.attempt(checkLiveness);
+    if (entered === null) {
+      this.#target = 'mutex';
+      return null;
+    }
+    const got = c.acquireLocked(entered.recovered, checkLiveness);
+    c.leave();
+    this.#target = 'value';
+    return got;
+  }
+
+  sleepOn(): { index: number; value: number } | null {
+    const c = this.#core;
+    if (this.#target === 'mutex') return c.mutex.sleepOn();
+    const w = this.words;
+    // Announce, then re-check (Dekker with release's store of `value` then load of `waiters`).
+    Atomics.add(w, c.waiters, 1);
+    this.#registered = true;
+    // SYNC SEM-VALUE (seq-cst load): 0 = nothing to take; the futex re-checks it atomically.
+    if (Atomics.load(w, c.value) !== 0) {
+      this.awake();
+      return null;
+    }
+    return { index: c.value, value: 0 };
+  }
+
+  awake(): void {
+    if (!this.#registered) return;
+    // Withdraws the announcement made in sleepOn (seq-cst RMW).
+    Atomics.sub(this.words, this.#core.waiters, 1);
+    this.#registered = false;
+  }
+
+  giveUp(): void {
+    const c = this.#core;
+    // A sleeper that leaves may have consumed a release's wake: pass it on while units are free.
+    // Probe loads (seq-cst): only decide whether to wake.
+    if (Atomics.load(this.words, c.value) !== 0 && Atomics.load(this.words, c.waiters) !== 0) {
+      wake(this.words, c.value, 1);
+    }
+    c.mutex.giveUp();
+  }
+}
+
+/**
+ * A robust counting semaphore shared by processes. `acquire` takes one unit (waiting while there is none),
+ * `release(n)` returns units. If a process dies holding units, they are returned (the acquirer that finds them
+ * gets `recovered: true`). Named or embedded ({@link SEMAPHORE_SIZE} bytes at an 8-aligned offset, laid out
+ * once with {@link Semaphore.init}).
+ *
+ * @example
+ * ```ts
+ * const slots = Semaphore.create('slots', { initial: 4 });
+ * await slots.acquire({ timeout: 1000 });
+ * try { await work(); } finally { slots.release(); }
+ * slots.close(); Semaphore.unlink('slots');
+ * ```
+ */
+export class Semaphore extends SyncPrimitive {
+  readonly #core: SemCore;
+
+  /**
+   * Uses the {@link SEMAPHORE_SIZE} bytes at `byteOffset` (a multiple of 8) of `segment` as a semaphore. Zero
+   * bytes are a semaphore with no units whose holders are tracked; {@link Semaphore.init} sets other starts.
+   * @throws ERR_INVALID_ARG (not a Segment, misaligned, out of range, bad options), ERR_CLOSED
+   */
+  constructor(segment: Segment, byteOffset: number, options: SemaphoreOptions = {}) {
+    super('semaphore', segment, byteOffset, SEMAPHORE_SIZE);
+    this.#core = new SemCore(segment.words, this.placement.base, robustOptions(options), this.placement.what);
+  }
+
+  /**
+   * Lays out a semaphore at `byteOffset` of a segment nobody uses yet (call it from `Segment.create`'s `init`).
+   * @throws ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const seg = Segment.create('pool', { size: 4096, init: (s) => Semaphore.init(s, 0, { initial: 8 }) });
+   * ```
+   */
+  static init(segment: Segment, byteOffset: number, init: SemaphoreInit = {}): void {
+    const initial = init.initial ?? 0;
+    if (!Number.isInteger(initial) || initial < 0 || initial > SEM_VALUE_MAX) {
+      throw new ShmbusError('ERR_INVALID_ARG', `initial must be an integer 0..${SEM_VALUE_MAX} (got ${String(initial)})`);
+    }
+    const b = embedded('semaphore', segment, byteOffset, SEMAPHORE_SIZE).base;
+    const w = segment.words;
+    // Plain initialisation before the segment is published (SYNC READY orders it).
+    Atomics.store(w, b + SEM_TOTAL_OFFSET / 4, initial);
+    Atomics.store(w, b + SEM_FLAGS_OFFSET / 4, init.trackHolders === false ? SEM_FLAG_UNTRACKED : 0);
+    Atomics.store(w, b + SEM_VALUE_OFFSET / 4, initial);
+  }
+
+  /**
+   * Creates a named semaphore (a segment of kind 'semaphore') with `initial` free units.
+   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
+   * @example
+   * ```ts
+   * const s = Semaphore.create('slots', { initial: 4 });
+   * ```
+   */
+  static create(name: string, options: SemaphoreCreateOptions = {}): Semaphore {
+    robustOptions(options);
+    const placement = createNamed('semaphore', name, SEMAPHORE_SIZE, options, [], (seg) => Semaphore.init(seg, 0, options));
+    return adoptNamed(placement, (seg) => new Semaphore(seg, 0, options));
+  }
+
+  /**
+   * Opens a named semaphore another process created.
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   */
+  static open(name: string, options: SyncOpenOptions = {}): Semaphore {
+    robustOptions(options);
+    return adoptNamed(openNamed('semaphore', name, SEMAPHORE_SIZE, options), (seg) => new Semaphore(seg, 0, options));
+  }
+
+  /**
+   * Takes one unit, waiting without blocking the event loop while there is none.
+   * @returns `{ recovered }`: true when this call returned units of a dead holder.
+   * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * await slots.acquire({ timeout: 500 });
+   * ```
+   */
+  async acquire(options: LockOptions = {}): Promise<LockResult> {
+    this.assertOpen();
+    validateTimeout(options.timeout);
+    throwIfAborted(options.signal, `acquiring ${this.placement.what}`);
+    return this.#core.tryAcquire() ?? contendAsync(new Acquire(this.#core), options, `acquiring ${this.placement.what}`, this.waits, () => this.isClosed());
+  }
+
+  /** Takes one unit, blocking this thread while there is none. @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG */
+  acquireSync(options: { timeout?: number } = {}): LockResult {
+    this.assertOpen();
+    const timeout = validateTimeout(options.timeout);
+    return this.#core.tryAcquire() ?? contendSync(new Acquire(this.#core), timeout, `acquiring ${this.placement.what}`);
+  }
+
+  /** Takes one unit if one is free. @returns `{ recovered }`, or null when none is free. @throws ERR_CLOSED */
+  tryAcquire(): LockResult | null {
+    this.assertOpen();
+    return this.#core.tryAcquire();
+  }
+
+  /**
+   * Returns `n` units (default 1) and wakes up to `n` waiters. Units this process holds are returned first;
+   * beyond them the units are new (signalling).
+   * @throws ERR_INVALID_ARG (n not a positive integer, or the value would pass 2^31-1), ERR_CLOSED
+   */
+  release(n = 1): void {
+    this.assertOpen();
+    if (!Number.isInteger(n) || n < 1 || n > SEM_VALUE_MAX) {
+      throw new ShmbusError('ERR_INVALID_ARG', `release(n) needs an integer n >= 1 (got ${String(n)})`);
+    }
+    this.#core.release(n);
+  }
+
+  /** Free units right now (a snapshot). @throws ERR_CLOSED */
+  get value(): number {
+    this.assertOpen();
+    // Acquire load: a snapshot of SEM-VALUE.
+    return Atomics.load(this.#core.words, this.#core.value);
+  }
+}
