@@ -280,6 +280,7 @@ export class QueueRing {
           this.#claimed.seq = want;
           return slot;
         }
+        // SYNC QUEUE-TAIL (acquire): reload the hint after a lost race or a help step.
         pos = Atomics.load(w, this.#tail);
       } else if (dif < 0) {
         // The slot still holds the previous lap's message: full, unless that lap's consumer died holding it.
@@ -289,6 +290,7 @@ export class QueueRing {
         // Another producer claimed this ticket: help the hint along and try the next one.
         // SYNC QUEUE-TAIL (CAS)
         Atomics.compareExchange(w, this.#tail, pos, (pos + 1) | 0);
+        // SYNC QUEUE-TAIL (acquire): reload the hint after a lost race or a help step.
         pos = Atomics.load(w, this.#tail);
       }
     }
@@ -313,6 +315,7 @@ export class QueueRing {
     const next = (Math.imul(this.slots, 4) + (seq & ~3)) | 0;
     // SYNC QUEUE-FREE (release, 64-bit): SEQ -> next lap's FREE and PID -> 0; pairs with the acquire in #claim.
     Atomics.store(this.#words64, si >> 1, BigInt(next >>> 0));
+    // Statistics counter (seq_cst RMW; nobody synchronises on it).
     if (counter !== 0) Atomics.add(this.#words, counter, 1);
     this.#bump();
   }
@@ -322,8 +325,11 @@ export class QueueRing {
     const w = this.#words;
     // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst RMW), then QUEUE-WAITERS loads: as in a commit and a free.
     Atomics.add(w, this.#commits, 1);
+    // SYNC QUEUE-RELEASES (seq_cst RMW): as after a free; pairs with the load before a producer sleeps.
     Atomics.add(w, this.#releases, 1);
+    // SYNC QUEUE-WAITERS (seq_cst load): wake consumers only if one counted itself asleep.
     if (Atomics.load(w, this.#consumerWaiters) !== 0) wake(w, this.#commits);
+    // SYNC QUEUE-WAITERS (seq_cst load): wake producers only if one counted itself asleep.
     if (Atomics.load(w, this.#producerWaiters) !== 0) wake(w, this.#releases);
   }
 
@@ -345,6 +351,7 @@ export class QueueRing {
       const committed = (Math.imul(pos, 4) + QUEUE_STATE_COMMITTED) | 0;
       const dif = (seq - committed) | 0;
       if (dif === 0) {
+        // SYNC QUEUE-CLAIM / QUEUE-TAKE (seq_cst load): the holder pid, the high half of the CAS word we then use.
         const pid = Atomics.load(w, si + 1);
         const taken = (committed + 1) | 0;
         const expected = BigInt(seq >>> 0) | (BigInt(pid >>> 0) << 32n);
@@ -356,6 +363,7 @@ export class QueueRing {
           this.#stampOwner(si, taken);
           return this.#copyOut(slot, si, taken);
         }
+        // SYNC QUEUE-HEAD (acquire): reload the hint after a lost race or a help step.
         pos = Atomics.load(w, this.#head);
       } else if (dif < 0) {
         // Ticket `pos` is not committed yet: empty, unless its producer died while writing it.
@@ -365,6 +373,7 @@ export class QueueRing {
         // Taken by another consumer (or already freed): help the hint along.
         // SYNC QUEUE-HEAD (CAS)
         Atomics.compareExchange(w, this.#head, pos, (pos + 1) | 0);
+        // SYNC QUEUE-HEAD (acquire): reload the hint after a lost race or a help step.
         pos = Atomics.load(w, this.#head);
       }
     }
@@ -419,6 +428,7 @@ export class QueueRing {
   /** Checks the holder of slot word `si` (in state `seq`) and frees the slot if the holder is dead. */
   recoverIfDead(si: number, seq: number): boolean {
     const w = this.#words;
+    // SYNC QUEUE-CLAIM / QUEUE-TAKE (seq_cst load): the holder pid, the high half of the CAS word we then use.
     const pid = Atomics.load(w, si + 1);
     const base = si - (QUEUE_SLOT_SEQ_OFFSET >> 2);
     // SYNC QUEUE-OWNER (acquire): START is valid only when OWNER_SEQ names the state we saw.
@@ -433,6 +443,7 @@ export class QueueRing {
     // SYNC QUEUE-RECOVER (seq_cst 64-bit CAS): only if the dead holder still holds it; frees it for the next lap.
     if (Atomics.compareExchange(this.#words64, si >> 1, expected, BigInt(next >>> 0)) !== expected) return true;
     const state = seq & 3;
+    // Statistics counter (seq_cst RMW): abandoned (dead producer) or lost (dead consumer).
     Atomics.add(w, state === QUEUE_STATE_WRITING ? this.#abandoned : this.#lost, 1);
     this.#stuckIndex = -1;
     this.#bump();
@@ -442,8 +453,10 @@ export class QueueRing {
   /** The slot that blocks a waiting consumer (head, WRITING) or producer (tail, previous lap TAKEN), if any. */
   #blocker(consumer: boolean): { si: number; seq: number } | undefined {
     const w = this.#words;
+    // SYNC QUEUE-HEAD / QUEUE-TAIL (acquire): which slot a waiter waits on.
     const pos = Atomics.load(w, consumer ? this.#head : this.#tail);
     const si = (this.#first + (pos & this.#mask) * this.#stride) >> 2;
+    // SYNC QUEUE-COMMIT / QUEUE-FREE (acquire): the state of the slot a waiter waits on.
     const seq = Atomics.load(w, si);
     const held = consumer
       ? (Math.imul(pos, 4) + QUEUE_STATE_WRITING) | 0
@@ -464,6 +477,7 @@ export class QueueRing {
     if (this.#spinMs > 0) {
       const until = performance.now() + this.#spinMs;
       for (;;) {
+        // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the futex word moves.
         for (let i = 0; i < 64; i++) if (Atomics.load(w, word) !== seen) return;
         if (performance.now() >= until) break;
       }
@@ -512,6 +526,7 @@ export class QueueRing {
     const length = (Atomics.load(w, this.#tail) - Atomics.load(w, this.#head)) | 0;
     return {
       length: Math.max(0, Math.min(this.slots, length)),
+      // Statistics (seq_cst loads, reporting only).
       abandoned: Atomics.load(w, this.#abandoned) >>> 0,
       lost: Atomics.load(w, this.#lost) >>> 0,
     };

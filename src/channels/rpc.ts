@@ -172,6 +172,7 @@ class Service {
     const w = this.#words;
     // SYNC RPC-WORKER (acquire): STATE SERVING publishes START; pairs with the release store in register.
     const state = Atomics.load(w, e + (RPC_WORKER_STATE_OFFSET >> 2));
+    // SYNC RPC-WORKER (seq_cst load): the entry holder, read with its state.
     const pid = Atomics.load(w, e + (RPC_WORKER_PID_OFFSET >> 2));
     if (pid === 0 || state === RPC_WORKER_FREE) return 0;
     const start = state === RPC_WORKER_SERVING ? readU64(w, e + (RPC_WORKER_START_OFFSET >> 2)) : 0;
@@ -184,7 +185,9 @@ class Service {
     const w = this.#words;
     for (let i = 0; i < RPC_MAX_WORKERS; i++) {
       const e = this.#entry(i);
+      // SYNC RPC-WORKER (seq_cst load): the entry holder, read with its state.
       const pid = Atomics.load(w, e + (RPC_WORKER_PID_OFFSET >> 2));
+      // SYNC RPC-WORKER (seq_cst load): the CAS below expects exactly the (pid, state) read here.
       const state = Atomics.load(w, e + (RPC_WORKER_STATE_OFFSET >> 2));
       if (state !== RPC_WORKER_FREE && this.#livePid(i) !== 0) continue;
       const expected = BigInt(pid >>> 0) | (BigInt(state >>> 0) << 32n);
@@ -230,6 +233,7 @@ class Service {
     const w = this.#words;
     for (let i = 0; i < RPC_MAX_WORKERS; i++) {
       const e = this.#entry(i);
+      // SYNC RPC-WORKER (seq_cst load): the entry holder, read with its state.
       const pid = Atomics.load(w, e + (RPC_WORKER_PID_OFFSET >> 2));
       // SYNC RPC-BUSY (acquire)
       if (pid === 0 || Atomics.load(w, e + (RPC_WORKER_BUSY_OFFSET >> 2)) !== 1) continue;
