@@ -99,10 +99,13 @@ class SemCore {
   /** tryAcquire: never sleeps; the ledger Mutex is only ever held for a few instructions, so it waits for it. */
   tryAcquire(): LockResult | null {
     const entered = this.#enterSync();
-    const now = performance.now();
     // Sweep for dead holders at most once per interval from tryAcquire, and only when it would help.
-    const sweep = Atomics.load(this.words, this.value) === 0 && now - this.#lastSweep >= this.livenessInterval;
-    if (sweep) this.#lastSweep = now;
+    let sweep = false;
+    if (Atomics.load(this.words, this.value) === 0) {
+      const now = performance.now();
+      sweep = now - this.#lastSweep >= this.livenessInterval;
+      if (sweep) this.#lastSweep = now;
+    }
     const got = this.acquireLocked(entered.recovered, sweep);
     this.leave();
     return got;
@@ -143,14 +146,14 @@ class SemCore {
       recovered = true;
     }
     if (sweep && this.#sweep() > 0) recovered = true;
-    // Plain reads and writes under the ledger Mutex (MUTEX-ACQUIRE/RELEASE order them); Atomics for visibility
-    // to the lock-free probes of `value`.
+    // The ledger is read and written with plain accesses under its Mutex (MUTEX-ACQUIRE/RELEASE order them);
+    // only `value`, which sleepers probe without the Mutex, goes through Atomics.
     const v = Atomics.load(w, this.value);
     if (v === 0) return null;
     const slot = this.#mySlot(true);
     // Record the holding before taking the unit: a death in between is repaired by recounting (see #repair).
-    if (slot >= 0) Atomics.add(w, this.slotWord(slot, SEM_SLOT_HELD_OFFSET), 1);
-    else Atomics.add(w, this.untracked, 1);
+    if (slot >= 0) w[this.slotWord(slot, SEM_SLOT_HELD_OFFSET)]! += 1;
+    else w[this.untracked]! += 1;
     // SYNC SEM-VALUE (store under the ledger Mutex): one unit fewer.
     Atomics.store(w, this.value, v - 1);
     if (recovered && v - 1 > 0) this.#surplus = v - 1;
@@ -159,6 +162,7 @@ class SemCore {
 
   #releaseLocked(n: number): void {
     const w = this.words;
+    // SEM-VALUE (load under the ledger Mutex).
     const v = Atomics.load(w, this.value);
     if (v + n > SEM_VALUE_MAX) {
       throw new ShmbusError('ERR_INVALID_ARG', `releasing ${n} would take ${this.what} past ${SEM_VALUE_MAX} units`);
@@ -167,17 +171,16 @@ class SemCore {
     const slot = this.#mySlot(false);
     if (slot >= 0) {
       const heldWord = this.slotWord(slot, SEM_SLOT_HELD_OFFSET);
-      const held = Atomics.load(w, heldWord);
+      const held = w[heldWord]!;
       const k = Math.min(rest, held);
-      Atomics.store(w, heldWord, held - k);
-      if (held - k === 0) Atomics.store(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET), 0);
+      w[heldWord] = held - k;
       rest -= k;
     }
-    const anon = Math.min(rest, Atomics.load(w, this.untracked));
-    Atomics.sub(w, this.untracked, anon);
+    const anon = Math.min(rest, w[this.untracked]!);
+    w[this.untracked]! -= anon;
     rest -= anon;
     // Units nobody held (signalling): they add to the total.
-    if (rest > 0) Atomics.add(w, this.total, rest);
+    if (rest > 0) w[this.total]! += rest;
     // SYNC SEM-VALUE (store under the ledger Mutex, then wake): pairs with the sleepers' load in sleepOn.
     Atomics.store(w, this.value, v + n);
   }
@@ -185,31 +188,32 @@ class SemCore {
   /** This process's slot: found, or claimed if `claim`; -1 when untracked or every slot is taken. */
   #mySlot(claim: boolean): number {
     const w = this.words;
-    // Acquire loads under the ledger Mutex: flags are written once by the creator before publishing.
-    if ((Atomics.load(w, this.flags) & SEM_FLAG_UNTRACKED) !== 0) return -1;
+    // Flags are written once by the creator before publishing (SYNC READY).
+    if ((w[this.flags]! & SEM_FLAG_UNTRACKED) !== 0) return -1;
     const me = this.me;
     if (this.#isMine(this.#hint)) return this.#hint;
     let free = -1;
     for (let slot = 0; slot < SEM_SLOT_COUNT; slot++) {
       if (this.#isMine(slot)) return (this.#hint = slot);
-      if (free < 0 && Atomics.load(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET)) === 0) free = slot;
+      // A slot holding nothing may be reused by anyone: its process claims another when it next acquires.
+      if (free < 0 && w[this.slotWord(slot, SEM_SLOT_HELD_OFFSET)]! === 0) free = slot;
     }
     if (!claim || free < 0) return -1;
     const lo = this.slotWord(free, SEM_SLOT_START_OFFSET);
-    Atomics.store(w, lo, me.startLo);
-    Atomics.store(w, lo + 1, me.startHi);
-    Atomics.store(w, this.slotWord(free, SEM_SLOT_HELD_OFFSET), 0);
-    Atomics.store(w, this.slotWord(free, SEM_SLOT_PID_OFFSET), me.pid);
+    w[lo] = me.startLo;
+    w[lo + 1] = me.startHi;
+    w[this.slotWord(free, SEM_SLOT_HELD_OFFSET)] = 0;
+    w[this.slotWord(free, SEM_SLOT_PID_OFFSET)] = me.pid;
     return (this.#hint = free);
   }
 
   #isMine(slot: number): boolean {
     const w = this.words;
+    if (w[this.slotWord(slot, SEM_SLOT_PID_OFFSET)]! !== this.me.pid) return false;
     const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
     return (
-      Atomics.load(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET)) === this.me.pid &&
-      Atomics.load(w, lo) === this.me.startLo &&
-      Atomics.load(w, lo + 1) === this.me.startHi
+      w[lo]! === this.me.startLo &&
+      w[lo + 1]! === this.me.startHi
     );
   }
 
@@ -219,15 +223,16 @@ class SemCore {
     let returned = 0;
     for (let slot = 0; slot < SEM_SLOT_COUNT; slot++) {
       const pidWord = this.slotWord(slot, SEM_SLOT_PID_OFFSET);
-      const pid = Atomics.load(w, pidWord);
-      if (pid === 0 || this.#isMine(slot)) continue;
-      const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
-      if (isProcessAlive(pid, (Atomics.load(w, lo + 1) >>> 0) * 2 ** 32 + (Atomics.load(w, lo) >>> 0))) continue;
+      const pid = w[pidWord]!;
       const heldWord = this.slotWord(slot, SEM_SLOT_HELD_OFFSET);
-      returned += Atomics.load(w, heldWord) >>> 0;
-      Atomics.store(w, heldWord, 0);
-      Atomics.store(w, pidWord, 0);
+      if (pid === 0 || w[heldWord]! === 0 || this.#isMine(slot)) continue;
+      const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
+      if (isProcessAlive(pid, (w[lo + 1]! >>> 0) * 2 ** 32 + (w[lo]! >>> 0))) continue;
+      returned += w[heldWord]! >>> 0;
+      w[heldWord] = 0;
+      w[pidWord] = 0;
     }
+    // SEM-VALUE (load and store under the ledger Mutex): the returned units become free.
     if (returned > 0) Atomics.store(w, this.value, Math.min(SEM_VALUE_MAX, Atomics.load(w, this.value) + returned));
     return returned;
   }
@@ -236,14 +241,15 @@ class SemCore {
   #repair(): void {
     const w = this.words;
     this.#sweep();
-    let held = Atomics.load(w, this.untracked) >>> 0;
+    let held = w[this.untracked]! >>> 0;
     for (let slot = 0; slot < SEM_SLOT_COUNT; slot++) {
-      if (Atomics.load(w, this.slotWord(slot, SEM_SLOT_PID_OFFSET)) !== 0) {
-        held += Atomics.load(w, this.slotWord(slot, SEM_SLOT_HELD_OFFSET)) >>> 0;
+      if (w[this.slotWord(slot, SEM_SLOT_PID_OFFSET)]! !== 0) {
+        held += w[this.slotWord(slot, SEM_SLOT_HELD_OFFSET)]! >>> 0;
       }
     }
-    const total = Atomics.load(w, this.total) >>> 0;
-    if (held > total) Atomics.store(w, this.total, held);
+    const total = w[this.total]! >>> 0;
+    if (held > total) w[this.total] = held;
+    // SEM-VALUE (store under the ledger Mutex): the recount.
     Atomics.store(w, this.value, Math.min(SEM_VALUE_MAX, Math.max(0, total - held)));
   }
 
