@@ -193,3 +193,60 @@ export const RPC_STATUS_OK = 0;
 export const RPC_STATUS_ERROR = 1;
 /** The response did not fit the client's response slot (empty payload). */
 export const RPC_STATUS_TOO_LARGE = 2;
+// ---- §5 Topic (broadcast ring with overwrite) ----------------------------------------------------------------
+// Payload: control block [0, TOPIC_DATA_OFFSET), then the ring data (capacity bytes). All offsets are payload offsets.
+
+/** params[] indices of a topic segment. */
+export const TOPIC_PARAM_CAPACITY_LO = 0; // ring data bytes, low 32 bits (a multiple of 64)
+export const TOPIC_PARAM_CAPACITY_HI = 1; // ring data bytes, high 32 bits
+export const TOPIC_PARAM_MAX_MESSAGE = 2; // largest payload in bytes
+export const TOPIC_PARAM_DATA_OFFSET = 3; // payload offset of the ring data, TOPIC_DATA_OFFSET
+/** Own 64-byte line: the writers' robust Mutex (§4.1). */
+export const TOPIC_MUTEX_OFFSET = 0;
+/** u32 futex word, own line with WAITERS: writeSeq mod 2^32, stored by the committing writer. */
+export const TOPIC_COMMIT_OFFSET = 64;
+/** u32: subscribers parked (or about to park) on COMMIT; a writer skips the wake while it is 0. */
+export const TOPIC_WAITERS_OFFSET = 68;
+/** u32: cursor version; the current cursor is slot (version & 1). */
+export const TOPIC_CURSOR_VERSION_OFFSET = 128;
+/** Two cursor slots of TOPIC_CURSOR_SIZE bytes: { writeSeq u64, writePos u64, tailSeq u64, tailPos u64 }. */
+export const TOPIC_CURSOR_SLOTS_OFFSET = 136;
+export const TOPIC_CURSOR_SIZE = 32;
+export const TOPIC_CURSOR_WRITE_SEQ = 0; // u64: seq of the last committed record (0 = none yet)
+export const TOPIC_CURSOR_WRITE_POS = 8; // u64: ring offset where the next record starts
+export const TOPIC_CURSOR_TAIL_SEQ = 16; // u64: seq of the oldest record still valid (writeSeq + 1 = ring empty)
+export const TOPIC_CURSOR_TAIL_POS = 24; // u64: ring offset where record tailSeq starts (before the wrap rule)
+/** Payload offset of the ring data. */
+export const TOPIC_DATA_OFFSET = 256;
+/** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), reserved u64 }. */
+export const TOPIC_RECORD_HEADER_SIZE = 32;
+export const TOPIC_RECORD_SIZE_OFFSET = 0;
+export const TOPIC_RECORD_FLAGS_OFFSET = 4;
+export const TOPIC_RECORD_SEQ_OFFSET = 8;
+export const TOPIC_RECORD_TIMESTAMP_OFFSET = 16;
+/** Records start at multiples of this (ring offsets). */
+export const TOPIC_RECORD_ALIGN = 8;
+/** Record flag: padding to the end of the ring; the record it precedes starts at ring offset 0. */
+export const TOPIC_FLAG_PAD = 1;
+/** Ring capacity is a multiple of this. */
+export const TOPIC_CAPACITY_ALIGN = 64;
+
+// ---- §7 Mailbox (latest value, double-buffered seqlock) -------------------------------------------------------
+
+/** params[] indices of a mailbox segment. */
+export const MAILBOX_PARAM_MAX_SIZE = 0; // largest value in bytes
+export const MAILBOX_PARAM_SLOT_STRIDE = 1; // bytes from one slot to the next: MAILBOX_SLOT_HEADER_SIZE + maxSize rounded up to 64
+/** Own 64-byte line: the writers' robust Mutex (§4.1). */
+export const MAILBOX_MUTEX_OFFSET = 0;
+/** u32 futex word: low 32 bits of the latest complete version; that value sits in slot (version & 1). */
+export const MAILBOX_VERSION_OFFSET = 64;
+/** u32: readers parked (or about to park) in changed(); a writer skips the wake while it is 0. */
+export const MAILBOX_WAITERS_OFFSET = 68;
+/** Payload offset of slot 0; slot 1 follows at + stride. */
+export const MAILBOX_SLOTS_OFFSET = 128;
+/** Slot header: { seqlock u32, length u32, version u64, timestamp u64 (µs since the Unix epoch) }, then the value at +64. */
+export const MAILBOX_SLOT_HEADER_SIZE = 64;
+export const MAILBOX_SLOT_SEQLOCK_OFFSET = 0; // u32: odd while a writer rewrites the slot
+export const MAILBOX_SLOT_LENGTH_OFFSET = 4; // u32: value length in bytes
+export const MAILBOX_SLOT_VERSION_OFFSET = 8; // u64
+export const MAILBOX_SLOT_TIMESTAMP_OFFSET = 16; // u64

@@ -1,0 +1,411 @@
+/**
+ * The Topic ring (PROTOCOL.md §5): record placement, wrap and padding, reclaiming the oldest records, the
+ * double-buffered cursor, and the reader's lapping detection. Pure algorithms over an Int32Array + Uint8Array of a
+ * topic payload, so unit tests run them on a plain ArrayBuffer with no process or lock around them. Writers call
+ * the writer functions holding the topic's Mutex; readers take no lock.
+ *
+ * Sequence numbers and ring offsets are u64 in shared memory, JS numbers here (exact below 2^53; a value at or
+ * above it is refused as corrupt).
+ */
+import { ShmbusError } from '../errors.js';
+import {
+  TOPIC_COMMIT_OFFSET,
+  TOPIC_CURSOR_SIZE,
+  TOPIC_CURSOR_SLOTS_OFFSET,
+  TOPIC_CURSOR_TAIL_POS,
+  TOPIC_CURSOR_TAIL_SEQ,
+  TOPIC_CURSOR_VERSION_OFFSET,
+  TOPIC_CURSOR_WRITE_POS,
+  TOPIC_CURSOR_WRITE_SEQ,
+  TOPIC_FLAG_PAD,
+  TOPIC_RECORD_ALIGN,
+  TOPIC_RECORD_FLAGS_OFFSET,
+  TOPIC_RECORD_HEADER_SIZE,
+  TOPIC_RECORD_SEQ_OFFSET,
+  TOPIC_RECORD_SIZE_OFFSET,
+  TOPIC_RECORD_TIMESTAMP_OFFSET,
+  TOPIC_WAITERS_OFFSET,
+} from '../protocol/layout.js';
+
+const TWO32 = 4294967296;
+/** Largest u64 value the JS side accepts (exact in a double). */
+const MAX_U64 = Number.MAX_SAFE_INTEGER;
+/** A consistent cursor read retries while writers bump the version; this many in a row means a broken segment. */
+const MAX_CURSOR_RETRIES = 100_000;
+
+export const COMMIT_INDEX = TOPIC_COMMIT_OFFSET / 4;
+export const WAITERS_INDEX = TOPIC_WAITERS_OFFSET / 4;
+const VERSION_INDEX = TOPIC_CURSOR_VERSION_OFFSET / 4;
+const HDR = TOPIC_RECORD_HEADER_SIZE;
+
+/** A topic payload as seen by one process: views plus the validated layout parameters. */
+export interface RingView {
+  /** The whole payload as 32-bit words (control block + data). */
+  readonly words: Int32Array;
+  /** The whole payload as bytes. */
+  readonly bytes: Uint8Array;
+  /** Payload offset of the ring data. */
+  readonly dataOffset: number;
+  /** Ring data bytes (a multiple of 64). */
+  readonly capacity: number;
+  /** Largest payload of one record. */
+  readonly maxMessageSize: number;
+  /** Segment name, for error messages. */
+  readonly name: string;
+}
+
+/** The writers' shared state: what has been committed and what is still valid. */
+export interface Cursor {
+  /** Seq of the last committed record; 0 before the first. */
+  writeSeq: number;
+  /** Ring offset where the next record starts. */
+  writePos: number;
+  /** Seq of the oldest valid record; writeSeq + 1 when the ring holds nothing. */
+  tailSeq: number;
+  /** Ring offset where record tailSeq starts (before the wrap rule is applied). */
+  tailPos: number;
+}
+
+/** Bytes a record with `payload` bytes occupies in the ring (header + payload, rounded up to the alignment). */
+export function recordSize(payload: number): number {
+  return Math.ceil((HDR + payload) / TOPIC_RECORD_ALIGN) * TOPIC_RECORD_ALIGN;
+}
+
+/** Distance going forward around the ring from offset `from` to offset `to` (0 when equal). */
+export function ringDistance(from: number, to: number, capacity: number): number {
+  return to >= from ? to - from : capacity - from + to;
+}
+
+/** Where a record of `size` ring bytes goes when the next free offset is `writePos`. */
+export interface Placement {
+  /** Ring offset of the record's header. */
+  at: number;
+  /** True when the record does not fit before the end: [writePos, capacity) becomes padding, the record goes to 0. */
+  wraps: boolean;
+  /** Bytes claimed starting at writePos (padding included). */
+  claim: number;
+}
+
+export function placeRecord(writePos: number, size: number, capacity: number): Placement {
+  if (capacity - writePos >= size) return { at: writePos, wraps: false, claim: size };
+  return { at: 0, wraps: true, claim: capacity - writePos + size };
+}
+
+/** Ring offsets stay in [0, capacity): the end of the ring is offset 0. */
+export function normalizePos(pos: number, capacity: number): number {
+  return pos >= capacity ? pos - capacity : pos;
+}
+
+/** True when the ring is valid to use for these parameters (also what `open` checks). */
+export function ringParamsValid(capacity: number, maxMessageSize: number): boolean {
+  return (
+    Number.isSafeInteger(capacity) &&
+    capacity > 0 &&
+    capacity % 64 === 0 &&
+    Number.isInteger(maxMessageSize) &&
+    maxMessageSize >= 1 &&
+    maxMessageSize <= 0xffffffff &&
+    2 * recordSize(maxMessageSize) <= capacity
+  );
+}
+
+function u64(words: Int32Array, index: number): number {
+  return (words[index]! >>> 0) + (words[index + 1]! >>> 0) * TWO32;
+}
+
+function setU64(words: Int32Array, index: number, value: number): void {
+  const hi = Math.floor(value / TWO32);
+  words[index] = (value - hi * TWO32) | 0;
+  words[index + 1] = hi | 0;
+}
+
+function corrupt(view: RingView, what: string): ShmbusError {
+  return new ShmbusError('ERR_SHM_CORRUPT', `topic "${view.name}": ${what}; the segment is damaged, unlink and recreate it`, {
+    segment: view.name,
+  });
+}
+
+function slotIndex(slot: number): number {
+  return (TOPIC_CURSOR_SLOTS_OFFSET + slot * TOPIC_CURSOR_SIZE) / 4;
+}
+
+/**
+ * Reads the cursor consistently without a lock (the slot named by the version, then the version again: a change
+ * means a writer published meanwhile, so read again). Validates every field.
+ * @throws ERR_SHM_CORRUPT
+ */
+export function readCursor(view: RingView, out: Cursor = { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 }): Cursor {
+  const w = view.words;
+  for (let i = 0; i < MAX_CURSOR_RETRIES; i++) {
+    // SYNC TOPIC-CURSOR (acquire): the slot it names is complete; pairs with the release in publishCursor.
+    const v = Atomics.load(w, VERSION_INDEX);
+    const base = slotIndex(v & 1);
+    out.writeSeq = u64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4);
+    out.writePos = u64(w, base + TOPIC_CURSOR_WRITE_POS / 4);
+    out.tailSeq = u64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4);
+    out.tailPos = u64(w, base + TOPIC_CURSOR_TAIL_POS / 4);
+    // SYNC TOPIC-CURSOR (acquire re-check): unchanged means no writer rewrote this slot while we read it.
+    if (Atomics.load(w, VERSION_INDEX) !== v) continue;
+    checkCursor(view, out);
+    return out;
+  }
+  throw corrupt(view, `the cursor version changed ${MAX_CURSOR_RETRIES} times in a row`);
+}
+
+function checkCursor(view: RingView, c: Cursor): void {
+  const cap = view.capacity;
+  if (
+    c.writeSeq >= MAX_U64 ||
+    c.tailSeq > c.writeSeq + 1 ||
+    c.tailSeq < 1 ||
+    c.writePos >= cap ||
+    c.tailPos >= cap ||
+    c.writePos % TOPIC_RECORD_ALIGN !== 0 ||
+    c.tailPos % TOPIC_RECORD_ALIGN !== 0
+  ) {
+    throw corrupt(
+      view,
+      `cursor out of range (writeSeq ${c.writeSeq}, writePos ${c.writePos}, tailSeq ${c.tailSeq}, tailPos ${c.tailPos}, capacity ${cap})`,
+    );
+  }
+}
+
+/** Lays out a fresh ring (the creator, before the segment is ready): nothing written, ring empty. */
+export function initRing(view: RingView): void {
+  publishCursor(view, { writeSeq: 0, writePos: 0, tailSeq: 1, tailPos: 0 });
+  Atomics.store(view.words, COMMIT_INDEX, 0); // creator only; published by SYNC READY
+}
+
+/**
+ * Writes the cursor into the slot the readers are not using, then flips the version to it. Writers only, holding
+ * the mutex (so the version cannot move under us).
+ */
+export function publishCursor(view: RingView, c: Cursor): void {
+  const w = view.words;
+  const v = Atomics.load(w, VERSION_INDEX); // only the mutex holder writes it
+  const base = slotIndex((v + 1) & 1);
+  setU64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4, c.writeSeq);
+  setU64(w, base + TOPIC_CURSOR_WRITE_POS / 4, c.writePos);
+  setU64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4, c.tailSeq);
+  setU64(w, base + TOPIC_CURSOR_TAIL_POS / 4, c.tailPos);
+  // SYNC TOPIC-CURSOR (release): publishes the slot; pairs with the acquire loads in readCursor.
+  Atomics.store(w, VERSION_INDEX, (v + 1) | 0);
+}
+
+/** A record header as read from the ring (not yet trusted). */
+interface RawHeader {
+  size: number;
+  flags: number;
+  seq: number;
+}
+
+/** Applies the wrap rule at a record boundary: the record starts at 0 when fewer than 32 bytes or a pad are left. */
+function recordStart(view: RingView, pos: number): number {
+  if (view.capacity - pos < HDR) return 0;
+  const flags = view.words[(view.dataOffset + pos + TOPIC_RECORD_FLAGS_OFFSET) >> 2]!;
+  return flags & TOPIC_FLAG_PAD ? 0 : pos;
+}
+
+function readHeader(view: RingView, at: number, out: RawHeader): RawHeader {
+  const i = (view.dataOffset + at) >> 2;
+  const w = view.words;
+  out.size = w[i + TOPIC_RECORD_SIZE_OFFSET / 4]! >>> 0;
+  out.flags = w[i + TOPIC_RECORD_FLAGS_OFFSET / 4]! >>> 0;
+  out.seq = u64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4);
+  return out;
+}
+
+function headerSane(view: RingView, at: number, h: RawHeader, seq: number): boolean {
+  return h.flags === 0 && h.seq === seq && h.size <= view.maxMessageSize && at + HDR + h.size <= view.capacity;
+}
+
+/** What a writer reserved: where its record goes and the cursor to publish at commit. */
+export interface Reservation {
+  /** Seq the record gets (writeSeq + 1). */
+  seq: number;
+  /** Ring offset of its header; the payload starts HDR bytes later. */
+  at: number;
+  /** Ring offset of the padding record when it wraps, else -1. */
+  padAt: number;
+  /** Payload bytes reserved. */
+  size: number;
+  /** The cursor after the reclaim (tail moved past what this record overwrites). */
+  cursor: Cursor;
+}
+
+const scratch: RawHeader = { size: 0, flags: 0, seq: 0 };
+
+/**
+ * Reserves room for a record of `size` payload bytes: places it (wrapping with padding when it does not fit before
+ * the end), moves the tail past every record the room overlaps and publishes that tail BEFORE any byte of the room
+ * is written, so readers learn those records are gone first. Holding the mutex. A broken record chain (header not
+ * matching the tail) drops every record: the ring restarts empty at writePos.
+ * @throws ERR_SHM_CORRUPT (a cursor out of range)
+ */
+export function reserve(view: RingView, size: number): Reservation {
+  const c = readCursor(view);
+  const cap = view.capacity;
+  const rec = recordSize(size);
+  const place = placeRecord(c.writePos, rec, cap);
+  let moved = false;
+  while (c.tailSeq <= c.writeSeq && ringDistance(c.writePos, c.tailPos, cap) < place.claim) {
+    const at = recordStart(view, c.tailPos);
+    const h = readHeader(view, at, scratch);
+    if (!headerSane(view, at, h, c.tailSeq)) {
+      c.tailSeq = c.writeSeq + 1;
+      moved = true;
+      break;
+    }
+    c.tailPos = normalizePos(at + recordSize(h.size), cap);
+    c.tailSeq += 1;
+    moved = true;
+  }
+  if (c.tailSeq > c.writeSeq) c.tailPos = c.writePos;
+  // SYNC TOPIC-RECLAIM: this cursor publication (release) precedes every write into the claimed room; a reader
+  // that re-checks tailSeq after copying (TOPIC-VALIDATE) sees it if it could have read overwritten bytes.
+  if (moved) publishCursor(view, c);
+  return { seq: c.writeSeq + 1, at: place.at, padAt: place.wraps ? c.writePos : -1, size, cursor: c };
+}
+
+/**
+ * Publishes a reserved record with `size` (<= reserved) payload bytes already written at `at + 32`: pad header,
+ * record header, cursor, then the commit word. Holding the mutex.
+ */
+export function commitRecord(view: RingView, r: Reservation, size: number, timestampMicros: number): void {
+  const w = view.words;
+  const cap = view.capacity;
+  if (r.padAt >= 0 && cap - r.padAt >= HDR) {
+    const p = (view.dataOffset + r.padAt) >> 2;
+    w[p + TOPIC_RECORD_SIZE_OFFSET / 4] = cap - r.padAt - HDR;
+    w[p + TOPIC_RECORD_FLAGS_OFFSET / 4] = TOPIC_FLAG_PAD;
+    setU64(w, p + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
+  }
+  const i = (view.dataOffset + r.at) >> 2;
+  w[i + TOPIC_RECORD_SIZE_OFFSET / 4] = size;
+  w[i + TOPIC_RECORD_FLAGS_OFFSET / 4] = 0;
+  setU64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
+  setU64(w, i + TOPIC_RECORD_TIMESTAMP_OFFSET / 4, timestampMicros);
+  const c = r.cursor;
+  c.writeSeq = r.seq;
+  c.writePos = normalizePos(r.at + recordSize(size), cap);
+  publishCursor(view, c);
+  // SYNC TOPIC-COMMIT (release): publishes the record and the cursor; pairs with the acquire load in RingReader.
+  Atomics.store(w, COMMIT_INDEX, r.seq % TWO32 | 0);
+}
+
+/**
+ * Repairs what a writer that died holding the mutex may have left: the commit word is set from the cursor (it may
+ * lag one commit behind). Space it reserved needs nothing: the cursor never included it. Holding the mutex.
+ */
+export function repairAfterDeadWriter(view: RingView): void {
+  const c = readCursor(view);
+  // SYNC TOPIC-COMMIT (release): as in commitRecord.
+  Atomics.store(view.words, COMMIT_INDEX, c.writeSeq % TWO32 | 0);
+}
+
+/** One record a reader got: where its payload lies in the payload view, and its header fields. */
+export interface RecordRef {
+  seq: number;
+  /** Payload offset (in the segment payload) of the record's payload bytes. */
+  offset: number;
+  size: number;
+  /** µs since the Unix epoch. */
+  timestampMicros: number;
+}
+
+/** Reads the payload of a record into caller-owned memory before it is validated. */
+export type PayloadSink = (view: RingView, offset: number, size: number) => void;
+
+/** A reader's attempts to read one record before it gives up for this call (each is a fresh lap of the writer). */
+const MAX_READ_ATTEMPTS = 64;
+
+/**
+ * A subscriber's private cursor. Invisible to writers: nothing of it lives in shared memory.
+ * `tryNext` returns the next record or null; when writers overwrote records it had not read, it skips to the
+ * oldest valid record and adds exactly the number skipped to `lost`.
+ */
+export class RingReader {
+  /** Seq of the next record to read. */
+  seq: number;
+  /** Ring offset where record `seq` starts (before the wrap rule). */
+  pos: number;
+  /** Records skipped because writers overwrote them before they were read. */
+  lost = 0;
+  readonly #view: RingView;
+  /** (seq - 1) mod 2^32 as the commit word holds it: equal means nothing new. */
+  #idle: number;
+  readonly #cursor: Cursor = { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 };
+  readonly #header: RawHeader = { size: 0, flags: 0, seq: 0 };
+
+  constructor(view: RingView, from: 'latest' | 'oldest') {
+    this.#view = view;
+    const c = readCursor(view, this.#cursor);
+    if (from === 'oldest') {
+      this.seq = c.tailSeq;
+      this.pos = c.tailPos;
+    } else {
+      this.seq = c.writeSeq + 1;
+      this.pos = c.writePos;
+    }
+    this.#idle = (this.seq - 1) % TWO32 | 0;
+  }
+
+  /** The commit word value that means "nothing new for this reader" (what to sleep on). */
+  get idleValue(): number {
+    return this.#idle;
+  }
+
+  /** True when the commit word says there may be a record for this reader (one load, no side effects). */
+  hasNew(): boolean {
+    // SYNC TOPIC-COMMIT (acquire): pairs with the release store in commitRecord.
+    return Atomics.load(this.#view.words, COMMIT_INDEX) !== this.#idle;
+  }
+
+  /**
+   * The next record, or null when there is none yet. `sink` copies the payload out (or does nothing, for a
+   * zero-copy view); the record is returned only if the tail did not pass it after the copy (seqlock style).
+   * @throws ERR_SHM_CORRUPT when a record the cursor says is valid has an impossible header
+   */
+  tryNext(sink: PayloadSink | null, out: RecordRef): RecordRef | null {
+    const view = this.#view;
+    const w = view.words;
+    for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
+      // SYNC TOPIC-COMMIT (acquire): a commit word other than seq - 1 means writeSeq >= seq, and record seq with
+      // every byte before it is visible. Pairs with the release store in commitRecord.
+      if (Atomics.load(w, COMMIT_INDEX) === this.#idle) return null;
+      const seq = this.seq;
+      const at = recordStart(view, this.pos);
+      const h = readHeader(view, at, this.#header);
+      const sane = headerSane(view, at, h, seq);
+      if (sane && sink !== null) sink(view, view.dataOffset + at + HDR, h.size);
+      const ts = u64(w, ((view.dataOffset + at) >> 2) + TOPIC_RECORD_TIMESTAMP_OFFSET / 4);
+      // SYNC TOPIC-VALIDATE (acquire, after the copy): tailSeq <= seq means the writers had not started to
+      // overwrite record seq when we finished reading it. Pairs with the release in reserve (TOPIC-RECLAIM).
+      const c = readCursor(view, this.#cursor);
+      if (c.tailSeq <= seq) {
+        if (!sane) {
+          throw corrupt(view, `record ${seq} at ring offset ${at} has an impossible header (size ${h.size}, flags ${h.flags}, seq ${h.seq})`);
+        }
+        out.seq = seq;
+        out.offset = view.dataOffset + at + HDR;
+        out.size = h.size;
+        out.timestampMicros = ts;
+        this.seq = seq + 1;
+        this.pos = normalizePos(at + recordSize(h.size), view.capacity);
+        this.#idle = seq % TWO32 | 0;
+        return out;
+      }
+      // Lapped: record seq (and maybe more) was overwritten. Skip to the oldest valid record.
+      this.lost += c.tailSeq - seq;
+      this.seq = c.tailSeq;
+      this.pos = c.tailPos;
+      this.#idle = (c.tailSeq - 1) % TWO32 | 0;
+    }
+    return null;
+  }
+
+  /** True while record `seq` has not been overwritten (for zero-copy messages). */
+  stillValid(seq: number): boolean {
+    return readCursor(this.#view, this.#cursor).tailSeq <= seq;
+  }
+}
