@@ -1,0 +1,642 @@
+/**
+ * Topic: a broadcast ring with overwrite (PROTOCOL.md §5). Many publishers (serialised by a robust Mutex in the
+ * segment), any number of subscribers, each with a private cursor that writers never see. When the ring is full
+ * the oldest records are overwritten; a subscriber that fell behind skips to the oldest valid record and counts
+ * what it lost.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { ShmbusError, isShmbusError } from '../errors.js';
+import { native } from '../native/binding.js';
+import {
+  TOPIC_CAPACITY_ALIGN,
+  TOPIC_DATA_OFFSET,
+  TOPIC_MUTEX_OFFSET,
+  TOPIC_PARAM_CAPACITY_HI,
+  TOPIC_PARAM_CAPACITY_LO,
+  TOPIC_PARAM_DATA_OFFSET,
+  TOPIC_PARAM_MAX_MESSAGE,
+  TOPIC_RECORD_HEADER_SIZE,
+  OS_NAME_PREFIX,
+} from '../protocol/layout.js';
+import { validateName } from '../segment/names.js';
+import { Segment } from '../segment/segment.js';
+import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
+import { Mutex, type LockResult } from '../sync/mutex.js';
+import { Message } from './message.js';
+import {
+  COMMIT_INDEX,
+  WAITERS_INDEX,
+  commitRecord,
+  initRing,
+  recordSize,
+  repairAfterDeadWriter,
+  reserve,
+  ringParamsValid,
+  RingReader,
+  type RecordRef,
+  type Reservation,
+  type RingView,
+} from './ring.js';
+
+const TWO32 = 4294967296;
+/** Largest ring accepted (64 TiB, like a segment). */
+const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
+/** Payloads from this size on are copied with the native memcpy (V8 copies SharedArrayBuffer bytes slower). */
+const NATIVE_COPY_FROM = 1024;
+/** Default re-reads of the commit word before a reader parks (tens of µs). */
+const DEFAULT_SPIN = 20_000;
+
+export interface TopicCreateOptions {
+  /** Bytes of ring data (rounded up to a multiple of 64). The ring holds at least two messages of maxMessageSize. */
+  capacity: number;
+  /** Largest payload in bytes (default: the largest that fits twice in the ring). */
+  maxMessageSize?: number;
+  /** Permission bits (default 0o600, owner only). */
+  mode?: number;
+}
+
+export interface TopicOpenOptions {
+  /** Milliseconds to wait for a topic its creator is still initialising (default 1000). */
+  timeout?: number;
+}
+
+/** Options of publish and loan: how long to wait for another publisher's loan to end. */
+export interface PublishOptions {
+  /** Milliseconds to wait for the writers' lock (default: forever; a dead holder is taken over). */
+  timeout?: number;
+}
+
+export interface SubscribeOptions {
+  /** 'latest' (default): start at the next message published; 'oldest': replay what the ring still holds first. */
+  from?: 'latest' | 'oldest';
+  /**
+   * Milliseconds to wait for the topic to appear (default 0: it must exist). A subscriber that waited attaches
+   * when the topic is created and then starts at its oldest message, so it misses nothing published after it
+   * subscribed.
+   */
+  wait?: number;
+  /** Re-reads of the commit word in read() before parking on the futex (default 20000; 0 parks at once). */
+  spin?: number;
+}
+
+export interface ReadOptions extends WaitOptions {
+  /** false: `data` is a view into the ring, check `m.valid()` after using it. Default true (a private copy). */
+  copy?: boolean;
+}
+
+function invalid(message: string): ShmbusError {
+  return new ShmbusError('ERR_INVALID_ARG', message);
+}
+
+function nowMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+function validateSpin(spin: unknown): number {
+  if (spin === undefined) return DEFAULT_SPIN;
+  if (typeof spin !== 'number' || !Number.isInteger(spin) || spin < 0) {
+    throw invalid(`spin must be an integer >= 0 (got ${String(spin)})`);
+  }
+  return spin;
+}
+
+/** Checks a topic segment's parameters against its size and builds the view. @throws ERR_SHM_CORRUPT */
+function ringView(seg: Segment): RingView {
+  const p = seg.params;
+  const capacity = p[TOPIC_PARAM_CAPACITY_LO]! + p[TOPIC_PARAM_CAPACITY_HI]! * TWO32;
+  const maxMessageSize = p[TOPIC_PARAM_MAX_MESSAGE]!;
+  const dataOffset = p[TOPIC_PARAM_DATA_OFFSET]!;
+  if (
+    dataOffset !== TOPIC_DATA_OFFSET ||
+    !ringParamsValid(capacity, maxMessageSize) ||
+    dataOffset + capacity > seg.size
+  ) {
+    throw new ShmbusError(
+      'ERR_SHM_CORRUPT',
+      `topic "${seg.name}" has impossible parameters (capacity ${capacity}, maxMessageSize ${maxMessageSize}, data offset ${dataOffset}, payload ${seg.size} bytes)`,
+      { segment: seg.name },
+    );
+  }
+  return { words: seg.words, bytes: seg.bytes, dataOffset, capacity, maxMessageSize, name: seg.name };
+}
+
+function openTopicSegment(name: string, timeout: number | undefined): Segment {
+  const seg = Segment.open(name, { kind: 'topic', ...(timeout !== undefined && { timeout }) });
+  try {
+    ringView(seg);
+  } catch (e) {
+    seg.close();
+    throw e;
+  }
+  return seg;
+}
+
+function toBytes(data: Uint8Array | string, what: string): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  throw invalid(`${what} takes a Uint8Array or a string (got ${typeof data})`);
+}
+
+/** Copies `n` bytes with the fastest path for the size (native memcpy for big payloads). */
+function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
+  if (n >= NATIVE_COPY_FROM) native.copy(dst, dstOff, src, srcOff, n);
+  else dst.set(src.subarray(srcOff, srcOff + n), dstOff);
+}
+
+/**
+ * A zero-copy publication: write the payload into `bytes` (a view into the ring), then `commit()` it, or `abort()`.
+ * The topic's writers' lock is held from `loan` until then, so keep it short.
+ * @example
+ * ```ts
+ * const loan = pub.loan(frame.length);
+ * camera.readInto(loan.bytes);
+ * const seq = loan.commit();
+ * ```
+ */
+export class Loan {
+  /** The payload space, exactly the size asked for. Valid until commit/abort. */
+  readonly bytes: Uint8Array;
+  readonly #topic: Topic;
+  readonly #reservation: Reservation;
+  #done = false;
+
+  /** @internal */
+  constructor(topic: Topic, reservation: Reservation, bytes: Uint8Array) {
+    this.#topic = topic;
+    this.#reservation = reservation;
+    this.bytes = bytes;
+  }
+
+  /** The sequence number the message gets when committed. */
+  get seq(): bigint {
+    return BigInt(this.#reservation.seq);
+  }
+
+  /**
+   * Publishes the message (its first `size` bytes, default all) and releases the writers' lock.
+   * @returns the message's sequence number
+   * @throws ERR_CLOSED (loan already ended or topic closed), ERR_INVALID_ARG (size larger than loaned)
+   */
+  commit(size: number = this.bytes.length): bigint {
+    this.#end();
+    if (!Number.isInteger(size) || size < 0 || size > this.bytes.length) {
+      this.#topic.endLoan(null, 0);
+      throw invalid(`commit size must be 0..${this.bytes.length} (got ${String(size)}); the loan was aborted`);
+    }
+    this.#topic.endLoan(this.#reservation, size);
+    return BigInt(this.#reservation.seq);
+  }
+
+  /** Drops the message and releases the writers' lock. Space it reserved stays reclaimed. @throws ERR_CLOSED */
+  abort(): void {
+    this.#end();
+    this.#topic.endLoan(null, 0);
+  }
+
+  #end(): void {
+    if (this.#done) throw new ShmbusError('ERR_CLOSED', 'this loan was already committed or aborted');
+    this.#done = true;
+  }
+}
+
+/**
+ * A broadcast topic: publish messages to every subscriber. Create it once (`Topic.create`), open it from other
+ * publishers (`Topic.open`), subscribe from anywhere (`Topic.subscribe`).
+ * @example
+ * ```ts
+ * const pub = Topic.create('video', { capacity: 64 << 20, maxMessageSize: 1280 * 720 * 3 + 4096 });
+ * const sub = Topic.subscribe('video');
+ * pub.publish('hello');
+ * console.log((await sub.read()).text());
+ * ```
+ */
+export class Topic {
+  readonly name: string;
+  /** Ring data bytes. */
+  readonly capacity: number;
+  /** Largest payload accepted by publish and loan. */
+  readonly maxMessageSize: number;
+  readonly #segment: Segment;
+  readonly #view: RingView;
+  readonly #mutex: Mutex;
+  #loan: Loan | null = null;
+  #closed = false;
+
+  private constructor(segment: Segment) {
+    this.#segment = segment;
+    this.#view = ringView(segment);
+    this.#mutex = new Mutex(segment, TOPIC_MUTEX_OFFSET);
+    this.name = segment.name;
+    this.capacity = this.#view.capacity;
+    this.maxMessageSize = this.#view.maxMessageSize;
+  }
+
+  /**
+   * Creates a topic and returns a publisher on it.
+   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG (bad capacity or maxMessageSize), ERR_SHM_NO_SPACE,
+   * ERR_SHM_PERMISSION
+   * @example
+   * ```ts
+   * const pub = Topic.create('ticks', { capacity: 1 << 20 });
+   * ```
+   */
+  static create(name: string, options: TopicCreateOptions): Topic {
+    validateName(name);
+    if (options === null || typeof options !== 'object') throw invalid('Topic.create needs options: { capacity }');
+    const cap = options.capacity;
+    if (typeof cap !== 'number' || !Number.isInteger(cap) || cap <= 0 || cap > MAX_CAPACITY) {
+      throw invalid(`capacity must be an integer number of bytes, 1..2^46 (got ${String(cap)})`);
+    }
+    const capacity = Math.ceil(cap / TOPIC_CAPACITY_ALIGN) * TOPIC_CAPACITY_ALIGN;
+    const largest = Math.floor(capacity / 2 / 8) * 8 - TOPIC_RECORD_HEADER_SIZE;
+    const maxMessageSize = options.maxMessageSize ?? Math.min(largest, 0xffffffff);
+    if (typeof maxMessageSize !== 'number' || !Number.isInteger(maxMessageSize) || maxMessageSize < 1) {
+      throw invalid(`maxMessageSize must be an integer >= 1 (got ${String(maxMessageSize)})`);
+    }
+    if (!ringParamsValid(capacity, maxMessageSize)) {
+      throw invalid(
+        `capacity ${capacity} cannot hold two messages of ${maxMessageSize} bytes (each takes ${recordSize(maxMessageSize)} with its header); ` +
+          `raise capacity to at least ${2 * recordSize(maxMessageSize)} or lower maxMessageSize`,
+      );
+    }
+    const params = [];
+    params[TOPIC_PARAM_CAPACITY_LO] = capacity % TWO32;
+    params[TOPIC_PARAM_CAPACITY_HI] = Math.floor(capacity / TWO32);
+    params[TOPIC_PARAM_MAX_MESSAGE] = maxMessageSize;
+    params[TOPIC_PARAM_DATA_OFFSET] = TOPIC_DATA_OFFSET;
+    const seg = Segment.create(name, {
+      size: TOPIC_DATA_OFFSET + capacity,
+      kind: 'topic',
+      params,
+      ...(options.mode !== undefined && { mode: options.mode }),
+      init: (s) => initRing(ringView(s)),
+    });
+    return new Topic(seg);
+  }
+
+  /**
+   * Opens an existing topic as another publisher (any process).
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND (not a topic), ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION,
+   * ERR_INVALID_NAME
+   * @example
+   * ```ts
+   * const pub2 = Topic.open('video');
+   * ```
+   */
+  static open(name: string, options: TopicOpenOptions = {}): Topic {
+    return new Topic(openTopicSegment(name, options.timeout));
+  }
+
+  /**
+   * Subscribes to a topic. With `wait`, the topic may appear later: the subscriber attaches when it does
+   * (`sub.ready` resolves then; reads wait for it).
+   * @throws ERR_SHM_NOT_FOUND (no topic and no `wait`), ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_INVALID_ARG,
+   * ERR_INVALID_NAME
+   * @example
+   * ```ts
+   * const sub = Topic.subscribe('video', { from: 'oldest', wait: 5000 });
+   * for await (const m of sub) show(m.data);
+   * ```
+   */
+  static subscribe(name: string, options: SubscribeOptions = {}): Subscriber {
+    return new Subscriber(name, options);
+  }
+
+  /** Removes a topic's name (processes using it go on). @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME */
+  static unlink(name: string): void {
+    Segment.unlink(name);
+  }
+
+  /**
+   * Publishes one message (bytes, or a string sent as UTF-8) to every subscriber. Overwrites the oldest messages
+   * when the ring is full; never waits for subscribers.
+   * @returns the message's sequence number
+   * @throws ERR_MESSAGE_TOO_LARGE, ERR_INVALID_ARG, ERR_TIMEOUT (another publisher's loan outlasted `timeout`),
+   * ERR_CLOSED
+   * @example
+   * ```ts
+   * const seq = pub.publish(new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  publish(data: Uint8Array | string, options?: PublishOptions): bigint {
+    const bytes = toBytes(data, 'publish');
+    const loan = this.loan(bytes.length, options);
+    copyBytes(loan.bytes, 0, bytes, 0, bytes.length);
+    return loan.commit();
+  }
+
+  /**
+   * Reserves room for a message of `size` bytes and returns a writable view of it (zero-copy). Holds the writers'
+   * lock until `commit()` or `abort()`. If this process dies meanwhile, the next publisher takes the lock over
+   * and the space is reused; subscribers never see the partial message.
+   * @throws ERR_MESSAGE_TOO_LARGE, ERR_INVALID_ARG (bad size, or a loan of this Topic is still open), ERR_TIMEOUT,
+   * ERR_CLOSED
+   * @example
+   * ```ts
+   * const loan = pub.loan(1024);
+   * loan.bytes.fill(7);
+   * loan.commit();
+   * ```
+   */
+  loan(size: number, options: PublishOptions = {}): Loan {
+    this.#assertOpen();
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+      throw invalid(`message size must be an integer >= 0 (got ${String(size)})`);
+    }
+    if (size > this.maxMessageSize) {
+      throw new ShmbusError(
+        'ERR_MESSAGE_TOO_LARGE',
+        `a ${size}-byte message does not fit topic "${this.name}" (maxMessageSize ${this.maxMessageSize}); send less or create the topic with a larger maxMessageSize`,
+        { segment: this.name },
+      );
+    }
+    if (this.#loan !== null) throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
+    const { recovered }: LockResult = this.#mutex.lockSync(options.timeout === undefined ? {} : { timeout: options.timeout });
+    let r: Reservation;
+    try {
+      if (recovered) repairAfterDeadWriter(this.#view);
+      r = reserve(this.#view, size);
+    } catch (e) {
+      this.#mutex.unlock();
+      throw e;
+    }
+    const start = this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE;
+    this.#loan = new Loan(this, r, this.#view.bytes.subarray(start, start + size));
+    return this.#loan;
+  }
+
+  /** @internal Loan#commit / Loan#abort: publish (or drop) and release the lock. */
+  endLoan(r: Reservation | null, size: number): void {
+    this.#loan = null;
+    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" was closed during the loan`);
+    try {
+      if (r !== null) {
+        commitRecord(this.#view, r, size, nowMicros());
+        // SYNC TOPIC-PARK (seq_cst load after the seq_cst commit store): pairs with the add in Subscriber#park;
+        // one of the two sides sees the other, so a parking reader is never left asleep.
+        if (Atomics.load(this.#view.words, WAITERS_INDEX) !== 0) this.#segment.wake(COMMIT_INDEX);
+      }
+    } finally {
+      this.#mutex.unlock();
+    }
+  }
+
+  /** Detaches this publisher (idempotent). An open loan is dropped with the lock still released at exit. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#loan !== null) {
+      try {
+        this.#loan.abort();
+      } catch {
+        // already ended
+      }
+    }
+    this.#closed = true;
+    this.#mutex.close();
+    this.#segment.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" is closed`, { segment: this.name });
+  }
+}
+
+interface Attached {
+  segment: Segment;
+  view: RingView;
+  reader: RingReader;
+}
+
+/**
+ * One subscriber of a topic: a private cursor (writers never see it). Read with `tryRead` (never waits), `read`
+ * (spins briefly, then parks on the futex), or `for await`.
+ * @example
+ * ```ts
+ * const sub = Topic.subscribe('video', { from: 'latest' });
+ * const m = await sub.read({ timeout: 1000 });
+ * console.log(m.seq, m.data.length, sub.lost);
+ * sub.close();
+ * ```
+ */
+export class Subscriber implements AsyncIterable<Message> {
+  readonly name: string;
+  /** Resolves once attached to the topic (at once unless subscribe waited for it to appear). */
+  readonly ready: Promise<void>;
+  readonly #spin: number;
+  #attached: Attached | null = null;
+  #closed = false;
+  #cancelWait: (() => void) | null = null;
+  readonly #ref: RecordRef = { seq: 0, offset: 0, size: 0, timestampMicros: 0 };
+  readonly #valid = (seq: number): boolean => this.#attached !== null && !this.#closed && this.#attached.reader.stillValid(seq);
+
+  /** @internal use Topic.subscribe */
+  constructor(name: string, options: SubscribeOptions) {
+    validateName(name);
+    if (options === null || typeof options !== 'object') throw invalid('subscribe options must be an object');
+    const from = options.from ?? 'latest';
+    if (from !== 'latest' && from !== 'oldest') throw invalid(`from must be 'latest' or 'oldest' (got ${String(from)})`);
+    const wait = validateTimeout(options.wait ?? 0, 'wait');
+    this.#spin = validateSpin(options.spin);
+    this.name = name;
+    try {
+      this.#attach(openTopicSegment(name, undefined), from);
+      this.ready = Promise.resolve();
+    } catch (e) {
+      if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND') || wait === 0) throw e;
+      this.ready = this.#waitForTopic(wait);
+      this.ready.catch(() => undefined); // observed by read(); never an unhandled rejection
+    }
+  }
+
+  /** Messages this subscriber missed because writers overwrote them before it read them. */
+  get lost(): number {
+    return this.#attached?.reader.lost ?? 0;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The next message if one is there, else null. Never waits.
+   * @throws ERR_CLOSED, ERR_SHM_CORRUPT
+   */
+  tryRead(options: { copy?: boolean } = {}): Message | null {
+    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+    const a = this.#attached;
+    if (a === null) return null;
+    const copy = options.copy !== false;
+    let out: Uint8Array | null = null;
+    const ref = a.reader.tryNext(
+      copy
+        ? (view, offset, size) => {
+            out = size <= 64 ? view.bytes.slice(offset, offset + size) : copyOut(view.bytes, offset, size);
+          }
+        : null,
+      this.#ref,
+    );
+    if (ref === null) return null;
+    if (copy) return new Message(out!, ref.seq, ref.timestampMicros, null);
+    return new Message(a.view.bytes.subarray(ref.offset, ref.offset + ref.size), ref.seq, ref.timestampMicros, this.#valid);
+  }
+
+  /**
+   * Waits for the next message: re-reads shared memory up to `spin` times, then parks on the futex (no CPU used)
+   * until a publisher commits.
+   * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED (also when closed while waiting), ERR_SHM_NOT_FOUND (the topic
+   * did not appear within `wait`), ERR_SHM_CORRUPT
+   */
+  read(options: ReadOptions = {}): Promise<Message> {
+    try {
+      const m = this.tryRead(options);
+      if (m !== null) return Promise.resolve(m);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#readSlow(options);
+  }
+
+  async #readSlow(options: ReadOptions): Promise<Message> {
+    const timeout = validateTimeout(options.timeout);
+    const deadline = deadlineAfter(timeout);
+    const { signal } = options;
+    throwIfAborted(signal, 'read');
+    if (this.#attached === null) await this.#awaitReady(deadline, timeout, signal);
+    const a = this.#attached!;
+    const words = a.view.words;
+    for (;;) {
+      for (let i = 0; i < this.#spin && !a.reader.hasNew(); i++);
+      const m = this.tryRead(options);
+      if (m !== null) return m;
+      const expected = a.reader.idleValue;
+      // SYNC TOPIC-PARK (seq_cst RMW, then re-check the commit word): pairs with the publisher's waiters load.
+      Atomics.add(words, WAITERS_INDEX, 1);
+      try {
+        if (!a.reader.hasNew()) {
+          const left = remaining(deadline);
+          if (left === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+          const r = await a.segment.waitAsync(COMMIT_INDEX, expected, { timeout: left, ...(signal && { signal }) });
+          if (r === 'timed-out' && !a.reader.hasNew()) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+        }
+      } finally {
+        Atomics.sub(words, WAITERS_INDEX, 1); // SYNC TOPIC-PARK: withdraw (the writer only reads it)
+      }
+      if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+    }
+  }
+
+  async #awaitReady(deadline: number, timeout: number, signal: AbortSignal | undefined): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        this.ready,
+        new Promise<never>((_, reject) => {
+          const left = remaining(deadline);
+          if (left !== Infinity) timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
+          if (signal) {
+            onAbort = () => reject(new ShmbusError('ERR_ABORTED', 'read was aborted', { cause: signal.reason }));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }
+        }),
+      ]);
+    } finally {
+      if (timer) clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    }
+    if (this.#closed || this.#attached === null) {
+      throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+    }
+  }
+
+  /** Messages until the subscriber is closed. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    for (;;) {
+      let m: Message;
+      try {
+        m = await this.read();
+      } catch (e) {
+        if (this.#closed && isShmbusError(e, 'ERR_CLOSED')) return;
+        throw e;
+      }
+      yield m;
+    }
+  }
+
+  /** Detaches (idempotent): pending reads reject with ERR_CLOSED and iterators end. Writers never notice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelWait?.();
+    this.#attached?.segment.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #attach(segment: Segment, from: 'latest' | 'oldest'): void {
+    const view = ringView(segment);
+    this.#attached = { segment, view, reader: new RingReader(view, from) };
+  }
+
+  /** Polls for the topic with a bounded backoff, sped up by a watch on /dev/shm; attaches from 'oldest'. */
+  #waitForTopic(wait: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const deadline = deadlineAfter(wait);
+      let delay = 1;
+      let timer: NodeJS.Timeout | undefined;
+      let watcher: FSWatcher | undefined;
+      const finish = (err?: unknown): void => {
+        if (timer) clearTimeout(timer);
+        watcher?.close();
+        this.#cancelWait = null;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      this.#cancelWait = () => finish(new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" was closed`, { segment: this.name }));
+      const attempt = (): void => {
+        timer = undefined;
+        if (this.#closed) return;
+        try {
+          // Created after we subscribed: everything it holds was published after that, so start at the oldest.
+          this.#attach(openTopicSegment(this.name, undefined), 'oldest');
+          finish();
+          return;
+        } catch (e) {
+          if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND')) return finish(e);
+        }
+        const left = remaining(deadline);
+        if (left === 0) {
+          return finish(
+            new ShmbusError('ERR_SHM_NOT_FOUND', `topic "${this.name}" did not appear within ${wait} ms`, { segment: this.name }),
+          );
+        }
+        delay = Math.min(delay * 2, 100);
+        timer = setTimeout(attempt, Math.min(delay, left));
+      };
+      try {
+        watcher = watch('/dev/shm', (_event, file) => {
+          if (file === `${OS_NAME_PREFIX}${this.name}` && timer !== undefined) {
+            clearTimeout(timer);
+            timer = setTimeout(attempt, 0);
+          }
+        });
+        watcher.on('error', () => watcher?.close());
+      } catch {
+        // no inotify: polling alone
+      }
+      attempt();
+    });
+  }
+}
+
+function copyOut(src: Uint8Array, offset: number, size: number): Uint8Array {
+  const out = size < 4096 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
+  copyBytes(out, 0, src, offset, size);
+  return out;
+}
