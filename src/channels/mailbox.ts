@@ -23,6 +23,7 @@ import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex } from '../sync/mutex.js';
+import { allocBytes } from './message.js';
 
 const TWO32 = 4294967296;
 const VERSION_INDEX = MAILBOX_VERSION_OFFSET / 4;
@@ -267,7 +268,7 @@ export class Mailbox {
       let data: Uint8Array = EMPTY;
       if (sane && length > 0) {
         const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
-        data = length < 4096 ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length);
+        data = allocBytes(length);
         if (length >= NATIVE_COPY_FROM) native.copy(data, 0, this.#bytes, at, length);
         else data.set(this.#bytes.subarray(at, at + length));
       }

@@ -48,3 +48,25 @@ export class Message {
     return this.#valid === null || this.#valid(this.#seq);
   }
 }
+
+/** Payloads below this size are carved out of a shared private slab (as Buffer's pool does). */
+const SLAB_MAX = 4096;
+const SLAB_SIZE = 128 << 10;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabUsed = 0;
+
+/**
+ * A fresh, private Uint8Array of `size` bytes (contents unspecified). Small ones share a slab, so a 100-byte copy
+ * does not pay for a whole ArrayBuffer allocation; nothing else ever writes the bytes handed out.
+ * @internal
+ */
+export function allocBytes(size: number): Uint8Array {
+  if (size >= SLAB_MAX) return new Uint8Array(size);
+  if (slabUsed + size > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, size);
+  slabUsed = (slabUsed + size + 7) & ~7;
+  return out;
+}

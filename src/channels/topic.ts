@@ -22,7 +22,7 @@ import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex, type LockResult } from '../sync/mutex.js';
-import { Message } from './message.js';
+import { Message, allocBytes } from './message.js';
 import {
   COMMIT_INDEX,
   WAITERS_INDEX,
@@ -474,7 +474,7 @@ export class Subscriber implements AsyncIterable<Message> {
     const ref = a.reader.tryNext(
       copy
         ? (view, offset, size) => {
-            out = size <= 64 ? view.bytes.slice(offset, offset + size) : copyOut(view.bytes, offset, size);
+            out = copyOut(view.bytes, offset, size);
           }
         : null,
       this.#ref,
@@ -636,7 +636,7 @@ export class Subscriber implements AsyncIterable<Message> {
 }
 
 function copyOut(src: Uint8Array, offset: number, size: number): Uint8Array {
-  const out = size < 4096 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
+  const out = allocBytes(size);
   copyBytes(out, 0, src, offset, size);
   return out;
 }
