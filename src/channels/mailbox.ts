@@ -24,6 +24,7 @@ import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex } from '../sync/mutex.js';
 import { allocBytes } from './message.js';
+import { readU64, writeU64 } from './ring.js';
 
 const TWO32 = 4294967296;
 const VERSION_INDEX = MAILBOX_VERSION_OFFSET / 4;
@@ -71,16 +72,6 @@ export interface MailboxValue {
 
 function invalid(message: string): ShmbusError {
   return new ShmbusError('ERR_INVALID_ARG', message);
-}
-
-function u64(words: Int32Array, index: number): number {
-  return (words[index]! >>> 0) + (words[index + 1]! >>> 0) * TWO32;
-}
-
-function setU64(words: Int32Array, index: number, value: number): void {
-  const hi = Math.floor(value / TWO32);
-  words[index] = (value - hi * TWO32) | 0;
-  words[index + 1] = hi | 0;
 }
 
 class Value implements MailboxValue {
@@ -212,7 +203,7 @@ export class Mailbox {
       // Holding the mutex: the published slot is complete (a dead writer never got to publish its slot).
       const cur = Atomics.load(w, VERSION_INDEX);
       const curBase = this.#slotIndex(cur & 1);
-      const version = u64(w, curBase + MAILBOX_SLOT_VERSION_OFFSET / 4);
+      const version = readU64(w, curBase + MAILBOX_SLOT_VERSION_OFFSET / 4);
       if (version % TWO32 !== cur >>> 0 || version >= Number.MAX_SAFE_INTEGER) {
         throw new ShmbusError('ERR_SHM_CORRUPT', `mailbox "${this.name}": version word and slot disagree`, { segment: this.name });
       }
@@ -225,8 +216,8 @@ export class Mailbox {
       // after copying (MAILBOX-READ) and sees the change.
       Atomics.store(w, lock, begin);
       w[base + MAILBOX_SLOT_LENGTH_OFFSET / 4] = bytes.length;
-      setU64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4, next);
-      setU64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4, Math.round((performance.timeOrigin + performance.now()) * 1000));
+      writeU64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4, next);
+      writeU64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4, Math.round((performance.timeOrigin + performance.now()) * 1000));
       const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
       if (bytes.length >= NATIVE_COPY_FROM) native.copy(this.#bytes, at, bytes, 0, bytes.length);
       else this.#bytes.set(bytes, at);
@@ -262,8 +253,8 @@ export class Mailbox {
       const s1 = Atomics.load(w, lock);
       if (s1 & 1) continue;
       const length = w[base + MAILBOX_SLOT_LENGTH_OFFSET / 4]! >>> 0;
-      const version = u64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4);
-      const ts = u64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4);
+      const version = readU64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4);
+      const ts = readU64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4);
       const sane = length <= this.maxSize;
       let data: Uint8Array = EMPTY;
       if (sane && length > 0) {
@@ -355,7 +346,7 @@ export class Mailbox {
       const base = this.#slotIndex(cur & 1);
       const lock = base + MAILBOX_SLOT_SEQLOCK_OFFSET / 4;
       const s1 = Atomics.load(w, lock); // SYNC MAILBOX-READ (acquire)
-      const version = u64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4);
+      const version = readU64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4);
       if (!(s1 & 1) && Atomics.load(w, lock) === s1) return version; // SYNC MAILBOX-READ (re-check)
       cur = Atomics.load(w, VERSION_INDEX); // SYNC MAILBOX-PUBLISH (acquire): the slot moved on
     }

@@ -109,11 +109,13 @@ export function ringParamsValid(capacity: number, maxMessageSize: number): boole
   );
 }
 
-function u64(words: Int32Array, index: number): number {
+/** A u64 stored as two u32 halves (low first), as a JS number (exact below 2^53). */
+export function readU64(words: Int32Array, index: number): number {
   return (words[index]! >>> 0) + (words[index + 1]! >>> 0) * TWO32;
 }
 
-function setU64(words: Int32Array, index: number, value: number): void {
+/** Stores a number (< 2^53) as a u64 in two u32 halves, low first. Plain stores: a sync point publishes them. */
+export function writeU64(words: Int32Array, index: number, value: number): void {
   const hi = Math.floor(value / TWO32);
   words[index] = (value - hi * TWO32) | 0;
   words[index + 1] = hi | 0;
@@ -140,10 +142,10 @@ export function readCursor(view: RingView, out: Cursor = { writeSeq: 0, writePos
     // SYNC TOPIC-CURSOR (acquire): the slot it names is complete; pairs with the release in publishCursor.
     const v = Atomics.load(w, VERSION_INDEX);
     const base = slotIndex(v & 1);
-    out.writeSeq = u64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4);
-    out.writePos = u64(w, base + TOPIC_CURSOR_WRITE_POS / 4);
-    out.tailSeq = u64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4);
-    out.tailPos = u64(w, base + TOPIC_CURSOR_TAIL_POS / 4);
+    out.writeSeq = readU64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4);
+    out.writePos = readU64(w, base + TOPIC_CURSOR_WRITE_POS / 4);
+    out.tailSeq = readU64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4);
+    out.tailPos = readU64(w, base + TOPIC_CURSOR_TAIL_POS / 4);
     // SYNC TOPIC-CURSOR (acquire re-check): unchanged means no writer rewrote this slot while we read it.
     if (Atomics.load(w, VERSION_INDEX) !== v) continue;
     checkCursor(view, out);
@@ -184,10 +186,10 @@ export function publishCursor(view: RingView, c: Cursor): void {
   const w = view.words;
   const v = Atomics.load(w, VERSION_INDEX); // only the mutex holder writes it
   const base = slotIndex((v + 1) & 1);
-  setU64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4, c.writeSeq);
-  setU64(w, base + TOPIC_CURSOR_WRITE_POS / 4, c.writePos);
-  setU64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4, c.tailSeq);
-  setU64(w, base + TOPIC_CURSOR_TAIL_POS / 4, c.tailPos);
+  writeU64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4, c.writeSeq);
+  writeU64(w, base + TOPIC_CURSOR_WRITE_POS / 4, c.writePos);
+  writeU64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4, c.tailSeq);
+  writeU64(w, base + TOPIC_CURSOR_TAIL_POS / 4, c.tailPos);
   // SYNC TOPIC-CURSOR (release): publishes the slot; pairs with the acquire loads in readCursor.
   Atomics.store(w, VERSION_INDEX, (v + 1) | 0);
 }
@@ -211,7 +213,7 @@ function readHeader(view: RingView, at: number, out: RawHeader): RawHeader {
   const w = view.words;
   out.size = w[i + TOPIC_RECORD_SIZE_OFFSET / 4]! >>> 0;
   out.flags = w[i + TOPIC_RECORD_FLAGS_OFFSET / 4]! >>> 0;
-  out.seq = u64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4);
+  out.seq = readU64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4);
   return out;
 }
 
@@ -278,13 +280,13 @@ export function commitRecord(view: RingView, r: Reservation, size: number, times
     const p = (view.dataOffset + r.padAt) >> 2;
     w[p + TOPIC_RECORD_SIZE_OFFSET / 4] = cap - r.padAt - HDR;
     w[p + TOPIC_RECORD_FLAGS_OFFSET / 4] = TOPIC_FLAG_PAD;
-    setU64(w, p + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
+    writeU64(w, p + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
   }
   const i = (view.dataOffset + r.at) >> 2;
   w[i + TOPIC_RECORD_SIZE_OFFSET / 4] = size;
   w[i + TOPIC_RECORD_FLAGS_OFFSET / 4] = 0;
-  setU64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
-  setU64(w, i + TOPIC_RECORD_TIMESTAMP_OFFSET / 4, timestampMicros);
+  writeU64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
+  writeU64(w, i + TOPIC_RECORD_TIMESTAMP_OFFSET / 4, timestampMicros);
   const c = r.cursor;
   c.writeSeq = r.seq;
   c.writePos = normalizePos(r.at + recordSize(size), cap);
@@ -378,7 +380,7 @@ export class RingReader {
       const h = readHeader(view, at, this.#header);
       const sane = headerSane(view, at, h, seq);
       if (sane && sink !== null) sink(view, view.dataOffset + at + HDR, h.size);
-      const ts = u64(w, ((view.dataOffset + at) >> 2) + TOPIC_RECORD_TIMESTAMP_OFFSET / 4);
+      const ts = readU64(w, ((view.dataOffset + at) >> 2) + TOPIC_RECORD_TIMESTAMP_OFFSET / 4);
       // SYNC TOPIC-VALIDATE (acquire, after the copy): tailSeq <= seq means the writers had not started to
       // overwrite record seq when we finished reading it. Pairs with the release in reserve (TOPIC-RECLAIM).
       const c = readCursor(view, this.#cursor);

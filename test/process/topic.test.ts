@@ -87,7 +87,7 @@ describe('Topic across processes', () => {
       assert.equal(sub.tryRead(), null);
       // Go around the ring many times: the dead loan's space is reused like any other.
       for (let i = 0; i < 500; i++) {
-        const payload = Buffer.alloc(100 + ((i * 37) % 7000), i & 0xff);
+        const payload = new Uint8Array(100 + ((i * 37) % 7000)).fill(i & 0xff);
         topic.publish(payload);
         const r = sub.tryRead()!;
         assert.equal(r.seq, BigInt(i + 3));
