@@ -81,6 +81,20 @@ export async function withPinnedSelf<T>(cpu: number | undefined, fn: () => Promi
   }
 }
 
+/**
+ * Throughput of a round trip that carries `size` bytes each way, at its p50: GB/s (1e9 bytes/s) counting both
+ * directions, i.e. `2 * size / p50`. Turns a transport's round-trip {@link Stats} into a bandwidth to set beside
+ * {@link cMemcpy}.
+ * @example
+ * ```ts
+ * const ipc = await childProcessIpc({ serialization: 'advanced', size: SIZES.large, iterations: 50 });
+ * roundTripGBps(SIZES.large, ipc); // e.g. 1.7
+ * ```
+ */
+export function roundTripGBps(size: number, s: Stats): number {
+  return (2 * size) / (s.p50 * 1e3);
+}
+
 /** Kills `child` and rejects if `work` has not settled within `ms`, or if the child exits first. */
 async function bounded<T>(what: string, child: ChildProcess, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
