@@ -231,7 +231,7 @@ export async function cMemcpy(sizes: readonly number[] = Object.values(SIZES), o
 export interface TransportOptions {
   /** Payload bytes per message (the echo carries the same bytes back). */
   size: number;
-  /** Measured round trips (a warm-up of 10%, at least 50, comes first). */
+  /** Measured round trips (a warm-up of 10%, at least 50 unless that takes over 500 ms, comes first). */
   iterations: number;
   /** Default 'any'. 'cores'/'same-core' pin this process (cpu 0, for the measurement) and the child (taskset). */
   placement?: Placement;
@@ -279,10 +279,19 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Runs `once()` warm-up + `iterations` times, timing each; returns µs. Suites time their own round trips with it. */
+/**
+ * Runs `once()` for a warm-up (10% of `iterations`, at least 50, but at least 3 and at most 500 ms when the
+ * transport is slow, e.g. MBs over JSON), then `iterations` times, timing each; returns µs. Suites time their
+ * own round trips with it.
+ * @example
+ * ```ts
+ * const s = await timeRoundTrips(1_000, async () => { await rpc.call(request); });
+ * ```
+ */
 export async function timeRoundTrips(iterations: number, once: () => Promise<void>): Promise<Stats> {
   const warmup = Math.max(50, Math.floor(iterations / 10));
-  for (let i = 0; i < warmup; i++) await once();
+  const warmupEnd = performance.now() + 500;
+  for (let i = 0; i < warmup && (i < 3 || performance.now() < warmupEnd); i++) await once();
   const samples = new Float64Array(iterations);
   for (let i = 0; i < iterations; i++) {
     const t0 = process.hrtime.bigint();
