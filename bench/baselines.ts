@@ -203,7 +203,8 @@ export interface MemcpyOptions {
 
 /**
  * Single-thread memcpy bandwidth (glibc memcpy, C, -O2) for each size, hot and from DRAM: the ceiling for any
- * bulk copy into or out of shared memory. Each figure is the median of 5 timed batches. Source: bench/c/memcpy.c.
+ * bulk copy into or out of shared memory. Each figure is the best of 5 timed batches
+ * (a ceiling; robust to a batch slowed by other work). Source: bench/c/memcpy.c.
  * @param sizes bytes per copy (default: 64 B, one 1280x720x3 frame, 6 MiB)
  * @returns one {@link MemcpyResult} per size, in the order given
  * @throws Error when the C compiler fails or the program does
