@@ -170,6 +170,15 @@ export interface CPingPongOptions {
  * ```
  */
 export async function cPingPong(options: CPingPongOptions): Promise<Stats> {
+  return stats(await cPingPongSamples(options));
+}
+
+/**
+ * The raw round-trip times (µs) behind {@link cPingPong}, in measurement order: for merging runs with
+ * {@link interleave}.
+ * @throws Error when the C compiler fails, the child dies, or the watchdog fires
+ */
+export async function cPingPongSamples(options: CPingPongOptions): Promise<Float64Array> {
   const { mode, size, iterations, placement } = options;
   const bin = buildC('pingpong');
   const cpus = placementCpus(placement);
@@ -180,7 +189,40 @@ export async function cPingPong(options: CPingPongOptions): Promise<Stats> {
   const lines = text.split('\n');
   const samples = new Float64Array(iterations);
   for (let i = 0; i < iterations; i++) samples[i] = Number(lines[i]) / 1000;
-  return stats(samples);
+  return samples;
+}
+
+/**
+ * Measures several paths in turns: round 1 runs every measurer once (in the order given), round 2 again, and
+ * so on; each path's samples from all rounds are merged into one {@link Stats}. On a shared machine the load
+ * drifts over seconds: interleaving spreads that drift evenly over the rows of a table, where running each
+ * path to completion in turn would hand it to whichever row ran during the busy spell.
+ * @param rounds how many turns (each measurer should then take `iterations / rounds` samples per call)
+ * @param measurers name -> function returning the samples (µs) of one turn
+ * @returns name -> Stats over all turns
+ * @example
+ * ```ts
+ * const r = await interleave(5, {
+ *   spin: () => cPingPongSamples({ mode: 'spin', size: 0, iterations: 4_000, placement: 'cores' }),
+ *   futex: () => cPingPongSamples({ mode: 'futex', size: 0, iterations: 1_000, placement: 'cores' }),
+ * });
+ * r.futex.p50;
+ * ```
+ */
+export async function interleave<K extends string>(
+  rounds: number,
+  measurers: Record<K, (round: number) => Promise<ArrayLike<number>>>,
+): Promise<Record<K, Stats>> {
+  const names = Object.keys(measurers) as K[];
+  const collected = new Map<K, number[]>(names.map((n) => [n, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const got = await measurers[name](round);
+      const into = collected.get(name)!;
+      for (let i = 0; i < got.length; i++) into.push(got[i]!);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, stats(collected.get(n)!)])) as Record<K, Stats>;
 }
 
 /** One row of {@link cMemcpy}: bandwidth in GB/s (1e9 bytes/s, bytes counted once per copy). */
@@ -290,6 +332,11 @@ async function stop(child: ChildProcess): Promise<void> {
  * ```
  */
 export async function timeRoundTrips(iterations: number, once: () => Promise<void>): Promise<Stats> {
+  return stats(await timeRoundTripSamples(iterations, once));
+}
+
+/** The raw round-trip times (µs) behind {@link timeRoundTrips}, in measurement order (for {@link interleave}). */
+export async function timeRoundTripSamples(iterations: number, once: () => Promise<void>): Promise<Float64Array> {
   const warmup = Math.max(50, Math.floor(iterations / 10));
   const warmupEnd = performance.now() + 500;
   for (let i = 0; i < warmup && (i < 3 || performance.now() < warmupEnd); i++) await once();
@@ -299,7 +346,7 @@ export async function timeRoundTrips(iterations: number, once: () => Promise<voi
     await once();
     samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
   }
-  return stats(samples);
+  return samples;
 }
 
 /**
@@ -313,6 +360,11 @@ export async function timeRoundTrips(iterations: number, once: () => Promise<voi
  * ```
  */
 export async function childProcessIpc(options: IpcOptions): Promise<Stats> {
+  return stats(await childProcessIpcSamples(options));
+}
+
+/** The raw round-trip times (µs) behind {@link childProcessIpc}, in measurement order (for {@link interleave}). */
+export async function childProcessIpcSamples(options: IpcOptions): Promise<Float64Array> {
   const { serialization, size, iterations } = options;
   const timeout = options.timeout ?? BASELINE_TIMEOUT_MS;
   const cpus = placementCpus(options.placement ?? 'any');
@@ -324,7 +376,7 @@ export async function childProcessIpc(options: IpcOptions): Promise<Stats> {
         `child_process IPC (${serialization})`,
         child,
         timeout,
-        timeRoundTrips(
+        timeRoundTripSamples(
           iterations,
           () =>
             new Promise<void>((resolve) => {
@@ -390,6 +442,11 @@ class FrameReader {
  * ```
  */
 export async function unixSocket(options: TransportOptions): Promise<Stats> {
+  return stats(await unixSocketSamples(options));
+}
+
+/** The raw round-trip times (µs) behind {@link unixSocket}, in measurement order (for {@link interleave}). */
+export async function unixSocketSamples(options: TransportOptions): Promise<Float64Array> {
   const { size, iterations } = options;
   const timeout = options.timeout ?? BASELINE_TIMEOUT_MS;
   const cpus = placementCpus(options.placement ?? 'any');
@@ -412,7 +469,7 @@ export async function unixSocket(options: TransportOptions): Promise<Stats> {
         'unix socket',
         child,
         timeout,
-        timeRoundTrips(iterations, () => {
+        timeRoundTripSamples(iterations, () => {
           const got = reader.next();
           s.write(frame);
           return got;
@@ -436,6 +493,11 @@ export async function unixSocket(options: TransportOptions): Promise<Stats> {
  * ```
  */
 export async function httpLoopback(options: TransportOptions): Promise<Stats> {
+  return stats(await httpLoopbackSamples(options));
+}
+
+/** The raw round-trip times (µs) behind {@link httpLoopback}, in measurement order (for {@link interleave}). */
+export async function httpLoopbackSamples(options: TransportOptions): Promise<Float64Array> {
   const { size, iterations } = options;
   const timeout = options.timeout ?? BASELINE_TIMEOUT_MS;
   const cpus = placementCpus(options.placement ?? 'any');
@@ -465,7 +527,7 @@ export async function httpLoopback(options: TransportOptions): Promise<Stats> {
       req.end(body);
     });
   try {
-    return await withPinnedSelf(cpus?.[0], () => bounded('http loopback', child, timeout, timeRoundTrips(iterations, once)));
+    return await withPinnedSelf(cpus?.[0], () => bounded('http loopback', child, timeout, timeRoundTripSamples(iterations, once)));
   } finally {
     agent.destroy();
     await stop(child);

@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { Segment } from '../../src/index.js';
 import { native } from '../../src/native/binding.js';
 import {
-  childProcessIpc,
+  childProcessIpcSamples,
   cMemcpy,
-  cPingPong,
-  httpLoopback,
+  cPingPongSamples,
+  httpLoopbackSamples,
+  interleave,
   nodeCommand,
   placementCpus,
   SIZES,
-  unixSocket,
+  unixSocketSamples,
   type Placement,
 } from '../baselines.js';
 import { ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
@@ -50,8 +51,8 @@ async function fromChild<T>(child: LineChild, p: Promise<T>, what: string, ms = 
 
 type WakeMode = 'sync' | 'async' | 'spin';
 
-/** Round trip between two Node processes (bench/children/wake-peer.ts) through a fresh segment, in µs. */
-async function nodeWake(mode: WakeMode, placement: Placement, iterations: number): Promise<Stats> {
+/** Round trips between two Node processes (bench/children/wake-peer.ts) through a fresh segment: samples in µs. */
+async function nodeWake(mode: WakeMode, placement: Placement, iterations: number): Promise<number[]> {
   const name = benchName('wake');
   const seg = Segment.create(name, { size: 4096 });
   const cpus = placementCpus(placement);
@@ -70,7 +71,7 @@ async function nodeWake(mode: WakeMode, placement: Placement, iterations: number
     if (samples.length !== iterations || samples.some((v) => !Number.isFinite(v))) {
       throw new Error(`wake-peer ping: expected ${iterations} samples, got ${samples.length}`);
     }
-    return stats(samples);
+    return samples;
   } finally {
     for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
     seg.close();
@@ -82,26 +83,40 @@ function latencyRow(path: string, s: Stats, futexP50: number): Row {
   return { path, p50: s.p50, p99: s.p99, 'p99.9': s.p999, 'p50 / C futex p50': `${(s.p50 / futexP50).toFixed(2)}x`, n: s.n };
 }
 
+/** Turns per table: every row is measured in this many interleaved pieces (see interleave in baselines.ts). */
+const ROUNDS = 5;
+
 async function wakeTable(ctx: BenchContext, placement: Placement): Promise<Table> {
-  const k = ctx.quick ? 5 : 1;
+  const rounds = ctx.quick ? 2 : ROUNDS;
+  // Per turn: spin rows are cheap (µs), blocking rows take ~50 µs a round trip across cores.
+  const spinN = (ctx.quick ? 4_000 : 20_000) / rounds;
+  const waitN = (ctx.quick ? 1_000 : 5_000) / rounds;
   const where = placement === 'cores' ? 'one process per core (cpu 0 and cpu 1)' : 'both processes on cpu 0';
-  ctx.log(`wake round trip, ${where}: C spin`);
-  const cSpin = await cPingPong({ mode: 'spin', size: 0, iterations: 20_000 / k, placement });
-  ctx.log(`wake round trip, ${where}: C futex`);
-  const cFutex = await cPingPong({ mode: 'futex', size: 0, iterations: 5_000 / k, placement });
+  const logged = <T>(what: string, fn: () => Promise<T>) => (round: number): Promise<T> => {
+    ctx.log(`wake round trip, ${where}, turn ${round + 1}/${rounds}: ${what}`);
+    return fn();
+  };
+  type Path = 'cSpin' | 'cFutex' | 'nodeSpin' | 'nodeSync' | 'nodeAsync';
+  const measurers: Partial<Record<Path, (round: number) => Promise<ArrayLike<number>>>> = {
+    cSpin: logged('C spin', () => cPingPongSamples({ mode: 'spin', size: 0, iterations: spinN, placement })),
+    cFutex: logged('C futex', () => cPingPongSamples({ mode: 'futex', size: 0, iterations: waitN, placement })),
+  };
+  // A pure Atomics.load spin on one core only advances when the scheduler preempts the spinner: cores only.
+  if (placement === 'cores') measurers.nodeSpin = logged('Node Atomics.load spin', () => nodeWake('spin', placement, spinN));
+  measurers.nodeSync = logged('Node seg.wait', () => nodeWake('sync', placement, waitN));
+  measurers.nodeAsync = logged('Node await seg.waitAsync', () => nodeWake('async', placement, waitN));
+  const r: Partial<Record<Path, Stats>> = await interleave(
+    rounds,
+    measurers as Record<Path, (round: number) => Promise<ArrayLike<number>>>,
+  );
+  const futex = r.cFutex!.p50;
   const rows: Row[] = [
-    latencyRow('C spin (pause, sched_yield every 64)', cSpin, cFutex.p50),
-    latencyRow('C futex (FUTEX_WAIT / FUTEX_WAKE)', cFutex, cFutex.p50),
+    latencyRow('C spin (pause, sched_yield every 64)', r.cSpin!, futex),
+    latencyRow('C futex (FUTEX_WAIT / FUTEX_WAKE)', r.cFutex!, futex),
   ];
-  if (placement === 'cores') {
-    // A pure Atomics.load spin on one core only advances when the scheduler preempts the spinner: not measured there.
-    ctx.log(`wake round trip, ${where}: Node Atomics.load spin`);
-    rows.push(latencyRow('Node Atomics.load spin (reference, no wait)', await nodeWake('spin', placement, 20_000 / k), cFutex.p50));
-  }
-  ctx.log(`wake round trip, ${where}: Node seg.wait`);
-  rows.push(latencyRow('Node seg.wait (sync)', await nodeWake('sync', placement, 5_000 / k), cFutex.p50));
-  ctx.log(`wake round trip, ${where}: Node await seg.waitAsync`);
-  rows.push(latencyRow('Node await seg.waitAsync', await nodeWake('async', placement, 5_000 / k), cFutex.p50));
+  if (r.nodeSpin) rows.push(latencyRow('Node Atomics.load spin (reference, no wait)', r.nodeSpin, futex));
+  rows.push(latencyRow('Node seg.wait (sync)', r.nodeSync!, futex));
+  rows.push(latencyRow('Node await seg.waitAsync', r.nodeAsync!, futex));
   return {
     title: `Wake round trip between two processes, ${placement === 'cores' ? 'on different cores' : 'on the same core'} (µs)`,
     note:
@@ -109,6 +124,7 @@ async function wakeTable(ctx: BenchContext, placement: Placement): Promise<Table
       'C rows: bench/c/pingpong.c (fork, one MAP_SHARED mapping, size 0: only the counter word moves, as in the Node rows). Node rows: two Node processes ' +
       '(bench/children/wake-peer.ts) over a shmbus segment; both sides check the word, park with seg.wait / ' +
       'seg.waitAsync (10 s timeout) when it has not changed, and seg.wake(index, 1) after every store. ' +
+      `Rows measured in ${rounds} interleaved turns (fresh processes each turn), samples merged. ` +
       'The ratio column compares p50s with the C futex row of this table.',
     columns: ['path', 'p50', 'p99', 'p99.9', 'p50 / C futex p50', 'n'],
     rows,
@@ -253,28 +269,36 @@ function lifecycleTable(ctx: BenchContext): Table {
 
 /** The transports a user would pick instead, 64 B, unpinned: context for the wake table. */
 async function transportTable(ctx: BenchContext): Promise<Table> {
-  const iterations = ctx.quick ? 400 : 2_000;
+  const rounds = ctx.quick ? 2 : ROUNDS;
+  const iterations = (ctx.quick ? 400 : 2_000) / rounds;
   const size = SIZES.small;
-  const rows: Row[] = [];
-  const add = (path: string, s: Stats): void => {
-    rows.push({ path, p50: s.p50, p99: s.p99, 'p99.9': s.p999, n: s.n });
+  const logged = (what: string, fn: () => Promise<Float64Array>) => (round: number): Promise<Float64Array> => {
+    ctx.log(`transports, turn ${round + 1}/${rounds}: ${what}`);
+    return fn();
   };
-  ctx.log('transports: child_process IPC json');
-  add("child_process IPC, serialization 'json'", await childProcessIpc({ serialization: 'json', size, iterations }));
-  ctx.log('transports: child_process IPC advanced');
-  add("child_process IPC, serialization 'advanced'", await childProcessIpc({ serialization: 'advanced', size, iterations }));
-  ctx.log('transports: Unix domain socket');
-  add('Unix domain socket (length-prefixed)', await unixSocket({ size, iterations }));
-  ctx.log('transports: HTTP loopback');
-  add('HTTP POST over 127.0.0.1 (keep-alive)', await httpLoopback({ size, iterations: iterations / 2 }));
+  const r = await interleave(rounds, {
+    json: logged('child_process IPC json', () => childProcessIpcSamples({ serialization: 'json', size, iterations })),
+    advanced: logged('child_process IPC advanced', () =>
+      childProcessIpcSamples({ serialization: 'advanced', size, iterations }),
+    ),
+    unix: logged('Unix domain socket', () => unixSocketSamples({ size, iterations })),
+    http: logged('HTTP loopback', () => httpLoopbackSamples({ size, iterations: iterations / 2 })),
+  });
+  const row = (path: string, s: Stats): Row => ({ path, p50: s.p50, p99: s.p99, 'p99.9': s.p999, n: s.n });
   return {
     title: 'Transports a Node user would pick instead: 64 B round trip, unpinned (µs)',
     note:
       'This process sends 64 bytes and awaits the echo from a forked Node child (bench/children/*-echo.ts): the ' +
       'same wake-a-sleeping-process cost as the futex rows above, plus the event loop, syscalls and serialization. ' +
+      `Unpinned: the scheduler may put both on one core (cheap wake) or not, so p50 varies between runs. ${rounds} interleaved turns. ` +
       'Functions in bench/baselines.ts; the channel suites put the same baselines beside their own figures.',
     columns: ['path', 'p50', 'p99', 'p99.9', 'n'],
-    rows,
+    rows: [
+      row("child_process IPC, serialization 'json'", r.json),
+      row("child_process IPC, serialization 'advanced'", r.advanced),
+      row('Unix domain socket (length-prefixed)', r.unix),
+      row('HTTP POST over 127.0.0.1 (keep-alive)', r.http),
+    ],
   };
 }
 
