@@ -116,6 +116,11 @@ export function readU64(words: Int32Array, index: number): number {
 
 /** Stores a number (< 2^53) as a u64 in two u32 halves, low first. Plain stores: a sync point publishes them. */
 export function writeU64(words: Int32Array, index: number, value: number): void {
+  if (value < TWO32) {
+    words[index] = value | 0;
+    words[index + 1] = 0;
+    return;
+  }
   const hi = Math.floor(value / TWO32);
   words[index] = (value - hi * TWO32) | 0;
   words[index + 1] = hi | 0;
@@ -244,13 +249,15 @@ const scratch: RawHeader = { size: 0, flags: 0, seq: 0 };
  * matching the tail) drops every record: the ring restarts empty at writePos.
  * @throws ERR_SHM_CORRUPT (a cursor out of range)
  */
-export function reserve(view: RingView, size: number): Reservation {
-  const c = readCursor(view);
+export function reserve(view: RingView, size: number, out?: Reservation): Reservation {
+  const r = out ?? { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
+  const c = readCursor(view, r.cursor);
   const cap = view.capacity;
   const rec = recordSize(size);
-  const place = placeRecord(c.writePos, rec, cap);
+  const wraps = cap - c.writePos < rec;
+  const claim = wraps ? cap - c.writePos + rec : rec;
   let moved = false;
-  while (c.tailSeq <= c.writeSeq && ringDistance(c.writePos, c.tailPos, cap) < place.claim) {
+  while (c.tailSeq <= c.writeSeq && ringDistance(c.writePos, c.tailPos, cap) < claim) {
     const at = recordStart(view, c.tailPos);
     const h = readHeader(view, at, scratch);
     if (!headerSane(view, at, h, c.tailSeq)) {
@@ -266,7 +273,11 @@ export function reserve(view: RingView, size: number): Reservation {
   // SYNC TOPIC-RECLAIM: this cursor publication (release) precedes every write into the claimed room; a reader
   // that re-checks tailSeq after copying (TOPIC-VALIDATE) sees it if it could have read overwritten bytes.
   if (moved) publishCursor(view, c);
-  return { seq: c.writeSeq + 1, at: place.at, padAt: place.wraps ? c.writePos : -1, size, cursor: c };
+  r.seq = c.writeSeq + 1;
+  r.at = wraps ? 0 : c.writePos;
+  r.padAt = wraps ? c.writePos : -1;
+  r.size = size;
+  return r;
 }
 
 /**

@@ -45,6 +45,7 @@ const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
 const NATIVE_COPY_FROM = 1024;
 /** Default re-reads of the commit word before a reader parks (tens of µs). */
 const DEFAULT_SPIN = 20_000;
+const NO_OPTIONS = Object.freeze({});
 
 export interface TopicCreateOptions {
   /** Bytes of ring data (rounded up to a multiple of 64). The ring holds at least two messages of maxMessageSize. */
@@ -221,6 +222,7 @@ export class Topic {
   readonly #mutex: Mutex;
   #loan: Loan | null = null;
   #closed = false;
+  readonly #reservation: Reservation = { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
 
   private constructor(segment: Segment) {
     this.#segment = segment;
@@ -320,9 +322,15 @@ export class Topic {
    */
   publish(data: Uint8Array | string, options?: PublishOptions): bigint {
     const bytes = toBytes(data, 'publish');
-    const loan = this.loan(bytes.length, options);
-    copyBytes(loan.bytes, 0, bytes, 0, bytes.length);
-    return loan.commit();
+    const r = this.#begin(bytes.length, options);
+    try {
+      copyBytes(this.#view.bytes, this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE, bytes, 0, bytes.length);
+    } catch (e) {
+      this.#mutex.unlock();
+      throw e;
+    }
+    this.#finish(r, bytes.length);
+    return BigInt(r.seq);
   }
 
   /**
@@ -338,7 +346,15 @@ export class Topic {
    * loan.commit();
    * ```
    */
-  loan(size: number, options: PublishOptions = {}): Loan {
+  loan(size: number, options?: PublishOptions): Loan {
+    const r = this.#begin(size, options);
+    const start = this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE;
+    this.#loan = new Loan(this, { ...r, cursor: { ...r.cursor } }, this.#view.bytes.subarray(start, start + size));
+    return this.#loan;
+  }
+
+  /** Validates, takes the writers' lock (repairing after a dead holder) and reserves; the lock stays held. */
+  #begin(size: number, options: PublishOptions | undefined): Reservation {
     this.#assertOpen();
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
       throw invalid(`message size must be an integer >= 0 (got ${String(size)})`);
@@ -351,34 +367,34 @@ export class Topic {
       );
     }
     if (this.#loan !== null) throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
-    const { recovered }: LockResult = this.#mutex.lockSync(options.timeout === undefined ? {} : { timeout: options.timeout });
-    let r: Reservation;
+    const { recovered }: LockResult = this.#mutex.lockSync(options?.timeout === undefined ? NO_OPTIONS : { timeout: options.timeout });
     try {
       if (recovered) repairAfterDeadWriter(this.#view);
-      r = reserve(this.#view, size);
+      return reserve(this.#view, size, this.#reservation);
     } catch (e) {
       this.#mutex.unlock();
       throw e;
     }
-    const start = this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE;
-    this.#loan = new Loan(this, r, this.#view.bytes.subarray(start, start + size));
-    return this.#loan;
+  }
+
+  /** Commits a reservation, wakes parked subscribers if any, releases the lock. */
+  #finish(r: Reservation, size: number): void {
+    try {
+      commitRecord(this.#view, r, size, nowMicros());
+      // SYNC TOPIC-PARK (seq_cst load after the seq_cst commit store): pairs with the add in Subscriber#readSlow;
+      // one of the two sides sees the other, so a parking reader is never left asleep.
+      if (Atomics.load(this.#view.words, WAITERS_INDEX) !== 0) this.#segment.wake(COMMIT_INDEX);
+    } finally {
+      this.#mutex.unlock();
+    }
   }
 
   /** @internal Loan#commit / Loan#abort: publish (or drop) and release the lock. */
   endLoan(r: Reservation | null, size: number): void {
     this.#loan = null;
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" was closed during the loan`);
-    try {
-      if (r !== null) {
-        commitRecord(this.#view, r, size, nowMicros());
-        // SYNC TOPIC-PARK (seq_cst load after the seq_cst commit store): pairs with the add in Subscriber#park;
-        // one of the two sides sees the other, so a parking reader is never left asleep.
-        if (Atomics.load(this.#view.words, WAITERS_INDEX) !== 0) this.#segment.wake(COMMIT_INDEX);
-      }
-    } finally {
-      this.#mutex.unlock();
-    }
+    if (r !== null) this.#finish(r, size);
+    else this.#mutex.unlock();
   }
 
   /** Detaches this publisher (idempotent). An open loan is dropped with the lock still released at exit. */

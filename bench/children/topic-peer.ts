@@ -1,0 +1,76 @@
+/**
+ * The far side of the Topic and Mailbox benchmarks (bench/suites/30-topic.ts).
+ *
+ * usage: topic-peer.js echo <ping> <pong> <poll|await|park>
+ *          prints "ready"; echoes every message of <ping> on <pong> until a 1-byte message; each ping carries the
+ *          sender's process.hrtime (ns, f64 at byte 0), so it records one-way latency and prints
+ *          "oneway <p50> <p99> <p99.9>" (µs) at the end. poll: busy tryRead; await: read() (spin, then park);
+ *          park: read() with spin 0 (every message wakes a sleeping process).
+ *        topic-peer.js sub <topic> <lastSeq> <copy 1|0> <poll|await>
+ *          prints "ready"; reads until it sees seq <lastSeq>; prints "done <read> <lost> <bytes>".
+ * Bounded: every read times out after 60 s, so a broken run ends instead of hanging.
+ */
+import { Topic } from '../../src/index.js';
+import { stats } from '../lib.js';
+
+const [role, a, b, c, d] = process.argv.slice(2);
+const TIMEOUT = 60_000;
+const say = (l: string): void => void process.stdout.write(`${l}\n`);
+
+try {
+  if (role === 'echo') {
+    const mode = c as 'poll' | 'await' | 'park';
+    const sub = Topic.subscribe(a!, { spin: mode === 'park' ? 0 : 20_000 });
+    const pub = Topic.open(b!);
+    const oneway: number[] = [];
+    say('ready');
+    for (;;) {
+      let m = sub.tryRead({ copy: false });
+      if (m === null) {
+        if (mode === 'poll') {
+          while ((m = sub.tryRead({ copy: false })) === null);
+        } else {
+          m = await sub.read({ timeout: TIMEOUT, copy: false });
+        }
+      }
+      const now = Number(process.hrtime.bigint());
+      if (m.data.length === 1) break;
+      oneway.push((now - new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0, true)) / 1000);
+      pub.publish(m.data);
+    }
+    const s = stats(oneway.slice(Math.floor(oneway.length / 10)));
+    say(`oneway ${s.p50} ${s.p99} ${s.p999}`);
+    pub.close();
+    sub.close();
+  } else if (role === 'sub') {
+    const last = BigInt(b!);
+    const copy = c === '1';
+    const poll = d === 'poll';
+    const sub = Topic.subscribe(a!);
+    say('ready');
+    let read = 0;
+    let bytes = 0;
+    for (;;) {
+      let m = sub.tryRead({ copy });
+      if (m === null) {
+        if (poll) while ((m = sub.tryRead({ copy })) === null);
+        else m = await sub.read({ timeout: TIMEOUT, copy });
+      }
+      // A zero-copy reader touches the frame (first and last byte) and checks it was not overwritten meanwhile.
+      if (!copy && m.data.length > 0 && (m.data[0]! | m.data[m.data.length - 1]!) < 0) throw new Error('unreachable');
+      if (copy || m.valid()) {
+        read++;
+        bytes += m.data.length;
+      }
+      if (m.seq >= last) break;
+    }
+    say(`done ${read} ${sub.lost} ${bytes}`);
+    sub.close();
+  } else {
+    throw new Error(`unknown role ${role}`);
+  }
+  process.exit(0);
+} catch (e) {
+  process.stderr.write(`topic-peer ${role}: ${String((e as Error)?.stack ?? e)}\n`);
+  process.exit(1);
+}
