@@ -46,6 +46,8 @@ export type RwLockOptions = RobustOptions;
 const CLEAN: LockResult = Object.freeze({ recovered: false });
 const RECOVERED: LockResult = Object.freeze({ recovered: true });
 const FULL = -1; // all 32 occupancy bits set, as an Int32
+/** The hold of a reader that took a dead writer's lock over: exclusive until its read unlock. */
+const EXCLUSIVE = -1;
 
 /** The algorithm over one rwlock's words. @internal */
 class RwCore {
@@ -163,28 +165,29 @@ class RwCore {
   }
 
   /**
-   * With the writer flag seen raised: if the writer is dead, take the Mutex over, lower the flag and release.
-   * Returns null while a live writer holds it, else whether a dead writer's state was recovered.
+   * With the writer flag seen raised: if the writer is dead, take its Mutex over and become the writer (the flag
+   * stays raised): the caller then drains the readers and holds the lock exclusively, so that it may repair what
+   * the dead writer left half-written. null while a live writer holds it; 'gone' when the writer had finished.
    */
-  recoverWriter(): boolean | null {
+  takeOverWriter(): 'upgraded' | 'gone' | null {
     const w = this.words;
     const mw = this.mutex.base + MUTEX_WORD_OFFSET / 4;
     // Acquire probe of the writers' Mutex word (pairs with MUTEX-ACQUIRE/RELEASE).
     const m = Atomics.load(w, mw);
     if (m !== 0 && mutexHolderAlive(w, this.mutex.base, m)) return null;
-    const r = this.mutex.attempt(true);
-    if (r === null) return null;
-    let recovered = r.recovered;
-    // Acquire: holding the Mutex, the flag is ours to judge. Raised with a free Mutex = its writer died.
-    if (Atomics.load(w, this.writer) !== 0) {
-      // SYNC RW-WRITER (store 0): lowers the dead writer's flag; pairs with the readers' loads of `writer`.
-      Atomics.store(w, this.writer, 0);
-      recovered = true;
+    if (this.mutex.attempt(true) === null) return null;
+    // Acquire: holding the Mutex, the flag is ours to judge. Lowered = the writer unlocked normally meanwhile.
+    if (Atomics.load(w, this.writer) === 0) {
+      this.mutex.release();
+      return 'gone';
     }
-    this.cleanDeadReaders();
-    this.mutex.release();
-    if (Atomics.load(w, this.readWaiters) !== 0) wake(w, this.writer);
-    return recovered;
+    return 'upgraded';
+  }
+
+  /** Ends one hold of this object: a read slot, or an exclusive hold taken over from a dead writer. */
+  releaseHold(slot: number): void {
+    if (slot === EXCLUSIVE) this.endWrite();
+    else this.release(slot);
   }
 
   /** Lowers the flag, wakes waiting readers, releases the Mutex (the writer's unlock and its undo). */
@@ -210,7 +213,8 @@ class ReadSide implements Contender<LockResult> {
   readonly #core: RwCore;
   #target: 'writer' | 'occupied' = 'writer';
   #registered = -1;
-  #recovered = false;
+  /** Set when this reader took a dead writer's lock over: it holds the Mutex and the raised flag. */
+  upgraded = false;
 
   constructor(core: RwCore) {
     this.#core = core;
@@ -227,9 +231,12 @@ class ReadSide implements Contender<LockResult> {
     if (!nested && Atomics.load(w, c.writer) !== 0) {
       this.#target = 'writer';
       if (!checkLiveness) return null;
-      const r = c.recoverWriter();
-      if (r === null) return null;
-      if (r) this.#recovered = true;
+      const t = c.takeOverWriter();
+      if (t === null) return null;
+      if (t === 'upgraded') {
+        this.upgraded = true;
+        return RECOVERED;
+      }
     }
     const slot = c.claim();
     if (slot < 0) {
@@ -253,9 +260,7 @@ class ReadSide implements Contender<LockResult> {
       return null;
     }
     c.held.push(slot);
-    const recovered = this.#recovered;
-    this.#recovered = false;
-    return recovered ? RECOVERED : CLEAN;
+    return CLEAN;
   }
 
   sleepOn(): { index: number; value: number } | null {
@@ -279,9 +284,7 @@ class ReadSide implements Contender<LockResult> {
     if (this.#registered >= 0) this.#withdraw();
   }
 
-  giveUp(): void {
-    this.#recovered = false;
-  }
+  giveUp(): void {}
 
   #withdraw(): null {
     // Withdraws the announcement made in sleepOn (seq-cst RMW).
@@ -394,7 +397,8 @@ export class RwLock extends SyncPrimitive {
 
   /**
    * Takes a read hold, waiting without blocking the event loop while a writer holds or waits for the lock.
-   * @returns `{ recovered }`: true when this call released a dead writer's lock.
+   * @returns `{ recovered }`: true when the writer died holding the lock; this caller then took it over and holds
+   * it exclusively (as a writer would) until its readUnlock, so it may repair what the writer left half-done.
    * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED, ERR_INVALID_ARG
    * @example
    * ```ts
@@ -405,9 +409,22 @@ export class RwLock extends SyncPrimitive {
     this.assertOpen();
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `read-locking ${this.placement.what}`);
+    const deadline = deadlineAfter(options.timeout);
     const r = this.#read.attempt(false) ?? this.#spinRead();
     if (r !== null) return r;
-    return contendAsync(new ReadSide(this.#core), options, `read-locking ${this.placement.what}`, this.waits, () => this.isClosed());
+    const what = `read-locking ${this.placement.what}`;
+    const side = new ReadSide(this.#core);
+    const got = await contendAsync(side, options, what, this.waits, () => this.isClosed());
+    if (side.upgraded) {
+      try {
+        await contendAsync(this.#drain, { ...options, timeout: remaining(deadline) }, what, this.waits, () => this.isClosed());
+      } catch (e) {
+        if (!this.isClosed()) this.#core.endWrite();
+        throw e;
+      }
+      this.#core.held.push(EXCLUSIVE);
+    }
+    return got;
   }
 
   /**
@@ -422,7 +439,22 @@ export class RwLock extends SyncPrimitive {
     if (this.#core.writeHeldByMe()) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread holds the write lock of ${this.placement.what}: readLockSync would deadlock`);
     }
-    return this.#spinRead() ?? contendSync(new ReadSide(this.#core), timeout, `read-locking ${this.placement.what}`);
+    const spun = this.#spinRead();
+    if (spun !== null) return spun;
+    const deadline = deadlineAfter(timeout);
+    const what = `read-locking ${this.placement.what}`;
+    const side = new ReadSide(this.#core);
+    const got = contendSync(side, timeout, what);
+    if (side.upgraded) {
+      try {
+        contendSync(this.#drain, remaining(deadline), what);
+      } catch (e) {
+        this.#core.endWrite();
+        throw e;
+      }
+      this.#core.held.push(EXCLUSIVE);
+    }
+    return got;
   }
 
   /** Takes a read hold if no writer holds or waits for the lock. @returns `{ recovered }` or null. @throws ERR_CLOSED */
@@ -437,7 +469,7 @@ export class RwLock extends SyncPrimitive {
     const c = this.#core;
     let slot = c.held.pop();
     if (slot === undefined) slot = this.#findMySlot();
-    c.release(slot);
+    c.releaseHold(slot);
   }
 
   /**
@@ -523,7 +555,7 @@ export class RwLock extends SyncPrimitive {
       const i = this.#core.held.lastIndexOf(slot);
       if (i >= 0 && !this.isClosed()) {
         this.#core.held.splice(i, 1);
-        this.#core.release(slot);
+        this.#core.releaseHold(slot);
       }
     }
   }
