@@ -10,7 +10,7 @@
  *   sync-peer.js readers <segment> <ms>
  *     Prints "ready", waits for "go" on stdin, then takes and releases the read side of the RwLock at byte 0
  *     for <ms>; prints "ops <n>".
- * Words: 16 announce, 17 stop, 18 acquired (64-byte line at byte 64); Float64 16 stamp (byte 128).
+ * * Words: 16 announce, 17 stop, 18 acquired (64-byte line at byte 64); the stamp is a Float64 at byte 128.
  * Bounded: a peer silent for 10 s ends the run with exit code 2.
  */
 import { createInterface } from 'node:readline';
@@ -20,7 +20,6 @@ const [mode, ...rest] = process.argv.slice(2);
 const ANNOUNCE = 16;
 const STOP = 17;
 const ACQUIRED = 18;
-const STAMP = 16;
 const SILENCE_MS = 10_000;
 
 const now = (): number => Number(process.hrtime.bigint());

@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Event, Mutex, RWLOCK_SIZE, RwLock, Segment, Semaphore } from '../../src/index.js';
-import { nodeCommand, placementCpus } from '../baselines.js';
-import { buildC, ROOT, runCapture, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { interleave, nodeCommand, placementCpus } from '../baselines.js';
+import { buildC, ROOT, runCapture, spawnLines, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'sync-peer.js');
 const PEER_TIMEOUT_MS = 120_000;
@@ -138,7 +138,8 @@ async function uncontendedTable(ctx: BenchContext, cBin: string): Promise<Table>
 
 // ---- 2. hand-over ----------------------------------------------------------------------------------------------
 
-async function nodeHandoff(lockMode: 'sync' | 'async', rounds: number, holdUs: number): Promise<Stats> {
+/** Hand-over samples (µs) of two Node processes (both sides' receptions). */
+async function nodeHandoff(lockMode: 'sync' | 'async', rounds: number, holdUs: number): Promise<number[]> {
   const cpus = placementCpus('cores');
   const name = benchName('hand');
   const seg = Segment.create(name, { size: 4096 });
@@ -149,39 +150,48 @@ async function nodeHandoff(lockMode: 'sync' | 'async', rounds: number, holdUs: n
     const second = peer(args('second'), cpus?.[1]);
     const out = await Promise.all([line(first, /^samples /), line(second, /^samples /)]);
     await Promise.all([first.done, second.done]);
-    const samples = out.flatMap((l) => l.slice('samples '.length).split(',').filter(Boolean).map((v) => Number(v) / 1000));
-    return stats(samples);
+    return out.flatMap((l) => l.slice('samples '.length).split(',').filter(Boolean).map((v) => Number(v) / 1000));
   } finally {
     seg.close();
     Segment.unlink(name);
   }
 }
 
-function cHandoff(cBin: string, rounds: number, holdUs: number): Stats {
+/** Hand-over samples (µs) of the C pair. */
+function cHandoff(cBin: string, rounds: number, holdUs: number): number[] {
   const cpus = placementCpus('cores');
   const out = runCapture(cBin, ['handoff', String(rounds), String(holdUs), String(cpus?.[0] ?? -1), String(cpus?.[1] ?? -1)]);
-  return stats(
-    out
-      .split('\n')
-      .filter((l) => /^\d+$/.test(l))
-      .map((l) => Number(l) / 1000),
-  );
+  return out
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map((l) => Number(l) / 1000);
 }
 
 async function handoffTable(ctx: BenchContext, cBin: string): Promise<Table> {
-  const rounds = ctx.quick ? 1000 : 5000;
+  const turns = 5;
+  const rounds = (ctx.quick ? 1000 : 5000) / turns;
   const rows: Row[] = [];
   for (const holdUs of [0, 50]) {
-    ctx.log(`hand-over, hold ${holdUs} µs: C`);
-    const c = cHandoff(cBin, rounds, holdUs);
+    ctx.log(`hand-over, hold ${holdUs} µs: C, Mutex lockSync, Mutex await lock() in ${turns} interleaved turns`);
+    const r = await interleave(turns, {
+      c: async () => cHandoff(cBin, rounds, holdUs),
+      sync: () => nodeHandoff('sync', rounds, holdUs),
+      async: () => nodeHandoff('async', rounds, holdUs),
+    });
     const add = (path: string, s: Stats): void => {
-      rows.push({ path, 'waiter arrives': holdUs === 0 ? 'just before unlock' : `${holdUs} µs before unlock`, p50: s.p50, p99: s.p99, 'p99.9': s.p999, 'p50 vs C': `${(s.p50 / c.p50).toFixed(2)}x`, n: s.n });
+      rows.push({
+        path,
+        'waiter arrives': holdUs === 0 ? 'just before unlock' : `${holdUs} µs before unlock`,
+        p50: s.p50,
+        p99: s.p99,
+        'p99.9': s.p999,
+        'p50 vs C': `${(s.p50 / r.c.p50).toFixed(2)}x`,
+        n: s.n,
+      });
     };
-    add('C pthread robust mutex (futex, no spin)', c);
-    ctx.log(`hand-over, hold ${holdUs} µs: Mutex lockSync`);
-    add('shmbus Mutex lockSync (spin 1000, then futex)', await nodeHandoff('sync', rounds, holdUs));
-    ctx.log(`hand-over, hold ${holdUs} µs: Mutex await lock()`);
-    add('shmbus Mutex await lock() (spin 1000, then async futex)', await nodeHandoff('async', rounds, holdUs));
+    add('C pthread robust mutex (futex, no spin)', r.c);
+    add('shmbus Mutex lockSync (spin 1000, then futex)', r.sync);
+    add('shmbus Mutex await lock() (spin 1000, then async futex)', r.async);
   }
   return {
     title: 'Contended hand-over between two processes (µs, unlock -> the waiter holds it)',
@@ -189,7 +199,8 @@ async function handoffTable(ctx: BenchContext, cBin: string): Promise<Table> {
       'Two processes, one per core, pass a lock back and forth; the waiter announces itself, the holder then keeps ' +
       'the lock 0 or 50 µs more, stamps CLOCK_MONOTONIC and unlocks; the waiter measures to its lock returning. ' +
       'With 0 µs the waiter is usually still spinning; with 50 µs it sleeps in the futex and the figure is a ' +
-      'cross-process wake. C: bench/c/sync.c; Node: bench/children/sync-peer.ts; same protocol, same run.',
+      `cross-process wake. Measured in ${turns} interleaved turns (bench/baselines.ts interleave). ` +
+      'C: bench/c/sync.c; Node: bench/children/sync-peer.ts; same protocol, same run.',
     columns: ['path', 'waiter arrives', 'p50', 'p99', 'p99.9', 'p50 vs C', 'n'],
     rows,
   };
@@ -214,25 +225,34 @@ async function nodeReaders(processes: number, ms: number): Promise<number> {
 }
 
 async function readersTable(ctx: BenchContext, cBin: string): Promise<Table> {
-  const ms = ctx.quick ? 300 : 1500;
+  const ms = ctx.quick ? 300 : 1000;
+  const turns = 3;
+  const median = (xs: number[]): number => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const rows: Row[] = [];
   for (const p of [1, 2, 4]) {
-    ctx.log(`read throughput, ${p} reader(s)`);
-    const c = Number(runCapture(cBin, ['readers', String(p), String(ms)]).match(/ops (\d+)/)![1]) / (ms / 1000);
-    const node = await nodeReaders(p, ms);
+    ctx.log(`read throughput, ${p} reader(s), ${turns} interleaved turns`);
+    const c: number[] = [];
+    const node: number[] = [];
+    for (let t = 0; t < turns; t++) {
+      c.push(Number(runCapture(cBin, ['readers', String(p), String(ms)]).match(/ops (\d+)/)![1]) / (ms / 1000));
+      node.push(await nodeReaders(p, ms));
+    }
+    const n = median(node);
+    const cm = median(c);
     rows.push({
       readers: `${p} process${p > 1 ? 'es' : ''}`,
-      'shmbus RwLock (M pairs/s)': node / 1e6,
-      'C pthread_rwlock pshared (M pairs/s)': c / 1e6,
-      'shmbus vs C': `${(node / c).toFixed(2)}x`,
+      'shmbus RwLock (M pairs/s)': n / 1e6,
+      'C pthread_rwlock pshared (M pairs/s)': cm / 1e6,
+      'shmbus vs C': `${(n / cm).toFixed(2)}x`,
     });
   }
   return {
     title: 'RwLock read throughput (million read lock + unlock pairs per second, all readers together)',
     note:
       `Each reader process loops readLockSync + readUnlock for ${ms} ms, unpinned, on this 2-core machine (4 readers ` +
-      'share 2 cores). Every read hold writes the shared occupancy word, so readers contend on one cache line, as ' +
-      'in any reader-count rwlock. C: pthread_rwlock_rdlock/unlock, PTHREAD_PROCESS_SHARED, same run.',
+      `share 2 cores); median of ${turns} interleaved turns. Every read hold writes the shared occupancy word, so ` +
+      'readers contend on one cache line, as in any reader-count rwlock. C: pthread_rwlock_rdlock/unlock, ' +
+      'PTHREAD_PROCESS_SHARED, same run.',
     columns: ['readers', 'shmbus RwLock (M pairs/s)', 'C pthread_rwlock pshared (M pairs/s)', 'shmbus vs C'],
     rows,
   };
