@@ -20,7 +20,7 @@ const say = (l: string): void => void process.stdout.write(`${l}\n`);
 try {
   if (role === 'echo') {
     const mode = c as 'poll' | 'await' | 'park';
-    const sub = Topic.subscribe(a!, { spin: mode === 'park' ? 0 : 20_000 });
+    const sub = Topic.subscribe(a!, { spin: mode === 'park' ? 0 : 50 });
     const pub = Topic.open(b!);
     const oneway: number[] = [];
     say('ready');

@@ -58,7 +58,7 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
   const back = benchName('pong');
   const ping = Topic.create(there, { capacity: 1 << 20, maxMessageSize: 4096 });
   const pong = Topic.create(back, { capacity: 1 << 20, maxMessageSize: 4096 });
-  const sub = Topic.subscribe(back, { spin: mode === 'park' ? 0 : 20_000 });
+  const sub = Topic.subscribe(back, { spin: mode === 'park' ? 0 : 50 });
   try {
     const echo = peer(['echo', there, back, mode], cpus?.[1]);
     await line(echo, /^ready$/);
@@ -269,7 +269,7 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
         note:
           'This process publishes on topic A and waits for the echo on topic B from a child (bench/children/topic-peer.ts). ' +
           '"2" = this process on cpu 0, the child on cpu 1; "1" = both on cpu 0. busy-poll: tryRead loops; await: read() ' +
-          '(re-reads the commit word 20 000 times, then parks on the futex); parked: read() with spin 0, so every message ' +
+          '(re-reads the commit word for 50 µs, the default, then parks on the futex); parked: read() with spin 0, so every message ' +
           'wakes a sleeping process. one-way: the child\'s receive time minus the hrtime stamp in the message. ' +
           'Busy-poll on one core is not measured: two spinning Node processes on one core hand over only at the scheduler tick ' +
           '(Node cannot sched_yield). Baselines from bench/baselines.ts in the same run.',

@@ -27,7 +27,7 @@ describe('Topic (one process)', () => {
     try {
       assert.throws(() => Topic.subscribe(name, { from: 'newest' as never }), code('ERR_INVALID_ARG'));
       assert.throws(() => Topic.subscribe(name, { wait: -1 }), code('ERR_INVALID_ARG'));
-      assert.throws(() => Topic.subscribe(name, { spin: 0.5 }), code('ERR_INVALID_ARG'));
+      assert.throws(() => Topic.subscribe(name, { spin: -1 }), code('ERR_INVALID_ARG'));
       assert.throws(() => t.loan(-1), code('ERR_INVALID_ARG'));
       assert.throws(() => t.publish(42 as never), code('ERR_INVALID_ARG'));
       const loan = t.loan(4);
