@@ -95,7 +95,7 @@ export class MutexCore implements Contender<LockResult> {
     return true;
   }
 
-  /** True when this thread holds the lock (pid, complete identity and thread all match). */
+  /** True when this thread holds the lock (pid, complete identity, start time and thread all match). */
   heldByMe(): boolean {
     const w = this.words;
     const b = this.base;
@@ -104,7 +104,9 @@ export class MutexCore implements Contender<LockResult> {
     return (
       ((Atomics.load(w, b + W) & MUTEX_PID_MASK) === me.pid) &&
       Atomics.load(w, b + OWNER_PID) === me.pid &&
-      Atomics.load(w, b + THREAD) === me.thread
+      Atomics.load(w, b + THREAD) === me.thread &&
+      Atomics.load(w, b + START_LO) === me.startLo &&
+      Atomics.load(w, b + START_HI) === me.startHi
     );
   }
 
@@ -258,13 +260,16 @@ export class MutexCore implements Contender<LockResult> {
 export function mutexHolderAlive(words: Int32Array, base: number, v: number): boolean {
   const pid = v & MUTEX_PID_MASK;
   if (pid === 0) return false; // a waiters bit without an owner: corrupt, treat as free to take over
-  if (pid === identity().pid) return true; // a thread of this very process
   // SYNC MUTEX-IDENTITY (acquire load of ownerPid): a matching pid makes the start time below the holder's own.
   const recorded = Atomics.load(words, base + OWNER_PID);
-  if (recorded !== pid) return isProcessAlive(pid, 0);
-  // Plain reads of the start halves: ordered after the acquire load of ownerPid above (MUTEX-IDENTITY).
-  const start = (Atomics.load(words, base + START_HI) >>> 0) * 2 ** 32 + (Atomics.load(words, base + START_LO) >>> 0);
-  return isProcessAlive(pid, start);
+  const me = identity();
+  if (recorded !== pid) return pid === me.pid || isProcessAlive(pid, 0); // incomplete identity: the pid decides
+  // Start halves: ordered after the acquire load of ownerPid above (MUTEX-IDENTITY).
+  const hi = Atomics.load(words, base + START_HI);
+  const lo = Atomics.load(words, base + START_LO);
+  // This process's own pid: a thread of ours, unless the record is of a dead process whose pid we now reuse.
+  if (pid === me.pid) return hi === me.startHi && lo === me.startLo;
+  return isProcessAlive(pid, (hi >>> 0) * 2 ** 32 + (lo >>> 0));
 }
 
 /**

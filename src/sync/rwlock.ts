@@ -121,9 +121,12 @@ class RwCore {
     // Acquire loads: the identity was written before the occupancy bit (RW-READ-ENTER) we saw set.
     const pid = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET));
     if (pid === 0) return false;
-    if (pid === this.me.pid) return true;
     const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
-    return isProcessAlive(pid, (Atomics.load(w, lo + 1) >>> 0) * 2 ** 32 + (Atomics.load(w, lo) >>> 0));
+    const startLo = Atomics.load(w, lo);
+    const startHi = Atomics.load(w, lo + 1);
+    // This process's own pid: a thread of ours, unless the slot is a dead process's whose pid we now reuse.
+    if (pid === this.me.pid) return startLo === this.me.startLo && startHi === this.me.startHi;
+    return isProcessAlive(pid, (startHi >>> 0) * 2 ** 32 + (startLo >>> 0));
   }
 
   /**
@@ -598,7 +601,8 @@ export class RwLock extends SyncPrimitive {
       if (
         (occ & (1 << slot)) !== 0 &&
         Atomics.load(c.words, c.slotWord(slot, RWLOCK_SLOT_PID_OFFSET)) === c.me.pid &&
-        Atomics.load(c.words, c.slotWord(slot, RWLOCK_SLOT_THREAD_OFFSET)) === c.me.thread
+        Atomics.load(c.words, c.slotWord(slot, RWLOCK_SLOT_THREAD_OFFSET)) === c.me.thread &&
+        c.readerAlive(slot)
       ) {
         return slot;
       }

@@ -96,6 +96,13 @@ describe('Mutex across processes', () => {
       await expectCleanExit(stranger);
       assert.deepEqual(m.lockSync({ timeout: 5000 }), { recovered: true }, 'pid dead: taken over');
       m.unlock();
+      // A dead holder whose pid this very process now has (pid reuse) is not mistaken for one of our threads.
+      const mine = processStartTime(process.pid);
+      w[MUTEX_WORD_OFFSET / 4] = process.pid;
+      w[MUTEX_OWNER_START_OFFSET / 4] = mine + 1;
+      w[MUTEX_OWNER_PID_OFFSET / 4] = process.pid;
+      assert.deepEqual(m.lockSync({ timeout: 5000 }), { recovered: true }, 'our own pid with another start time');
+      m.unlock();
       m.close();
     } finally {
       seg.close();
