@@ -5,15 +5,10 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Segment, isShmbusError } from '../../src/index.js';
-import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly } from '../helpers/index.js';
+import { expectCleanExit, fixture, spawnPeer, trackNames } from '../helpers/index.js';
 
-const names: string[] = [];
-const fresh = (p: string): string => {
-  const n = uniqueName(p);
-  names.push(n);
-  return n;
-};
-after(() => unlinkQuietly(...names));
+const { name: fresh, cleanup } = trackNames();
+after(cleanup);
 
 const isRoot = process.getuid?.() === 0;
 

@@ -2,15 +2,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Segment, isShmbusError } from '../../src/index.js';
-import { uniqueName, unlinkQuietly } from '../helpers/index.js';
+import { trackNames } from '../helpers/index.js';
 
-const names: string[] = [];
-const fresh = (p: string): string => {
-  const n = uniqueName(p);
-  names.push(n);
-  return n;
-};
-after(() => unlinkQuietly(...names));
+const { name: fresh, cleanup } = trackNames();
+after(cleanup);
 
 describe('Segment waits: timeouts, abort, close, and the event loop', () => {
   it('wait returns not-equal at once and timed-out after its timeout', () => {

@@ -1,15 +1,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Segment, isShmbusError } from '../../src/index.js';
-import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly, wakeUntilWoken } from '../helpers/index.js';
+import { expectCleanExit, fixture, spawnPeer, trackNames, wakeUntilWoken } from '../helpers/index.js';
 
-const names: string[] = [];
-const fresh = (p: string): string => {
-  const n = uniqueName(p);
-  names.push(n);
-  return n;
-};
-after(() => unlinkQuietly(...names));
+const { name: fresh, cleanup } = trackNames();
+after(cleanup);
 
 describe('Segment across processes', () => {
   it('a second process sees the bytes and the Atomics updates of the first', async () => {
