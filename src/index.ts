@@ -17,9 +17,9 @@ export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
 export type { RobustOptions, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
 export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
 export { Queue, QueueMessage } from './channels/queue.js';
-export type { QueueCreateOptions, QueueOpenOptions, QueueStats } from './channels/queue.js';
+export type { QueueCreateOptions, QueueOpenOptions, QueueStats, QueueReceiveOptions } from './channels/queue.js';
 export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';
-export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions } from './channels/rpc.js';
+export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions, RpcRequestOptions } from './channels/rpc.js';
 
 export { RwLock } from './sync/rwlock.js';
 export type { RwLockOptions } from './sync/rwlock.js';

@@ -104,7 +104,7 @@ async function queueRoundTrip(iterations: number): Promise<Stats> {
 }
 
 /** Rpc request round trip to an echo server in a child process, µs. */
-async function rpcRoundTrip(size: number, iterations: number): Promise<Stats> {
+async function rpcRoundTrip(size: number, iterations: number, reuse = false): Promise<Stats> {
   const cpus = placementCpus('cores');
   const name = benchName('rpc');
   const server = peer(['serve', name, String(Math.max(4096, size))], cpus?.[1]);
@@ -112,9 +112,10 @@ async function rpcRoundTrip(size: number, iterations: number): Promise<Stats> {
     await line(server, /^serving$/);
     const client = Rpc.connect(name, { slots: 2 });
     const payload = new Uint8Array(size).fill(0x5a);
+    const options = reuse ? { into: new Uint8Array(size) } : {};
     const stats = await withPinnedSelf(cpus?.[0], () =>
       timeRoundTrips(iterations, async () => {
-        const res = await client.request(payload);
+        const res = await client.request(payload, options);
         if (res.data.length !== size) throw new Error(`rpc echo returned ${res.data.length} bytes`);
       }),
     );
@@ -164,6 +165,7 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
     const n = ctx.quick ? 30 : 200;
     ctx.log('2.7 MB round trip: Rpc, child_process IPC, unix socket, HTTP');
     const rpcBig = await rpcRoundTrip(frame, n);
+    const rpcBigInto = await rpcRoundTrip(frame, n, true);
     const ipcBig = await childProcessIpc({ serialization: 'advanced', size: frame, iterations: n, placement: 'cores' });
     const sockBig = await unixSocket({ size: frame, iterations: n, placement: 'cores' });
     const httpBig = await httpLoopback({ size: frame, iterations: n, placement: 'cores' });
@@ -196,11 +198,13 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
       {
         title: 'Round trip, one 2.7 MB image (1280x720x3) (µs)',
         note:
-          'Same placement. Rpc copies the image into the request slot, out of it, into the response slot and out ' +
-          'again (4 copies, one fresh allocation per side).',
+          'Same placement. Rpc copies the image into the request slot, out of it (into the worker\'s reused request ' +
+          'buffer), into the response slot and out again: 4 copies. The client gets the response in a fresh array ' +
+          '(page faults on first touch cost more than the copy) or, with { into }, in a buffer it reuses.',
         columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
         rows: [
-          latencyRow('Rpc request', rpcBig, ipcBig.p50),
+          latencyRow('Rpc request (response in a fresh array)', rpcBig, ipcBig.p50),
+          latencyRow('Rpc request, { into } a reused buffer', rpcBigInto, ipcBig.p50),
           latencyRow("child_process IPC ('advanced')", ipcBig, ipcBig.p50),
           latencyRow('Unix domain socket', sockBig, ipcBig.p50),
           latencyRow('HTTP over loopback', httpBig, ipcBig.p50),

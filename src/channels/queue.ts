@@ -76,6 +76,15 @@ export interface QueueOpenOptions {
   spin?: number;
 }
 
+/** Options of {@link Queue.receive}. */
+export interface QueueReceiveOptions extends WaitOptions {
+  /**
+   * Copy the message into this buffer when it fits (then `m.data` is a view of it, valid until you reuse the
+   * buffer): saves allocating a fresh array per message, which for megabyte messages costs more than the copy.
+   */
+  into?: Uint8Array;
+}
+
 /** Counters of a queue (approximate while others work on it). */
 export interface QueueStats {
   /** Messages in the ring (committed or being written), 0..slots. */
@@ -97,13 +106,42 @@ export const LIVENESS_INTERVAL_MS = 50;
 const RETRY_LIMIT = 1 << 22;
 /** Copies at least this long go through the native memcpy (V8 copies into a SharedArrayBuffer at half speed). */
 const NATIVE_COPY_MIN = 2048;
-const EMPTY = -1;
 const FULL = -1;
-const END = -2;
 const CLOSED = -2;
+/** tryTake results besides a message. @internal */
+export const EMPTY: unique symbol = Symbol('empty');
+export const END: unique symbol = Symbol('end of stream');
 
 /** Writes a message body into the ring at `offset` (at most `capacity` bytes) and returns its length. */
 type BodyWriter = (bytes: Uint8Array, offset: number, capacity: number) => number;
+/**
+ * Copies what it needs of a taken message (`length` bytes at `offset`) out of the ring; the slot is freed when it
+ * returns (or throws). @internal
+ */
+export type BodyReader<T> = (bytes: Uint8Array, offset: number, length: number, flags: number) => T;
+
+/** Copies `length` bytes at `offset` of `bytes` into `into` when it is large enough, else into a new array. @internal */
+export function copyBody(bytes: Uint8Array, offset: number, length: number, into?: Uint8Array): Uint8Array {
+  if (into !== undefined && into.length >= length) {
+    if (length >= NATIVE_COPY_MIN) native.copy(into, 0, bytes, offset, length);
+    else into.set(bytes.subarray(offset, offset + length));
+    return into.subarray(0, length);
+  }
+  if (length < NATIVE_COPY_MIN) return bytes.slice(offset, offset + length);
+  const data = new Uint8Array(length);
+  native.copy(data, 0, bytes, offset, length);
+  return data;
+}
+
+function readerInto(into: Uint8Array | undefined): BodyReader<QueueMessage> {
+  if (into === undefined) return readMessage;
+  if (!(into instanceof Uint8Array)) throw new ShmbusError('ERR_INVALID_ARG', 'into must be a Uint8Array');
+  return (bytes, offset, length, flags) => new QueueMessage(copyBody(bytes, offset, length, into), (flags & QUEUE_FLAG_TEXT) !== 0);
+}
+
+/** The default reader: a private copy of the message. */
+const readMessage: BodyReader<QueueMessage> = (bytes, offset, length, flags) =>
+  new QueueMessage(copyBody(bytes, offset, length), (flags & QUEUE_FLAG_TEXT) !== 0);
 
 /**
  * The ring machinery, over any segment at any 64-byte aligned base (a queue segment at 0; an rpc segment embeds
@@ -336,8 +374,8 @@ export class QueueRing {
   // ---------------------------------------------------------------------------------------------------------
   // Consumer side
 
-  /** Takes the next message: a copy, EMPTY, or END (closed and drained). @throws ERR_SHM_CORRUPT */
-  tryTake(): QueueMessage | number {
+  /** Takes the next message through `reader`: its result, EMPTY, or END (closed and drained). @throws ERR_SHM_CORRUPT */
+  tryTake<T>(reader: BodyReader<T>): T | typeof EMPTY | typeof END {
     const w = this.#words;
     // SYNC QUEUE-CLOSED (seq_cst load) before looking at the slot: pairs with QUEUE-CLOSE-CHECK in tryWrite.
     const closed = Atomics.load(w, this.#closed) !== 0;
@@ -361,7 +399,7 @@ export class QueueRing {
           // SYNC QUEUE-HEAD (CAS): move the hint on; failure means another consumer helped already.
           Atomics.compareExchange(w, this.#head, pos, (pos + 1) | 0);
           this.#stampOwner(si, taken);
-          return this.#copyOut(slot, si, taken);
+          return this.#copyOut(slot, si, taken, reader);
         }
         // SYNC QUEUE-HEAD (acquire): reload the hint after a lost race or a help step.
         pos = Atomics.load(w, this.#head);
@@ -380,7 +418,7 @@ export class QueueRing {
     throw this.#corrupt('the consumer ticket never settles');
   }
 
-  #copyOut(slot: number, si: number, taken: number): QueueMessage {
+  #copyOut<T>(slot: number, si: number, taken: number, reader: BodyReader<T>): T {
     const w = this.#words;
     const off = this.#slotOffset(slot);
     const length = w[(off + QUEUE_SLOT_LENGTH_OFFSET) >> 2]! >>> 0;
@@ -389,13 +427,12 @@ export class QueueRing {
       this.#release(si, taken, 0);
       throw this.#corrupt(`a slot claims ${length} bytes, more than slotSize ${this.slotSize}`);
     }
-    const start = off + QUEUE_SLOT_HEADER_SIZE;
-    let data: Uint8Array;
-    if (length >= NATIVE_COPY_MIN) {
-      data = new Uint8Array(length);
-      native.copy(data, 0, this.#bytes, start, length);
-    } else {
-      data = this.#bytes.slice(start, start + length);
+    let out: T;
+    try {
+      out = reader(this.#bytes, off + QUEUE_SLOT_HEADER_SIZE, length, flags);
+    } catch (e) {
+      this.#release(si, taken, 0);
+      throw e;
     }
     const next = (Math.imul(this.slots, 4) + (taken & ~3)) | 0;
     // SYNC QUEUE-FREE (release, 64-bit): the copy is done; SEQ -> next lap's FREE, PID -> 0; pairs with #claim.
@@ -404,7 +441,7 @@ export class QueueRing {
     Atomics.add(w, this.#releases, 1);
     // SYNC QUEUE-WAITERS (seq_cst load)
     if (Atomics.load(w, this.#producerWaiters) !== 0) wake(w, this.#releases);
-    return new QueueMessage(data, (flags & QUEUE_FLAG_TEXT) !== 0);
+    return out;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -556,14 +593,14 @@ export class QueueRing {
     }
   }
 
-  /** Receives: a message, null at the end of the stream, or TIMED_OUT when `deadline` passes. */
-  async read(deadline: number, signal: AbortSignal | undefined, what: string): Promise<QueueMessage | null | typeof TIMED_OUT> {
+  /** Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes. */
+  async read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string): Promise<T | null | typeof TIMED_OUT> {
     for (;;) {
       throwIfAborted(signal, what);
       const seen = this.commitsSeen();
-      const r = this.tryTake();
-      if (typeof r !== 'number') return r;
+      const r = this.tryTake(reader);
       if (r === END) return null;
+      if (r !== EMPTY) return r;
       if (remaining(deadline) === 0) return TIMED_OUT;
       await this.park(true, seen, deadline, signal);
     }
@@ -798,22 +835,23 @@ export class Queue implements AsyncIterable<QueueMessage> {
    * if (m === null) console.log('end of stream'); else console.log(m.text());
    * ```
    */
-  async receive(options: WaitOptions = {}): Promise<QueueMessage | null> {
+  async receive(options: QueueReceiveOptions = {}): Promise<QueueMessage | null> {
     this.#assertAttached();
     const what = `receive on queue "${this.name}"`;
-    const r = await this.#ring.read(deadlineAfter(options.timeout), options.signal, what);
+    const r = await this.#ring.read(readerInto(options.into), deadlineAfter(options.timeout), options.signal, what);
     if (r === TIMED_OUT) throw timeoutError(what, options.timeout ?? 0, this.name);
     return r;
   }
 
   /**
-   * Takes the next message if there is one. @returns null when empty (or closed and drained: see {@link closed})
-   * @throws ERR_CLOSED (detached), ERR_SHM_CORRUPT
+   * Takes the next message if there is one (`into`: as in {@link receive}).
+   * @returns null when empty (or closed and drained: see {@link closed})
+   * @throws ERR_CLOSED (detached), ERR_SHM_CORRUPT, ERR_INVALID_ARG
    */
-  tryReceive(): QueueMessage | null {
+  tryReceive(options: { into?: Uint8Array } = {}): QueueMessage | null {
     this.#assertAttached();
-    const r = this.#ring.tryTake();
-    return typeof r === 'number' ? null : r;
+    const r = this.#ring.tryTake(readerInto(options.into));
+    return r === EMPTY || r === END ? null : r;
   }
 
   /**

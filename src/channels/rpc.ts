@@ -47,6 +47,7 @@ import {
   QueueMessage,
   QueueRing,
   TIMED_OUT,
+  copyBody,
   bodyFlags,
   createQueueRing,
   openQueueRing,
@@ -56,7 +57,11 @@ import {
   writeBody,
 } from './queue.js';
 
-/** A request as a handler sees it. */
+/**
+ * A request as a handler sees it. `data` is only valid until the handler returns (or its promise settles): the
+ * worker reuses the buffer for its next request. Keep a copy (`req.data.slice()`) if you need it later; returning
+ * `req.data` (or a view of it) as the reply is fine.
+ */
 export class RpcRequest extends QueueMessage {
   /** The request id (unique per client while pending). */
   readonly id: number;
@@ -64,12 +69,16 @@ export class RpcRequest extends QueueMessage {
   readonly clientId: number;
   /** The asking client's process id. */
   readonly clientPid: number;
+  /** @internal the asking client's start time (liveness checks). */
+  readonly clientStart: number;
 
-  constructor(data: Uint8Array, isText: boolean, id: number, clientId: number, clientPid: number) {
+  /** @internal */
+  constructor(data: Uint8Array, isText: boolean, id: number, clientId: number, clientPid: number, clientStart: number) {
     super(data, isText);
     this.id = id;
     this.clientId = clientId;
     this.clientPid = clientPid;
+    this.clientStart = clientStart;
   }
 }
 
@@ -419,32 +428,43 @@ export class RpcServer {
     const ring = this.#service.ring;
     const signal = this.#abort.signal;
     const what = `rpc "${this.name}" worker`;
+    // One request buffer per worker, reused: a fresh multi-megabyte array per request costs more than the copy.
+    let scratch = new Uint8Array(0);
+    const reader = (bytes: Uint8Array, offset: number, length: number): RpcRequest | undefined => {
+      if (length < RPC_REQUEST_HEADER_SIZE) return undefined; // not a request: nobody to answer
+      const v = ring.view;
+      const n = length - RPC_REQUEST_HEADER_SIZE;
+      if (scratch.length < n) scratch = new Uint8Array(Math.max(n, Math.min(2 * scratch.length, ring.slotSize)));
+      const flags = v.getUint32(offset + RPC_REQ_FLAGS_OFFSET, true);
+      return new RpcRequest(
+        copyBody(bytes, offset + RPC_REQUEST_HEADER_SIZE, n, scratch),
+        (flags & QUEUE_FLAG_TEXT) !== 0,
+        v.getUint32(offset + RPC_REQ_ID_OFFSET, true),
+        v.getUint32(offset + RPC_REQ_CLIENT_OFFSET, true),
+        v.getUint32(offset + RPC_REQ_PID_OFFSET, true),
+        v.getUint32(offset + RPC_REQ_START_OFFSET, true) + v.getUint32(offset + RPC_REQ_START_OFFSET + 4, true) * 2 ** 32,
+      );
+    };
     while (!signal.aborted) {
-      let m: QueueMessage | null | typeof TIMED_OUT;
+      let req: RpcRequest | undefined | null | typeof TIMED_OUT;
       try {
-        m = await ring.read(Infinity, signal, what);
+        req = await ring.read(reader, Infinity, signal, what);
       } catch (e) {
         if (signal.aborted) return;
         if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue; // the bad slot was freed
         throw e;
       }
-      if (m === null || m === TIMED_OUT) return;
-      const pending = this.#handle(entry, m);
+      if (req === null || req === TIMED_OUT) return;
+      if (req === undefined) continue;
+      // The next request reuses `scratch`: wait until this one is answered (its reply may be a view of it).
+      const pending = this.#handle(entry, req);
       if (pending !== undefined) await pending;
     }
   }
 
   /** Runs the handler and answers; returns a promise only when something had to wait (handler or full queue). */
-  #handle(entry: number, m: QueueMessage): Promise<void> | undefined {
-    const d = m.data;
-    if (d.length < RPC_REQUEST_HEADER_SIZE) return undefined; // not a request: nobody to answer
-    const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
-    const clientId = dv.getUint32(RPC_REQ_CLIENT_OFFSET, true);
-    const id = dv.getUint32(RPC_REQ_ID_OFFSET, true);
-    const pid = dv.getUint32(RPC_REQ_PID_OFFSET, true);
-    const flags = dv.getUint32(RPC_REQ_FLAGS_OFFSET, true);
-    const start = readU64(new Int32Array(d.buffer, d.byteOffset + RPC_REQ_START_OFFSET, 2), 0);
-    const req = new RpcRequest(d.subarray(RPC_REQUEST_HEADER_SIZE), (flags & QUEUE_FLAG_TEXT) !== 0, id, clientId, pid);
+  #handle(entry: number, req: RpcRequest): Promise<void> | undefined {
+    const { clientId, id, clientPid: pid, clientStart: start } = req;
     this.#service.setBusy(entry, clientId, id, true);
     let out: RpcReply | Promise<RpcReply>;
     try {
@@ -556,6 +576,16 @@ function writeResponse(ring: QueueRing, id: number, status: number, body: RpcRep
 interface Pending {
   resolve: (m: QueueMessage) => void;
   reject: (e: ShmbusError) => void;
+  into: Uint8Array | undefined;
+}
+
+/** Options of {@link RpcClient.request}. */
+export interface RpcRequestOptions extends WaitOptions {
+  /**
+   * Copy the response into this buffer when it fits (then `res.data` is a view of it, valid until you reuse the
+   * buffer): saves allocating a fresh array per response, which for megabyte responses costs more than the copy.
+   */
+  into?: Uint8Array;
 }
 
 /** A client of one service. */
@@ -593,7 +623,7 @@ export class RpcClient {
    * const res = await client.request(jpegBytes, { timeout: 5000 });
    * ```
    */
-  async request(data: Uint8Array | string, options: WaitOptions = {}): Promise<QueueMessage> {
+  async request(data: Uint8Array | string, options: RpcRequestOptions = {}): Promise<QueueMessage> {
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
     const what = `request to rpc "${this.name}"`;
     throwIfAborted(options.signal, what);
@@ -615,7 +645,9 @@ export class RpcClient {
       view.setUint32(offset + RPC_REQ_START_OFFSET + 4, Math.floor(me.startTime / 2 ** 32), true);
       return RPC_REQUEST_HEADER_SIZE + n;
     };
-    const result = new Promise<QueueMessage>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    const into = options.into;
+    if (into !== undefined && !(into instanceof Uint8Array)) throw new ShmbusError('ERR_INVALID_ARG', `${what}: into must be a Uint8Array`);
+    const result = new Promise<QueueMessage>((resolve, reject) => this.#pending.set(id, { resolve, reject, into }));
     try {
       if (!service.ring.tryWrite(requestWriter, 0)) {
         const sendOptions: WaitOptions = { timeout: remaining(deadline) };
@@ -670,42 +702,41 @@ export class RpcClient {
   /** Receives responses and hands them to their requests while any are pending. */
   async #pump(responses: QueueRing): Promise<void> {
     this.#pumping = true;
+    const what = `rpc "${this.name}" responses`;
     try {
       while (this.#pending.size > 0 && !this.#closed) {
-        let m: QueueMessage | null | typeof TIMED_OUT;
+        let r: boolean | null | typeof TIMED_OUT;
         try {
-          m = await responses.read(performance.now() + LIVENESS_CHECK_MS, undefined, `rpc "${this.name}" responses`);
+          r = await responses.read(this.#deliver, performance.now() + LIVENESS_CHECK_MS, undefined, what);
         } catch (e) {
           if (this.#closed) return;
           if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue;
           this.#failAll(e instanceof ShmbusError ? e : new ShmbusError('ERR_OS', String(e)));
           return;
         }
-        if (m === TIMED_OUT) this.#checkServers();
-        else if (m === null) return;
-        else this.#dispatch(m);
+        if (r === TIMED_OUT) this.#checkServers();
+        else if (r === null) return;
       }
     } finally {
       this.#pumping = false;
     }
   }
 
-  #dispatch(m: QueueMessage): void {
-    const d = m.data;
-    if (d.length < RPC_RESPONSE_HEADER_SIZE) return;
-    const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
-    const id = dv.getUint32(RPC_RES_ID_OFFSET, true);
+  /** Reads one response out of its slot and settles the request it answers (into its `into` buffer if it fits). */
+  readonly #deliver = (bytes: Uint8Array, offset: number, length: number): boolean => {
+    if (length < RPC_RESPONSE_HEADER_SIZE) return false;
+    const v = this.#responses!.view;
+    const id = v.getUint32(offset + RPC_RES_ID_OFFSET, true);
     const p = this.#pending.get(id);
-    if (p === undefined) return; // timed out or aborted already
+    if (p === undefined) return false; // timed out or aborted already
     this.#pending.delete(id);
-    const status = dv.getUint32(RPC_RES_STATUS_OFFSET, true);
-    const flags = dv.getUint32(RPC_RES_FLAGS_OFFSET, true);
-    const body = d.subarray(RPC_RESPONSE_HEADER_SIZE);
+    const status = v.getUint32(offset + RPC_RES_STATUS_OFFSET, true);
+    const flags = v.getUint32(offset + RPC_RES_FLAGS_OFFSET, true);
+    const n = length - RPC_RESPONSE_HEADER_SIZE;
+    const at = offset + RPC_RESPONSE_HEADER_SIZE;
     if (status === RPC_STATUS_OK) {
-      p.resolve(new QueueMessage(body, (flags & QUEUE_FLAG_TEXT) !== 0));
-      return;
-    }
-    if (status === RPC_STATUS_TOO_LARGE) {
+      p.resolve(new QueueMessage(copyBody(bytes, at, n, p.into), (flags & QUEUE_FLAG_TEXT) !== 0));
+    } else if (status === RPC_STATUS_TOO_LARGE) {
       p.reject(
         new ShmbusError(
           'ERR_MESSAGE_TOO_LARGE',
@@ -713,10 +744,11 @@ export class RpcClient {
           { segment: this.name },
         ),
       );
-      return;
+    } else {
+      p.reject(remoteError(this.name, copyBody(bytes, at, n)));
     }
-    p.reject(remoteError(this.name, body));
-  }
+    return true;
+  };
 
   #checkServers(): void {
     const service = this.#service;

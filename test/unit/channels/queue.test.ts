@@ -169,3 +169,24 @@ describe('Queue in one process', () => {
     q.detach();
   });
 });
+
+describe('Queue receive into a caller buffer', () => {
+  it('copies into `into` when it fits (no allocation), and into a fresh array when it does not', async () => {
+    const q = Queue.create(name('q-into'), { slots: 4, slotSize: 8192 });
+    const buf = new Uint8Array(4096);
+    const big = new Uint8Array(3000).fill(7);
+    await q.send(big);
+    const m = await q.receive({ into: buf });
+    assert.ok(m?.data.buffer === buf.buffer, 'the message went into the caller buffer');
+    assert.equal(m?.data.length, 3000);
+    assert.equal(buf[2999], 7);
+    q.trySend('hi');
+    assert.equal(q.tryReceive({ into: buf })?.text(), 'hi');
+    await q.send(new Uint8Array(5000));
+    const m2 = await q.receive({ into: buf });
+    assert.ok(m2?.data.buffer !== buf.buffer, 'a message too large for `into` gets a fresh array');
+    assert.equal(m2?.data.length, 5000);
+    assert.throws(() => q.tryReceive({ into: [] as unknown as Uint8Array }), code('ERR_INVALID_ARG'));
+    q.detach();
+  });
+});

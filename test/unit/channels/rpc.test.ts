@@ -31,6 +31,31 @@ describe('Rpc in one process', () => {
     late.close();
   });
 
+  it('request({ into }) puts the response into a caller buffer; req.data is reused between requests', async () => {
+    const n = name('rpc-into');
+    const seen: Uint8Array[] = [];
+    const server = Rpc.serve(n, (req) => {
+      seen.push(req.data);
+      return req.data;
+    });
+    const client = Rpc.connect(n);
+    const into = new Uint8Array(10_000);
+    const a = await client.request(new Uint8Array(6000).fill(1), { into });
+    assert.ok(a.data.buffer === into.buffer, 'the response went into the caller buffer');
+    assert.equal(a.data.length, 6000);
+    const b = await client.request(new Uint8Array(5000).fill(2), { into });
+    assert.equal(b.data.length, 5000);
+    assert.equal(into[4999], 2);
+    assert.equal(into[5999], 1);
+    const c = await client.request(new Uint8Array(20_000).fill(3), { into });
+    assert.ok(c.data.buffer !== into.buffer, 'a response too large for `into` gets a fresh array');
+    assert.equal(c.data[19_999], 3);
+    // The worker reused its request buffer (documented: req.data is valid only during the handler).
+    assert.ok(seen[0]!.buffer === seen[1]!.buffer, 'the worker reused its request buffer');
+    client.close();
+    await server.close();
+  });
+
   it('times out with ERR_TIMEOUT, aborts with ERR_ABORTED, and close() fails what is pending with ERR_CLOSED', async () => {
     const n = name('rpc-wait');
     const server = Rpc.serve(n, (req) => (req.text() === 'slow' ? new Promise<string>(() => {}) : 'fast'));
