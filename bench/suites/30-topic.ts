@@ -304,7 +304,7 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
           'This process publishes frames as fast as it can into a 64 MiB ring (after one untimed lap, so first-touch page faults are not counted): "publish" copies a private frame in (native ' +
           'memcpy); "loan" writes one byte into the loaned space and commits (a producer that renders in place). Subscriber ' +
           'children read with await read(); "copy: false" readers touch the first and last byte and check valid(), "copy" ' +
-          'readers copy the frame out. delivered = frames all subscribers got intact / time until the last one finished. ' +
+          'readers copy the frame out into one reused buffer (read({ into })). delivered = frames all subscribers got intact / time until the last one finished. ' +
           'vs IPC: delivered GB/s over child_process IPC (advanced) GB/s for the same size (2 x size / RTT).',
         columns: [
           'frame',

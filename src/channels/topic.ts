@@ -86,7 +86,15 @@ export interface SubscribeOptions {
 export interface ReadOptions extends WaitOptions {
   /** false: `data` is a view into the ring, check `m.valid()` after using it. Default true (a private copy). */
   copy?: boolean;
+  /**
+   * Copy into this buffer instead of a fresh one when the message fits (`data` is then a view of its first bytes).
+   * Reusing one buffer for big messages avoids allocating (and page-faulting) a new one per message.
+   */
+  into?: Uint8Array;
 }
+
+/** Options of tryRead. */
+export type TryReadOptions = Pick<ReadOptions, 'copy' | 'into'>;
 
 function invalid(message: string): ShmbusError {
   return new ShmbusError('ERR_INVALID_ARG', message);
@@ -144,7 +152,7 @@ function toBytes(data: Uint8Array | string, what: string): Uint8Array {
 /** Copies `n` bytes with the fastest path for the size (native memcpy for big payloads). */
 function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
   if (n >= NATIVE_COPY_FROM) native.copy(dst, dstOff, src, srcOff, n);
-  else dst.set(src.subarray(srcOff, srcOff + n), dstOff);
+  else dst.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), dstOff);
 }
 
 /**
@@ -450,6 +458,18 @@ export class Subscriber implements AsyncIterable<Message> {
   #closed = false;
   #cancelWait: (() => void) | null = null;
   readonly #ref: RecordRef = { seq: 0, offset: 0, size: 0, timestampMicros: 0 };
+  /** The copy tryNext's sink made of the last record read (a fresh array each time; handed to the Message). */
+  #copied: Uint8Array | null = null;
+  #into: Uint8Array | undefined;
+  readonly #sink = (view: RingView, offset: number, size: number): void => {
+    const into = this.#into;
+    if (into !== undefined && into.length >= size) {
+      copyBytes(into, 0, view.bytes, offset, size);
+      this.#copied = into.length === size ? into : into.subarray(0, size);
+    } else {
+      this.#copied = copyOut(view.bytes, offset, size);
+    }
+  };
   readonly #valid = (seq: number): boolean => this.#attached !== null && !this.#closed && this.#attached.reader.stillValid(seq);
 
   /** @internal use Topic.subscribe */
@@ -484,22 +504,21 @@ export class Subscriber implements AsyncIterable<Message> {
    * The next message if one is there, else null. Never waits.
    * @throws ERR_CLOSED, ERR_SHM_CORRUPT
    */
-  tryRead(options: { copy?: boolean } = {}): Message | null {
+  tryRead(options: TryReadOptions = {}): Message | null {
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
     const a = this.#attached;
     if (a === null) return null;
     const copy = options.copy !== false;
-    let out: Uint8Array | null = null;
-    const ref = a.reader.tryNext(
-      copy
-        ? (view, offset, size) => {
-            out = copyOut(view.bytes, offset, size);
-          }
-        : null,
-      this.#ref,
-    );
+    const into = options.into;
+    if (into !== undefined && !(into instanceof Uint8Array)) throw invalid('into must be a Uint8Array');
+    this.#into = into;
+    const ref = a.reader.tryNext(copy ? this.#sink : null, this.#ref);
     if (ref === null) return null;
-    if (copy) return new Message(out!, ref.seq, ref.timestampMicros, null);
+    if (copy) {
+      const data = this.#copied!;
+      this.#copied = null;
+      return new Message(data, ref.seq, ref.timestampMicros, null);
+    }
     return new Message(a.view.bytes.subarray(ref.offset, ref.offset + ref.size), ref.seq, ref.timestampMicros, this.#valid);
   }
 

@@ -126,6 +126,28 @@ describe('Topic (one process)', () => {
     }
   });
 
+  it('read({ into }) copies into the caller\'s buffer when the message fits, else into a fresh one', async () => {
+    const name = uniqueName('topicinto');
+    const t = Topic.create(name, { capacity: 1 << 16, maxMessageSize: 8192 });
+    const sub = Topic.subscribe(name);
+    try {
+      const into = new Uint8Array(4096);
+      t.publish(new Uint8Array(3000).fill(7));
+      t.publish(new Uint8Array(5000).fill(8));
+      const a = sub.tryRead({ into })!;
+      assert.equal(a.data.buffer, into.buffer);
+      assert.deepEqual(a.data, new Uint8Array(3000).fill(7));
+      const b = (await sub.read({ into }))!;
+      assert.notEqual(b.data.buffer, into.buffer);
+      assert.deepEqual(b.data, new Uint8Array(5000).fill(8));
+      assert.throws(() => sub.tryRead({ into: [] as never }), code('ERR_INVALID_ARG'));
+    } finally {
+      sub.close();
+      t.close();
+      unlinkQuietly(name);
+    }
+  });
+
   it('for await ends when the subscriber is closed; a pending read rejects with ERR_CLOSED', async () => {
     const name = uniqueName('topiciter');
     const t = Topic.create(name, { capacity: 4096 });
