@@ -7,6 +7,7 @@
 //   SHMBUS_NODE_MATRIX=0     skip the Node 22/24/26 matrix (default: on; installs them from npm into .cache/)
 //   SHMBUS_TEST_FILTER=re    only run test files whose path matches the regular expression
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +81,8 @@ if (tsc.status !== 0) {
 }
 
 const before = shmEntries();
+const runId = randomBytes(3).toString('hex');
+process.env.SHMBUS_TEST_RUN = runId;
 const filter = process.env.SHMBUS_TEST_FILTER ? new RegExp(process.env.SHMBUS_TEST_FILTER) : null;
 const slow = process.env.SHMBUS_SLOW === '1';
 const all = findTests(join(root, 'dist', 'test')).filter(
@@ -120,8 +123,11 @@ if (process.env.SHMBUS_NODE_MATRIX !== '0') {
   }
 }
 
-// Benchmarks (never part of this run) may be running beside a developer's test run: their names are not ours.
-const leaked = [...shmEntries()].filter((n) => !before.has(n) && !n.startsWith('shmbus.bench-'));
+// Another developer's test run or benchmark may be running beside this one: a test name counts as ours only when
+// it carries this run's id; names outside the test- and bench- families (examples, fixtures) always count.
+const leaked = [...shmEntries()].filter(
+  (n) => !before.has(n) && (n.includes(`-${runId}-`) || !/^shmbus\.(test|bench)-/.test(n)),
+);
 if (leaked.length > 0) {
   failures.push(`/dev/shm leak: ${leaked.join(', ')}`);
   totals.failed += 1;

@@ -5,9 +5,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Segment } from '../../src/index.js';
 
-/** A segment name no other test (or run) uses: prefix + pid + random. */
+/** A segment name no other test (or run) uses: prefix + run id + pid + random. */
 export function uniqueName(prefix = 't'): string {
-  return `test-${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // The run id (set by scripts/test.mjs) lets the leak check tell this run's segments from a concurrent run's.
+  const run = process.env['SHMBUS_TEST_RUN'];
+  return `test-${prefix}-${run ? `${run}-` : ''}${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Unlinks names if they still exist (for `after` hooks). */
@@ -122,14 +124,16 @@ export async function expectCleanExit(peer: Peer): Promise<void> {
 }
 
 /**
- * Wakes word `index` until the kernel reports a sleeper (a peer that said "waiting" parks a moment later).
- * Bounded: gives up after `tries` turns of the event loop and returns 0.
+ * Wakes word `index` until the kernel reports a sleeper (a peer that said "waiting" parks a moment later, or much
+ * later on a loaded machine). Bounded by `withinMs` (default 20 s); returns 0 if nobody ever parked.
  */
-export async function wakeUntilWoken(seg: Segment, index: number, tries = 5000): Promise<number> {
-  for (let i = 0; i < tries; i++) {
+export async function wakeUntilWoken(seg: Segment, index: number, withinMs = 20_000): Promise<number> {
+  const deadline = performance.now() + withinMs;
+  for (let turn = 0; performance.now() < deadline; turn++) {
     const woken = seg.wake(index);
     if (woken > 0) return woken;
-    await new Promise((r) => setImmediate(r));
+    // First a few hundred quick turns, then 1 ms apart so a descheduled peer gets the CPU.
+    await new Promise((r) => (turn < 500 ? setImmediate(r) : setTimeout(r, 1)));
   }
   return 0;
 }
