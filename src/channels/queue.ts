@@ -176,6 +176,8 @@ export class QueueRing {
   // A slot seen held by another process on the previous failed try: seeing it again triggers a liveness check.
   #stuckIndex = -1;
   #stuckSeq = 0;
+  /** Waiters of this process asleep on this ring: [consumers, producers]. */
+  readonly #localSleepers = [0, 0];
 
   constructor(segment: Segment, base: number, slots: number, slotSize: number, spinUs = DEFAULT_SPIN_US) {
     this.segment = segment;
@@ -511,7 +513,9 @@ export class QueueRing {
   async park(consumer: boolean, seen: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     const w = this.#words;
     const word = consumer ? this.#commits : this.#releases;
-    if (this.#spinMs > 0) {
+    const role = consumer ? 0 : 1;
+    // Only the first waiter of this process spins: the others would watch the same word and block the event loop.
+    if (this.#spinMs > 0 && this.#localSleepers[role] === 0) {
       const until = performance.now() + this.#spinMs;
       for (;;) {
         // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the futex word moves.
@@ -527,9 +531,11 @@ export class QueueRing {
     const waiters = consumer ? this.#consumerWaiters : this.#producerWaiters;
     // SYNC QUEUE-WAITERS (seq_cst RMW): count ourselves before the final re-check, so a waker cannot miss us.
     Atomics.add(w, waiters, 1);
+    this.#localSleepers[role]++;
     try {
       await waitAsync(w, word, seen, { timeout, signal }, this.segment);
     } finally {
+      this.#localSleepers[role]--;
       // SYNC QUEUE-WAITERS (seq_cst RMW)
       Atomics.sub(w, waiters, 1);
     }
