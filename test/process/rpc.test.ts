@@ -87,6 +87,21 @@ describe('Rpc across processes', () => {
     await stopServer(b);
   });
 
+  it('a client that stops reading and is killed does not wedge the worker that was answering it', async () => {
+    const n = name('rpc-stall');
+    const srv = await startServer(n, '1');
+    const stalled = spawnPeer(fixture('rpc-stall'), [n, '5']);
+    await stalled.line('sent');
+    const client = Rpc.connect(n);
+    // The only worker is stuck on the stalled client's full response queue: this request waits behind it...
+    const pending = client.request('after', { timeout: 20_000 });
+    stalled.kill('SIGKILL');
+    // ...until the worker sees that client is dead, drops its responses and goes on.
+    assert.equal((await pending).text(), 'ok:after');
+    client.close();
+    await stopServer(srv);
+  });
+
   it('a 2.7 MB image payload round-trips byte for byte', async () => {
     const n = name('rpc-img');
     const srv = await startServer(n, '1', String(3 << 20));
