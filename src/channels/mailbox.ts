@@ -23,7 +23,7 @@ import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex } from '../sync/mutex.js';
-import { allocBytes } from './message.js';
+import { allocBytes, nowMicros } from './message.js';
 import { readU64, writeU64 } from './ring.js';
 
 const TWO32 = 4294967296;
@@ -217,7 +217,7 @@ export class Mailbox {
       Atomics.store(w, lock, begin);
       w[base + MAILBOX_SLOT_LENGTH_OFFSET / 4] = bytes.length;
       writeU64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4, next);
-      writeU64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4, Math.round((performance.timeOrigin + performance.now()) * 1000));
+      writeU64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4, nowMicros());
       const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
       if (bytes.length >= NATIVE_COPY_FROM) native.copy(this.#bytes, at, bytes, 0, bytes.length);
       else this.#bytes.set(bytes, at);

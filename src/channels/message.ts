@@ -1,6 +1,13 @@
 /** Message: one record a Topic subscriber read (a copy it owns, or a zero-copy view into the ring). */
 
 const decoder = new TextDecoder();
+/** Cached: reading performance.timeOrigin costs more than the addition. */
+const TIME_ORIGIN = performance.timeOrigin;
+
+/** Now, in microseconds since the Unix epoch (the unit of record and slot timestamps). @internal */
+export function nowMicros(): number {
+  return Math.round((TIME_ORIGIN + performance.now()) * 1000);
+}
 
 /**
  * One message read from a {@link Topic}. With the default `copy: true`, `data` is memory the caller owns and

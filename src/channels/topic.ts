@@ -22,7 +22,7 @@ import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex, type LockResult } from '../sync/mutex.js';
-import { Message, allocBytes } from './message.js';
+import { Message, allocBytes, nowMicros } from './message.js';
 import {
   COMMIT_INDEX,
   WAITERS_INDEX,
@@ -98,10 +98,6 @@ export type TryReadOptions = Pick<ReadOptions, 'copy' | 'into'>;
 
 function invalid(message: string): ShmbusError {
   return new ShmbusError('ERR_INVALID_ARG', message);
-}
-
-function nowMicros(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
 function validateSpin(spin: unknown): number {

@@ -209,8 +209,8 @@ export const TOPIC_COMMIT_OFFSET = 64;
 export const TOPIC_WAITERS_OFFSET = 68;
 /** u32: cursor version; the current cursor is slot (version & 1). */
 export const TOPIC_CURSOR_VERSION_OFFSET = 128;
-/** Two cursor slots of TOPIC_CURSOR_SIZE bytes: { writeSeq u64, writePos u64, tailSeq u64, tailPos u64 }. */
-export const TOPIC_CURSOR_SLOTS_OFFSET = 136;
+/** Two cursor slots of TOPIC_CURSOR_SIZE bytes: { writeSeq u64, writePos u64, tailSeq u64, tailPos u64 }; slot 0 shares the version's line, slot 1 has the next one (no slot straddles a cache line). */
+export const TOPIC_CURSOR_SLOTS_OFFSET = 160;
 export const TOPIC_CURSOR_SIZE = 32;
 export const TOPIC_CURSOR_WRITE_SEQ = 0; // u64: seq of the last committed record (0 = none yet)
 export const TOPIC_CURSOR_WRITE_POS = 8; // u64: ring offset where the next record starts

@@ -1,7 +1,7 @@
 /** Topic and Mailbox in one process: options, typed errors, corrupt control blocks, zero-copy views, iteration. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Mailbox, Segment, Topic, isShmbusError, type ShmbusErrorCode } from '../../../src/index.js';
+import { Mailbox, Queue, Segment, Topic, isShmbusError, type ShmbusErrorCode } from '../../../src/index.js';
 import {
   HDR_PARAMS_OFFSET,
   MAILBOX_PARAM_MAX_SIZE,
@@ -59,16 +59,16 @@ describe('Topic (one process)', () => {
     }
   });
 
-  it('opening something else as a topic gets ERR_SHM_KIND; a missing topic ERR_SHM_NOT_FOUND', () => {
+  it('opening a queue as a topic (or a mailbox) gets ERR_SHM_KIND; a missing topic ERR_SHM_NOT_FOUND', () => {
     const name = uniqueName('topickind');
-    const q = Segment.create(name, { size: 4096, kind: 'queue' });
+    const q = Queue.create(name, { slots: 4, slotSize: 64 });
     try {
       assert.throws(() => Topic.open(name), code('ERR_SHM_KIND'));
       assert.throws(() => Topic.subscribe(name), code('ERR_SHM_KIND'));
       assert.throws(() => Mailbox.open(name), code('ERR_SHM_KIND'));
       assert.throws(() => Topic.subscribe(uniqueName('nope')), code('ERR_SHM_NOT_FOUND'));
     } finally {
-      q.close();
+      q.detach();
       unlinkQuietly(name);
     }
   });
