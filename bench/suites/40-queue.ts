@@ -9,13 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Queue, Rpc } from '../../src/index.js';
 import {
-  childProcessIpc,
-  httpLoopback,
+  childProcessIpcSamples,
+  httpLoopbackSamples,
+  interleave,
   nodeCommand,
   placementCpus,
   SIZES,
-  timeRoundTrips,
-  unixSocket,
+  timeRoundTripSamples,
+  unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
 import { ROOT, spawnLines, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
@@ -76,7 +77,7 @@ async function throughput(producers: number, consumers: number, total: number): 
 }
 
 /** Round trip through two queues and an echoing child, µs. */
-async function queueRoundTrip(iterations: number): Promise<Stats> {
+async function queueRoundTrip(iterations: number): Promise<Float64Array> {
   const cpus = placementCpus('cores');
   const there = benchName('qthere');
   const back = benchName('qback');
@@ -87,7 +88,7 @@ async function queueRoundTrip(iterations: number): Promise<Stats> {
     await line(echo, /^ready$/);
     const buf = new Uint8Array(64).fill(0x5a);
     const stats = await withPinnedSelf(cpus?.[0], () =>
-      timeRoundTrips(iterations, async () => {
+      timeRoundTripSamples(iterations, async () => {
         if (!qa.trySend(buf)) await qa.send(buf);
         if (qb.tryReceive() === null) await qb.receive();
       }),
@@ -104,7 +105,7 @@ async function queueRoundTrip(iterations: number): Promise<Stats> {
 }
 
 /** Rpc request round trip to an echo server in a child process, µs. */
-async function rpcRoundTrip(size: number, iterations: number, reuse = false): Promise<Stats> {
+async function rpcRoundTrip(size: number, iterations: number, reuse = false): Promise<Float64Array> {
   const cpus = placementCpus('cores');
   const name = benchName('rpc');
   const server = peer(['serve', name, String(Math.max(4096, size))], cpus?.[1]);
@@ -114,7 +115,7 @@ async function rpcRoundTrip(size: number, iterations: number, reuse = false): Pr
     const payload = new Uint8Array(size).fill(0x5a);
     const options = reuse ? { into: new Uint8Array(size) } : {};
     const stats = await withPinnedSelf(cpus?.[0], () =>
-      timeRoundTrips(iterations, async () => {
+      timeRoundTripSamples(iterations, async () => {
         const res = await client.request(payload, options);
         if (res.data.length !== size) throw new Error(`rpc echo returned ${res.data.length} bytes`);
       }),
@@ -150,25 +151,29 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
     ctx.log('queue throughput 4:4');
     const tp4 = await throughput(4, 4, 1_000_000 / k);
 
+    // Latency rows are measured in ROUNDS turns (interleaved), so load drifting over the run hits every row alike.
+    const ROUNDS = 5;
     const small = SIZES.small;
-    ctx.log('64 B round trip: child_process IPC (advanced, json)');
-    const ipcAdv = await childProcessIpc({ serialization: 'advanced', size: small, iterations: 5_000 / k, placement: 'cores' });
-    const ipcJson = await childProcessIpc({ serialization: 'json', size: small, iterations: 5_000 / k, placement: 'cores' });
-    ctx.log('64 B round trip: unix socket, HTTP');
-    const sock = await unixSocket({ size: small, iterations: 5_000 / k, placement: 'cores' });
-    const http = await httpLoopback({ size: small, iterations: 2_000 / k, placement: 'cores' });
-    ctx.log('64 B round trip: Queue, Rpc');
-    const qrt = await queueRoundTrip(20_000 / k);
-    const rpc64 = await rpcRoundTrip(small, 20_000 / k);
-
+    const place = { placement: 'cores' as const };
+    ctx.log('64 B round trips: Queue, Rpc, child_process IPC, unix socket, HTTP (interleaved)');
+    const r64 = await interleave(ROUNDS, {
+      queue: () => queueRoundTrip(20_000 / k / ROUNDS),
+      rpc: () => rpcRoundTrip(small, 20_000 / k / ROUNDS),
+      ipcAdv: () => childProcessIpcSamples({ serialization: 'advanced', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
+      ipcJson: () => childProcessIpcSamples({ serialization: 'json', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
+      sock: () => unixSocketSamples({ size: small, iterations: 5_000 / k / ROUNDS, ...place }),
+      http: () => httpLoopbackSamples({ size: small, iterations: 2_000 / k / ROUNDS, ...place }),
+    });
     const frame = SIZES.frame;
-    const n = ctx.quick ? 30 : 200;
-    ctx.log('2.7 MB round trip: Rpc, child_process IPC, unix socket, HTTP');
-    const rpcBig = await rpcRoundTrip(frame, n);
-    const rpcBigInto = await rpcRoundTrip(frame, n, true);
-    const ipcBig = await childProcessIpc({ serialization: 'advanced', size: frame, iterations: n, placement: 'cores' });
-    const sockBig = await unixSocket({ size: frame, iterations: n, placement: 'cores' });
-    const httpBig = await httpLoopback({ size: frame, iterations: n, placement: 'cores' });
+    const n = (ctx.quick ? 30 : 200) / ROUNDS;
+    ctx.log('2.7 MB round trips: Rpc, child_process IPC, unix socket, HTTP (interleaved)');
+    const rBig = await interleave(ROUNDS, {
+      rpc: () => rpcRoundTrip(frame, n),
+      rpcInto: () => rpcRoundTrip(frame, n, true),
+      ipc: () => childProcessIpcSamples({ serialization: 'advanced', size: frame, iterations: n, ...place }),
+      sock: () => unixSocketSamples({ size: frame, iterations: n, ...place }),
+      http: () => httpLoopbackSamples({ size: frame, iterations: n, ...place }),
+    });
 
     return [
       {
@@ -184,15 +189,15 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
         note:
           'This process on cpu 0, the echoing child on cpu 1. Queue: send on one queue, the child echoes on another. ' +
           'Rpc: client.request to an Rpc.serve echo handler. Both sides spin 50 µs before sleeping (the default). ' +
-          'Baselines from bench/baselines.ts in the same run. Last column: how many times faster than child_process IPC (advanced).',
+          'Baselines from bench/baselines.ts in the same run; all rows measured in 5 interleaved turns. Last column: how many times faster than child_process IPC (advanced).',
         columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
         rows: [
-          latencyRow('Queue (there and back, two queues)', qrt, ipcAdv.p50),
-          latencyRow('Rpc request', rpc64, ipcAdv.p50),
-          latencyRow("child_process IPC ('advanced')", ipcAdv, ipcAdv.p50),
-          latencyRow("child_process IPC ('json')", ipcJson, ipcAdv.p50),
-          latencyRow('Unix domain socket', sock, ipcAdv.p50),
-          latencyRow('HTTP over loopback', http, ipcAdv.p50),
+          latencyRow('Queue (there and back, two queues)', r64.queue, r64.ipcAdv.p50),
+          latencyRow('Rpc request', r64.rpc, r64.ipcAdv.p50),
+          latencyRow("child_process IPC ('advanced')", r64.ipcAdv, r64.ipcAdv.p50),
+          latencyRow("child_process IPC ('json')", r64.ipcJson, r64.ipcAdv.p50),
+          latencyRow('Unix domain socket', r64.sock, r64.ipcAdv.p50),
+          latencyRow('HTTP over loopback', r64.http, r64.ipcAdv.p50),
         ],
       },
       {
@@ -203,11 +208,11 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
           '(page faults on first touch cost more than the copy) or, with { into }, in a buffer it reuses.',
         columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
         rows: [
-          latencyRow('Rpc request (response in a fresh array)', rpcBig, ipcBig.p50),
-          latencyRow('Rpc request, { into } a reused buffer', rpcBigInto, ipcBig.p50),
-          latencyRow("child_process IPC ('advanced')", ipcBig, ipcBig.p50),
-          latencyRow('Unix domain socket', sockBig, ipcBig.p50),
-          latencyRow('HTTP over loopback', httpBig, ipcBig.p50),
+          latencyRow('Rpc request (response in a fresh array)', rBig.rpc, rBig.ipc.p50),
+          latencyRow('Rpc request, { into } a reused buffer', rBig.rpcInto, rBig.ipc.p50),
+          latencyRow("child_process IPC ('advanced')", rBig.ipc, rBig.ipc.p50),
+          latencyRow('Unix domain socket', rBig.sock, rBig.ipc.p50),
+          latencyRow('HTTP over loopback', rBig.http, rBig.ipc.p50),
         ],
       },
     ];
