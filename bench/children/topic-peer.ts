@@ -1,11 +1,12 @@
 /**
  * The far side of the Topic and Mailbox benchmarks (bench/suites/30-topic.ts).
  *
- * usage: topic-peer.js echo <ping> <pong> <poll|await|park>
+ * usage: topic-peer.js echo <ping> <pong> <poll|await|park> [zc]
  *          prints "ready"; echoes every message of <ping> on <pong> until a 1-byte message; each ping carries the
  *          sender's process.hrtime (ns, f64 at byte 0), so it records one-way latency and prints
  *          "oneway <p50> <p99> <p99.9>" (µs) at the end. poll: busy tryRead; await: read() (spin, then park);
- *          park: read() with spin 0 (every message wakes a sleeping process).
+ *          park: read() with spin 0 (every message wakes a sleeping process). zc: echo zero-copy (loan the same
+ *          size, write only the stamp, commit), for frames.
  *        topic-peer.js sub <topic> <lastSeq> <copy 1|0> <poll|await>
  *          prints "ready"; reads until it sees seq <lastSeq>; prints "done <read> <lost> <bytes>".
  * Bounded: every read times out after 60 s, so a broken run ends instead of hanging.
@@ -20,6 +21,7 @@ const say = (l: string): void => void process.stdout.write(`${l}\n`);
 try {
   if (role === 'echo') {
     const mode = c as 'poll' | 'await' | 'park';
+    const zeroCopy = d === 'zc'; // echo by loaning the same size and writing only the 8-byte stamp
     const sub = Topic.subscribe(a!, { spin: mode === 'park' ? 0 : 50 });
     const pub = Topic.open(b!);
     const oneway: number[] = [];
@@ -36,7 +38,13 @@ try {
       const now = Number(process.hrtime.bigint());
       if (m.data.length === 1) break;
       oneway.push((now - new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0, true)) / 1000);
-      pub.publish(m.data);
+      if (zeroCopy) {
+        const loan = pub.loan(m.data.length);
+        loan.bytes.set(m.data.subarray(0, 8));
+        loan.commit();
+      } else {
+        pub.publish(m.data);
+      }
     }
     const s = stats(oneway.slice(Math.floor(oneway.length / 10)));
     say(`oneway ${s.p50} ${s.p99} ${s.p999}`);

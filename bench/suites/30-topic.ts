@@ -52,17 +52,19 @@ interface PingPong {
 }
 
 /** Round trips through two topics and an echoing child; one-way latency measured by the child (hrtime stamps). */
-async function pingPong(mode: EchoMode, placement: Placement, iterations: number): Promise<PingPong> {
+async function pingPong(mode: EchoMode, placement: Placement, iterations: number, frame = 0): Promise<PingPong> {
   const cpus = placementCpus(placement);
   const there = benchName('ping');
   const back = benchName('pong');
-  const ping = Topic.create(there, { capacity: 1 << 20, maxMessageSize: 4096 });
-  const pong = Topic.create(back, { capacity: 1 << 20, maxMessageSize: 4096 });
+  const size = frame || SIZES.small;
+  const layout = { capacity: Math.max(1 << 20, 4 * (size + 64)), maxMessageSize: Math.max(4096, size) };
+  const ping = Topic.create(there, layout);
+  const pong = Topic.create(back, layout);
   const sub = Topic.subscribe(back, { spin: mode === 'park' ? 0 : 50 });
   try {
-    const echo = peer(['echo', there, back, mode], cpus?.[1]);
+    const echo = peer(['echo', there, back, mode, frame ? 'zc' : 'copy'], cpus?.[1]);
     await line(echo, /^ready$/);
-    const buf = new Uint8Array(SIZES.small);
+    const buf = new Uint8Array(size);
     const dv = new DataView(buf.buffer);
     const warmup = Math.max(100, Math.floor(iterations / 10));
     const samples = new Float64Array(iterations);
@@ -70,7 +72,14 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
       for (let i = -warmup; i < iterations; i++) {
         const t0 = process.hrtime.bigint();
         dv.setFloat64(0, Number(t0), true);
-        ping.publish(buf);
+        if (frame) {
+          // Zero-copy frame: loan it, write only the stamp (a producer would render in place), commit.
+          const loan = ping.loan(size);
+          loan.bytes.set(buf.subarray(0, 8));
+          loan.commit();
+        } else {
+          ping.publish(buf);
+        }
         let m = sub.tryRead({ copy: false });
         if (m === null) {
           if (mode === 'poll') while ((m = sub.tryRead({ copy: false })) === null);
@@ -184,6 +193,10 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
     const park = await pingPong('park', 'cores', 5_000 / k);
     const await1 = await pingPong('await', 'same-core', 2_000 / k);
     const park1 = await pingPong('park', 'same-core', 5_000 / k);
+    ctx.log('Topic zero-copy frame round trips (loan + copy: false)');
+    const zcFrame = await pingPong('poll', 'cores', 20_000 / k, SIZES.frame);
+    const zcLarge = await pingPong('poll', 'cores', 20_000 / k, SIZES.large);
+    const zcFrameAwait = await pingPong('await', 'cores', 20_000 / k, SIZES.frame);
 
     // ---- 64 B throughput
     ctx.log('Topic 64 B throughput, 1/2/4 subscribers');
@@ -272,7 +285,9 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
           '(re-reads the commit word for 50 µs, the default, then parks on the futex); parked: read() with spin 0, so every message ' +
           'wakes a sleeping process. one-way: the child\'s receive time minus the hrtime stamp in the message. ' +
           'Busy-poll on one core is not measured: two spinning Node processes on one core hand over only at the scheduler tick ' +
-          '(Node cannot sched_yield). Baselines from bench/baselines.ts in the same run.',
+          '(Node cannot sched_yield). Zero-copy frame rows: both sides loan the frame, write only an 8-byte stamp and commit; ' +
+          'readers use copy: false (cost independent of size: compare with the 64 B rows). IPC p50 / p50 compares with 64 B IPC. ' +
+          'Baselines from bench/baselines.ts in the same run.',
         columns: ['path', 'cores', 'p50', 'p99', 'p99.9', 'one-way p50', 'vs C spin p50', 'IPC p50 / p50'],
         rows: [
           rttRow('Topic busy-poll', '2', poll.rtt, ipcAdv.p50, cSpin.p50, poll.oneway),
@@ -280,6 +295,9 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
           rttRow('Topic parked (spin 0)', '2', park.rtt, ipcAdv.p50, cSpin.p50, park.oneway),
           rttRow('Topic await read() (default)', '1', await1.rtt, ipcAdv.p50, cSpin.p50, await1.oneway),
           rttRow('Topic parked (spin 0)', '1', park1.rtt, ipcAdv.p50, cSpin.p50, park1.oneway),
+          rttRow('Topic zero-copy 2.7 MB frame, busy-poll', '2', zcFrame.rtt, ipcAdv.p50, cSpin.p50, zcFrame.oneway),
+          rttRow('Topic zero-copy 6 MiB frame, busy-poll', '2', zcLarge.rtt, ipcAdv.p50, cSpin.p50, zcLarge.oneway),
+          rttRow('Topic zero-copy 2.7 MB frame, await read()', '2', zcFrameAwait.rtt, ipcAdv.p50, cSpin.p50, zcFrameAwait.oneway),
           rttRow('C spin ping-pong', '2', cSpin, ipcAdv.p50, cSpin.p50),
           rttRow('C spin ping-pong (yields)', '1', cSpin1, ipcAdv.p50, cSpin.p50),
           rttRow('C futex ping-pong', '2', cFutex, ipcAdv.p50, cSpin.p50),
