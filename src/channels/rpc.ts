@@ -42,7 +42,7 @@ import {
 import { isProcessAlive, selfIdentity } from '../segment/process.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../sync/deadline.js';
+import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import {
   QueueMessage,
   QueueRing,
@@ -388,6 +388,8 @@ export class RpcServer {
   readonly #loops: Promise<void>[] = [];
   readonly #responders = new Map<number, QueueRing>();
   #closed = false;
+  /** close() stopped waiting for handlers: answers that come later are dropped. */
+  #abandoned = false;
   #served = 0;
   #failed = 0;
 
@@ -484,6 +486,7 @@ export class RpcServer {
       status = RPC_STATUS_ERROR;
       body = errorBody(new ShmbusError('ERR_REMOTE', `the handler returned ${typeof body}; return a Uint8Array or a string`));
     }
+    if (this.#abandoned) return undefined;
     if (status !== RPC_STATUS_OK) this.#failed++;
     this.#service.setBusy(entry, clientId, id, false);
     this.#served++;
@@ -539,14 +542,26 @@ export class RpcServer {
   }
 
   /**
-   * Stops taking requests, lets the handlers in progress answer, and leaves the service (the last server out
-   * removes its name). Idempotent.
+   * Stops taking requests, lets the handlers in progress answer (waiting at most `timeout` ms for them, default
+   * forever; after that their answers are dropped), and leaves the service (the last server out removes its
+   * name). Idempotent. @throws ERR_INVALID_ARG
    */
-  async close(): Promise<void> {
+  async close(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = validateTimeout(options.timeout, 'timeout');
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
-    await Promise.allSettled(this.#loops);
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => {
+      if (timeout !== Infinity) {
+        timer = setTimeout(() => {
+          this.#abandoned = true;
+          resolve();
+        }, timeout);
+      }
+    });
+    await Promise.race([Promise.allSettled(this.#loops), gaveUp]);
+    clearTimeout(timer);
     for (const i of this.#entries) this.#service.deregister(i);
     const last = !this.#service.anyAlive();
     for (const id of [...this.#responders.keys()]) this.#evict(id);
