@@ -404,7 +404,7 @@ export class Topic {
     else this.#mutex.unlock();
   }
 
-  /** Detaches this publisher (idempotent). An open loan is dropped with the lock still released at exit. */
+  /** Detaches this publisher (idempotent). An open loan is aborted first (its lock released). */
   close(): void {
     if (this.#closed) return;
     if (this.#loan !== null) {
