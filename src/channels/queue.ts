@@ -40,7 +40,15 @@ import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../sync/deadline.js';
 import { waitAsync, wake } from '../sync/futex.js';
 
-/** A message taken from a {@link Queue} (or an Rpc request/response): a private copy of the bytes. */
+/**
+ * A message taken from a {@link Queue} (or an Rpc response): a private copy of the bytes (or a view of the
+ * `into` buffer you passed).
+ * @example
+ * ```ts
+ * const m = await q.receive();
+ * if (m !== null) console.log(m.isText ? m.text() : m.data.length);
+ * ```
+ */
 export class QueueMessage {
   /** The message bytes (a private copy; safe to keep). */
   readonly data: Uint8Array;

@@ -58,7 +58,7 @@ import {
 } from './queue.js';
 
 /**
- * A request as a handler sees it. `data` is only valid until the handler returns (or its promise settles): the
+ * A request as a handler sees it (`Rpc.serve(name, (req) => ...)`). `data` is only valid until the handler returns (or its promise settles): the
  * worker reuses the buffer for its next request. Keep a copy (`req.data.slice()`) if you need it later; returning
  * `req.data` (or a view of it) as the reply is fine.
  */
@@ -377,7 +377,14 @@ function unlinkQuietly(name: string): void {
   }
 }
 
-/** A running server: `close()` stops it. */
+/**
+ * A running server (from {@link Rpc.serve}): `close()` stops it.
+ * @example
+ * ```ts
+ * const server = Rpc.serve('echo', (req) => req.data, { workers: 2 });
+ * process.once('SIGTERM', () => void server.close({ timeout: 1000 }));
+ * ```
+ */
 export class RpcServer {
   /** The service name. */
   readonly name: string;
@@ -603,7 +610,16 @@ export interface RpcRequestOptions extends WaitOptions {
   into?: Uint8Array;
 }
 
-/** A client of one service. */
+/**
+ * A client of one service (from {@link Rpc.connect}). Requests may overlap; each response is matched to its
+ * request by id.
+ * @example
+ * ```ts
+ * const client = Rpc.connect('echo');
+ * const [a, b] = await Promise.all([client.request('a'), client.request('b')]);
+ * client.close();
+ * ```
+ */
 export class RpcClient {
   /** The service name. */
   readonly name: string;
@@ -718,19 +734,26 @@ export class RpcClient {
   async #pump(responses: QueueRing): Promise<void> {
     this.#pumping = true;
     const what = `rpc "${this.name}" responses`;
+    let nextCheck = performance.now() + LIVENESS_CHECK_MS;
     try {
       while (this.#pending.size > 0 && !this.#closed) {
+        // Check the servers every LIVENESS_CHECK_MS even while other responses keep arriving: a dead worker's
+        // request must fail although its neighbours are answered.
+        if (performance.now() >= nextCheck) {
+          this.#checkServers();
+          nextCheck = performance.now() + LIVENESS_CHECK_MS;
+          continue;
+        }
         let r: boolean | null | typeof TIMED_OUT;
         try {
-          r = await responses.read(this.#deliver, performance.now() + LIVENESS_CHECK_MS, undefined, what);
+          r = await responses.read(this.#deliver, nextCheck, undefined, what);
         } catch (e) {
           if (this.#closed) return;
           if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue;
           this.#failAll(e instanceof ShmbusError ? e : new ShmbusError('ERR_OS', String(e)));
           return;
         }
-        if (r === TIMED_OUT) this.#checkServers();
-        else if (r === null) return;
+        if (r === null) return;
       }
     } finally {
       this.#pumping = false;
