@@ -67,7 +67,7 @@ export class QueueMessage {
 }
 
 export interface QueueCreateOptions {
-  /** Number of slots (a power of two, 1..2^24). Default 1024. */
+  /** Number of slots (a power of two, 1..2^24). Default 1024, fewer for big slots (the ring stays within 32 MiB). */
   slots?: number;
   /** Largest message in bytes (1..2^30). Default 4096. Larger messages are refused with ERR_MESSAGE_TOO_LARGE. */
   slotSize?: number;
@@ -106,6 +106,19 @@ export interface QueueStats {
 const DECODER = new TextDecoder();
 const ENCODER = new TextEncoder();
 const DEFAULT_SLOTS = 1024;
+/** Default slot counts shrink so that a ring of big slots stays within this many bytes (at least 2 slots). */
+const DEFAULT_RING_BUDGET = 32 << 20;
+
+/**
+ * The default number of slots for `slotSize`-byte slots: `max`, or fewer (a power of two, at least 2) so the ring
+ * stays within 32 MiB. @internal
+ */
+export function defaultSlots(slotSize: unknown, max: number): number {
+  if (typeof slotSize !== 'number' || !(slotSize > 0)) return max;
+  let n = max;
+  while (n > 2 && n * slotSize > DEFAULT_RING_BUDGET) n >>= 1;
+  return n;
+}
 const DEFAULT_SLOT_SIZE = 4096;
 const DEFAULT_SPIN_US = 50;
 /** While a slot is held by another process, sleep at most this long before checking that process is alive. */
@@ -765,7 +778,8 @@ export class Queue implements AsyncIterable<QueueMessage> {
 
   static #create(name: string, options: QueueCreateOptions, firstTicket: number): Queue {
     if (options === null || typeof options !== 'object') throw new ShmbusError('ERR_INVALID_ARG', 'options must be an object');
-    const { slots, slotSize } = validateRingOptions(options.slots ?? DEFAULT_SLOTS, options.slotSize ?? DEFAULT_SLOT_SIZE);
+    const size = options.slotSize ?? DEFAULT_SLOT_SIZE;
+    const { slots, slotSize } = validateRingOptions(options.slots ?? defaultSlots(size, DEFAULT_SLOTS), size);
     return new Queue(name, createQueueRing(name, slots, slotSize, options.mode, options.spin, firstTicket));
   }
 

@@ -48,6 +48,7 @@ import {
   QueueRing,
   TIMED_OUT,
   copyBody,
+  defaultSlots,
   bodyFlags,
   createQueueRing,
   openQueueRing,
@@ -90,7 +91,10 @@ export type RpcHandler = (request: RpcRequest) => RpcReply | Promise<RpcReply>;
 export interface RpcServeOptions {
   /** Requests handled at once by this process (concurrent handler calls). Default 1, at most 64 in all. */
   workers?: number;
-  /** Slots of the request queue (a power of two). Default 64. Used when this server creates the service. */
+  /**
+   * Slots of the request queue (a power of two). Default 64, fewer for big slots (the queue stays within 32 MiB).
+   * Used when this server creates the service.
+   */
   slots?: number;
   /** Largest request in bytes. Default 65536. Used when this server creates the service. */
   slotSize?: number;
@@ -101,7 +105,7 @@ export interface RpcServeOptions {
 }
 
 export interface RpcConnectOptions {
-  /** Slots of this client's response queue (a power of two). Default 8. */
+  /** Slots of this client's response queue (a power of two). Default 8, fewer for big slots (within 32 MiB). */
   slots?: number;
   /** Largest response in bytes. Default: the service's request slotSize. */
   slotSize?: number;
@@ -305,7 +309,8 @@ export class Rpc {
     if (!Number.isInteger(workers) || workers < 1 || workers > RPC_MAX_WORKERS) {
       throw new ShmbusError('ERR_INVALID_ARG', `workers must be an integer from 1 to ${RPC_MAX_WORKERS} (got ${String(workers)})`);
     }
-    const { slots, slotSize } = validateRingOptions(options.slots ?? DEFAULT_REQUEST_SLOTS, options.slotSize ?? DEFAULT_SLOT_SIZE);
+    const size = options.slotSize ?? DEFAULT_SLOT_SIZE;
+    const { slots, slotSize } = validateRingOptions(options.slots ?? defaultSlots(size, DEFAULT_REQUEST_SLOTS), size);
     if (slotSize < RPC_REQUEST_HEADER_SIZE) {
       throw new ShmbusError('ERR_INVALID_ARG', `slotSize must be at least ${RPC_REQUEST_HEADER_SIZE} bytes`);
     }
@@ -827,8 +832,8 @@ export class RpcClient {
       if (!this.#service.anyAlive()) throw noServer(this.name, 'no server is alive');
     }
     if (this.#responses === undefined) {
-      const slots = this.#options.slots ?? DEFAULT_RESPONSE_SLOTS;
       const slotSize = this.#options.slotSize ?? this.#service.ring.slotSize - RPC_REQUEST_HEADER_SIZE;
+      const slots = this.#options.slots ?? defaultSlots(slotSize, DEFAULT_RESPONSE_SLOTS);
       for (let attempt = 0; this.#responses === undefined; attempt++) {
         const id = this.#service.nextClientId();
         try {

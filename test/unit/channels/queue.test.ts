@@ -121,6 +121,16 @@ describe('Queue in one process', () => {
     q.detach();
   });
 
+  it('the default slot count keeps rings of big slots within 32 MiB', () => {
+    const small = Queue.create(name('q-def'));
+    assert.deepEqual([small.slots, small.slotSize], [1024, 4096]);
+    const big = Queue.create(name('q-def-big'), { slotSize: 4 << 20 });
+    assert.equal(big.slots, 8);
+    const huge = Queue.create(name('q-def-huge'), { slotSize: 64 << 20 });
+    assert.equal(huge.slots, 2);
+    for (const q of [small, big, huge]) q.detach();
+  });
+
   it('bad options are ERR_INVALID_ARG; a wrong kind is ERR_SHM_KIND; use after detach is ERR_CLOSED', () => {
     assert.throws(() => Queue.create(name('q-bad'), { slots: 3 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Queue.create(name('q-bad'), { slots: 0 }), code('ERR_INVALID_ARG'));
