@@ -72,6 +72,11 @@ export class MutexCore implements Contender<LockResult> {
   readonly livenessInterval: number;
   readonly spin: number;
   readonly #me: Me;
+  /**
+   * This object took the lock and has not released it since (a hint: another object over the same memory in this
+   * thread may have released it meanwhile, so {@link heldByMe} still confirms it against shared memory).
+   */
+  #holding = false;
   /** tryLock's memory of a busy word: the value and when it was first seen, so it can check liveness sometimes. */
   #seenValue = 0;
   #seenSince = 0;
@@ -100,6 +105,14 @@ export class MutexCore implements Contender<LockResult> {
     const w = this.words;
     const b = this.base;
     const me = this.#me;
+    // Fast path: this object took the lock, so the record was ours; if `ownerPid` is still our pid (cleared before
+    // every release, and no live holder is taken over) and `ownerThread` still our thread, we hold it. A stale
+    // hint fails one of the two and falls through to the full check.
+    // MUTEX-IDENTITY (acquire load of ownerPid, then ownerThread): a thread of ours that published after our
+    // release wrote ownerThread before ownerPid, so seeing its ownerPid means seeing its thread.
+    if (this.#holding && Atomics.load(w, b + OWNER_PID) === me.pid && Atomics.load(w, b + THREAD) === me.thread) {
+      return true;
+    }
     // Relaxed reads suffice: only this thread could have written a matching identity.
     return (
       ((Atomics.load(w, b + W) & MUTEX_PID_MASK) === me.pid) &&
@@ -156,6 +169,7 @@ export class MutexCore implements Contender<LockResult> {
   release(): void {
     const w = this.words;
     const b = this.base;
+    this.#holding = false;
     // Clear the identity first, so a later holder with the same pid number is never judged by this one's record.
     // MUTEX-IDENTITY (store 0, before MUTEX-RELEASE): pairs with the acquire load in mutexHolderAlive.
     Atomics.store(w, b + OWNER_PID, 0);
@@ -221,13 +235,16 @@ export class MutexCore implements Contender<LockResult> {
     const w = this.words;
     const b = this.base;
     const me = this.#me;
-    // Loads first: rewriting an unchanged companion would cost a fenced store on the uncontended path.
+    // Reads first: rewriting an unchanged companion would cost a fenced store on the uncontended path. Plain
+    // reads: only a holder writes the companions, and we hold the lock (MUTEX-ACQUIRE ordered the previous
+    // holder's writes before us; a dead holder's writes are complete), so these reads race with no write.
     // Companion stores (seq-cst): made visible by the MUTEX-IDENTITY release store below.
-    if (Atomics.load(w, b + THREAD) !== me.thread) Atomics.store(w, b + THREAD, me.thread);
-    if (Atomics.load(w, b + START_LO) !== me.startLo) Atomics.store(w, b + START_LO, me.startLo);
-    if (Atomics.load(w, b + START_HI) !== me.startHi) Atomics.store(w, b + START_HI, me.startHi);
+    if (w[b + THREAD] !== me.thread) Atomics.store(w, b + THREAD, me.thread);
+    if (w[b + START_LO] !== me.startLo) Atomics.store(w, b + START_LO, me.startLo);
+    if (w[b + START_HI] !== me.startHi) Atomics.store(w, b + START_HI, me.startHi);
     // SYNC MUTEX-IDENTITY (release store of ownerPid): pairs with the acquire load in mutexHolderAlive.
     Atomics.store(w, b + OWNER_PID, me.pid);
+    this.#holding = true;
   }
 
   /** Contender: sleep on the word while it is held with the waiters bit set. */
