@@ -61,6 +61,11 @@ class RwCore {
   readonly occWaiters: number;
   readonly slots: number;
   readonly me: Me;
+  /**
+   * This object raised `writer` as a write lock (not a reader's take-over) and has not lowered it since; a hint
+   * that {@link writeHeldByMe} confirms through the Mutex.
+   */
+  writing = false;
   /** Slots this object's read holds occupy (this thread's), newest last. */
   readonly held: number[] = [];
   readonly #preferred: number;
@@ -91,14 +96,17 @@ class RwCore {
     for (let k = 0; k < RWLOCK_SLOT_COUNT; k++) {
       const slot = (this.#preferred + k) % RWLOCK_SLOT_COUNT;
       const pid = this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET);
+      // Plain read of pid: only a hint that skips a CAS bound to fail (the CAS decides).
       // SYNC RW-SLOT-CLAIM (CAS pid 0 -> me): exclusive claim; pairs with the pid store 0 in release().
-      if (Atomics.load(w, pid) !== 0 || Atomics.compareExchange(w, pid, 0, me.pid) !== 0) continue;
+      if (w[pid] !== 0 || Atomics.compareExchange(w, pid, 0, me.pid) !== 0) continue;
       const t = this.slotWord(slot, RWLOCK_SLOT_THREAD_OFFSET);
       const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
-      // Identity stores (seq-cst), published by RW-READ-ENTER; skipped when the slot already holds them.
-      if (Atomics.load(w, t) !== me.thread) Atomics.store(w, t, me.thread);
-      if (Atomics.load(w, lo) !== me.startLo) Atomics.store(w, lo, me.startLo);
-      if (Atomics.load(w, lo + 1) !== me.startHi) Atomics.store(w, lo + 1, me.startHi);
+      // Identity stores (seq-cst), published by RW-READ-ENTER; skipped when the slot already holds them. Plain
+      // reads: only the slot's claimant writes its identity, and the claim CAS ordered the previous claimant's
+      // writes (before its pid store 0) before us, so these reads race with no write.
+      if (w[t] !== me.thread) Atomics.store(w, t, me.thread);
+      if (w[lo] !== me.startLo) Atomics.store(w, lo, me.startLo);
+      if (w[lo + 1] !== me.startHi) Atomics.store(w, lo + 1, me.startHi);
       return slot;
     }
     return -1;
@@ -196,6 +204,7 @@ class RwCore {
   /** Lowers the flag, wakes waiting readers, releases the Mutex (the writer's unlock and its undo). */
   endWrite(): void {
     const w = this.words;
+    this.writing = false;
     // SYNC RW-WRITER (release store 0): publishes the writer's changes; pairs with the readers' loads of `writer`.
     Atomics.store(w, this.writer, 0);
     // Dekker with the reader's add-then-load in ReadSide.sleepOn.
@@ -204,6 +213,9 @@ class RwCore {
   }
 
   writeHeldByMe(): boolean {
+    // This object raised the flag and still holds the Mutex: the flag is still raised (only the Mutex holder
+    // lowers it, and a live holder is never taken over), no need to load it.
+    if (this.writing && this.mutex.heldByMe()) return true;
     // Acquire: our own flag store is visible to us.
     return this.mutex.heldByMe() && Atomics.load(this.words, this.writer) !== 0;
   }
@@ -412,9 +424,9 @@ export class RwLock extends SyncPrimitive {
     this.assertOpen();
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `read-locking ${this.placement.what}`);
-    const deadline = deadlineAfter(options.timeout);
     const r = this.#read.attempt(false) ?? this.#spinRead();
     if (r !== null) return r;
+    const deadline = deadlineAfter(options.timeout);
     const what = `read-locking ${this.placement.what}`;
     const side = new ReadSide(this.#core);
     const got = await contendAsync(side, options, what, this.waits, () => this.isClosed());
@@ -489,12 +501,20 @@ export class RwLock extends SyncPrimitive {
     const timeout = validateTimeout(options.timeout);
     const what = `write-locking ${this.placement.what}`;
     throwIfAborted(options.signal, what);
-    const deadline = deadlineAfter(timeout);
-    const r = await this.#core.mutex.lock(options, this.placement.what, this.waits, () => this.isClosed());
+    // The clock is read only when a wait begins (the uncontended path never reads it).
+    const m = this.#core.mutex;
+    let deadline: number | undefined;
+    let r: LockResult;
+    if (m.tryAcquire()) r = CLEAN;
+    else {
+      deadline = deadlineAfter(timeout);
+      r = await m.lock(options, this.placement.what, this.waits, () => this.isClosed());
+    }
     this.#raise();
     if (this.#drain.attempt(false) !== null) return r;
     try {
-      await contendAsync(this.#drain, { ...options, timeout: remaining(deadline) }, what, this.waits, () => this.isClosed());
+      const left = remaining(deadline ?? deadlineAfter(timeout));
+      await contendAsync(this.#drain, { ...options, timeout: left }, what, this.waits, () => this.isClosed());
     } catch (e) {
       if (!this.isClosed()) this.#core.endWrite();
       throw e;
@@ -512,12 +532,19 @@ export class RwLock extends SyncPrimitive {
     if (this.#core.held.length > 0) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread holds a read lock of ${this.placement.what}: writeLockSync would deadlock`);
     }
-    const deadline = deadlineAfter(timeout);
-    const r = this.#core.mutex.lockSync(timeout, this.placement.what);
+    // The clock is read only when a wait begins (the uncontended path never reads it).
+    const m = this.#core.mutex;
+    let deadline: number | undefined;
+    let r: LockResult;
+    if (m.tryAcquire()) r = CLEAN;
+    else {
+      deadline = deadlineAfter(timeout);
+      r = m.lockSync(timeout, this.placement.what);
+    }
     this.#raise();
     if (this.#drain.attempt(false) !== null) return r;
     try {
-      contendSync(this.#drain, remaining(deadline), `write-locking ${this.placement.what}`);
+      contendSync(this.#drain, remaining(deadline ?? deadlineAfter(timeout)), `write-locking ${this.placement.what}`);
     } catch (e) {
       this.#core.endWrite();
       throw e;
@@ -579,6 +606,7 @@ export class RwLock extends SyncPrimitive {
   #raise(): void {
     // SYNC RW-WRITER (seq-cst store 1): stops new readers; pairs with their load after RW-READ-ENTER (Dekker).
     Atomics.store(this.#core.words, this.#core.writer, 1);
+    this.#core.writing = true;
   }
 
   #spinRead(): LockResult | null {
