@@ -101,7 +101,8 @@ class SemCore {
     const entered = this.#enterSync();
     // Sweep for dead holders at most once per interval from tryAcquire, and only when it would help.
     let sweep = false;
-    if (Atomics.load(this.words, this.value) === 0) {
+    // Plain read under the ledger Mutex (SEM-VALUE is written only under it).
+    if (this.words[this.value] === 0) {
       const now = performance.now();
       sweep = now - this.#lastSweep >= this.livenessInterval;
       if (sweep) this.#lastSweep = now;
@@ -147,8 +148,9 @@ class SemCore {
     }
     if (sweep && this.#sweep() > 0) recovered = true;
     // The ledger is read and written with plain accesses under its Mutex (MUTEX-ACQUIRE/RELEASE order them);
-    // only `value`, which sleepers probe without the Mutex, goes through Atomics.
-    const v = Atomics.load(w, this.value);
+    // only the stores of `value`, which sleepers probe without the Mutex, go through Atomics. Reading `value`
+    // needs no Atomics: it is written only under the Mutex.
+    const v = w[this.value]!;
     if (v === 0) return null;
     const slot = this.#mySlot(true);
     // Record the holding before taking the unit: a death in between is repaired by recounting (see #repair).
@@ -162,8 +164,8 @@ class SemCore {
 
   #releaseLocked(n: number): void {
     const w = this.words;
-    // SEM-VALUE (load under the ledger Mutex).
-    const v = Atomics.load(w, this.value);
+    // SEM-VALUE (plain read under the ledger Mutex, which orders every write of it).
+    const v = w[this.value]!;
     if (v + n > SEM_VALUE_MAX) {
       throw new ShmbusError('ERR_INVALID_ARG', `releasing ${n} would take ${this.what} past ${SEM_VALUE_MAX} units`);
     }
