@@ -217,12 +217,16 @@ export class MutexCore implements Contender<LockResult> {
 
   /** If word value `v`'s holder is dead, takes the lock over (CAS on exactly `v`): true when this caller got it. */
   #takeOverIfDead(v: number): boolean {
-    if (mutexHolderAlive(this.words, this.base, v)) return false;
     const w = this.words;
     const b = this.base;
+    // SYNC MUTEX-IDENTITY (acquire load of ownerPid): the record the verdict below is about.
+    const recorded = Atomics.load(w, b + OWNER_PID);
+    if (mutexHolderAlive(w, b, v, recorded)) return false;
     // The dead holder's record must not vouch for whoever comes next (see PROTOCOL.md §4.1 "identity window").
-    // MUTEX-IDENTITY (store 0, before MUTEX-RECOVER): pairs with the acquire load in mutexHolderAlive.
-    Atomics.store(w, b + OWNER_PID, 0);
+    // Cleared by CAS from exactly the judged record: a recoverer that lost the race to another must not erase the
+    // identity the winner has published meanwhile (the winner could then no longer unlock).
+    // MUTEX-IDENTITY (CAS recorded -> 0, before MUTEX-RECOVER): pairs with the acquire load in mutexHolderAlive.
+    if (Atomics.compareExchange(w, b + OWNER_PID, recorded, 0) !== recorded) return false;
     // SYNC MUTEX-RECOVER (acquire, CAS deadValue -> pid|WAITERS): only one recoverer wins; others may sleep too.
     if (Atomics.compareExchange(w, b + W, v, this.#me.pid | MUTEX_WAITERS) !== v) return false;
     this.#publishOwner();
@@ -274,11 +278,15 @@ export class MutexCore implements Contender<LockResult> {
  * CAS and its identity stores, or died there) by the pid alone.
  * @internal
  */
-export function mutexHolderAlive(words: Int32Array, base: number, v: number): boolean {
+export function mutexHolderAlive(
+  words: Int32Array,
+  base: number,
+  v: number,
+  // SYNC MUTEX-IDENTITY (acquire load of ownerPid): a matching pid makes the start time below the holder's own.
+  recorded: number = Atomics.load(words, base + OWNER_PID),
+): boolean {
   const pid = v & MUTEX_PID_MASK;
   if (pid === 0) return false; // a waiters bit without an owner: corrupt, treat as free to take over
-  // SYNC MUTEX-IDENTITY (acquire load of ownerPid): a matching pid makes the start time below the holder's own.
-  const recorded = Atomics.load(words, base + OWNER_PID);
   const me = identity();
   if (recorded !== pid) return pid === me.pid || isProcessAlive(pid, 0); // incomplete identity: the pid decides
   // Start halves: ordered after the acquire load of ownerPid above (MUTEX-IDENTITY).

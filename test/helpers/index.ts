@@ -99,7 +99,7 @@ export function spawnPeer(
       }
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => {
-          reject(new Error(`no line matching ${String(pattern)} within ${timeoutMs} ms; stderr:\n${err}`));
+          reject(new Error(`no line matching ${String(pattern)} within ${timeoutMs} ms; other stdout lines: ${JSON.stringify(seen)}; stderr:\n${err}`));
         }, timeoutMs);
         waiters.push({
           pattern,

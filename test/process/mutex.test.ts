@@ -141,6 +141,8 @@ describe('Mutex across processes', () => {
     try {
       m.lockSync();
       const wk = new Worker(fixture('mutex-worker'), { workerData: { name: n, op: 'lock' } });
+      // Listen for the exit from the start: a fast worker can be gone before a later listener is attached.
+      const exited = new Promise((resolve) => wk.once('exit', resolve));
       const msgs: string[] = [];
       const locked = new Promise<void>((resolve, reject) => {
         wk.on('message', (msg: string) => {
@@ -154,7 +156,7 @@ describe('Mutex across processes', () => {
       m.unlock();
       await locked;
       assert.equal(msgs[1], 'locked recovered=false');
-      await new Promise((resolve) => wk.once('exit', resolve));
+      await exited;
     } finally {
       m.close();
     }
