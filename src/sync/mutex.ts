@@ -81,15 +81,46 @@ export class MutexCore implements Contender<LockResult> {
   #seenValue = 0;
   #seenSince = 0;
 
-  constructor(words: Int32Array, base: number, options: { livenessInterval: number; spin: number }) {
+  /**
+   * Ledger mode (PROTOCOL.md §4.3, the Semaphore's internal mutex): unlock leaves the identity in place and a
+   * locker rewrites only what differs, so re-locking by the same process stores nothing but the word. Nobody may
+   * ask such a mutex who holds it (it is never held across calls): {@link heldByMe} is not used with it.
+   */
+  readonly #keepIdentity: boolean;
+
+  constructor(
+    words: Int32Array,
+    base: number,
+    options: { livenessInterval: number; spin: number },
+    keepIdentity = false,
+  ) {
     this.words = words;
     this.base = base;
     this.livenessInterval = options.livenessInterval;
     this.spin = options.spin;
     this.#me = identity();
+    this.#keepIdentity = keepIdentity;
     if (this.#me.pid > MUTEX_PID_MASK) {
       throw new ShmbusError('ERR_OS', `pid ${this.#me.pid} does not fit the mutex word (${MUTEX_PID_MASK} max)`);
     }
+    if (keepIdentity) this.#clearForeignRecordOfMyPid();
+  }
+
+  /**
+   * Ledger mode, before this object's first lock: a record with our pid but another start time is a dead
+   * process's whose pid we now have (only a process with our pid writes our pid, and while we live that is us).
+   * Left in place it would vouch for us while we are between our CAS and our identity stores, and a checker
+   * would take the mutex from us; nothing can write such a record again, so clearing it once is enough.
+   */
+  #clearForeignRecordOfMyPid(): void {
+    const w = this.words;
+    const b = this.base;
+    const me = this.#me;
+    // MUTEX-IDENTITY (acquire load of ownerPid, then the start halves).
+    if (Atomics.load(w, b + OWNER_PID) !== me.pid) return;
+    if (Atomics.load(w, b + START_LO) === me.startLo && Atomics.load(w, b + START_HI) === me.startHi) return;
+    // MUTEX-IDENTITY (CAS ownerPid me -> 0): clears only that record; a holder's newer record (not our pid) stays.
+    Atomics.compareExchange(w, b + OWNER_PID, me.pid, 0);
   }
 
   /** One attempt, no waiting and no liveness check: the fast path. */
@@ -142,7 +173,7 @@ export class MutexCore implements Contender<LockResult> {
 
   lockSync(timeout: number, what: string): LockResult {
     if (this.tryAcquire()) return CLEAN;
-    if (this.heldByMe()) {
+    if (!this.#keepIdentity && this.heldByMe()) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread already holds ${what}: lockSync would deadlock`);
     }
     if (this.#spinAcquire()) return CLEAN;
@@ -170,9 +201,10 @@ export class MutexCore implements Contender<LockResult> {
     const w = this.words;
     const b = this.base;
     this.#holding = false;
-    // Clear the identity first, so a later holder with the same pid number is never judged by this one's record.
+    // Clear the identity first, so a later holder with the same pid number is never judged by this one's record
+    // (ledger mode keeps it: see #clearForeignRecordOfMyPid and PROTOCOL.md §4.3).
     // MUTEX-IDENTITY (store 0, before MUTEX-RELEASE): pairs with the acquire load in mutexHolderAlive.
-    Atomics.store(w, b + OWNER_PID, 0);
+    if (!this.#keepIdentity) Atomics.store(w, b + OWNER_PID, 0);
     // SYNC MUTEX-RELEASE (release, exchange -> 0): publishes the guarded writes; pairs with MUTEX-ACQUIRE.
     const old = Atomics.exchange(w, b + W, 0);
     // Only a set waiters bit costs a system call; the uncontended path has none.
@@ -246,8 +278,11 @@ export class MutexCore implements Contender<LockResult> {
     if (w[b + THREAD] !== me.thread) Atomics.store(w, b + THREAD, me.thread);
     if (w[b + START_LO] !== me.startLo) Atomics.store(w, b + START_LO, me.startLo);
     if (w[b + START_HI] !== me.startHi) Atomics.store(w, b + START_HI, me.startHi);
-    // SYNC MUTEX-IDENTITY (release store of ownerPid): pairs with the acquire load in mutexHolderAlive.
-    Atomics.store(w, b + OWNER_PID, me.pid);
+    // SYNC MUTEX-IDENTITY (release store of ownerPid): pairs with the acquire load in mutexHolderAlive. Ledger
+    // mode skips it when ownerPid is already ours (plain read: a racing recoverer's clear would only leave the
+    // identity incomplete, judged by the pid alone); the companions are then ours too, since anyone who rewrites
+    // them rewrites ownerPid, or dies holding the mutex and its recoverer clears ownerPid.
+    if (!this.#keepIdentity || w[b + OWNER_PID] !== me.pid) Atomics.store(w, b + OWNER_PID, me.pid);
     this.#holding = true;
   }
 

@@ -83,7 +83,8 @@ class SemCore {
   constructor(words: Int32Array, base: number, options: { livenessInterval: number; spin: number }, what: string) {
     this.words = words;
     this.livenessInterval = options.livenessInterval;
-    this.mutex = new MutexCore(words, base + SEM_MUTEX_OFFSET / 4, options);
+    // Ledger mode: the identity stays in place across unlocks (PROTOCOL.md §4.3).
+    this.mutex = new MutexCore(words, base + SEM_MUTEX_OFFSET / 4, options, true);
     this.value = base + SEM_VALUE_OFFSET / 4;
     this.waiters = base + SEM_WAITERS_OFFSET / 4;
     this.total = base + SEM_TOTAL_OFFSET / 4;
@@ -156,8 +157,10 @@ class SemCore {
     // Record the holding before taking the unit: a death in between is repaired by recounting (see #repair).
     if (slot >= 0) w[this.slotWord(slot, SEM_SLOT_HELD_OFFSET)]! += 1;
     else w[this.untracked]! += 1;
-    // SYNC SEM-VALUE (store under the ledger Mutex): one unit fewer.
-    Atomics.store(w, this.value, v - 1);
+    // SEM-VALUE, one unit fewer: a plain store under the ledger Mutex (whose release orders it for the next
+    // holder). Lock-free readers only wait for `value` to rise, so a decrement needs no fence; the futex compares
+    // the word itself, and an aligned Int32 store is never torn.
+    w[this.value] = v - 1;
     if (recovered && v - 1 > 0) this.#surplus = v - 1;
     return recovered ? RECOVERED : CLEAN;
   }

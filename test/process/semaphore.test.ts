@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Semaphore, SEMAPHORE_SIZE, Segment, isShmbusError } from '../../src/index.js';
+import { MUTEX_OWNER_PID_OFFSET, MUTEX_OWNER_START_OFFSET, MUTEX_WORD_OFFSET, SEM_MUTEX_OFFSET } from '../../src/protocol/index.js';
+import { processStartTime } from '../../src/segment/process.js';
 import { ask, counterRun, exitPeers, lockTestScope } from '../helpers/locks.js';
 
 const { name, peer: spawn } = lockTestScope();
@@ -55,6 +57,49 @@ describe('Semaphore across processes', () => {
       assert.deepEqual(s.acquireSync({ timeout: 5000 }), { recovered: true });
     } finally {
       s.close();
+    }
+  });
+
+  it('ledger mode: the identity stays across unlocks, a dead namesake\'s record is cleared, a holder dead over a kept record is taken over', async () => {
+    const segName = name('semledger');
+    const seg = Segment.create(segName, { size: SEMAPHORE_SIZE, init: (x) => Semaphore.init(x, 0, { initial: 1 }) });
+    const w = seg.words;
+    const word = (SEM_MUTEX_OFFSET + MUTEX_WORD_OFFSET) / 4;
+    const ownerPid = (SEM_MUTEX_OFFSET + MUTEX_OWNER_PID_OFFSET) / 4;
+    const startLo = (SEM_MUTEX_OFFSET + MUTEX_OWNER_START_OFFSET) / 4;
+    const mine = processStartTime(process.pid) % 2 ** 32 | 0;
+    try {
+      // A dead process whose pid we now have left its record (pid reuse): it must not vouch for us.
+      w[ownerPid] = process.pid;
+      w[startLo] = mine + 1;
+      const s = new Semaphore(seg, 0, { livenessInterval: 10 });
+      assert.equal(w[ownerPid], 0, 'a record of our pid with another start time is cleared before our first lock');
+      assert.deepEqual(s.acquireSync(), { recovered: false });
+      assert.equal(w[word], 0);
+      assert.equal(w[ownerPid], process.pid, 'the identity stays after the ledger unlock');
+      assert.equal(w[startLo], mine);
+      s.release();
+      assert.equal(w[ownerPid], process.pid);
+      new Semaphore(seg, 0).close(); // our own record is left alone
+      assert.equal(w[ownerPid], process.pid);
+      const other = await peer('embedded', segName, '0');
+      assert.equal(await ask(other, 'acquire', /^acquired/), 'acquired recovered=false');
+      assert.equal(w[ownerPid], other.pid, 'another process rewrites the record');
+      assert.equal(await ask(other, 'release', 'released'), 'released');
+      await exitPeers(other);
+      // The peer dies holding the ledger over the record it left (complete, its start time): taken over.
+      w[word] = other.pid;
+      assert.deepEqual(s.acquireSync({ timeout: 5000 }), { recovered: true });
+      assert.equal(w[ownerPid], process.pid);
+      s.release();
+      // It dies between its CAS and its identity stores over our kept record: judged by its pid alone.
+      w[word] = other.pid;
+      assert.deepEqual(s.acquireSync({ timeout: 5000 }), { recovered: true });
+      s.release();
+      assert.equal(s.value, 1, 'the recounts kept exactly the one unit');
+      s.close();
+    } finally {
+      seg.close();
     }
   });
 
