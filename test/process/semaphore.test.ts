@@ -96,6 +96,13 @@ describe('Semaphore across processes', () => {
       w[word] = other.pid;
       assert.deepEqual(s.acquireSync({ timeout: 5000 }), { recovered: true });
       s.release();
+      // Same, after it wrote its start time over ours (a torn record): the recoverer (us) leaves a whole record.
+      w[word] = other.pid;
+      w[startLo] = mine + 7;
+      assert.deepEqual(s.acquireSync({ timeout: 5000 }), { recovered: true });
+      assert.equal(w[ownerPid], process.pid);
+      assert.equal(w[startLo], mine);
+      s.release();
       assert.equal(s.value, 1, 'the recounts kept exactly the one unit');
       s.close();
     } finally {
