@@ -90,6 +90,13 @@ const all = findTests(join(root, 'dist', 'test')).filter(
 );
 await nodeSuite(`node ${process.version}`, all.map((f) => relative(root, f)));
 
+if (!filter) {
+  // The fallback for engines that refuse a SharedArrayBuffer over external memory: the same suites over a
+  // non-shared external ArrayBuffer (SHMBUS_BUFFER=external), to prove Atomics and every channel still work there.
+  const fallback = all.filter((f) => /[/\\](unit|process)[/\\].*(segment|topic|mailbox|queue|mutex)/.test(f)).map((f) => relative(root, f));
+  await nodeSuite('external ArrayBuffer fallback', fallback, { SHMBUS_BUFFER: 'external' });
+}
+
 if (existsSync(join(root, 'python', 'tests')) && !filter) {
   step('python peer (pytest)');
   const res = await run('python3', ['-m', 'pytest', '-q', 'python/tests'], { env: { ...process.env, PYTHONPATH: join(root, 'python') } });

@@ -1,6 +1,7 @@
 // Node-API entry points. Every function JS calls is prefixed Js. Arguments arrive validated by
 // src/native/binding.ts; here we only convert types, call the OS layer and report errno.
 #include <napi.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <atomic>
@@ -30,15 +31,31 @@ void releaseMapping(void* hint) {
   delete st;
 }
 
+// SHMBUS_BUFFER=external forces the fallback (to test it where SharedArrayBuffers over the mapping work).
+bool forceExternalBuffer() {
+  static const bool forced = [] {
+    const char* v = getenv("SHMBUS_BUFFER");
+    return v != nullptr && strcmp(v, "external") == 0;
+  }();
+  return forced;
+}
+
+// A SharedArrayBuffer over [offset, offset+length) of the mapping; where the engine refuses one over external
+// memory, an external (non-shared) ArrayBuffer over the same bytes: Atomics still work on it, only
+// Atomics.wait (which shmbus never uses across processes) and sharing with worker_threads do not.
 napi_value bufferOver(Napi::Env env, MappingState* st, size_t offset, size_t length) {
-  napi_value sab;
+  napi_value buffer;
   st->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: a holder already keeps st alive here
-  napi_status s = createSharedArrayBuffer(env, st->m.data + offset, length, releaseMapping, st, &sab);
-  if (s != napi_ok) {
+  if (!forceExternalBuffer() &&
+      createSharedArrayBuffer(env, st->m.data + offset, length, releaseMapping, st, &buffer) == napi_ok)
+    return buffer;
+  try {
+    return Napi::ArrayBuffer::New(
+        env, st->m.data + offset, length, [](Napi::Env, void*, MappingState* hint) { releaseMapping(hint); }, st);
+  } catch (...) {
     releaseMapping(st);
-    throw Napi::Error::New(env, "could not create a SharedArrayBuffer over the mapping");
+    throw;
   }
-  return sab;
 }
 
 Napi::Error osError(Napi::Env env, const OsError& e) {

@@ -336,7 +336,12 @@ export class Segment implements WaitOwner {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The payload as a SharedArrayBuffer (Atomics work on it across processes). @throws ERR_CLOSED */
+  /**
+   * The payload as a SharedArrayBuffer (Atomics work on it across processes). In the fallback for engines that
+   * refuse a SharedArrayBuffer over external memory (or with SHMBUS_BUFFER=external) it is a non-shared
+   * ArrayBuffer over the same memory: Atomics and every shmbus call still work; sharing it with worker_threads does
+   * not (see {@link Segment.shared}). @throws ERR_CLOSED
+   */
   get buffer(): SharedArrayBuffer {
     this.#assertOpen();
     return this.#buffer;
@@ -352,6 +357,11 @@ export class Segment implements WaitOwner {
   get words(): Int32Array {
     this.#assertOpen();
     return this.#words;
+  }
+
+  /** True when {@link buffer} is a real SharedArrayBuffer (always, on Node 20-26 as built by npm install). */
+  get shared(): boolean {
+    return this.#buffer instanceof SharedArrayBuffer;
   }
 
   get closed(): boolean {

@@ -85,6 +85,36 @@ describe('Segment across processes', () => {
     });
   }
 
+  const externalRun = process.env['SHMBUS_BUFFER'] === 'external' ? 'this whole run uses the fallback' : false;
+
+  it('the external-ArrayBuffer fallback (SHMBUS_BUFFER=external) shares bytes, Atomics and wakes with a normal peer', { skip: externalRun }, async () => {
+    const name = fresh('external');
+    const seg = Segment.create(name, { size: 256 });
+    assert.equal(seg.shared, true);
+    seg.bytes[9] = 77;
+    const peer = spawnPeer(fixture('segment-peer'), [], { env: { ...process.env, SHMBUS_BUFFER: 'external' } });
+    await peer.line('ready');
+    peer.send(`open ${name}`);
+    await peer.line(/^opened/);
+    peer.send('shared');
+    assert.equal(await peer.line(/^shared/), 'shared false');
+    peer.send('byte 9');
+    assert.equal(await peer.line(/^byte/), 'byte 77');
+    const p = seg.waitAsync(3, 0, { timeout: 20_000 });
+    peer.send('store 3 41');
+    assert.equal(await p, 'ok');
+    assert.equal(Atomics.load(seg.words, 3), 41);
+    peer.send('waitAsync 4 0 20000');
+    await peer.line('waiting');
+    assert.equal(await wakeUntilWoken(seg, 4), 1);
+    assert.equal(await peer.line(/^waitAsync /), 'waitAsync ok');
+    peer.send('close');
+    await peer.line('closed');
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
+  });
+
   it('a waitAsync here is woken by a store + wake in another process', async () => {
     const name = fresh('wakehere');
     const seg = Segment.create(name, { size: 64 });
@@ -161,7 +191,7 @@ describe('Segment across processes', () => {
     assert.equal(Segment.list().find((s) => s.name === name), undefined);
   });
 
-  it('SharedArrayBuffer of a segment is shared with worker_threads', async () => {
+  it('SharedArrayBuffer of a segment is shared with worker_threads', { skip: externalRun && 'a non-shared ArrayBuffer is copied, not shared, by postMessage' }, async () => {
     const { Worker } = await import('node:worker_threads');
     const name = fresh('worker');
     const seg = Segment.create(name, { size: 64 });
