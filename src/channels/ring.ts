@@ -10,20 +10,22 @@
 import { ShmbusError } from '../errors.js';
 import {
   TOPIC_COMMIT_OFFSET,
-  TOPIC_CURSOR_SIZE,
-  TOPIC_CURSOR_SLOTS_OFFSET,
-  TOPIC_CURSOR_TAIL_POS,
-  TOPIC_CURSOR_TAIL_SEQ,
-  TOPIC_CURSOR_VERSION_OFFSET,
-  TOPIC_CURSOR_WRITE_POS,
-  TOPIC_CURSOR_WRITE_SEQ,
   TOPIC_FLAG_PAD,
+  TOPIC_HEAD_SLOT_SIZE,
+  TOPIC_HEAD_SLOTS_OFFSET,
+  TOPIC_HEAD_WRITE_POS,
+  TOPIC_HEAD_WRITE_SEQ,
   TOPIC_RECORD_ALIGN,
   TOPIC_RECORD_FLAGS_OFFSET,
   TOPIC_RECORD_HEADER_SIZE,
   TOPIC_RECORD_SEQ_OFFSET,
   TOPIC_RECORD_SIZE_OFFSET,
   TOPIC_RECORD_TIMESTAMP_OFFSET,
+  TOPIC_TAIL_POS,
+  TOPIC_TAIL_SEQ,
+  TOPIC_TAIL_SLOT_SIZE,
+  TOPIC_TAIL_SLOTS_OFFSET,
+  TOPIC_TAIL_VERSION_OFFSET,
   TOPIC_WAITERS_OFFSET,
 } from '../protocol/layout.js';
 
@@ -35,7 +37,16 @@ const MAX_CURSOR_RETRIES = 100_000;
 
 export const COMMIT_INDEX = TOPIC_COMMIT_OFFSET / 4;
 export const WAITERS_INDEX = TOPIC_WAITERS_OFFSET / 4;
-const VERSION_INDEX = TOPIC_CURSOR_VERSION_OFFSET / 4;
+const TAIL_VERSION = TOPIC_TAIL_VERSION_OFFSET / 4;
+/** Word index of head slot 0 / tail slot 0; slot 1 is one slot size (in words) further. */
+const HEAD_SLOT0 = TOPIC_HEAD_SLOTS_OFFSET / 4;
+const TAIL_SLOT0 = TOPIC_TAIL_SLOTS_OFFSET / 4;
+const HEAD_SLOT_WORDS = TOPIC_HEAD_SLOT_SIZE / 4;
+const TAIL_SLOT_WORDS = TOPIC_TAIL_SLOT_SIZE / 4;
+const W_SEQ = TOPIC_HEAD_WRITE_SEQ / 4;
+const W_POS = TOPIC_HEAD_WRITE_POS / 4;
+const T_SEQ = TOPIC_TAIL_SEQ / 4;
+const T_POS = TOPIC_TAIL_POS / 4;
 const HDR = TOPIC_RECORD_HEADER_SIZE;
 
 /** A topic payload as seen by one process: views plus the validated layout parameters. */
@@ -132,31 +143,96 @@ function corrupt(view: RingView, what: string): ShmbusError {
   });
 }
 
-function slotIndex(slot: number): number {
-  return (TOPIC_CURSOR_SLOTS_OFFSET + slot * TOPIC_CURSOR_SIZE) / 4;
-}
-
 /**
- * Reads the cursor consistently without a lock (the slot named by the version, then the version again: a change
- * means a writer published meanwhile, so read again). Validates every field.
+ * Reads the cursor consistently without a lock (subscribers): the tail first, then the head (5.5). Tail before
+ * head keeps `tailSeq <= writeSeq + 1` true even while writers publish (the head only grows). Validates every
+ * field.
  * @throws ERR_SHM_CORRUPT
  */
 export function readCursor(view: RingView, out: Cursor = { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 }): Cursor {
+  readTail(view, out);
+  readHead(view, out);
+  checkCursor(view, out);
+  return out;
+}
+
+/**
+ * The cursor as a writer holding the mutex sees it: plain reads (only mutex holders write these words, and the
+ * mutex acquire ordered their writes before ours). Validated like readCursor.
+ * @throws ERR_SHM_CORRUPT
+ */
+function writerCursor(view: RingView, out: Cursor): Cursor {
+  const w = view.words;
+  const tail = TAIL_SLOT0 + (w[TAIL_VERSION]! & 1) * TAIL_SLOT_WORDS;
+  out.tailSeq = readU64(w, tail + T_SEQ);
+  out.tailPos = readU64(w, tail + T_POS);
+  const c = w[COMMIT_INDEX]! >>> 0;
+  const head = HEAD_SLOT0 + (c & 1) * HEAD_SLOT_WORDS;
+  out.writeSeq = readU64(w, head + W_SEQ);
+  out.writePos = readU64(w, head + W_POS);
+  if (out.writeSeq % TWO32 !== c) throw headMismatch(view, out.writeSeq, c);
+  checkCursor(view, out);
+  return out;
+}
+
+function headMismatch(view: RingView, writeSeq: number, commit: number): ShmbusError {
+  return corrupt(view, `head slot ${commit & 1} holds writeSeq ${writeSeq}, the commit word ${commit}`);
+}
+
+/**
+ * Reads the current head into out.writeSeq/writePos: the slot named by the commit word, then the commit word
+ * again (a writer only rewrites slot `c & 1` after publishing `c + 1`). @throws ERR_SHM_CORRUPT
+ */
+function readHead(view: RingView, out: Cursor): void {
   const w = view.words;
   for (let i = 0; i < MAX_CURSOR_RETRIES; i++) {
-    // SYNC TOPIC-CURSOR (acquire): the slot it names is complete; pairs with the release in publishCursor.
-    const v = Atomics.load(w, VERSION_INDEX);
-    const base = slotIndex(v & 1);
-    out.writeSeq = readU64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4);
-    out.writePos = readU64(w, base + TOPIC_CURSOR_WRITE_POS / 4);
-    out.tailSeq = readU64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4);
-    out.tailPos = readU64(w, base + TOPIC_CURSOR_TAIL_POS / 4);
-    // SYNC TOPIC-CURSOR (acquire re-check): unchanged means no writer rewrote this slot while we read it.
-    if (Atomics.load(w, VERSION_INDEX) !== v) continue;
-    checkCursor(view, out);
-    return out;
+    // SYNC TOPIC-COMMIT (acquire): the head slot it names is complete; pairs with the release in commitRecord.
+    const c = Atomics.load(w, COMMIT_INDEX) >>> 0;
+    const base = HEAD_SLOT0 + (c & 1) * HEAD_SLOT_WORDS;
+    out.writeSeq = readU64(w, base + W_SEQ);
+    out.writePos = readU64(w, base + W_POS);
+    // SYNC TOPIC-COMMIT (acquire re-check): unchanged means no writer rewrote this slot while we read it.
+    if (Atomics.load(w, COMMIT_INDEX) >>> 0 !== c) continue;
+    if (out.writeSeq % TWO32 !== c) throw headMismatch(view, out.writeSeq, c);
+    return;
   }
-  throw corrupt(view, `the cursor version changed ${MAX_CURSOR_RETRIES} times in a row`);
+  throw corrupt(view, `the commit word changed ${MAX_CURSOR_RETRIES} times in a row`);
+}
+
+/** Reads the current tail slot into out.tailSeq/tailPos (consistent, not range-checked). @throws ERR_SHM_CORRUPT */
+function readTail(view: RingView, out: Cursor): void {
+  const w = view.words;
+  for (let i = 0; i < MAX_CURSOR_RETRIES; i++) {
+    // SYNC TOPIC-TAIL (acquire): the slot it names is complete; pairs with the release in publishTail.
+    const v = Atomics.load(w, TAIL_VERSION);
+    const base = TAIL_SLOT0 + (v & 1) * TAIL_SLOT_WORDS;
+    out.tailSeq = readU64(w, base + T_SEQ);
+    out.tailPos = readU64(w, base + T_POS);
+    // SYNC TOPIC-TAIL (acquire re-check): unchanged means no writer rewrote this slot while we read it.
+    if (Atomics.load(w, TAIL_VERSION) === v) return;
+  }
+  throw corrupt(view, `the tail version changed ${MAX_CURSOR_RETRIES} times in a row`);
+}
+
+/**
+ * The current tailSeq alone (the reader's per-message validation: 4 loads on the commit word's line).
+ * @throws ERR_SHM_CORRUPT (0, or not below 2^53)
+ */
+function readTailSeq(view: RingView): number {
+  const w = view.words;
+  for (let i = 0; i < MAX_CURSOR_RETRIES; i++) {
+    // SYNC TOPIC-TAIL (acquire): as in readTail.
+    const v = Atomics.load(w, TAIL_VERSION);
+    const base = TAIL_SLOT0 + (v & 1) * TAIL_SLOT_WORDS + T_SEQ;
+    const lo = w[base]! >>> 0;
+    const hi = w[base + 1]! >>> 0;
+    // SYNC TOPIC-TAIL (acquire re-check): as in readTail.
+    if (Atomics.load(w, TAIL_VERSION) !== v) continue;
+    const seq = lo + hi * TWO32;
+    if (seq < 1 || seq >= MAX_U64) throw corrupt(view, `tailSeq ${seq} out of range`);
+    return seq;
+  }
+  throw corrupt(view, `the tail version changed ${MAX_CURSOR_RETRIES} times in a row`);
 }
 
 function checkCursor(view: RingView, c: Cursor): void {
@@ -179,24 +255,35 @@ function checkCursor(view: RingView, c: Cursor): void {
 
 /** Lays out a fresh ring (the creator, before the segment is ready): nothing written, ring empty. */
 export function initRing(view: RingView): void {
-  publishCursor(view, { writeSeq: 0, writePos: 0, tailSeq: 1, tailPos: 0 });
-  Atomics.store(view.words, COMMIT_INDEX, 0); // creator only; published by SYNC READY
+  publishCursor(view, { writeSeq: 0, writePos: 0, tailSeq: 1, tailPos: 0 }); // published by SYNC READY
 }
 
 /**
- * Writes the cursor into the slot the readers are not using, then flips the version to it. Writers only, holding
- * the mutex (so the version cannot move under us).
+ * Publishes a whole cursor: the tail, then the head slot `writeSeq & 1` and the commit word. Only for a fresh ring
+ * (initRing) and tests; writers publish the tail in reserve and the head in commitRecord.
  */
 export function publishCursor(view: RingView, c: Cursor): void {
+  publishTail(view, c.tailSeq, c.tailPos);
   const w = view.words;
-  const v = Atomics.load(w, VERSION_INDEX); // only the mutex holder writes it
-  const base = slotIndex((v + 1) & 1);
-  writeU64(w, base + TOPIC_CURSOR_WRITE_SEQ / 4, c.writeSeq);
-  writeU64(w, base + TOPIC_CURSOR_WRITE_POS / 4, c.writePos);
-  writeU64(w, base + TOPIC_CURSOR_TAIL_SEQ / 4, c.tailSeq);
-  writeU64(w, base + TOPIC_CURSOR_TAIL_POS / 4, c.tailPos);
-  // SYNC TOPIC-CURSOR (release): publishes the slot; pairs with the acquire loads in readCursor.
-  Atomics.store(w, VERSION_INDEX, (v + 1) | 0);
+  const base = HEAD_SLOT0 + (c.writeSeq % 2) * HEAD_SLOT_WORDS;
+  writeU64(w, base + W_SEQ, c.writeSeq);
+  writeU64(w, base + W_POS, c.writePos);
+  // SYNC TOPIC-COMMIT (release): as in commitRecord.
+  Atomics.store(w, COMMIT_INDEX, c.writeSeq % TWO32 | 0);
+}
+
+/**
+ * Writes the tail into the slot the readers are not using, then flips the tail version to it. Writers only,
+ * holding the mutex (so the version cannot move under us).
+ */
+function publishTail(view: RingView, tailSeq: number, tailPos: number): void {
+  const w = view.words;
+  const v = w[TAIL_VERSION]!; // plain: only mutex holders write it
+  const base = TAIL_SLOT0 + ((v + 1) & 1) * TAIL_SLOT_WORDS;
+  writeU64(w, base + T_SEQ, tailSeq);
+  writeU64(w, base + T_POS, tailPos);
+  // SYNC TOPIC-TAIL (release): publishes the slot; pairs with the acquire loads in readTail / readTailSeq.
+  Atomics.store(w, TAIL_VERSION, (v + 1) | 0);
 }
 
 /** A record header as read from the ring (not yet trusted). */
@@ -251,7 +338,7 @@ const scratch: RawHeader = { size: 0, flags: 0, seq: 0 };
  */
 export function reserve(view: RingView, size: number, out?: Reservation): Reservation {
   const r = out ?? { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
-  const c = readCursor(view, r.cursor);
+  const c = writerCursor(view, r.cursor);
   const cap = view.capacity;
   const rec = recordSize(size);
   const wraps = cap - c.writePos < rec;
@@ -270,9 +357,9 @@ export function reserve(view: RingView, size: number, out?: Reservation): Reserv
     moved = true;
   }
   if (c.tailSeq > c.writeSeq) c.tailPos = c.writePos;
-  // SYNC TOPIC-RECLAIM: this cursor publication (release) precedes every write into the claimed room; a reader
+  // SYNC TOPIC-RECLAIM: this tail publication (release) precedes every write into the claimed room; a reader
   // that re-checks tailSeq after copying (TOPIC-VALIDATE) sees it if it could have read overwritten bytes.
-  if (moved) publishCursor(view, c);
+  if (moved) publishTail(view, c.tailSeq, c.tailPos);
   r.seq = c.writeSeq + 1;
   r.at = wraps ? 0 : c.writePos;
   r.padAt = wraps ? c.writePos : -1;
@@ -301,19 +388,12 @@ export function commitRecord(view: RingView, r: Reservation, size: number, times
   const c = r.cursor;
   c.writeSeq = r.seq;
   c.writePos = normalizePos(r.at + recordSize(size), cap);
-  publishCursor(view, c);
-  // SYNC TOPIC-COMMIT (release): publishes the record and the cursor; pairs with the acquire load in RingReader.
+  const head = HEAD_SLOT0 + (r.seq % 2) * HEAD_SLOT_WORDS; // the slot readers are not using (commit is seq - 1)
+  writeU64(w, head + W_SEQ, c.writeSeq);
+  writeU64(w, head + W_POS, c.writePos);
+  // SYNC TOPIC-COMMIT (release): publishes the record and the head slot; pairs with the acquire loads in
+  // RingReader#tryNext and readHead.
   Atomics.store(w, COMMIT_INDEX, r.seq % TWO32 | 0);
-}
-
-/**
- * Repairs what a writer that died holding the mutex may have left: the commit word is set from the cursor (it may
- * lag one commit behind). Space it reserved needs nothing: the cursor never included it. Holding the mutex.
- */
-export function repairAfterDeadWriter(view: RingView): void {
-  const c = readCursor(view);
-  // SYNC TOPIC-COMMIT (release): as in commitRecord.
-  Atomics.store(view.words, COMMIT_INDEX, c.writeSeq % TWO32 | 0);
 }
 
 /** One record a reader got: where its payload lies in the payload view, and its header fields. */
@@ -394,8 +474,7 @@ export class RingReader {
       const ts = readU64(w, ((view.dataOffset + at) >> 2) + TOPIC_RECORD_TIMESTAMP_OFFSET / 4);
       // SYNC TOPIC-VALIDATE (acquire, after the copy): tailSeq <= seq means the writers had not started to
       // overwrite record seq when we finished reading it. Pairs with the release in reserve (TOPIC-RECLAIM).
-      const c = readCursor(view, this.#cursor);
-      if (c.tailSeq <= seq) {
+      if (readTailSeq(view) <= seq) {
         if (!sane) {
           throw corrupt(view, `record ${seq} at ring offset ${at} has an impossible header (size ${h.size}, flags ${h.flags}, seq ${h.seq})`);
         }
@@ -408,6 +487,7 @@ export class RingReader {
         this.#idle = seq % TWO32 | 0;
         return out;
       }
+      const c = readCursor(view, this.#cursor); // the whole cursor, checked: a consistent tailSeq/tailPos pair
       // Lapped: record seq (and maybe more) was overwritten. Skip to the oldest valid record.
       this.lost += c.tailSeq - seq;
       this.seq = c.tailSeq;
@@ -419,6 +499,6 @@ export class RingReader {
 
   /** True while record `seq` has not been overwritten (for zero-copy messages). */
   stillValid(seq: number): boolean {
-    return readCursor(this.#view, this.#cursor).tailSeq <= seq;
+    return readTailSeq(this.#view) <= seq;
   }
 }

@@ -21,7 +21,7 @@ import {
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
-import { Mutex, type LockResult } from '../sync/mutex.js';
+import { Mutex } from '../sync/mutex.js';
 import { Message, allocBytes, nowMicros } from './message.js';
 import {
   COMMIT_INDEX,
@@ -29,7 +29,6 @@ import {
   commitRecord,
   initRing,
   recordSize,
-  repairAfterDeadWriter,
   reserve,
   ringParamsValid,
   RingReader,
@@ -374,9 +373,10 @@ export class Topic {
       );
     }
     if (this.#loan !== null) throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
-    const { recovered }: LockResult = this.#mutex.lockSync(options?.timeout === undefined ? NO_OPTIONS : { timeout: options.timeout });
+    // A lock recovered from a dead publisher needs no repair (PROTOCOL 5.3 step 1): the commit word only ever
+    // names a complete record and head slot, and the tail it may have moved is consistent on its own.
+    this.#mutex.lockSync(options?.timeout === undefined ? NO_OPTIONS : { timeout: options.timeout });
     try {
-      if (recovered) repairAfterDeadWriter(this.#view);
       return reserve(this.#view, size, this.#reservation);
     } catch (e) {
       this.#mutex.unlock();

@@ -203,19 +203,28 @@ export const TOPIC_PARAM_MAX_MESSAGE = 2; // largest payload in bytes
 export const TOPIC_PARAM_DATA_OFFSET = 3; // payload offset of the ring data, TOPIC_DATA_OFFSET
 /** Own 64-byte line: the writers' robust Mutex (§4.1). */
 export const TOPIC_MUTEX_OFFSET = 0;
-/** u32 futex word, own line with WAITERS: writeSeq mod 2^32, stored by the committing writer. */
+/** u32 futex word, own line with WAITERS and the tail: writeSeq mod 2^32, stored by the committing writer. */
 export const TOPIC_COMMIT_OFFSET = 64;
 /** u32: subscribers parked (or about to park) on COMMIT; a writer skips the wake while it is 0. */
 export const TOPIC_WAITERS_OFFSET = 68;
-/** u32: cursor version; the current cursor is slot (version & 1). */
-export const TOPIC_CURSOR_VERSION_OFFSET = 128;
-/** Two cursor slots of TOPIC_CURSOR_SIZE bytes: { writeSeq u64, writePos u64, tailSeq u64, tailPos u64 }; slot 0 shares the version's line, slot 1 has the next one (no slot straddles a cache line). */
-export const TOPIC_CURSOR_SLOTS_OFFSET = 160;
-export const TOPIC_CURSOR_SIZE = 32;
-export const TOPIC_CURSOR_WRITE_SEQ = 0; // u64: seq of the last committed record (0 = none yet)
-export const TOPIC_CURSOR_WRITE_POS = 8; // u64: ring offset where the next record starts
-export const TOPIC_CURSOR_TAIL_SEQ = 16; // u64: seq of the oldest record still valid (writeSeq + 1 = ring empty)
-export const TOPIC_CURSOR_TAIL_POS = 24; // u64: ring offset where record tailSeq starts (before the wrap rule)
+/**
+ * u32, on the COMMIT line: tail version; the current tail is slot (version & 1). Subscribers read only this line
+ * (and the records) per message: COMMIT to see a record, the tail to validate it after the copy.
+ */
+export const TOPIC_TAIL_VERSION_OFFSET = 72;
+/** Two tail slots of TOPIC_TAIL_SLOT_SIZE bytes { tailSeq u64, tailPos u64 }, on the COMMIT line. */
+export const TOPIC_TAIL_SLOTS_OFFSET = 80;
+export const TOPIC_TAIL_SLOT_SIZE = 16;
+export const TOPIC_TAIL_SEQ = 0; // u64: seq of the oldest record still valid (writeSeq + 1 = ring empty)
+export const TOPIC_TAIL_POS = 8; // u64: ring offset where record tailSeq starts (before the wrap rule)
+/**
+ * Two head slots of TOPIC_HEAD_SLOT_SIZE bytes { writeSeq u64, writePos u64 }, own line (writers' line). The
+ * current head is slot (COMMIT & 1): a committing writer fills slot (writeSeq + 1) & 1, then stores COMMIT.
+ */
+export const TOPIC_HEAD_SLOTS_OFFSET = 128;
+export const TOPIC_HEAD_SLOT_SIZE = 16;
+export const TOPIC_HEAD_WRITE_SEQ = 0; // u64: seq of the last committed record (0 = none yet)
+export const TOPIC_HEAD_WRITE_POS = 8; // u64: ring offset where the next record starts
 /** Payload offset of the ring data. */
 export const TOPIC_DATA_OFFSET = 256;
 /** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), reserved u64 }. */

@@ -8,6 +8,7 @@ import {
   TOPIC_COMMIT_OFFSET,
   TOPIC_DATA_OFFSET,
   TOPIC_FLAG_PAD,
+  TOPIC_HEAD_SLOTS_OFFSET,
   TOPIC_RECORD_HEADER_SIZE,
 } from '../../../src/protocol/layout.js';
 import {
@@ -220,6 +221,21 @@ describe('ring writer and readers', () => {
     checkPayload(got[0]!);
   });
 
+  it('a writer that died after filling the next head slot, before the commit store, leaves nothing to repair', () => {
+    const view = makeRing(1024, 200);
+    const reader = new RingReader(view, 'latest');
+    publish(view, 10);
+    const r = reserve(view, 150);
+    const head = (TOPIC_HEAD_SLOTS_OFFSET + (r.seq % 2) * 16) / 4;
+    view.words[head] = r.seq; // writeSeq of the head slot commit does not name yet
+    view.words[head + 2] = 999_999; // a writePos no valid cursor holds: never read
+    assert.deepEqual(readCursor(view), { writeSeq: 1, writePos: recordSize(10), tailSeq: 1, tailPos: 0 });
+    assert.deepEqual(readAll(reader, view).map((m) => m.seq), [1]);
+    assert.equal(publish(view, 30), 2);
+    assert.deepEqual(readAll(reader, view).map((m) => [m.seq, m.data.length]), [[2, 30]]);
+    assert.deepEqual(readAll(new RingReader(view, 'oldest'), view).map((m) => m.seq), [1, 2]);
+  });
+
   it('refuses a corrupt cursor with ERR_SHM_CORRUPT', () => {
     const view = makeRing(1024, 200);
     publishCursor(view, { writeSeq: 5, writePos: 4096, tailSeq: 1, tailPos: 0 });
@@ -229,6 +245,11 @@ describe('ring writer and readers', () => {
     assert.throws(() => reserve(view, 1), (e) => isShmbusError(e, 'ERR_SHM_CORRUPT'));
     publishCursor(view, { writeSeq: 5, writePos: 0, tailSeq: 9, tailPos: 0 });
     assert.throws(() => readCursor(view), (e) => isShmbusError(e, 'ERR_SHM_CORRUPT'));
+    // The head slot commit names must hold writeSeq = commit (mod 2^32).
+    publishCursor(view, { writeSeq: 5, writePos: 0, tailSeq: 1, tailPos: 0 });
+    view.words[(TOPIC_HEAD_SLOTS_OFFSET + 16) / 4] = 7;
+    assert.throws(() => readCursor(view), (e) => isShmbusError(e, 'ERR_SHM_CORRUPT'));
+    assert.throws(() => reserve(view, 1), (e) => isShmbusError(e, 'ERR_SHM_CORRUPT'));
   });
 
   it('a valid record with an impossible header is refused with ERR_SHM_CORRUPT, never read out of range', () => {

@@ -5,8 +5,9 @@ import { Mailbox, Queue, Segment, Topic, isShmbusError, type ShmbusErrorCode } f
 import {
   HDR_PARAMS_OFFSET,
   MAILBOX_PARAM_MAX_SIZE,
-  TOPIC_CURSOR_SLOTS_OFFSET,
-  TOPIC_CURSOR_VERSION_OFFSET,
+  TOPIC_HEAD_SLOTS_OFFSET,
+  TOPIC_TAIL_SLOTS_OFFSET,
+  TOPIC_TAIL_VERSION_OFFSET,
   TOPIC_PARAM_MAX_MESSAGE,
   osName,
 } from '../../../src/protocol/index.js';
@@ -85,14 +86,16 @@ describe('Topic (one process)', () => {
       header.setUint32(HDR_PARAMS_OFFSET + 4 * TOPIC_PARAM_MAX_MESSAGE, 100, true);
       const sub = Topic.subscribe(name);
       t.publish('x');
-      // Both cursor slots: writePos far outside the ring.
+      // Both head slots: writePos far outside the ring (publishers and new subscribers read the head).
       const seg = Segment.open(name);
       const words = seg.words;
-      for (const slot of [0, 1]) words[(TOPIC_CURSOR_SLOTS_OFFSET + slot * 32 + 8) / 4] = 1 << 30;
-      Atomics.add(words, TOPIC_CURSOR_VERSION_OFFSET / 4, 1);
+      for (const slot of [0, 1]) words[(TOPIC_HEAD_SLOTS_OFFSET + slot * 16 + 8) / 4] = 1 << 30;
       assert.throws(() => t.publish('y'), code('ERR_SHM_CORRUPT'));
-      assert.throws(() => sub.tryRead(), code('ERR_SHM_CORRUPT'));
       assert.throws(() => Topic.subscribe(name), code('ERR_SHM_CORRUPT'));
+      // Both tail slots: tailSeq at 2^62 (a reader validates every record against the tail).
+      for (const slot of [0, 1]) words[(TOPIC_TAIL_SLOTS_OFFSET + slot * 16 + 4) / 4] = 1 << 30;
+      Atomics.add(words, TOPIC_TAIL_VERSION_OFFSET / 4, 1);
+      assert.throws(() => sub.tryRead(), code('ERR_SHM_CORRUPT'));
       sub.close();
       seg.close();
     } finally {
