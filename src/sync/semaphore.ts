@@ -181,9 +181,12 @@ class SemCore {
       w[heldWord] = held - k;
       rest -= k;
     }
-    const anon = Math.min(rest, w[this.untracked]!);
-    w[this.untracked]! -= anon;
-    rest -= anon;
+    if (rest > 0) {
+      const untracked = w[this.untracked]!;
+      const anon = Math.min(rest, untracked);
+      if (anon > 0) w[this.untracked] = untracked - anon;
+      rest -= anon;
+    }
     // Units nobody held (signalling): they add to the total.
     if (rest > 0) w[this.total]! += rest;
     // SYNC SEM-VALUE (store under the ledger Mutex, then wake): pairs with the sleepers' load in sleepOn.
@@ -259,7 +262,7 @@ class SemCore {
   }
 
   slotWord(slot: number, fieldOffset: number): number {
-    return this.slots + (slot * SEM_SLOT_SIZE + fieldOffset) / 4;
+    return this.slots + ((slot * SEM_SLOT_SIZE + fieldOffset) >> 2);
   }
 }
 
