@@ -76,8 +76,9 @@ export const MUTEX_WAITERS = 0x80000000;
 
 // §4.2 RwLock: 1088 bytes. A Mutex serialises writers; readers register in slots (one per read hold).
 export const RWLOCK_MUTEX_OFFSET = 0; // Mutex (§4.1), 32 bytes: held by the writer
-export const RWLOCK_WRITER_OFFSET = 32; // u32 futex word: 1 while a writer holds or drains the lock, else 0
-export const RWLOCK_READ_WAITERS_OFFSET = 36; // u32: readers sleeping on `writer`
+export const RWLOCK_WRITER_OFFSET = 32; // u32 futex word: bit 0 set while a writer holds or drains the lock; WAITERS bit
+export const RWLOCK_WRITER_WAITERS = 0x80000000 | 0; // bit 31 of `writer`: readers may sleep on it, the writer's unlock wakes them
+// 36..39 reserved, 0.
 export const RWLOCK_OCCUPIED_OFFSET = 40; // u32 futex word: bit i set = slot i holds a read lock
 export const RWLOCK_OCCUPIED_WAITERS_OFFSET = 44; // u32: sleepers on `occupied` (a draining writer, slot seekers)
 // 48..63 reserved, 0.

@@ -10,7 +10,6 @@ import {
   RWLOCK_MUTEX_OFFSET,
   RWLOCK_OCCUPIED_OFFSET,
   RWLOCK_OCCUPIED_WAITERS_OFFSET,
-  RWLOCK_READ_WAITERS_OFFSET,
   RWLOCK_SIZE,
   RWLOCK_SLOT_COUNT,
   RWLOCK_SLOT_PID_OFFSET,
@@ -19,6 +18,7 @@ import {
   RWLOCK_SLOT_THREAD_OFFSET,
   RWLOCK_SLOTS_OFFSET,
   RWLOCK_WRITER_OFFSET,
+  RWLOCK_WRITER_WAITERS,
 } from '../protocol/layout.js';
 import { isProcessAlive } from '../segment/process.js';
 import { Segment } from '../segment/segment.js';
@@ -56,7 +56,6 @@ class RwCore {
   readonly spin: number;
   readonly mutex: MutexCore;
   readonly writer: number;
-  readonly readWaiters: number;
   readonly occupied: number;
   readonly occWaiters: number;
   readonly slots: number;
@@ -76,7 +75,6 @@ class RwCore {
     this.spin = options.spin;
     this.mutex = new MutexCore(words, base + RWLOCK_MUTEX_OFFSET / 4, options);
     this.writer = base + RWLOCK_WRITER_OFFSET / 4;
-    this.readWaiters = base + RWLOCK_READ_WAITERS_OFFSET / 4;
     this.occupied = base + RWLOCK_OCCUPIED_OFFSET / 4;
     this.occWaiters = base + RWLOCK_OCCUPIED_WAITERS_OFFSET / 4;
     this.slots = base + RWLOCK_SLOTS_OFFSET / 4;
@@ -205,10 +203,10 @@ class RwCore {
   endWrite(): void {
     const w = this.words;
     this.writing = false;
-    // SYNC RW-WRITER (release store 0): publishes the writer's changes; pairs with the readers' loads of `writer`.
-    Atomics.store(w, this.writer, 0);
-    // Dekker with the reader's add-then-load in ReadSide.sleepOn.
-    if (Atomics.load(w, this.readWaiters) !== 0) wake(w, this.writer);
+    // SYNC RW-WRITER (release exchange -> 0): publishes the writer's changes; pairs with the readers' loads of
+    // `writer`. The old value tells whether a reader announced itself (its CAS in ReadSide.sleepOn) and may sleep.
+    const old = Atomics.exchange(w, this.writer, 0);
+    if ((old & RWLOCK_WRITER_WAITERS) !== 0) wake(w, this.writer);
     this.mutex.release();
   }
 
@@ -282,11 +280,13 @@ class ReadSide implements Contender<LockResult> {
     const c = this.#core;
     const w = c.words;
     if (this.#target === 'writer') {
-      // Announce, then re-check (Dekker with endWrite's store-then-load of readWaiters).
-      Atomics.add(w, c.readWaiters, 1);
-      this.#registered = c.readWaiters;
+      // Announce in the flag word itself: RW-WRITER-WAITERS (seq-cst CAS v -> v|WAITERS) on the value seen; the
+      // exchange in endWrite returns the bit, and FUTEX_WAIT re-checks the word, so no wake is lost.
       const v = Atomics.load(w, c.writer);
-      return v === 0 ? this.#withdraw() : { index: c.writer, value: v };
+      if (v === 0) return null;
+      const announced = v | RWLOCK_WRITER_WAITERS;
+      if (v !== announced && Atomics.compareExchange(w, c.writer, v, announced) !== v) return null;
+      return { index: c.writer, value: announced };
     }
     // Announce, then re-check (Dekker with release()'s and-then-load of occWaiters).
     Atomics.add(w, c.occWaiters, 1);
@@ -604,8 +604,9 @@ export class RwLock extends SyncPrimitive {
   }
 
   #raise(): void {
-    // SYNC RW-WRITER (seq-cst store 1): stops new readers; pairs with their load after RW-READ-ENTER (Dekker).
-    Atomics.store(this.#core.words, this.#core.writer, 1);
+    // SYNC RW-WRITER (seq-cst RMW, set bit 0; keeps a WAITERS bit left by readers of a dead writer): stops new
+    // readers; pairs with their load after RW-READ-ENTER (Dekker).
+    Atomics.or(this.#core.words, this.#core.writer, 1);
     this.#core.writing = true;
   }
 
