@@ -79,6 +79,8 @@ export interface Cursor {
 
 /** Bytes a record with `payload` bytes occupies in the ring (header + payload, rounded up to the alignment). */
 export function recordSize(payload: number): number {
+  // Integer arithmetic below 2^31 (the hot case); a double division above.
+  if (payload <= 0x7fff0000) return (HDR + payload + TOPIC_RECORD_ALIGN - 1) & -TOPIC_RECORD_ALIGN;
   return Math.ceil((HDR + payload) / TOPIC_RECORD_ALIGN) * TOPIC_RECORD_ALIGN;
 }
 
@@ -119,6 +121,10 @@ export function ringParamsValid(capacity: number, maxMessageSize: number): boole
     2 * recordSize(maxMessageSize) <= capacity
   );
 }
+
+// Integer-valued numbers below 2^53 are reduced mod 2^32 with `x >>> 0` / `x | 0` (ToUint32/ToInt32 are exact
+// modular reductions) and tested for low bits with `x & m`: both compile to integer instructions, where `%` on a
+// number V8 cannot prove int32 calls fmod.
 
 /** A u64 stored as two u32 halves (low first), as a JS number (exact below 2^53). */
 export function readU64(words: Int32Array, index: number): number {
@@ -170,7 +176,7 @@ function writerCursor(view: RingView, out: Cursor): Cursor {
   const head = HEAD_SLOT0 + (c & 1) * HEAD_SLOT_WORDS;
   out.writeSeq = readU64(w, head + W_SEQ);
   out.writePos = readU64(w, head + W_POS);
-  if (out.writeSeq % TWO32 !== c) throw headMismatch(view, out.writeSeq, c);
+  if (out.writeSeq >>> 0 !== c) throw headMismatch(view, out.writeSeq, c);
   checkCursor(view, out);
   return out;
 }
@@ -193,7 +199,7 @@ function readHead(view: RingView, out: Cursor): void {
     out.writePos = readU64(w, base + W_POS);
     // SYNC TOPIC-COMMIT (acquire re-check): unchanged means no writer rewrote this slot while we read it.
     if (Atomics.load(w, COMMIT_INDEX) >>> 0 !== c) continue;
-    if (out.writeSeq % TWO32 !== c) throw headMismatch(view, out.writeSeq, c);
+    if (out.writeSeq >>> 0 !== c) throw headMismatch(view, out.writeSeq, c);
     return;
   }
   throw corrupt(view, `the commit word changed ${MAX_CURSOR_RETRIES} times in a row`);
@@ -243,8 +249,8 @@ function checkCursor(view: RingView, c: Cursor): void {
     c.tailSeq < 1 ||
     c.writePos >= cap ||
     c.tailPos >= cap ||
-    c.writePos % TOPIC_RECORD_ALIGN !== 0 ||
-    c.tailPos % TOPIC_RECORD_ALIGN !== 0
+    (c.writePos & (TOPIC_RECORD_ALIGN - 1)) !== 0 ||
+    (c.tailPos & (TOPIC_RECORD_ALIGN - 1)) !== 0
   ) {
     throw corrupt(
       view,
@@ -265,11 +271,11 @@ export function initRing(view: RingView): void {
 export function publishCursor(view: RingView, c: Cursor): void {
   publishTail(view, c.tailSeq, c.tailPos);
   const w = view.words;
-  const base = HEAD_SLOT0 + (c.writeSeq % 2) * HEAD_SLOT_WORDS;
+  const base = HEAD_SLOT0 + (c.writeSeq & 1) * HEAD_SLOT_WORDS;
   writeU64(w, base + W_SEQ, c.writeSeq);
   writeU64(w, base + W_POS, c.writePos);
   // SYNC TOPIC-COMMIT (release): as in commitRecord.
-  Atomics.store(w, COMMIT_INDEX, c.writeSeq % TWO32 | 0);
+  Atomics.store(w, COMMIT_INDEX, c.writeSeq | 0);
 }
 
 /**
@@ -329,6 +335,11 @@ export interface Reservation {
 
 const scratch: RawHeader = { size: 0, flags: 0, seq: 0 };
 
+/** Bytes a writer that must reclaim frees beyond its claim: capacity / 16, at most 4096 (multiple of 8). */
+export function reclaimAhead(capacity: number): number {
+  return capacity >= 65536 ? 4096 : Math.floor(capacity / 128) * 8;
+}
+
 /**
  * Reserves room for a record of `size` payload bytes: places it (wrapping with padding when it does not fit before
  * the end), moves the tail past every record the room overlaps and publishes that tail BEFORE any byte of the room
@@ -344,7 +355,10 @@ export function reserve(view: RingView, size: number, out?: Reservation): Reserv
   const wraps = cap - c.writePos < rec;
   const claim = wraps ? cap - c.writePos + rec : rec;
   let moved = false;
-  while (c.tailSeq <= c.writeSeq && ringDistance(c.writePos, c.tailPos, cap) < claim) {
+  // Once the claim overlaps the tail, reclaim reclaimAhead(capacity) bytes more than it needs: the tail (on the
+  // line subscribers poll) is then republished once per that many bytes instead of once per record.
+  const want = ringDistance(c.writePos, c.tailPos, cap) < claim ? claim + reclaimAhead(cap) : 0;
+  while (c.tailSeq <= c.writeSeq && ringDistance(c.writePos, c.tailPos, cap) < want) {
     const at = recordStart(view, c.tailPos);
     const h = readHeader(view, at, scratch);
     if (!headerSane(view, at, h, c.tailSeq)) {
@@ -388,12 +402,12 @@ export function commitRecord(view: RingView, r: Reservation, size: number, times
   const c = r.cursor;
   c.writeSeq = r.seq;
   c.writePos = normalizePos(r.at + recordSize(size), cap);
-  const head = HEAD_SLOT0 + (r.seq % 2) * HEAD_SLOT_WORDS; // the slot readers are not using (commit is seq - 1)
+  const head = HEAD_SLOT0 + (r.seq & 1) * HEAD_SLOT_WORDS; // the slot readers are not using (commit is seq - 1)
   writeU64(w, head + W_SEQ, c.writeSeq);
   writeU64(w, head + W_POS, c.writePos);
   // SYNC TOPIC-COMMIT (release): publishes the record and the head slot; pairs with the acquire loads in
   // RingReader#tryNext and readHead.
-  Atomics.store(w, COMMIT_INDEX, r.seq % TWO32 | 0);
+  Atomics.store(w, COMMIT_INDEX, r.seq | 0);
 }
 
 /** One record a reader got: where its payload lies in the payload view, and its header fields. */
@@ -440,7 +454,7 @@ export class RingReader {
       this.seq = c.writeSeq + 1;
       this.pos = c.writePos;
     }
-    this.#idle = (this.seq - 1) % TWO32 | 0;
+    this.#idle = (this.seq - 1) | 0;
   }
 
   /** The commit word value that means "nothing new for this reader" (what to sleep on). */
@@ -484,7 +498,7 @@ export class RingReader {
         out.timestampMicros = ts;
         this.seq = seq + 1;
         this.pos = normalizePos(at + recordSize(h.size), view.capacity);
-        this.#idle = seq % TWO32 | 0;
+        this.#idle = seq | 0;
         return out;
       }
       const c = readCursor(view, this.#cursor); // the whole cursor, checked: a consistent tailSeq/tailPos pair
@@ -492,7 +506,7 @@ export class RingReader {
       this.lost += c.tailSeq - seq;
       this.seq = c.tailSeq;
       this.pos = c.tailPos;
-      this.#idle = (c.tailSeq - 1) % TWO32 | 0;
+      this.#idle = (c.tailSeq - 1) | 0;
     }
     return null;
   }

@@ -10,6 +10,7 @@ import {
   TOPIC_FLAG_PAD,
   TOPIC_HEAD_SLOTS_OFFSET,
   TOPIC_RECORD_HEADER_SIZE,
+  TOPIC_TAIL_VERSION_OFFSET,
 } from '../../../src/protocol/layout.js';
 import {
   commitRecord,
@@ -18,6 +19,7 @@ import {
   placeRecord,
   publishCursor,
   readCursor,
+  reclaimAhead,
   recordSize,
   reserve,
   ringDistance,
@@ -172,12 +174,37 @@ describe('ring writer and readers', () => {
     assert.equal(slowRead + slow.lost, published);
   });
 
+  it('a writer that must reclaim frees reclaimAhead bytes more, so the tail moves once per batch, not per record', () => {
+    const view = makeRing(1 << 16, 200);
+    assert.equal(reclaimAhead(1 << 16), 4096);
+    assert.equal(reclaimAhead(1 << 30), 4096);
+    const tailVersion = (): number => view.words[TOPIC_TAIL_VERSION_OFFSET / 4]!;
+    for (let i = 0; i < 600; i++) publish(view, 64); // 96-byte records: 57 600 bytes, no reclaim yet
+    const v0 = tailVersion();
+    const reader = new RingReader(view, 'oldest');
+    const before = readCursor(view);
+    assert.equal(before.tailSeq, 1);
+    for (let i = 0; i < 300; i++) publish(view, 64);
+    const after = readCursor(view);
+    // Reclaiming starts after ~82 more records; each reclaim frees >= 96 + 4096 bytes (43+ records), so the
+    // remaining ~218 records need 5 or 6 tail publications where reclaiming per record would need ~218.
+    const published = tailVersion() - v0;
+    assert.ok(published >= 4 && published <= 6, `tail published ${published} times`);
+    assert.ok(ringDistance(after.writePos, after.tailPos, 1 << 16) < 96 + 4096 + 96);
+    const got = readAll(reader, view);
+    assert.equal(got.length + reader.lost, after.writeSeq - before.tailSeq + 1);
+    assert.equal(got[0]!.seq, after.tailSeq);
+    for (const m of got) checkPayload(m);
+  });
+
   it("'oldest' replays what the ring still holds; 'latest' starts at the next record", () => {
     const view = makeRing(1024, 200);
-    for (let i = 0; i < 30; i++) publish(view, 50); // 88-byte records: the ring holds 11 of them
+    // 88-byte records: 11 fit, but a writer that must reclaim frees reclaimAhead (64 bytes here) more, so 10 stay
+    for (let i = 0; i < 30; i++) publish(view, 50);
+    assert.equal(reclaimAhead(1024), 64);
     const oldest = readAll(new RingReader(view, 'oldest'), view);
-    assert.equal(oldest.length, 11);
-    assert.equal(oldest[0]!.seq, 20);
+    assert.equal(oldest.length, 10);
+    assert.equal(oldest[0]!.seq, 21);
     assert.equal(oldest.at(-1)!.seq, 30);
     const latest = new RingReader(view, 'latest');
     assert.equal(readAll(latest, view).length, 0);
