@@ -1,8 +1,9 @@
 /**
  * Semaphore: a robust counting semaphore shared by processes (PROTOCOL.md §4.3). A Mutex guards a small ledger:
  * the free units and, per holding process, the units it holds. A waiter that finds a holder dead returns that
- * holder's units. The ledger Mutex is held for a few instructions only; taking or returning a unit without
- * contention is two CAS-class operations and no system call.
+ * holder's units. The ledger Mutex is held for a few instructions only and keeps its holder's identity across
+ * unlocks (ledger mode), so taking a unit without contention is a CAS and an exchange on the ledger word, and
+ * returning one adds a store of `value` and a probe of `waiters`: no system call.
  */
 import { ShmbusError } from '../errors.js';
 import {
