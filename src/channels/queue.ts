@@ -39,6 +39,7 @@ import { isProcessAlive, selfIdentity } from '../segment/process.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../sync/deadline.js';
 import { waitAsync, wake } from '../sync/futex.js';
+import { validateSpin } from '../sync/spin.js';
 
 /**
  * A message taken from a {@link Queue} (or an Rpc response): a private copy of the bytes (or a view of the
@@ -225,7 +226,7 @@ export class QueueRing {
     this.#pidHigh = BigInt(me.pid) << 32n;
     this.#startLo = me.startTime % 2 ** 32 | 0;
     this.#startHi = Math.floor(me.startTime / 2 ** 32) | 0;
-    this.#spinMs = validateSpin(spinUs) / 1000;
+    this.#spinMs = validateSpin(spinUs, DEFAULT_SPIN_US) / 1000;
   }
 
   /** Checks a ring's parameters against the segment it lives in. @throws ERR_SHM_CORRUPT */
@@ -675,13 +676,6 @@ function tooLarge(where: string, size: number, capacity: number): ShmbusError {
   );
 }
 
-export function validateSpin(spin: unknown): number {
-  if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0) {
-    throw new ShmbusError('ERR_INVALID_ARG', `spin must be a number of microseconds >= 0 (got ${String(spin)})`);
-  }
-  return spin;
-}
-
 /** @internal validates slots/slotSize options. */
 export function validateRingOptions(slots: unknown, slotSize: unknown): { slots: number; slotSize: number } {
   if (typeof slots !== 'number' || !Number.isInteger(slots) || slots < 1 || slots > QUEUE_MAX_SLOTS || (slots & (slots - 1)) !== 0) {
@@ -702,7 +696,7 @@ export function createQueueRing(
   spin: number | undefined,
   firstTicket = 0,
 ): QueueRing {
-  const spinUs = validateSpin(spin ?? DEFAULT_SPIN_US);
+  const spinUs = validateSpin(spin, DEFAULT_SPIN_US);
   const seg = Segment.create(name, {
     size: queueRingSize(slots, slotSize),
     kind: 'queue',
@@ -715,7 +709,7 @@ export function createQueueRing(
 
 /** Opens a queue segment and validates its ring. @internal */
 export function openQueueRing(name: string, timeout: number | undefined, spin: number | undefined): QueueRing {
-  const spinUs = validateSpin(spin ?? DEFAULT_SPIN_US);
+  const spinUs = validateSpin(spin, DEFAULT_SPIN_US);
   const seg = Segment.open(name, { kind: 'queue', ...(timeout === undefined ? {} : { timeout }) });
   try {
     const slots = seg.params[QUEUE_PARAM_SLOTS]!;

@@ -4,6 +4,7 @@
  * asking client's own response queue, "<name>.r<clientId>", matched by request id. A worker table with pid + start
  * time tells clients at once whether a server is alive, and which request a dead worker had in hand.
  */
+import { validateSpin } from '../sync/spin.js';
 import { ShmbusError } from '../errors.js';
 import {
   RPC_MAX_WORKERS,
@@ -54,7 +55,6 @@ import {
   openQueueRing,
   validateRingOptions,
   validateBody,
-  validateSpin,
   writeBody,
 } from './queue.js';
 
@@ -314,7 +314,7 @@ export class Rpc {
     if (slotSize < RPC_REQUEST_HEADER_SIZE) {
       throw new ShmbusError('ERR_INVALID_ARG', `slotSize must be at least ${RPC_REQUEST_HEADER_SIZE} bytes`);
     }
-    if (options.spin !== undefined) validateSpin(options.spin);
+    validateSpin(options.spin, 0);
     const ringSlotSize = slotSize + RPC_REQUEST_HEADER_SIZE;
     let service: Service | undefined;
     while (service === undefined) {
@@ -354,7 +354,7 @@ export class Rpc {
     if (options.slots !== undefined || options.slotSize !== undefined) {
       validateRingOptions(options.slots ?? DEFAULT_RESPONSE_SLOTS, options.slotSize ?? 1);
     }
-    if (options.spin !== undefined) validateSpin(options.spin);
+    validateSpin(options.spin, 0);
     // Validates the name now (ERR_INVALID_NAME) rather than at the first request; room for ".r<clientId>".
     validateName(name);
     validateName(responseQueueName(name, 0xffffffff));

@@ -20,6 +20,7 @@ import { isProcessAlive } from '../segment/process.js';
 import { Segment } from '../segment/segment.js';
 import { throwIfAborted, validateTimeout, type WaitOptions } from './deadline.js';
 import { wake } from './futex.js';
+import { spinFor } from './spin.js';
 import {
   createNamed,
   identity,
@@ -240,11 +241,8 @@ export class MutexCore implements Contender<LockResult> {
   #spinAcquire(): boolean {
     const w = this.words;
     const i = this.base + W;
-    for (let n = this.spin; n > 0; n--) {
-      // Plain polling read: the CAS in tryAcquire is the synchronising step.
-      if (Atomics.load(w, i) === 0 && this.tryAcquire()) return true;
-    }
-    return false;
+    // Polling read of the word: the CAS in tryAcquire is the synchronising step.
+    return spinFor(this.spin, () => (Atomics.load(w, i) === 0 && this.tryAcquire() ? true : null)) === true;
   }
 
   /** If word value `v`'s holder is dead, takes the lock over (CAS on exactly `v`): true when this caller got it. */

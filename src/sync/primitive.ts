@@ -9,6 +9,7 @@ import { selfIdentity } from '../segment/process.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, timeoutError, validateTimeout, type WaitOptions } from './deadline.js';
 import { waitAsync, waitSync, type WaitOwner } from './futex.js';
+import { validateSpin } from './spin.js';
 
 /** How a waiter watches the holder of a robust primitive. */
 export interface RobustOptions {
@@ -17,7 +18,7 @@ export interface RobustOptions {
    * noticed at most this long after the wait began, and its lock is taken over at once.
    */
   livenessInterval?: number;
-  /** Re-reads of the lock word before sleeping on it (default 1000; 0 never spins). */
+  /** Microseconds to re-read the lock before sleeping on it (default 10; 0 sleeps at once). */
   spin?: number;
 }
 
@@ -34,7 +35,8 @@ export interface SyncOpenOptions extends RobustOptions {
 }
 
 export const DEFAULT_LIVENESS_INTERVAL = 50;
-export const DEFAULT_SPIN = 1000;
+/** Default spin of the locks, in microseconds: long enough for a hand-over between running processes. */
+export const DEFAULT_SPIN_US = 10;
 
 /** This thread's identity as the protocol stores it (§4): pid, process start time split in u32 halves, thread. */
 export interface Me {
@@ -119,12 +121,9 @@ export function openNamed(kind: SegmentKind, name: string, size: number, options
 
 export function robustOptions(options: RobustOptions | undefined): { livenessInterval: number; spin: number } {
   const livenessInterval = options?.livenessInterval ?? DEFAULT_LIVENESS_INTERVAL;
-  const spin = options?.spin ?? DEFAULT_SPIN;
+  const spin = validateSpin(options?.spin, DEFAULT_SPIN_US);
   if (typeof livenessInterval !== 'number' || !(livenessInterval > 0) || livenessInterval === Infinity) {
     throw new ShmbusError('ERR_INVALID_ARG', `livenessInterval must be a finite number of ms > 0 (got ${String(livenessInterval)})`);
-  }
-  if (typeof spin !== 'number' || !Number.isInteger(spin) || spin < 0) {
-    throw new ShmbusError('ERR_INVALID_ARG', `spin must be an integer >= 0 (got ${String(spin)})`);
   }
   return { livenessInterval, spin };
 }

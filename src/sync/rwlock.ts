@@ -25,6 +25,7 @@ import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, validateTimeout } from './deadline.js';
 import { wake } from './futex.js';
 import { mutexHolderAlive, MutexCore, type LockOptions, type LockResult } from './mutex.js';
+import { spinFor } from './spin.js';
 import {
   adoptNamed,
   contendAsync,
@@ -612,14 +613,8 @@ export class RwLock extends SyncPrimitive {
 
   #spinRead(): LockResult | null {
     const c = this.#core;
-    for (let n = this.#core.spin; n > 0; n--) {
-      // Polling read of the flag; attempt() re-checks with the synchronising loads.
-      if (Atomics.load(c.words, c.writer) === 0) {
-        const r = this.#read.attempt(false);
-        if (r !== null) return r;
-      }
-    }
-    return null;
+    // Polling read of the flag; attempt() re-checks with the synchronising loads.
+    return spinFor(c.spin, () => (Atomics.load(c.words, c.writer) === 0 ? this.#read.attempt(false) : null));
   }
 
   #findMySlot(): number {
