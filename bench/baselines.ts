@@ -35,7 +35,6 @@ export const BASELINE_TIMEOUT_MS = 60_000;
 
 const CHILDREN = join(ROOT, 'dist', 'bench', 'children');
 
-
 /**
  * The two CPUs a placement puts the measuring side (`[0]`) and the echoing side (`[1]`) on, or `undefined` for
  * 'any' (or when the machine has a single CPU, where 'cores' degrades to no pinning).
