@@ -7,11 +7,14 @@
  *          "oneway <p50> <p99> <p99.9>" (µs) at the end. poll: busy tryRead; await: read() (spin, then park);
  *          park: read() with spin 0 (every message wakes a sleeping process). zc: echo zero-copy (loan the same
  *          size, write only the stamp, commit), for frames.
+ *        topic-peer.js mbecho <mailboxA> <mailboxB>
+ *          prints "ready"; for each new version of mailbox A (await changed(), parked: no spinning) writes a 64 B
+ *          value to mailbox B, until A holds a 1-byte value.
  *        topic-peer.js sub <topic> <lastSeq> <copy 1|0> <poll|await>
  *          prints "ready"; reads until it sees seq <lastSeq>; prints "done <read> <lost> <bytes>".
  * Bounded: every read times out after 60 s, so a broken run ends instead of hanging.
  */
-import { Topic } from '../../src/index.js';
+import { Mailbox, Topic } from '../../src/index.js';
 import { stats } from '../lib.js';
 
 const [role, a, b, c, d] = process.argv.slice(2);
@@ -35,9 +38,8 @@ try {
           m = await sub.read({ timeout: TIMEOUT, copy: false });
         }
       }
-      const now = Number(process.hrtime.bigint());
+      const now = process.hrtime.bigint();
       if (m.data.length === 1) break;
-      oneway.push((now - new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0, true)) / 1000);
       if (zeroCopy) {
         const loan = pub.loan(m.data.length);
         loan.bytes.set(m.data.subarray(0, 8));
@@ -45,11 +47,26 @@ try {
       } else {
         pub.publish(m.data);
       }
+      // Bookkeeping after the echo is on its way (the stamp is intact: the next ping cannot lap a 1 MiB ring).
+      oneway.push((Number(now) - new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0, true)) / 1000);
     }
     const s = stats(oneway.slice(Math.floor(oneway.length / 10)));
     say(`oneway ${s.p50} ${s.p99} ${s.p999}`);
     pub.close();
     sub.close();
+  } else if (role === 'mbecho') {
+    const from = Mailbox.open(a!);
+    const to = Mailbox.open(b!);
+    const reply = new Uint8Array(64);
+    let seen = from.version;
+    say('ready');
+    for (;;) {
+      seen = await from.changed({ since: seen, timeout: TIMEOUT });
+      if (from.read().data.length === 1) break;
+      to.write(reply);
+    }
+    from.close();
+    to.close();
   } else if (role === 'sub') {
     const last = BigInt(b!);
     const copy = c === '1';

@@ -5,10 +5,12 @@
  *  2. 64 B throughput: 1 publisher, 1/2/4 subscriber processes.
  *  3. 1280x720x3 (2.7 MB) and 6 MiB frames to 1 and 3 subscribers, with publish (one copy in) and loan (none),
  *     readers zero-copy (copy: false) or copying; C memcpy and child_process IPC for the same sizes.
+ *  4. Mailbox: write and read latency (64 B, 1 MiB values) beside C memcpy, and the cross-process changed() wake
+ *     round trip beside the C futex ping-pong.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Topic } from '../../src/index.js';
+import { Mailbox, Topic } from '../../src/index.js';
 import {
   childProcessIpc,
   cMemcpy,
@@ -158,6 +160,67 @@ async function deliver(
 
 const sum = (xs: number[]): number => xs.reduce((x, y) => x + y, 0);
 
+/**
+ * Mailbox write or read latency in µs: `batches` timed batches of `perBatch` operations each (per-operation time
+ * = batch time / perBatch, so a 64 B operation is not dwarfed by the clock read), as Stats over the batches.
+ */
+function mailboxLatency(size: number, op: 'write' | 'read', batches: number, perBatch: number): Stats {
+  const name = benchName('mb');
+  const mb = Mailbox.create(name, { maxSize: size });
+  try {
+    const value = new Uint8Array(size).fill(0x5a);
+    mb.write(value);
+    const samples = new Float64Array(batches);
+    for (let b = -Math.max(3, batches / 10); b < batches; b++) {
+      const t0 = process.hrtime.bigint();
+      if (op === 'write') for (let i = 0; i < perBatch; i++) mb.write(value);
+      else for (let i = 0; i < perBatch; i++) mb.read();
+      if (b >= 0) samples[b] = Number(process.hrtime.bigint() - t0) / 1000 / perBatch;
+    }
+    return stats(samples);
+  } finally {
+    mb.close();
+    Mailbox.unlink(name);
+  }
+}
+
+/**
+ * Round trips of cross-process changed() wakes: this process writes mailbox A, the child (parked in
+ * `await A.changed()`) wakes and writes B, this process (parked in `await B.changed()`) wakes. Two parked wakes
+ * per round trip, as in the C futex ping-pong.
+ */
+async function mailboxWake(placement: Placement, iterations: number): Promise<Stats> {
+  const cpus = placementCpus(placement);
+  const there = benchName('mba');
+  const back = benchName('mbb');
+  const a = Mailbox.create(there, { maxSize: 64 });
+  const b = Mailbox.create(back, { maxSize: 64 });
+  try {
+    const echo = peer(['mbecho', there, back], cpus?.[1]);
+    await line(echo, /^ready$/);
+    const value = new Uint8Array(64);
+    const samples = new Float64Array(iterations);
+    const rtt = await withPinnedSelf(cpus?.[0], async () => {
+      let seen = b.version;
+      for (let i = -Math.max(100, iterations / 10); i < iterations; i++) {
+        const t0 = process.hrtime.bigint();
+        a.write(value);
+        seen = await b.changed({ since: seen, timeout: 60_000 });
+        if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+      }
+      return stats(samples);
+    });
+    a.write(new Uint8Array(1));
+    await echo.done;
+    return rtt;
+  } finally {
+    a.close();
+    b.close();
+    Mailbox.unlink(there);
+    Mailbox.unlink(back);
+  }
+}
+
 function rttRow(path: string, placement: string, s: Stats, ipcP50: number, cSpinP50: number, oneway?: number): Row {
   return {
     path,
@@ -276,6 +339,34 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
       });
     }
 
+    // ---- Mailbox
+    ctx.log('Mailbox: write/read latency (64 B, 1 MiB), changed() wake round trip');
+    const MiB = 1 << 20;
+    const [memMiB] = await cMemcpy([MiB]);
+    const mbRows: Row[] = [];
+    for (const [label, size, batches, perBatch] of [
+      ['64 B', small, 200 / k, 1000],
+      ['1 MiB', MiB, 300 / k, 1],
+    ] as const) {
+      for (const op of ['write', 'read'] as const) {
+        const s = mailboxLatency(size, op, Math.max(20, Math.round(batches)), perBatch);
+        mbRows.push({ path: `Mailbox ${op}()`, value: label, cores: '1', p50: s.p50, p99: s.p99, 'p99.9': s.p999, 'GB/s at p50': size / (s.p50 * 1e3), 'vs C futex p50': '' });
+      }
+    }
+    mbRows.push({ path: 'C memcpy (hot)', value: '1 MiB', cores: '1', p50: MiB / (memMiB!.hot * 1e3), p99: '', 'p99.9': '', 'GB/s at p50': memMiB!.hot, 'vs C futex p50': '' });
+    const mbWake = await mailboxWake('cores', 3_000 / k);
+    const mbWake1 = await mailboxWake('same-core', 3_000 / k);
+    const wakeRow = (path: string, cores: '1' | '2', s: Stats): Row => ({
+      path,
+      value: '64 B',
+      cores,
+      p50: s.p50,
+      p99: s.p99,
+      'p99.9': s.p999,
+      'GB/s at p50': '',
+      'vs C futex p50': `${(s.p50 / (cores === '2' ? cFutex.p50 : cFutex1.p50)).toFixed(2)}x`,
+    });
+
     return [
       {
         title: 'Topic round trip, 64 B (µs)',
@@ -337,6 +428,23 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
           'vs IPC',
         ],
         rows: frameRows,
+      },
+      {
+        title: 'Mailbox: write and read latency, changed() wake (µs)',
+        note:
+          'write/read: one process, the time of one operation (64 B: batches of 1000 operations, per-operation time of each batch; ' +
+          '1 MiB: each operation timed). A read returns a private copy of the value (seqlock, no lock). ' +
+          'changed() wake round trip: this process writes mailbox A and parks in await B.changed(); a child parked in ' +
+          'await A.changed() wakes and writes B (64 B values): two cross-process futex wakes per round trip, as in the C futex ' +
+          'ping-pong ("2" = one process per core, "1" = both on cpu 0). Baselines (C memcpy, C futex) from this run.',
+        columns: ['path', 'value', 'cores', 'p50', 'p99', 'p99.9', 'GB/s at p50', 'vs C futex p50'],
+        rows: [
+          ...mbRows,
+          wakeRow('Mailbox changed() wake round trip', '2', mbWake),
+          wakeRow('Mailbox changed() wake round trip', '1', mbWake1),
+          wakeRow('C futex ping-pong', '2', cFutex),
+          wakeRow('C futex ping-pong', '1', cFutex1),
+        ],
       },
     ];
   } finally {
