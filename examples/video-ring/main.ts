@@ -55,6 +55,9 @@ async function viewer(name: string, kind: 'fast' | 'slow'): Promise<void> {
     const head = new DataView(m.data.buffer, m.data.byteOffset, HEADER);
     const cam = head.getUint32(0, true);
     const n = head.getUint32(4, true);
+    const pixel = m.data[HEADER]!;
+    // In place (copy: false), what was just read counts only if the frame was not overwritten meanwhile.
+    if (kind === 'fast' && !m.valid()) continue;
     if (n < next[cam]!) throw new Error(`camera ${cam}: frame ${n} after ${next[cam]! - 1}`);
     next[cam] = n + 1;
     if (kind === 'slow') {
@@ -62,8 +65,7 @@ async function viewer(name: string, kind: 'fast' | 'slow'): Promise<void> {
       for (let i = HEADER; i < m.data.length; i += 3) sum += m.data[i]!;
       brightness = sum / (FRAME / 3);
     } else {
-      brightness = m.data[HEADER]!; // reads one pixel in place...
-      if (!m.valid()) continue; // ...and checks the frame was not overwritten meanwhile
+      brightness = pixel; // one pixel read in place, before the valid() check above
     }
     frames++;
   }
