@@ -53,6 +53,15 @@ export interface MailboxWriteOptions {
   timeout?: number;
 }
 
+/** Options of {@link Mailbox.read}. */
+export interface MailboxReadOptions {
+  /**
+   * Copy into this buffer instead of a fresh one when the value fits (`data` is then a view of its first bytes).
+   * Reusing one buffer for big values avoids allocating (and page-faulting) a new one per read.
+   */
+  into?: Uint8Array;
+}
+
 export interface ChangedOptions extends WaitOptions {
   /** Resolve once the version is greater than this (default: the version current when called). */
   since?: number;
@@ -234,15 +243,19 @@ export class Mailbox {
   }
 
   /**
-   * The current value, as a private copy. Never blocks writers, never torn.
-   * @throws ERR_CLOSED, ERR_SHM_CORRUPT
+   * The current value, as a private copy (in `into` when given and large enough). Never blocks writers, never torn.
+   * @throws ERR_CLOSED, ERR_SHM_CORRUPT, ERR_INVALID_ARG (into is not a Uint8Array)
    * @example
    * ```ts
    * const { data, version } = mb.read();
+   * const buf = new Uint8Array(mb.maxSize);
+   * const again = mb.read({ into: buf }); // again.data is a view of buf
    * ```
    */
-  read(): MailboxValue {
+  read(options?: MailboxReadOptions): MailboxValue {
     this.#assertOpen();
+    const into = options?.into;
+    if (into !== undefined && !(into instanceof Uint8Array)) throw invalid('into must be a Uint8Array');
     const w = this.#words;
     for (let i = 0; i < MAX_READ_ATTEMPTS; i++) {
       // SYNC MAILBOX-PUBLISH (acquire): the slot it names was complete when published.
@@ -259,7 +272,7 @@ export class Mailbox {
       let data: Uint8Array = EMPTY;
       if (sane && length > 0) {
         const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
-        data = allocBytes(length);
+        data = into !== undefined && into.length >= length ? (into.length === length ? into : into.subarray(0, length)) : allocBytes(length);
         if (length >= NATIVE_COPY_FROM) native.copy(data, 0, this.#bytes, at, length);
         else data.set(this.#bytes.subarray(at, at + length));
       }

@@ -211,6 +211,29 @@ describe('Mailbox (one process)', () => {
     }
   });
 
+  it('read({ into }) copies into the caller buffer when the value fits, else into a fresh one', () => {
+    const name = uniqueName('mbinto');
+    const mb = Mailbox.create(name, { maxSize: 100 });
+    try {
+      mb.write(new Uint8Array([4, 5, 6]));
+      const buf = new Uint8Array(8).fill(9);
+      const v = mb.read({ into: buf });
+      assert.equal(v.data.buffer, buf.buffer);
+      assert.deepEqual([...v.data], [4, 5, 6]);
+      assert.deepEqual([...buf], [4, 5, 6, 9, 9, 9, 9, 9]);
+      const exact = new Uint8Array(3);
+      assert.equal(mb.read({ into: exact }).data, exact);
+      const small = new Uint8Array(2);
+      const w = mb.read({ into: small });
+      assert.notEqual(w.data.buffer, small.buffer);
+      assert.deepEqual([...w.data], [4, 5, 6]);
+      assert.throws(() => mb.read({ into: [1, 2] as unknown as Uint8Array }), code('ERR_INVALID_ARG'));
+    } finally {
+      mb.close();
+      unlinkQuietly(name);
+    }
+  });
+
   it('refuses bad input with typed errors', async () => {
     const name = uniqueName('mberr');
     assert.throws(() => Mailbox.create(name, { maxSize: -1 }), code('ERR_INVALID_ARG'));
