@@ -274,7 +274,7 @@ export class Mailbox {
         const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
         data = into !== undefined && into.length >= length ? (into.length === length ? into : into.subarray(0, length)) : allocBytes(length);
         if (length >= NATIVE_COPY_FROM) native.copy(data, 0, this.#bytes, at, length);
-        else data.set(this.#bytes.subarray(at, at + length));
+        else data.set(new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset + at, length)); // cheaper than subarray
       }
       // SYNC MAILBOX-READ (acquire re-check after the copy): unchanged = no writer touched the slot meanwhile.
       if (Atomics.load(w, lock) !== s1) continue;

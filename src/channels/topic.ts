@@ -147,7 +147,15 @@ function toBytes(data: Uint8Array | string, what: string): Uint8Array {
 /** Copies `n` bytes with the fastest path for the size (native memcpy for big payloads). */
 function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
   if (n >= NATIVE_COPY_FROM) native.copy(dst, dstOff, src, srcOff, n);
-  else dst.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), dstOff);
+  else dst.set(srcOff === 0 && n === src.length ? src : viewOf(src, srcOff, n), dstOff);
+}
+
+/**
+ * `n` bytes of `bytes` from `offset` as a new view. `new Uint8Array(buffer, ...)` costs half what `subarray` does
+ * (no species lookup): it matters per message for small ones.
+ */
+function viewOf(bytes: Uint8Array, offset: number, n: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, n);
 }
 
 /**
@@ -515,7 +523,7 @@ export class Subscriber implements AsyncIterable<Message> {
       this.#copied = null;
       return new Message(data, ref.seq, ref.timestampMicros, null);
     }
-    return new Message(a.view.bytes.subarray(ref.offset, ref.offset + ref.size), ref.seq, ref.timestampMicros, this.#valid);
+    return new Message(viewOf(a.view.bytes, ref.offset, ref.size), ref.seq, ref.timestampMicros, this.#valid);
   }
 
   /**
