@@ -62,3 +62,55 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   writeFileSync(`${out}queue-ring.json`, `${JSON.stringify(json, null, 2)}\n`);
   console.log('wrote test/vectors/queue-ring.{bin,json}');
 }
+
+// Topic ring (PROTOCOL.md §5): capacity 1024, maxMessageSize 200. Twelve records of sizes that wrap the ring once
+// (a PAD before record 8), payload byte i of record seq = (seq * 7 + i) & 0xff, timestamp 1700000000000000 + seq µs.
+// Then a publisher that died after reserving 150 bytes (its reclaim, ahead by reclaimAhead, moved the tail to 9) and
+// filling the next head slot, before its commit store: readers must ignore it and the next publisher gets seq 13.
+{
+  const ring = await import('../dist/src/channels/ring.js');
+  const capacity = 1024;
+  const maxMessageSize = 200;
+  const dataOffset = 256;
+  const buf = new ArrayBuffer(dataOffset + capacity);
+  const view = { words: new Int32Array(buf), bytes: new Uint8Array(buf), dataOffset, capacity, maxMessageSize, name: 'vector' };
+  ring.initRing(view);
+  const T0 = 1_700_000_000_000_000;
+  const pads = [];
+  for (const size of [100, 150, 5, 200, 60, 0, 120, 180, 33, 90, 200, 10]) {
+    const r = ring.reserve(view, size);
+    for (let i = 0; i < size; i++) view.bytes[dataOffset + r.at + 32 + i] = (r.seq * 7 + i) & 0xff;
+    if (r.padAt >= 0) pads.push({ padAt: r.padAt, beforeSeq: r.seq });
+    ring.commitRecord(view, r, size, T0 + r.seq);
+  }
+  const before = ring.readCursor(view);
+  const dead = ring.reserve(view, 150);
+  const head = (128 + (dead.seq & 1) * 16) / 4;
+  view.words[head] = dead.seq;
+  view.words[head + 2] = 999_999;
+  const c = ring.readCursor(view);
+  const reader = new ring.RingReader(view, 'oldest');
+  const ref = { seq: 0, offset: 0, size: 0, timestampMicros: 0 };
+  const oldest = [];
+  for (let r; (r = reader.tryNext(null, ref)) !== null; ) {
+    oldest.push({ seq: r.seq, size: r.size, timestampMicros: r.timestampMicros, ringOffset: r.offset - dataOffset - 32 });
+  }
+  writeFileSync(`${out}topic-ring.bin`, view.bytes);
+  const json = {
+    params: [capacity, 0, maxMessageSize, dataOffset],
+    payloadSize: dataOffset + capacity,
+    payloadRule: 'payload byte i of record seq = (seq * 7 + i) & 0xff; timestamp = 1700000000000000 + seq (µs)',
+    commit: c.writeSeq,
+    tailVersion: view.words[72 / 4],
+    cursor: c,
+    cursorBeforeDeadWriter: before,
+    pads,
+    deadWriter:
+      `record ${dead.seq} reserved at ring offset ${dead.at} (150 bytes), head slot ${dead.seq & 1} filled with ` +
+      `{ writeSeq ${dead.seq}, writePos 999999 }, never committed: readers ignore it, the next publisher gets seq ${dead.seq}`,
+    oldest,
+    nextSeq: c.writeSeq + 1,
+  };
+  writeFileSync(`${out}topic-ring.json`, `${JSON.stringify(json, null, 2)}\n`);
+  console.log('wrote test/vectors/topic-ring.{bin,json}');
+}

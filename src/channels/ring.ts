@@ -261,7 +261,15 @@ function checkCursor(view: RingView, c: Cursor): void {
 
 /** Lays out a fresh ring (the creator, before the segment is ready): nothing written, ring empty. */
 export function initRing(view: RingView): void {
-  publishCursor(view, { writeSeq: 0, writePos: 0, tailSeq: 1, tailPos: 0 }); // published by SYNC READY
+  // PROTOCOL 5.1 "a fresh topic": tail[0] = { 1, 0 }, tailVersion 0, head[0] = { 0, 0 }, commit 0. Creator only,
+  // before the segment is ready: SYNC READY publishes these plain stores.
+  const w = view.words;
+  writeU64(w, TAIL_SLOT0 + T_SEQ, 1);
+  writeU64(w, TAIL_SLOT0 + T_POS, 0);
+  writeU64(w, HEAD_SLOT0 + W_SEQ, 0);
+  writeU64(w, HEAD_SLOT0 + W_POS, 0);
+  w[TAIL_VERSION] = 0;
+  w[COMMIT_INDEX] = 0;
 }
 
 /**

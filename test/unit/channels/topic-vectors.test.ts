@@ -1,0 +1,60 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Segment, Topic } from '../../../src/index.js';
+import { trackNames } from '../../helpers/index.js';
+
+const vectors = new URL('../../../../test/vectors/', import.meta.url);
+const { name, cleanup } = trackNames();
+after(cleanup);
+
+interface TopicVector {
+  params: number[];
+  payloadSize: number;
+  commit: number;
+  tailVersion: number;
+  cursor: { writeSeq: number; writePos: number; tailSeq: number; tailPos: number };
+  oldest: { seq: number; size: number; timestampMicros: number; ringOffset: number }[];
+  nextSeq: number;
+}
+
+describe('topic test vector (shared with the Python and C peers)', () => {
+  it('topic-ring.bin reads as topic-ring.json says: wrapped with a pad, tail reclaimed ahead, a dead writer ignored', () => {
+    const bin = new Uint8Array(readFileSync(new URL('topic-ring.bin', vectors)));
+    const expect = JSON.parse(readFileSync(new URL('topic-ring.json', vectors), 'utf8')) as TopicVector;
+    assert.equal(bin.length, expect.payloadSize);
+    // The control block, byte for byte as PROTOCOL 5.1 lays it out.
+    const dv = new DataView(bin.buffer, bin.byteOffset, bin.length);
+    assert.equal(dv.getUint32(64, true), expect.commit);
+    assert.equal(dv.getUint32(72, true), expect.tailVersion);
+    const tail = 80 + (expect.tailVersion & 1) * 16;
+    assert.equal(Number(dv.getBigUint64(tail, true)), expect.cursor.tailSeq);
+    assert.equal(Number(dv.getBigUint64(tail + 8, true)), expect.cursor.tailPos);
+    const head = 128 + (expect.commit & 1) * 16;
+    assert.equal(Number(dv.getBigUint64(head, true)), expect.cursor.writeSeq);
+    assert.equal(Number(dv.getBigUint64(head + 8, true)), expect.cursor.writePos);
+
+    const n = name('topic-vector');
+    Segment.create(n, { size: bin.length, kind: 'topic', params: expect.params, init: (s) => s.bytes.set(bin) }).close();
+    const sub = Topic.subscribe(n, { from: 'oldest' });
+    const latest = Topic.subscribe(n);
+    for (const want of expect.oldest) {
+      const m = sub.tryRead();
+      assert.ok(m !== null, `record ${want.seq}`);
+      assert.equal(m.seq, BigInt(want.seq));
+      assert.equal(m.timestamp, want.timestampMicros / 1000);
+      assert.deepEqual([...m.data], Array.from({ length: want.size }, (_, i) => (want.seq * 7 + i) & 0xff));
+    }
+    assert.equal(sub.tryRead(), null);
+    assert.equal(latest.tryRead(), null);
+    assert.equal(sub.lost, 0);
+    // The dead writer's reservation and head slot are simply reused.
+    const pub = Topic.open(n);
+    assert.equal(pub.publish('next'), BigInt(expect.nextSeq));
+    assert.equal(sub.tryRead()?.text(), 'next');
+    assert.equal(latest.tryRead()?.seq, BigInt(expect.nextSeq));
+    pub.close();
+    sub.close();
+    latest.close();
+  });
+});
