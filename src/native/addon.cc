@@ -212,8 +212,19 @@ class Addon : public Napi::Addon<Addon> {
     auto* c = new Completion{id, result};
     if (self->tsfn_.NonBlockingCall(c, [](Napi::Env env, Napi::Function cb, Completion* data) {
           std::unique_ptr<Completion> owned(data);
-          if (static_cast<napi_env>(env) != nullptr && !cb.IsEmpty())
-            cb.Call({Napi::Number::New(env, static_cast<double>(owned->id)), Napi::Number::New(env, owned->result)});
+          napi_env e = env;
+          if (e == nullptr || cb.IsEmpty()) return;
+          // Plain Node-API calls, no C++ exceptions: this runs from the event loop, where a throw would reach
+          // std::terminate. While the environment shuts down (process.exit with waits in flight) calls fail with
+          // napi_cannot_run_js and the completion is dropped; a throw in the JS callback stays a pending JS
+          // exception and surfaces as an uncaught exception, like any callback's.
+          napi_value args[2];
+          napi_value undefined;
+          napi_value ignored;
+          if (napi_create_double(e, static_cast<double>(owned->id), &args[0]) != napi_ok ||
+              napi_create_int32(e, owned->result, &args[1]) != napi_ok || napi_get_undefined(e, &undefined) != napi_ok)
+            return;
+          napi_call_function(e, undefined, cb, 2, args, &ignored);
         }) != napi_ok)
       delete c;
   }
