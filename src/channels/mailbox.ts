@@ -5,7 +5,6 @@
  * previous value readable.
  */
 import { ShmbusError } from '../errors.js';
-import { native } from '../native/binding.js';
 import {
   MAILBOX_MUTEX_OFFSET,
   MAILBOX_PARAM_MAX_SIZE,
@@ -21,6 +20,7 @@ import {
 } from '../protocol/layout.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
+import { copyBytes } from '../segment/copy.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex } from '../sync/mutex.js';
 import { allocBytes, nowMicros } from './message.js';
@@ -33,7 +33,6 @@ const WAITERS_INDEX = MAILBOX_WAITERS_OFFSET / 4;
 const MAX_VALUE = 2 ** 30;
 /** Consistent-read attempts before a reader calls the segment broken (an honest writer cannot make this many fail). */
 const MAX_READ_ATTEMPTS = 10_000;
-const NATIVE_COPY_FROM = 1024;
 const decoder = new TextDecoder();
 
 export interface MailboxCreateOptions {
@@ -228,8 +227,7 @@ export class Mailbox {
       writeU64(w, base + MAILBOX_SLOT_VERSION_OFFSET / 4, next);
       writeU64(w, base + MAILBOX_SLOT_TIMESTAMP_OFFSET / 4, nowMicros());
       const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
-      if (bytes.length >= NATIVE_COPY_FROM) native.copy(this.#bytes, at, bytes, 0, bytes.length);
-      else this.#bytes.set(bytes, at);
+      copyBytes(this.#bytes, at, bytes, 0, bytes.length);
       // SYNC MAILBOX-END (release): the slot is complete; pairs with the reader's seqlock loads.
       Atomics.store(w, lock, (begin + 1) | 0);
       // SYNC MAILBOX-PUBLISH (release): readers now pick this slot; pairs with the acquire in read/changed.
@@ -273,8 +271,7 @@ export class Mailbox {
       if (sane && length > 0) {
         const at = (base << 2) + MAILBOX_SLOT_HEADER_SIZE;
         data = into !== undefined && into.length >= length ? (into.length === length ? into : into.subarray(0, length)) : allocBytes(length);
-        if (length >= NATIVE_COPY_FROM) native.copy(data, 0, this.#bytes, at, length);
-        else data.set(new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset + at, length)); // cheaper than subarray
+        copyBytes(data, 0, this.#bytes, at, length);
       }
       // SYNC MAILBOX-READ (acquire re-check after the copy): unchanged = no writer touched the slot meanwhile.
       if (Atomics.load(w, lock) !== s1) continue;

@@ -5,7 +5,6 @@
  * slot is found by pid + start time and its slot is recovered, so the queue never wedges.
  */
 import { ShmbusError } from '../errors.js';
-import { native } from '../native/binding.js';
 import {
   QUEUE_ABANDONED_OFFSET,
   QUEUE_CLOSED_OFFSET,
@@ -37,6 +36,7 @@ import {
 } from '../protocol/layout.js';
 import { isProcessAlive, selfIdentity } from '../segment/process.js';
 import { Segment } from '../segment/segment.js';
+import { copyBytes } from '../segment/copy.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../sync/deadline.js';
 import { waitAsync, wake } from '../sync/futex.js';
 import { validateSpin } from '../sync/spin.js';
@@ -126,8 +126,6 @@ const DEFAULT_SPIN_US = 50;
 export const LIVENESS_INTERVAL_MS = 50;
 /** Consecutive failed CAS/help steps in one call before the ring is declared corrupt (never reached when sane). */
 const RETRY_LIMIT = 1 << 22;
-/** Copies at least this long go through the native memcpy (V8 copies into a SharedArrayBuffer at half speed). */
-const NATIVE_COPY_MIN = 2048;
 const FULL = -1;
 const CLOSED = -2;
 /** tryTake results besides a message. @internal */
@@ -145,13 +143,11 @@ export type BodyReader<T> = (bytes: Uint8Array, offset: number, length: number, 
 /** Copies `length` bytes at `offset` of `bytes` into `into` when it is large enough, else into a new array. @internal */
 export function copyBody(bytes: Uint8Array, offset: number, length: number, into?: Uint8Array): Uint8Array {
   if (into !== undefined && into.length >= length) {
-    if (length >= NATIVE_COPY_MIN) native.copy(into, 0, bytes, offset, length);
-    else into.set(bytes.subarray(offset, offset + length));
+    copyBytes(into, 0, bytes, offset, length);
     return into.subarray(0, length);
   }
-  if (length < NATIVE_COPY_MIN) return bytes.slice(offset, offset + length);
   const data = new Uint8Array(length);
-  native.copy(data, 0, bytes, offset, length);
+  copyBytes(data, 0, bytes, offset, length);
   return data;
 }
 
@@ -664,8 +660,7 @@ export function writeBody(data: Uint8Array | string, bytes: Uint8Array, offset: 
   }
   const n = data.byteLength;
   if (n > capacity) throw tooLarge(where, n, capacity);
-  if (n >= NATIVE_COPY_MIN) native.copy(bytes, offset, data, 0, n);
-  else bytes.set(data, offset);
+  copyBytes(bytes, offset, data, 0, n);
   return n;
 }
 

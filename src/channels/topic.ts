@@ -6,7 +6,6 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { ShmbusError, isShmbusError } from '../errors.js';
-import { native } from '../native/binding.js';
 import {
   TOPIC_CAPACITY_ALIGN,
   TOPIC_DATA_OFFSET,
@@ -20,6 +19,8 @@ import {
 } from '../protocol/layout.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
+import { copyBytes } from '../segment/copy.js';
+import { validateSpin } from '../sync/spin.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
 import { Mutex } from '../sync/mutex.js';
 import { Message, allocBytes, nowMicros } from './message.js';
@@ -40,8 +41,6 @@ import {
 const TWO32 = 4294967296;
 /** Largest ring accepted (64 TiB, like a segment). */
 const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
-/** Payloads from this size on are copied with the native memcpy (V8 copies SharedArrayBuffer bytes slower). */
-const NATIVE_COPY_FROM = 1024;
 /** Default microseconds a waiting read re-reads the commit word before it parks (as Queue's spin). */
 const DEFAULT_SPIN = 50;
 const NO_OPTIONS = Object.freeze({});
@@ -99,14 +98,6 @@ function invalid(message: string): ShmbusError {
   return new ShmbusError('ERR_INVALID_ARG', message);
 }
 
-function validateSpin(spin: unknown): number {
-  if (spin === undefined) return DEFAULT_SPIN;
-  if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0) {
-    throw invalid(`spin must be a number of microseconds >= 0 (got ${String(spin)})`);
-  }
-  return spin;
-}
-
 /** Checks a topic segment's parameters against its size and builds the view. @throws ERR_SHM_CORRUPT */
 function ringView(seg: Segment): RingView {
   const p = seg.params;
@@ -142,12 +133,6 @@ function toBytes(data: Uint8Array | string, what: string): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof Uint8Array) return data;
   throw invalid(`${what} takes a Uint8Array or a string (got ${typeof data})`);
-}
-
-/** Copies `n` bytes with the fastest path for the size (native memcpy for big payloads). */
-function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
-  if (n >= NATIVE_COPY_FROM) native.copy(dst, dstOff, src, srcOff, n);
-  else dst.set(srcOff === 0 && n === src.length ? src : viewOf(src, srcOff, n), dstOff);
 }
 
 /**
@@ -483,7 +468,7 @@ export class Subscriber implements AsyncIterable<Message> {
     const from = options.from ?? 'latest';
     if (from !== 'latest' && from !== 'oldest') throw invalid(`from must be 'latest' or 'oldest' (got ${String(from)})`);
     const wait = validateTimeout(options.wait ?? 0, 'wait');
-    this.#spin = validateSpin(options.spin);
+    this.#spin = validateSpin(options.spin, DEFAULT_SPIN);
     this.name = name;
     try {
       this.#attach(openTopicSegment(name, undefined), from);
