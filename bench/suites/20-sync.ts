@@ -190,8 +190,8 @@ async function handoffTable(ctx: BenchContext, cBin: string): Promise<Table> {
       });
     };
     add('C pthread robust mutex (futex, no spin)', r.c);
-    add('shmbus Mutex lockSync (spin 1000, then futex)', r.sync);
-    add('shmbus Mutex await lock() (spin 1000, then async futex)', r.async);
+    add('shmbus Mutex lockSync (spins 10 µs, then futex)', r.sync);
+    add('shmbus Mutex await lock() (spins 10 µs, then async futex)', r.async);
   }
   return {
     title: 'Contended hand-over between two processes (µs, unlock -> the waiter holds it)',
