@@ -252,11 +252,14 @@ export class MutexCore implements Contender<LockResult> {
     // SYNC MUTEX-IDENTITY (acquire load of ownerPid): the record the verdict below is about.
     const recorded = Atomics.load(w, b + OWNER_PID);
     if (mutexHolderAlive(w, b, v, recorded)) return false;
-    // The dead holder's record must not vouch for whoever comes next (see PROTOCOL.md §4.1 "identity window").
-    // Cleared by CAS from exactly the judged record: a recoverer that lost the race to another must not erase the
-    // identity the winner has published meanwhile (the winner could then no longer unlock).
+    // The dead holder's own record must not vouch for whoever comes next (see PROTOCOL.md §4.1 "identity
+    // window"). Only that record is cleared, by CAS from exactly the judged value: `v` may be stale, and a record
+    // that is not v's holder's belongs to a newer, live holder (or to nobody), which must never be erased, or that
+    // holder could no longer unlock.
     // MUTEX-IDENTITY (CAS recorded -> 0, before MUTEX-RECOVER): pairs with the acquire load in mutexHolderAlive.
-    if (Atomics.compareExchange(w, b + OWNER_PID, recorded, 0) !== recorded) return false;
+    if (recorded === (v & MUTEX_PID_MASK) && Atomics.compareExchange(w, b + OWNER_PID, recorded, 0) !== recorded) {
+      return false;
+    }
     // SYNC MUTEX-RECOVER (acquire, CAS deadValue -> pid|WAITERS): only one recoverer wins; others may sleep too.
     if (Atomics.compareExchange(w, b + W, v, this.#me.pid | MUTEX_WAITERS) !== v) return false;
     this.#publishOwner();
