@@ -18,8 +18,8 @@ import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { request, Agent } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildC, ROOT, stats, type Stats } from './lib.js';
+import { basename, join } from 'node:path';
+import { buildC, ROOT, spawnLines, stats, type LineChild, type Stats } from './lib.js';
 
 /** Payload sizes shared by every suite: a small message, one 1280x720 RGB frame, and 6 MiB. */
 export const SIZES = { small: 64, frame: 1280 * 720 * 3, large: 6 * 1024 * 1024 } as const;
@@ -61,6 +61,65 @@ export function placementCpus(placement: Placement): [number, number] | undefine
 export function nodeCommand(script: string, args: string[], cpu?: number): [string, string[]] {
   const node = [...process.execArgv, script, ...args];
   return cpu === undefined ? [process.execPath, node] : ['taskset', ['-c', String(cpu), process.execPath, ...node]];
+}
+
+/**
+ * Resolves with `p`, or rejects when `child` exits first or `ms` pass (the child is then killed), so a broken
+ * child fails the suite instead of hanging it.
+ */
+export async function fromChild<T>(child: LineChild, p: Promise<T>, what: string, ms = Infinity): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      child.done.then((code) => Promise.reject(new Error(`${what}: exited with ${code} before answering`))),
+      ...(ms === Infinity
+        ? []
+        : [
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => {
+                child.child.kill('SIGKILL');
+                reject(new Error(`${what}: no answer within ${ms} ms`));
+              }, ms);
+            }),
+          ]),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The children one suite runs from one script: spawned (pinned or not), read line by line, killed together. */
+export class PeerSet {
+  readonly #script: string;
+  readonly #label: string;
+  readonly #timeoutMs: number;
+  readonly #running = new Set<LineChild>();
+
+  /** `timeoutMs`: how long {@link line} waits for one line before it kills the child and fails (default: no bound). */
+  constructor(script: string, timeoutMs = Infinity) {
+    this.#script = script;
+    this.#label = basename(script, '.js');
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Starts `node <script> ...args`, pinned to `cpu` when given. */
+  spawn(args: string[], cpu?: number): LineChild {
+    const child = spawnLines(...nodeCommand(this.#script, args, cpu));
+    this.#running.add(child);
+    void child.done.then(() => this.#running.delete(child));
+    return child;
+  }
+
+  /** The next line of `child` matching `re`; rejects if the child exits first (or stays silent too long). */
+  line(child: LineChild, re: RegExp): Promise<string> {
+    return fromChild(child, child.next(re), `${this.#label} (waiting for ${String(re)})`, this.#timeoutMs);
+  }
+
+  /** Kills every child still running (a suite's finally or watchdog). */
+  killAll(): void {
+    for (const c of this.#running) c.child.kill('SIGKILL');
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /** Benchmark plumbing shared by every suite: statistics, tables, child processes, C baselines. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,4 +123,9 @@ export function spawnLines(cmd: string, args: string[], env: NodeJS.ProcessEnv =
 /** True when `taskset` exists, so suites can pin processes to cores. */
 export function canPin(): boolean {
   return spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+}
+
+/** A segment name for one benchmark run: the bench- prefix keeps it apart from test names (and the leak check). */
+export function benchName(what: string): string {
+  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

@@ -5,7 +5,6 @@
  *  2. Bulk copy bandwidth: C memcpy vs `native.copy` and `Uint8Array.set` into and out of a segment.
  *  3. Segment lifecycle: create + open + close + unlink.
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Segment } from '../../src/index.js';
 import { native } from '../../src/native/binding.js';
@@ -20,34 +19,12 @@ import {
   SIZES,
   unixSocketSamples,
   type Placement,
+  fromChild,
 } from '../baselines.js';
-import { ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const WAKE_PEER = join(ROOT, 'dist', 'bench', 'children', 'wake-peer.js');
 const PEER_TIMEOUT_MS = 60_000;
-
-function benchName(what: string): string {
-  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-/** Resolves with `p`, or rejects when the child exits first or `ms` pass (the child is then killed). */
-async function fromChild<T>(child: LineChild, p: Promise<T>, what: string, ms = PEER_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      child.done.then((code) => Promise.reject(new Error(`${what}: exited with ${code} before answering`))),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          child.child.kill('SIGKILL');
-          reject(new Error(`${what}: no answer within ${ms} ms`));
-        }, ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 type WakeMode = 'sync' | 'async' | 'spin';
 
@@ -62,11 +39,11 @@ async function nodeWake(mode: WakeMode, placement: Placement, iterations: number
   try {
     const pong = spawnLines(...nodeCommand(WAKE_PEER, args('pong'), cpus?.[1]));
     children.push(pong);
-    await fromChild(pong, pong.next(/^ready$/), `wake-peer pong (${mode})`);
+    await fromChild(pong, pong.next(/^ready$/), `wake-peer pong (${mode})`, PEER_TIMEOUT_MS);
     const ping = spawnLines(...nodeCommand(WAKE_PEER, args('ping'), cpus?.[0]));
     children.push(ping);
-    const line = await fromChild(ping, ping.next(/^samples /), `wake-peer ping (${mode})`);
-    await Promise.all(children.map((c) => fromChild(c, c.done.then(() => undefined), 'wake-peer exit')));
+    const line = await fromChild(ping, ping.next(/^samples /), `wake-peer ping (${mode})`, PEER_TIMEOUT_MS);
+    await Promise.all(children.map((c) => fromChild(c, c.done.then(() => undefined), 'wake-peer exit', PEER_TIMEOUT_MS)));
     const samples = line.slice('samples '.length).split(',').map(Number);
     if (samples.length !== iterations || samples.some((v) => !Number.isFinite(v))) {
       throw new Error(`wake-peer ping: expected ${iterations} samples, got ${samples.length}`);

@@ -6,46 +6,17 @@
  *     returning (µs), with the waiter arriving just before the unlock and well before it.
  *  3. RwLock read throughput with 1, 2 and 4 reader processes (read lock + unlock pairs per second, all readers).
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Event, Mutex, RWLOCK_SIZE, RwLock, Segment, Semaphore } from '../../src/index.js';
-import { interleave, nodeCommand, placementCpus } from '../baselines.js';
-import { buildC, ROOT, runCapture, spawnLines, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { interleave, PeerSet, placementCpus } from '../baselines.js';
+import { benchName, buildC, ROOT, runCapture, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'sync-peer.js');
 const PEER_TIMEOUT_MS = 120_000;
 
-function benchName(what: string): string {
-  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-const running = new Set<LineChild>();
-
-function peer(args: string[], cpu?: number): LineChild {
-  const child = spawnLines(...nodeCommand(PEER, args, cpu));
-  running.add(child);
-  void child.done.then(() => running.delete(child));
-  return child;
-}
-
-/** The next line matching `re`; rejects if the child exits first or stays silent for PEER_TIMEOUT_MS. */
-async function line(child: LineChild, re: RegExp): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      child.next(re),
-      child.done.then((code) => Promise.reject(new Error(`sync-peer exited (${code}) before printing ${String(re)}`))),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          child.child.kill('SIGKILL');
-          reject(new Error(`sync-peer: no ${String(re)} within ${PEER_TIMEOUT_MS} ms`));
-        }, PEER_TIMEOUT_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const peers = new PeerSet(PEER, PEER_TIMEOUT_MS);
+const peer = (args: string[], cpu?: number): LineChild => peers.spawn(args, cpu);
+const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child, re);
 
 // ---- 1. uncontended --------------------------------------------------------------------------------------------
 
@@ -263,6 +234,6 @@ export default async function syncSuite(ctx: BenchContext): Promise<Table[]> {
   try {
     return [await uncontendedTable(ctx, cBin), await handoffTable(ctx, cBin), await readersTable(ctx, cBin)];
   } finally {
-    for (const c of running) c.child.kill('SIGKILL');
+    peers.killAll();
   }
 }

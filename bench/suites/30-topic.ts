@@ -8,43 +8,26 @@
  *  4. Mailbox: write and read latency (64 B, 1 MiB values) beside C memcpy, and the cross-process changed() wake
  *     round trip beside the C futex ping-pong.
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Mailbox, Topic } from '../../src/index.js';
 import {
   childProcessIpc,
   cMemcpy,
   cPingPong,
-  nodeCommand,
+  PeerSet,
   placementCpus,
   SIZES,
   unixSocket,
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
-const running = new Set<LineChild>();
-
-function benchName(what: string): string {
-  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-function peer(args: string[], cpu?: number): LineChild {
-  const child = spawnLines(...nodeCommand(PEER, args, cpu));
-  running.add(child);
-  void child.done.then(() => running.delete(child));
-  return child;
-}
-
-function line(child: LineChild, re: RegExp): Promise<string> {
-  return Promise.race([
-    child.next(re),
-    child.done.then((code) => Promise.reject(new Error(`topic-peer exited (${code}) before printing ${String(re)}`))),
-  ]);
-}
+const peers = new PeerSet(PEER);
+const peer = (args: string[], cpu?: number): LineChild => peers.spawn(args, cpu);
+const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child, re);
 
 type EchoMode = 'poll' | 'await' | 'park';
 
@@ -237,7 +220,7 @@ function rttRow(path: string, placement: string, s: Stats, ipcP50: number, cSpin
 
 export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
   const watchdog = setTimeout(() => {
-    for (const c of running) c.child.kill('SIGKILL');
+    peers.killAll();
   }, SUITE_TIMEOUT_MS);
   try {
     const k = ctx.quick ? 10 : 1;
@@ -451,6 +434,6 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
     ];
   } finally {
     clearTimeout(watchdog);
-    for (const c of running) c.child.kill('SIGKILL');
+    peers.killAll();
   }
 }

@@ -5,46 +5,28 @@
  *     domain socket and HTTP over loopback.
  *  3. Round trip, one 2.7 MB image (1280x720x3): Rpc request beside the same baselines.
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Queue, Rpc } from '../../src/index.js';
 import {
   childProcessIpcSamples,
   httpLoopbackSamples,
   interleave,
-  nodeCommand,
+  PeerSet,
   placementCpus,
   SIZES,
   timeRoundTripSamples,
   unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
-import { ROOT, spawnLines, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
 /** The whole suite's watchdog: children still running then are killed and the suite fails. */
 const SUITE_TIMEOUT_MS = 10 * 60_000;
 
-function benchName(what: string): string {
-  return `bench-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-const running = new Set<LineChild>();
-
-function peer(args: string[], cpu?: number): LineChild {
-  const child = spawnLines(...nodeCommand(PEER, args, cpu));
-  running.add(child);
-  void child.done.then(() => running.delete(child));
-  return child;
-}
-
-/** The next line matching `re`, or an error if the child exits first. */
-function line(child: LineChild, re: RegExp): Promise<string> {
-  return Promise.race([
-    child.next(re),
-    child.done.then((code) => Promise.reject(new Error(`queue-peer exited (${code}) before printing ${String(re)}`))),
-  ]);
-}
+const peers = new PeerSet(PEER);
+const peer = (args: string[], cpu?: number): LineChild => peers.spawn(args, cpu);
+const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child, re);
 
 /** `producers` x `consumers` processes move `total` 64 B messages through one queue; messages per second. */
 async function throughput(producers: number, consumers: number, total: number): Promise<Row> {
@@ -142,7 +124,7 @@ function latencyRow(path: string, s: Stats, ipcP50: number): Row {
 
 export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
   const watchdog = setTimeout(() => {
-    for (const c of running) c.child.kill('SIGKILL');
+    peers.killAll();
   }, SUITE_TIMEOUT_MS);
   try {
     const k = ctx.quick ? 10 : 1;
@@ -218,6 +200,6 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
     ];
   } finally {
     clearTimeout(watchdog);
-    for (const c of running) c.child.kill('SIGKILL');
+    peers.killAll();
   }
 }
