@@ -4,7 +4,7 @@
 // decode/encode the same bytes.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { encodeHeader } from '../dist/src/segment/header.js';
+import { encodeHeader } from '../dist/src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET } from '../dist/src/protocol/layout.js';
 
 const out = fileURLToPath(new URL('../test/vectors/', import.meta.url));

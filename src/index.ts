@@ -10,8 +10,8 @@ export type {
   SegmentInfo,
 } from './segment/segment.js';
 export type { SegmentKind } from './protocol/layout.js';
-export type { WaitOptions } from './sync/deadline.js';
-export type { WaitResult } from './sync/futex.js';
+export type { WaitOptions } from './base/deadline.js';
+export type { WaitResult } from './base/futex.js';
 export { Mutex } from './sync/mutex.js';
 export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
 export type { RobustOptions, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';

@@ -4,6 +4,7 @@
  * Readers take no lock, never block writers and never return a torn value; a writer that dies mid-write leaves the
  * previous value readable.
  */
+import { TWO32 } from '../base/u64.js';
 import { ShmbusError } from '../errors.js';
 import {
   MAILBOX_MUTEX_OFFSET,
@@ -20,13 +21,12 @@ import {
 } from '../protocol/layout.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
-import { copyBytes } from '../segment/copy.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
+import { copyBytes } from '../base/copy.js';
+import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { Mutex } from '../sync/mutex.js';
 import { allocBytes, nowMicros } from './message.js';
-import { readU64, writeU64 } from './ring.js';
+import { readU64, writeU64 } from '../base/u64.js';
 
-const TWO32 = 4294967296;
 const VERSION_INDEX = MAILBOX_VERSION_OFFSET / 4;
 const WAITERS_INDEX = MAILBOX_WAITERS_OFFSET / 4;
 /** Largest value accepted (1 GiB): both slots must fit a segment comfortably. */

@@ -34,12 +34,12 @@ import {
   queueRingSize,
   queueSlotStride,
 } from '../protocol/layout.js';
-import { isProcessAlive, selfIdentity } from '../segment/process.js';
+import { isProcessAlive, selfIdentity } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
-import { copyBytes } from '../segment/copy.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../sync/deadline.js';
-import { waitAsync, wake } from '../sync/futex.js';
-import { validateSpin } from '../sync/spin.js';
+import { copyBytes } from '../base/copy.js';
+import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../base/deadline.js';
+import { waitAsync, wake } from '../base/futex.js';
+import { validateSpin } from '../base/spin.js';
 
 /**
  * A message taken from a {@link Queue} (or an Rpc response): a private copy of the bytes (or a view of the

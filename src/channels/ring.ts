@@ -8,6 +8,7 @@
  * above it is refused as corrupt).
  */
 import { ShmbusError } from '../errors.js';
+import { TWO32, readU64, writeU64 } from '../base/u64.js';
 import {
   TOPIC_COMMIT_OFFSET,
   TOPIC_FLAG_PAD,
@@ -29,7 +30,6 @@ import {
   TOPIC_WAITERS_OFFSET,
 } from '../protocol/layout.js';
 
-const TWO32 = 4294967296;
 /** Largest u64 value the JS side accepts (exact in a double). */
 const MAX_U64 = Number.MAX_SAFE_INTEGER;
 /** A consistent cursor read retries while writers bump the version; this many in a row means a broken segment. */
@@ -125,23 +125,6 @@ export function ringParamsValid(capacity: number, maxMessageSize: number): boole
 // Integer-valued numbers below 2^53 are reduced mod 2^32 with `x >>> 0` / `x | 0` (ToUint32/ToInt32 are exact
 // modular reductions) and tested for low bits with `x & m`: both compile to integer instructions, where `%` on a
 // number V8 cannot prove int32 calls fmod.
-
-/** A u64 stored as two u32 halves (low first), as a JS number (exact below 2^53). */
-export function readU64(words: Int32Array, index: number): number {
-  return (words[index]! >>> 0) + (words[index + 1]! >>> 0) * TWO32;
-}
-
-/** Stores a number (< 2^53) as a u64 in two u32 halves, low first. Plain stores: a sync point publishes them. */
-export function writeU64(words: Int32Array, index: number, value: number): void {
-  if (value < TWO32) {
-    words[index] = value | 0;
-    words[index + 1] = 0;
-    return;
-  }
-  const hi = Math.floor(value / TWO32);
-  words[index] = (value - hi * TWO32) | 0;
-  words[index + 1] = hi | 0;
-}
 
 function corrupt(view: RingView, what: string): ShmbusError {
   return new ShmbusError('ERR_SHM_CORRUPT', `topic "${view.name}": ${what}; the segment is damaged, unlink and recreate it`, {

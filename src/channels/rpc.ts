@@ -4,8 +4,9 @@
  * asking client's own response queue, "<name>.r<clientId>", matched by request id. A worker table with pid + start
  * time tells clients at once whether a server is alive, and which request a dead worker had in hand.
  */
-import { validateSpin } from '../sync/spin.js';
+import { validateSpin } from '../base/spin.js';
 import { ShmbusError } from '../errors.js';
+import { readU64, writeU64 } from '../base/u64.js';
 import {
   RPC_MAX_WORKERS,
   RPC_NEXT_CLIENT_OFFSET,
@@ -40,10 +41,10 @@ import {
   QUEUE_FLAG_TEXT,
   queueRingSize,
 } from '../protocol/layout.js';
-import { isProcessAlive, selfIdentity } from '../segment/process.js';
+import { isProcessAlive, selfIdentity } from '../base/process.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
+import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import {
   QueueMessage,
   QueueRing,
@@ -260,15 +261,6 @@ class Service {
     // SYNC RPC-CLIENT-ID (seq_cst RMW): unique ids per segment.
     return (Atomics.add(this.#words, RPC_NEXT_CLIENT_OFFSET >> 2, 1) + 1) >>> 0;
   }
-}
-
-function readU64(w: Int32Array, index: number): number {
-  return (w[index]! >>> 0) + (w[index + 1]! >>> 0) * 2 ** 32;
-}
-
-function writeU64(w: Int32Array, index: number, value: number): void {
-  w[index] = value % 2 ** 32 | 0;
-  w[index + 1] = Math.floor(value / 2 ** 32) | 0;
 }
 
 function noServer(name: string, why: string): ShmbusError {

@@ -5,6 +5,7 @@
  * what it lost.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { TWO32 } from '../base/u64.js';
 import { ShmbusError, isShmbusError } from '../errors.js';
 import {
   TOPIC_CAPACITY_ALIGN,
@@ -19,9 +20,9 @@ import {
 } from '../protocol/layout.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
-import { copyBytes } from '../segment/copy.js';
-import { validateSpin } from '../sync/spin.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../sync/deadline.js';
+import { copyBytes } from '../base/copy.js';
+import { validateSpin } from '../base/spin.js';
+import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { Mutex } from '../sync/mutex.js';
 import { Message, allocBytes, nowMicros } from './message.js';
 import {
@@ -38,7 +39,6 @@ import {
   type RingView,
 } from './ring.js';
 
-const TWO32 = 4294967296;
 /** Largest ring accepted (64 TiB, like a segment). */
 const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
 /** Default microseconds a waiting read re-reads the commit word before it parks (as Queue's spin). */

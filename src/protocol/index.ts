@@ -1,5 +1,5 @@
 /** shmbus/protocol: raw layouts for tools that read segments byte by byte (cli, viewer, tests). */
 export * from './layout.js';
-export { decodeHeader, encodeHeader } from '../segment/header.js';
-export type { SegmentHeader } from '../segment/header.js';
+export { decodeHeader, encodeHeader } from './header.js';
+export type { SegmentHeader } from './header.js';
 export { osName, nameFromOsName, validateName } from '../segment/names.js';

@@ -17,11 +17,11 @@ import {
   STATE_READY,
   type SegmentKind,
 } from '../protocol/layout.js';
-import { deadlineAfter, remaining, sleepSync, validateTimeout, type WaitOptions } from '../sync/deadline.js';
-import { waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../sync/futex.js';
-import { decodeHeader, encodeHeader, type SegmentHeader } from './header.js';
+import { deadlineAfter, remaining, sleepSync, validateTimeout, type WaitOptions } from '../base/deadline.js';
+import { waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../base/futex.js';
+import { decodeHeader, encodeHeader, type SegmentHeader } from '../protocol/header.js';
 import { nameFromOsName, osName, validateName } from './names.js';
-import { isProcessAlive, selfIdentity } from './process.js';
+import { isProcessAlive, selfIdentity } from '../base/process.js';
 
 /** Largest payload accepted (64 TiB): keeps every offset exact in a JS number. */
 const MAX_SIZE = 2 ** 46;

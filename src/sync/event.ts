@@ -11,8 +11,8 @@ import {
   EVENT_WORD_OFFSET,
 } from '../protocol/layout.js';
 import { Segment } from '../segment/segment.js';
-import { throwIfAborted, validateTimeout, type WaitOptions } from './deadline.js';
-import { wake } from './futex.js';
+import { throwIfAborted, validateTimeout, type WaitOptions } from '../base/deadline.js';
+import { wake } from '../base/futex.js';
 import {
   adoptNamed,
   contendAsync,

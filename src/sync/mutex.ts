@@ -16,11 +16,11 @@ import {
   MUTEX_WAITERS,
   MUTEX_WORD_OFFSET,
 } from '../protocol/layout.js';
-import { isProcessAlive } from '../segment/process.js';
+import { isProcessAlive } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
-import { throwIfAborted, validateTimeout, type WaitOptions } from './deadline.js';
-import { wake } from './futex.js';
-import { spinFor } from './spin.js';
+import { throwIfAborted, validateTimeout, type WaitOptions } from '../base/deadline.js';
+import { wake } from '../base/futex.js';
+import { spinFor } from '../base/spin.js';
 import {
   createNamed,
   identity,

@@ -5,11 +5,11 @@
 import { threadId } from 'node:worker_threads';
 import { ShmbusError } from '../errors.js';
 import { SYNC_ALIGN, type SegmentKind } from '../protocol/layout.js';
-import { selfIdentity } from '../segment/process.js';
+import { selfIdentity } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
-import { deadlineAfter, remaining, timeoutError, validateTimeout, type WaitOptions } from './deadline.js';
-import { waitAsync, waitSync, type WaitOwner } from './futex.js';
-import { validateSpin } from './spin.js';
+import { deadlineAfter, remaining, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
+import { waitAsync, waitSync, type WaitOwner } from '../base/futex.js';
+import { validateSpin } from '../base/spin.js';
 
 /** How a waiter watches the holder of a robust primitive. */
 export interface RobustOptions {

@@ -20,12 +20,12 @@ import {
   RWLOCK_WRITER_OFFSET,
   RWLOCK_WRITER_WAITERS,
 } from '../protocol/layout.js';
-import { isProcessAlive } from '../segment/process.js';
+import { isProcessAlive } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
-import { deadlineAfter, remaining, throwIfAborted, validateTimeout } from './deadline.js';
-import { wake } from './futex.js';
+import { deadlineAfter, remaining, throwIfAborted, validateTimeout } from '../base/deadline.js';
+import { wake } from '../base/futex.js';
 import { mutexHolderAlive, MutexCore, type LockOptions, type LockResult } from './mutex.js';
-import { spinFor } from './spin.js';
+import { spinFor } from '../base/spin.js';
 import {
   adoptNamed,
   contendAsync,

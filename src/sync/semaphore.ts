@@ -23,10 +23,10 @@ import {
   SEM_WAITERS_OFFSET,
   SEMAPHORE_SIZE,
 } from '../protocol/layout.js';
-import { isProcessAlive } from '../segment/process.js';
+import { isProcessAlive } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
-import { throwIfAborted, validateTimeout } from './deadline.js';
-import { wake } from './futex.js';
+import { throwIfAborted, validateTimeout } from '../base/deadline.js';
+import { wake } from '../base/futex.js';
 import { MutexCore, type LockOptions, type LockResult } from './mutex.js';
 import {
   adoptNamed,

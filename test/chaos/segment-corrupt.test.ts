@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, rmSync } from 'node:fs';
 import { Segment, isShmbusError, type ShmbusErrorCode } from '../../src/index.js';
-import { encodeHeader } from '../../src/segment/header.js';
+import { encodeHeader } from '../../src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET, HDR_VERSION_OFFSET, HDR_KIND_OFFSET, HDR_TOTAL_SIZE_OFFSET } from '../../src/protocol/layout.js';
 import { uniqueName, unlinkQuietly } from '../helpers/index.js';
 

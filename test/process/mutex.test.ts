@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { Mutex, MUTEX_SIZE, Segment, isShmbusError, type LockResult } from '../../src/index.js';
 import { MUTEX_OWNER_PID_OFFSET, MUTEX_OWNER_START_OFFSET, MUTEX_WORD_OFFSET } from '../../src/protocol/index.js';
-import { processStartTime } from '../../src/segment/process.js';
+import { processStartTime } from '../../src/base/process.js';
 import { expectCleanExit, fixture } from '../helpers/index.js';
 import { counterRun, lockTestScope } from '../helpers/locks.js';
 

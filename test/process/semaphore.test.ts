@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Semaphore, SEMAPHORE_SIZE, Segment, isShmbusError } from '../../src/index.js';
 import { MUTEX_OWNER_PID_OFFSET, MUTEX_OWNER_START_OFFSET, MUTEX_WORD_OFFSET, SEM_MUTEX_OFFSET } from '../../src/protocol/index.js';
-import { processStartTime } from '../../src/segment/process.js';
+import { processStartTime } from '../../src/base/process.js';
 import { ask, counterRun, exitPeers, lockTestScope } from '../helpers/locks.js';
 
 const { name, peer: spawn } = lockTestScope();

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeHeader, encodeHeader } from '../../../src/segment/header.js';
+import { decodeHeader, encodeHeader } from '../../../src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET, SEGMENT_MAGIC } from '../../../src/protocol/layout.js';
 import { isShmbusError } from '../../../src/index.js';
 

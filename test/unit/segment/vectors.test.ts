@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decodeHeader, encodeHeader } from '../../../src/segment/header.js';
+import { decodeHeader, encodeHeader } from '../../../src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET } from '../../../src/protocol/layout.js';
 
 const vectors = new URL('../../../../test/vectors/', import.meta.url);

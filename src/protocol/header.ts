@@ -22,7 +22,7 @@ import {
   STATE_READY,
   kindName,
   type SegmentKind,
-} from '../protocol/layout.js';
+} from './layout.js';
 
 export interface SegmentHeader {
   version: number;
