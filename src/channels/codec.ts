@@ -14,7 +14,6 @@ export interface Codec<T> {
   decode(bytes: Uint8Array): T;
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** UTF-8 text of a payload; a view of a SharedArrayBuffer is copied first (TextDecoder refuses those). */
