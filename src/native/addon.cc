@@ -119,6 +119,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("listShm", &Addon::JsListShm),
         InstanceMethod("mappedShm", &Addon::JsMappedShm),
         InstanceMethod("copy", &Addon::JsCopy),
+        InstanceMethod("fence", &Addon::JsFence),
         InstanceMethod("waiterKind", &Addon::JsWaiterKind),
     });
   }
@@ -299,6 +300,14 @@ class Addon : public Napi::Addon<Addon> {
     if (dstOff > dstLen || n > dstLen - dstOff || srcOff > srcLen || n > srcLen - srcOff)
       throw Napi::RangeError::New(info.Env(), "copy out of range");
     memmove(dst + dstOff, src + srcOff, n);
+    return info.Env().Undefined();
+  }
+
+  // fence(kind): 0 = acquire, 1 = release (C11 atomic_thread_fence). The seqlock paths call it on weakly ordered
+  // CPUs only (src/base/fence.ts); x86-64 needs neither.
+  Napi::Value JsFence(const Napi::CallbackInfo& info) {
+    if (info[0].As<Napi::Number>().Int32Value() == 0) std::atomic_thread_fence(std::memory_order_acquire);
+    else std::atomic_thread_fence(std::memory_order_release);
     return info.Env().Undefined();
   }
 

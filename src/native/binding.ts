@@ -38,6 +38,8 @@ export interface NativeBinding {
   listShm(prefix: string, headLength: number): { osName: string; size: number; head: Buffer }[];
   mappedShm(prefix: string): string[];
   copy(dst: ArrayBufferView, dstOffset: number, src: ArrayBufferView, srcOffset: number, length: number): void;
+  /** C11 atomic_thread_fence: 0 = acquire, 1 = release. */
+  fence(kind: 0 | 1): void;
 }
 
 function load(): NativeBinding {
