@@ -131,3 +131,15 @@ export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'sema
     seg.close();
   }
 }
+
+/**
+ * Resolves once `condition()` holds (state observed in shared memory, e.g. a sleepers word a peer announced in);
+ * rejects after `withinMs` (default 20 s) with `what`. Polls on the event loop, 1 ms apart after a quick start.
+ */
+export async function until(condition: () => boolean, what: string, withinMs = 20_000): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  for (let turn = 0; !condition(); turn++) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => (turn < 200 ? setImmediate(r) : setTimeout(r, 1)));
+  }
+}
