@@ -108,7 +108,7 @@ class Waiter implements Contender<true> {
  * ```
  */
 export class Event extends SyncPrimitive {
-  /** @internal what Event.create / Event.open make: kind 'event', laid out from `manualReset`, `set`. */
+  /** What Event.create / Event.open make: kind 'event', laid out from `manualReset`, `set`. */
   static readonly layout: NamedLayout<EventCreateOptions> = {
     kind: 'event',
     size: EVENT_SIZE,

@@ -355,7 +355,7 @@ export function mutexHolderAlive(
  * ```
  */
 export class Mutex extends SyncPrimitive {
-  /** @internal what Mutex.create / Mutex.open make (kind 'mutex', MUTEX_SIZE bytes, zero = unlocked). */
+  /** What Mutex.create / Mutex.open make (kind 'mutex', MUTEX_SIZE bytes, zero = unlocked). */
   static readonly layout: NamedLayout<SyncCreateOptions> = { kind: 'mutex', size: MUTEX_SIZE };
   readonly #core: MutexCore;
 

@@ -99,9 +99,7 @@ export interface Placement {
 }
 
 export function embedded(kind: SegmentKind, segment: unknown, byteOffset: unknown, size: number): Placement {
-  if (!(segment instanceof Segment)) {
-    throw new ShmbusError('ERR_INVALID_ARG', `new ${title(kind)}(segment, byteOffset) needs a Segment`);
-  }
+  if (!(segment instanceof Segment)) throw invalidArg(`new ${title(kind)}(segment, byteOffset): segment`, 'a Segment', segment);
   if (
     typeof byteOffset !== 'number' ||
     !Number.isInteger(byteOffset) ||
@@ -260,10 +258,8 @@ export async function contendAsync<T>(
   const rounds = new Rounds(c, validateTimeout(options.timeout), what);
   const w = c.words;
   for (;;) {
-    if (isClosed()) {
-      c.giveUp();
-      throw new ShmbusError('ERR_CLOSED', `${what}: closed while waiting`);
-    }
+    // Closed: the memory may already be unmapped (a zero page), so there is nothing to pass on or undo.
+    if (isClosed()) throw new ShmbusError('ERR_CLOSED', `${what}: closed while waiting`);
     const r = rounds.next();
     if (r === null) continue;
     if ('done' in r) return r.done;
@@ -281,8 +277,8 @@ export async function contendAsync<T>(
 }
 
 /**
- * What a named primitive's segment holds (the kind, the primitive's size, how its creator lays it out).
- * @internal
+ * What a named primitive's segment holds (the kind, the primitive's size, how its creator lays it out). Part of the
+ * public types because `create`/`open` are typed through it (not stripped as internal).
  */
 export interface NamedLayout<O> {
   readonly kind: SegmentKind;
@@ -290,7 +286,7 @@ export interface NamedLayout<O> {
   init?(segment: Segment, options: O): void;
 }
 
-/** A primitive class as the shared create/open see it. @internal */
+/** A primitive class as the shared create/open see it (public for the same reason as {@link NamedLayout}). */
 export interface SyncClass<T extends SyncPrimitive, O> {
   new (segment: Segment, byteOffset: number, options?: RobustOptions): T;
   readonly layout: NamedLayout<O>;

@@ -366,7 +366,7 @@ class Drain implements Contender<true> {
  * ```
  */
 export class RwLock extends SyncPrimitive {
-  /** @internal what RwLock.create / RwLock.open make (kind 'rwlock', RWLOCK_SIZE bytes, zero = free). */
+  /** What RwLock.create / RwLock.open make (kind 'rwlock', RWLOCK_SIZE bytes, zero = free). */
   static readonly layout: NamedLayout<SyncCreateOptions> = { kind: 'rwlock', size: RWLOCK_SIZE };
   readonly #core: RwCore;
   /** Uncontended attempts of async read locks (never pass a waiting writer). */

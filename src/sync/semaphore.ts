@@ -326,7 +326,7 @@ class Acquire implements Contender<LockResult> {
  * ```
  */
 export class Semaphore extends SyncPrimitive {
-  /** @internal what Semaphore.create / Semaphore.open make: kind 'semaphore', laid out from `initial`, `trackHolders`. */
+  /** What Semaphore.create / Semaphore.open make: kind 'semaphore', laid out from `initial`, `trackHolders`. */
   static readonly layout: NamedLayout<SemaphoreCreateOptions> = {
     kind: 'semaphore',
     size: SEMAPHORE_SIZE,
