@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { RwLock, RWLOCK_SIZE, Segment, isShmbusError } from '../../src/index.js';
 import { ask, counterRun, exitPeers, lockTestScope, until } from '../helpers/locks.js';
-import { RWLOCK_OCCUPIED_OFFSET, RWLOCK_WRITER_OFFSET } from '../../src/protocol/layout.js';
+import { RWLOCK_OCCUPIED_OFFSET, RWLOCK_OCCUPIED_WAITERS_OFFSET, RWLOCK_WRITER_OFFSET } from '../../src/protocol/layout.js';
 
 const { name, peer: spawn } = lockTestScope();
 const peer = (...args: string[]) => spawn('rwlock', ...args);
@@ -204,6 +204,31 @@ describe('RwLock across processes', () => {
       assert.equal(await writer.line(/^write/), 'write recovered=false');
       assert.equal(await ask(writer, 'write-unlock', 'unlocked'), 'unlocked');
       await exit(writer);
+    } finally {
+      rw.close();
+    }
+  });
+
+  it('sleepers word of `occupied`: a draining writer killed with -9 while it sleeps leaves no lasting announcement', async () => {
+    const n = name('rwdeaddrain');
+    const rw = RwLock.create(n, { livenessInterval: 10 });
+    const sleepers = (): number => Atomics.load(rw.segment.words, RWLOCK_OCCUPIED_WAITERS_OFFSET / 4);
+    try {
+      assert.deepEqual(rw.readLockSync(), { recovered: false });
+      const writer = await peer('named', n);
+      writer.send('write');
+      await until(() => sleepers() === 1, 'the writer to park while it drains the readers');
+      writer.kill('SIGKILL');
+      await writer.exited;
+      assert.equal(sleepers(), 1, 'the dead writer\'s announcement is still there');
+      rw.readUnlock();
+      assert.equal(sleepers(), 0, 'the read unlock cleared it');
+      // The dead writer left its flag raised: the next reader takes its lock over (exclusively), then reads go on.
+      assert.deepEqual(await rw.readLock({ timeout: 20_000 }), { recovered: true });
+      rw.readUnlock();
+      assert.deepEqual(rw.readLockSync({ timeout: 5000 }), { recovered: false });
+      rw.readUnlock();
+      assert.equal(sleepers(), 0, 'no announcement is left: later unlocks make no wake call');
     } finally {
       rw.close();
     }
