@@ -406,11 +406,15 @@ export class Segment implements WaitOwner {
 
   /**
    * Like {@link wait} but returns a promise and never blocks the event loop.
-   * @throws ERR_CLOSED, ERR_INVALID_ARG; rejects with ERR_ABORTED when `signal` aborts, ERR_CLOSED on close()
+   * @throws ERR_CLOSED, ERR_INVALID_ARG (bad index or options, a `signal` that is not an AbortSignal); rejects with ERR_ABORTED when `signal` aborts, ERR_CLOSED on close()
    */
   waitAsync(index: number, expected: number, options: WaitOptions = {}): Promise<WaitResult> {
     this.#checkIndex(index);
-    return waitAsync(this.#words, index, expected, options, this);
+    const opts = optionsObject(options, 'Segment.waitAsync') as WaitOptions & { signal?: unknown };
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+      throw invalidArg('signal', 'an AbortSignal', opts.signal);
+    }
+    return waitAsync(this.#words, index, expected, opts, this);
   }
 
   /** Wakes waiters on word `index` in every process (all by default); returns how many were woken. */

@@ -16,6 +16,7 @@ import { wakeSleepers } from '../base/park.js';
 import { spinFor } from '../base/spin.js';
 import { boolOption, optionsObject } from '../base/options.js';
 import {
+  callOptions,
   contendAsync,
   contendSync,
   embedded,
@@ -211,6 +212,7 @@ export class Event extends SyncPrimitive {
    */
   async wait(options: WaitOptions = {}): Promise<void> {
     this.assertOpen();
+    options = callOptions(options, 'Event.wait');
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `waiting for ${this.placement.what}`);
     const waiter = this.#waiter();
@@ -221,7 +223,7 @@ export class Event extends SyncPrimitive {
   /** Like {@link wait}, blocking this thread. @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG */
   waitSync(options: { timeout?: number } = {}): void {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
+    const timeout = validateTimeout(callOptions(options, 'Event.waitSync').timeout);
     const waiter = this.#waiter();
     if (waiter.attempt() !== null || this.#spinOn(waiter)) return;
     contendSync(waiter, timeout, `waiting for ${this.placement.what}`);

@@ -30,6 +30,7 @@ import {
   startTime,
   SyncPrimitive,
   WaitSet,
+  callOptions,
   contendAsync,
   contendSync,
   type Contender,
@@ -388,6 +389,7 @@ export class Mutex extends SyncPrimitive {
   lock(options: LockOptions = {}): Promise<LockResult> {
     try {
       this.assertOpen();
+      options = callOptions(options, 'Mutex.lock');
     } catch (e) {
       return Promise.reject(e);
     }
@@ -404,7 +406,7 @@ export class Mutex extends SyncPrimitive {
    */
   lockSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    return this.#core.lockSync(validateTimeout(options.timeout), this.placement.what);
+    return this.#core.lockSync(validateTimeout(callOptions(options, 'Mutex.lockSync').timeout), this.placement.what);
   }
 
   /**

@@ -154,6 +154,16 @@ export function robustOptions(options: RobustOptions | undefined, where = 'lock'
   return { livenessInterval, spin: validateSpin(o.spin, DEFAULT_SPIN_US) };
 }
 
+/**
+ * The options argument of a call that can wait: an object (undefined = {}), whose `signal` is an AbortSignal.
+ * A number here (a positional timeout, as in older APIs) is refused rather than read as "no timeout".
+ */
+export function callOptions<T extends { timeout?: number; signal?: AbortSignal }>(options: T | undefined, where: string): T {
+  const o = optionsObject(options, where) as T & { signal?: unknown };
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', o.signal);
+  return o;
+}
+
 /** Async waits of one primitive object, rejected with ERR_CLOSED by its close(). */
 export class WaitSet implements WaitOwner {
   readonly pendingWaits = new Set<(err: ShmbusError) => void>();

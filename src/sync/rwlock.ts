@@ -27,10 +27,10 @@ import { deadlineAfter, remaining, throwIfAborted, validateTimeout } from '../ba
 import { wake } from '../base/futex.js';
 import { wakeSleepers } from '../base/park.js';
 import { mutexHolderAlive, MutexCore } from './mutex.js';
-import { optionsObject } from '../base/options.js';
 import { spinFor } from '../base/spin.js';
 import {
   CLEAN,
+  callOptions,
   contendAsync,
   contendSync,
   identity,
@@ -409,6 +409,7 @@ export class RwLock extends SyncPrimitive {
   /** readLock, telling which hold it took (a slot, or EXCLUSIVE): withRead releases exactly that one. */
   async #readLock(options: LockOptions): Promise<{ result: LockResult; slot: number }> {
     this.assertOpen();
+    options = callOptions(options, 'RwLock.readLock');
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `read-locking ${this.placement.what}`);
     const r = this.#read.attempt(false) ?? this.#spinRead(this.#read);
@@ -435,7 +436,7 @@ export class RwLock extends SyncPrimitive {
    */
   readLockSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    const timeout = validateTimeout(optionsObject(options, 'readLockSync').timeout);
+    const timeout = validateTimeout(callOptions(options, 'RwLock.readLockSync').timeout);
     const r = this.#readSync.attempt(false);
     if (r !== null) return r;
     if (this.#core.writeHeldByMe()) {
@@ -488,6 +489,7 @@ export class RwLock extends SyncPrimitive {
    */
   async writeLock(options: LockOptions = {}): Promise<LockResult> {
     this.assertOpen();
+    options = callOptions(options, 'RwLock.writeLock');
     const timeout = validateTimeout(options.timeout);
     const what = `write-locking ${this.placement.what}`;
     throwIfAborted(options.signal, what);
@@ -518,7 +520,7 @@ export class RwLock extends SyncPrimitive {
    */
   writeLockSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
+    const timeout = validateTimeout(callOptions(options, 'RwLock.writeLockSync').timeout);
     if (this.#core.held.length > 0) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread holds a read lock of ${this.placement.what}: writeLockSync would deadlock`);
     }

@@ -32,6 +32,7 @@ import { boolOption, intOption, invalidArg, optionsObject } from '../base/option
 import { MutexCore } from './mutex.js';
 import {
   CLEAN,
+  callOptions,
   contendAsync,
   contendSync,
   embedded,
@@ -375,6 +376,7 @@ export class Semaphore extends SyncPrimitive {
    */
   async acquire(options: LockOptions = {}): Promise<LockResult> {
     this.assertOpen();
+    options = callOptions(options, 'Semaphore.acquire');
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `acquiring ${this.placement.what}`);
     return this.#core.tryAcquire() ?? contendAsync(new Acquire(this.#core), options, `acquiring ${this.placement.what}`, this.waits, () => this.isClosed());
@@ -383,7 +385,7 @@ export class Semaphore extends SyncPrimitive {
   /** Takes one unit, blocking this thread while there is none. @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG */
   acquireSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
+    const timeout = validateTimeout(callOptions(options, 'Semaphore.acquireSync').timeout);
     return this.#core.tryAcquire() ?? contendSync(new Acquire(this.#core), timeout, `acquiring ${this.placement.what}`);
   }
 

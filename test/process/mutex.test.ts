@@ -249,7 +249,7 @@ describe('Mutex across processes', () => {
     }
   });
 
-  it('bad options name the option and the type received; mode is limited to read/write bits', () => {
+  it('bad options name the option and the type received; mode is limited to read/write bits', async () => {
     const n = name('mopts');
     const refusedFor = (what: RegExp) => (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && what.test(String(e));
     assert.throws(() => Mutex.create(n, { mode: 0o777 }), refusedFor(/mode .*0o666.*number 511/));
@@ -258,7 +258,13 @@ describe('Mutex across processes', () => {
     assert.throws(() => Segment.create(n, { size: 64, mode: 0o700 }), refusedFor(/mode/));
     assert.throws(() => Segment.create(n, { size: '4096' as unknown as number }), refusedFor(/size.*string "4096"/));
     const m = Mutex.create(n, { mode: 0o660 });
-    m.close();
+    try {
+      // A positional timeout (an old API shape) is refused instead of being read as "wait forever".
+      assert.throws(() => m.lockSync(100 as unknown as object), refusedFor(/Mutex.lockSync options.*number 100/));
+      await assert.rejects(m.lock({ signal: 'yes' as unknown as AbortSignal }), refusedFor(/signal.*string "yes"/));
+    } finally {
+      m.close();
+    }
   });
 
   it('Mutex.open refuses a segment of another kind with ERR_SHM_KIND', () => {

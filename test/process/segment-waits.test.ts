@@ -30,6 +30,9 @@ describe('Segment waits: timeouts, abort, close, and the event loop', () => {
     await assert.rejects(seg.waitAsync(0, 0, { signal: ac.signal }), (e: unknown) => isShmbusError(e, 'ERR_ABORTED'));
     await assert.rejects(seg.waitAsync(0, 0, { timeout: -1 }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
     assert.throws(() => seg.wait(16, 0), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
+    // The timeout is an option now: a positional number is refused, not taken as "wait forever".
+    assert.throws(() => seg.wait(0, 0, 5 as unknown as object), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && /number 5/.test(String(e)));
+    assert.throws(() => seg.waitAsync(0, 0, { signal: 'yes' as unknown as AbortSignal }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && /signal.*string "yes"/.test(String(e)));
     assert.throws(() => seg.wake(-1), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
     seg.close();
   });
