@@ -119,6 +119,9 @@ export class MutexCore implements Contender<LockResult> {
     // MUTEX-IDENTITY (acquire load of ownerPid, then the start halves).
     if (Atomics.load(w, b + OWNER_PID) !== me.pid) return;
     if (Atomics.load(w, b + START_LO) === me.startLo && Atomics.load(w, b + START_HI) === me.startHi) return;
+    // Our pid number in another pid namespace is another (maybe live) process, not a dead namesake of ours.
+    const ns = Atomics.load(w, b + NS);
+    if (ns !== 0 && me.ns !== 0 && ns !== me.ns) return;
     // MUTEX-IDENTITY (CAS ownerPid me -> 0): clears only that record; a holder's newer record (not our pid) stays.
     Atomics.compareExchange(w, b + OWNER_PID, me.pid, 0);
   }
@@ -150,7 +153,8 @@ export class MutexCore implements Contender<LockResult> {
       Atomics.load(w, b + OWNER_PID) === me.pid &&
       Atomics.load(w, b + THREAD) === me.thread &&
       Atomics.load(w, b + START_LO) === me.startLo &&
-      Atomics.load(w, b + START_HI) === me.startHi
+      Atomics.load(w, b + START_HI) === me.startHi &&
+      Atomics.load(w, b + NS) === me.ns
     );
   }
 
