@@ -8,13 +8,14 @@ import { encodeHeader } from '../dist/src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET } from '../dist/src/protocol/layout.js';
 
 const out = fileURLToPath(new URL('../test/vectors/', import.meta.url));
-const fields = { kind: 'topic', payloadSize: 4096, creatorPid: 4242, creatorStartTime: 123456789, createdAt: 1767225600000, params: [65536, 2048, 7] };
+// Kind raw (params all 0): a header-only vector that any opener of kind raw accepts as is (PROTOCOL.md §2).
+const fields = { kind: 'raw', payloadSize: 4096, creatorPid: 4242, creatorStartTime: 123456789, createdAt: 1767225600000, creatorNs: 4026531836, params: [] };
 const bytes = new Uint8Array(HEADER_SIZE);
 const view = new DataView(bytes.buffer);
 encodeHeader(view, fields);
 view.setUint32(HDR_STATE_OFFSET, 1, true);
 writeFileSync(`${out}segment-header.bin`, bytes);
-writeFileSync(`${out}segment-header.json`, `${JSON.stringify({ ...fields, state: 1, version: 1, headerSize: 128, totalSize: 4224 }, null, 2)}\n`);
+writeFileSync(`${out}segment-header.json`, `${JSON.stringify({ ...fields, params: new Array(16).fill(0), state: 1, version: 2, headerSize: 128, totalSize: 4224 }, null, 2)}\n`);
 console.log('wrote test/vectors/segment-header.{bin,json}');
 
 // Queue ring (PROTOCOL.md §6): slots 4, slotSize 16, tickets starting at 0xFFFFFFFE so the vector crosses the u32

@@ -38,7 +38,7 @@ function changedSync(index: number, seen: number): number {
     // SYNC BENCH-HANDOVER (acquire): sees the peer's store; pairs with the release store in publish().
     const v = Atomics.load(words, index);
     if (v !== seen) return v;
-    if (seg.wait(index, seen, SILENCE_MS) === 'timed-out') silent();
+    if (seg.wait(index, seen, { timeout: SILENCE_MS }) === 'timed-out') silent();
   }
 }
 

@@ -10,7 +10,9 @@
  * The add-then-load of the sleeper and the store-then-load of the waker form a Dekker pair (all seq_cst): at least
  * one sees the other, so a sleeper is either woken or sees the change before it sleeps. A stale announcement (a
  * sleeper that died, or left at its timeout) costs the next waker one needless wake call and is then gone: "no
- * wake system call when nobody sleeps" heals by itself.
+ * wake system call when nobody sleeps" heals by itself. A sleeper that finds the word already cleared after its
+ * re-check does not sleep (it re-checks again): what is left is the short window between that load and the
+ * kernel's compare, on words whose value can come back; callers bound every sleep (PROTOCOL.md §3).
  */
 import { type WaitOptions } from './deadline.js';
 import { waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from './futex.js';
@@ -35,6 +37,15 @@ export function wakeSleepers(words: Int32Array, sleepersIndex: number, wordIndex
 }
 
 /**
+ * True when a waker already cleared the sleepers word since this sleeper announced: its wake may have gone out
+ * before this sleeper sleeps, and on a word that came back to `expected` the sleep would miss it. The caller
+ * re-checks instead (a spurious 'not-equal'). SYNC PARK (seq-cst load, after the announce and the re-check).
+ */
+function cleared(words: Int32Array, sleepersIndex: number): boolean {
+  return Atomics.load(words, sleepersIndex) === 0;
+}
+
+/**
  * One async park: announce, re-check with `ready()` (true = the condition holds, do not sleep), then sleep on
  * `wordIndex` while it still holds `expected`, for at most `options.timeout` ms. The caller loops and re-checks:
  * the result may be a spurious 'ok'. Rejects with ERR_ABORTED / ERR_CLOSED (the owner closed) like waitAsync.
@@ -49,7 +60,7 @@ export function parkAsync(
   owner?: WaitOwner,
 ): Promise<WaitResult> {
   announce(words, sleepersIndex);
-  if (ready()) return Promise.resolve('not-equal');
+  if (ready() || cleared(words, sleepersIndex)) return Promise.resolve('not-equal');
   return waitAsync(words, wordIndex, expected, options, owner);
 }
 
@@ -63,6 +74,6 @@ export function parkSync(
   timeout: number,
 ): WaitResult {
   announce(words, sleepersIndex);
-  if (ready()) return 'not-equal';
+  if (ready() || cleared(words, sleepersIndex)) return 'not-equal';
   return waitSync(words, wordIndex, expected, timeout);
 }

@@ -3,6 +3,7 @@ import { ShmbusError } from '../errors.js';
 import {
   HDR_CREATED_AT_OFFSET,
   HDR_CREATOR_PID_OFFSET,
+  HDR_CREATOR_NS_OFFSET,
   HDR_CREATOR_START_OFFSET,
   HDR_FLAGS_OFFSET,
   HDR_HEADER_SIZE_OFFSET,
@@ -33,6 +34,8 @@ export interface SegmentHeader {
   payloadSize: number;
   creatorPid: number;
   creatorStartTime: number;
+  /** Creator's pid namespace (inode of /proc/self/ns/pid as u32), 0 = unknown. */
+  creatorNs: number;
   createdAt: number;
   params: number[];
 }
@@ -40,7 +43,7 @@ export interface SegmentHeader {
 /** Writes every field but `state` (the creator publishes the header by storing STATE_READY last). */
 export function encodeHeader(
   view: DataView,
-  fields: Omit<SegmentHeader, 'state' | 'version' | 'headerSize' | 'totalSize'>,
+  fields: Omit<SegmentHeader, 'state' | 'version' | 'headerSize' | 'totalSize' | 'creatorNs'> & { creatorNs?: number },
 ): void {
   view.setUint32(HDR_MAGIC_OFFSET, SEGMENT_MAGIC, true);
   view.setUint16(HDR_VERSION_OFFSET, PROTOCOL_VERSION, true);
@@ -52,6 +55,8 @@ export function encodeHeader(
   view.setUint32(HDR_FLAGS_OFFSET, 0, true);
   view.setBigUint64(HDR_CREATOR_START_OFFSET, BigInt(fields.creatorStartTime), true);
   view.setBigUint64(HDR_CREATED_AT_OFFSET, BigInt(fields.createdAt), true);
+  view.setUint32(HDR_CREATOR_NS_OFFSET, fields.creatorNs ?? 0, true);
+  view.setUint32(HDR_CREATOR_NS_OFFSET + 4, 0, true);
   for (let i = 0; i < HDR_PARAMS_COUNT; i++) {
     view.setUint32(HDR_PARAMS_OFFSET + 4 * i, fields.params[i] ?? 0, true);
   }
@@ -66,8 +71,8 @@ function u64(view: DataView, offset: number): number {
 /**
  * Decodes and validates a header against the size of the object it came from. Refuses (never guesses) on any
  * inconsistency: ERR_SHM_CORRUPT for foreign or damaged bytes, ERR_SHM_VERSION for a newer protocol.
- * A header whose state is still STATE_INIT is returned as is (the caller waits for ready); its other fields
- * are only checked once it is ready.
+ * A header whose state is still STATE_INIT is returned as `{ state }` (the caller waits for ready); its other
+ * fields are only checked once it is ready.
  */
 export function decodeHeader(bytes: Uint8Array, objectSize: number, name: string): SegmentHeader {
   const corrupt = (why: string): ShmbusError =>
@@ -78,11 +83,13 @@ export function decodeHeader(bytes: Uint8Array, objectSize: number, name: string
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
   const state = view.getUint32(HDR_STATE_OFFSET, true);
   const magic = view.getUint32(HDR_MAGIC_OFFSET, true);
-  if (state === STATE_INIT && magic === 0) return { state } as SegmentHeader;
+  // The creator writes every field (magic first) before it stores state = READY: while state is INIT nothing else
+  // is complete, so nothing else is judged (PROTOCOL.md §2.2 step 3: the opener waits).
+  if (state === STATE_INIT) return { state } as SegmentHeader;
   if (magic !== SEGMENT_MAGIC) throw corrupt(`bad magic 0x${magic.toString(16).padStart(8, '0')}`);
-  if (state !== STATE_INIT && state !== STATE_READY) throw corrupt(`bad state word ${state}`);
+  if (state !== STATE_READY) throw corrupt(`bad state word ${state}`);
   const version = view.getUint16(HDR_VERSION_OFFSET, true);
-  if (state === STATE_READY && version !== PROTOCOL_VERSION) {
+  if (version !== PROTOCOL_VERSION) {
     throw new ShmbusError(
       version > PROTOCOL_VERSION ? 'ERR_SHM_VERSION' : 'ERR_SHM_CORRUPT',
       `segment "${name}" uses protocol version ${version}; this shmbus speaks version ${PROTOCOL_VERSION}` +
@@ -90,7 +97,6 @@ export function decodeHeader(bytes: Uint8Array, objectSize: number, name: string
       { segment: name },
     );
   }
-  if (state === STATE_INIT) return { state } as SegmentHeader;
   const kindCode = view.getUint16(HDR_KIND_OFFSET, true);
   const kind = kindName(kindCode);
   if (kind === undefined) throw corrupt(`unknown kind ${kindCode}`);
@@ -112,6 +118,7 @@ export function decodeHeader(bytes: Uint8Array, objectSize: number, name: string
     creatorPid: view.getUint32(HDR_CREATOR_PID_OFFSET, true),
     creatorStartTime: u64(view, HDR_CREATOR_START_OFFSET) || 0,
     createdAt: u64(view, HDR_CREATED_AT_OFFSET) || 0,
+    creatorNs: view.getUint32(HDR_CREATOR_NS_OFFSET, true),
     params,
   };
 }

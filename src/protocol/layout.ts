@@ -1,11 +1,11 @@
 /**
- * Every offset and constant of PROTOCOL.md, in one place. Mirrored in python/shmbus/_layout.py and c/shmbus.h;
- * test/vectors proves the copies agree. All multi-byte fields are little-endian and naturally aligned.
+ * Every offset and constant of PROTOCOL.md, in one place. The planned C and Python peers will mirror them;
+ * test/vectors holds the bytes they must agree on. All multi-byte fields are little-endian and naturally aligned.
  */
 
 /** 'SHMB' as bytes 53 48 4D 42, read as a little-endian u32. */
 export const SEGMENT_MAGIC = 0x424d4853;
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Size of the segment header; the payload starts here (64-byte aligned). */
 export const HEADER_SIZE = 128;
@@ -22,6 +22,8 @@ export const HDR_CREATOR_PID_OFFSET = 32; // u32
 export const HDR_FLAGS_OFFSET = 36; // u32, reserved, 0
 export const HDR_CREATOR_START_OFFSET = 40; // u64, creator's start time (Linux: clock ticks since boot)
 export const HDR_CREATED_AT_OFFSET = 48; // u64, ms since the Unix epoch
+export const HDR_CREATOR_NS_OFFSET = 56; // u32, creator's pid namespace (inode of /proc/self/ns/pid), 0 = unknown
+// 60..63 reserved, 0.
 export const HDR_PARAMS_OFFSET = 64; // 16 x u32, meaning set by the kind
 export const HDR_PARAMS_COUNT = 16;
 
@@ -68,7 +70,8 @@ export const MUTEX_OWNER_PID_OFFSET = 4; // u32 companion: owner pid once its id
 export const MUTEX_OWNER_START_OFFSET = 8; // u64 companion: owner's process start time (clock ticks since boot)
 export const MUTEX_OWNER_THREAD_OFFSET = 16; // u32 companion: owner's thread discriminator inside its process
 export const MUTEX_RECOVERIES_OFFSET = 20; // u32: how many times a dead owner's lock was taken over (wraps)
-// 24..31 reserved, 0.
+export const MUTEX_OWNER_NS_OFFSET = 24; // u32 companion: owner's pid namespace (§4.0), 0 = unknown
+// 28..31 reserved, 0.
 /** Bits of the mutex word that hold the owner's pid (Linux pid_max <= 2^22). */
 export const MUTEX_PID_MASK = 0x3fffffff;
 /** Set in the mutex word while some process may sleep on it: the unlocker must wake one. */
@@ -80,7 +83,7 @@ export const RWLOCK_WRITER_OFFSET = 32; // u32 futex word: bit 0 set while a wri
 export const RWLOCK_WRITER_WAITERS = 0x80000000 | 0; // bit 31 of `writer`: readers may sleep on it, the writer's unlock wakes them
 // 36..39 reserved, 0.
 export const RWLOCK_OCCUPIED_OFFSET = 40; // u32 futex word: bit i set = slot i holds a read lock
-export const RWLOCK_OCCUPIED_WAITERS_OFFSET = 44; // u32: sleepers on `occupied` (a draining writer, slot seekers)
+export const RWLOCK_OCCUPIED_WAITERS_OFFSET = 44; // u32 sleepers word (§3) of `occupied` (a draining writer, slot seekers)
 // 48..63 reserved, 0.
 export const RWLOCK_SLOTS_OFFSET = 64;
 export const RWLOCK_SLOT_COUNT = 32;
@@ -88,23 +91,26 @@ export const RWLOCK_SLOT_SIZE = 32;
 export const RWLOCK_SLOT_PID_OFFSET = 0; // u32: claimant's pid, 0 = free
 export const RWLOCK_SLOT_THREAD_OFFSET = 4; // u32: claimant's thread discriminator
 export const RWLOCK_SLOT_START_OFFSET = 8; // u64: claimant's process start time
-// slot bytes 16..31 reserved, 0.
+export const RWLOCK_SLOT_NS_OFFSET = 16; // u32: claimant's pid namespace (§4.0), 0 = unknown
+// slot bytes 20..31 reserved, 0.
 export const RWLOCK_SIZE = RWLOCK_SLOTS_OFFSET + RWLOCK_SLOT_COUNT * RWLOCK_SLOT_SIZE;
 
-// §4.3 Semaphore: 576 bytes. A Mutex guards a ledger: free units + units held per process (returned on death).
+// §4.3 Semaphore: 1088 bytes. A Mutex guards a ledger: free units + units held per process (returned on death).
 export const SEM_MUTEX_OFFSET = 0; // Mutex (§4.1), 32 bytes: held while the ledger changes
 export const SEM_VALUE_OFFSET = 32; // u32 futex word: free units
-export const SEM_WAITERS_OFFSET = 36; // u32: acquirers sleeping on `value`
+export const SEM_WAITERS_OFFSET = 36; // u32 sleepers word (§3) of `value`
 export const SEM_TOTAL_OFFSET = 40; // u32: free + held units (value + sum of held + untracked)
 export const SEM_FLAGS_OFFSET = 44; // u32: bit 0 SEM_FLAG_UNTRACKED (holders are not recorded, nothing is returned)
 export const SEM_UNTRACKED_OFFSET = 48; // u32: units held without a slot (untracked mode, or all slots in use)
 // 52..63 reserved, 0.
 export const SEM_SLOTS_OFFSET = 64;
 export const SEM_SLOT_COUNT = 32;
-export const SEM_SLOT_SIZE = 16;
+export const SEM_SLOT_SIZE = 32;
 export const SEM_SLOT_PID_OFFSET = 0; // u32: holder process, 0 = free
 export const SEM_SLOT_HELD_OFFSET = 4; // u32: units that process holds
 export const SEM_SLOT_START_OFFSET = 8; // u64: holder's process start time
+export const SEM_SLOT_NS_OFFSET = 16; // u32: holder's pid namespace (§4.0), 0 = unknown
+// slot bytes 20..31 reserved, 0.
 export const SEM_FLAG_UNTRACKED = 1;
 /** Largest value and total of a semaphore. */
 export const SEM_VALUE_MAX = 0x7fffffff;
@@ -112,7 +118,7 @@ export const SEMAPHORE_SIZE = SEM_SLOTS_OFFSET + SEM_SLOT_COUNT * SEM_SLOT_SIZE;
 
 // §4.4 Event: 16 bytes.
 export const EVENT_WORD_OFFSET = 0; // u32 futex word: bit 0 = set; bits 1..31 = number of set() calls (wraps)
-export const EVENT_WAITERS_OFFSET = 4; // u32: waiters sleeping on `word`
+export const EVENT_WAITERS_OFFSET = 4; // u32 sleepers word (§3) of `word`
 export const EVENT_FLAGS_OFFSET = 8; // u32: bit 0 EVENT_FLAG_MANUAL_RESET
 // 12..15 reserved, 0.
 export const EVENT_FLAG_MANUAL_RESET = 1;

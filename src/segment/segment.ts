@@ -5,6 +5,7 @@
 import { ShmbusError } from '../errors.js';
 import { callNative, native, type MappingHandle, type NativeMapping } from '../native/binding.js';
 import {
+  HDR_CREATOR_NS_OFFSET,
   HDR_CREATOR_PID_OFFSET,
   HDR_CREATOR_START_OFFSET,
   HDR_MAGIC_OFFSET,
@@ -13,6 +14,7 @@ import {
   HEADER_SIZE,
   KIND,
   OS_NAME_PREFIX,
+  PROTOCOL_VERSION,
   SEGMENT_MAGIC,
   STATE_READY,
   type SegmentKind,
@@ -21,7 +23,8 @@ import { deadlineAfter, remaining, sleepSync, validateTimeout, type WaitOptions 
 import { ownerRefChanged, waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../base/futex.js';
 import { decodeHeader, encodeHeader, type SegmentHeader } from '../protocol/header.js';
 import { nameFromOsName, osName, validateName } from './names.js';
-import { isProcessAlive, selfIdentity } from '../base/process.js';
+import { holderAlive, selfIdentity } from '../base/process.js';
+import { intOption, invalidArg, optionsObject } from '../base/options.js';
 
 /** Largest payload accepted (64 TiB): keeps every offset exact in a JS number. */
 const MAX_SIZE = 2 ** 46;
@@ -32,7 +35,10 @@ const DEFAULT_READY_TIMEOUT = 1000;
 export interface SegmentCreateOptions {
   /** Payload size in bytes (the 128-byte header comes on top). */
   size: number;
-  /** Permission bits; default 0o600 (owner only). */
+  /**
+   * Permission bits, read and write only (0..0o666; execute bits mean nothing for shared memory and are refused);
+   * default 0o600 (owner only).
+   */
   mode?: number;
   /** What the segment holds; channels and locks set their own. Default 'raw'. */
   kind?: SegmentKind;
@@ -132,26 +138,30 @@ export class Segment implements WaitOwner {
    */
   static create(name: string, options: SegmentCreateOptions): Segment {
     validateName(name);
-    if (options === null || typeof options !== 'object') {
-      throw new ShmbusError('ERR_INVALID_ARG', 'Segment.create needs options with a size: { size: bytes }');
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw invalidArg('Segment.create options', 'an object with a size: { size: bytes }', options);
     }
     const size = validateSize(options.size, 'size');
-    const mode = options.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-      throw new ShmbusError('ERR_INVALID_ARG', `mode must be permission bits 0..0o777 (got ${String(mode)})`);
-    }
+    const mode = validateMode(options.mode);
     const kind = options.kind ?? 'raw';
-    if (!(kind in KIND)) throw new ShmbusError('ERR_INVALID_ARG', `unknown segment kind ${String(kind)}`);
-    const params = options.params ?? [];
-    if (params.length > HDR_PARAMS_COUNT || params.some((p) => !Number.isInteger(p) || p < 0 || p > 0xffffffff)) {
-      throw new ShmbusError('ERR_INVALID_ARG', `params must be at most ${HDR_PARAMS_COUNT} u32 values`);
+    if (typeof kind !== 'string' || !Object.hasOwn(KIND, kind)) {
+      throw invalidArg('kind', `one of ${Object.keys(KIND).map((k) => `'${k}'`).join(', ')}`, kind);
     }
+    const params = options.params ?? [];
+    if (
+      !Array.isArray(params) ||
+      params.length > HDR_PARAMS_COUNT ||
+      params.some((p) => !Number.isInteger(p) || p < 0 || p > 0xffffffff)
+    ) {
+      throw invalidArg('params', `an array of at most ${HDR_PARAMS_COUNT} u32 values`, params);
+    }
+    if (options.init !== undefined && typeof options.init !== 'function') throw invalidArg('init', 'a function', options.init);
     const mapping = callNative('create', `segment "${name}"`, name, () =>
       native.shmCreate(osName(name), HEADER_SIZE + size, mode),
     );
     const me = selfIdentity();
     const header: SegmentHeader = {
-      version: 1,
+      version: PROTOCOL_VERSION,
       kind,
       state: 0,
       headerSize: HEADER_SIZE,
@@ -159,10 +169,14 @@ export class Segment implements WaitOwner {
       payloadSize: size,
       creatorPid: me.pid,
       creatorStartTime: me.startTime,
+      creatorNs: me.ns,
       createdAt: Date.now(),
       params: [...params],
     };
-    encodeHeader(new DataView(mapping.buffer, 0, HEADER_SIZE), header);
+    // creatorPid last: an opener that sees it also sees the start time and namespace that identify it.
+    encodeHeader(new DataView(mapping.buffer, 0, HEADER_SIZE), { ...header, creatorPid: 0 });
+    // SYNC CREATOR (release store of creatorPid): pairs with the acquire load in initialisingCreator.
+    Atomics.store(new Int32Array(mapping.buffer, 0, HEADER_SIZE / 4), HDR_CREATOR_PID_OFFSET / 4, me.pid);
     const seg = new Segment(name, mapping, { type: 'shmbus', header: { ...header, state: STATE_READY } });
     try {
       options.init?.(seg);
@@ -180,11 +194,17 @@ export class Segment implements WaitOwner {
   /**
    * Opens a segment another process created. Waits (bounded by `timeout`) while its creator is still
    * initialising it; validates magic, version, kind and sizes before anything is used.
-   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_KIND, ERR_SHM_PERMISSION, ERR_INVALID_NAME
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_CORRUPT (damaged, not a shmbus segment, or its creator died before it was
+   * ready), ERR_TIMEOUT (its creator is alive and still initialising it after `timeout` ms), ERR_SHM_VERSION,
+   * ERR_SHM_KIND, ERR_SHM_PERMISSION, ERR_INVALID_NAME, ERR_INVALID_ARG
    */
   static open(name: string, options: SegmentOpenOptions = {}): Segment {
     const os = osName(name);
-    const timeout = validateTimeout(options.timeout ?? DEFAULT_READY_TIMEOUT);
+    const opts = optionsObject(options, 'Segment.open');
+    const timeout = validateTimeout(opts.timeout ?? DEFAULT_READY_TIMEOUT);
+    if (opts.kind !== undefined && (typeof opts.kind !== 'string' || !Object.hasOwn(KIND, opts.kind))) {
+      throw invalidArg('kind', `one of ${Object.keys(KIND).map((k) => `'${k}'`).join(', ')}`, opts.kind);
+    }
     const deadline = deadlineAfter(timeout);
     const what = `segment "${name}"`;
     for (;;) {
@@ -213,11 +233,11 @@ export class Segment implements WaitOwner {
         throw e;
       }
       if (state === STATE_READY && header.state === STATE_READY) {
-        if (options.kind !== undefined && header.kind !== options.kind) {
+        if (opts.kind !== undefined && header.kind !== opts.kind) {
           native.release(mapping.handle);
           throw new ShmbusError(
             'ERR_SHM_KIND',
-            `${what} is a ${header.kind}, not a ${options.kind}; pick another name or unlink it`,
+            `${what} is a ${header.kind}, not a ${opts.kind}; pick another name or unlink it`,
             { segment: name },
           );
         }
@@ -325,7 +345,7 @@ export class Segment implements WaitOwner {
             kind: h.kind,
             creatorPid: h.creatorPid,
             createdAt: new Date(h.createdAt),
-            stale: !attached && !isProcessAlive(h.creatorPid, h.creatorStartTime),
+            stale: !attached && !holderAlive(h.creatorPid, h.creatorStartTime, h.creatorNs),
           };
         }
       } catch {
@@ -340,9 +360,9 @@ export class Segment implements WaitOwner {
    * The payload as a SharedArrayBuffer (Atomics work on it across processes). In the fallback for engines that
    * refuse a SharedArrayBuffer over external memory (or with SHMBUS_BUFFER=external) it is a non-shared
    * ArrayBuffer over the same memory: Atomics and every shmbus call still work; sharing it with worker_threads does
-   * not (see {@link Segment.shared}). @throws ERR_CLOSED
+   * not (see {@link Segment.shared}), which is why the type says both. @throws ERR_CLOSED
    */
-  get buffer(): SharedArrayBuffer {
+  get buffer(): SharedArrayBuffer | ArrayBuffer {
     this.#assertOpen();
     return this.#buffer;
   }
@@ -370,27 +390,38 @@ export class Segment implements WaitOwner {
 
   /**
    * Blocks this thread until word `index` of the payload is woken (by any process) or no longer equals
-   * `expected`, like Atomics.wait but across processes. @throws ERR_CLOSED, ERR_INVALID_ARG
+   * `expected`, like Atomics.wait but across processes, for at most `options.timeout` ms (default: forever).
+   * @returns 'ok' (woken; maybe spuriously), 'not-equal', or 'timed-out'
+   * @throws ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * if (seg.wait(0, 0, { timeout: 100 }) === 'timed-out') retry();
+   * ```
    */
-  wait(index: number, expected: number, timeoutMs?: number): WaitResult {
+  wait(index: number, expected: number, options: { timeout?: number } = {}): WaitResult {
     this.#checkIndex(index);
-    return waitSync(this.#words, index, expected, timeoutMs);
+    const opts = optionsObject(options, 'Segment.wait');
+    return waitSync(this.#words, index, expected, opts.timeout);
   }
 
   /**
    * Like {@link wait} but returns a promise and never blocks the event loop.
-   * @throws ERR_CLOSED, ERR_INVALID_ARG; rejects with ERR_ABORTED when `signal` aborts, ERR_CLOSED on close()
+   * @throws ERR_CLOSED, ERR_INVALID_ARG (bad index or options, a `signal` that is not an AbortSignal); rejects with ERR_ABORTED when `signal` aborts, ERR_CLOSED on close()
    */
   waitAsync(index: number, expected: number, options: WaitOptions = {}): Promise<WaitResult> {
     this.#checkIndex(index);
-    return waitAsync(this.#words, index, expected, options, this);
+    const opts = optionsObject(options, 'Segment.waitAsync') as WaitOptions & { signal?: unknown };
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+      throw invalidArg('signal', 'an AbortSignal', opts.signal);
+    }
+    return waitAsync(this.#words, index, expected, opts, this);
   }
 
   /** Wakes waiters on word `index` in every process (all by default); returns how many were woken. */
   wake(index: number, count = Infinity): number {
     this.#checkIndex(index);
     if (typeof count !== 'number' || Number.isNaN(count) || count < 0) {
-      throw new ShmbusError('ERR_INVALID_ARG', `count must be a number >= 0 (got ${String(count)})`);
+      throw invalidArg('count', 'a number >= 0', count);
     }
     return wake(this.#words, index, count);
   }
@@ -468,16 +499,25 @@ export class Segment implements WaitOwner {
 /** The creator recorded in a header that is not ready yet (undefined before the creator wrote its pid). */
 function initialisingCreator(buffer: SharedArrayBuffer): { pid: number; alive: boolean } | undefined {
   const view = new DataView(buffer, 0, HEADER_SIZE);
-  const pid = view.getUint32(HDR_CREATOR_PID_OFFSET, true);
+  // SYNC CREATOR (acquire load of creatorPid): a pid seen means its start time and namespace are written.
+  const pid = Atomics.load(new Int32Array(buffer, 0, HEADER_SIZE / 4), HDR_CREATOR_PID_OFFSET / 4) >>> 0;
   if (view.getUint32(HDR_MAGIC_OFFSET, true) !== SEGMENT_MAGIC || pid === 0) return undefined;
-  return { pid, alive: isProcessAlive(pid, Number(view.getBigUint64(HDR_CREATOR_START_OFFSET, true))) };
+  const start = Number(view.getBigUint64(HDR_CREATOR_START_OFFSET, true));
+  return { pid, alive: holderAlive(pid, start, view.getUint32(HDR_CREATOR_NS_OFFSET, true)) };
+}
+
+/** Permission bits of a create: read/write bits only (execute bits mean nothing for shared memory). */
+export function validateMode(mode: unknown): number {
+  if (mode === undefined) return 0o600;
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || (mode & ~0o666) !== 0) {
+    throw invalidArg('mode', 'permission bits within 0o666 (read/write for owner, group, others)', mode);
+  }
+  return mode;
 }
 
 function validateSize(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_SIZE) {
-    throw new ShmbusError('ERR_INVALID_ARG', `${what} must be an integer number of bytes, 0..2^46 (got ${String(value)})`);
-  }
-  return value;
+  if (value === undefined) throw invalidArg(what, 'an integer number of bytes, 0..2^46', value);
+  return intOption(what, value, 0, MAX_SIZE, 0);
 }
 
 function trim(mapping: NativeMapping, size: number): NativeMapping {

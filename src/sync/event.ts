@@ -12,20 +12,21 @@ import {
 } from '../protocol/layout.js';
 import { Segment } from '../segment/segment.js';
 import { throwIfAborted, validateTimeout, type WaitOptions } from '../base/deadline.js';
-import { wake } from '../base/futex.js';
+import { wakeSleepers } from '../base/park.js';
+import { spinFor } from '../base/spin.js';
+import { boolOption, optionsObject } from '../base/options.js';
 import {
-  adoptNamed,
+  callOptions,
   contendAsync,
   contendSync,
-  createNamed,
   embedded,
-  openNamed,
   robustOptions,
   SyncPrimitive,
   type Contender,
+  type NamedLayout,
   type RobustOptions,
+  type SleepOn,
   type SyncCreateOptions,
-  type SyncOpenOptions,
 } from './primitive.js';
 
 /** How an event starts (written once, by its creator). */
@@ -36,6 +37,10 @@ export interface EventInit {
   set?: boolean;
 }
 
+/**
+ * Options of an Event object: `spin` (µs, default 10) re-reads the word before a wait sleeps; `livenessInterval`
+ * bounds each sleep (an Event has no holder to check, so it only caps how long a sleep lasts).
+ */
 export type EventOptions = RobustOptions;
 export type EventCreateOptions = SyncCreateOptions & EventInit;
 
@@ -54,7 +59,6 @@ class Waiter implements Contender<true> {
   readonly #waiters: number;
   readonly #manual: boolean;
   readonly #start: number;
-  #registered = false;
 
   constructor(words: Int32Array, base: number, manual: boolean, livenessInterval: number) {
     this.words = words;
@@ -77,34 +81,17 @@ class Waiter implements Contender<true> {
     return Atomics.compareExchange(w, this.#word, v, v & ~SET) === v ? true : null;
   }
 
-  sleepOn(): { index: number; value: number } | null {
-    const w = this.words;
-    // Announce, then re-check (Dekker with set()'s CAS then load of `waiters`).
-    Atomics.add(w, this.#waiters, 1);
-    this.#registered = true;
-    // Seq-cst load: the value the futex compares before sleeping.
-    const v = Atomics.load(w, this.#word);
+  sleepOn(): SleepOn | null {
+    // Seq-cst load: the value the futex compares before sleeping (each set() changes the count bits, so the word
+    // never comes back to a value a sleeper saw before a set, short of 2^31 sets).
+    const v = Atomics.load(this.words, this.#word);
     const ready = this.#manual ? (v & SET) !== 0 || v >>> 1 !== this.#start >>> 1 : (v & SET) !== 0;
-    if (ready) {
-      this.awake();
-      return null;
-    }
-    return { index: this.#word, value: v };
-  }
-
-  awake(): void {
-    if (!this.#registered) return;
-    // Withdraws the announcement made in sleepOn (seq-cst RMW).
-    Atomics.sub(this.words, this.#waiters, 1);
-    this.#registered = false;
+    // The park (§3) announces in `waiters`, then re-checks the word: Dekker with set()'s CAS then sleepers load.
+    return ready ? null : { index: this.#word, value: v, sleepers: this.#waiters };
   }
 
   giveUp(): void {
-    // An auto-reset waiter that leaves may have consumed set()'s single wake: pass it on if still set.
-    // Probe loads (seq-cst): only decide whether to wake.
-    if (!this.#manual && (Atomics.load(this.words, this.#word) & SET) !== 0 && Atomics.load(this.words, this.#waiters) !== 0) {
-      wake(this.words, this.#word, 1);
-    }
+    // set() wakes every sleeper (§3), so a waiter that leaves consumed no one else's wake.
   }
 }
 
@@ -122,9 +109,16 @@ class Waiter implements Contender<true> {
  * ```
  */
 export class Event extends SyncPrimitive {
+  /** What Event.create / Event.open make: kind 'event', laid out from `manualReset`, `set`. */
+  static readonly layout: NamedLayout<EventCreateOptions> = {
+    kind: 'event',
+    size: EVENT_SIZE,
+    init: (segment, options) => Event.init(segment, 0, options),
+  };
   readonly #words: Int32Array;
   readonly #base: number;
   readonly #livenessInterval: number;
+  readonly #spin: number;
 
   /**
    * Uses the {@link EVENT_SIZE} bytes at `byteOffset` (a multiple of 8) of `segment` as an event. Zero bytes are
@@ -135,7 +129,9 @@ export class Event extends SyncPrimitive {
     super('event', segment, byteOffset, EVENT_SIZE);
     this.#words = segment.words;
     this.#base = this.placement.base;
-    this.#livenessInterval = robustOptions(options).livenessInterval;
+    const { livenessInterval, spin } = robustOptions(options, 'Event');
+    this.#livenessInterval = livenessInterval;
+    this.#spin = spin;
   }
 
   /**
@@ -147,34 +143,14 @@ export class Event extends SyncPrimitive {
    * ```
    */
   static init(segment: Segment, byteOffset: number, init: EventInit = {}): void {
+    const opts = optionsObject(init, 'Event.init');
+    const manualReset = boolOption('manualReset', opts.manualReset, false);
+    const set = boolOption('set', opts.set, false);
     const b = embedded('event', segment, byteOffset, EVENT_SIZE).base;
     const w = segment.words;
     // Plain initialisation before the segment is published (SYNC READY orders it).
-    Atomics.store(w, b + EVENT_FLAGS_OFFSET / 4, init.manualReset === true ? EVENT_FLAG_MANUAL_RESET : 0);
-    Atomics.store(w, b + EVENT_WORD_OFFSET / 4, init.set === true ? SET : 0);
-  }
-
-  /**
-   * Creates a named event (a segment of kind 'event').
-   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
-   * @example
-   * ```ts
-   * const e = Event.create('ready', { manualReset: true });
-   * ```
-   */
-  static create(name: string, options: EventCreateOptions = {}): Event {
-    robustOptions(options);
-    const placement = createNamed('event', name, EVENT_SIZE, options, [], (seg) => Event.init(seg, 0, options));
-    return adoptNamed(placement, (seg) => new Event(seg, 0, options));
-  }
-
-  /**
-   * Opens a named event another process created.
-   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
-   */
-  static open(name: string, options: SyncOpenOptions = {}): Event {
-    robustOptions(options);
-    return adoptNamed(openNamed('event', name, EVENT_SIZE, options), (seg) => new Event(seg, 0, options));
+    Atomics.store(w, b + EVENT_FLAGS_OFFSET / 4, manualReset ? EVENT_FLAG_MANUAL_RESET : 0);
+    Atomics.store(w, b + EVENT_WORD_OFFSET / 4, set ? SET : 0);
   }
 
   /** true for a manual-reset event (fixed by its creator). @throws ERR_CLOSED */
@@ -192,7 +168,7 @@ export class Event extends SyncPrimitive {
 
   /**
    * Sets the event. Manual-reset: releases every waiter (in every process). Auto-reset: releases one waiter, or
-   * stays set for the next one; a no-op when already set. No system call when nobody waits.
+   * stays set for the next one; a no-op when already set. No system call when nobody sleeps on it.
    * @throws ERR_CLOSED
    */
   set(): void {
@@ -207,8 +183,9 @@ export class Event extends SyncPrimitive {
       // SYNC EVENT-SET (seq-cst CAS): publishes what the setter wrote before; pairs with the waiters' loads.
       if (Atomics.compareExchange(w, i, v, afterSet(v)) === v) break;
     }
-    // Dekker with the waiter's add-then-load in sleepOn.
-    if (Atomics.load(w, this.#base + EVENT_WAITERS_OFFSET / 4) !== 0) wake(w, i, manual ? Infinity : 1);
+    // EVENT-SET then the sleepers word (§3): wakes every announced sleeper (auto-reset too: the one that wins
+    // EVENT-CONSUME proceeds, the others find the bit clear and sleep again).
+    wakeSleepers(w, this.#base + EVENT_WAITERS_OFFSET / 4, i);
   }
 
   /** Clears the set bit (waiters released by an earlier manual set() stay released). @throws ERR_CLOSED */
@@ -235,20 +212,26 @@ export class Event extends SyncPrimitive {
    */
   async wait(options: WaitOptions = {}): Promise<void> {
     this.assertOpen();
+    options = callOptions(options, 'Event.wait');
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `waiting for ${this.placement.what}`);
     const waiter = this.#waiter();
-    if (waiter.attempt() !== null) return;
+    if (waiter.attempt() !== null || this.#spinOn(waiter)) return;
     await contendAsync(waiter, options, `waiting for ${this.placement.what}`, this.waits, () => this.isClosed());
   }
 
   /** Like {@link wait}, blocking this thread. @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG */
   waitSync(options: { timeout?: number } = {}): void {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
+    const timeout = validateTimeout(callOptions(options, 'Event.waitSync').timeout);
     const waiter = this.#waiter();
-    if (waiter.attempt() !== null) return;
+    if (waiter.attempt() !== null || this.#spinOn(waiter)) return;
     contendSync(waiter, timeout, `waiting for ${this.placement.what}`);
+  }
+
+  /** Re-reads the word for up to `spin` µs before a wait sleeps: true when the wait ended meanwhile. */
+  #spinOn(waiter: Waiter): boolean {
+    return spinFor(this.#spin, () => waiter.attempt()) !== null;
   }
 
   #waiter(): Waiter {

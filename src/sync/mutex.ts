@@ -7,6 +7,7 @@
  */
 import { ShmbusError } from '../errors.js';
 import {
+  MUTEX_OWNER_NS_OFFSET,
   MUTEX_OWNER_PID_OFFSET,
   MUTEX_OWNER_START_OFFSET,
   MUTEX_OWNER_THREAD_OFFSET,
@@ -16,44 +17,35 @@ import {
   MUTEX_WAITERS,
   MUTEX_WORD_OFFSET,
 } from '../protocol/layout.js';
-import { isProcessAlive } from '../base/process.js';
+import { holderAlive } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
-import { throwIfAborted, validateTimeout, type WaitOptions } from '../base/deadline.js';
+import { throwIfAborted, validateTimeout } from '../base/deadline.js';
 import { wake } from '../base/futex.js';
 import { spinFor } from '../base/spin.js';
 import {
-  createNamed,
+  CLEAN,
   identity,
-  openNamed,
+  RECOVERED,
   robustOptions,
+  startTime,
   SyncPrimitive,
   WaitSet,
-  adoptNamed,
+  callOptions,
   contendAsync,
   contendSync,
   type Contender,
+  type LockOptions,
+  type LockResult,
   type Me,
+  type NamedLayout,
   type RobustOptions,
+  type SleepOn,
   type SyncCreateOptions,
-  type SyncOpenOptions,
 } from './primitive.js';
 
-/** Outcome of taking a lock. */
-export interface LockResult {
-  /**
-   * The previous holder died holding the lock, and this caller took it over: the state it guards may be half
-   * updated. Check or repair it before relying on it.
-   */
-  readonly recovered: boolean;
-}
-
-/** Options of every lock call that can wait. */
-export type LockOptions = WaitOptions;
+export type { LockOptions, LockResult } from './primitive.js';
 
 export type MutexOptions = RobustOptions;
-
-const CLEAN: LockResult = Object.freeze({ recovered: false });
-const RECOVERED: LockResult = Object.freeze({ recovered: true });
 
 const W = MUTEX_WORD_OFFSET / 4;
 const OWNER_PID = MUTEX_OWNER_PID_OFFSET / 4;
@@ -61,6 +53,7 @@ const START_LO = MUTEX_OWNER_START_OFFSET / 4;
 const START_HI = START_LO + 1;
 const THREAD = MUTEX_OWNER_THREAD_OFFSET / 4;
 const RECOVERIES = MUTEX_RECOVERIES_OFFSET / 4;
+const NS = MUTEX_OWNER_NS_OFFSET / 4;
 
 /**
  * The lock algorithm over one mutex's words, shared by {@link Mutex} and the other primitives that embed a mutex.
@@ -81,6 +74,12 @@ export class MutexCore implements Contender<LockResult> {
   /** tryLock's memory of a busy word: the value and when it was first seen, so it can check liveness sometimes. */
   #seenValue = 0;
   #seenSince = 0;
+  /**
+   * A word value whose holder's identity was incomplete (ownerPid not yet its pid) at the last liveness check.
+   * Such a holder is judged only when the same value is still incomplete at the next check: a live holder
+   * finishes its identity stores within instructions, and its pid may mean nothing in this pid namespace.
+   */
+  #incomplete = 0;
 
   /**
    * Ledger mode (PROTOCOL.md §4.3, the Semaphore's internal mutex): unlock leaves the identity in place and a
@@ -120,6 +119,9 @@ export class MutexCore implements Contender<LockResult> {
     // MUTEX-IDENTITY (acquire load of ownerPid, then the start halves).
     if (Atomics.load(w, b + OWNER_PID) !== me.pid) return;
     if (Atomics.load(w, b + START_LO) === me.startLo && Atomics.load(w, b + START_HI) === me.startHi) return;
+    // Our pid number in another pid namespace is another (maybe live) process, not a dead namesake of ours.
+    const ns = Atomics.load(w, b + NS);
+    if (ns !== 0 && me.ns !== 0 && ns !== me.ns) return;
     // MUTEX-IDENTITY (CAS ownerPid me -> 0): clears only that record; a holder's newer record (not our pid) stays.
     Atomics.compareExchange(w, b + OWNER_PID, me.pid, 0);
   }
@@ -151,7 +153,8 @@ export class MutexCore implements Contender<LockResult> {
       Atomics.load(w, b + OWNER_PID) === me.pid &&
       Atomics.load(w, b + THREAD) === me.thread &&
       Atomics.load(w, b + START_LO) === me.startLo &&
-      Atomics.load(w, b + START_HI) === me.startHi
+      Atomics.load(w, b + START_HI) === me.startHi &&
+      Atomics.load(w, b + NS) === me.ns
     );
   }
 
@@ -174,9 +177,7 @@ export class MutexCore implements Contender<LockResult> {
 
   lockSync(timeout: number, what: string): LockResult {
     if (this.tryAcquire()) return CLEAN;
-    if (!this.#keepIdentity && this.heldByMe()) {
-      throw new ShmbusError('ERR_INVALID_ARG', `this thread already holds ${what}: lockSync would deadlock`);
-    }
+    if (!this.#keepIdentity && this.heldByMe()) throw this.#selfDeadlock(what, 'lockSync');
     if (this.#spinAcquire()) return CLEAN;
     return contendSync(this, timeout, `locking ${what}`);
   }
@@ -185,8 +186,14 @@ export class MutexCore implements Contender<LockResult> {
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `locking ${what}`);
     if (this.tryAcquire()) return CLEAN;
+    // Ownership is per thread: a holder in this thread would never see a wake meant for it (it is us).
+    if (!this.#keepIdentity && this.heldByMe()) throw this.#selfDeadlock(what, 'lock');
     if (this.#spinAcquire()) return CLEAN;
     return contendAsync(this, options, `locking ${what}`, owner, isClosed);
+  }
+
+  #selfDeadlock(what: string, call: string): ShmbusError {
+    return new ShmbusError('ERR_INVALID_ARG', `this thread already holds ${what}: ${call} would deadlock`);
   }
 
   /** Releases; throws ERR_NOT_OWNER unless this thread holds the lock. */
@@ -252,6 +259,12 @@ export class MutexCore implements Contender<LockResult> {
     // SYNC MUTEX-IDENTITY (acquire load of ownerPid): the record the verdict below is about.
     const recorded = Atomics.load(w, b + OWNER_PID);
     if (mutexHolderAlive(w, b, v, recorded)) return false;
+    if (recorded !== (v & MUTEX_PID_MASK) && this.#incomplete !== v) {
+      // Incomplete identity: judged only if it is still incomplete at the next check (see #incomplete).
+      this.#incomplete = v;
+      return false;
+    }
+    this.#incomplete = 0;
     // The dead holder's own record must not vouch for whoever comes next (see PROTOCOL.md §4.1 "identity
     // window"). Only that record is cleared, by CAS from exactly the judged value: `v` may be stale, and a record
     // that is not v's holder's belongs to a newer, live holder (or to nobody), which must never be erased, or that
@@ -263,7 +276,8 @@ export class MutexCore implements Contender<LockResult> {
     // SYNC MUTEX-RECOVER (acquire, CAS deadValue -> pid|WAITERS): only one recoverer wins; others may sleep too.
     if (Atomics.compareExchange(w, b + W, v, this.#me.pid | MUTEX_WAITERS) !== v) return false;
     this.#publishOwner();
-    Atomics.add(w, b + RECOVERIES, 1); // statistics only
+    // Statistics only (seq-cst RMW, no ordering needed: nothing is read from it; it is under the mutex anyway).
+    Atomics.add(w, b + RECOVERIES, 1);
     return true;
   }
 
@@ -279,6 +293,7 @@ export class MutexCore implements Contender<LockResult> {
     if (w[b + THREAD] !== me.thread) Atomics.store(w, b + THREAD, me.thread);
     if (w[b + START_LO] !== me.startLo) Atomics.store(w, b + START_LO, me.startLo);
     if (w[b + START_HI] !== me.startHi) Atomics.store(w, b + START_HI, me.startHi);
+    if (w[b + NS] !== me.ns) Atomics.store(w, b + NS, me.ns);
     // SYNC MUTEX-IDENTITY (release store of ownerPid): pairs with the acquire load in mutexHolderAlive. Ledger
     // mode skips it when ownerPid is already ours (plain read: a racing recoverer's clear would only leave the
     // identity incomplete, judged by the pid alone); the companions are then ours too, since anyone who rewrites
@@ -288,14 +303,11 @@ export class MutexCore implements Contender<LockResult> {
   }
 
   /** Contender: sleep on the word while it is held with the waiters bit set. */
-  sleepOn(): { index: number; value: number } | null {
+  sleepOn(): SleepOn | null {
     // Acquire probe of the word for FUTEX_WAIT's expected value; pairs with MUTEX-RELEASE / MUTEX-WAITERS.
     const v = Atomics.load(this.words, this.base + W);
     return (v & MUTEX_WAITERS) === 0 ? null : { index: this.base + W, value: v };
   }
-
-  /** Contender: the waiters bit needs no withdrawal. */
-  awake(): void {}
 
   /**
    * A waiter that gives up (timeout, abort, close) may have consumed the one wake an unlock sent; pass it on so
@@ -323,21 +335,20 @@ export function mutexHolderAlive(
 ): boolean {
   const pid = v & MUTEX_PID_MASK;
   if (pid === 0) return false; // a waiters bit without an owner: corrupt, treat as free to take over
-  const me = identity();
-  if (recorded !== pid) return pid === me.pid || isProcessAlive(pid, 0); // incomplete identity: the pid decides
-  // Start halves: ordered after the acquire load of ownerPid above (MUTEX-IDENTITY).
+  // Incomplete identity: the pid alone decides (our own pid: another thread of ours, between its CAS and stores).
+  if (recorded !== pid) return pid === identity().pid || holderAlive(pid, 0, 0);
+  // Start halves and ns: ordered after the acquire load of ownerPid above (MUTEX-IDENTITY).
   const hi = Atomics.load(words, base + START_HI);
   const lo = Atomics.load(words, base + START_LO);
-  // This process's own pid: a thread of ours, unless the record is of a dead process whose pid we now reuse.
-  if (pid === me.pid) return hi === me.startHi && lo === me.startLo;
-  return isProcessAlive(pid, (hi >>> 0) * 2 ** 32 + (lo >>> 0));
+  return holderAlive(pid, startTime(lo, hi), Atomics.load(words, base + NS) >>> 0);
 }
 
 /**
  * A robust mutual-exclusion lock shared by processes. Named (its own segment) or embedded at an 8-aligned offset
  * of a segment ({@link MUTEX_SIZE} bytes, all-zero = unlocked). Ownership is per thread: only the thread that
- * locked it may unlock it. If the holding process dies, the next waiter takes the lock over and gets
- * `{ recovered: true }`.
+ * locked it may unlock it; a second lock from the holding thread (sync or async) is refused with ERR_INVALID_ARG
+ * (it would deadlock). If the holding process dies, the next waiter takes the lock over and gets
+ * `{ recovered: true }`. A holder in another pid namespace is never judged dead (PROTOCOL.md §4.0).
  *
  * @example
  * ```ts
@@ -349,6 +360,8 @@ export function mutexHolderAlive(
  * ```
  */
 export class Mutex extends SyncPrimitive {
+  /** What Mutex.create / Mutex.open make (kind 'mutex', MUTEX_SIZE bytes, zero = unlocked). */
+  static readonly layout: NamedLayout<SyncCreateOptions> = { kind: 'mutex', size: MUTEX_SIZE };
   readonly #core: MutexCore;
 
   /**
@@ -367,36 +380,11 @@ export class Mutex extends SyncPrimitive {
   }
 
   /**
-   * Creates a named mutex (a segment of kind 'mutex'), unlocked.
-   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
-   * @example
-   * ```ts
-   * const m = Mutex.create('jobs.lock');
-   * ```
-   */
-  static create(name: string, options: SyncCreateOptions = {}): Mutex {
-    robustOptions(options);
-    return adoptNamed(createNamed('mutex', name, MUTEX_SIZE, options), (seg) => new Mutex(seg, 0, options));
-  }
-
-  /**
-   * Opens a named mutex another process created.
-   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
-   * @example
-   * ```ts
-   * const m = Mutex.open('jobs.lock');
-   * ```
-   */
-  static open(name: string, options: SyncOpenOptions = {}): Mutex {
-    robustOptions(options);
-    return adoptNamed(openNamed('mutex', name, MUTEX_SIZE, options), (seg) => new Mutex(seg, 0, options));
-  }
-
-  /**
    * Takes the lock, waiting (without blocking the event loop) while another thread or process holds it.
-   * Several async callers in one thread queue up on it like any async mutex.
+   * Ownership is per thread: while this thread (any of its async tasks) holds it, lock() refuses at once.
    * @returns `{ recovered }`: true when the previous holder died holding it.
-   * @throws ERR_TIMEOUT after `timeout` ms, ERR_ABORTED when `signal` aborts, ERR_CLOSED, ERR_INVALID_ARG
+   * @throws ERR_TIMEOUT after `timeout` ms, ERR_ABORTED when `signal` aborts, ERR_CLOSED, ERR_INVALID_ARG (bad
+   * options, or this thread already holds it)
    * @example
    * ```ts
    * const { recovered } = await m.lock({ timeout: 500 });
@@ -405,6 +393,7 @@ export class Mutex extends SyncPrimitive {
   lock(options: LockOptions = {}): Promise<LockResult> {
     try {
       this.assertOpen();
+      options = callOptions(options, 'Mutex.lock');
     } catch (e) {
       return Promise.reject(e);
     }
@@ -421,7 +410,7 @@ export class Mutex extends SyncPrimitive {
    */
   lockSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    return this.#core.lockSync(validateTimeout(options.timeout), this.placement.what);
+    return this.#core.lockSync(validateTimeout(callOptions(options, 'Mutex.lockSync').timeout), this.placement.what);
   }
 
   /**

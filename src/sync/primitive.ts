@@ -9,7 +9,25 @@ import { selfIdentity } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { waitAsync, waitSync, type WaitOwner } from '../base/futex.js';
+import { parkAsync, parkSync } from '../base/park.js';
 import { validateSpin } from '../base/spin.js';
+import { invalidArg, optionsObject } from '../base/options.js';
+
+/** Outcome of taking a lock (Mutex, RwLock) or a unit (Semaphore). */
+export interface LockResult {
+  /**
+   * The previous holder died holding the lock, and this caller took it over: the state it guards may be half
+   * updated. Check or repair it before relying on it.
+   */
+  readonly recovered: boolean;
+}
+
+/** Options of every lock call that can wait. */
+export type LockOptions = WaitOptions;
+
+/** The two results every primitive hands out (frozen: callers may compare them by identity). */
+export const CLEAN: LockResult = Object.freeze({ recovered: false });
+export const RECOVERED: LockResult = Object.freeze({ recovered: true });
 
 /** How a waiter watches the holder of a robust primitive. */
 export interface RobustOptions {
@@ -18,13 +36,13 @@ export interface RobustOptions {
    * noticed at most this long after the wait began, and its lock is taken over at once.
    */
   livenessInterval?: number;
-  /** Microseconds to re-read the lock before sleeping on it (default 10; 0 sleeps at once). */
+  /** Microseconds to re-read the primitive before sleeping on it (default 10; 0 sleeps at once). */
   spin?: number;
 }
 
 /** Options of `X.create(name, ...)` for every primitive. */
 export interface SyncCreateOptions extends RobustOptions {
-  /** Permission bits of the segment (default 0o600, owner only). */
+  /** Permission bits of the segment, within 0o666 (default 0o600, owner only). */
   mode?: number;
 }
 
@@ -38,11 +56,12 @@ export const DEFAULT_LIVENESS_INTERVAL = 50;
 /** Default spin of the locks, in microseconds: long enough for a hand-over between running processes. */
 export const DEFAULT_SPIN_US = 10;
 
-/** This thread's identity as the protocol stores it (§4): pid, process start time split in u32 halves, thread. */
+/** This thread's identity as the protocol stores it (§4.0): pid, start time in u32 halves, pid namespace, thread. */
 export interface Me {
   pid: number;
   startLo: number;
   startHi: number;
+  ns: number;
   thread: number;
 }
 
@@ -50,11 +69,22 @@ let me: Me | undefined;
 
 export function identity(): Me {
   if (me === undefined) {
-    const { pid, startTime } = selfIdentity();
+    const { pid, startTime, ns } = selfIdentity();
     // threadId is 0 on the main thread and unique per worker within the process.
-    me = { pid, startLo: startTime % 2 ** 32 | 0, startHi: Math.floor(startTime / 2 ** 32) | 0, thread: threadId | 0 };
+    me = {
+      pid,
+      startLo: startTime % 2 ** 32 | 0,
+      startHi: Math.floor(startTime / 2 ** 32) | 0,
+      ns: ns | 0,
+      thread: threadId | 0,
+    };
   }
   return me;
+}
+
+/** A start time stored as two u32 halves (low first), as a number. */
+export function startTime(lo: number, hi: number): number {
+  return (hi >>> 0) * 2 ** 32 + (lo >>> 0);
 }
 
 /** The memory a primitive lives in, resolved and validated. */
@@ -69,9 +99,7 @@ export interface Placement {
 }
 
 export function embedded(kind: SegmentKind, segment: unknown, byteOffset: unknown, size: number): Placement {
-  if (!(segment instanceof Segment)) {
-    throw new ShmbusError('ERR_INVALID_ARG', `new ${title(kind)}(segment, byteOffset) needs a Segment`);
-  }
+  if (!(segment instanceof Segment)) throw invalidArg(`new ${title(kind)}(segment, byteOffset): segment`, 'a Segment', segment);
   if (
     typeof byteOffset !== 'number' ||
     !Number.isInteger(byteOffset) ||
@@ -90,25 +118,19 @@ export function embedded(kind: SegmentKind, segment: unknown, byteOffset: unknow
   return { segment, base: byteOffset / 4, owned: false, what: `${kind} at byte ${byteOffset} of segment "${segment.name}"` };
 }
 
-export function createNamed(
-  kind: SegmentKind,
-  name: string,
-  size: number,
-  options: SyncCreateOptions,
-  params: readonly number[] = [],
-  init?: (segment: Segment) => void,
-): Placement {
+/** Creates the named segment of a primitive (its own kind, the primitive at payload offset 0). */
+function createNamed<O>(layout: NamedLayout<O>, name: string, options: O & SyncCreateOptions): Placement {
   const segment = Segment.create(name, {
-    size,
-    kind,
-    params,
+    size: layout.size,
+    kind: layout.kind,
     ...(options.mode === undefined ? {} : { mode: options.mode }),
-    ...(init === undefined ? {} : { init }),
+    ...(layout.init === undefined ? {} : { init: (seg: Segment) => layout.init!(seg, options) }),
   });
-  return { segment, base: 0, owned: true, what: `${kind} "${name}"` };
+  return { segment, base: 0, owned: true, what: `${layout.kind} "${name}"` };
 }
 
-export function openNamed(kind: SegmentKind, name: string, size: number, options: SyncOpenOptions): Placement {
+function openNamed(layout: NamedLayout<unknown>, name: string, options: SyncOpenOptions): Placement {
+  const { kind, size } = layout;
   const segment = Segment.open(name, { kind, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
   if (segment.size < size) {
     segment.close();
@@ -119,13 +141,27 @@ export function openNamed(kind: SegmentKind, name: string, size: number, options
   return { segment, base: 0, owned: true, what: `${kind} "${name}"` };
 }
 
-export function robustOptions(options: RobustOptions | undefined): { livenessInterval: number; spin: number } {
-  const livenessInterval = options?.livenessInterval ?? DEFAULT_LIVENESS_INTERVAL;
-  const spin = validateSpin(options?.spin, DEFAULT_SPIN_US);
+/** Checks the options every primitive takes: livenessInterval (ms, finite, > 0) and spin (µs). */
+export function robustOptions(options: RobustOptions | undefined, where = 'lock'): { livenessInterval: number; spin: number } {
+  const o = optionsObject(options, where);
+  const livenessInterval = o.livenessInterval ?? DEFAULT_LIVENESS_INTERVAL;
   if (typeof livenessInterval !== 'number' || !(livenessInterval > 0) || livenessInterval === Infinity) {
-    throw new ShmbusError('ERR_INVALID_ARG', `livenessInterval must be a finite number of ms > 0 (got ${String(livenessInterval)})`);
+    throw invalidArg('livenessInterval', 'a finite number of milliseconds > 0', livenessInterval);
   }
-  return { livenessInterval, spin };
+  if (o.spin !== undefined && (typeof o.spin !== 'number' || !Number.isFinite(o.spin) || o.spin < 0)) {
+    throw invalidArg('spin', 'a finite number of microseconds >= 0', o.spin);
+  }
+  return { livenessInterval, spin: validateSpin(o.spin, DEFAULT_SPIN_US) };
+}
+
+/**
+ * The options argument of a call that can wait: an object (undefined = {}), whose `signal` is an AbortSignal.
+ * A number here (a positional timeout, as in older APIs) is refused rather than read as "no timeout".
+ */
+export function callOptions<T extends { timeout?: number; signal?: AbortSignal }>(options: T | undefined, where: string): T {
+  const o = optionsObject(options, where) as T & { signal?: unknown };
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', o.signal);
+  return o;
 }
 
 /** Async waits of one primitive object, rejected with ERR_CLOSED by its close(). */
@@ -141,6 +177,17 @@ function title(kind: SegmentKind): string {
   return kind === 'rwlock' ? 'RwLock' : kind.charAt(0).toUpperCase() + kind.slice(1);
 }
 
+/** Where a contended call sleeps: futex word `index` while it holds `value`. */
+export interface SleepOn {
+  index: number;
+  value: number;
+  /**
+   * Index of the word's sleepers word (PROTOCOL.md §3): the sleep is announced there (base/park.ts) and never
+   * withdrawn. Undefined when the word carries its own waiters bit (Mutex word, RwLock `writer`).
+   */
+  sleepers?: number;
+}
+
 /**
  * The contended path of every blocking primitive, as rounds: try; if a liveness check is due, let the attempt look
  * at the holders; then sleep on a futex word for at most one liveness interval and try again.
@@ -150,20 +197,13 @@ export interface Contender<T> {
   readonly livenessInterval: number;
   /** One try. `checkLiveness` is true at most once per interval: then dead holders may be taken over. */
   attempt(checkLiveness: boolean): T | null;
-  /**
-   * Word index to sleep on and the value expected there; null to retry at once (the state just moved). May
-   * announce the sleeper in a waiter count: {@link awake} withdraws it after every sleep.
-   */
-  sleepOn(): { index: number; value: number } | null;
-  /** Called after every sleep that {@link sleepOn} asked for, however it ended. */
-  awake(): void;
+  /** Where to sleep; null to retry at once (the state just moved). */
+  sleepOn(): SleepOn | null;
   /** Called once when the caller gives up (timeout, abort, close): pass on a wake it may have consumed. */
   giveUp(): void;
 }
 
-interface Sleep {
-  index: number;
-  value: number;
+interface Sleep extends SleepOn {
   ms: number;
 }
 
@@ -205,15 +245,14 @@ class Rounds<T> {
 /** Blocks this thread until `c.attempt` succeeds or the timeout passes (ERR_TIMEOUT). */
 export function contendSync<T>(c: Contender<T>, timeout: number, what: string): T {
   const rounds = new Rounds(c, timeout, what);
+  const w = c.words;
   for (;;) {
     const r = rounds.next();
     if (r === null) continue;
     if ('done' in r) return r.done;
-    try {
-      waitSync(c.words, r.index, r.value, r.ms);
-    } finally {
-      c.awake();
-    }
+    if (r.sleepers === undefined) waitSync(w, r.index, r.value, r.ms);
+    // Re-check after the announcement (seq-cst load; Dekker with the waker's change then sleepers load).
+    else parkSync(w, r.sleepers, r.index, r.value, () => Atomics.load(w, r.index) !== r.value, r.ms);
   }
 }
 
@@ -227,26 +266,43 @@ export async function contendAsync<T>(
 ): Promise<T> {
   const { signal } = options;
   const rounds = new Rounds(c, validateTimeout(options.timeout), what);
+  const w = c.words;
   for (;;) {
-    if (isClosed()) {
-      c.giveUp();
-      throw new ShmbusError('ERR_CLOSED', `${what}: closed while waiting`);
-    }
+    // Closed: the memory may already be unmapped (a zero page), so there is nothing to pass on or undo.
+    if (isClosed()) throw new ShmbusError('ERR_CLOSED', `${what}: closed while waiting`);
     const r = rounds.next();
     if (r === null) continue;
     if ('done' in r) return r.done;
+    const opts = { timeout: r.ms, ...(signal ? { signal } : {}) };
     try {
-      await waitAsync(c.words, r.index, r.value, { timeout: r.ms, ...(signal ? { signal } : {}) }, owner);
+      if (r.sleepers === undefined) await waitAsync(w, r.index, r.value, opts, owner);
+      // Re-check after the announcement (seq-cst load; Dekker with the waker's change then sleepers load).
+      else await parkAsync(w, r.sleepers, r.index, r.value, () => Atomics.load(w, r.index) !== r.value, opts, owner);
     } catch (e) {
-      c.awake();
-      c.giveUp();
+      // Nothing to withdraw (a sleepers announcement heals by itself); after close() the memory is gone anyway.
+      if (!isClosed()) c.giveUp();
       throw e;
     }
-    c.awake();
   }
 }
 
-/** What every sync primitive object shares: where it lives, close(), and its pending async waits. */
+/**
+ * What a named primitive's segment holds (the kind, the primitive's size, how its creator lays it out). Part of the
+ * public types because `create`/`open` are typed through it (not stripped as internal).
+ */
+export interface NamedLayout<O> {
+  readonly kind: SegmentKind;
+  readonly size: number;
+  init?(segment: Segment, options: O): void;
+}
+
+/** A primitive class as the shared create/open see it (public for the same reason as {@link NamedLayout}). */
+export interface SyncClass<T extends SyncPrimitive, O> {
+  new (segment: Segment, byteOffset: number, options?: RobustOptions): T;
+  readonly layout: NamedLayout<O>;
+}
+
+/** What every sync primitive object shares: where it lives, create/open/unlink, close(), pending async waits. */
 export abstract class SyncPrimitive {
   /** The segment holding the primitive (its own for the named form). */
   readonly segment: Segment;
@@ -262,6 +318,38 @@ export abstract class SyncPrimitive {
     this.placement = embedded(kind, segment, byteOffset, size);
     this.segment = segment;
     this.byteOffset = byteOffset;
+  }
+
+  /**
+   * Creates a named primitive of this class (a segment of its own kind, the primitive at payload offset 0),
+   * free / unlocked / laid out from `options` (Semaphore `initial`, `trackHolders`; Event `manualReset`, `set`).
+   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG (bad options; `mode` outside 0o666),
+   * ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
+   * @example
+   * ```ts
+   * const m = Mutex.create('jobs.lock');
+   * const slots = Semaphore.create('slots', { initial: 4, mode: 0o660 });
+   * ```
+   */
+  static create<T extends SyncPrimitive, O extends SyncCreateOptions>(this: SyncClass<T, O>, name: string, options?: O): T {
+    const opts = optionsObject(options, `${title(this.layout.kind)}.create`) as O;
+    robustOptions(opts, `${title(this.layout.kind)}.create`);
+    return adoptNamed(createNamed(this.layout, name, opts), (seg) => new this(seg, 0, opts));
+  }
+
+  /**
+   * Opens a named primitive of this class that another process created.
+   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME,
+   * ERR_TIMEOUT (its creator is still initialising it), ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const m = Mutex.open('jobs.lock', { livenessInterval: 20 });
+   * ```
+   */
+  static open<T extends SyncPrimitive>(this: SyncClass<T, never>, name: string, options?: SyncOpenOptions): T {
+    const opts = optionsObject(options, `${title(this.layout.kind)}.open`);
+    robustOptions(opts, `${title(this.layout.kind)}.open`);
+    return adoptNamed(openNamed(this.layout, name, opts), (seg) => new this(seg, 0, opts));
   }
 
   /**
@@ -305,7 +393,7 @@ export abstract class SyncPrimitive {
 }
 
 /** Wraps a named segment into its primitive object; the segment is closed if that fails. */
-export function adoptNamed<T extends SyncPrimitive>(placement: Placement, make: (segment: Segment) => T): T {
+function adoptNamed<T extends SyncPrimitive>(placement: Placement, make: (segment: Segment) => T): T {
   let p: T;
   try {
     p = make(placement.segment);

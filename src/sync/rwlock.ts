@@ -12,6 +12,7 @@ import {
   RWLOCK_OCCUPIED_WAITERS_OFFSET,
   RWLOCK_SIZE,
   RWLOCK_SLOT_COUNT,
+  RWLOCK_SLOT_NS_OFFSET,
   RWLOCK_SLOT_PID_OFFSET,
   RWLOCK_SLOT_SIZE,
   RWLOCK_SLOT_START_OFFSET,
@@ -20,32 +21,34 @@ import {
   RWLOCK_WRITER_OFFSET,
   RWLOCK_WRITER_WAITERS,
 } from '../protocol/layout.js';
-import { isProcessAlive } from '../base/process.js';
+import { holderAlive } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, validateTimeout } from '../base/deadline.js';
 import { wake } from '../base/futex.js';
-import { mutexHolderAlive, MutexCore, type LockOptions, type LockResult } from './mutex.js';
+import { wakeSleepers } from '../base/park.js';
+import { mutexHolderAlive, MutexCore } from './mutex.js';
 import { spinFor } from '../base/spin.js';
 import {
-  adoptNamed,
+  CLEAN,
+  callOptions,
   contendAsync,
   contendSync,
-  createNamed,
   identity,
-  openNamed,
+  RECOVERED,
   robustOptions,
+  startTime,
   SyncPrimitive,
   type Contender,
+  type LockOptions,
+  type LockResult,
   type Me,
+  type NamedLayout,
   type RobustOptions,
+  type SleepOn,
   type SyncCreateOptions,
-  type SyncOpenOptions,
 } from './primitive.js';
 
 export type RwLockOptions = RobustOptions;
-
-const CLEAN: LockResult = Object.freeze({ recovered: false });
-const RECOVERED: LockResult = Object.freeze({ recovered: true });
 const FULL = -1; // all 32 occupancy bits set, as an Int32
 /** The hold of a reader that took a dead writer's lock over: exclusive until its read unlock. */
 const EXCLUSIVE = -1;
@@ -66,9 +69,13 @@ class RwCore {
    * that {@link writeHeldByMe} confirms through the Mutex.
    */
   writing = false;
-  /** Slots this object's read holds occupy (this thread's), newest last. */
+  /** Slots this object's read holds occupy (this thread's, any of its async tasks), newest last. */
   readonly held: number[] = [];
+  /** Counts this object's write locks: withWrite releases only the hold it took (a token, not "whoever holds"). */
+  writeGen = 0;
   readonly #preferred: number;
+  /** Per slot: the pid seen claimed-but-unpublished at the last check (judged only when seen twice). */
+  readonly #unpublished = new Int32Array(RWLOCK_SLOT_COUNT);
 
   constructor(words: Int32Array, base: number, options: { livenessInterval: number; spin: number }) {
     this.words = words;
@@ -100,12 +107,14 @@ class RwCore {
       if (w[pid] !== 0 || Atomics.compareExchange(w, pid, 0, me.pid) !== 0) continue;
       const t = this.slotWord(slot, RWLOCK_SLOT_THREAD_OFFSET);
       const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
+      const ns = this.slotWord(slot, RWLOCK_SLOT_NS_OFFSET);
       // Identity stores (seq-cst), published by RW-READ-ENTER; skipped when the slot already holds them. Plain
       // reads: only the slot's claimant writes its identity, and the claim CAS ordered the previous claimant's
       // writes (before its pid store 0) before us, so these reads race with no write.
       if (w[t] !== me.thread) Atomics.store(w, t, me.thread);
       if (w[lo] !== me.startLo) Atomics.store(w, lo, me.startLo);
       if (w[lo + 1] !== me.startHi) Atomics.store(w, lo + 1, me.startHi);
+      if (w[ns] !== me.ns) Atomics.store(w, ns, me.ns);
       return slot;
     }
     return -1;
@@ -118,8 +127,8 @@ class RwCore {
     Atomics.and(w, this.occupied, ~(1 << slot));
     // SYNC RW-SLOT-CLAIM (store pid 0): frees the slot after its bit is clear; pairs with the claim CAS.
     Atomics.store(w, this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET), 0);
-    // Dekker with the sleeper's add-then-load in sleepOn: one of the two sees the other.
-    if (Atomics.load(w, this.occWaiters) !== 0) wake(w, this.occupied);
+    // After RW-READ-EXIT (seq-cst), the sleepers word of `occupied` (§3): Dekker with the park's announce.
+    wakeSleepers(w, this.occWaiters, this.occupied);
   }
 
   /** Is the reader in (published) slot `slot` alive? */
@@ -129,11 +138,8 @@ class RwCore {
     const pid = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET));
     if (pid === 0) return false;
     const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
-    const startLo = Atomics.load(w, lo);
-    const startHi = Atomics.load(w, lo + 1);
-    // This process's own pid: a thread of ours, unless the slot is a dead process's whose pid we now reuse.
-    if (pid === this.me.pid) return startLo === this.me.startLo && startHi === this.me.startHi;
-    return isProcessAlive(pid, (startHi >>> 0) * 2 ** 32 + (startLo >>> 0));
+    const ns = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_NS_OFFSET)) >>> 0;
+    return holderAlive(pid, startTime(Atomics.load(w, lo), Atomics.load(w, lo + 1)), ns);
   }
 
   /**
@@ -164,11 +170,21 @@ class RwCore {
     // Acquire: see RW-READ-ENTER.
     const occ = Atomics.load(w, this.occupied);
     for (let slot = 0; slot < RWLOCK_SLOT_COUNT; slot++) {
+      const seen = this.#unpublished[slot]!;
+      this.#unpublished[slot] = 0;
       if ((occ & (1 << slot)) !== 0) continue;
       const pidWord = this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET);
-      // Acquire: the claimant's pid (RW-SLOT-CLAIM).
+      // Acquire: the claimant's pid (RW-SLOT-CLAIM), then its namespace (may still be the previous claimant's).
       const pid = Atomics.load(w, pidWord);
-      if (pid === 0 || pid === this.me.pid || isProcessAlive(pid, 0)) continue;
+      if (pid === 0 || pid === this.me.pid) continue;
+      const ns = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_NS_OFFSET)) >>> 0;
+      if (holderAlive(pid, 0, ns)) continue;
+      // A live claimant publishes within instructions of its claim, and its pid may mean nothing here (another
+      // pid namespace whose ns we may not have seen yet): free the slot only if it was unpublished last time too.
+      if (seen !== pid) {
+        this.#unpublished[slot] = pid;
+        continue;
+      }
       // RW-SLOT-CLAIM (CAS pid -> 0): only frees exactly the dead claimant's slot.
       Atomics.compareExchange(w, pidWord, pid, 0);
     }
@@ -204,6 +220,7 @@ class RwCore {
   endWrite(): void {
     const w = this.words;
     this.writing = false;
+    this.writeGen++;
     // SYNC RW-WRITER (release exchange -> 0): publishes the writer's changes; pairs with the readers' loads of
     // `writer`. The old value tells whether a reader announced itself (its CAS in ReadSide.sleepOn) and may sleep.
     const old = Atomics.exchange(w, this.writer, 0);
@@ -225,13 +242,21 @@ class ReadSide implements Contender<LockResult> {
   readonly words: Int32Array;
   readonly livenessInterval: number;
   readonly #core: RwCore;
+  /**
+   * A synchronous read lock: it may pass a waiting writer while this thread already reads (blocking the thread
+   * would deadlock it: the writer waits for this thread's hold). An async read never passes a waiting writer:
+   * the thread's other tasks keep running and release their holds.
+   */
+  readonly #sync: boolean;
   #target: 'writer' | 'occupied' = 'writer';
-  #registered = -1;
   /** Set when this reader took a dead writer's lock over: it holds the Mutex and the raised flag. */
   upgraded = false;
+  /** The slot the last successful attempt took. */
+  slot = -1;
 
-  constructor(core: RwCore) {
+  constructor(core: RwCore, sync: boolean) {
     this.#core = core;
+    this.#sync = sync;
     this.words = core.words;
     this.livenessInterval = core.livenessInterval;
   }
@@ -239,8 +264,7 @@ class ReadSide implements Contender<LockResult> {
   attempt(checkLiveness: boolean): LockResult | null {
     const c = this.#core;
     const w = c.words;
-    // A thread that already reads may read again past a waiting writer (it would deadlock otherwise).
-    const nested = c.held.length > 0;
+    const nested = this.#sync && c.held.length > 0;
     // Acquire: RW-WRITER; a lowered flag makes the last writer's changes visible.
     if (!nested && Atomics.load(w, c.writer) !== 0) {
       this.#target = 'writer';
@@ -274,10 +298,11 @@ class ReadSide implements Contender<LockResult> {
       return null;
     }
     c.held.push(slot);
+    this.slot = slot;
     return CLEAN;
   }
 
-  sleepOn(): { index: number; value: number } | null {
+  sleepOn(): SleepOn | null {
     const c = this.#core;
     const w = c.words;
     if (this.#target === 'writer') {
@@ -289,25 +314,11 @@ class ReadSide implements Contender<LockResult> {
       if (v !== announced && Atomics.compareExchange(w, c.writer, v, announced) !== v) return null;
       return { index: c.writer, value: announced };
     }
-    // Announce, then re-check (Dekker with release()'s and-then-load of occWaiters).
-    Atomics.add(w, c.occWaiters, 1);
-    this.#registered = c.occWaiters;
-    const v = Atomics.load(w, c.occupied);
-    return v !== FULL ? this.#withdraw() : { index: c.occupied, value: v };
-  }
-
-  awake(): void {
-    if (this.#registered >= 0) this.#withdraw();
+    // Every slot taken: sleep while `occupied` is full, announced in its sleepers word (§3).
+    return Atomics.load(w, c.occupied) !== FULL ? null : { index: c.occupied, value: FULL, sleepers: c.occWaiters };
   }
 
   giveUp(): void {}
-
-  #withdraw(): null {
-    // Withdraws the announcement made in sleepOn (seq-cst RMW).
-    Atomics.sub(this.#core.words, this.#registered, 1);
-    this.#registered = -1;
-    return null;
-  }
 }
 
 /** The writer's wait for the readers to drain (it holds the Mutex and has raised the flag). */
@@ -315,7 +326,6 @@ class Drain implements Contender<true> {
   readonly words: Int32Array;
   readonly livenessInterval: number;
   readonly #core: RwCore;
-  #registered = false;
 
   constructor(core: RwCore) {
     this.#core = core;
@@ -331,24 +341,11 @@ class Drain implements Contender<true> {
     return null;
   }
 
-  sleepOn(): { index: number; value: number } | null {
+  sleepOn(): SleepOn | null {
     const c = this.#core;
-    // Announce, then re-check (Dekker with release()'s and-then-load of occWaiters).
-    Atomics.add(c.words, c.occWaiters, 1);
-    this.#registered = true;
+    // Sleep while readers are inside, announced in the sleepers word of `occupied` (§3); the park re-checks.
     const v = Atomics.load(c.words, c.occupied);
-    if (v === 0) {
-      this.awake();
-      return null;
-    }
-    return { index: c.occupied, value: v };
-  }
-
-  awake(): void {
-    if (!this.#registered) return;
-    // Withdraws the announcement made in sleepOn (seq-cst RMW).
-    Atomics.sub(this.#core.words, this.#core.occWaiters, 1);
-    this.#registered = false;
+    return v === 0 ? null : { index: c.occupied, value: v, sleepers: c.occWaiters };
   }
 
   giveUp(): void {}
@@ -369,8 +366,13 @@ class Drain implements Contender<true> {
  * ```
  */
 export class RwLock extends SyncPrimitive {
+  /** What RwLock.create / RwLock.open make (kind 'rwlock', RWLOCK_SIZE bytes, zero = free). */
+  static readonly layout: NamedLayout<SyncCreateOptions> = { kind: 'rwlock', size: RWLOCK_SIZE };
   readonly #core: RwCore;
+  /** Uncontended attempts of async read locks (never pass a waiting writer). */
   readonly #read: ReadSide;
+  /** Uncontended attempts of sync read locks (a nested one passes a waiting writer). */
+  readonly #readSync: ReadSide;
   readonly #drain: Drain;
 
   /**
@@ -385,30 +387,9 @@ export class RwLock extends SyncPrimitive {
   constructor(segment: Segment, byteOffset: number, options: RwLockOptions = {}) {
     super('rwlock', segment, byteOffset, RWLOCK_SIZE);
     this.#core = new RwCore(segment.words, this.placement.base, robustOptions(options));
-    this.#read = new ReadSide(this.#core);
+    this.#read = new ReadSide(this.#core, false);
+    this.#readSync = new ReadSide(this.#core, true);
     this.#drain = new Drain(this.#core);
-  }
-
-  /**
-   * Creates a named rwlock (a segment of kind 'rwlock'), free.
-   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
-   * @example
-   * ```ts
-   * const rw = RwLock.create('frames.rw');
-   * ```
-   */
-  static create(name: string, options: SyncCreateOptions = {}): RwLock {
-    robustOptions(options);
-    return adoptNamed(createNamed('rwlock', name, RWLOCK_SIZE, options), (seg) => new RwLock(seg, 0, options));
-  }
-
-  /**
-   * Opens a named rwlock another process created.
-   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
-   */
-  static open(name: string, options: SyncOpenOptions = {}): RwLock {
-    robustOptions(options);
-    return adoptNamed(openNamed('rwlock', name, RWLOCK_SIZE, options), (seg) => new RwLock(seg, 0, options));
   }
 
   /**
@@ -422,44 +403,50 @@ export class RwLock extends SyncPrimitive {
    * ```
    */
   async readLock(options: LockOptions = {}): Promise<LockResult> {
+    return (await this.#readLock(options)).result;
+  }
+
+  /** readLock, telling which hold it took (a slot, or EXCLUSIVE): withRead releases exactly that one. */
+  async #readLock(options: LockOptions): Promise<{ result: LockResult; slot: number }> {
     this.assertOpen();
+    options = callOptions(options, 'RwLock.readLock');
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `read-locking ${this.placement.what}`);
-    const r = this.#read.attempt(false) ?? this.#spinRead();
-    if (r !== null) return r;
+    const r = this.#read.attempt(false) ?? this.#spinRead(this.#read);
+    if (r !== null) return { result: r, slot: this.#read.slot };
     const deadline = deadlineAfter(options.timeout);
     const what = `read-locking ${this.placement.what}`;
-    const side = new ReadSide(this.#core);
+    const side = new ReadSide(this.#core, false);
     const got = await contendAsync(side, options, what, this.waits, () => this.isClosed());
-    if (side.upgraded) {
-      try {
-        await contendAsync(this.#drain, { ...options, timeout: remaining(deadline) }, what, this.waits, () => this.isClosed());
-      } catch (e) {
-        if (!this.isClosed()) this.#core.endWrite();
-        throw e;
-      }
-      this.#core.held.push(EXCLUSIVE);
+    if (!side.upgraded) return { result: got, slot: side.slot };
+    try {
+      await contendAsync(this.#drain, { ...options, timeout: remaining(deadline) }, what, this.waits, () => this.isClosed());
+    } catch (e) {
+      if (!this.isClosed()) this.#core.endWrite();
+      throw e;
     }
-    return got;
+    this.#core.held.push(EXCLUSIVE);
+    return { result: got, slot: EXCLUSIVE };
   }
 
   /**
-   * Takes a read hold, blocking this thread while a writer holds or waits for the lock.
+   * Takes a read hold, blocking this thread while a writer holds or waits for the lock. While this thread already
+   * holds a read lock of this object, a nested one passes a waiting writer (blocking would deadlock the thread).
    * @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG (bad timeout; this thread holds the write lock: a deadlock)
    */
   readLockSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
-    const r = this.#read.attempt(false);
+    const timeout = validateTimeout(callOptions(options, 'RwLock.readLockSync').timeout);
+    const r = this.#readSync.attempt(false);
     if (r !== null) return r;
     if (this.#core.writeHeldByMe()) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread holds the write lock of ${this.placement.what}: readLockSync would deadlock`);
     }
-    const spun = this.#spinRead();
+    const spun = this.#spinRead(this.#readSync);
     if (spun !== null) return spun;
     const deadline = deadlineAfter(timeout);
     const what = `read-locking ${this.placement.what}`;
-    const side = new ReadSide(this.#core);
+    const side = new ReadSide(this.#core, true);
     const got = contendSync(side, timeout, what);
     if (side.upgraded) {
       try {
@@ -473,7 +460,10 @@ export class RwLock extends SyncPrimitive {
     return got;
   }
 
-  /** Takes a read hold if no writer holds or waits for the lock. @returns `{ recovered }` or null. @throws ERR_CLOSED */
+  /**
+   * Takes a read hold if no writer holds or waits for the lock (a waiting writer is respected, also when this
+   * thread already reads). @returns `{ recovered }` or null. @throws ERR_CLOSED
+   */
   tryReadLock(): LockResult | null {
     this.assertOpen();
     return this.#read.attempt(false);
@@ -499,6 +489,7 @@ export class RwLock extends SyncPrimitive {
    */
   async writeLock(options: LockOptions = {}): Promise<LockResult> {
     this.assertOpen();
+    options = callOptions(options, 'RwLock.writeLock');
     const timeout = validateTimeout(options.timeout);
     const what = `write-locking ${this.placement.what}`;
     throwIfAborted(options.signal, what);
@@ -529,7 +520,7 @@ export class RwLock extends SyncPrimitive {
    */
   writeLockSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
+    const timeout = validateTimeout(callOptions(options, 'RwLock.writeLockSync').timeout);
     if (this.#core.held.length > 0) {
       throw new ShmbusError('ERR_INVALID_ARG', `this thread holds a read lock of ${this.placement.what}: writeLockSync would deadlock`);
     }
@@ -578,14 +569,15 @@ export class RwLock extends SyncPrimitive {
    * @throws whatever `fn` throws; ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED from locking
    */
   async withRead<T>(fn: (result: LockResult) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
-    const r = await this.readLock(options);
-    const slot = this.#core.held[this.#core.held.length - 1]!;
+    const { result, slot } = await this.#readLock(options);
     try {
-      return await fn(r);
+      return await fn(result);
     } finally {
-      const i = this.#core.held.lastIndexOf(slot);
+      // Exactly the hold taken above (another task of this thread may hold others): unless fn released it.
+      const held = this.#core.held;
+      const i = held.lastIndexOf(slot);
       if (i >= 0 && !this.isClosed()) {
-        this.#core.held.splice(i, 1);
+        held.splice(i, 1);
         this.#core.releaseHold(slot);
       }
     }
@@ -597,10 +589,12 @@ export class RwLock extends SyncPrimitive {
    */
   async withWrite<T>(fn: (result: LockResult) => T | Promise<T>, options: LockOptions = {}): Promise<T> {
     const r = await this.writeLock(options);
+    const gen = this.#core.writeGen;
     try {
       return await fn(r);
     } finally {
-      if (!this.isClosed() && this.#core.writeHeldByMe()) this.#core.endWrite();
+      // Only the write lock taken above: if fn unlocked it and it was taken again since, that is another's.
+      if (!this.isClosed() && gen === this.#core.writeGen && this.#core.writeHeldByMe()) this.#core.endWrite();
     }
   }
 
@@ -611,10 +605,10 @@ export class RwLock extends SyncPrimitive {
     this.#core.writing = true;
   }
 
-  #spinRead(): LockResult | null {
+  #spinRead(side: ReadSide): LockResult | null {
     const c = this.#core;
     // Polling read of the flag; attempt() re-checks with the synchronising loads.
-    return spinFor(c.spin, () => (Atomics.load(c.words, c.writer) === 0 ? this.#read.attempt(false) : null));
+    return spinFor(c.spin, () => (Atomics.load(c.words, c.writer) === 0 ? side.attempt(false) : null));
   }
 
   #findMySlot(): number {

@@ -12,6 +12,7 @@ import {
   SEM_MUTEX_OFFSET,
   SEM_SLOT_COUNT,
   SEM_SLOT_HELD_OFFSET,
+  SEM_SLOT_NS_OFFSET,
   SEM_SLOT_PID_OFFSET,
   SEM_SLOT_SIZE,
   SEM_SLOT_START_OFFSET,
@@ -23,26 +24,31 @@ import {
   SEM_WAITERS_OFFSET,
   SEMAPHORE_SIZE,
 } from '../protocol/layout.js';
-import { isProcessAlive } from '../base/process.js';
+import { holderAlive } from '../base/process.js';
 import { Segment } from '../segment/segment.js';
 import { throwIfAborted, validateTimeout } from '../base/deadline.js';
-import { wake } from '../base/futex.js';
-import { MutexCore, type LockOptions, type LockResult } from './mutex.js';
+import { wakeSleepers } from '../base/park.js';
+import { boolOption, intOption, invalidArg, optionsObject } from '../base/options.js';
+import { MutexCore } from './mutex.js';
 import {
-  adoptNamed,
+  CLEAN,
+  callOptions,
   contendAsync,
   contendSync,
-  createNamed,
   embedded,
   identity,
-  openNamed,
+  RECOVERED,
   robustOptions,
+  startTime,
   SyncPrimitive,
   type Contender,
+  type LockOptions,
+  type LockResult,
   type Me,
+  type NamedLayout,
   type RobustOptions,
+  type SleepOn,
   type SyncCreateOptions,
-  type SyncOpenOptions,
 } from './primitive.js';
 
 /** How a semaphore starts (written once, by its creator). */
@@ -59,9 +65,6 @@ export interface SemaphoreInit {
 
 export type SemaphoreOptions = RobustOptions;
 export type SemaphoreCreateOptions = SyncCreateOptions & SemaphoreInit;
-
-const CLEAN: LockResult = Object.freeze({ recovered: false });
-const RECOVERED: LockResult = Object.freeze({ recovered: true });
 
 /** The algorithm over one semaphore's words. @internal */
 class SemCore {
@@ -121,8 +124,8 @@ class SemCore {
     } finally {
       this.leave();
     }
-    // Dekker with the sleeper's add-then-load in sleepOn.
-    if (Atomics.load(this.words, this.waiters) !== 0) wake(this.words, this.value, n);
+    // SEM-VALUE: after the seq-cst store of `value` in #releaseLocked, wake every announced sleeper (§3).
+    wakeSleepers(this.words, this.waiters, this.value);
   }
 
   /** Locks the ledger, blocking (briefly: it is held for a few instructions, or its holder is dead). */
@@ -134,8 +137,8 @@ class SemCore {
     this.mutex.release();
     const surplus = this.#surplus;
     this.#surplus = 0;
-    // Probe load (seq-cst): wake only if someone sleeps.
-    if (surplus > 0 && Atomics.load(this.words, this.waiters) !== 0) wake(this.words, this.value, surplus);
+    // Units came back from the dead beyond the one taken: wake the sleepers (§3) to take them.
+    if (surplus > 0) wakeSleepers(this.words, this.waiters, this.value);
   }
 
   // ---- the ledger (caller holds the ledger Mutex) ---------------------------------------------------------
@@ -211,6 +214,7 @@ class SemCore {
     const lo = this.slotWord(free, SEM_SLOT_START_OFFSET);
     w[lo] = me.startLo;
     w[lo + 1] = me.startHi;
+    w[this.slotWord(free, SEM_SLOT_NS_OFFSET)] = me.ns;
     w[this.slotWord(free, SEM_SLOT_HELD_OFFSET)] = 0;
     w[this.slotWord(free, SEM_SLOT_PID_OFFSET)] = me.pid;
     return (this.#hint = free);
@@ -222,7 +226,8 @@ class SemCore {
     const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
     return (
       w[lo]! === this.me.startLo &&
-      w[lo + 1]! === this.me.startHi
+      w[lo + 1]! === this.me.startHi &&
+      w[this.slotWord(slot, SEM_SLOT_NS_OFFSET)]! === this.me.ns
     );
   }
 
@@ -236,7 +241,7 @@ class SemCore {
       const heldWord = this.slotWord(slot, SEM_SLOT_HELD_OFFSET);
       if (pid === 0 || w[heldWord]! === 0 || this.#isMine(slot)) continue;
       const lo = this.slotWord(slot, SEM_SLOT_START_OFFSET);
-      if (isProcessAlive(pid, (w[lo + 1]! >>> 0) * 2 ** 32 + (w[lo]! >>> 0))) continue;
+      if (holderAlive(pid, startTime(w[lo]!, w[lo + 1]!), w[this.slotWord(slot, SEM_SLOT_NS_OFFSET)]! >>> 0)) continue;
       returned += w[heldWord]! >>> 0;
       w[heldWord] = 0;
       w[pidWord] = 0;
@@ -267,13 +272,12 @@ class SemCore {
   }
 }
 
-/** One contended acquire (its own object: concurrent async acquires must not share a waiter registration). */
+/** One contended acquire: waits for the ledger Mutex, or sleeps on `value` (announced in its sleepers word). */
 class Acquire implements Contender<LockResult> {
   readonly words: Int32Array;
   readonly livenessInterval: number;
   readonly #core: SemCore;
   #target: 'mutex' | 'value' = 'value';
-  #registered = false;
 
   constructor(core: SemCore) {
     this.#core = core;
@@ -294,36 +298,17 @@ class Acquire implements Contender<LockResult> {
     return got;
   }
 
-  sleepOn(): { index: number; value: number } | null {
+  sleepOn(): SleepOn | null {
     const c = this.#core;
     if (this.#target === 'mutex') return c.mutex.sleepOn();
-    const w = this.words;
-    // Announce, then re-check (Dekker with release's store of `value` then load of `waiters`).
-    Atomics.add(w, c.waiters, 1);
-    this.#registered = true;
-    // SYNC SEM-VALUE (seq-cst load): 0 = nothing to take; the futex re-checks it atomically.
-    if (Atomics.load(w, c.value) !== 0) {
-      this.awake();
-      return null;
-    }
-    return { index: c.value, value: 0 };
-  }
-
-  awake(): void {
-    if (!this.#registered) return;
-    // Withdraws the announcement made in sleepOn (seq-cst RMW).
-    Atomics.sub(this.words, this.#core.waiters, 1);
-    this.#registered = false;
+    // Sleep while no unit is free; the park (§3) announces in `waiters` and re-checks `value` (seq-cst), the
+    // Dekker partner of release's seq-cst store of `value` then load of `waiters` (SEM-VALUE).
+    return { index: c.value, value: 0, sleepers: c.waiters };
   }
 
   giveUp(): void {
-    const c = this.#core;
-    // A sleeper that leaves may have consumed a release's wake: pass it on while units are free.
-    // Probe loads (seq-cst): only decide whether to wake.
-    if (Atomics.load(this.words, c.value) !== 0 && Atomics.load(this.words, c.waiters) !== 0) {
-      wake(this.words, c.value, 1);
-    }
-    c.mutex.giveUp();
+    // Releases wake every sleeper on `value` (§3): no wake to pass on there; the ledger Mutex may need one.
+    this.#core.mutex.giveUp();
   }
 }
 
@@ -342,6 +327,12 @@ class Acquire implements Contender<LockResult> {
  * ```
  */
 export class Semaphore extends SyncPrimitive {
+  /** What Semaphore.create / Semaphore.open make: kind 'semaphore', laid out from `initial`, `trackHolders`. */
+  static readonly layout: NamedLayout<SemaphoreCreateOptions> = {
+    kind: 'semaphore',
+    size: SEMAPHORE_SIZE,
+    init: (segment, options) => Semaphore.init(segment, 0, options),
+  };
   readonly #core: SemCore;
 
   /**
@@ -363,39 +354,15 @@ export class Semaphore extends SyncPrimitive {
    * ```
    */
   static init(segment: Segment, byteOffset: number, init: SemaphoreInit = {}): void {
-    const initial = init.initial ?? 0;
-    if (!Number.isInteger(initial) || initial < 0 || initial > SEM_VALUE_MAX) {
-      throw new ShmbusError('ERR_INVALID_ARG', `initial must be an integer 0..${SEM_VALUE_MAX} (got ${String(initial)})`);
-    }
+    const opts = optionsObject(init, 'Semaphore.init');
+    const initial = intOption('initial', opts.initial, 0, SEM_VALUE_MAX, 0);
+    const track = boolOption('trackHolders', opts.trackHolders, true);
     const b = embedded('semaphore', segment, byteOffset, SEMAPHORE_SIZE).base;
     const w = segment.words;
     // Plain initialisation before the segment is published (SYNC READY orders it).
     Atomics.store(w, b + SEM_TOTAL_OFFSET / 4, initial);
-    Atomics.store(w, b + SEM_FLAGS_OFFSET / 4, init.trackHolders === false ? SEM_FLAG_UNTRACKED : 0);
+    Atomics.store(w, b + SEM_FLAGS_OFFSET / 4, track ? 0 : SEM_FLAG_UNTRACKED);
     Atomics.store(w, b + SEM_VALUE_OFFSET / 4, initial);
-  }
-
-  /**
-   * Creates a named semaphore (a segment of kind 'semaphore') with `initial` free units.
-   * @throws ERR_SHM_EXISTS, ERR_INVALID_NAME, ERR_INVALID_ARG, ERR_SHM_NO_SPACE, ERR_SHM_PERMISSION
-   * @example
-   * ```ts
-   * const s = Semaphore.create('slots', { initial: 4 });
-   * ```
-   */
-  static create(name: string, options: SemaphoreCreateOptions = {}): Semaphore {
-    robustOptions(options);
-    const placement = createNamed('semaphore', name, SEMAPHORE_SIZE, options, [], (seg) => Semaphore.init(seg, 0, options));
-    return adoptNamed(placement, (seg) => new Semaphore(seg, 0, options));
-  }
-
-  /**
-   * Opens a named semaphore another process created.
-   * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION, ERR_INVALID_NAME
-   */
-  static open(name: string, options: SyncOpenOptions = {}): Semaphore {
-    robustOptions(options);
-    return adoptNamed(openNamed('semaphore', name, SEMAPHORE_SIZE, options), (seg) => new Semaphore(seg, 0, options));
   }
 
   /**
@@ -409,6 +376,7 @@ export class Semaphore extends SyncPrimitive {
    */
   async acquire(options: LockOptions = {}): Promise<LockResult> {
     this.assertOpen();
+    options = callOptions(options, 'Semaphore.acquire');
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `acquiring ${this.placement.what}`);
     return this.#core.tryAcquire() ?? contendAsync(new Acquire(this.#core), options, `acquiring ${this.placement.what}`, this.waits, () => this.isClosed());
@@ -417,7 +385,7 @@ export class Semaphore extends SyncPrimitive {
   /** Takes one unit, blocking this thread while there is none. @throws ERR_TIMEOUT, ERR_CLOSED, ERR_INVALID_ARG */
   acquireSync(options: { timeout?: number } = {}): LockResult {
     this.assertOpen();
-    const timeout = validateTimeout(options.timeout);
+    const timeout = validateTimeout(callOptions(options, 'Semaphore.acquireSync').timeout);
     return this.#core.tryAcquire() ?? contendSync(new Acquire(this.#core), timeout, `acquiring ${this.placement.what}`);
   }
 
@@ -428,15 +396,13 @@ export class Semaphore extends SyncPrimitive {
   }
 
   /**
-   * Returns `n` units (default 1) and wakes up to `n` waiters. Units this process holds are returned first;
+   * Returns `n` units (default 1) and wakes the waiters (a system call only when some waiter sleeps). Units this process holds are returned first;
    * beyond them the units are new (signalling).
    * @throws ERR_INVALID_ARG (n not a positive integer, or the value would pass 2^31-1), ERR_CLOSED
    */
   release(n = 1): void {
     this.assertOpen();
-    if (!Number.isInteger(n) || n < 1 || n > SEM_VALUE_MAX) {
-      throw new ShmbusError('ERR_INVALID_ARG', `release(n) needs an integer n >= 1 (got ${String(n)})`);
-    }
+    if (!Number.isInteger(n) || n < 1 || n > SEM_VALUE_MAX) throw invalidArg('release(n): n', `an integer 1..${SEM_VALUE_MAX}`, n);
     this.#core.release(n);
   }
 

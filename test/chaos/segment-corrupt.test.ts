@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync, rmSync } from 'node:fs';
 import { Segment, isShmbusError, type ShmbusErrorCode } from '../../src/index.js';
 import { encodeHeader } from '../../src/protocol/header.js';
-import { HEADER_SIZE, HDR_STATE_OFFSET, HDR_VERSION_OFFSET, HDR_KIND_OFFSET, HDR_TOTAL_SIZE_OFFSET } from '../../src/protocol/layout.js';
+import { HEADER_SIZE, HDR_STATE_OFFSET, HDR_VERSION_OFFSET, HDR_KIND_OFFSET, HDR_TOTAL_SIZE_OFFSET, PROTOCOL_VERSION } from '../../src/protocol/layout.js';
+import { selfIdentity } from '../../src/base/process.js';
 import { uniqueName, unlinkQuietly } from '../helpers/index.js';
 
 const names: string[] = [];
@@ -58,7 +59,7 @@ describe('corrupt and foreign segments are refused with typed errors', () => {
   });
 
   it('a newer protocol version: ERR_SHM_VERSION', () => {
-    const h = validHeader(64, (v) => v.setUint16(HDR_VERSION_OFFSET, 2, true));
+    const h = validHeader(64, (v) => v.setUint16(HDR_VERSION_OFFSET, PROTOCOL_VERSION + 1, true));
     assert.throws(() => Segment.open(plant(h)), refused('ERR_SHM_VERSION'));
   });
 
@@ -77,6 +78,25 @@ describe('corrupt and foreign segments are refused with typed errors', () => {
       v.setUint32(32, 0x3ffffe, true); // a pid that does not exist
     });
     assert.throws(() => Segment.open(plant(h), { timeout: 60_000 }), refused('ERR_SHM_CORRUPT'));
+  });
+
+  it('a header left initialising by a live creator: ERR_TIMEOUT at the timeout (it is still being created)', () => {
+    const me = selfIdentity();
+    const h = validHeader(64, (v) => {
+      v.setUint32(HDR_STATE_OFFSET, 0, true);
+      v.setUint32(32, me.pid, true);
+      v.setBigUint64(40, BigInt(me.startTime), true);
+      v.setUint32(56, me.ns, true);
+    });
+    assert.throws(() => Segment.open(plant(h), { timeout: 30 }), refused('ERR_TIMEOUT'));
+  });
+
+  it('state 0 with a half-written header (bad magic) is waited for, then refused: nothing is judged before ready', () => {
+    const h = validHeader(64, (v) => {
+      v.setUint32(HDR_STATE_OFFSET, 0, true);
+      v.setUint32(0, 0x00004853, true); // magic half written
+    });
+    assert.throws(() => Segment.open(plant(h), { timeout: 30 }), refused('ERR_SHM_CORRUPT'));
   });
 
   it('a foreign object under another name opens with openRaw, with no header expected', () => {

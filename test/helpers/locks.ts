@@ -81,7 +81,8 @@ export async function exitPeers(...ps: Peer[]): Promise<void> {
  * `kind` lock; `kills` times a random child is killed with SIGKILL right after it reported progress and is
  * replaced. Then the stop word is set and the state is checked: no two writers were ever inside together, no
  * reader saw a half-done update, and counter == sum of the per-child counts (after a final repair if the last
- * holder died). Returns how many recoveries the children performed.
+ * holder died). Returns how many recoveries the children performed: at least one, since one extra process is
+ * killed while it certainly holds the lock.
  */
 export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'semaphore', kills: number): Promise<number> {
   const seg = Segment.create(segName, {
@@ -107,6 +108,14 @@ export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'sema
       await victim.exited;
       await start(i);
     }
+    // One death that certainly lands inside the lock: a lock-peer takes it (waiting its turn among the children)
+    // and is killed holding it, so at least one child must take the lock over with recovered: true.
+    const holder = spawnPeer(fixture('lock-peer'), [kind, 'embedded', segName, '0', '10']);
+    await holder.line(/^ready/);
+    const take = kind === 'mutex' ? 'lock' : kind === 'rwlock' ? 'write' : 'acquire';
+    assert.match(await ask(holder, take, /recovered=|error/), /recovered=/);
+    holder.kill('SIGKILL');
+    await holder.exited;
     // Every child still makes progress after the last kill.
     for (const p of live) await p!.line('progress', 60_000);
     Atomics.store(w, CHAOS.stop, 1);
@@ -129,5 +138,17 @@ export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'sema
   } finally {
     for (const p of live) p?.kill();
     seg.close();
+  }
+}
+
+/**
+ * Resolves once `condition()` holds (state observed in shared memory, e.g. a sleepers word a peer announced in);
+ * rejects after `withinMs` (default 20 s) with `what`. Polls on the event loop, 1 ms apart after a quick start.
+ */
+export async function until(condition: () => boolean, what: string, withinMs = 20_000): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  for (let turn = 0; !condition(); turn++) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => (turn < 200 ? setImmediate(r) : setTimeout(r, 1)));
   }
 }

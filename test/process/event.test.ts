@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Event, EVENT_SIZE, Segment, isShmbusError } from '../../src/index.js';
-import { ask, exitPeers, lockTestScope } from '../helpers/locks.js';
+import { ask, exitPeers, lockTestScope, until } from '../helpers/locks.js';
+import { EVENT_WAITERS_OFFSET } from '../../src/protocol/layout.js';
 
 const { name, peer: spawn } = lockTestScope();
 const peer = (...args: string[]) => spawn('event', ...args);
@@ -58,6 +59,65 @@ describe('Event across processes', () => {
       assert.equal(await ask(waiters[0]!, 'wait', 'woke'), 'woke');
       assert.equal(e.isSet, false);
       await exitPeers(...waiters);
+    } finally {
+      e.close();
+    }
+  });
+
+  it('sleepers word: a waiter whose segment is closed while it sleeps leaves no lasting announcement', async () => {
+    const n = name('evclose');
+    const e = Event.create(n);
+    const sleepers = (): number => Atomics.load(e.segment.words, EVENT_WAITERS_OFFSET / 4);
+    try {
+      const seg = Segment.open(n);
+      const pending = new Event(seg, 0, { spin: 0 }).wait({ timeout: 20_000 });
+      await until(() => sleepers() === 1, 'the waiter to announce itself');
+      seg.close();
+      await assert.rejects(pending, (err) => isShmbusError(err, 'ERR_CLOSED'));
+      e.set();
+      assert.equal(sleepers(), 0, 'the next set cleared the stale announcement');
+      e.waitSync({ timeout: 0 });
+      e.set();
+      assert.equal(sleepers(), 0, 'no announcement is left: the set after made no wake call');
+    } finally {
+      e.close();
+    }
+  });
+
+  it('sleepers word: a waiter killed with -9 while it sleeps leaves no lasting announcement', async () => {
+    const n = name('evdead');
+    const e = Event.create(n, { manualReset: true });
+    const sleepers = (): number => Atomics.load(e.segment.words, EVENT_WAITERS_OFFSET / 4);
+    try {
+      const waiter = await peer('named', n);
+      waiter.send('wait');
+      await until(() => sleepers() === 1, 'the waiter to announce itself');
+      waiter.kill('SIGKILL');
+      await waiter.exited;
+      assert.equal(sleepers(), 1, 'the dead waiter\'s announcement is still there');
+      e.set();
+      assert.equal(sleepers(), 0, 'the next set cleared it');
+      e.reset();
+      e.set();
+      assert.equal(sleepers(), 0, 'the set after found nobody to wake');
+    } finally {
+      e.close();
+    }
+  });
+
+  it('spin and livenessInterval are checked (naming the option and the type received); a spinning wait still wakes', async () => {
+    const n = name('evspin');
+    const e = Event.create(n, { spin: 0 });
+    try {
+      assert.throws(() => Event.open(n, { spin: -1 }), (err) => isShmbusError(err, 'ERR_INVALID_ARG') && /spin/.test(String(err)));
+      assert.throws(() => Event.open(n, { spin: '5' as unknown as number }), (err) => isShmbusError(err, 'ERR_INVALID_ARG') && /string/.test(String(err)));
+      assert.throws(() => Event.open(n, { livenessInterval: 0 }), (err) => isShmbusError(err, 'ERR_INVALID_ARG') && /livenessInterval/.test(String(err)));
+      // A wait that spins still ends on a set from another process (the spin only delays its sleep).
+      const spinner = await peer('named', n, '0', '50');
+      assert.equal(await ask(spinner, 'wait-async', 'waiting'), 'waiting');
+      e.set();
+      assert.equal(await spinner.line('woke'), 'woke');
+      await exitPeers(spinner);
     } finally {
       e.close();
     }

@@ -231,6 +231,42 @@ describe('Mutex across processes', () => {
     }
   });
 
+  it('an async lock by the thread that holds the mutex refuses at once, as lockSync does', async () => {
+    const seg = Segment.create(name('mrelock'), { size: MUTEX_SIZE });
+    try {
+      const m = new Mutex(seg, 0);
+      const other = new Mutex(seg, 0);
+      assert.deepEqual(await m.lock(), { recovered: false });
+      // Another object over the same memory in this thread: ownership is per thread, so the same refusal.
+      for (const x of [m, other]) {
+        await assert.rejects(x.lock({ timeout: 500 }), (e) => isShmbusError(e, 'ERR_INVALID_ARG') && /already holds/.test(String(e)));
+      }
+      m.unlock();
+      assert.deepEqual(await other.lock({ timeout: 500 }), { recovered: false });
+      other.unlock();
+    } finally {
+      seg.close();
+    }
+  });
+
+  it('bad options name the option and the type received; mode is limited to read/write bits', async () => {
+    const n = name('mopts');
+    const refusedFor = (what: RegExp) => (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && what.test(String(e));
+    assert.throws(() => Mutex.create(n, { mode: 0o777 }), refusedFor(/mode .*0o666.*number 511/));
+    assert.throws(() => Mutex.create(n, { livenessInterval: '50' as unknown as number }), refusedFor(/livenessInterval.*string "50"/));
+    assert.throws(() => Mutex.create(n, null as unknown as object), refusedFor(/options.*null/));
+    assert.throws(() => Segment.create(n, { size: 64, mode: 0o700 }), refusedFor(/mode/));
+    assert.throws(() => Segment.create(n, { size: '4096' as unknown as number }), refusedFor(/size.*string "4096"/));
+    const m = Mutex.create(n, { mode: 0o660 });
+    try {
+      // A positional timeout (an old API shape) is refused instead of being read as "wait forever".
+      assert.throws(() => m.lockSync(100 as unknown as object), refusedFor(/Mutex.lockSync options.*number 100/));
+      await assert.rejects(m.lock({ signal: 'yes' as unknown as AbortSignal }), refusedFor(/signal.*string "yes"/));
+    } finally {
+      m.close();
+    }
+  });
+
   it('Mutex.open refuses a segment of another kind with ERR_SHM_KIND', () => {
     const n = name('mkind');
     const seg = Segment.create(n, { size: 64 });

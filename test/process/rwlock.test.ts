@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { RwLock, RWLOCK_SIZE, Segment, isShmbusError } from '../../src/index.js';
-import { ask, counterRun, exitPeers, lockTestScope } from '../helpers/locks.js';
+import { ask, counterRun, exitPeers, lockTestScope, until } from '../helpers/locks.js';
+import { RWLOCK_OCCUPIED_OFFSET, RWLOCK_OCCUPIED_WAITERS_OFFSET, RWLOCK_WRITER_OFFSET } from '../../src/protocol/layout.js';
 
 const { name, peer: spawn } = lockTestScope();
 const peer = (...args: string[]) => spawn('rwlock', ...args);
@@ -159,6 +160,101 @@ describe('RwLock across processes', () => {
       assert.equal(await rw.withRead(() => 7), 7);
       assert.deepEqual(rw.tryWriteLock(), { recovered: false }, 'withRead and withWrite released');
       rw.writeUnlock();
+      await exit(writer);
+    } finally {
+      rw.close();
+    }
+  });
+
+  it('async readers of one thread respect writer preference: a second task waits behind a waiting writer', async () => {
+    const n = name('rwasyncpref');
+    const rw = RwLock.create(n, { livenessInterval: 20 });
+    const flag = (): number => Atomics.load(rw.segment.words, RWLOCK_WRITER_OFFSET / 4);
+    try {
+      const writer = await peer('named', n);
+      let endFirst!: () => void;
+      const first = rw.withRead(() => new Promise<void>((resolve) => (endFirst = resolve)));
+      await until(() => endFirst !== undefined, 'the first task to hold its read lock');
+      writer.send('write-async');
+      await until(() => (flag() & 1) !== 0, 'the writer to raise its flag');
+      // Task 2 of this thread: a thread that already reads must not pass a waiting writer asynchronously
+      // (its first task releases by itself; passing would starve the writer).
+      assert.equal(rw.tryReadLock(), null, 'tryReadLock passed a waiting writer');
+      let secondSettled = false;
+      const second = rw.readLock({ timeout: 30_000 }).then((r) => {
+        secondSettled = true;
+        return r;
+      });
+      assert.equal(await ask(writer, 'ping', 'pong'), 'pong');
+      assert.equal(secondSettled, false, 'an async read of a reading thread passed a waiting writer');
+      endFirst();
+      await first;
+      assert.equal(await writer.line(/^write/), 'write recovered=false');
+      assert.equal(secondSettled, false, 'a reader got in while the writer holds the lock');
+      assert.equal(await ask(writer, 'write-unlock', 'unlocked'), 'unlocked');
+      assert.deepEqual(await second, { recovered: false });
+      rw.readUnlock();
+      // A sync nested read still passes a waiting writer (blocking this thread would deadlock it).
+      rw.readLockSync();
+      writer.send('write-async');
+      await until(() => (flag() & 1) !== 0, 'the writer to raise its flag again');
+      assert.deepEqual(rw.readLockSync({ timeout: 5000 }), { recovered: false });
+      rw.readUnlock();
+      rw.readUnlock();
+      assert.equal(await writer.line(/^write/), 'write recovered=false');
+      assert.equal(await ask(writer, 'write-unlock', 'unlocked'), 'unlocked');
+      await exit(writer);
+    } finally {
+      rw.close();
+    }
+  });
+
+  it('sleepers word of `occupied`: a draining writer killed with -9 while it sleeps leaves no lasting announcement', async () => {
+    const n = name('rwdeaddrain');
+    const rw = RwLock.create(n, { livenessInterval: 10 });
+    const sleepers = (): number => Atomics.load(rw.segment.words, RWLOCK_OCCUPIED_WAITERS_OFFSET / 4);
+    try {
+      assert.deepEqual(rw.readLockSync(), { recovered: false });
+      const writer = await peer('named', n);
+      writer.send('write');
+      await until(() => sleepers() === 1, 'the writer to park while it drains the readers');
+      writer.kill('SIGKILL');
+      await writer.exited;
+      assert.equal(sleepers(), 1, 'the dead writer\'s announcement is still there');
+      rw.readUnlock();
+      assert.equal(sleepers(), 0, 'the read unlock cleared it');
+      // The dead writer left its flag raised: the next reader takes its lock over (exclusively), then reads go on.
+      assert.deepEqual(await rw.readLock({ timeout: 20_000 }), { recovered: true });
+      rw.readUnlock();
+      assert.deepEqual(rw.readLockSync({ timeout: 5000 }), { recovered: false });
+      rw.readUnlock();
+      assert.equal(sleepers(), 0, 'no announcement is left: later unlocks make no wake call');
+    } finally {
+      rw.close();
+    }
+  });
+
+  it('withRead releases exactly its own hold, not the newest hold of the thread', async () => {
+    const n = name('rwownhold');
+    const rw = RwLock.create(n);
+    const occupied = (): number => Atomics.load(rw.segment.words, RWLOCK_OCCUPIED_OFFSET / 4);
+    try {
+      const writer = await peer('named', n);
+      let inside = false;
+      let endA!: () => void;
+      const a = rw.withRead(async () => {
+        inside = true;
+        await new Promise<void>((resolve) => (endA = resolve));
+      });
+      // Task B takes a hold of its own before A's body starts, and ends it while A is still inside.
+      rw.readLockSync();
+      await until(() => inside, 'withRead to enter its body');
+      rw.readUnlock();
+      endA();
+      await a;
+      assert.equal(occupied(), 0, 'a read hold was left behind');
+      assert.equal(await ask(writer, 'trywrite', /^write|busy/), 'write recovered=false');
+      assert.equal(await ask(writer, 'write-unlock', 'unlocked'), 'unlocked');
       await exit(writer);
     } finally {
       rw.close();

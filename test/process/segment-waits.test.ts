@@ -11,9 +11,9 @@ describe('Segment waits: timeouts, abort, close, and the event loop', () => {
   it('wait returns not-equal at once and timed-out after its timeout', () => {
     const seg = Segment.create(fresh('to'), { size: 64 });
     Atomics.store(seg.words, 0, 3);
-    assert.equal(seg.wait(0, 2, 10_000), 'not-equal');
+    assert.equal(seg.wait(0, 2, { timeout: 10_000 }), 'not-equal');
     const t0 = performance.now();
-    assert.equal(seg.wait(0, 3, 30), 'timed-out');
+    assert.equal(seg.wait(0, 3, { timeout: 30 }), 'timed-out');
     assert.ok(performance.now() - t0 >= 29, 'waited at least its timeout');
     seg.close();
   });
@@ -30,6 +30,9 @@ describe('Segment waits: timeouts, abort, close, and the event loop', () => {
     await assert.rejects(seg.waitAsync(0, 0, { signal: ac.signal }), (e: unknown) => isShmbusError(e, 'ERR_ABORTED'));
     await assert.rejects(seg.waitAsync(0, 0, { timeout: -1 }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
     assert.throws(() => seg.wait(16, 0), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
+    // The timeout is an option now: a positional number is refused, not taken as "wait forever".
+    assert.throws(() => seg.wait(0, 0, 5 as unknown as object), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && /number 5/.test(String(e)));
+    assert.throws(() => seg.waitAsync(0, 0, { signal: 'yes' as unknown as AbortSignal }), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && /signal.*string "yes"/.test(String(e)));
     assert.throws(() => seg.wake(-1), (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG'));
     seg.close();
   });
@@ -61,7 +64,7 @@ describe('Segment waits: timeouts, abort, close, and the event loop', () => {
     seg.close();
     await assert.rejects(p, (e: unknown) => isShmbusError(e, 'ERR_CLOSED'));
     assert.throws(() => seg.bytes, (e: unknown) => isShmbusError(e, 'ERR_CLOSED'));
-    assert.throws(() => seg.wait(0, 0, 1), (e: unknown) => isShmbusError(e, 'ERR_CLOSED'));
+    assert.throws(() => seg.wait(0, 0, { timeout: 1 }), (e: unknown) => isShmbusError(e, 'ERR_CLOSED'));
     assert.throws(() => seg.wake(0), (e: unknown) => isShmbusError(e, 'ERR_CLOSED'));
     seg.close(); // idempotent
   });

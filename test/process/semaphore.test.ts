@@ -2,9 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Semaphore, SEMAPHORE_SIZE, Segment, isShmbusError } from '../../src/index.js';
-import { MUTEX_OWNER_PID_OFFSET, MUTEX_OWNER_START_OFFSET, MUTEX_WORD_OFFSET, SEM_MUTEX_OFFSET } from '../../src/protocol/index.js';
+import { MUTEX_OWNER_PID_OFFSET, MUTEX_OWNER_START_OFFSET, MUTEX_WORD_OFFSET, SEM_MUTEX_OFFSET, SEM_WAITERS_OFFSET } from '../../src/protocol/index.js';
 import { processStartTime } from '../../src/base/process.js';
-import { ask, counterRun, exitPeers, lockTestScope } from '../helpers/locks.js';
+import { ask, counterRun, exitPeers, lockTestScope, until } from '../helpers/locks.js';
 
 const { name, peer: spawn } = lockTestScope();
 const peer = (...args: string[]) => spawn('semaphore', ...args);
@@ -30,6 +30,49 @@ describe('Semaphore across processes', () => {
       for (const p of [b!, c!]) assert.equal(await ask(p, 'release', 'released'), 'released');
       assert.equal(s.value, 2);
       await exitPeers(a!, b!, c!);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('sleepers word: a waiter whose handle is closed while it sleeps leaves no lasting announcement', async () => {
+    const n = name('semclose');
+    const s = Semaphore.create(n);
+    const sleepers = (): number => Atomics.load(s.segment.words, SEM_WAITERS_OFFSET / 4);
+    try {
+      const h = Semaphore.open(n, { spin: 0 });
+      const pending = h.acquire({ timeout: 20_000 });
+      await until(() => sleepers() === 1, 'the waiter to announce itself');
+      h.close();
+      await assert.rejects(pending, (e) => isShmbusError(e, 'ERR_CLOSED'));
+      // The closed waiter cannot withdraw (its mapping is gone): the next release clears its announcement with
+      // one wake, and from then on a release finds 0 sleepers and makes no wake call.
+      s.release();
+      assert.equal(sleepers(), 0, 'the next release cleared the stale announcement');
+      assert.equal(s.tryAcquire()?.recovered, false);
+      s.release();
+      assert.equal(sleepers(), 0, 'no announcement is left: the release after made no wake call');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('sleepers word: a waiter killed with -9 while it sleeps leaves no lasting announcement', async () => {
+    const n = name('semdead');
+    const s = Semaphore.create(n);
+    const sleepers = (): number => Atomics.load(s.segment.words, SEM_WAITERS_OFFSET / 4);
+    try {
+      const waiter = await peer('named', n);
+      waiter.send('acquire');
+      await until(() => sleepers() === 1, 'the waiter to announce itself');
+      waiter.kill('SIGKILL');
+      await waiter.exited;
+      assert.equal(sleepers(), 1, 'the dead waiter\'s announcement is still there');
+      s.release();
+      assert.equal(sleepers(), 0, 'the next release cleared it');
+      s.release();
+      assert.equal(sleepers(), 0, 'the release after found nobody to wake');
+      assert.equal(s.value, 2);
     } finally {
       s.close();
     }
