@@ -33,4 +33,15 @@ export { Topic, Subscriber, Loan } from './channels/topic.js';
 export type { TopicCreateOptions, TopicOpenOptions, PublishOptions, SubscribeOptions, ReadOptions, TryReadOptions } from './channels/topic.js';
 export { Message } from './channels/message.js';
 export { Mailbox } from './channels/mailbox.js';
-export type { MailboxCreateOptions, MailboxOpenOptions, MailboxWriteOptions, ChangedOptions, MailboxValue } from './channels/mailbox.js';
+export type {
+  MailboxCreateOptions,
+  MailboxOpenOptions,
+  MailboxWriteOptions,
+  MailboxWriteAsyncOptions,
+  MailboxReadOptions,
+  MailboxInput,
+  MailboxStats,
+  ChangedOptions,
+  MailboxValue,
+} from './channels/mailbox.js';
+export type { Codec, CodecOption } from './channels/codec.js';

@@ -149,7 +149,7 @@ const sum = (xs: number[]): number => xs.reduce((x, y) => x + y, 0);
  */
 function mailboxLatency(size: number, op: 'write' | 'read', batches: number, perBatch: number): Stats {
   const name = benchName('mb');
-  const mb = Mailbox.create(name, { maxSize: size });
+  const mb = Mailbox.create(name, { maxMessageSize: size });
   try {
     const value = new Uint8Array(size).fill(0x5a);
     const into = new Uint8Array(size); // a reader of big values reuses one buffer (read({ into }))
@@ -177,8 +177,8 @@ async function mailboxWake(placement: Placement, iterations: number): Promise<St
   const cpus = placementCpus(placement);
   const there = benchName('mba');
   const back = benchName('mbb');
-  const a = Mailbox.create(there, { maxSize: 64 });
-  const b = Mailbox.create(back, { maxSize: 64 });
+  const a = Mailbox.create(there, { maxMessageSize: 64 });
+  const b = Mailbox.create(back, { maxMessageSize: 64 });
   try {
     const echo = peer(['mbecho', there, back], cpus?.[1]);
     await line(echo, /^ready$/);

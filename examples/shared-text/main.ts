@@ -17,7 +17,7 @@ async function viewer(name: string, id: string): Promise<void> {
   process.send?.('ready');
   for (;;) {
     version = await mb.changed({ since: version, timeout: 30_000 });
-    const { text } = { text: mb.read().text() };
+    const text = mb.read().text();
     console.log(`viewer ${id} sees version ${version}: "${text}"`);
     if (text === EDITS.at(-1)) break;
   }
@@ -26,7 +26,7 @@ async function viewer(name: string, id: string): Promise<void> {
 
 async function main(): Promise<void> {
   const name = `text-${process.pid}`;
-  const mb = Mailbox.create(name, { maxSize: 4096 });
+  const mb = Mailbox.create(name, { maxMessageSize: 4096 });
   const viewers = ['A', 'B'].map((id) => {
     const child = fork(fileURLToPath(import.meta.url), ['viewer', name, id]);
     return {

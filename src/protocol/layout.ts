@@ -256,7 +256,7 @@ export const MAILBOX_PARAM_SLOT_STRIDE = 1; // bytes from one slot to the next: 
 export const MAILBOX_MUTEX_OFFSET = 0;
 /** u32 futex word: low 32 bits of the latest complete version; that value sits in slot (version & 1). */
 export const MAILBOX_VERSION_OFFSET = 64;
-/** u32: readers parked (or about to park) in changed(); a writer skips the wake while it is 0. */
+/** u32 sleepers word of the version word (PROTOCOL §3): announcements of readers parked in changed(). */
 export const MAILBOX_WAITERS_OFFSET = 68;
 /** Payload offset of slot 0; slot 1 follows at + stride. */
 export const MAILBOX_SLOTS_OFFSET = 128;

@@ -6,7 +6,7 @@ import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly, type Pe
 /** 1 writer rewriting a 1 MiB value as fast as it can for `ms`, 4 readers checking a crc on every read. */
 export async function tornReadSoak(ms: number): Promise<void> {
   const name = uniqueName('mbsoak');
-  const mb = Mailbox.create(name, { maxSize: 1 << 20 });
+  const mb = Mailbox.create(name, { maxMessageSize: 1 << 20 });
   const peers: Peer[] = [];
   const watchdogMs = ms + 60_000;
   try {

@@ -1,10 +1,9 @@
-/** Topic and Mailbox in one process: options, typed errors, corrupt control blocks, zero-copy views, iteration. */
+/** Topic in one process: options, typed errors, corrupt control blocks, zero-copy views, iteration. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mailbox, Queue, Segment, Topic, isShmbusError, type ShmbusErrorCode } from '../../../src/index.js';
 import {
   HDR_PARAMS_OFFSET,
-  MAILBOX_PARAM_MAX_SIZE,
   TOPIC_HEAD_SLOTS_OFFSET,
   TOPIC_TAIL_SLOTS_OFFSET,
   TOPIC_TAIL_VERSION_OFFSET,
@@ -188,86 +187,5 @@ describe('Topic (one process)', () => {
     await assert.rejects(sub.read(), code('ERR_SHM_NOT_FOUND'));
     assert.equal(sub.tryRead(), null);
     sub.close();
-  });
-});
-
-describe('Mailbox (one process)', () => {
-  it('starts empty at version 0; write returns the next version; read returns it whole', () => {
-    const name = uniqueName('mb');
-    const mb = Mailbox.create(name, { maxSize: 100 });
-    try {
-      const v0 = mb.read();
-      assert.equal(v0.version, 0);
-      assert.equal(v0.data.length, 0);
-      assert.equal(mb.write('hello'), 1);
-      assert.equal(mb.write(new Uint8Array([1, 2, 3])), 2);
-      const v = mb.read();
-      assert.deepEqual([v.version, [...v.data]], [2, [1, 2, 3]]);
-      assert.equal(mb.version, 2);
-      assert.ok(v.timestamp > 0);
-    } finally {
-      mb.close();
-      unlinkQuietly(name);
-    }
-  });
-
-  it('read({ into }) copies into the caller buffer when the value fits, else into a fresh one', () => {
-    const name = uniqueName('mbinto');
-    const mb = Mailbox.create(name, { maxSize: 100 });
-    try {
-      mb.write(new Uint8Array([4, 5, 6]));
-      const buf = new Uint8Array(8).fill(9);
-      const v = mb.read({ into: buf });
-      assert.equal(v.data.buffer, buf.buffer);
-      assert.deepEqual([...v.data], [4, 5, 6]);
-      assert.deepEqual([...buf], [4, 5, 6, 9, 9, 9, 9, 9]);
-      const exact = new Uint8Array(3);
-      assert.equal(mb.read({ into: exact }).data, exact);
-      const small = new Uint8Array(2);
-      const w = mb.read({ into: small });
-      assert.notEqual(w.data.buffer, small.buffer);
-      assert.deepEqual([...w.data], [4, 5, 6]);
-      assert.throws(() => mb.read({ into: [1, 2] as unknown as Uint8Array }), code('ERR_INVALID_ARG'));
-    } finally {
-      mb.close();
-      unlinkQuietly(name);
-    }
-  });
-
-  it('refuses bad input with typed errors', async () => {
-    const name = uniqueName('mberr');
-    assert.throws(() => Mailbox.create(name, { maxSize: -1 }), code('ERR_INVALID_ARG'));
-    assert.throws(() => Mailbox.create(name, { maxSize: 2 ** 31 }), code('ERR_INVALID_ARG'));
-    const mb = Mailbox.create(name, { maxSize: 10 });
-    try {
-      assert.throws(() => mb.write(new Uint8Array(11)), code('ERR_MESSAGE_TOO_LARGE'));
-      assert.throws(() => mb.write(5 as never), code('ERR_INVALID_ARG'));
-      await assert.rejects(mb.changed({ since: -1 }), code('ERR_INVALID_ARG'));
-      await assert.rejects(mb.changed({ timeout: 5 }), code('ERR_TIMEOUT'));
-      await assert.rejects(mb.changed({ signal: AbortSignal.abort() }), code('ERR_ABORTED'));
-      assert.throws(() => Topic.open(name), code('ERR_SHM_KIND'));
-      const raw = Segment.openRaw(osName(name));
-      new DataView(raw.buffer).setUint32(HDR_PARAMS_OFFSET + 4 * MAILBOX_PARAM_MAX_SIZE, 1 << 20, true);
-      assert.throws(() => Mailbox.open(name), code('ERR_SHM_CORRUPT'));
-      raw.close();
-    } finally {
-      mb.close();
-      unlinkQuietly(name);
-    }
-    assert.throws(() => mb.read(), code('ERR_CLOSED'));
-  });
-
-  it('changed() resolves with the new version after a write', async () => {
-    const name = uniqueName('mbchg');
-    const mb = Mailbox.create(name, { maxSize: 100 });
-    try {
-      const p = mb.changed({ timeout: 10_000 });
-      mb.write('x');
-      assert.equal(await p, 1);
-      assert.equal(await mb.changed({ since: 0 }), 1);
-    } finally {
-      mb.close();
-      unlinkQuietly(name);
-    }
   });
 });
