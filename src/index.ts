@@ -1,4 +1,7 @@
 /** shmbus: the public surface. Re-exports only. */
+// Every handle is Disposable: consumers compiled with an older `lib` (or TypeScript 7's defaults) still get
+// Symbol.dispose / Symbol.asyncDispose and the Disposable types. `preserve` keeps the directive in index.d.ts.
+/// <reference lib="esnext.disposable" preserve="true" />
 export { ShmbusError, isShmbusError, ERROR_CODES } from './errors.js';
 export type { ShmbusErrorCode, ShmbusErrorOptions } from './errors.js';
 export { Segment } from './segment/segment.js';
@@ -33,4 +36,5 @@ export { Topic, Subscriber, Loan } from './channels/topic.js';
 export type { TopicCreateOptions, TopicOpenOptions, PublishOptions, SubscribeOptions, ReadOptions, TryReadOptions } from './channels/topic.js';
 export { Message } from './channels/message.js';
 export { Mailbox } from './channels/mailbox.js';
-export type { MailboxCreateOptions, MailboxOpenOptions, MailboxWriteOptions, ChangedOptions, MailboxValue } from './channels/mailbox.js';
+export type { MailboxCreateOptions, MailboxOpenOptions, MailboxWriteOptions, MailboxReadOptions, ChangedOptions, MailboxValue } from './channels/mailbox.js';
+export type { Codec, CodecOption } from './channels/codec.js';

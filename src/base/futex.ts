@@ -12,6 +12,7 @@ const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
 
 /** Something that can cancel its pending async waits at once (a Segment on close). */
 export interface WaitOwner {
+  /** @internal (stripped from the published types together with Segment's, which implements it) */
   readonly pendingWaits: Set<(err: ShmbusError) => void>;
 }
 
