@@ -196,6 +196,12 @@ describe('published types (packed package, consumer without @types/node)', () =>
     checkFindings(t, [...new Set(findings)]);
   });
 
+  it('every named type that a public signature uses is exported (options, results, callbacks)', async (t) => {
+    if (skipped(t)) return;
+    const missing = await unexportedTypes(installed);
+    checkFindings(t, missing);
+  });
+
   it('the package ships no tests, and its exports put the types condition first (nodenext consumers)', (t) => {
     if (skipped(t)) return;
     const tests = packedFiles.filter((p) => /(^|\/)(test|tests|__tests__)\/|\.test\.(js|ts|d\.ts)$|(^|\/)bench\//.test(p));
@@ -212,6 +218,65 @@ describe('published types (packed package, consumer without @types/node)', () =>
   });
 });
 
+/**
+ * Names of types declared in the package that a public signature reaches (parameters, results, their unions,
+ * type arguments and the properties of such types, transitively) but that neither entry point exports: a consumer
+ * could not name them. Uses the TypeScript 5.9 compiler API from the cached compiler.
+ */
+async function unexportedTypes(pkgDir: string): Promise<string[]> {
+  const { createRequire } = await import('node:module');
+  const ts = createRequire(import.meta.url)(join(compilersDir, 'node_modules', 'ts59', 'lib', 'typescript.js')) as typeof import('typescript');
+  const entries = ['dist/src/index.d.ts', 'dist/src/protocol/index.d.ts'].map((e) => join(pkgDir, e));
+  const program = ts.createProgram(entries, { strict: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true });
+  const checker = program.getTypeChecker();
+  const exported = new Set<string>();
+  const roots: import('typescript').Symbol[] = [];
+  for (const e of entries) {
+    const mod = checker.getSymbolAtLocation(program.getSourceFile(e)!)!;
+    for (const sym of checker.getExportsOfModule(mod)) {
+      exported.add(sym.name);
+      roots.push(sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym);
+    }
+  }
+  const inPackage = (d: import('typescript').Declaration): boolean => d.getSourceFile().fileName.startsWith(pkgDir);
+  const seen = new Set<import('typescript').Type>();
+  const missing = new Set<string>();
+  const visitType = (type: import('typescript').Type): void => {
+    if (seen.has(type)) return;
+    seen.add(type);
+    const named = type.aliasSymbol ?? type.getSymbol();
+    const decl = named?.declarations?.[0];
+    if (named && decl && inPackage(decl)) {
+      const kind = decl.kind;
+      const isNamedDecl =
+        kind === ts.SyntaxKind.InterfaceDeclaration || kind === ts.SyntaxKind.TypeAliasDeclaration || kind === ts.SyntaxKind.ClassDeclaration || kind === ts.SyntaxKind.EnumDeclaration;
+      if (isNamedDecl && !exported.has(named.name)) missing.add(`${named.name} (${relative(pkgDir, decl.getSourceFile().fileName)}) is used by the public API but not exported`);
+    } else if (named && decl && !(type.isUnionOrIntersection() || type.aliasTypeArguments || (type as import('typescript').TypeReference).typeArguments)) {
+      return; // a lib type (Uint8Array, AbortSignal ...) with nothing of ours inside
+    }
+    if (type.isUnionOrIntersection()) type.types.forEach(visitType);
+    for (const a of type.aliasTypeArguments ?? []) visitType(a);
+    for (const a of checker.getTypeArguments(type as import('typescript').TypeReference) ?? []) visitType(a);
+    if (named && decl && inPackage(decl)) {
+      for (const p of checker.getPropertiesOfType(type)) {
+        const pd = p.valueDeclaration ?? p.declarations?.[0];
+        if (!pd || !inPackage(pd) || (ts.getCombinedModifierFlags(pd) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) !== 0) continue;
+        if (p.name.startsWith('#')) continue;
+        visitType(checker.getTypeOfSymbolAtLocation(p, pd));
+      }
+    }
+    for (const sig of [...type.getCallSignatures(), ...type.getConstructSignatures()]) {
+      for (const param of sig.getParameters()) visitType(checker.getTypeOfSymbol(param));
+      visitType(sig.getReturnType());
+    }
+  };
+  for (const sym of roots) {
+    if (sym.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Function | ts.SymbolFlags.Variable)) visitType(checker.getTypeOfSymbol(sym));
+    if (sym.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias)) visitType(checker.getDeclaredTypeOfSymbol(sym));
+  }
+  return [...missing].sort();
+}
+
 /** Findings not in PENDING fail; PENDING ones are reported as todo; a PENDING entry no longer found fails. */
 function checkFindings(t: TestContext, findings: string[]): void {
   const unexpected = findings.filter((f) => !(f in PENDING));
@@ -227,6 +292,7 @@ function checkFindings(t: TestContext, findings: string[]): void {
 function sameCheck(key: string, _findings: string[], testName: string): boolean {
   if (key.includes('@internal constructor')) return testName.includes('constructor @internal');
   if (key.includes('Symbol.asyncDispose') || key.includes('Symbol.dispose]')) return testName.includes('disposed');
+  if (key.includes('not exported')) return testName.includes('is exported');
   return testName.includes('no any');
 }
 
