@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Queue, Segment, Topic, type Subscriber } from '../../../src/index.js';
 import { decodeHeader, encodeHeader } from '../../../src/protocol/header.js';
-import { HEADER_SIZE, HDR_STATE_OFFSET } from '../../../src/protocol/layout.js';
+import { HEADER_SIZE, HDR_STATE_OFFSET, PROTOCOL_VERSION } from '../../../src/protocol/layout.js';
 import { OPS, readField, validateVector, type Json, type Vector, type VectorStep } from '../../vectors/schema.js';
 import { trackNames } from '../../helpers/index.js';
 
@@ -105,6 +105,15 @@ function topicRunner(n: string): Runner {
 describe('test vectors (test/vectors: the bytes and what an implementation must observe)', () => {
   it('there are vectors, each a .json beside its .bin', () => {
     assert.ok(stems.length >= 3, `vectors: ${stems.join(', ')}`);
+  });
+
+  it('PROTOCOL.md, PROTOCOL_VERSION and every vector state the same protocol version', () => {
+    const title = readFileSync(new URL('../../PROTOCOL.md', dir), 'utf8').split('\n')[0]!;
+    assert.equal(title, `# shmbus protocol, version ${PROTOCOL_VERSION}`, 'the first line of PROTOCOL.md');
+    for (const stem of stems) {
+      const v = JSON.parse(readFileSync(new URL(`${stem}.json`, dir), 'utf8')) as Vector;
+      assert.equal(v.protocolVersion, PROTOCOL_VERSION, `${stem}.json: regenerate with node scripts/gen-vectors.mjs`);
+    }
   });
 
   for (const stem of stems) {
