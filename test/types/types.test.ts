@@ -51,8 +51,10 @@ function run(cmd: string, args: string[], cwd: string): { status: number; out: s
 function npm(args: string[], cwd: string): string {
   const r = run('npm', [...args, '--cache', npmCache, '--no-audit', '--no-fund'], cwd);
   if (r.status !== 0) {
-    if (/ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network/i.test(r.out)) {
-      throw new Unreachable(`npm registry unreachable (npm ${args[0]}): ${r.out.split('\n').find((l) => /ERR/.test(l)) ?? r.out.trim()}`);
+    const net = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH/;
+    if (net.test(r.out)) {
+      const why = r.out.split('\n').find((l) => /FetchError|request to/.test(l)) ?? r.out.split('\n').find((l) => net.test(l))!;
+      throw new Unreachable(`npm registry unreachable and nothing cached in .cache/ (npm ${args[0]}): ${why.replace(/^npm error\s*/, '').trim()}`);
     }
     throw new Error(`npm ${args.join(' ')} failed:\n${r.out}`);
   }
