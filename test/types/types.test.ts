@@ -155,6 +155,15 @@ describe('published types (packed package, consumer without @types/node)', () =>
     });
   }
 
+  it('the consumer uses every exported class', async () => {
+    const api = (await import('../../src/index.js')) as Record<string, unknown>;
+    const consumer = readFileSync(join(root, 'test', 'types', 'consumer', 'consumer.ts'), 'utf8');
+    const used = (n: string): boolean => new RegExp(`\\b${n}\\b`).test(consumer.replace(/^\s*\/\/.*$/gm, '').replace(/^import[\s\S]*?from 'shmbus';$/m, ''));
+    const classes = Object.entries(api).filter(([, v]) => typeof v === 'function' && /^class\b/.test(Function.prototype.toString.call(v)));
+    assert.ok(classes.length >= 10);
+    assert.deepEqual(classes.map(([n]) => n).filter((n) => !used(n)), [], 'exported classes test/types/consumer/consumer.ts does not use');
+  });
+
   it('the published .d.ts (reachable from the exports) hold no any (written or implied) and no @internal', async (t) => {
     if (skipped(t)) return;
     const { program } = await publishedProgram(installed);

@@ -8,6 +8,7 @@
 import {
   ERROR_CODES,
   Event,
+  Loan,
   Mailbox,
   Message,
   Mutex,
@@ -89,7 +90,7 @@ export async function topics(): Promise<void> {
   loan.bytes.set([1, 2, 3]);
   loan.commit();
   const m = await sub.read({ timeout: 1000 });
-  const named: boolean = pub instanceof Topic && sub instanceof Subscriber && m instanceof Message;
+  const named: boolean = pub instanceof Topic && sub instanceof Subscriber && m instanceof Message && loan instanceof Loan;
   const text: string = m.text();
   const data: Uint8Array = m.data;
   void [text, data, sub.lost, named];
