@@ -1,30 +1,100 @@
 #!/usr/bin/env node
-// Generates the byte-exact test vectors in test/vectors/ from the Node implementation. Run after a deliberate
-// layout change (and bump PROTOCOL.md); the .bin diffs are reviewed like code. The Python and C peers must
-// decode/encode the same bytes.
+// Generates the byte-exact test vectors in test/vectors/ from the Node implementation (run `npx tsc -p
+// tsconfig.json` first). Run after a deliberate layout change (and bump PROTOCOL.md); the .bin diffs are reviewed
+// like code. Every vector follows the convention of test/vectors/schema.ts (README.md there): typed `fields` at
+// byte offsets and `expect` steps with JSON results, no prose outcomes.
+//
+// Structure: one generator function per vector, listed in GENERATORS. Each returns { bin, json } and owns nothing
+// else, so the engineer of a kind edits only that kind's function. Shared helpers: field(), writeVector().
+//   node scripts/gen-vectors.mjs              all vectors
+//   node scripts/gen-vectors.mjs queue-ring   only the named ones
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { encodeHeader } from '../dist/src/protocol/header.js';
-import { HEADER_SIZE, HDR_STATE_OFFSET } from '../dist/src/protocol/layout.js';
+import * as L from '../dist/src/protocol/layout.js';
+import { readField, validateVector } from '../dist/test/vectors/schema.js';
 
 const out = fileURLToPath(new URL('../test/vectors/', import.meta.url));
-// Kind raw (params all 0): a header-only vector that any opener of kind raw accepts as is (PROTOCOL.md §2).
-const fields = { kind: 'raw', payloadSize: 4096, creatorPid: 4242, creatorStartTime: 123456789, createdAt: 1767225600000, creatorNs: 4026531836, params: [] };
-const bytes = new Uint8Array(HEADER_SIZE);
-const view = new DataView(bytes.buffer);
-encodeHeader(view, fields);
-view.setUint32(HDR_STATE_OFFSET, 1, true);
-writeFileSync(`${out}segment-header.bin`, bytes);
-writeFileSync(`${out}segment-header.json`, `${JSON.stringify({ ...fields, params: new Array(16).fill(0), state: 1, version: 2, headerSize: 128, totalSize: 4224 }, null, 2)}\n`);
-console.log('wrote test/vectors/segment-header.{bin,json}');
 
-// Queue ring (PROTOCOL.md §6): slots 4, slotSize 16, tickets starting at 0xFFFFFFFE so the vector crosses the u32
-// wrap. Sent: "a" (text), bytes 01 02 03, "hello" (text); "a" received; then ticket 1 claimed (WRITING) by pid
-// 0x3FFFFFFF, which can never be alive (above Linux's pid_max), so a reader must recover (abandon) that slot.
-// Pids and start times of the live writer are normalised to 4242 / 123456789 so the bytes do not depend on this run.
-{
+/** A { name, offset, type, value } field whose value is read from `bytes` (so it is what the bytes hold). */
+function field(bytes, name, offset, type) {
+  const f = { name, offset, type, value: 0 };
+  f.value = readField(bytes, f);
+  return f;
+}
+
+/** JSON with arrays of numbers kept on one line (payload bytes stay readable). */
+function stringify(json) {
+  return JSON.stringify(json, null, 2).replace(/\[\s+(-?\d+(?:,\s+-?\d+)*)\s+\]/g, (_, nums) => `[${nums.split(/,\s+/).join(', ')}]`);
+}
+
+function writeVector({ bin, json }) {
+  const full = { vector: json.vector, protocolVersion: L.PROTOCOL_VERSION, size: bin.length, ...json };
+  const problems = validateVector(full, json.vector);
+  if (problems.length > 0) throw new Error(`${json.vector}: not a valid vector:\n  ${problems.join('\n  ')}`);
+  writeFileSync(`${out}${json.vector}.bin`, bin);
+  writeFileSync(`${out}${json.vector}.json`, `${stringify(full)}\n`);
+  console.log(`wrote test/vectors/${json.vector}.{bin,json}`);
+}
+
+// ---- §2 segment header (owner: protocol) ------------------------------------------------------------------------
+// A topic header whose params and payloadSize are those of topic-ring (valid: a topic opener accepts them, and
+// this header followed by topic-ring.bin is a complete topic segment).
+function segmentHeader() {
+  const fields = {
+    kind: 'topic',
+    payloadSize: 1280,
+    creatorPid: 4242,
+    creatorStartTime: 123456789,
+    createdAt: 1767225600000,
+    creatorNs: 4026531836,
+    params: [1024, 0, 200, 256, ...new Array(12).fill(0)],
+  };
+  const bin = new Uint8Array(L.HEADER_SIZE);
+  const view = new DataView(bin.buffer);
+  encodeHeader(view, fields);
+  view.setUint32(L.HDR_STATE_OFFSET, 1, true);
+  const f = (name, offset, type) => field(bin, name, offset, type);
+  const json = {
+    vector: 'segment-header',
+    section: '2',
+    description:
+      'The 128-byte header of a ready topic segment (state 1) created by pid 4242; its params and payloadSize ' +
+      'are those of topic-ring, so this header followed by topic-ring.bin is an openable topic segment.',
+    map: { as: 'header' },
+    fields: [
+      f('magic', L.HDR_MAGIC_OFFSET, 'u32'),
+      f('version', L.HDR_VERSION_OFFSET, 'u16'),
+      f('kind', L.HDR_KIND_OFFSET, 'u16'),
+      f('state', L.HDR_STATE_OFFSET, 'u32'),
+      f('headerSize', L.HDR_HEADER_SIZE_OFFSET, 'u32'),
+      f('totalSize', L.HDR_TOTAL_SIZE_OFFSET, 'u64'),
+      f('payloadSize', L.HDR_PAYLOAD_SIZE_OFFSET, 'u64'),
+      f('creatorPid', L.HDR_CREATOR_PID_OFFSET, 'u32'),
+      f('flags', L.HDR_FLAGS_OFFSET, 'u32'),
+      f('creatorStartTime', L.HDR_CREATOR_START_OFFSET, 'u64'),
+      f('createdAt', L.HDR_CREATED_AT_OFFSET, 'u64'),
+      f('creatorNs', L.HDR_CREATOR_NS_OFFSET, 'u32'),
+      ...fields.params.map((_, i) => f(`params[${i}]`, L.HDR_PARAMS_OFFSET + 4 * i, 'u32')),
+    ],
+    expect: [
+      {
+        op: 'decodeHeader',
+        result: { ...fields, state: 1, version: L.PROTOCOL_VERSION, headerSize: L.HEADER_SIZE, totalSize: L.HEADER_SIZE + fields.payloadSize },
+      },
+      { op: 'reencode', result: true },
+    ],
+  };
+  return { bin, json };
+}
+
+// ---- §6 queue ring (owner: queue) -------------------------------------------------------------------------------
+// Slots 4, slotSize 16, tickets starting at 0xFFFFFFFE so the vector crosses the u32 wrap. Sent: "a" (text),
+// bytes 01 02 03, "hello" (text); "a" received; then ticket 1 claimed (WRITING) by pid 0x3FFFFFFF, which can never
+// be alive (above Linux's pid_max), so a reader must recover (abandon) that slot. Pids and start times of the live
+// writer are normalised to 4242 / 123456789 so the bytes do not depend on this run.
+async function queueRing() {
   const { Queue, Segment } = await import('../dist/src/index.js');
-  const L = await import('../dist/src/protocol/layout.js');
   const name = `gen-vectors-${process.pid}`;
   const q = Queue.createAtTicket(name, { slots: 4, slotSize: 16 }, 0xfffffffe);
   q.trySend('a');
@@ -48,27 +118,55 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   w[word(1, L.QUEUE_SLOT_PID_OFFSET)] = 0x3fffffff;
   w[L.QUEUE_TAIL_OFFSET >> 2] = 2;
   const size = L.queueRingSize(4, 16);
-  writeFileSync(`${out}queue-ring.bin`, seg.bytes.slice(0, size));
+  const bin = seg.bytes.slice(0, size);
   seg.close();
-  q.detach();
+  (q.detach ?? q.close).call(q);
+  const f = (name, offset, type) => field(bin, name, offset, type);
+  const slotFields = [0, 1, 2, 3].flatMap((s) => {
+    const at = L.QUEUE_SLOTS_OFFSET + s * stride;
+    return [
+      f(`slot[${s}].seq`, at + L.QUEUE_SLOT_SEQ_OFFSET, 'u32'),
+      f(`slot[${s}].pid`, at + L.QUEUE_SLOT_PID_OFFSET, 'u32'),
+      f(`slot[${s}].length`, at + L.QUEUE_SLOT_LENGTH_OFFSET, 'u32'),
+      f(`slot[${s}].flags`, at + L.QUEUE_SLOT_FLAGS_OFFSET, 'u32'),
+    ];
+  });
   const json = {
+    vector: 'queue-ring',
+    section: '6',
+    description:
+      'A 4-slot ring (slotSize 16) whose tickets crossed the u32 wrap: "a" (text), bytes 01 02 03 and "hello" ' +
+      '(text) were sent and "a" received; then ticket 1 was claimed (WRITING) by pid 1073741823, which is never ' +
+      'alive, so a reader recovers (abandons) that slot and finds the queue empty.',
+    map: { as: 'payload', kind: 'queue', params: [4, 16] },
     params: [4, 16],
     payloadSize: size,
     head: 0xffffffff,
     tail: 2,
     receive: [{ bytes: [1, 2, 3] }, { text: 'hello' }],
-    then: 'empty: ticket 1 is WRITING by dead pid 1073741823; a reader recovers it (abandoned = 1) and finds the queue empty',
     abandoned: 1,
+    fields: [f('tail', L.QUEUE_TAIL_OFFSET, 'u32'), f('head', L.QUEUE_HEAD_OFFSET, 'u32'), f('closed', L.QUEUE_CLOSED_OFFSET, 'u32'), ...slotFields],
+    expect: [
+      { op: 'tryReceive', result: { bytes: [1, 2, 3] } },
+      { op: 'tryReceive', result: { text: 'hello' } },
+      // Ticket 1 is held by a dead writer: the first empty attempt sees it claimed, the second checks and skips it.
+      { op: 'tryReceive', result: null },
+      { op: 'tryReceive', result: null },
+      { op: 'stats', result: { abandoned: 1 } },
+      { op: 'trySend', args: { text: 'next' }, result: true },
+      { op: 'tryReceive', result: { text: 'next' } },
+    ],
+    notes: ['A reader may need more than one empty attempt to judge the writer of ticket 1 dead (liveness check).'],
   };
-  writeFileSync(`${out}queue-ring.json`, `${JSON.stringify(json, null, 2)}\n`);
-  console.log('wrote test/vectors/queue-ring.{bin,json}');
+  return { bin, json };
 }
 
-// Topic ring (PROTOCOL.md §5): capacity 1024, maxMessageSize 200. Twelve records of sizes that wrap the ring once
-// (a PAD before record 8), payload byte i of record seq = (seq * 7 + i) & 0xff, timestamp 1700000000000000 + seq µs.
-// Then a publisher that died after reserving 150 bytes (its reclaim, ahead by reclaimAhead, moved the tail to 9) and
-// filling the next head slot, before its commit store: readers must ignore it and the next publisher gets seq 13.
-{
+// ---- §5 topic ring (owner: topic) -------------------------------------------------------------------------------
+// Capacity 1024, maxMessageSize 200. Twelve records of sizes that wrap the ring once (a PAD before record 8),
+// payload byte i of record seq = (seq * 7 + i) & 0xff, timestamp 1700000000000000 + seq µs. Then a publisher that
+// died after reserving 150 bytes (its reclaim, ahead by reclaimAhead, moved the tail to 9) and filling the next
+// head slot, before its commit store: readers must ignore it and the next publisher gets seq 13.
+async function topicRing() {
   const ring = await import('../dist/src/channels/ring.js');
   const capacity = 1024;
   const maxMessageSize = 200;
@@ -77,18 +175,19 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   const view = { words: new Int32Array(buf), bytes: new Uint8Array(buf), dataOffset, capacity, maxMessageSize, name: 'vector' };
   ring.initRing(view);
   const T0 = 1_700_000_000_000_000;
+  const payload = (seq, size) => Array.from({ length: size }, (_, i) => (seq * 7 + i) & 0xff);
   const pads = [];
   for (const size of [100, 150, 5, 200, 60, 0, 120, 180, 33, 90, 200, 10]) {
     const r = ring.reserve(view, size);
-    for (let i = 0; i < size; i++) view.bytes[dataOffset + r.at + 32 + i] = (r.seq * 7 + i) & 0xff;
+    view.bytes.set(payload(r.seq, size), dataOffset + r.at + 32);
     if (r.padAt >= 0) pads.push({ padAt: r.padAt, beforeSeq: r.seq });
     ring.commitRecord(view, r, size, T0 + r.seq);
   }
   const before = ring.readCursor(view);
   const dead = ring.reserve(view, 150);
-  const head = (128 + (dead.seq & 1) * 16) / 4;
-  view.words[head] = dead.seq;
-  view.words[head + 2] = 999_999;
+  const headSlot = (L.TOPIC_HEAD_SLOTS_OFFSET + (dead.seq & 1) * L.TOPIC_HEAD_SLOT_SIZE) / 4;
+  view.words[headSlot] = dead.seq;
+  view.words[headSlot + 2] = 999_999;
   const c = ring.readCursor(view);
   const reader = new ring.RingReader(view, 'oldest');
   const ref = { seq: 0, offset: 0, size: 0, timestampMicros: 0 };
@@ -96,22 +195,66 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   for (let r; (r = reader.tryNext(null, ref)) !== null; ) {
     oldest.push({ seq: r.seq, size: r.size, timestampMicros: r.timestampMicros, ringOffset: r.offset - dataOffset - 32 });
   }
-  writeFileSync(`${out}topic-ring.bin`, view.bytes);
+  const bin = view.bytes;
+  const tailVersion = view.words[L.TOPIC_TAIL_VERSION_OFFSET / 4];
+  const f = (name, offset, type) => field(bin, name, offset, type);
+  const tail = L.TOPIC_TAIL_SLOTS_OFFSET + (tailVersion & 1) * L.TOPIC_TAIL_SLOT_SIZE;
+  const head = L.TOPIC_HEAD_SLOTS_OFFSET + (c.writeSeq & 1) * L.TOPIC_HEAD_SLOT_SIZE;
   const json = {
+    vector: 'topic-ring',
+    section: '5',
+    description:
+      'A topic ring (capacity 1024, maxMessageSize 200) after twelve records that wrap it once (a pad before ' +
+      'record 8); payload byte i of record seq is (seq * 7 + i) & 0xff, its timestamp 1700000000000000 + seq µs. ' +
+      'Then a publisher died after reserving 150 bytes for record 13 (its reclaim moved the tail to 9) and ' +
+      'filling the next head slot, before its commit store: readers ignore it and the next publisher gets seq 13.',
+    map: { as: 'payload', kind: 'topic', params: [capacity, 0, maxMessageSize, dataOffset] },
     params: [capacity, 0, maxMessageSize, dataOffset],
     payloadSize: dataOffset + capacity,
-    payloadRule: 'payload byte i of record seq = (seq * 7 + i) & 0xff; timestamp = 1700000000000000 + seq (µs)',
+    payloadByte: { seqMultiplier: 7, mask: 0xff },
+    timestampMicrosBase: T0,
     commit: c.writeSeq,
-    tailVersion: view.words[72 / 4],
+    tailVersion,
     cursor: c,
     cursorBeforeDeadWriter: before,
     pads,
-    deadWriter:
-      `record ${dead.seq} reserved at ring offset ${dead.at} (150 bytes), head slot ${dead.seq & 1} filled with ` +
-      `{ writeSeq ${dead.seq}, writePos 999999 }, never committed: readers ignore it, the next publisher gets seq ${dead.seq}`,
+    deadWriter: { seq: dead.seq, ringOffset: dead.at, size: 150, headSlot: dead.seq & 1, writeSeq: dead.seq, writePos: 999_999 },
     oldest,
     nextSeq: c.writeSeq + 1,
+    fields: [
+      f('commit', L.TOPIC_COMMIT_OFFSET, 'u32'),
+      f('tailVersion', L.TOPIC_TAIL_VERSION_OFFSET, 'u32'),
+      f('tail.tailSeq', tail + L.TOPIC_TAIL_SEQ, 'u64'),
+      f('tail.tailPos', tail + L.TOPIC_TAIL_POS, 'u64'),
+      f('head.writeSeq', head + L.TOPIC_HEAD_WRITE_SEQ, 'u64'),
+      f('head.writePos', head + L.TOPIC_HEAD_WRITE_POS, 'u64'),
+      f('deadHead.writeSeq', L.TOPIC_HEAD_SLOTS_OFFSET + (dead.seq & 1) * L.TOPIC_HEAD_SLOT_SIZE + L.TOPIC_HEAD_WRITE_SEQ, 'u64'),
+      f('deadHead.writePos', L.TOPIC_HEAD_SLOTS_OFFSET + (dead.seq & 1) * L.TOPIC_HEAD_SLOT_SIZE + L.TOPIC_HEAD_WRITE_POS, 'u64'),
+      ...pads.map((p) => f(`pad@${p.padAt}.flags`, dataOffset + p.padAt + L.TOPIC_RECORD_FLAGS_OFFSET, 'u32')),
+    ],
+    expect: [
+      { op: 'subscribe', args: { id: 'oldest', from: 'oldest' }, result: null },
+      { op: 'subscribe', args: { id: 'latest', from: 'latest' }, result: null },
+      ...oldest.map((r) => ({
+        op: 'tryRead',
+        args: { id: 'oldest' },
+        result: { seq: r.seq, size: r.size, timestampMicros: r.timestampMicros, bytes: payload(r.seq, r.size) },
+      })),
+      { op: 'tryRead', args: { id: 'oldest' }, result: null },
+      { op: 'tryRead', args: { id: 'latest' }, result: null },
+      { op: 'lost', args: { id: 'oldest' }, result: 0 },
+      // The dead writer's reservation and head slot are simply reused.
+      { op: 'publish', args: { text: 'next' }, result: c.writeSeq + 1 },
+      { op: 'tryRead', args: { id: 'oldest' }, result: { seq: c.writeSeq + 1, size: 4, bytes: [...Buffer.from('next')] } },
+      { op: 'tryRead', args: { id: 'latest' }, result: { seq: c.writeSeq + 1, size: 4, bytes: [...Buffer.from('next')] } },
+    ],
   };
-  writeFileSync(`${out}topic-ring.json`, `${JSON.stringify(json, null, 2)}\n`);
-  console.log('wrote test/vectors/topic-ring.{bin,json}');
+  return { bin, json };
+}
+
+const GENERATORS = { 'segment-header': segmentHeader, 'queue-ring': queueRing, 'topic-ring': topicRing };
+
+const only = process.argv.slice(2);
+for (const [name, generate] of Object.entries(GENERATORS)) {
+  if (only.length === 0 || only.includes(name)) writeVector(await generate());
 }

@@ -1,6 +1,6 @@
 /**
  * The one error class of shmbus. Every failure carries a stable `code`; the message may change between
- * versions, the code does not. The same codes exist in the Python (`shmbus.errors`) and C (`shmbus.h`) peers.
+ * versions, the code does not. Peers in other languages (planned: Python, C) are to use the same codes.
  * `docs/errors.md` lists each code with its cause and what to do.
  */
 

@@ -1,4 +1,7 @@
 /** shmbus: the public surface. Re-exports only. */
+// Every handle is Disposable: consumers compiled with an older `lib` (or TypeScript 7's defaults) still get
+// Symbol.dispose / Symbol.asyncDispose and the Disposable types. `preserve` keeps the directive in index.d.ts.
+/// <reference lib="esnext.disposable" preserve="true" />
 export { ShmbusError, isShmbusError, ERROR_CODES } from './errors.js';
 export type { ShmbusErrorCode, ShmbusErrorOptions } from './errors.js';
 export { Segment } from './segment/segment.js';
@@ -14,7 +17,7 @@ export type { WaitOptions } from './base/deadline.js';
 export type { WaitResult } from './base/futex.js';
 export { Mutex } from './sync/mutex.js';
 export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
-export type { RobustOptions, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
+export type { NamedLayout, RobustOptions, SyncClass, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
 export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
 export { Queue, QueueMessage } from './channels/queue.js';
 export type { QueueCreateOptions, QueueOpenOptions, QueueStats, QueueReceiveOptions } from './channels/queue.js';

@@ -12,8 +12,9 @@ const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
 
 /** Something that can cancel its pending async waits at once (a Segment on close). */
 export interface WaitOwner {
+  /** @internal (stripped from the published types together with Segment's, which implements it) */
   readonly pendingWaits: Set<(err: ShmbusError) => void>;
-  /** False while the owner is unref'd: its pending waits do not keep the event loop alive (as `net.Socket#unref`). */
+  /** @internal False while the owner is unref'd: its pending waits do not keep the event loop alive. */
   readonly refed?: boolean;
 }
 

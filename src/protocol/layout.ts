@@ -1,6 +1,6 @@
 /**
- * Every offset and constant of PROTOCOL.md, in one place. The planned C and Python peers will mirror them;
- * test/vectors holds the bytes they must agree on. All multi-byte fields are little-endian and naturally aligned.
+ * Every offset and constant of PROTOCOL.md, in one place. Peers in other languages (planned: python/, c/) are to
+ * mirror it; test/vectors holds byte-exact examples to check a copy against. All multi-byte fields are little-endian and naturally aligned.
  */
 
 /** 'SHMB' as bytes 53 48 4D 42, read as a little-endian u32. */

@@ -8,9 +8,10 @@ const { name } = lockTestScope();
 describe('locks survive kill -9 at arbitrary instructions (scaled down: 6 kills each)', () => {
   for (const kind of ['mutex', 'rwlock', 'semaphore'] as const) {
     it(`${kind}: processes killed while updating journaled state never wedge the others or corrupt the state`, async (t) => {
-      const recoveries = await chaosRun(name(`chaos-${kind}`), kind, 6);
-      assert.ok(recoveries >= 1, 'a holder was killed holding the lock, so some process must have recovered it');
-      t.diagnostic(`${kind}: ${recoveries} recoveries after 6 kills`);
+      const { recoveries, heldKills } = await chaosRun(name(`chaos-${kind}`), kind, 6);
+      t.diagnostic(`${kind}: ${recoveries} recoveries after 6 kills (${heldKills} of them while holding the lock)`);
+      // Each kill of a holder is followed by exactly one recovered acquisition; the other kills may add more.
+      assert.ok(heldKills > 0 && recoveries >= heldKills, `${recoveries} recoveries for ${heldKills} kills of a holder`);
     });
   }
 });

@@ -78,13 +78,17 @@ export async function exitPeers(...ps: Peer[]): Promise<void> {
 
 /**
  * The chaos run: `writers` (and, for an rwlock, `readers`) lock-chaos children update journaled state under the
- * `kind` lock; `kills` times a random child is killed with SIGKILL right after it reported progress and is
- * replaced. Then the stop word is set and the state is checked: no two writers were ever inside together, no
+ * `kind` lock; `kills` times a child is killed with SIGKILL and replaced: right after it reported progress (the
+ * kill lands anywhere), or, every `holdEvery`-th kill, a writer stopped inside its update with the lock held. Then the stop word is set and the state is checked: no two writers were ever inside together, no
  * reader saw a half-done update, and counter == sum of the per-child counts (after a final repair if the last
- * holder died). Returns how many recoveries the children performed: at least one, since one extra process is
- * killed while it certainly holds the lock.
+ * holder died). Returns how many recoveries the children performed and how many kills hit a holder for sure.
  */
-export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'semaphore', kills: number): Promise<number> {
+export async function chaosRun(
+  segName: string,
+  kind: 'mutex' | 'rwlock' | 'semaphore',
+  kills: number,
+  holdEvery = 3,
+): Promise<{ recoveries: number; heldKills: number }> {
   const seg = Segment.create(segName, {
     size: CHAOS.segmentSize,
     init: (s) => (kind === 'semaphore' ? Semaphore.init(s, 0, { initial: 1 }) : undefined),
@@ -99,23 +103,26 @@ export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'sema
   };
   try {
     for (let i = 0; i < roles.length; i++) await start(i);
+    let heldKills = 0;
     for (let k = 0; k < kills; k++) {
-      // Deterministic spread over the children; the kill lands wherever that child happens to be.
-      const i = (k * 7 + 3) % roles.length;
+      // Deterministic spread over the children; the kill lands wherever that child happens to be, except every
+      // holdEvery-th kill, which takes a writer stopped inside an update (so recovery certainly has to happen).
+      const held = k % holdEvery === 0;
+      let i = (k * 7 + 3) % roles.length;
+      if (held && roles[i] !== 'writer') i = roles.indexOf('writer');
       const victim = live[i]!;
-      await victim.line('progress', 60_000);
+      if (held) {
+        Atomics.store(w, CHAOS.hold, i + 1);
+        await victim.line('holding', 60_000);
+        Atomics.store(w, CHAOS.hold, 0); // before its replacement starts
+        heldKills++;
+      } else {
+        await victim.line('progress', 60_000);
+      }
       victim.kill('SIGKILL');
       await victim.exited;
       await start(i);
     }
-    // One death that certainly lands inside the lock: a lock-peer takes it (waiting its turn among the children)
-    // and is killed holding it, so at least one child must take the lock over with recovered: true.
-    const holder = spawnPeer(fixture('lock-peer'), [kind, 'embedded', segName, '0', '10']);
-    await holder.line(/^ready/);
-    const take = kind === 'mutex' ? 'lock' : kind === 'rwlock' ? 'write' : 'acquire';
-    assert.match(await ask(holder, take, /recovered=|error/), /recovered=/);
-    holder.kill('SIGKILL');
-    await holder.exited;
     // Every child still makes progress after the last kill.
     for (const p of live) await p!.line('progress', 60_000);
     Atomics.store(w, CHAOS.stop, 1);
@@ -134,7 +141,7 @@ export async function chaosRun(segName: string, kind: 'mutex' | 'rwlock' | 'sema
     assert.ok(sum > 0);
     guard?.unlock();
     guard?.close();
-    return Atomics.load(w, CHAOS.recoveries);
+    return { recoveries: Atomics.load(w, CHAOS.recoveries), heldKills };
   } finally {
     for (const p of live) p?.kill();
     seg.close();

@@ -8,7 +8,7 @@ const vectors = new URL('../../../../test/vectors/', import.meta.url);
 const { name, cleanup } = trackNames();
 after(cleanup);
 
-describe('queue test vector (shared with the Python and C peers)', () => {
+describe('queue test vector (test/vectors, the byte-level reference for peers)', () => {
   it('queue-ring.bin reads as queue-ring.json says: across the u32 ticket wrap, with a dead writer recovered', () => {
     const bin = new Uint8Array(readFileSync(new URL('queue-ring.bin', vectors)));
     const expect = JSON.parse(readFileSync(new URL('queue-ring.json', vectors), 'utf8')) as {

@@ -18,7 +18,7 @@ interface TopicVector {
   nextSeq: number;
 }
 
-describe('topic test vector (shared with the Python and C peers)', () => {
+describe('topic test vector (test/vectors, the byte-level reference for peers)', () => {
   it('topic-ring.bin reads as topic-ring.json says: wrapped with a pad, tail reclaimed ahead, a dead writer ignored', () => {
     const bin = new Uint8Array(readFileSync(new URL('topic-ring.bin', vectors)));
     const expect = JSON.parse(readFileSync(new URL('topic-ring.json', vectors), 'utf8')) as TopicVector;

@@ -1,23 +1,160 @@
-import { describe, it } from 'node:test';
+/**
+ * The test vectors (test/vectors/*.json + .bin, written by scripts/gen-vectors.mjs): each follows the convention
+ * of test/vectors/schema.ts, every `fields` entry reads as its value from the .bin, and every `expect` step, run
+ * through this implementation's API, gives its result. A peer implementation checks itself the same way.
+ */
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { Queue, Segment, Topic, type Subscriber } from '../../../src/index.js';
 import { decodeHeader, encodeHeader } from '../../../src/protocol/header.js';
-import { HEADER_SIZE, HDR_STATE_OFFSET } from '../../../src/protocol/layout.js';
+import { HEADER_SIZE, HDR_STATE_OFFSET, PROTOCOL_VERSION } from '../../../src/protocol/layout.js';
+import { OPS, readField, validateVector, type Json, type Vector, type VectorStep } from '../../vectors/schema.js';
+import { trackNames } from '../../helpers/index.js';
 
-const vectors = new URL('../../../../test/vectors/', import.meta.url);
+const dir = new URL('../../../../test/vectors/', import.meta.url);
+const stems = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -'.json'.length))
+  .sort();
+const { name, cleanup } = trackNames();
+after(cleanup);
 
-describe('test vectors (shared with the Python and C peers)', () => {
-  it('segment-header.bin decodes to segment-header.json and re-encodes to the same bytes', () => {
-    const bin = new Uint8Array(readFileSync(new URL('segment-header.bin', vectors)));
-    const expect = JSON.parse(readFileSync(new URL('segment-header.json', vectors), 'utf8')) as Record<string, unknown>;
-    const h = decodeHeader(bin, expect['totalSize'] as number, 'vector');
-    for (const k of ['kind', 'version', 'state', 'headerSize', 'totalSize', 'payloadSize', 'creatorPid', 'creatorStartTime', 'createdAt', 'creatorNs']) {
-      assert.equal((h as unknown as Record<string, unknown>)[k], expect[k], k);
+/** `got` matches `want`: deep-equal, except that an object `want` checks only the keys it lists. */
+function matches(got: unknown, want: Json, where: string): void {
+  if (want !== null && typeof want === 'object' && !Array.isArray(want)) {
+    assert.ok(got !== null && typeof got === 'object', `${where}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    for (const [k, v] of Object.entries(want)) matches((got as Record<string, unknown>)[k], v, `${where}.${k}`);
+  } else {
+    assert.deepEqual(got, want, where);
+  }
+}
+
+/** A message of any channel as a vector result: { text } when it is text, else { bytes }. */
+function messageResult(m: { data: Uint8Array; text(): string; isText?: boolean } | null): Json {
+  if (m === null) return null;
+  return m.isText === true ? { text: m.text() } : { bytes: [...m.data] };
+}
+
+type Runner = { step(s: VectorStep): unknown; close(): void };
+
+function headerRunner(bin: Uint8Array): Runner {
+  let decoded: ReturnType<typeof decodeHeader> | undefined;
+  return {
+    step(s) {
+      if (s.op === 'decodeHeader') {
+        decoded = decodeHeader(bin, HEADER_SIZE + Number(new DataView(bin.buffer, bin.byteOffset).getBigUint64(24, true)), 'vector');
+        return decoded;
+      }
+      assert.ok(decoded, 'reencode after decodeHeader');
+      const again = new Uint8Array(HEADER_SIZE);
+      encodeHeader(new DataView(again.buffer), decoded);
+      new DataView(again.buffer).setUint32(HDR_STATE_OFFSET, decoded.state, true);
+      return Buffer.compare(again, bin) === 0;
+    },
+    close() {},
+  };
+}
+
+function queueRunner(n: string): Runner {
+  const q = Queue.open(n);
+  return {
+    step(s) {
+      if (s.op === 'tryReceive') return messageResult(q.tryReceive() as never);
+      if (s.op === 'trySend') return q.trySend(String(s.args?.['text']));
+      return q.stats();
+    },
+    close() {
+      const h = q as unknown as { detach?: () => void; close(): void };
+      (h.detach ?? h.close).call(h);
+    },
+  };
+}
+
+function topicRunner(n: string): Runner {
+  const subs = new Map<string, Subscriber>();
+  const sub = (s: VectorStep): Subscriber => subs.get(String(s.args?.['id']))!;
+  return {
+    step(s) {
+      switch (s.op) {
+        case 'subscribe':
+          subs.set(String(s.args?.['id']), Topic.subscribe(n, { from: s.args?.['from'] as 'oldest' | 'latest' }));
+          return null;
+        case 'tryRead': {
+          const m = sub(s).tryRead();
+          return m === null ? null : { seq: Number(m.seq), size: m.data.length, timestampMicros: Math.round(m.timestamp * 1000), bytes: [...m.data] };
+        }
+        case 'lost':
+          return sub(s).lost;
+        default: {
+          const pub = Topic.open(n);
+          try {
+            return Number(pub.publish(String(s.args?.['text'])));
+          } finally {
+            pub.close();
+          }
+        }
+      }
+    },
+    close() {
+      for (const s of subs.values()) s.close();
+    },
+  };
+}
+
+describe('test vectors (test/vectors: the bytes and what an implementation must observe)', () => {
+  it('there are vectors, each a .json beside its .bin', () => {
+    assert.ok(stems.length >= 3, `vectors: ${stems.join(', ')}`);
+  });
+
+  it('PROTOCOL.md, PROTOCOL_VERSION and every vector state the same protocol version', () => {
+    const title = readFileSync(new URL('../../PROTOCOL.md', dir), 'utf8').split('\n')[0]!;
+    assert.equal(title, `# shmbus protocol, version ${PROTOCOL_VERSION}`, 'the first line of PROTOCOL.md');
+    for (const stem of stems) {
+      const v = JSON.parse(readFileSync(new URL(`${stem}.json`, dir), 'utf8')) as Vector;
+      assert.equal(v.protocolVersion, PROTOCOL_VERSION, `${stem}.json: regenerate with node scripts/gen-vectors.mjs`);
     }
-    assert.deepEqual(h.params, expect['params']);
-    const again = new Uint8Array(HEADER_SIZE);
-    encodeHeader(new DataView(again.buffer), h);
-    new DataView(again.buffer).setUint32(HDR_STATE_OFFSET, 1, true);
-    assert.deepEqual(again, bin);
+  });
+
+  for (const stem of stems) {
+    const json = JSON.parse(readFileSync(new URL(`${stem}.json`, dir), 'utf8')) as Vector;
+    const bin = new Uint8Array(readFileSync(new URL(`${stem}.bin`, dir)));
+
+    it(`${stem}: follows the vector convention (typed fields, expect steps with JSON results, no prose outcomes)`, () => {
+      assert.deepEqual(validateVector(json, stem), []);
+      assert.equal(bin.length, json.size, 'size is the length of the .bin');
+    });
+
+    it(`${stem}: every field reads as its value (${json.fields?.length ?? 0} fields)`, () => {
+      for (const f of json.fields) assert.equal(readField(bin, f), f.value, `${f.name} (${f.type} at ${f.offset})`);
+    });
+
+    it(`${stem}: every expect step gives its result (${json.expect?.length ?? 0} steps)`, () => {
+      let runner: Runner;
+      if (json.map.as === 'header') runner = headerRunner(bin);
+      else {
+        const { kind, params } = json.map;
+        assert.ok(kind in OPS, `no runner for kind ${kind}`);
+        const n = name(`vector-${stem}`);
+        Segment.create(n, { size: bin.length, kind: kind as 'queue', params, init: (s) => s.bytes.set(bin) }).close();
+        runner = kind === 'queue' ? queueRunner(n) : topicRunner(n);
+      }
+      try {
+        json.expect.forEach((s, i) => matches(runner.step(s), s.result, `${stem} step ${i + 1} (${s.op})`));
+      } finally {
+        runner.close();
+      }
+    });
+  }
+
+  it('the segment-header vector is a header a topic opener accepts: with topic-ring.bin it opens as a topic', () => {
+    const header = new Uint8Array(readFileSync(new URL('segment-header.bin', dir)));
+    const ringBin = new Uint8Array(readFileSync(new URL('topic-ring.bin', dir)));
+    const h = decodeHeader(header, HEADER_SIZE + ringBin.length, 'vector');
+    assert.equal(h.kind, 'topic');
+    const n = name('vector-header-topic');
+    Segment.create(n, { size: h.payloadSize, kind: h.kind, params: h.params.slice(0, 4), init: (s) => s.bytes.set(ringBin) }).close();
+    const t = Topic.open(n);
+    t.close();
   });
 });
