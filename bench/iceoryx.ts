@@ -84,6 +84,7 @@ function startRoudi(timeoutMs: number): Promise<ChildProcess> {
       if (out.includes('RouDi is ready for clients')) {
         clearTimeout(timer);
         roudi.stdout!.off('data', onData);
+        roudi.stderr!.off('data', onData);
         // Keep draining its output (a full pipe would block RouDi).
         roudi.stdout!.resume();
         roudi.stderr!.resume();

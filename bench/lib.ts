@@ -160,7 +160,9 @@ export function spawnLines(cmd: string, args: string[], env: NodeJS.ProcessEnv =
     if (i >= 0) waiting.splice(i, 1)[0]!.resolve(l);
     else queue.push(l);
   });
-  const done = new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
+  // 'close', not 'exit': 'exit' can come before the child's last stdout lines are read, and a caller racing
+  // next() against done would then see "exited before answering" although the answer was sent.
+  const done = new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   return {
     child,
     done,
