@@ -16,7 +16,7 @@ import { ROOT } from './lib.js';
 
 /** Options of {@link Iceoryx.pingPongSamples}. */
 export interface IoxPingPongOptions {
-  /** 'copy': copy `size` bytes into the loan and out of the sample (4 copies a round trip); 'zc': write and read only an 8-byte stamp. */
+  /** 'copy': copy `size` bytes into the loan, read the sample in place (2 copies a round trip, as the Topic rows); 'zc': write and read only an 8-byte stamp. */
   mode: 'copy' | 'zc';
   size: number;
   iterations: number;

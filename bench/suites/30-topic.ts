@@ -428,7 +428,7 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
       rttRow('Unix domain socket', '2', sock, ipc, c),
     ];
     const ioxNote = ioxRt
-      ? `${ioxRt.version} rows: bench/c/iox-pingpong.cpp (C++, untyped publisher/subscriber, both sides busy-poll take(); 64 B: loan, copy in, publish / take, copy out, release; frame: loan, write the 8-byte stamp, publish / take, read the stamp, release), RouDi started and stopped by the bench. `
+      ? `${ioxRt.version} rows: bench/c/iox-pingpong.cpp (C++, untyped publisher/subscriber, both sides busy-poll take(); 64 B: loan, copy 64 B in, publish / take, read in place, release, i.e. 2 copies a round trip like the Topic 64 B rows; frame: loan, write the 8-byte stamp, publish / take, read the stamp, release), RouDi started and stopped by the bench. `
       : `${iox} `;
     return [
       {
