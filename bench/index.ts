@@ -7,7 +7,7 @@
 import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
-import { BUSY_LOAD_PER_CORE, renderReport, ROOT, renderTable, type BenchContext, type Suite, type SuiteResult } from './lib.js';
+import { BUSY_LOAD_PER_CORE, renderReport, ROOT, renderTable, targetsTable, type BenchContext, type Suite, type SuiteResult } from './lib.js';
 
 const suitesDir = join(ROOT, 'dist', 'bench', 'suites');
 const args = process.argv.slice(2);
@@ -40,13 +40,15 @@ for (const f of files) {
 const when = new Date().toISOString();
 const loadAfter = load1();
 const machine = `${cores} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${process.platform}`;
-const md = renderReport({ when, machine, cores, quick, loadBefore, loadAfter, busy, results });
+const targets = targetsTable();
+if (targets) process.stdout.write(`${renderTable(targets)}\n`);
+const md = renderReport({ when, machine, cores, quick, loadBefore, loadAfter, busy, results, targets });
 const full = wanted.length === 0 && !quick;
 if (full) writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
 writeFileSync(
   join(ROOT, 'bench', 'results', 'latest.json'),
-  JSON.stringify({ when, machine, quick, busy, loadBefore, loadAfter, results }, null, 2),
+  JSON.stringify({ when, machine, quick, busy, loadBefore, loadAfter, targets, results }, null, 2),
 );
 writeFileSync(join(ROOT, 'bench', 'results', 'latest.md'), md);
 ctx.log(

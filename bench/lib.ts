@@ -64,6 +64,60 @@ export function renderTable(t: Table): string {
 }
 
 /**
+ * Figures that suites hand to the report's target table (issue 12), keyed "<row>.<stat>", e.g. "topic.poll.p50".
+ * A suite records what it measured with {@link figure}; {@link targetsTable} compares what is there.
+ */
+const figures = new Map<string, number>();
+
+/** Records one figure of this run for {@link targetsTable}. */
+export function figure(key: string, value: number): void {
+  figures.set(key, value);
+}
+
+/** Records p50, p99 and p99.9 of a row under `key`. */
+export function figureStats(key: string, s: Stats): void {
+  figure(`${key}.p50`, s.p50);
+  figure(`${key}.p99`, s.p99);
+  figure(`${key}.p999`, s.p999);
+}
+
+/**
+ * Issue 12's targets against this run's figures (ratios of figures measured in the same run), or undefined when
+ * the suites that measure them did not run. A target whose figures are missing is left out.
+ */
+export function targetsTable(): Table | undefined {
+  const f = (k: string): number | undefined => figures.get(k);
+  const rows: Row[] = [];
+  const add = (target: string, num: string, den: string, limit: number): void => {
+    const a = f(num);
+    const b = f(den);
+    if (a === undefined || b === undefined) return;
+    const ratio = a / b;
+    rows.push({ target, measured: `${ratio.toFixed(2)}x`, limit: `${limit}x`, met: ratio <= limit ? 'yes' : 'NO' });
+  };
+  add('Topic busy-poll p50 / C pure spin p50 (64 B, 2 cores)', 'topic.poll.p50', 'cspin.p50', 6);
+  add('Topic busy-poll p99 / its p50', 'topic.poll.p99', 'topic.poll.p50', 2);
+  add('Topic busy-poll p99.9 / its p50', 'topic.poll.p999', 'topic.poll.p50', 15);
+  add('Topic await read() p50 / Topic busy-poll p50', 'topic.await.p50', 'topic.poll.p50', 1.2);
+  add('Topic busy-poll p50 / iceoryx busy-poll p50 (below 1 = faster)', 'topic.poll.p50', 'iox.p50', 1);
+  add('Queue round trip p50 / Topic busy-poll p50', 'queue.p50', 'topic.poll.p50', 2);
+  add('Queue p99 / its p50', 'queue.p99', 'queue.p50', 2);
+  add('Queue p99.9 / its p50', 'queue.p999', 'queue.p50', 15);
+  add('Rpc round trip p50 / Topic busy-poll p50', 'rpc.p50', 'topic.poll.p50', 2);
+  add('Rpc p99 / its p50', 'rpc.p99', 'rpc.p50', 2);
+  add('Rpc p99.9 / its p50', 'rpc.p999', 'rpc.p50', 15);
+  if (rows.length === 0) return undefined;
+  return {
+    title: 'Issue 12 targets in this run',
+    note:
+      'Ratios of figures measured in this run (64 B round trips, two cores, busy-poll or the default spin): Topic rows from 30-topic, Queue and Rpc (spin 50 µs) from 40-queue. ' +
+      'Only meaningful on a quiet machine (see the header).',
+    columns: ['target', 'measured', 'limit', 'met'],
+    rows,
+  };
+}
+
+/**
  * A run that starts with a 1-minute load average above this many per core is flagged "BUSY MACHINE" in the
  * report: other work then moves the medians of cross-core rows and dominates the tails.
  */
@@ -87,6 +141,8 @@ export interface RunInfo {
   loadAfter: number;
   busy: boolean;
   results: SuiteResult[];
+  /** {@link targetsTable} of the run, shown first. */
+  targets?: Table | undefined;
 }
 
 /** BENCHMARKS.md: a header (machine, load per suite, busy flag, method) and every suite's tables. */
@@ -112,6 +168,7 @@ export function renderReport(r: RunInfo): string {
       'their C spin floor is a pure pause loop, and the yielding C spin appears only in one-core rows.',
     'Compare rows within a table, not across machines or runs.',
     '',
+    ...(r.targets ? ['## Targets', '', renderTable(r.targets)] : []),
     ...r.results.flatMap((s) => [`## ${s.suite}`, '', `Load average ${s.loadBefore.toFixed(2)} before, ${s.loadAfter.toFixed(2)} after this suite.`, '', ...s.tables.map(renderTable)]),
   ].join('\n');
 }

@@ -26,7 +26,7 @@ import {
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { benchName, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -281,6 +281,10 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
     }
     const r2 = await interleave(ROUNDS, measurers);
     const cSpin = r2['cSpin']!;
+    figureStats('cspin', cSpin);
+    figureStats('topic.poll', r2['poll']!);
+    figureStats('topic.await', r2['await']!);
+    if (r2['iox']) figureStats('iox', r2['iox']);
     ctx.log('baselines: C spin (one core), C futex, child_process IPC, unix socket (64 B)');
     const cSpin1 = await cPingPong({ mode: 'spin-yield', size: small, iterations: 5_000 / k, placement: 'same-core' });
     const cFutex = await cPingPong({ mode: 'futex', size: small, iterations: 5_000 / k, placement: 'cores' });

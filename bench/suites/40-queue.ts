@@ -20,7 +20,7 @@ import {
   unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
-import { benchName, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
 /** The whole suite's watchdog: children still running then are killed and the suite fails. */
@@ -155,6 +155,8 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
       sock: () => unixSocketSamples({ size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       http: () => httpLoopbackSamples({ size: small, iterations: 2_000 / k / ROUNDS, ...place }),
     });
+    figureStats('queue', r64.queue);
+    figureStats('rpc', r64.rpc);
     const frame = SIZES.frame;
     const n = (ctx.quick ? 30 : 200) / ROUNDS;
     ctx.log('2.7 MB round trips: Rpc, child_process IPC, unix socket, HTTP (interleaved)');
