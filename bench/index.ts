@@ -39,7 +39,9 @@ for (const f of files) {
 }
 const when = new Date().toISOString();
 const loadAfter = load1();
-const machine = `${cores} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${process.platform}`;
+// Node flags (e.g. --min-semi-space-size) go to every Node child too (nodeCommand passes process.execArgv on).
+const flags = process.execArgv.length > 0 ? `, node flags ${process.execArgv.join(' ')}` : '';
+const machine = `${cores} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${flags}, ${process.platform}`;
 const targets = targetsTable();
 if (targets) process.stdout.write(`${renderTable(targets)}\n`);
 const md = renderReport({ when, machine, cores, quick, loadBefore, loadAfter, busy, results, targets });
