@@ -442,7 +442,7 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
           '"2" = this process on cpu 0, the child on cpu 1; "1" = both on cpu 0. busy-poll: tryRead loops; await: read() ' +
           '(re-reads the commit word for 50 µs, the default, then parks on the futex); parked: read() with spin 0, so every message ' +
           "wakes a sleeping process. one-way: the child's receive time minus the hrtime stamp in the message (median of the turns' p50s for interleaved rows). " +
-          `Two-core busy rows, their C spin floor${ioxRt ? ', the iceoryx rows' : ''} and the Topic 2.7 MB busy-poll row are measured in ${ROUNDS} interleaved turns (fresh processes each turn, samples merged); the others once, in the same run. ` +
+          `The two-core busy-poll and await rows and their C spin floor${ioxRt ? ', the iceoryx rows and the Topic 2.7 MB busy-poll row (their zero-copy counterpart)' : ''} are measured in ${ROUNDS} interleaved turns (fresh processes each turn, samples merged); the others once, in the same run. ` +
           'C spin on two cores is a pure pause loop (never yields: the floor); on one core it yields every 64 pauses (the only way to hand over there). ' +
           'Busy-poll on one core is not measured: two spinning Node processes on one core hand over only at the scheduler tick ' +
           '(Node cannot sched_yield). Zero-copy frame rows: both sides loan the frame, write only an 8-byte stamp and commit; ' +
