@@ -127,7 +127,8 @@ export async function iceoryx(log: (m: string) => void): Promise<Iceoryx | strin
     log('iceoryx not installed: running bench/install-iceoryx.sh');
     const r = spawnSync('bash', [script], { encoding: 'utf8' });
     if (r.status !== 0 || !installed()) {
-      return `iceoryx rows skipped: iceoryx is not installed and bench/install-iceoryx.sh could not install it (${(r.stderr || '').trim().split('\n').pop() ?? ''}).`;
+      const why = r.error?.message ?? ((r.stderr || '').trim().split('\n').pop() || `exit ${r.status}`);
+      return `iceoryx rows skipped: iceoryx is not installed and bench/install-iceoryx.sh could not install it (${why}).`;
     }
   }
   const inc = includeDir()!;
