@@ -174,7 +174,7 @@ async function bounded<T>(what: string, child: ChildProcess, ms: number, work: P
 }
 
 /** Runs a program to completion with a watchdog; returns its stdout (throws with its stderr on failure). */
-async function runProgram(bin: string, args: string[], timeout: number): Promise<string> {
+export async function runProgram(bin: string, args: string[], timeout: number): Promise<string> {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -202,8 +202,13 @@ async function runProgram(bin: string, args: string[], timeout: number): Promise
 
 /** Options of {@link cPingPong}. */
 export interface CPingPongOptions {
-  /** 'spin': busy-wait (pause; sched_yield every 64 pauses). 'futex': FUTEX_WAIT/FUTEX_WAKE, no spinning. */
-  mode: 'spin' | 'futex';
+  /**
+   * 'spin': pure busy-wait (a `pause` loop that never gives its core away): the floor of a two-core round trip.
+   * 'spin-yield': the same plus `sched_yield()` every 64 pauses, the only spin that hands over on one core (and
+   * the only one allowed with placement 'same-core'); under load it gives its core away, so it is no floor for
+   * two cores. 'futex': FUTEX_WAIT/FUTEX_WAKE, no spinning.
+   */
+  mode: 'spin' | 'spin-yield' | 'futex';
   /**
    * Payload bytes copied each way (into shared memory by the sender, out of it by the receiver). 0 = only the
    * 32-bit counter word moves (pure hand-over latency; a payload adds cache-line transfers and copies).
@@ -238,12 +243,18 @@ export async function cPingPong(options: CPingPongOptions): Promise<Stats> {
  */
 export async function cPingPongSamples(options: CPingPongOptions): Promise<Float64Array> {
   const { mode, size, iterations, placement } = options;
+  // Two pure spinners on one core only hand over at the scheduler tick: that row would measure the tick.
+  if (mode === 'spin' && placement === 'same-core') throw new Error("cPingPong: mode 'spin' on one core; use 'spin-yield'");
   const bin = buildC('pingpong');
   const cpus = placementCpus(placement);
   const warmup = Math.max(100, Math.floor(iterations / 10));
   const args = [mode, String(size), String(iterations), String(warmup), String(cpus?.[0] ?? -1), String(cpus?.[1] ?? -1)];
-  const text = await runProgram(bin, args, options.timeout ?? BASELINE_TIMEOUT_MS);
-  if (!text.endsWith('done\n')) throw new Error(`pingpong ${args.join(' ')}: truncated output`);
+  return parseNsSamples(await runProgram(bin, args, options.timeout ?? BASELINE_TIMEOUT_MS), iterations, `pingpong ${args.join(' ')}`);
+}
+
+/** Parses the output of a ping-pong program (one ns sample per line, then "done") into µs. */
+export function parseNsSamples(text: string, iterations: number, what: string): Float64Array {
+  if (!text.endsWith('done\n')) throw new Error(`${what}: truncated output`);
   const lines = text.split('\n');
   const samples = new Float64Array(iterations);
   for (let i = 0; i < iterations; i++) samples[i] = Number(lines[i]) / 1000;

@@ -5,12 +5,13 @@
  *                                                       messages of <size> bytes, prints "sent"
  *        queue-peer.js consume <queue>                  prints "ready", receives until the end of stream, prints
  *                                                       "done <n>"
- *        queue-peer.js echo <in> <out>                  sends back on <out> every message from <in> until <in> ends
- *        queue-peer.js serve <rpc> <slotSize>           Rpc echo server; prints "serving", stops on "stop"
+ *        queue-peer.js echo <in> <out> <spinUs>         sends back on <out> every message from <in> until <in> ends
+ *        queue-peer.js serve <rpc> <maxMessageSize> <spinUs>  Rpc echo server; prints "serving", stops on "stop"
  * Bounded: every wait has a 60 s timeout, so a broken run ends instead of hanging.
  */
 import { createInterface } from 'node:readline';
 import { Queue, Rpc } from '../../src/index.js';
+import { rpcServeOptions } from '../api.js';
 
 const [role, a, b, c] = process.argv.slice(2);
 const TIMEOUT = 60_000;
@@ -46,8 +47,9 @@ try {
     }
     say(`done ${n}`);
   } else if (role === 'echo') {
-    const qin = Queue.open(a!);
-    const qout = Queue.open(b!);
+    const spin = Number(c ?? 50);
+    const qin = Queue.open(a!, { spin });
+    const qout = Queue.open(b!, { spin });
     say('ready');
     for (;;) {
       const m = qin.tryReceive() ?? (await qin.receive({ timeout: TIMEOUT }));
@@ -55,7 +57,7 @@ try {
       if (!qout.trySend(m.data)) await qout.send(m.data, { timeout: TIMEOUT });
     }
   } else if (role === 'serve') {
-    const server = Rpc.serve(a!, (req) => req.data, { workers: 1, slotSize: Number(b), slots: 4 });
+    const server = Rpc.serve(a!, (req) => req.data, rpcServeOptions(Number(b), Number(c ?? 50)));
     say('serving');
     await stdinLine('stop');
     await server.close();

@@ -15,6 +15,7 @@
  * Bounded: every read times out after 60 s, so a broken run ends instead of hanging.
  */
 import { Mailbox, Topic } from '../../src/index.js';
+import { awaitView, pollView, seqNumber } from '../api.js';
 import { stats } from '../lib.js';
 
 const [role, a, b, c, d] = process.argv.slice(2);
@@ -30,25 +31,25 @@ try {
     const oneway: number[] = [];
     say('ready');
     for (;;) {
-      let m = sub.tryRead({ copy: false });
-      if (m === null) {
+      let data = pollView(sub);
+      if (data === null) {
         if (mode === 'poll') {
-          while ((m = sub.tryRead({ copy: false })) === null);
+          while ((data = pollView(sub)) === null);
         } else {
-          m = await sub.read({ timeout: TIMEOUT, copy: false });
+          data = await awaitView(sub, TIMEOUT);
         }
       }
       const now = process.hrtime.bigint();
-      if (m.data.length === 1) break;
+      if (data.length === 1) break;
       if (zeroCopy) {
-        const loan = pub.loan(m.data.length);
-        loan.bytes.set(m.data.subarray(0, 8));
+        const loan = pub.loan(data.length);
+        loan.bytes.set(data.subarray(0, 8));
         loan.commit();
       } else {
-        pub.publish(m.data);
+        pub.publish(data);
       }
       // Bookkeeping after the echo is on its way (the stamp is intact: the next ping cannot lap a 1 MiB ring).
-      oneway.push((Number(now) - new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0, true)) / 1000);
+      oneway.push((Number(now) - new DataView(data.buffer, data.byteOffset, 8).getFloat64(0, true)) / 1000);
     }
     const s = stats(oneway.slice(Math.floor(oneway.length / 10)));
     say(`oneway ${s.p50} ${s.p99} ${s.p999}`);
@@ -68,7 +69,7 @@ try {
     from.close();
     to.close();
   } else if (role === 'sub') {
-    const last = BigInt(b!);
+    const last = Number(b!);
     const copy = c === '1';
     const poll = d === 'poll';
     const sub = Topic.subscribe(a!);
@@ -90,7 +91,7 @@ try {
         read++;
         bytes += m.data.length;
       }
-      if (m.seq >= last) break;
+      if (seqNumber(m.seq) >= last) break;
     }
     say(`done ${read} ${sub.lost} ${bytes}`);
     sub.close();

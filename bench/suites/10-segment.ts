@@ -75,7 +75,10 @@ async function wakeTable(ctx: BenchContext, placement: Placement): Promise<Table
   };
   type Path = 'cSpin' | 'cFutex' | 'nodeSpin' | 'nodeSync' | 'nodeAsync';
   const measurers: Partial<Record<Path, (round: number) => Promise<ArrayLike<number>>>> = {
-    cSpin: logged('C spin', () => cPingPongSamples({ mode: 'spin', size: 0, iterations: spinN, placement })),
+    // Two cores: a pure spin (the floor); one core: the yielding spin, the only one that hands over there.
+    cSpin: logged('C spin', () =>
+      cPingPongSamples({ mode: placement === 'cores' ? 'spin' : 'spin-yield', size: 0, iterations: spinN, placement }),
+    ),
     cFutex: logged('C futex', () => cPingPongSamples({ mode: 'futex', size: 0, iterations: waitN, placement })),
   };
   // A pure Atomics.load spin on one core only advances when the scheduler preempts the spinner: cores only.
@@ -88,7 +91,7 @@ async function wakeTable(ctx: BenchContext, placement: Placement): Promise<Table
   );
   const futex = r.cFutex!.p50;
   const rows: Row[] = [
-    latencyRow('C spin (pause, sched_yield every 64)', r.cSpin!, futex),
+    latencyRow(placement === 'cores' ? 'C spin (pure pause loop)' : 'C spin (pause, sched_yield every 64)', r.cSpin!, futex),
     latencyRow('C futex (FUTEX_WAIT / FUTEX_WAKE)', r.cFutex!, futex),
   ];
   if (r.nodeSpin) rows.push(latencyRow('Node Atomics.load spin (reference, no wait)', r.nodeSpin, futex));
@@ -242,7 +245,7 @@ function lifecycleTable(ctx: BenchContext): Table {
       ['create + open + close x 2 + unlink', total],
     ] as const) {
       const s = stats(samples);
-      rows.push({ size: label, step, p50: s.p50, p99: s.p99, n: s.n });
+      rows.push({ size: label, step, p50: s.p50, p99: s.p99, 'p99.9': s.p999, n: s.n });
     }
   }
   return {
@@ -250,7 +253,7 @@ function lifecycleTable(ctx: BenchContext): Table {
     note:
       'Each iteration: create a segment (shm_open + ftruncate + posix_fallocate + mmap + header), open it again ' +
       '(validates the header), close both (remaps the range private; the mapping itself goes at GC), unlink the name.',
-    columns: ['size', 'step', 'p50', 'p99', 'n'],
+    columns: ['size', 'step', 'p50', 'p99', 'p99.9', 'n'],
     rows,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Topic benchmark (issue 6), beside the baselines a user would compare it with, all measured in this run:
  *  1. 64 B round trip between two processes (busy-poll, default await = spin then park, parked with spin 0), on
- *     two cores and on one core, plus one-way latency; C spin/futex ping-pong, child_process IPC, Unix socket.
+ *     two cores and on one core, plus one-way latency; C spin/futex ping-pong, iceoryx (when installed),
+ *     child_process IPC, Unix socket. The two-core busy rows and their floors are measured in 3 interleaved turns.
  *  2. 64 B throughput: 1 publisher, 1/2/4 subscriber processes.
  *  3. 1280x720x3 (2.7 MB) and 6 MiB frames to 1 and 3 subscribers, with publish (one copy in) and loan (none),
  *     readers zero-copy (copy: false) or copying; C memcpy and child_process IPC for the same sizes.
@@ -10,10 +11,14 @@
  */
 import { join } from 'node:path';
 import { Mailbox, Topic } from '../../src/index.js';
+import { awaitView, createMailbox, createTopic, HAS_SINGLE_PUBLISHER, pollView } from '../api.js';
+import { iceoryx, type Iceoryx } from '../iceoryx.js';
 import {
   childProcessIpc,
   cMemcpy,
   cPingPong,
+  cPingPongSamples,
+  interleave,
   PeerSet,
   placementCpus,
   SIZES,
@@ -21,7 +26,7 @@ import {
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { benchName, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -32,19 +37,24 @@ const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child
 type EchoMode = 'poll' | 'await' | 'park';
 
 interface PingPong {
-  rtt: Stats;
+  /** Round-trip samples (µs), in measurement order. */
+  samples: Float64Array;
+  /** The child's one-way p50 (µs). */
   oneway: number;
 }
 
-/** Round trips through two topics and an echoing child; one-way latency measured by the child (hrtime stamps). */
-async function pingPong(mode: EchoMode, placement: Placement, iterations: number, frame = 0): Promise<PingPong> {
+/**
+ * Round trips through two topics and an echoing child; one-way latency measured by the child (hrtime stamps).
+ * `singlePublisher`: both topics in single-publisher mode (see bench/api.ts).
+ */
+async function pingPong(mode: EchoMode, placement: Placement, iterations: number, frame = 0, singlePublisher = false): Promise<PingPong> {
   const cpus = placementCpus(placement);
   const there = benchName('ping');
   const back = benchName('pong');
   const size = frame || SIZES.small;
   const layout = { capacity: Math.max(1 << 20, 4 * (size + 64)), maxMessageSize: Math.max(4096, size) };
-  const ping = Topic.create(there, layout);
-  const pong = Topic.create(back, layout);
+  const ping = createTopic(there, layout, singlePublisher);
+  const pong = createTopic(back, layout, singlePublisher);
   const sub = Topic.subscribe(back, { spin: mode === 'park' ? 0 : 50 });
   try {
     const echo = peer(['echo', there, back, mode, frame ? 'zc' : 'copy'], cpus?.[1]);
@@ -53,7 +63,7 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
     const dv = new DataView(buf.buffer);
     const warmup = Math.max(100, Math.floor(iterations / 10));
     const samples = new Float64Array(iterations);
-    const rtt = await withPinnedSelf(cpus?.[0], async () => {
+    await withPinnedSelf(cpus?.[0], async () => {
       for (let i = -warmup; i < iterations; i++) {
         const t0 = process.hrtime.bigint();
         dv.setFloat64(0, Number(t0), true);
@@ -65,19 +75,17 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
         } else {
           ping.publish(buf);
         }
-        let m = sub.tryRead({ copy: false });
-        if (m === null) {
-          if (mode === 'poll') while ((m = sub.tryRead({ copy: false })) === null);
-          else m = await sub.read({ timeout: 60_000, copy: false });
+        if (pollView(sub) === null) {
+          if (mode === 'poll') while (pollView(sub) === null);
+          else await awaitView(sub, 60_000);
         }
         if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
       }
-      return stats(samples);
     });
     ping.publish(new Uint8Array(1));
     const ow = (await line(echo, /^oneway /)).split(' ').map(Number);
     await echo.done;
-    return { rtt, oneway: ow[1]! };
+    return { samples, oneway: ow[1]! };
   } finally {
     sub.close();
     ping.close();
@@ -85,6 +93,12 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
     Topic.unlink(there);
     Topic.unlink(back);
   }
+}
+
+/** {@link pingPong} as Stats, with its one-way p50. */
+async function pingPongStats(mode: EchoMode, placement: Placement, iterations: number, frame = 0): Promise<{ rtt: Stats; oneway: number }> {
+  const r = await pingPong(mode, placement, iterations, frame);
+  return { rtt: stats(r.samples), oneway: r.oneway };
 }
 
 interface Delivery {
@@ -104,7 +118,7 @@ async function deliver(
   opts: { loan: boolean; copy: boolean; capacity: number; poll?: boolean },
 ): Promise<Delivery> {
   const name = benchName('tp');
-  const topic = Topic.create(name, { capacity: opts.capacity, maxMessageSize: Math.max(size, 64) });
+  const topic = createTopic(name, { capacity: opts.capacity, maxMessageSize: Math.max(size, 64) });
   try {
     // One lap first, so the publisher's page faults on fresh shared memory are not timed (steady state).
     const warm = Math.ceil(opts.capacity / Math.max(size, 4096)) + 1;
@@ -149,7 +163,7 @@ const sum = (xs: number[]): number => xs.reduce((x, y) => x + y, 0);
  */
 function mailboxLatency(size: number, op: 'write' | 'read', batches: number, perBatch: number): Stats {
   const name = benchName('mb');
-  const mb = Mailbox.create(name, { maxMessageSize: size });
+  const mb = createMailbox(name, size);
   try {
     const value = new Uint8Array(size).fill(0x5a);
     const into = new Uint8Array(size); // a reader of big values reuses one buffer (read({ into }))
@@ -177,8 +191,8 @@ async function mailboxWake(placement: Placement, iterations: number): Promise<St
   const cpus = placementCpus(placement);
   const there = benchName('mba');
   const back = benchName('mbb');
-  const a = Mailbox.create(there, { maxMessageSize: 64 });
-  const b = Mailbox.create(back, { maxMessageSize: 64 });
+  const a = createMailbox(there, 64);
+  const b = createMailbox(back, 64);
   try {
     const echo = peer(['mbecho', there, back], cpus?.[1]);
     await line(echo, /^ready$/);
@@ -205,6 +219,9 @@ async function mailboxWake(placement: Placement, iterations: number): Promise<St
   }
 }
 
+/** Columns of every latency row: its percentiles, the tail as multiples of its own p50, then the baselines. */
+const RTT_COLUMNS = ['path', 'cores', 'p50', 'p99', 'p99.9', 'p99 / p50', 'p99.9 / p50', 'one-way p50', 'p50 vs C spin', 'IPC p50 / p50'];
+
 function rttRow(path: string, placement: string, s: Stats, ipcP50: number, cSpinP50: number, oneway?: number): Row {
   return {
     path,
@@ -212,38 +229,77 @@ function rttRow(path: string, placement: string, s: Stats, ipcP50: number, cSpin
     p50: s.p50,
     p99: s.p99,
     'p99.9': s.p999,
+    'p99 / p50': `${(s.p99 / s.p50).toFixed(1)}x`,
+    'p99.9 / p50': `${(s.p999 / s.p50).toFixed(1)}x`,
     'one-way p50': oneway ?? '',
-    'vs C spin p50': `${(s.p50 / cSpinP50).toFixed(1)}x`,
+    'p50 vs C spin': `${(s.p50 / cSpinP50).toFixed(1)}x`,
     'IPC p50 / p50': `${(ipcP50 / s.p50).toFixed(0)}x`,
   };
 }
+
+/** Median of a few per-turn figures (the one-way p50 of each interleaved turn). */
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** Turns of the interleaved two-core round-trip rows (issue 12 compares in 3 alternating turns). */
+const ROUNDS = 3;
 
 export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
   const watchdog = setTimeout(() => {
     peers.killAll();
   }, SUITE_TIMEOUT_MS);
+  let iox: Iceoryx | string | undefined;
   try {
     const k = ctx.quick ? 10 : 1;
     const small = SIZES.small;
     // ---- 64 B round trips
-    ctx.log('baselines: C spin/futex ping-pong, child_process IPC, unix socket (64 B)');
-    const cSpin = await cPingPong({ mode: 'spin', size: small, iterations: 50_000 / k, placement: 'cores' });
-    const cSpin1 = await cPingPong({ mode: 'spin', size: small, iterations: 5_000 / k, placement: 'same-core' });
+    iox = await iceoryx(ctx.log);
+    if (typeof iox === 'string') ctx.log(iox);
+    const ioxRt = typeof iox === 'string' ? undefined : iox;
+    const oneways: Record<string, number[]> = { poll: [], await: [], single: [] };
+    const turn = (what: string, fn: () => Promise<ArrayLike<number>>) => (round: number): Promise<ArrayLike<number>> => {
+      ctx.log(`64 B round trip, two cores, turn ${round + 1}/${ROUNDS}: ${what}`);
+      return fn();
+    };
+    const topicTurn = (key: string, mode: EchoMode, n: number, frame = 0, single = false) => async (): Promise<Float64Array> => {
+      const r = await pingPong(mode, 'cores', n, frame, single);
+      oneways[key] = [...(oneways[key] ?? []), r.oneway];
+      return r.samples;
+    };
+    const n2 = 50_000 / k / ROUNDS;
+    const measurers: Record<string, (round: number) => Promise<ArrayLike<number>>> = {
+      cSpin: turn('C spin (pure)', () => cPingPongSamples({ mode: 'spin', size: small, iterations: n2, placement: 'cores' })),
+      poll: turn('Topic busy-poll', topicTurn('poll', 'poll', n2)),
+      await: turn('Topic await read()', topicTurn('await', 'await', n2)),
+    };
+    if (HAS_SINGLE_PUBLISHER) measurers['single'] = turn('Topic busy-poll, single publisher', topicTurn('single', 'poll', n2, 0, true));
+    if (ioxRt) {
+      measurers['iox'] = turn(`${ioxRt.version} busy-poll`, () => ioxRt.pingPongSamples({ mode: 'copy', size: small, iterations: n2, placement: 'cores' }));
+      measurers['ioxZc'] = turn(`${ioxRt.version} zero-copy 2.7 MB`, () =>
+        ioxRt.pingPongSamples({ mode: 'zc', size: SIZES.frame, iterations: 20_000 / k / ROUNDS, placement: 'cores' }),
+      );
+      measurers['zcFrame'] = turn('Topic zero-copy 2.7 MB', topicTurn('zcFrame', 'poll', 20_000 / k / ROUNDS, SIZES.frame));
+    }
+    const r2 = await interleave(ROUNDS, measurers);
+    const cSpin = r2['cSpin']!;
+    figureStats('cspin', cSpin);
+    figureStats('topic.poll', r2['poll']!);
+    figureStats('topic.await', r2['await']!);
+    if (r2['iox']) figureStats('iox', r2['iox']);
+    ctx.log('baselines: C spin (one core), C futex, child_process IPC, unix socket (64 B)');
+    const cSpin1 = await cPingPong({ mode: 'spin-yield', size: small, iterations: 5_000 / k, placement: 'same-core' });
     const cFutex = await cPingPong({ mode: 'futex', size: small, iterations: 5_000 / k, placement: 'cores' });
     const cFutex1 = await cPingPong({ mode: 'futex', size: small, iterations: 5_000 / k, placement: 'same-core' });
     const ipcAdv = await childProcessIpc({ serialization: 'advanced', size: small, iterations: 5_000 / k, placement: 'cores' });
     const ipcJson = await childProcessIpc({ serialization: 'json', size: small, iterations: 5_000 / k, placement: 'cores' });
     const sock = await unixSocket({ size: small, iterations: 5_000 / k, placement: 'cores' });
-    ctx.log('Topic 64 B round trips');
-    const poll = await pingPong('poll', 'cores', 50_000 / k);
-    const awaitCores = await pingPong('await', 'cores', 50_000 / k);
-    const park = await pingPong('park', 'cores', 5_000 / k);
-    const await1 = await pingPong('await', 'same-core', 2_000 / k);
-    const park1 = await pingPong('park', 'same-core', 5_000 / k);
+    ctx.log('Topic 64 B round trips: parked, one core');
+    const park = await pingPongStats('park', 'cores', 5_000 / k);
+    const await1 = await pingPongStats('await', 'same-core', 2_000 / k);
+    const park1 = await pingPongStats('park', 'same-core', 5_000 / k);
     ctx.log('Topic zero-copy frame round trips (loan + copy: false)');
-    const zcFrame = await pingPong('poll', 'cores', 20_000 / k, SIZES.frame);
-    const zcLarge = await pingPong('poll', 'cores', 20_000 / k, SIZES.large);
-    const zcFrameAwait = await pingPong('await', 'cores', 20_000 / k, SIZES.frame);
+    const zcFrame = r2['zcFrame'] ? { rtt: r2['zcFrame'], oneway: median(oneways['zcFrame']!) } : await pingPongStats('poll', 'cores', 20_000 / k, SIZES.frame);
+    const zcLarge = await pingPongStats('poll', 'cores', 20_000 / k, SIZES.large);
+    const zcFrameAwait = await pingPongStats('await', 'cores', 20_000 / k, SIZES.frame);
 
     // ---- 64 B throughput
     ctx.log('Topic 64 B throughput, 1/2/4 subscribers');
@@ -256,7 +312,7 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
         messages: tpCount,
         'publish msg/s': tpCount / d.pubSeconds,
         'ns/publish': (d.pubSeconds * 1e9) / tpCount,
-        'delivered msg/s (all subscribers)': sum(d.read) / d.allSeconds,
+        'delivered msg/s per subscriber': sum(d.read) / subs / d.allSeconds,
         'lost %': `${((100 * sum(d.lost)) / (tpCount * subs)).toFixed(1)}`,
       });
     }
@@ -271,7 +327,8 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
       ['2.7 MB', SIZES.frame, ipcFrame, memFrame!],
       ['6 MiB', SIZES.large, ipcLarge, memLarge!],
     ] as const) {
-      const ipcGBs = (2 * size) / (ipc.p50 * 1e3); // a round trip moves size bytes each way
+      // One IPC pair moves one frame each way per round trip: frames/s of one receiver = 2 / RTT.
+      const ipcFps = 2e6 / ipc.p50;
       const frames = Math.max(20, Math.round((size === SIZES.frame ? 400 : 200) / k));
       const capacity = 64 << 20;
       ctx.log(`Topic ${label} frames`);
@@ -283,43 +340,40 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
         ['publish', 1, true],
       ] as const) {
         const d = await deliver(size, frames, subs, { loan: how === 'loan', copy, capacity });
-        const deliveredGBs = (sum(d.read) * size) / d.allSeconds / 1e9;
+        const perSub = sum(d.read) / subs / d.allSeconds;
         frameRows.push({
           frame: label,
           publisher: how,
           subscribers: subs,
           readers: copy ? 'copy' : 'copy: false',
           'publisher frames/s': frames / d.pubSeconds,
-          'publisher GB/s': (frames * size) / d.pubSeconds / 1e9,
           'µs/frame (publisher)': (d.pubSeconds * 1e6) / frames,
-          'delivered GB/s (all subs)': deliveredGBs,
+          'frames/s per subscriber': perSub,
           lost: sum(d.lost),
-          'vs IPC': `${(deliveredGBs / ipcGBs).toFixed(0)}x`,
+          'per subscriber vs IPC': `${(perSub / ipcFps).toFixed(1)}x`,
         });
       }
       frameRows.push({
         frame: label,
-        publisher: 'C memcpy (hot / DRAM)',
+        publisher: `C memcpy, hot (${mem.hot.toFixed(1)} GB/s; DRAM ${mem.dram.toFixed(1)} GB/s)`,
         subscribers: '',
         readers: '',
         'publisher frames/s': (mem.hot * 1e9) / size,
-        'publisher GB/s': `${mem.hot.toFixed(1)} / ${mem.dram.toFixed(1)}`,
         'µs/frame (publisher)': (size / (mem.hot * 1e9)) * 1e6,
-        'delivered GB/s (all subs)': '',
+        'frames/s per subscriber': '',
         lost: '',
-        'vs IPC': '',
+        'per subscriber vs IPC': '',
       });
       frameRows.push({
         frame: label,
-        publisher: "child_process IPC 'advanced' (RTT/2)",
+        publisher: "child_process IPC 'advanced' (one pair, RTT / 2 per frame)",
         subscribers: 1,
         readers: '',
-        'publisher frames/s': 2e6 / ipc.p50,
-        'publisher GB/s': ipcGBs,
+        'publisher frames/s': ipcFps,
         'µs/frame (publisher)': ipc.p50 / 2,
-        'delivered GB/s (all subs)': ipcGBs,
+        'frames/s per subscriber': ipcFps,
         lost: '',
-        'vs IPC': '1x',
+        'per subscriber vs IPC': '1x',
       });
     }
 
@@ -337,7 +391,7 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
         mbRows.push({ path: `Mailbox ${op}()`, value: label, cores: '1', p50: s.p50, p99: s.p99, 'p99.9': s.p999, 'GB/s at p50': size / (s.p50 * 1e3), 'vs C futex p50': '' });
       }
     }
-    mbRows.push({ path: 'C memcpy (hot)', value: '1 MiB', cores: '1', p50: MiB / (memMiB!.hot * 1e3), p99: '', 'p99.9': '', 'GB/s at p50': memMiB!.hot, 'vs C futex p50': '' });
+    mbRows.push({ path: 'C memcpy (hot, best of 5 batches)', value: '1 MiB', cores: '1', p50: MiB / (memMiB!.hot * 1e3), p99: '', 'p99.9': '', 'GB/s at p50': memMiB!.hot, 'vs C futex p50': '' });
     const mbWake = await mailboxWake('cores', 3_000 / k);
     const mbWake1 = await mailboxWake('same-core', 3_000 / k);
     const wakeRow = (path: string, cores: '1' | '2', s: Stats): Row => ({
@@ -351,6 +405,35 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
       'vs C futex p50': `${(s.p50 / (cores === '2' ? cFutex.p50 : cFutex1.p50)).toFixed(2)}x`,
     });
 
+    const ipc = ipcAdv.p50;
+    const c = cSpin.p50;
+    const rttRows: Row[] = [
+      rttRow('Topic busy-poll', '2', r2['poll']!, ipc, c, median(oneways['poll']!)),
+      ...(r2['single'] ? [rttRow('Topic busy-poll, single publisher', '2', r2['single'], ipc, c, median(oneways['single']!))] : []),
+      rttRow('Topic await read() (default)', '2', r2['await']!, ipc, c, median(oneways['await']!)),
+      rttRow('Topic parked (spin 0)', '2', park.rtt, ipc, c, park.oneway),
+      rttRow('Topic await read() (default)', '1', await1.rtt, ipc, c, await1.oneway),
+      rttRow('Topic parked (spin 0)', '1', park1.rtt, ipc, c, park1.oneway),
+      rttRow('Topic zero-copy 2.7 MB frame, busy-poll', '2', zcFrame.rtt, ipc, c, zcFrame.oneway),
+      rttRow('Topic zero-copy 6 MiB frame, busy-poll', '2', zcLarge.rtt, ipc, c, zcLarge.oneway),
+      rttRow('Topic zero-copy 2.7 MB frame, await read()', '2', zcFrameAwait.rtt, ipc, c, zcFrameAwait.oneway),
+      ...(ioxRt
+        ? [
+            rttRow(`${ioxRt.version} (C++) busy-poll, 64 B copied`, '2', r2['iox']!, ipc, c),
+            rttRow(`${ioxRt.version} (C++) zero-copy 2.7 MB frame, busy-poll`, '2', r2['ioxZc']!, ipc, c),
+          ]
+        : []),
+      rttRow('C spin ping-pong (pure pause loop)', '2', cSpin, ipc, c),
+      rttRow('C spin ping-pong (sched_yield every 64 pauses)', '1', cSpin1, ipc, c),
+      rttRow('C futex ping-pong', '2', cFutex, ipc, c),
+      rttRow('C futex ping-pong', '1', cFutex1, ipc, c),
+      rttRow("child_process IPC ('advanced')", '2', ipcAdv, ipc, c),
+      rttRow("child_process IPC ('json')", '2', ipcJson, ipc, c),
+      rttRow('Unix domain socket', '2', sock, ipc, c),
+    ];
+    const ioxNote = ioxRt
+      ? `${ioxRt.version} rows: bench/c/iox-pingpong.cpp (C++, untyped publisher/subscriber, both sides busy-poll take(); 64 B: loan, copy 64 B in, publish / take, read in place, release, i.e. 2 copies a round trip like the Topic 64 B rows; frame: loan, write the 8-byte stamp, publish / take, read the stamp, release), RouDi started and stopped by the bench. `
+      : `${iox} `;
     return [
       {
         title: 'Topic round trip, 64 B (µs)',
@@ -358,58 +441,44 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
           'This process publishes on topic A and waits for the echo on topic B from a child (bench/children/topic-peer.ts). ' +
           '"2" = this process on cpu 0, the child on cpu 1; "1" = both on cpu 0. busy-poll: tryRead loops; await: read() ' +
           '(re-reads the commit word for 50 µs, the default, then parks on the futex); parked: read() with spin 0, so every message ' +
-          'wakes a sleeping process. one-way: the child\'s receive time minus the hrtime stamp in the message. ' +
+          "wakes a sleeping process. one-way: the child's receive time minus the hrtime stamp in the message (median of the turns' p50s for interleaved rows). " +
+          `The two-core busy-poll and await rows and their C spin floor${ioxRt ? ', the iceoryx rows and the Topic 2.7 MB busy-poll row (their zero-copy counterpart)' : ''} are measured in ${ROUNDS} interleaved turns (fresh processes each turn, samples merged); the others once, in the same run. ` +
+          'C spin on two cores is a pure pause loop (never yields: the floor); on one core it yields every 64 pauses (the only way to hand over there). ' +
           'Busy-poll on one core is not measured: two spinning Node processes on one core hand over only at the scheduler tick ' +
           '(Node cannot sched_yield). Zero-copy frame rows: both sides loan the frame, write only an 8-byte stamp and commit; ' +
           'readers use copy: false (cost independent of size: compare with the 64 B rows). IPC p50 / p50 compares with 64 B IPC. ' +
-          'Baselines from bench/baselines.ts in the same run.',
-        columns: ['path', 'cores', 'p50', 'p99', 'p99.9', 'one-way p50', 'vs C spin p50', 'IPC p50 / p50'],
-        rows: [
-          rttRow('Topic busy-poll', '2', poll.rtt, ipcAdv.p50, cSpin.p50, poll.oneway),
-          rttRow('Topic await read() (default)', '2', awaitCores.rtt, ipcAdv.p50, cSpin.p50, awaitCores.oneway),
-          rttRow('Topic parked (spin 0)', '2', park.rtt, ipcAdv.p50, cSpin.p50, park.oneway),
-          rttRow('Topic await read() (default)', '1', await1.rtt, ipcAdv.p50, cSpin.p50, await1.oneway),
-          rttRow('Topic parked (spin 0)', '1', park1.rtt, ipcAdv.p50, cSpin.p50, park1.oneway),
-          rttRow('Topic zero-copy 2.7 MB frame, busy-poll', '2', zcFrame.rtt, ipcAdv.p50, cSpin.p50, zcFrame.oneway),
-          rttRow('Topic zero-copy 6 MiB frame, busy-poll', '2', zcLarge.rtt, ipcAdv.p50, cSpin.p50, zcLarge.oneway),
-          rttRow('Topic zero-copy 2.7 MB frame, await read()', '2', zcFrameAwait.rtt, ipcAdv.p50, cSpin.p50, zcFrameAwait.oneway),
-          rttRow('C spin ping-pong', '2', cSpin, ipcAdv.p50, cSpin.p50),
-          rttRow('C spin ping-pong (yields)', '1', cSpin1, ipcAdv.p50, cSpin.p50),
-          rttRow('C futex ping-pong', '2', cFutex, ipcAdv.p50, cSpin.p50),
-          rttRow('C futex ping-pong', '1', cFutex1, ipcAdv.p50, cSpin.p50),
-          rttRow("child_process IPC ('advanced')", '2', ipcAdv, ipcAdv.p50, cSpin.p50),
-          rttRow("child_process IPC ('json')", '2', ipcJson, ipcAdv.p50, cSpin.p50),
-          rttRow('Unix domain socket', '2', sock, ipcAdv.p50, cSpin.p50),
-        ],
+          ioxNote +
+          'p99 / p50 and p99.9 / p50: the tail as a multiple of the row\'s own median (issue 12 targets: at most 2x and 15x). Baselines from bench/baselines.ts in the same run.',
+        columns: RTT_COLUMNS,
+        rows: rttRows,
       },
       {
         title: 'Topic throughput, 64 B, 1 publisher',
         note:
           'This process publishes as fast as it can (16 MiB ring); subscriber children read with await read() and copy each ' +
           'message. Unpinned: with 4 subscribers, 5 processes share the 2 cores. Subscribers slower than the publisher are ' +
-          'lapped (the ring overwrites; they skip ahead): "lost %" is what they missed.',
-        columns: ['subscribers', 'messages', 'publish msg/s', 'ns/publish', 'delivered msg/s (all subscribers)', 'lost %'],
+          'lapped (the ring overwrites; they skip ahead): "lost %" is what they missed. Delivered: messages one subscriber got (average of the subscribers) per second.',
+        columns: ['subscribers', 'messages', 'publish msg/s', 'ns/publish', 'delivered msg/s per subscriber', 'lost %'],
         rows: tpRows,
       },
       {
         title: 'Topic frames: 1280x720x3 (2.7 MB) and 6 MiB',
         note:
           'This process publishes frames as fast as it can into a 64 MiB ring (after one untimed lap, so first-touch page faults are not counted): "publish" copies a private frame in (native ' +
-          'memcpy); "loan" writes one byte into the loaned space and commits (a producer that renders in place). Subscriber ' +
+          'memcpy); "loan" writes one byte into the loaned space and commits (a producer that renders in place, so no GB/s figure: nothing is copied). Subscriber ' +
           'children read with await read(); "copy: false" readers touch the first and last byte and check valid(), "copy" ' +
-          'readers copy the frame out into one reused buffer (read({ into })). delivered = frames all subscribers got intact / time until the last one finished. ' +
-          'vs IPC: delivered GB/s over child_process IPC (advanced) GB/s for the same size (2 x size / RTT).',
+          'readers copy the frame out into one reused buffer (read({ into })). frames/s per subscriber = frames one subscriber got intact (average over the subscribers) / time until the last one finished. ' +
+          'per subscriber vs IPC: that rate over the frames/s one child_process IPC receiver gets (one pair, 2 / RTT for the same size), i.e. one subscriber against one IPC pair.',
         columns: [
           'frame',
           'publisher',
           'subscribers',
           'readers',
           'publisher frames/s',
-          'publisher GB/s',
           'µs/frame (publisher)',
-          'delivered GB/s (all subs)',
+          'frames/s per subscriber',
           'lost',
-          'vs IPC',
+          'per subscriber vs IPC',
         ],
         rows: frameRows,
       },
@@ -435,5 +504,6 @@ export default async function topicSuite(ctx: BenchContext): Promise<Table[]> {
   } finally {
     clearTimeout(watchdog);
     peers.killAll();
+    if (iox !== undefined && typeof iox !== 'string') await iox.stop();
   }
 }

@@ -7,8 +7,10 @@
  */
 import { join } from 'node:path';
 import { Queue, Rpc } from '../../src/index.js';
+import { detachQueue, endQueue, queueLayout } from '../api.js';
 import {
   childProcessIpcSamples,
+  cPingPongSamples,
   httpLoopbackSamples,
   interleave,
   PeerSet,
@@ -18,7 +20,7 @@ import {
   unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
-import { benchName, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
 /** The whole suite's watchdog: children still running then are killed and the suite fails. */
@@ -31,7 +33,7 @@ const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child
 /** `producers` x `consumers` processes move `total` 64 B messages through one queue; messages per second. */
 async function throughput(producers: number, consumers: number, total: number): Promise<Row> {
   const name = benchName('qtp');
-  const q = Queue.create(name, { slots: 1024, slotSize: 64 });
+  const q = Queue.create(name, queueLayout(1024, 64));
   try {
     const cons = Array.from({ length: consumers }, () => peer(['consume', name]));
     const prods = Array.from({ length: producers }, () => peer(['produce', name, String(total / producers), '64']));
@@ -39,7 +41,7 @@ async function throughput(producers: number, consumers: number, total: number): 
     const t0 = process.hrtime.bigint();
     for (const p of prods) p.send('go');
     await Promise.all(prods.map((p) => line(p, /^sent$/)));
-    q.close();
+    endQueue(q);
     const counts = await Promise.all(cons.map(async (c) => Number((await line(c, /^done /)).split(' ')[1])));
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const got = counts.reduce((x, y) => x + y, 0);
@@ -53,20 +55,20 @@ async function throughput(producers: number, consumers: number, total: number): 
       'ns/msg': (s * 1e9) / total,
     };
   } finally {
-    q.detach();
+    detachQueue(q);
     Queue.unlink(name);
   }
 }
 
-/** Round trip through two queues and an echoing child, µs. */
-async function queueRoundTrip(iterations: number): Promise<Float64Array> {
+/** Round trip through two queues and an echoing child, µs; both sides spin `spin` µs before sleeping. */
+async function queueRoundTrip(iterations: number, spin = 50): Promise<Float64Array> {
   const cpus = placementCpus('cores');
   const there = benchName('qthere');
   const back = benchName('qback');
-  const qa = Queue.create(there, { slots: 64, slotSize: 64 });
-  const qb = Queue.create(back, { slots: 64, slotSize: 64 });
+  const qa = Queue.create(there, { ...queueLayout(64, 64), spin });
+  const qb = Queue.create(back, { ...queueLayout(64, 64), spin });
   try {
-    const echo = peer(['echo', there, back], cpus?.[1]);
+    const echo = peer(['echo', there, back, String(spin)], cpus?.[1]);
     await line(echo, /^ready$/);
     const buf = new Uint8Array(64).fill(0x5a);
     const stats = await withPinnedSelf(cpus?.[0], () =>
@@ -75,25 +77,25 @@ async function queueRoundTrip(iterations: number): Promise<Float64Array> {
         if (qb.tryReceive() === null) await qb.receive();
       }),
     );
-    qa.close();
+    endQueue(qa);
     await echo.done;
     return stats;
   } finally {
-    qa.detach();
-    qb.detach();
+    detachQueue(qa);
+    detachQueue(qb);
     Queue.unlink(there);
     Queue.unlink(back);
   }
 }
 
-/** Rpc request round trip to an echo server in a child process, µs. */
-async function rpcRoundTrip(size: number, iterations: number, reuse = false): Promise<Float64Array> {
+/** Rpc request round trip to an echo server in a child process, µs; both sides spin `spin` µs before sleeping. */
+async function rpcRoundTrip(size: number, iterations: number, reuse = false, spin = 50): Promise<Float64Array> {
   const cpus = placementCpus('cores');
   const name = benchName('rpc');
-  const server = peer(['serve', name, String(Math.max(4096, size))], cpus?.[1]);
+  const server = peer(['serve', name, String(Math.max(4096, size)), String(spin)], cpus?.[1]);
   try {
     await line(server, /^serving$/);
-    const client = Rpc.connect(name, { slots: 2 });
+    const client = Rpc.connect(name, { slots: 2, spin });
     const payload = new Uint8Array(size).fill(0x5a);
     const options = reuse ? { into: new Uint8Array(size) } : {};
     const stats = await withPinnedSelf(cpus?.[0], () =>
@@ -111,12 +113,15 @@ async function rpcRoundTrip(size: number, iterations: number, reuse = false): Pr
   }
 }
 
-function latencyRow(path: string, s: Stats, ipcP50: number): Row {
+function latencyRow(path: string, s: Stats, ipcP50: number, cSpinP50?: number): Row {
   return {
     path,
     p50: s.p50,
     p99: s.p99,
     'p99.9': s.p999,
+    'p99 / p50': `${(s.p99 / s.p50).toFixed(1)}x`,
+    'p99.9 / p50': `${(s.p999 / s.p50).toFixed(1)}x`,
+    ...(cSpinP50 === undefined ? {} : { 'p50 vs C spin': `${(s.p50 / cSpinP50).toFixed(1)}x` }),
     'child_process IPC p50 / p50': `${(ipcP50 / s.p50).toFixed(1)}x`,
     n: s.n,
   };
@@ -137,15 +142,21 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
     const ROUNDS = 5;
     const small = SIZES.small;
     const place = { placement: 'cores' as const };
-    ctx.log('64 B round trips: Queue, Rpc, child_process IPC, unix socket, HTTP (interleaved)');
+    ctx.log('64 B round trips: C spin/futex, Queue and Rpc (spin 50 µs and 0), child_process IPC, unix socket, HTTP (interleaved)');
     const r64 = await interleave(ROUNDS, {
+      cSpin: () => cPingPongSamples({ mode: 'spin', size: small, iterations: 20_000 / k / ROUNDS, ...place }),
+      cFutex: () => cPingPongSamples({ mode: 'futex', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       queue: () => queueRoundTrip(20_000 / k / ROUNDS),
+      queue0: () => queueRoundTrip(5_000 / k / ROUNDS, 0),
       rpc: () => rpcRoundTrip(small, 20_000 / k / ROUNDS),
+      rpc0: () => rpcRoundTrip(small, 5_000 / k / ROUNDS, false, 0),
       ipcAdv: () => childProcessIpcSamples({ serialization: 'advanced', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       ipcJson: () => childProcessIpcSamples({ serialization: 'json', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       sock: () => unixSocketSamples({ size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       http: () => httpLoopbackSamples({ size: small, iterations: 2_000 / k / ROUNDS, ...place }),
     });
+    figureStats('queue', r64.queue);
+    figureStats('rpc', r64.rpc);
     const frame = SIZES.frame;
     const n = (ctx.quick ? 30 : 200) / ROUNDS;
     ctx.log('2.7 MB round trips: Rpc, child_process IPC, unix socket, HTTP (interleaved)');
@@ -170,16 +181,23 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
         title: 'Round trip, 64 B (µs)',
         note:
           'This process on cpu 0, the echoing child on cpu 1. Queue: send on one queue, the child echoes on another. ' +
-          'Rpc: client.request to an Rpc.serve echo handler. Both sides spin 50 µs before sleeping (the default). ' +
-          'Baselines from bench/baselines.ts in the same run; all rows measured in 5 interleaved turns. Last column: how many times faster than child_process IPC (advanced).',
-        columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
+          'Rpc: client.request to an Rpc.serve echo handler. "spin 50 µs" rows: both sides re-check shared memory for 50 µs before sleeping (the default), ' +
+          'so back-to-back round trips never sleep; "spin 0" rows: both sides sleep at once, so every message wakes a sleeping process, as the ' +
+          'transports below do (compare these with IPC, sockets and the C futex row; the spinning rows with the C spin row). ' +
+          'C spin: pure pause loop (two cores); C futex: FUTEX_WAIT/FUTEX_WAKE, no spin (bench/c/pingpong.c, 64 B copied each way). ' +
+          'Baselines from bench/baselines.ts in the same run; all rows measured in 5 interleaved turns. Last columns: p50 over the C spin p50, and how many times faster than child_process IPC (advanced).',
+        columns: ['path', 'p50', 'p99', 'p99.9', 'p99 / p50', 'p99.9 / p50', 'p50 vs C spin', 'child_process IPC p50 / p50', 'n'],
         rows: [
-          latencyRow('Queue (there and back, two queues)', r64.queue, r64.ipcAdv.p50),
-          latencyRow('Rpc request', r64.rpc, r64.ipcAdv.p50),
-          latencyRow("child_process IPC ('advanced')", r64.ipcAdv, r64.ipcAdv.p50),
-          latencyRow("child_process IPC ('json')", r64.ipcJson, r64.ipcAdv.p50),
-          latencyRow('Unix domain socket', r64.sock, r64.ipcAdv.p50),
-          latencyRow('HTTP over loopback', r64.http, r64.ipcAdv.p50),
+          latencyRow('Queue (there and back, two queues), spin 50 µs', r64.queue, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('Queue (there and back, two queues), spin 0', r64.queue0, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('Rpc request, spin 50 µs', r64.rpc, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('Rpc request, spin 0', r64.rpc0, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('C spin ping-pong (pure pause loop)', r64.cSpin, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('C futex ping-pong', r64.cFutex, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow("child_process IPC ('advanced')", r64.ipcAdv, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow("child_process IPC ('json')", r64.ipcJson, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('Unix domain socket', r64.sock, r64.ipcAdv.p50, r64.cSpin.p50),
+          latencyRow('HTTP over loopback', r64.http, r64.ipcAdv.p50, r64.cSpin.p50),
         ],
       },
       {
@@ -188,7 +206,7 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
           'Same placement. Rpc copies the image into the request slot, out of it (into the worker\'s reused request ' +
           'buffer), into the response slot and out again: 4 copies. The client gets the response in a fresh array ' +
           '(page faults on first touch cost more than the copy) or, with { into }, in a buffer it reuses.',
-        columns: ['path', 'p50', 'p99', 'p99.9', 'child_process IPC p50 / p50', 'n'],
+        columns: ['path', 'p50', 'p99', 'p99.9', 'p99 / p50', 'p99.9 / p50', 'child_process IPC p50 / p50', 'n'],
         rows: [
           latencyRow('Rpc request (response in a fresh array)', rBig.rpc, rBig.ipc.p50),
           latencyRow('Rpc request, { into } a reused buffer', rBig.rpcInto, rBig.ipc.p50),
