@@ -1,6 +1,7 @@
 /**
  * Topic: a broadcast ring with overwrite (PROTOCOL.md §5). Many publishers (serialised by a robust Mutex in the
- * segment), any number of subscribers, each with a private cursor that writers never see. When the ring is full
+ * segment), or one (`singlePublisher`: it holds that Mutex from open to close and publishes with no lock
+ * operation), any number of subscribers, each with a private cursor that writers never see. When the ring is full
  * the oldest records are overwritten; a subscriber that fell behind skips to the oldest valid record and counts
  * what it lost.
  */
@@ -10,10 +11,12 @@ import { ShmbusError, isShmbusError } from '../errors.js';
 import {
   TOPIC_CAPACITY_ALIGN,
   TOPIC_DATA_OFFSET,
+  TOPIC_FLAG_SINGLE_PUBLISHER,
   TOPIC_MUTEX_OFFSET,
   TOPIC_PARAM_CAPACITY_HI,
   TOPIC_PARAM_CAPACITY_LO,
   TOPIC_PARAM_DATA_OFFSET,
+  TOPIC_PARAM_FLAGS,
   TOPIC_PARAM_MAX_MESSAGE,
   TOPIC_RECORD_HEADER_SIZE,
   OS_NAME_PREFIX,
@@ -22,17 +25,29 @@ import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
-import { Mutex } from '../sync/mutex.js';
+import { boolOption, choiceOption, intOption, invalidArg, optionsObject } from '../base/options.js';
+import { parkAsync, wakeSleepers } from '../base/park.js';
+import {
+  abortedError,
+  deadlineAfter,
+  remaining,
+  throwIfAborted,
+  timeoutError,
+  validateTimeout,
+  type WaitOptions,
+} from '../base/deadline.js';
+import { Mutex, mutexHolderAlive } from '../sync/mutex.js';
+import { resolveCodec, type Codec, type CodecOption } from './codec.js';
 import { Message, allocBytes, nowMicros } from './message.js';
 import {
   COMMIT_INDEX,
-  WAITERS_INDEX,
+  SLEEPERS_INDEX,
   commitRecord,
   initRing,
   recordSize,
   reserve,
   ringParamsValid,
+  readCursor,
   RingReader,
   type RecordRef,
   type Reservation,
@@ -44,19 +59,34 @@ const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
 /** Default microseconds a waiting read re-reads the commit word before it parks (as Queue's spin). */
 const DEFAULT_SPIN = 50;
 const NO_OPTIONS = Object.freeze({});
+/** Zero-copy views a reusing subscriber keeps (direct-mapped by ring offset), so fixed-size traffic allocates none. */
+const VIEW_CACHE = 1024;
 
-export interface TopicCreateOptions {
+/** What `publish` takes: with a codec, a value of T; without one, bytes or a string (sent as UTF-8). */
+export type Publishable<T> = [T] extends [Uint8Array] ? Uint8Array | string : T;
+
+export interface TopicCreateOptions<T = Uint8Array> {
   /** Bytes of ring data (rounded up to a multiple of 64). The ring holds at least two messages of maxMessageSize. */
   capacity: number;
   /** Largest payload in bytes (default: the largest that fits twice in the ring). */
   maxMessageSize?: number;
   /** Permission bits (default 0o600, owner only). */
   mode?: number;
+  /** How values are turned into bytes: 'json', 'v8' or a {@link Codec} (default: raw bytes). */
+  codec?: CodecOption<T>;
+  /**
+   * One publisher only (default false): the creator (or the one process that opens it with `Topic.open`) holds the
+   * writers' lock from open to close, so `publish` makes no lock operation at all. A second publisher gets
+   * ERR_PUBLISHER_EXISTS while the first is alive; a dead one's place is taken over. Subscribers are unaffected.
+   */
+  singlePublisher?: boolean;
 }
 
-export interface TopicOpenOptions {
+export interface TopicOpenOptions<T = Uint8Array> {
   /** Milliseconds to wait for a topic its creator is still initialising (default 1000). */
   timeout?: number;
+  /** As in {@link TopicCreateOptions.codec}. */
+  codec?: CodecOption<T>;
 }
 
 /** Options of publish and loan: how long to wait for another publisher's loan to end. */
@@ -65,20 +95,27 @@ export interface PublishOptions {
   timeout?: number;
 }
 
-export interface SubscribeOptions {
+/** Options of publishAsync and loanAsync: they await the writers' lock (never blocking the event loop). */
+export type PublishAsyncOptions = WaitOptions;
+
+export interface SubscribeOptions<T = Uint8Array> {
   /** 'latest' (default): start at the next message published; 'oldest': replay what the ring still holds first. */
   from?: 'latest' | 'oldest';
   /**
    * Milliseconds to wait for the topic to appear (default 0: it must exist). A subscriber that waited attaches
    * when the topic is created and then starts at its oldest message, so it misses nothing published after it
-   * subscribed.
+   * subscribed. `sub.ready` settles then.
    */
-  wait?: number;
+  timeout?: number;
+  /** Aborts the wait for the topic to appear (`sub.ready` and pending reads reject with ERR_ABORTED). */
+  signal?: AbortSignal;
   /**
    * Microseconds read() keeps re-reading shared memory before it parks on the futex (default 50; 0 parks at once).
    * Spinning catches messages that follow each other closely at sub-µs cost; parking costs a wake (~20-40 µs here).
    */
   spin?: number;
+  /** As in {@link TopicCreateOptions.codec}: `msg.value` decodes with it. */
+  codec?: CodecOption<T>;
 }
 
 export interface ReadOptions extends WaitOptions {
@@ -89,10 +126,34 @@ export interface ReadOptions extends WaitOptions {
    * Reusing one buffer for big messages avoids allocating (and page-faulting) a new one per message.
    */
   into?: Uint8Array;
+  /**
+   * true: return this subscriber's one reused Message object, updated in place by every read (default false).
+   * With `into` (or `copy: false`) a read then allocates nothing per message: `data` views are cached (by size for
+   * `into`, by ring offset for `copy: false`). Read what you need before the next read.
+   */
+  reuse?: boolean;
 }
 
 /** Options of tryRead. */
-export type TryReadOptions = Pick<ReadOptions, 'copy' | 'into'>;
+export type TryReadOptions = Pick<ReadOptions, 'copy' | 'into' | 'reuse'>;
+
+/** What a publisher's `stats()` reports. */
+export interface TopicStats {
+  /** Messages published on the topic so far (by every publisher): the last sequence number. */
+  published: number;
+  /** Oldest sequence number still in the ring (published + 1 when it is empty). */
+  oldest: number;
+}
+
+/** What a subscriber's `stats()` reports. */
+export interface SubscriberStats {
+  /** Messages this subscriber read (handed out). */
+  read: number;
+  /** Messages it missed because writers overwrote them first. */
+  lost: number;
+  /** Messages published that it has not read yet (0 before it is attached). */
+  lag: number;
+}
 
 function invalid(message: string): ShmbusError {
   return new ShmbusError('ERR_INVALID_ARG', message);
@@ -104,14 +165,16 @@ function ringView(seg: Segment): RingView {
   const capacity = p[TOPIC_PARAM_CAPACITY_LO]! + p[TOPIC_PARAM_CAPACITY_HI]! * TWO32;
   const maxMessageSize = p[TOPIC_PARAM_MAX_MESSAGE]!;
   const dataOffset = p[TOPIC_PARAM_DATA_OFFSET]!;
+  const flags = p[TOPIC_PARAM_FLAGS]!;
   if (
     dataOffset !== TOPIC_DATA_OFFSET ||
+    (flags & ~TOPIC_FLAG_SINGLE_PUBLISHER) !== 0 ||
     !ringParamsValid(capacity, maxMessageSize) ||
     dataOffset + capacity > seg.size
   ) {
     throw new ShmbusError(
       'ERR_SHM_CORRUPT',
-      `topic "${seg.name}" has impossible parameters (capacity ${capacity}, maxMessageSize ${maxMessageSize}, data offset ${dataOffset}, payload ${seg.size} bytes)`,
+      `topic "${seg.name}" has impossible parameters (capacity ${capacity}, maxMessageSize ${maxMessageSize}, data offset ${dataOffset}, flags ${flags}, payload ${seg.size} bytes)`,
       { segment: seg.name },
     );
   }
@@ -129,18 +192,19 @@ function openTopicSegment(name: string, timeout: number | undefined): Segment {
   return seg;
 }
 
-function toBytes(data: Uint8Array | string, what: string): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+function toBytes(data: unknown, what: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
-  throw invalid(`${what} takes a Uint8Array or a string (got ${typeof data})`);
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  throw invalidArg(what, 'a Uint8Array or a string', data);
 }
 
-/**
- * `n` bytes of `bytes` from `offset` as a new view. `new Uint8Array(buffer, ...)` costs half what `subarray` does
- * (no species lookup): it matters per message for small ones.
- */
-function viewOf(bytes: Uint8Array, offset: number, n: number): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, n);
+function closedError(what: string, name: string): ShmbusError {
+  return new ShmbusError('ERR_CLOSED', `${what} of topic "${name}" is closed`, { segment: name });
+}
+
+/** What a Loan ends through (its Topic). */
+interface LoanOwner {
+  endLoan(r: Reservation | null, size: number): void;
 }
 
 /**
@@ -156,20 +220,20 @@ function viewOf(bytes: Uint8Array, offset: number, n: number): Uint8Array {
 export class Loan {
   /** The payload space, exactly the size asked for. Valid until commit/abort. */
   readonly bytes: Uint8Array;
-  readonly #topic: Topic;
+  readonly #topic: LoanOwner;
   readonly #reservation: Reservation;
   #done = false;
 
   /** @internal */
-  constructor(topic: Topic, reservation: Reservation, bytes: Uint8Array) {
+  constructor(topic: LoanOwner, reservation: Reservation, bytes: Uint8Array) {
     this.#topic = topic;
     this.#reservation = reservation;
     this.bytes = bytes;
   }
 
   /** The sequence number the message gets when committed. */
-  get seq(): bigint {
-    return BigInt(this.#reservation.seq);
+  get seq(): number {
+    return this.#reservation.seq;
   }
 
   /**
@@ -177,14 +241,14 @@ export class Loan {
    * @returns the message's sequence number
    * @throws ERR_CLOSED (loan already ended or topic closed), ERR_INVALID_ARG (size larger than loaned)
    */
-  commit(size: number = this.bytes.length): bigint {
+  commit(size: number = this.bytes.length): number {
     this.#end();
     if (!Number.isInteger(size) || size < 0 || size > this.bytes.length) {
       this.#topic.endLoan(null, 0);
-      throw invalid(`commit size must be 0..${this.bytes.length} (got ${String(size)}); the loan was aborted`);
+      throw invalidArg('commit size', `an integer from 0 to ${this.bytes.length} (the loan was aborted)`, size);
     }
     this.#topic.endLoan(this.#reservation, size);
-    return BigInt(this.#reservation.seq);
+    return this.#reservation.seq;
   }
 
   /** Drops the message and releases the writers' lock. Space it reserved stays reclaimed. @throws ERR_CLOSED */
@@ -210,26 +274,61 @@ export class Loan {
  * console.log((await sub.read()).text());
  * ```
  */
-export class Topic {
+export class Topic<T = Uint8Array> {
   readonly name: string;
   /** Ring data bytes. */
   readonly capacity: number;
   /** Largest payload accepted by publish and loan. */
   readonly maxMessageSize: number;
+  /** True when the topic was created with `singlePublisher` (this publisher holds the writers' lock until close). */
+  readonly singlePublisher: boolean;
   readonly #segment: Segment;
   readonly #view: RingView;
   readonly #mutex: Mutex;
+  readonly #codec: Codec<T> | undefined;
   #loan: Loan | null = null;
   #closed = false;
   readonly #reservation: Reservation = { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
 
-  private constructor(segment: Segment) {
+  private constructor(segment: Segment, codec: Codec<T> | undefined) {
     this.#segment = segment;
     this.#view = ringView(segment);
     this.#mutex = new Mutex(segment, TOPIC_MUTEX_OFFSET);
+    this.#codec = codec;
     this.name = segment.name;
     this.capacity = this.#view.capacity;
     this.maxMessageSize = this.#view.maxMessageSize;
+    this.singlePublisher = (segment.params[TOPIC_PARAM_FLAGS]! & TOPIC_FLAG_SINGLE_PUBLISHER) !== 0;
+    if (this.singlePublisher) {
+      try {
+        this.#claimSolePublisher();
+      } catch (e) {
+        this.#mutex.close();
+        segment.close();
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Single-publisher mode: take the writers' lock now and keep it until close (PROTOCOL 5.3). A live holder is
+   * another publisher: refused. A dead one is taken over (its lock recovered, as any publisher would).
+   */
+  #claimSolePublisher(): void {
+    if (this.#mutex.tryLock() !== null) return;
+    const words = this.#view.words;
+    const base = TOPIC_MUTEX_OFFSET / 4;
+    // Acquire load of the mutex word (pairs with MUTEX-ACQUIRE/RELEASE); the liveness check reads the identity.
+    const v = Atomics.load(words, base);
+    if (v !== 0 && mutexHolderAlive(words, base, v)) {
+      throw new ShmbusError(
+        'ERR_PUBLISHER_EXISTS',
+        `topic "${this.name}" is single-publisher and process ${v & 0x3fffffff} publishes on it; close that publisher first`,
+        { segment: this.name },
+      );
+    }
+    // Free or dead: lockSync takes it (a dead holder within the mutex's liveness interval).
+    this.#mutex.lockSync({ timeout: 10_000 });
   }
 
   /**
@@ -239,32 +338,31 @@ export class Topic {
    * @example
    * ```ts
    * const pub = Topic.create('ticks', { capacity: 1 << 20 });
+   * const json = Topic.create<{ x: number }>('points', { capacity: 1 << 20, codec: 'json' });
    * ```
    */
-  static create(name: string, options: TopicCreateOptions): Topic {
+  static create<T = Uint8Array>(name: string, options: TopicCreateOptions<T>): Topic<T> {
     validateName(name);
-    if (options === null || typeof options !== 'object') throw invalid('Topic.create needs options: { capacity }');
-    const cap = options.capacity;
-    if (typeof cap !== 'number' || !Number.isInteger(cap) || cap <= 0 || cap > MAX_CAPACITY) {
-      throw invalid(`capacity must be an integer number of bytes, 1..2^46 (got ${String(cap)})`);
-    }
+    if (options === null || typeof options !== 'object') throw invalidArg('Topic.create options', 'an object with capacity', options);
+    const cap = intOption('capacity', options.capacity, 1, MAX_CAPACITY, NaN);
+    if (Number.isNaN(cap)) throw invalidArg('capacity', `an integer from 1 to ${MAX_CAPACITY}`, options.capacity);
     const capacity = Math.ceil(cap / TOPIC_CAPACITY_ALIGN) * TOPIC_CAPACITY_ALIGN;
     const largest = Math.floor(capacity / 2 / 8) * 8 - TOPIC_RECORD_HEADER_SIZE;
-    const maxMessageSize = options.maxMessageSize ?? Math.min(largest, 0xffffffff);
-    if (typeof maxMessageSize !== 'number' || !Number.isInteger(maxMessageSize) || maxMessageSize < 1) {
-      throw invalid(`maxMessageSize must be an integer >= 1 (got ${String(maxMessageSize)})`);
-    }
+    const maxMessageSize = intOption('maxMessageSize', options.maxMessageSize, 1, 0xffffffff, Math.max(1, Math.min(largest, 0xffffffff)));
     if (!ringParamsValid(capacity, maxMessageSize)) {
       throw invalid(
         `capacity ${capacity} cannot hold two messages of ${maxMessageSize} bytes (each takes ${recordSize(maxMessageSize)} with its header); ` +
           `raise capacity to at least ${2 * recordSize(maxMessageSize)} or lower maxMessageSize`,
       );
     }
+    const single = boolOption('singlePublisher', options.singlePublisher, false);
+    const codec = resolveCodec(options.codec);
     const params = [];
     params[TOPIC_PARAM_CAPACITY_LO] = capacity % TWO32;
     params[TOPIC_PARAM_CAPACITY_HI] = Math.floor(capacity / TWO32);
     params[TOPIC_PARAM_MAX_MESSAGE] = maxMessageSize;
     params[TOPIC_PARAM_DATA_OFFSET] = TOPIC_DATA_OFFSET;
+    params[TOPIC_PARAM_FLAGS] = single ? TOPIC_FLAG_SINGLE_PUBLISHER : 0;
     const seg = Segment.create(name, {
       size: TOPIC_DATA_OFFSET + capacity,
       kind: 'topic',
@@ -272,35 +370,37 @@ export class Topic {
       ...(options.mode !== undefined && { mode: options.mode }),
       init: (s) => initRing(ringView(s)),
     });
-    return new Topic(seg);
+    return new Topic<T>(seg, codec);
   }
 
   /**
    * Opens an existing topic as another publisher (any process).
    * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND (not a topic), ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION,
-   * ERR_INVALID_NAME
+   * ERR_INVALID_NAME, ERR_PUBLISHER_EXISTS (a single-publisher topic whose publisher is alive)
    * @example
    * ```ts
    * const pub2 = Topic.open('video');
    * ```
    */
-  static open(name: string, options: TopicOpenOptions = {}): Topic {
-    return new Topic(openTopicSegment(name, options.timeout));
+  static open<T = Uint8Array>(name: string, options?: TopicOpenOptions<T>): Topic<T> {
+    const o = optionsObject(options, 'Topic.open');
+    const codec = resolveCodec(o.codec);
+    return new Topic<T>(openTopicSegment(name, o.timeout), codec);
   }
 
   /**
-   * Subscribes to a topic. With `wait`, the topic may appear later: the subscriber attaches when it does
+   * Subscribes to a topic. With `timeout`, the topic may appear later: the subscriber attaches when it does
    * (`sub.ready` resolves then; reads wait for it).
-   * @throws ERR_SHM_NOT_FOUND (no topic and no `wait`), ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_INVALID_ARG,
+   * @throws ERR_SHM_NOT_FOUND (no topic and no `timeout`), ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_INVALID_ARG,
    * ERR_INVALID_NAME
    * @example
    * ```ts
-   * const sub = Topic.subscribe('video', { from: 'oldest', wait: 5000 });
+   * const sub = Topic.subscribe('video', { from: 'oldest', timeout: 5000 });
    * for await (const m of sub) show(m.data);
    * ```
    */
-  static subscribe(name: string, options: SubscribeOptions = {}): Subscriber {
-    return new Subscriber(name, options);
+  static subscribe<T = Uint8Array>(name: string, options?: SubscribeOptions<T>): Subscriber<T> {
+    return new Subscriber<T>(name, optionsObject(options, 'Topic.subscribe'));
   }
 
   /** Removes a topic's name (processes using it go on). @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME */
@@ -308,9 +408,16 @@ export class Topic {
     Segment.unlink(name);
   }
 
+  /** Encodes a publishable value to bytes (the codec when there is one). */
+  #encode(data: Publishable<T>): Uint8Array {
+    const codec = this.#codec;
+    return codec === undefined ? toBytes(data, 'publish data') : toBytes(codec.encode(data as T), `codec '${codec.name}' output`);
+  }
+
   /**
-   * Publishes one message (bytes, or a string sent as UTF-8) to every subscriber. Overwrites the oldest messages
-   * when the ring is full; never waits for subscribers.
+   * Publishes one message (with a codec: a value; without: bytes, or a string sent as UTF-8) to every subscriber.
+   * Overwrites the oldest messages when the ring is full; never waits for subscribers. Blocks this thread while
+   * another publisher is inside its (short) critical section; {@link publishAsync} never blocks the event loop.
    * @returns the message's sequence number
    * @throws ERR_MESSAGE_TOO_LARGE, ERR_INVALID_ARG, ERR_TIMEOUT (another publisher's loan outlasted `timeout`),
    * ERR_CLOSED
@@ -319,17 +426,41 @@ export class Topic {
    * const seq = pub.publish(new Uint8Array([1, 2, 3]));
    * ```
    */
-  publish(data: Uint8Array | string, options?: PublishOptions): bigint {
-    const bytes = toBytes(data, 'publish');
-    const r = this.#begin(bytes.length, options);
+  publish(data: Publishable<T>, options?: PublishOptions): number {
+    const bytes = this.#encode(data);
+    this.#check(bytes.length);
+    if (!this.singlePublisher) this.#lockSync(options);
+    return this.#publishLocked(bytes);
+  }
+
+  /**
+   * {@link publish} that never blocks the event loop: uncontended it publishes at once (synchronously inside);
+   * when another publisher holds the writers' lock it awaits it.
+   * @throws as publish; ERR_ABORTED (signal)
+   */
+  publishAsync(data: Publishable<T>, options?: PublishAsyncOptions): Promise<number> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encode(data);
+      this.#check(bytes.length);
+      if (this.singlePublisher || this.#tryLock(options)) return Promise.resolve(this.#publishLocked(bytes));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#lockAsync(options).then(() => this.#publishLocked(bytes));
+  }
+
+  /** Holding the lock (or sole publisher): reserve, copy, commit. */
+  #publishLocked(bytes: Uint8Array): number {
+    const r = this.#reserve(bytes.length);
     try {
       copyBytes(this.#view.bytes, this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE, bytes, 0, bytes.length);
     } catch (e) {
-      this.#mutex.unlock();
+      this.#unlock();
       throw e;
     }
     this.#finish(r, bytes.length);
-    return BigInt(r.seq);
+    return r.seq;
   }
 
   /**
@@ -346,18 +477,33 @@ export class Topic {
    * ```
    */
   loan(size: number, options?: PublishOptions): Loan {
-    const r = this.#begin(size, options);
+    this.#check(size);
+    if (!this.singlePublisher) this.#lockSync(options);
+    return this.#loanLocked(size);
+  }
+
+  /** {@link loan} that never blocks the event loop (awaits the writers' lock when contended). */
+  loanAsync(size: number, options?: PublishAsyncOptions): Promise<Loan> {
+    try {
+      this.#check(size);
+      if (this.singlePublisher || this.#tryLock(options)) return Promise.resolve(this.#loanLocked(size));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#lockAsync(options).then(() => this.#loanLocked(size));
+  }
+
+  #loanLocked(size: number): Loan {
+    const r = this.#reserve(size);
     const start = this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE;
     this.#loan = new Loan(this, { ...r, cursor: { ...r.cursor } }, this.#view.bytes.subarray(start, start + size));
     return this.#loan;
   }
 
-  /** Validates, takes the writers' lock (repairing after a dead holder) and reserves; the lock stays held. */
-  #begin(size: number, options: PublishOptions | undefined): Reservation {
+  /** Validates a publication before any lock is taken. */
+  #check(size: number): void {
     this.#assertOpen();
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
-      throw invalid(`message size must be an integer >= 0 (got ${String(size)})`);
-    }
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidArg('message size', 'an integer >= 0', size);
     if (size > this.maxMessageSize) {
       throw new ShmbusError(
         'ERR_MESSAGE_TOO_LARGE',
@@ -366,13 +512,45 @@ export class Topic {
       );
     }
     if (this.#loan !== null) throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
-    // A lock recovered from a dead publisher needs no repair (PROTOCOL 5.3 step 1): the commit word only ever
-    // names a complete record and head slot, and the tail it may have moved is consistent on its own.
-    this.#mutex.lockSync(options?.timeout === undefined ? NO_OPTIONS : { timeout: options.timeout });
+  }
+
+  // A lock recovered from a dead publisher needs no repair (PROTOCOL 5.3 step 1): the commit word only ever
+  // names a complete record and head slot, and the tail it may have moved is consistent on its own.
+  #lockSync(options: PublishOptions | undefined): void {
+    const timeout = optionsObject(options, 'publish').timeout;
+    this.#mutex.lockSync(timeout === undefined ? NO_OPTIONS : { timeout });
+  }
+
+  #tryLock(options: PublishAsyncOptions | undefined): boolean {
+    const o = optionsObject(options, 'publishAsync');
+    validateTimeout(o.timeout);
+    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', o.signal);
+    throwIfAborted(o.signal, 'publishAsync');
+    return this.#mutex.tryLock() !== null;
+  }
+
+  async #lockAsync(options: PublishAsyncOptions | undefined): Promise<void> {
+    await this.#mutex.lock(options ?? NO_OPTIONS);
+    if (this.#closed) {
+      this.#mutex.unlock();
+      throw closedError('publisher', this.name);
+    }
+    if (this.#loan !== null) {
+      this.#mutex.unlock();
+      throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
+    }
+  }
+
+  #unlock(): void {
+    if (!this.singlePublisher) this.#mutex.unlock();
+  }
+
+  /** Holding the lock: reserves; releases the lock if that fails. */
+  #reserve(size: number): Reservation {
     try {
       return reserve(this.#view, size, this.#reservation);
     } catch (e) {
-      this.#mutex.unlock();
+      this.#unlock();
       throw e;
     }
   }
@@ -381,11 +559,11 @@ export class Topic {
   #finish(r: Reservation, size: number): void {
     try {
       commitRecord(this.#view, r, size, nowMicros());
-      // SYNC TOPIC-PARK (seq_cst load after the seq_cst commit store): pairs with the add in Subscriber#readSlow;
-      // one of the two sides sees the other, so a parking reader is never left asleep.
-      if (Atomics.load(this.#view.words, WAITERS_INDEX) !== 0) this.#segment.wake(COMMIT_INDEX);
+      // SYNC TOPIC-PARK (§3 sleepers: seq_cst load after the seq_cst commit store in commitRecord): pairs with the
+      // subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
+      wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
     } finally {
-      this.#mutex.unlock();
+      this.#unlock();
     }
   }
 
@@ -394,10 +572,20 @@ export class Topic {
     this.#loan = null;
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" was closed during the loan`);
     if (r !== null) this.#finish(r, size);
-    else this.#mutex.unlock();
+    else this.#unlock();
   }
 
-  /** Detaches this publisher (idempotent). An open loan is aborted first (its lock released). */
+  /** The topic's counters (read from shared memory: every publisher's messages count). @throws ERR_CLOSED, ERR_SHM_CORRUPT */
+  stats(): TopicStats {
+    this.#assertOpen();
+    const c = readCursor(this.#view);
+    return { published: c.writeSeq, oldest: c.tailSeq };
+  }
+
+  /**
+   * Detaches this publisher (idempotent). An open loan is aborted first (its lock released); a single publisher
+   * releases the writers' lock it held.
+   */
   close(): void {
     if (this.#closed) return;
     if (this.#loan !== null) {
@@ -405,6 +593,13 @@ export class Topic {
         this.#loan.abort();
       } catch {
         // already ended
+      }
+    }
+    if (this.singlePublisher) {
+      try {
+        this.#mutex.unlock();
+      } catch {
+        // not held (another thread's object): nothing to release
       }
     }
     this.#closed = true;
@@ -417,7 +612,7 @@ export class Topic {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" is closed`, { segment: this.name });
+    if (this.#closed) throw closedError('publisher', this.name);
   }
 }
 
@@ -429,7 +624,7 @@ interface Attached {
 
 /**
  * One subscriber of a topic: a private cursor (writers never see it). Read with `tryRead` (never waits), `read`
- * (spins briefly, then parks on the futex), or `for await`.
+ * (spins briefly, then parks on the futex), or `for await` (a `break` closes the subscriber).
  * @example
  * ```ts
  * const sub = Topic.subscribe('video', { from: 'latest' });
@@ -438,23 +633,39 @@ interface Attached {
  * sub.close();
  * ```
  */
-export class Subscriber implements AsyncIterable<Message> {
+export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   readonly name: string;
   /** Resolves once attached to the topic (at once unless subscribe waited for it to appear). */
   readonly ready: Promise<void>;
   readonly #spin: number;
+  readonly #codec: Codec<T> | undefined;
   #attached: Attached | null = null;
   #closed = false;
-  #cancelWait: (() => void) | null = null;
+  #read = 0;
+  #cancelWait: ((err: ShmbusError) => void) | null = null;
   readonly #ref: RecordRef = { seq: 0, offset: 0, size: 0, timestampMicros: 0 };
-  /** The copy tryNext's sink made of the last record read (a fresh array each time; handed to the Message). */
+  /** The copy the sink made of the last record read (a fresh array, or a view of `into`). */
   #copied: Uint8Array | null = null;
   #into: Uint8Array | undefined;
+  /** With reuse: the last view of `into` handed out (reused while the buffer and the size stay the same). */
+  #intoView: Uint8Array | null = null;
+  /** With reuse and copy: false, ring views by (offset / 8) mod VIEW_CACHE. */
+  #views: (Uint8Array | undefined)[] | null = null;
+  /** The one Message handed out with reuse: true. */
+  #reused: Message<T> | null = null;
+  #reuse = false;
   readonly #sink = (view: RingView, offset: number, size: number): void => {
     const into = this.#into;
     if (into !== undefined && into.length >= size) {
       copyBytes(into, 0, view.bytes, offset, size);
-      this.#copied = into.length === size ? into : into.subarray(0, size);
+      if (into.length === size) this.#copied = into;
+      else if (this.#reuse) {
+        let v = this.#intoView;
+        if (v === null || v.length !== size || v.buffer !== into.buffer || v.byteOffset !== into.byteOffset) {
+          v = this.#intoView = new Uint8Array(into.buffer, into.byteOffset, size);
+        }
+        this.#copied = v;
+      } else this.#copied = new Uint8Array(into.buffer, into.byteOffset, size);
     } else {
       this.#copied = copyOut(view.bytes, offset, size);
     }
@@ -462,20 +673,22 @@ export class Subscriber implements AsyncIterable<Message> {
   readonly #valid = (seq: number): boolean => this.#attached !== null && !this.#closed && this.#attached.reader.stillValid(seq);
 
   /** @internal use Topic.subscribe */
-  constructor(name: string, options: SubscribeOptions) {
+  constructor(name: string, options: SubscribeOptions<T>) {
     validateName(name);
-    if (options === null || typeof options !== 'object') throw invalid('subscribe options must be an object');
-    const from = options.from ?? 'latest';
-    if (from !== 'latest' && from !== 'oldest') throw invalid(`from must be 'latest' or 'oldest' (got ${String(from)})`);
-    const wait = validateTimeout(options.wait ?? 0, 'wait');
+    const from = choiceOption('from', options.from, ['latest', 'oldest'] as const, 'latest');
+    const wait = validateTimeout(options.timeout ?? 0, 'timeout');
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     this.#spin = validateSpin(options.spin, DEFAULT_SPIN);
+    this.#codec = resolveCodec(options.codec);
     this.name = name;
     try {
       this.#attach(openTopicSegment(name, undefined), from);
       this.ready = Promise.resolve();
     } catch (e) {
       if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND') || wait === 0) throw e;
-      this.ready = this.#waitForTopic(wait);
+      throwIfAborted(signal, 'subscribe');
+      this.ready = this.#waitForTopic(wait, signal);
       this.ready.catch(() => undefined); // observed by read(); never an unhandled rejection
     }
   }
@@ -489,73 +702,97 @@ export class Subscriber implements AsyncIterable<Message> {
     return this.#closed;
   }
 
+  /** This subscriber's counters. @throws ERR_SHM_CORRUPT */
+  stats(): SubscriberStats {
+    const a = this.#attached;
+    if (a === null || this.#closed) return { read: this.#read, lost: this.lost, lag: 0 };
+    const c = readCursor(a.view);
+    return { read: this.#read, lost: a.reader.lost, lag: Math.max(0, c.writeSeq - (a.reader.seq - 1)) };
+  }
+
   /**
    * The next message if one is there, else null. Never waits.
-   * @throws ERR_CLOSED, ERR_SHM_CORRUPT
+   * @throws ERR_CLOSED, ERR_SHM_CORRUPT, ERR_INVALID_ARG
    */
-  tryRead(options: TryReadOptions = {}): Message | null {
-    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+  tryRead(options?: TryReadOptions): Message<T> | null {
+    if (this.#closed) throw closedError('subscriber', this.name);
     const a = this.#attached;
     if (a === null) return null;
-    const copy = options.copy !== false;
-    const into = options.into;
-    if (into !== undefined && !(into instanceof Uint8Array)) throw invalid('into must be a Uint8Array');
+    let copy = true;
+    let into: Uint8Array | undefined;
+    let reuse = false;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalidArg('tryRead options', 'an object', options);
+      copy = options.copy !== false;
+      into = options.into;
+      reuse = options.reuse === true;
+      if (into !== undefined && !(into instanceof Uint8Array)) throw invalidArg('into', 'a Uint8Array', into);
+    }
     this.#into = into;
+    this.#reuse = reuse;
     const ref = a.reader.tryNext(copy ? this.#sink : null, this.#ref);
     if (ref === null) return null;
+    this.#read++;
+    const m = reuse ? (this.#reused ??= new Message<T>(this.#codec, a.view.bytes)) : new Message<T>(this.#codec, a.view.bytes);
     if (copy) {
       const data = this.#copied!;
       this.#copied = null;
-      return new Message(data, ref.seq, ref.timestampMicros, null);
+      return m.set(data, a.view.bytes, 0, ref.size, ref.seq, ref.timestampMicros, null);
     }
-    return new Message(viewOf(a.view.bytes, ref.offset, ref.size), ref.seq, ref.timestampMicros, this.#valid);
+    return m.set(reuse ? this.#cachedView(a.view.bytes, ref.offset, ref.size) : null, a.view.bytes, ref.offset, ref.size, ref.seq, ref.timestampMicros, this.#valid);
+  }
+
+  /** A view of the ring for a reusing zero-copy read: cached by offset, so a ring of fixed-size records allocates none. */
+  #cachedView(bytes: Uint8Array, offset: number, size: number): Uint8Array {
+    const views = (this.#views ??= new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined));
+    const k = (offset >>> 3) & (VIEW_CACHE - 1);
+    let v = views[k];
+    if (v === undefined || v.length !== size || v.byteOffset !== bytes.byteOffset + offset) {
+      v = views[k] = new Uint8Array(bytes.buffer, bytes.byteOffset + offset, size);
+    }
+    return v;
   }
 
   /**
    * Waits for the next message: re-reads shared memory for `spin` µs, then parks on the futex (no CPU used)
    * until a publisher commits.
    * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED (also when closed while waiting), ERR_SHM_NOT_FOUND (the topic
-   * did not appear within `wait`), ERR_SHM_CORRUPT
+   * did not appear within the subscribe `timeout`), ERR_SHM_CORRUPT
    */
-  read(options: ReadOptions = {}): Promise<Message> {
+  read(options?: ReadOptions): Promise<Message<T>> {
     try {
       const m = this.tryRead(options);
       if (m !== null) return Promise.resolve(m);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#readSlow(options);
+    return this.#readSlow(options ?? NO_OPTIONS);
   }
 
-  async #readSlow(options: ReadOptions): Promise<Message> {
+  async #readSlow(options: ReadOptions): Promise<Message<T>> {
     const timeout = validateTimeout(options.timeout);
     const deadline = deadlineAfter(timeout);
     const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     throwIfAborted(signal, 'read');
     if (this.#attached === null) await this.#awaitReady(deadline, timeout, signal);
     const a = this.#attached!;
-    const words = a.view.words;
+    const reader = a.reader;
+    const ready = (): boolean => reader.hasNew();
     for (;;) {
-      if (this.#spin > 0 && !a.reader.hasNew()) {
+      if (this.#spin > 0 && !reader.hasNew()) {
         const until = performance.now() + this.#spin / 1000;
-        for (let i = 1; !a.reader.hasNew(); i++) if ((i & 127) === 0 && performance.now() >= until) break;
+        for (let i = 1; !reader.hasNew(); i++) if ((i & 127) === 0 && performance.now() >= until) break;
       }
       const m = this.tryRead(options);
       if (m !== null) return m;
-      const expected = a.reader.idleValue;
-      // SYNC TOPIC-PARK (seq_cst RMW, then re-check the commit word): pairs with the publisher's waiters load.
-      Atomics.add(words, WAITERS_INDEX, 1);
-      try {
-        if (!a.reader.hasNew()) {
-          const left = remaining(deadline);
-          if (left === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
-          const r = await a.segment.waitAsync(COMMIT_INDEX, expected, { timeout: left, ...(signal && { signal }) });
-          if (r === 'timed-out' && !a.reader.hasNew()) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
-        }
-      } finally {
-        Atomics.sub(words, WAITERS_INDEX, 1); // SYNC TOPIC-PARK: withdraw (the writer only reads it)
-      }
-      if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+      const left = remaining(deadline);
+      if (left === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+      // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check the commit word, sleep; never withdraws, so a close
+      // or a death mid-wait leaves nothing to undo).
+      const r = await parkAsync(a.view.words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: left, ...(signal && { signal }) }, a.segment);
+      if (this.#closed) throw closedError('subscriber', this.name);
+      if (r === 'timed-out' && !reader.hasNew()) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
     }
   }
 
@@ -567,9 +804,10 @@ export class Subscriber implements AsyncIterable<Message> {
         this.ready,
         new Promise<never>((_, reject) => {
           const left = remaining(deadline);
-          if (left !== Infinity) timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
+          // Above 2^31-1 ms setTimeout would fire at once: such a deadline is as good as none.
+          if (left !== Infinity && left <= 0x7fffffff) timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
           if (signal) {
-            onAbort = () => reject(new ShmbusError('ERR_ABORTED', 'read was aborted', { cause: signal.reason }));
+            onAbort = () => reject(abortedError(signal, 'read'));
             signal.addEventListener('abort', onAbort, { once: true });
           }
         }),
@@ -578,22 +816,24 @@ export class Subscriber implements AsyncIterable<Message> {
       if (timer) clearTimeout(timer);
       if (onAbort) signal!.removeEventListener('abort', onAbort);
     }
-    if (this.#closed || this.#attached === null) {
-      throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
-    }
+    if (this.#closed || this.#attached === null) throw closedError('subscriber', this.name);
   }
 
-  /** Messages until the subscriber is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
-    for (;;) {
-      let m: Message;
-      try {
-        m = await this.read();
-      } catch (e) {
-        if (this.#closed && isShmbusError(e, 'ERR_CLOSED')) return;
-        throw e;
+  /** Messages until the subscriber is closed. Ending the loop early (`break`, `return`, a throw) closes it. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message<T>, void, undefined> {
+    try {
+      for (;;) {
+        let m: Message<T>;
+        try {
+          m = await this.read();
+        } catch (e) {
+          if (this.#closed && isShmbusError(e, 'ERR_CLOSED')) return;
+          throw e;
+        }
+        yield m;
       }
-      yield m;
+    } finally {
+      this.close();
     }
   }
 
@@ -601,7 +841,7 @@ export class Subscriber implements AsyncIterable<Message> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#cancelWait?.();
+    this.#cancelWait?.(closedError('subscriber', this.name));
     this.#attached?.segment.close();
   }
 
@@ -615,23 +855,27 @@ export class Subscriber implements AsyncIterable<Message> {
   }
 
   /** Polls for the topic with a bounded backoff, sped up by a watch on /dev/shm; attaches from 'oldest'. */
-  #waitForTopic(wait: number): Promise<void> {
+  #waitForTopic(wait: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const deadline = deadlineAfter(wait);
       let delay = 1;
       let timer: NodeJS.Timeout | undefined;
       let watcher: FSWatcher | undefined;
+      const onAbort = (): void => finish(abortedError(signal!, 'subscribe'));
       const finish = (err?: unknown): void => {
         if (timer) clearTimeout(timer);
+        timer = undefined;
         watcher?.close();
+        signal?.removeEventListener('abort', onAbort);
         this.#cancelWait = null;
         if (err === undefined) resolve();
         else reject(err);
       };
-      this.#cancelWait = () => finish(new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" was closed`, { segment: this.name }));
+      this.#cancelWait = finish;
+      signal?.addEventListener('abort', onAbort, { once: true });
       const attempt = (): void => {
         timer = undefined;
-        if (this.#closed) return;
+        if (this.#closed || this.#cancelWait === null) return;
         try {
           // Created after we subscribed: everything it holds was published after that, so start at the oldest.
           this.#attach(openTopicSegment(this.name, undefined), 'oldest');

@@ -202,12 +202,15 @@ export const TOPIC_PARAM_CAPACITY_LO = 0; // ring data bytes, low 32 bits (a mul
 export const TOPIC_PARAM_CAPACITY_HI = 1; // ring data bytes, high 32 bits
 export const TOPIC_PARAM_MAX_MESSAGE = 2; // largest payload in bytes
 export const TOPIC_PARAM_DATA_OFFSET = 3; // payload offset of the ring data, TOPIC_DATA_OFFSET
+export const TOPIC_PARAM_FLAGS = 4; // bit 0 TOPIC_FLAG_SINGLE_PUBLISHER; other bits 0 (an opener refuses them)
+/** params[4] bit 0: one publisher holds the writers' Mutex from open to close (PROTOCOL 5.3). */
+export const TOPIC_FLAG_SINGLE_PUBLISHER = 1;
 /** Own 64-byte line: the writers' robust Mutex (§4.1). */
 export const TOPIC_MUTEX_OFFSET = 0;
 /** u32 futex word, own line with WAITERS and the tail: writeSeq mod 2^32, stored by the committing writer. */
 export const TOPIC_COMMIT_OFFSET = 64;
-/** u32: subscribers parked (or about to park) on COMMIT; a writer skips the wake while it is 0. */
-export const TOPIC_WAITERS_OFFSET = 68;
+/** u32 sleepers word (§3) of COMMIT: announced by parking subscribers, cleared by the waking writer. */
+export const TOPIC_SLEEPERS_OFFSET = 68;
 /**
  * u32, on the COMMIT line: tail version; the current tail is slot (version & 1). Subscribers read only this line
  * (and the records) per message: COMMIT to see a record, the tail to validate it after the copy.
@@ -228,7 +231,7 @@ export const TOPIC_HEAD_WRITE_SEQ = 0; // u64: seq of the last committed record 
 export const TOPIC_HEAD_WRITE_POS = 8; // u64: ring offset where the next record starts
 /** Payload offset of the ring data. */
 export const TOPIC_DATA_OFFSET = 256;
-/** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), reserved u64 }. */
+/** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), unspecified u64 (ignored) }. */
 export const TOPIC_RECORD_HEADER_SIZE = 32;
 export const TOPIC_RECORD_SIZE_OFFSET = 0;
 export const TOPIC_RECORD_FLAGS_OFFSET = 4;
