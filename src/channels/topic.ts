@@ -59,8 +59,11 @@ const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
 /** Default microseconds a waiting read re-reads the commit word before it parks (as Queue's spin). */
 const DEFAULT_SPIN = 50;
 const NO_OPTIONS = Object.freeze({});
-/** Zero-copy views a reusing subscriber keeps (direct-mapped by ring offset), so fixed-size traffic allocates none. */
-const VIEW_CACHE = 1024;
+/**
+ * Most ring views a reusing subscriber caches (a prime: direct-mapped by offset / 8), so fixed-size traffic
+ * allocates none. 16381 slots = 128 KiB of pointers, made on the first reusing read.
+ */
+const VIEW_CACHE = 16381;
 
 /** What `publish` takes: with a codec, a value of T; without one, bytes or a string (sent as UTF-8). */
 export type Publishable<T> = [T] extends [Uint8Array] ? Uint8Array | string : T;
@@ -657,7 +660,9 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   readonly #sink = (view: RingView, offset: number, size: number): void => {
     const into = this.#into;
     if (into !== undefined && into.length >= size) {
-      copyBytes(into, 0, view.bytes, offset, size);
+      // Reusing: copy from a cached view of the record (whole view, offset 0), so the copy makes no view object.
+      if (this.#reuse) copyBytes(into, 0, this.#cachedView(view.bytes, offset, size), 0, size);
+      else copyBytes(into, 0, view.bytes, offset, size);
       if (into.length === size) this.#copied = into;
       else if (this.#reuse) {
         let v = this.#intoView;
@@ -742,10 +747,18 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     return m.set(reuse ? this.#cachedView(a.view.bytes, ref.offset, ref.size) : null, a.view.bytes, ref.offset, ref.size, ref.seq, ref.timestampMicros, this.#valid);
   }
 
-  /** A view of the ring for a reusing zero-copy read: cached by offset, so a ring of fixed-size records allocates none. */
+  /**
+   * A view of the ring for a reusing read: cached by record offset, so a ring of fixed-size records (whose offsets
+   * repeat every lap) allocates none once warm. A ring up to 128 KiB has a slot for every 8-aligned offset; a
+   * larger one maps offsets onto a prime number of slots (no two offsets of a fixed record size collide below it).
+   */
   #cachedView(bytes: Uint8Array, offset: number, size: number): Uint8Array {
-    const views = (this.#views ??= new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined));
-    const k = (offset >>> 3) & (VIEW_CACHE - 1);
+    let views = this.#views;
+    if (views === null) {
+      const slots = Math.min(this.#attached!.view.capacity / 8, VIEW_CACHE);
+      views = this.#views = new Array<Uint8Array | undefined>(slots).fill(undefined);
+    }
+    const k = (offset >>> 3) % views.length;
     let v = views[k];
     if (v === undefined || v.length !== size || v.byteOffset !== bytes.byteOffset + offset) {
       v = views[k] = new Uint8Array(bytes.buffer, bytes.byteOffset + offset, size);
