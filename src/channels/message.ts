@@ -84,7 +84,10 @@ export class Message<T = Uint8Array> {
     return this.#seq;
   }
 
-  /** When the publisher committed it: milliseconds since the Unix epoch (microsecond resolution). */
+  /**
+   * When the publisher committed it: milliseconds since the Unix epoch (microsecond resolution); 0 when the
+   * publisher does not record times (`timestamps: false`).
+   */
   get timestamp(): number {
     return this.#micros / 1000;
   }
