@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { Topic } from '../../src/index.js';
+import { Topic, isShmbusError } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly } from '../helpers/index.js';
 import { parseDone, threeByThree } from './topic-stress.js';
 
@@ -97,6 +97,28 @@ describe('Topic across processes', () => {
     } finally {
       sub.close();
       topic.close();
+      unlinkQuietly(name);
+    }
+  });
+
+  it('single-publisher topic: a live publisher process excludes others; killed with SIGKILL, its place is taken over', async () => {
+    const name = uniqueName('topicsingle');
+    const creator = Topic.create(name, { capacity: 64 << 10, maxMessageSize: 1024, singlePublisher: true });
+    creator.close(); // the creator steps aside: the child becomes the one publisher
+    const reader = Topic.subscribe(name);
+    try {
+      const child = spawnPeer(fixture('topic-loan-holder'), [name, 'single']);
+      await child.line('publishing');
+      assert.equal((await reader.read({ timeout: 10_000 })).text(), 'alive');
+      assert.throws(() => Topic.open(name), (e: unknown) => isShmbusError(e, 'ERR_PUBLISHER_EXISTS'));
+      child.kill('SIGKILL');
+      assert.equal(await child.exited, 'SIGKILL');
+      const next = Topic.open(name);
+      assert.equal(next.publish('taken over'), 2);
+      assert.equal(reader.tryRead()!.text(), 'taken over');
+      next.close();
+    } finally {
+      reader.close();
       unlinkQuietly(name);
     }
   });
