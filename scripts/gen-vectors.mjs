@@ -67,11 +67,14 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
 // (a PAD before record 8), payload byte i of record seq = (seq * 7 + i) & 0xff, timestamp 1700000000000000 + seq µs.
 // Then a publisher that died after reserving 150 bytes (its reclaim, ahead by reclaimAhead, moved the tail to 9) and
 // filling the next head slot, before its commit store: readers must ignore it and the next publisher gets seq 13.
+// The registration table (§5.8) holds a publisher in entry 0 and a subscriber in entry 2 (entry 1 free); the
+// registry word is 2 (two registrations).
 {
   const ring = await import('../dist/src/channels/ring.js');
+  const layout = await import('../dist/src/protocol/layout.js');
   const capacity = 1024;
   const maxMessageSize = 200;
-  const dataOffset = 256;
+  const dataOffset = layout.TOPIC_DATA_OFFSET;
   const buf = new ArrayBuffer(dataOffset + capacity);
   const view = { words: new Int32Array(buf), bytes: new Uint8Array(buf), dataOffset, capacity, maxMessageSize, name: 'vector' };
   ring.initRing(view);
@@ -95,9 +98,24 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   for (let r; (r = reader.tryNext(null, ref)) !== null; ) {
     oldest.push({ seq: r.seq, size: r.size, timestampMicros: r.timestampMicros, ringOffset: r.offset - dataOffset - 32 });
   }
+  const entries = [
+    { entry: 0, pid: 4242, role: layout.TOPIC_ROLE_PUBLISHER, start: 123456789, ns: 4026531836, nextSeq: 0, lost: 0 },
+    { entry: 2, pid: 4343, role: layout.TOPIC_ROLE_SUBSCRIBER, start: 2 ** 40 + 5, ns: 4026531836, nextSeq: 9, lost: 6 },
+  ];
+  for (const e of entries) {
+    const b = (layout.TOPIC_ENTRIES_OFFSET + e.entry * layout.TOPIC_ENTRY_SIZE) / 4;
+    view.words[b + layout.TOPIC_ENTRY_PID / 4] = e.pid;
+    view.words[b + layout.TOPIC_ENTRY_ROLE / 4] = e.role;
+    view.words[b + layout.TOPIC_ENTRY_START / 4] = e.start % 2 ** 32;
+    view.words[b + layout.TOPIC_ENTRY_START / 4 + 1] = Math.floor(e.start / 2 ** 32);
+    view.words[b + layout.TOPIC_ENTRY_NS / 4] = e.ns | 0;
+    view.words[b + layout.TOPIC_ENTRY_NEXT_SEQ / 4] = e.nextSeq;
+    view.words[b + layout.TOPIC_ENTRY_LOST / 4] = e.lost;
+  }
+  view.words[layout.TOPIC_REGISTRY_OFFSET / 4] = entries.length;
   writeFileSync(`${out}topic-ring.bin`, view.bytes);
   const json = {
-    params: [capacity, 0, maxMessageSize, dataOffset],
+    params: [capacity, 0, maxMessageSize, dataOffset, 0],
     payloadSize: dataOffset + capacity,
     payloadRule: 'payload byte i of record seq = (seq * 7 + i) & 0xff; timestamp = 1700000000000000 + seq (µs)',
     commit: c.writeSeq,
@@ -105,9 +123,10 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
     cursor: c,
     cursorBeforeDeadWriter: before,
     pads,
-    deadWriter:
-      `record ${dead.seq} reserved at ring offset ${dead.at} (150 bytes), head slot ${dead.seq & 1} filled with ` +
-      `{ writeSeq ${dead.seq}, writePos 999999 }, never committed: readers ignore it, the next publisher gets seq ${dead.seq}`,
+    // A publisher that died before its commit store: readers ignore its head slot and reservation.
+    deadWriter: { seq: dead.seq, ringOffset: dead.at, size: 150, headSlot: dead.seq & 1, headSlotValue: { writeSeq: dead.seq, writePos: 999_999 } },
+    registry: entries.length,
+    entries,
     oldest,
     nextSeq: c.writeSeq + 1,
   };

@@ -11,6 +11,7 @@ import { ShmbusError, isShmbusError } from '../errors.js';
 import {
   TOPIC_CAPACITY_ALIGN,
   TOPIC_DATA_OFFSET,
+  TOPIC_ENTRY_COUNT,
   TOPIC_FLAG_SINGLE_PUBLISHER,
   TOPIC_MUTEX_OFFSET,
   TOPIC_PARAM_CAPACITY_HI,
@@ -38,6 +39,17 @@ import {
 } from '../base/deadline.js';
 import { Mutex, mutexHolderAlive } from '../sync/mutex.js';
 import { resolveCodec, type Codec, type CodecOption } from './codec.js';
+import {
+  REGISTRY_INDEX,
+  REGISTRY_SLEEPERS_INDEX,
+  TOPIC_ROLE_PUBLISHER,
+  TOPIC_ROLE_SUBSCRIBER,
+  count as countRole,
+  list as listRegistrants,
+  register,
+  setProgress,
+  unregister,
+} from './topic-registry.js';
 import { Message, allocBytes, nowMicros } from './message.js';
 import {
   COMMIT_INDEX,
@@ -54,10 +66,13 @@ import {
   type RingView,
 } from './ring.js';
 
+const TOPIC_ENTRY_COUNT_TEXT = String(TOPIC_ENTRY_COUNT);
 /** Largest ring accepted (64 TiB, like a segment). */
 const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
 /** Default microseconds a waiting read re-reads the commit word before it parks (as Queue's spin). */
 const DEFAULT_SPIN = 50;
+/** Default ms between a parked subscriber's checks that its publishers are still alive (a killed one never says). */
+const DEFAULT_LIVENESS_INTERVAL = 500;
 const NO_OPTIONS = Object.freeze({});
 /**
  * Most ring views a reusing subscriber caches (a prime: direct-mapped by offset / 8), so fixed-size traffic
@@ -126,6 +141,11 @@ export interface SubscribeOptions<T = Uint8Array> {
   spin?: number;
   /** As in {@link TopicCreateOptions.codec}: `msg.value` decodes with it. */
   codec?: CodecOption<T>;
+  /**
+   * Milliseconds between a waiting read's checks that the publishers it saw are still alive (default 500): a
+   * publisher killed without closing is noticed within about this long, and read() then resolves null.
+   */
+  livenessInterval?: number;
 }
 
 export interface ReadOptions extends WaitOptions {
@@ -153,7 +173,14 @@ export interface TopicStats {
   published: number;
   /** Oldest sequence number still in the ring (published + 1 when it is empty). */
   oldest: number;
+  /** Live registered publishers (this one included). */
+  publishers: number;
+  /** Every live registered subscriber (any process): how far behind it is and what it lost. */
+  subscribers: { pid: number; lag: number; lost: number }[];
 }
+
+/** Options of waitForSubscribers. */
+export type WaitForSubscribersOptions = WaitOptions;
 
 /** What a subscriber's `stats()` reports. */
 export interface SubscriberStats {
@@ -297,11 +324,13 @@ export class Topic<T = Uint8Array> {
   readonly #mutex: Mutex;
   readonly #codec: Codec<T> | undefined;
   readonly #timestamps: boolean;
+  /** Our registration table entry (PROTOCOL 5.8). */
+  readonly #entry: number;
   #loan: Loan | null = null;
   #closed = false;
   readonly #reservation: Reservation = { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
 
-  private constructor(segment: Segment, codec: Codec<T> | undefined, timestamps: boolean) {
+  private constructor(segment: Segment, codec: Codec<T> | undefined, timestamps: boolean, entry: number) {
     this.#segment = segment;
     this.#timestamps = timestamps;
     this.#view = ringView(segment);
@@ -311,14 +340,30 @@ export class Topic<T = Uint8Array> {
     this.capacity = this.#view.capacity;
     this.maxMessageSize = this.#view.maxMessageSize;
     this.singlePublisher = (segment.params[TOPIC_PARAM_FLAGS]! & TOPIC_FLAG_SINGLE_PUBLISHER) !== 0;
-    if (this.singlePublisher) {
-      try {
+    let claimed = false;
+    try {
+      if (this.singlePublisher) {
         this.#claimSolePublisher();
-      } catch (e) {
-        this.#mutex.close();
-        segment.close();
-        throw e;
+        claimed = true;
       }
+      if (entry < 0) entry = register(this.#view.words, TOPIC_ROLE_PUBLISHER, 0);
+      if (entry < 0) {
+        throw new ShmbusError('ERR_SHM_NO_SPACE', `topic "${this.name}" has ${TOPIC_ENTRY_COUNT_TEXT} live publishers and subscribers registered: no room for another publisher`, { segment: this.name });
+      }
+    } catch (e) {
+      if (claimed) this.#releaseSole();
+      this.#mutex.close();
+      segment.close();
+      throw e;
+    }
+    this.#entry = entry;
+  }
+
+  #releaseSole(): void {
+    try {
+      this.#mutex.unlock();
+    } catch {
+      // not ours
     }
   }
 
@@ -376,14 +421,19 @@ export class Topic<T = Uint8Array> {
     params[TOPIC_PARAM_MAX_MESSAGE] = maxMessageSize;
     params[TOPIC_PARAM_DATA_OFFSET] = TOPIC_DATA_OFFSET;
     params[TOPIC_PARAM_FLAGS] = single ? TOPIC_FLAG_SINGLE_PUBLISHER : 0;
+    let entry = -1;
     const seg = Segment.create(name, {
       size: TOPIC_DATA_OFFSET + capacity,
       kind: 'topic',
       params,
       ...(options.mode !== undefined && { mode: options.mode }),
-      init: (s) => initRing(ringView(s)),
+      init: (s) => {
+        initRing(ringView(s));
+        // The creator is a publisher before anyone can open the topic (no subscriber sees a publisher-less start).
+        entry = register(s.words, TOPIC_ROLE_PUBLISHER, 0);
+      },
     });
-    return new Topic<T>(seg, codec, timestamps);
+    return new Topic<T>(seg, codec, timestamps, entry);
   }
 
   /**
@@ -399,7 +449,7 @@ export class Topic<T = Uint8Array> {
     const o = optionsObject(options, 'Topic.open');
     const codec = resolveCodec(o.codec);
     const timestamps = boolOption('timestamps', o.timestamps, true);
-    return new Topic<T>(openTopicSegment(name, o.timeout), codec, timestamps);
+    return new Topic<T>(openTopicSegment(name, o.timeout), codec, timestamps, -1);
   }
 
   /**
@@ -593,7 +643,56 @@ export class Topic<T = Uint8Array> {
   stats(): TopicStats {
     this.#assertOpen();
     const c = readCursor(this.#view);
-    return { published: c.writeSeq, oldest: c.tailSeq };
+    const all = listRegistrants(this.#view.words);
+    return {
+      published: c.writeSeq,
+      oldest: c.tailSeq,
+      publishers: all.filter((r) => r.role === TOPIC_ROLE_PUBLISHER).length,
+      subscribers: all
+        .filter((r) => r.role === TOPIC_ROLE_SUBSCRIBER)
+        .map((r) => ({ pid: r.pid, lag: Math.max(0, c.writeSeq - (r.nextSeq - 1)), lost: r.lost })),
+    };
+  }
+
+  /**
+   * Live registered subscribers of the topic, in every process (dead ones are swept first: this reads /proc).
+   * @throws ERR_CLOSED
+   */
+  get subscribers(): number {
+    this.#assertOpen();
+    return countRole(this.#view.words, TOPIC_ROLE_SUBSCRIBER, true);
+  }
+
+  /**
+   * Waits until at least `n` subscribers are registered (the slow-joiner problem: publish only once they listen).
+   * Never blocks the event loop.
+   * @returns the number of subscribers then
+   * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * await pub.waitForSubscribers(2, { timeout: 5000 });
+   * ```
+   */
+  async waitForSubscribers(n: number, options?: WaitForSubscribersOptions): Promise<number> {
+    const want = intOption('n', n, 0, TOPIC_ENTRY_COUNT, 1);
+    const o = optionsObject(options, 'waitForSubscribers');
+    const timeout = validateTimeout(o.timeout);
+    const { signal } = o;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
+    throwIfAborted(signal, 'waitForSubscribers');
+    this.#assertOpen();
+    const deadline = deadlineAfter(timeout);
+    const words = this.#view.words;
+    for (;;) {
+      // SYNC TOPIC-REGISTRY (seq_cst load before the scan): a registration after it changes the word we sleep on.
+      const reg = Atomics.load(words, REGISTRY_INDEX);
+      const have = countRole(words, TOPIC_ROLE_SUBSCRIBER, true);
+      if (have >= want) return have;
+      const left = remaining(deadline);
+      if (left === 0) throw timeoutError(`waiting for ${want} subscribers of topic "${this.name}" (${have} now)`, timeout, this.name);
+      await parkAsync(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, reg, () => Atomics.load(words, REGISTRY_INDEX) !== reg, { timeout: left, ...(signal && { signal }) }, this.#segment);
+      this.#assertOpen();
+    }
   }
 
   /**
@@ -609,13 +708,10 @@ export class Topic<T = Uint8Array> {
         // already ended
       }
     }
-    if (this.singlePublisher) {
-      try {
-        this.#mutex.unlock();
-      } catch {
-        // not held (another thread's object): nothing to release
-      }
-    }
+    if (this.singlePublisher) this.#releaseSole();
+    // Unregister, then wake parked subscribers: the last publisher gone ends their reads (PROTOCOL 5.8).
+    unregister(this.#view.words, this.#entry);
+    wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
     this.#closed = true;
     this.#mutex.close();
     this.#segment.close();
@@ -653,7 +749,18 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   readonly ready: Promise<void>;
   readonly #spin: number;
   readonly #codec: Codec<T> | undefined;
+  readonly #livenessInterval: number;
   #attached: Attached | null = null;
+  /** Our registration table entry, -1 when the table was full (we then read unregistered). */
+  #entry = -1;
+  /** True once this subscriber saw a live publisher registered: only then can "no publisher left" end it. */
+  #sawPublisher = false;
+  /** The registry word when the table was last scanned (a different value means: scan again). */
+  #seenRegistry = 0;
+  #scanned = false;
+  #publishers = 0;
+  /** writeSeq when this subscriber attached: a message after it was committed by a publisher registered since. */
+  #attachHead = 0;
   #closed = false;
   #read = 0;
   #cancelWait: ((err: ShmbusError) => void) | null = null;
@@ -697,6 +804,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     this.#spin = validateSpin(options.spin, DEFAULT_SPIN);
     this.#codec = resolveCodec(options.codec);
+    this.#livenessInterval = intOption('livenessInterval', options.livenessInterval, 1, 0x7fffffff, DEFAULT_LIVENESS_INTERVAL);
     this.name = name;
     try {
       this.#attach(openTopicSegment(name, undefined), from);
@@ -749,6 +857,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     const ref = a.reader.tryNext(copy ? this.#sink : null, this.#ref);
     if (ref === null) return null;
     this.#read++;
+    if (this.#entry >= 0) setProgress(a.view.words, this.#entry, ref.seq + 1, a.reader.lost);
     const m = reuse ? (this.#reused ??= new Message<T>(this.#codec, a.view.bytes)) : new Message<T>(this.#codec, a.view.bytes);
     if (copy) {
       const data = this.#copied!;
@@ -779,11 +888,13 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
 
   /**
    * Waits for the next message: re-reads shared memory for `spin` µs, then parks on the futex (no CPU used)
-   * until a publisher commits.
+   * until a publisher commits. Resolves `null` at the end of the stream: this subscriber saw a live publisher,
+   * none is left (closed, or died: noticed within `livenessInterval`), and nothing is unread. A subscriber that
+   * never saw a publisher waits for one. A publisher that registers later makes read() wait again.
    * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED (also when closed while waiting), ERR_SHM_NOT_FOUND (the topic
    * did not appear within the subscribe `timeout`), ERR_SHM_CORRUPT
    */
-  read(options?: ReadOptions): Promise<Message<T>> {
+  read(options?: ReadOptions): Promise<Message<T> | null> {
     try {
       const m = this.tryRead(options);
       if (m !== null) return Promise.resolve(m);
@@ -793,7 +904,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     return this.#readSlow(options ?? NO_OPTIONS);
   }
 
-  async #readSlow(options: ReadOptions): Promise<Message<T>> {
+  async #readSlow(options: ReadOptions): Promise<Message<T> | null> {
     const timeout = validateTimeout(options.timeout);
     const deadline = deadlineAfter(timeout);
     const { signal } = options;
@@ -802,7 +913,10 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     if (this.#attached === null) await this.#awaitReady(deadline, timeout, signal);
     const a = this.#attached!;
     const reader = a.reader;
-    const ready = (): boolean => reader.hasNew();
+    const words = a.view.words;
+    // Wake on a commit, or on a change of the registration table (a publisher closing wakes commit sleepers).
+    const ready = (): boolean => reader.hasNew() || Atomics.load(words, REGISTRY_INDEX) !== this.#seenRegistry;
+    let checkLiveness = false;
     for (;;) {
       if (this.#spin > 0 && !reader.hasNew()) {
         const until = performance.now() + this.#spin / 1000;
@@ -810,14 +924,47 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
       }
       const m = this.tryRead(options);
       if (m !== null) return m;
+      // End of stream: a publisher was seen and none is left, and nothing is unread (re-checked after the scan).
+      if (this.#noPublisherLeft(words, checkLiveness) && !reader.hasNew()) return null;
+      checkLiveness = false;
       const left = remaining(deadline);
       if (left === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
-      // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check the commit word, sleep; never withdraws, so a close
-      // or a death mid-wait leaves nothing to undo).
-      const r = await parkAsync(a.view.words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: left, ...(signal && { signal }) }, a.segment);
+      // While a publisher is known, wake every livenessInterval to notice one killed without closing.
+      const slice = this.#sawPublisher ? Math.min(left, this.#livenessInterval) : left;
+      // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check commit and registry, sleep; never withdraws, so a
+      // close or a death mid-wait leaves nothing to undo).
+      const r = await parkAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
       if (this.#closed) throw closedError('subscriber', this.name);
-      if (r === 'timed-out' && !reader.hasNew()) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+      if (r === 'timed-out' && !reader.hasNew()) {
+        if (remaining(deadline) === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+        checkLiveness = true;
+      }
     }
+  }
+
+  /**
+   * True when this subscriber saw a publisher and none is registered now. Rescans the table only when the
+   * registry word changed (or to check liveness: a killed publisher never unregisters).
+   */
+  #noPublisherLeft(words: Int32Array, checkLiveness: boolean): boolean {
+    // SYNC TOPIC-REGISTRY (seq_cst load, before the scan): a change after it makes the next check rescan.
+    const reg = Atomics.load(words, REGISTRY_INDEX);
+    // Reading (or losing) a message committed after we attached means a publisher registered since (5.8).
+    if (!this.#sawPublisher && this.#attached !== null && this.#attached.reader.seq - 1 > this.#attachHead) this.#sawPublisher = true;
+    if (!this.#scanned || reg !== this.#seenRegistry || checkLiveness) {
+      this.#seenRegistry = reg;
+      this.#scanned = true;
+      this.#publishers = countRole(words, TOPIC_ROLE_PUBLISHER, checkLiveness);
+      if (this.#publishers > 0) this.#sawPublisher = true;
+    }
+    return this.#sawPublisher && this.#publishers === 0;
+  }
+
+  /** Live publishers registered on the topic (sweeps dead ones: reads /proc). 0 before attached. */
+  get publishers(): number {
+    const a = this.#attached;
+    if (a === null || this.#closed) return 0;
+    return countRole(a.view.words, TOPIC_ROLE_PUBLISHER, true);
   }
 
   async #awaitReady(deadline: number, timeout: number, signal: AbortSignal | undefined): Promise<void> {
@@ -843,17 +990,21 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     if (this.#closed || this.#attached === null) throw closedError('subscriber', this.name);
   }
 
-  /** Messages until the subscriber is closed. Ending the loop early (`break`, `return`, a throw) closes it. */
+  /**
+   * Messages until the subscriber is closed or the stream ends (no publisher left, see {@link read}). Ending the
+   * loop (`break`, `return`, a throw, the end of the stream) closes the subscriber.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<Message<T>, void, undefined> {
     try {
       for (;;) {
-        let m: Message<T>;
+        let m: Message<T> | null;
         try {
           m = await this.read();
         } catch (e) {
           if (this.#closed && isShmbusError(e, 'ERR_CLOSED')) return;
           throw e;
         }
+        if (m === null) return;
         yield m;
       }
     } finally {
@@ -866,7 +1017,11 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelWait?.(closedError('subscriber', this.name));
-    this.#attached?.segment.close();
+    const a = this.#attached;
+    if (a !== null) {
+      if (this.#entry >= 0) unregister(a.view.words, this.#entry);
+      a.segment.close();
+    }
   }
 
   [Symbol.dispose](): void {
@@ -875,7 +1030,11 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
 
   #attach(segment: Segment, from: 'latest' | 'oldest'): void {
     const view = ringView(segment);
-    this.#attached = { segment, view, reader: new RingReader(view, from) };
+    const reader = new RingReader(view, from);
+    this.#attached = { segment, view, reader };
+    this.#entry = register(view.words, TOPIC_ROLE_SUBSCRIBER, reader.seq);
+    this.#attachHead = readCursor(view).writeSeq;
+    this.#noPublisherLeft(view.words, false); // a publisher registered now counts as seen
   }
 
   /** Polls for the topic with a bounded backoff, sped up by a watch on /dev/shm; attaches from 'oldest'. */

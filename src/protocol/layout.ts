@@ -229,8 +229,27 @@ export const TOPIC_HEAD_SLOTS_OFFSET = 128;
 export const TOPIC_HEAD_SLOT_SIZE = 16;
 export const TOPIC_HEAD_WRITE_SEQ = 0; // u64: seq of the last committed record (0 = none yet)
 export const TOPIC_HEAD_WRITE_POS = 8; // u64: ring offset where the next record starts
-/** Payload offset of the ring data. */
-export const TOPIC_DATA_OFFSET = 256;
+/**
+ * u32 futex word on its own line: +1 (wrapping) per registration, unregistration or sweep of the registration
+ * table. waitForSubscribers sleeps on it; subscribers compare it to skip rescanning the table.
+ */
+export const TOPIC_REGISTRY_OFFSET = 192;
+/** u32 sleepers word (§3) of REGISTRY. */
+export const TOPIC_REGISTRY_SLEEPERS_OFFSET = 196;
+/** Registration table: TOPIC_ENTRY_COUNT entries of TOPIC_ENTRY_SIZE bytes (one 64-byte line each). */
+export const TOPIC_ENTRIES_OFFSET = 256;
+export const TOPIC_ENTRY_COUNT = 64;
+export const TOPIC_ENTRY_SIZE = 64;
+export const TOPIC_ENTRY_PID = 0; // u32: owner pid, 0 = free (claimed by CAS 0 -> pid)
+export const TOPIC_ENTRY_ROLE = 4; // u32: 0 = not (yet) registered, TOPIC_ROLE_*; stored last (release)
+export const TOPIC_ENTRY_START = 8; // u64: owner's process start time (0 = unknown)
+export const TOPIC_ENTRY_NS = 16; // u32: owner's pid namespace inode (0 = unknown)
+export const TOPIC_ENTRY_NEXT_SEQ = 24; // u64: subscribers: the next seq they will read (plain stores by the owner)
+export const TOPIC_ENTRY_LOST = 32; // u64: subscribers: messages lost so far (plain stores by the owner)
+export const TOPIC_ROLE_PUBLISHER = 1;
+export const TOPIC_ROLE_SUBSCRIBER = 2;
+/** Payload offset of the ring data (after the registration table). */
+export const TOPIC_DATA_OFFSET = TOPIC_ENTRIES_OFFSET + TOPIC_ENTRY_COUNT * TOPIC_ENTRY_SIZE;
 /** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), unspecified u64 (ignored) }. */
 export const TOPIC_RECORD_HEADER_SIZE = 32;
 export const TOPIC_RECORD_SIZE_OFFSET = 0;

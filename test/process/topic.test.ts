@@ -109,7 +109,7 @@ describe('Topic across processes', () => {
     try {
       const child = spawnPeer(fixture('topic-loan-holder'), [name, 'single']);
       await child.line('publishing');
-      assert.equal((await reader.read({ timeout: 10_000 })).text(), 'alive');
+      assert.equal((await reader.read({ timeout: 10_000 }))!.text(), 'alive');
       assert.throws(() => Topic.open(name), (e: unknown) => isShmbusError(e, 'ERR_PUBLISHER_EXISTS'));
       child.kill('SIGKILL');
       assert.equal(await child.exited, 'SIGKILL');
@@ -136,12 +136,12 @@ describe('Topic across processes', () => {
         assert.equal(crc32(data.subarray(12)), dv.getUint32(8, true), 'torn message');
         checked++;
       };
-      for (let i = 0; i < 5; i++) verify((await sub.read({ timeout: 10_000 })).data);
+      for (let i = 0; i < 5; i++) verify((await sub.read({ timeout: 10_000 }))!.data);
       flood.kill('SIGKILL');
       assert.equal(await flood.exited, 'SIGKILL');
       const seq = topic.publish('final', { timeout: 10_000 });
       for (;;) {
-        const m = await sub.read({ timeout: 10_000 });
+        const m = (await sub.read({ timeout: 10_000 }))!;
         if (m.data.length === 5) {
           assert.equal(m.text(), 'final');
           assert.equal(m.seq, seq);

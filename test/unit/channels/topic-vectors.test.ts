@@ -2,6 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Segment, Topic } from '../../../src/index.js';
+import * as L from '../../../src/protocol/layout.js';
 import { trackNames } from '../../helpers/index.js';
 
 const vectors = new URL('../../../../test/vectors/', import.meta.url);
@@ -16,6 +17,9 @@ interface TopicVector {
   cursor: { writeSeq: number; writePos: number; tailSeq: number; tailPos: number };
   oldest: { seq: number; size: number; timestampMicros: number; ringOffset: number }[];
   nextSeq: number;
+  deadWriter: { seq: number; ringOffset: number; size: number; headSlot: number; headSlotValue: { writeSeq: number; writePos: number } };
+  registry: number;
+  entries: { entry: number; pid: number; role: number; start: number; ns: number; nextSeq: number; lost: number }[];
 }
 
 describe('topic test vector (shared with the Python and C peers)', () => {
@@ -33,6 +37,26 @@ describe('topic test vector (shared with the Python and C peers)', () => {
     const head = 128 + (expect.commit & 1) * 16;
     assert.equal(Number(dv.getBigUint64(head, true)), expect.cursor.writeSeq);
     assert.equal(Number(dv.getBigUint64(head + 8, true)), expect.cursor.writePos);
+    // The dead writer's head slot: filled, but not the one `commit` names.
+    const dead = 128 + expect.deadWriter.headSlot * 16;
+    assert.notEqual(expect.deadWriter.headSlot, expect.commit & 1);
+    assert.equal(Number(dv.getBigUint64(dead, true)), expect.deadWriter.headSlotValue.writeSeq);
+    assert.equal(Number(dv.getBigUint64(dead + 8, true)), expect.deadWriter.headSlotValue.writePos);
+    assert.equal(expect.deadWriter.seq, expect.nextSeq);
+    // The registration table (5.8), field by field.
+    assert.deepEqual(expect.params, [1024, 0, 200, L.TOPIC_DATA_OFFSET, 0]);
+    assert.equal(dv.getUint32(L.TOPIC_REGISTRY_OFFSET, true), expect.registry);
+    for (let e = 0; e < L.TOPIC_ENTRY_COUNT; e++) {
+      const b = L.TOPIC_ENTRIES_OFFSET + e * L.TOPIC_ENTRY_SIZE;
+      const want = expect.entries.find((x) => x.entry === e);
+      assert.equal(dv.getUint32(b + L.TOPIC_ENTRY_PID, true), want?.pid ?? 0, `entry ${e} pid`);
+      assert.equal(dv.getUint32(b + L.TOPIC_ENTRY_ROLE, true), want?.role ?? 0, `entry ${e} role`);
+      if (want === undefined) continue;
+      assert.equal(Number(dv.getBigUint64(b + L.TOPIC_ENTRY_START, true)), want.start);
+      assert.equal(dv.getUint32(b + L.TOPIC_ENTRY_NS, true), want.ns);
+      assert.equal(Number(dv.getBigUint64(b + L.TOPIC_ENTRY_NEXT_SEQ, true)), want.nextSeq);
+      assert.equal(Number(dv.getBigUint64(b + L.TOPIC_ENTRY_LOST, true)), want.lost);
+    }
 
     const n = name('topic-vector');
     Segment.create(n, { size: bin.length, kind: 'topic', params: expect.params, init: (s) => s.bytes.set(bin) }).close();
