@@ -29,26 +29,32 @@ export function wake(words: Int32Array, index: number, count = Infinity): number
 type Pending = (result: number) => void;
 // Each entry also holds the waited-on view: while a native thread sleeps on that address, the memory must not be
 // garbage-collected (and unmapped) under it.
-const pending = new Map<number, { resolve: Pending; words: Int32Array }>();
+const pending = new Map<number, { resolve: Pending; words: Int32Array; ref: boolean }>();
 let nextId = 1;
 let initialised = false;
+/** Pending waits that keep the process alive (all but those started with `ref: false`). */
+let refs = 0;
+
+/** {@link WaitOptions} plus `ref: false`: the wait does not keep the process alive (an unref'd subscriber). */
+export type RefWaitOptions = WaitOptions & { ref?: boolean };
 
 function onDone(id: number, result: number): void {
   pending.get(id)?.resolve(result);
 }
 
-function track(id: number, words: Int32Array, resolve: Pending): void {
+function track(id: number, words: Int32Array, resolve: Pending, ref: boolean): void {
   if (!initialised) {
     native.waiterInit(onDone);
     initialised = true;
   }
-  pending.set(id, { resolve, words });
-  // Keep the process alive while a wait is pending, as a socket read would.
-  if (pending.size === 1) native.waiterRef(true);
+  pending.set(id, { resolve, words, ref });
+  // Keep the process alive while a (ref'd) wait is pending, as a socket read would.
+  if (ref && refs++ === 0) native.waiterRef(true);
 }
 
 function untrack(id: number): void {
-  if (pending.delete(id) && pending.size === 0) native.waiterRef(false);
+  const p = pending.get(id);
+  if (p !== undefined && pending.delete(id) && p.ref && --refs === 0) native.waiterRef(false);
 }
 
 /**
@@ -59,7 +65,7 @@ export function waitAsync(
   words: Int32Array,
   index: number,
   expected: number,
-  options: WaitOptions = {},
+  options: RefWaitOptions = {},
   owner?: WaitOwner,
 ): Promise<WaitResult> {
   let timeout: number;
@@ -94,15 +100,22 @@ export function waitAsync(
       cancel();
       reject(err);
     };
-    track(id, words, (result) => {
-      finish();
-      resolve(RESULTS[result]!);
-    });
+    const ref = options.ref !== false;
+    track(
+      id,
+      words,
+      (result) => {
+        finish();
+        resolve(RESULTS[result]!);
+      },
+      ref,
+    );
     if (timeout !== Infinity) {
       timer = setTimeout(() => {
         cancel();
         resolve('timed-out');
       }, timeout);
+      if (!ref) timer.unref();
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     owner?.pendingWaits.add(cancelByOwner);

@@ -28,6 +28,7 @@ import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
 import { boolOption, choiceOption, intOption, invalidArg, optionsObject } from '../base/options.js';
 import { parkAsync, wakeSleepers } from '../base/park.js';
+import type { RefWaitOptions } from '../base/futex.js';
 import {
   abortedError,
   deadlineAfter,
@@ -759,6 +760,8 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   #seenRegistry = 0;
   #scanned = false;
   #publishers = 0;
+  /** False after unref(): waits of this subscriber do not keep the process alive. */
+  #keepAlive = true;
   /** writeSeq when this subscriber attached: a message after it was committed by a publisher registered since. */
   #attachHead = 0;
   #closed = false;
@@ -933,7 +936,8 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
       const slice = this.#sawPublisher ? Math.min(left, this.#livenessInterval) : left;
       // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check commit and registry, sleep; never withdraws, so a
       // close or a death mid-wait leaves nothing to undo).
-      const r = await parkAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
+      const waitOptions: RefWaitOptions = { timeout: slice, ...(signal && { signal }), ...(!this.#keepAlive && { ref: false }) };
+      const r = await parkAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, waitOptions, a.segment);
       if (this.#closed) throw closedError('subscriber', this.name);
       if (r === 'timed-out' && !reader.hasNew()) {
         if (remaining(deadline) === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
@@ -976,7 +980,10 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
         new Promise<never>((_, reject) => {
           const left = remaining(deadline);
           // Above 2^31-1 ms setTimeout would fire at once: such a deadline is as good as none.
-          if (left !== Infinity && left <= 0x7fffffff) timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
+          if (left !== Infinity && left <= 0x7fffffff) {
+            timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
+            if (!this.#keepAlive) timer.unref();
+          }
           if (signal) {
             onAbort = () => reject(abortedError(signal, 'read'));
             signal.addEventListener('abort', onAbort, { once: true });
@@ -1011,6 +1018,26 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
       this.close();
     }
   }
+
+  /**
+   * Lets the process exit while this subscriber only waits (as `net.Server#unref`): its reads then park without
+   * keeping the event loop alive. Applies to waits that start after the call (a read already parked keeps the
+   * process alive until it returns). @returns this
+   */
+  unref(): this {
+    this.#keepAlive = false;
+    this.#unrefTimers();
+    return this;
+  }
+
+  /** Undoes {@link unref}: waits keep the process alive again (the default). @returns this */
+  ref(): this {
+    this.#keepAlive = true;
+    return this;
+  }
+
+  /** Timers and the /dev/shm watch of a pending wait for the topic to appear. */
+  #unrefTimers: () => void = () => undefined;
 
   /** Detaches (idempotent): pending reads reject with ERR_CLOSED and iterators end. Writers never notice. */
   close(): void {
@@ -1075,15 +1102,22 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
         }
         delay = Math.min(delay * 2, 100);
         timer = setTimeout(attempt, Math.min(delay, left));
+        if (!this.#keepAlive) timer.unref();
+      };
+      this.#unrefTimers = () => {
+        timer?.unref();
+        watcher?.unref();
       };
       try {
         watcher = watch('/dev/shm', (_event, file) => {
           if (file === `${OS_NAME_PREFIX}${this.name}` && timer !== undefined) {
             clearTimeout(timer);
             timer = setTimeout(attempt, 0);
+            if (!this.#keepAlive) timer.unref();
           }
         });
         watcher.on('error', () => watcher?.close());
+        if (!this.#keepAlive) watcher.unref();
       } catch {
         // no inotify: polling alone
       }

@@ -83,3 +83,31 @@ describe('Topic lifecycle', () => {
     }
   });
 });
+
+describe('Subscriber unref()', () => {
+  it('an unref()ed subscriber parked in read() lets its process exit; a ref()ed one keeps it until a message arrives', async () => {
+    const name = uniqueName('topicunref');
+    const pub = Topic.create(name, { capacity: 4096 });
+    try {
+      const idle = spawnPeer(fixture('topic-unref'), [name, 'unref']);
+      await idle.line('waiting');
+      assert.equal(await idle.exited, 0);
+      assert.doesNotMatch(idle.stderr(), /\S/);
+      const busy = spawnPeer(fixture('topic-unref'), [name, 'ref']);
+      await busy.line('waiting');
+      await pub.waitForSubscribers(1, { timeout: 30_000 });
+      pub.publish('still here');
+      assert.equal(await busy.line(/^got /), 'got still here');
+      assert.equal(await busy.exited, 0);
+    } finally {
+      pub.close();
+      unlinkQuietly(name);
+    }
+  });
+
+  it('an unref()ed subscriber waiting for its topic to appear lets its process exit', async () => {
+    const child = spawnPeer(fixture('topic-unref'), [uniqueName('topicnever'), 'unref-wait']);
+    await child.line('waiting');
+    assert.equal(await child.exited, 0);
+  });
+});
