@@ -674,7 +674,7 @@ export class Topic<T = Uint8Array> {
    * await pub.waitForSubscribers(2, { timeout: 5000 });
    * ```
    */
-  async waitForSubscribers(n: number, options?: WaitForSubscribersOptions): Promise<number> {
+  async waitForSubscribers(n?: number, options?: WaitForSubscribersOptions): Promise<number> {
     const want = intOption('n', n, 0, TOPIC_ENTRY_COUNT, 1);
     const o = optionsObject(options, 'waitForSubscribers');
     const timeout = validateTimeout(o.timeout);
