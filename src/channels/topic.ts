@@ -353,6 +353,7 @@ export class Topic<T = Uint8Array> {
       }
     } catch (e) {
       if (claimed) this.#releaseSole();
+      if (entry >= 0) unregister(this.#view.words, entry);
       this.#mutex.close();
       segment.close();
       throw e;
@@ -905,12 +906,26 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
    */
   read(options?: ReadOptions): Promise<Message<T> | null> {
     try {
-      const m = this.tryRead(options);
+      let m = this.tryRead(options);
+      // The spin runs here, synchronously, before any async machinery: a message that arrives within it is
+      // returned through one resolved promise (no async function frame), which is what a stream of messages hits.
+      const a = this.#attached;
+      if (m === null && a !== null && this.#spin > 0 && this.#spinFor(a.reader)) m = this.tryRead(options);
       if (m !== null) return Promise.resolve(m);
     } catch (e) {
       return Promise.reject(e);
     }
     return this.#readSlow(options ?? NO_OPTIONS);
+  }
+
+  /** Re-reads the commit word for up to `spin` µs; true when a record may be there. */
+  #spinFor(reader: RingReader): boolean {
+    if (reader.hasNew()) return true;
+    const until = performance.now() + this.#spin / 1000;
+    for (let i = 1; ; i++) {
+      if (reader.hasNew()) return true;
+      if ((i & 127) === 0 && performance.now() >= until) return false;
+    }
   }
 
   async #readSlow(options: ReadOptions): Promise<Message<T> | null> {
@@ -919,18 +934,19 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     const { signal } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     throwIfAborted(signal, 'read');
-    if (this.#attached === null) await this.#awaitReady(deadline, timeout, signal);
+    const attachedBefore = this.#attached !== null;
+    if (!attachedBefore) await this.#awaitReady(deadline, timeout, signal);
     const a = this.#attached!;
     const reader = a.reader;
     const words = a.view.words;
     // Wake on a commit, or on a change of the registration table (a publisher closing wakes commit sleepers).
     const ready = (): boolean => reader.hasNew() || Atomics.load(words, REGISTRY_INDEX) !== this.#seenRegistry;
     let checkLiveness = false;
+    // read() spun already before calling us (unless it had to wait for the topic to appear).
+    let first = attachedBefore;
     for (;;) {
-      if (this.#spin > 0 && !reader.hasNew()) {
-        const until = performance.now() + this.#spin / 1000;
-        for (let i = 1; !reader.hasNew(); i++) if ((i & 127) === 0 && performance.now() >= until) break;
-      }
+      if (this.#spin > 0 && !first) this.#spinFor(reader);
+      first = false;
       const m = this.tryRead(options);
       if (m !== null) return m;
       // End of stream: a publisher was seen and none is left, and nothing is unread (re-checked after the scan).
