@@ -583,12 +583,13 @@ export class Topic<T = Uint8Array> {
   // A lock recovered from a dead publisher needs no repair (PROTOCOL 5.3 step 1): the commit word only ever
   // names a complete record and head slot, and the tail it may have moved is consistent on its own.
   #lockSync(options: PublishOptions | undefined): void {
-    const timeout = optionsObject(options, 'publish').timeout;
+    // No options: no object made (optionsObject would return a fresh {} per publish).
+    const timeout = options === undefined ? undefined : optionsObject(options, 'publish').timeout;
     this.#mutex.lockSync(timeout === undefined ? NO_OPTIONS : { timeout });
   }
 
   #tryLock(options: PublishAsyncOptions | undefined): boolean {
-    const o = optionsObject(options, 'publishAsync');
+    const o: PublishAsyncOptions = options === undefined ? NO_OPTIONS : optionsObject(options, 'publishAsync');
     validateTimeout(o.timeout);
     if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', o.signal);
     throwIfAborted(o.signal, 'publishAsync');
