@@ -104,8 +104,7 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   ];
   for (const e of entries) {
     const b = (layout.TOPIC_ENTRIES_OFFSET + e.entry * layout.TOPIC_ENTRY_SIZE) / 4;
-    view.words[b + layout.TOPIC_ENTRY_PID / 4] = e.pid;
-    view.words[b + layout.TOPIC_ENTRY_ROLE / 4] = e.role;
+    view.words[b + layout.TOPIC_ENTRY_OWNER / 4] = (e.pid | (e.role << layout.TOPIC_ROLE_SHIFT)) | 0;
     view.words[b + layout.TOPIC_ENTRY_START / 4] = e.start % 2 ** 32;
     view.words[b + layout.TOPIC_ENTRY_START / 4 + 1] = Math.floor(e.start / 2 ** 32);
     view.words[b + layout.TOPIC_ENTRY_NS / 4] = e.ns | 0;

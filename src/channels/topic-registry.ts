@@ -1,8 +1,9 @@
 /**
  * The Topic registration table (PROTOCOL.md §5.8): who publishes and who subscribes, so that subscribers learn
  * when no publisher is left, publishers can wait for subscribers, and stats() can report each subscriber's lag.
- * Entries are claimed by CAS of the pid word and published by a release store of the role; dead owners' entries
- * are swept by whoever finds them (liveness by pid + start time). Every change bumps the registry futex word.
+ * An entry's owner word holds pid and role together: claimed by CAS 0 -> pid, published by a release store of
+ * pid | role << 30, freed by storing 0; dead owners' entries are swept by whoever finds them (liveness by pid +
+ * start time) with a CAS of the word judged. Every change bumps the registry futex word.
  */
 import { statSync } from 'node:fs';
 import { readU64, writeU64 } from '../base/u64.js';
@@ -14,9 +15,10 @@ import {
   TOPIC_ENTRY_LOST,
   TOPIC_ENTRY_NEXT_SEQ,
   TOPIC_ENTRY_NS,
-  TOPIC_ENTRY_PID,
-  TOPIC_ENTRY_ROLE,
+  TOPIC_ENTRY_OWNER,
   TOPIC_ENTRY_SIZE,
+  TOPIC_OWNER_PID_MASK,
+  TOPIC_ROLE_SHIFT,
   TOPIC_ENTRY_START,
   TOPIC_REGISTRY_OFFSET,
   TOPIC_REGISTRY_SLEEPERS_OFFSET,
@@ -61,6 +63,13 @@ function bump(words: Int32Array): void {
   wakeSleepers(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX);
 }
 
+const OWNER = TOPIC_ENTRY_OWNER / 4;
+
+/** The role in an owner word (0 = free or being filled). */
+function roleOf(owner: number): number {
+  return owner >>> TOPIC_ROLE_SHIFT;
+}
+
 /**
  * Claims a free entry for this process in `role`; returns its index, or -1 when every entry is taken by a live
  * owner (after sweeping dead ones).
@@ -70,15 +79,15 @@ export function register(words: Int32Array, role: number, nextSeq: number): numb
   for (let pass = 0; pass < 2; pass++) {
     for (let e = 0; e < TOPIC_ENTRY_COUNT; e++) {
       const b = base(e);
-      // SYNC TOPIC-REGISTRY (CAS pid 0 -> me): the entry is ours; nobody else writes it until we free it.
-      if (Atomics.load(words, b + TOPIC_ENTRY_PID / 4) !== 0) continue;
-      if (Atomics.compareExchange(words, b + TOPIC_ENTRY_PID / 4, 0, me.pid) !== 0) continue;
+      if (Atomics.load(words, b + OWNER) !== 0) continue;
+      // SYNC TOPIC-REGISTRY (CAS owner 0 -> pid, role 0): the entry is ours; nobody else writes it until we free it.
+      if (Atomics.compareExchange(words, b + OWNER, 0, me.pid) !== 0) continue;
       writeU64(words, b + TOPIC_ENTRY_START / 4, me.startTime);
       words[b + TOPIC_ENTRY_NS / 4] = selfNs() | 0;
       writeU64(words, b + TOPIC_ENTRY_NEXT_SEQ / 4, nextSeq);
       writeU64(words, b + TOPIC_ENTRY_LOST / 4, 0);
-      // SYNC TOPIC-REGISTRY (release store of role): publishes the identity and counters written above.
-      Atomics.store(words, b + TOPIC_ENTRY_ROLE / 4, role);
+      // SYNC TOPIC-REGISTRY (release store of pid | role << 30): publishes the identity and counters above.
+      Atomics.store(words, b + OWNER, (me.pid | (role << TOPIC_ROLE_SHIFT)) | 0);
       bump(words);
       return e;
     }
@@ -87,11 +96,9 @@ export function register(words: Int32Array, role: number, nextSeq: number): numb
   return -1;
 }
 
-/** Frees our entry: role first (readers stop counting it), then the pid (the entry becomes claimable). */
+/** Frees our entry (one release store: readers stop counting it, and it is claimable again). */
 export function unregister(words: Int32Array, entry: number): void {
-  const b = base(entry);
-  Atomics.store(words, b + TOPIC_ENTRY_ROLE / 4, 0); // SYNC TOPIC-REGISTRY (release)
-  Atomics.store(words, b + TOPIC_ENTRY_PID / 4, 0); // SYNC TOPIC-REGISTRY (release): claimable again
+  Atomics.store(words, base(entry) + OWNER, 0); // SYNC TOPIC-REGISTRY (release)
   bump(words);
 }
 
@@ -102,20 +109,19 @@ export function setProgress(words: Int32Array, entry: number, nextSeq: number, l
   writeU64(words, b + TOPIC_ENTRY_LOST / 4, lost);
 }
 
-/** Frees entries whose owner is dead (also half-claimed ones: pid set, role 0). Returns how many. */
+/** Frees entries whose owner is dead (also half-filled ones: role 0). Returns how many. */
 export function sweep(words: Int32Array): number {
   let swept = 0;
   for (let e = 0; e < TOPIC_ENTRY_COUNT; e++) {
     const b = base(e);
-    const pid = Atomics.load(words, b + TOPIC_ENTRY_PID / 4);
-    if (pid === 0) continue;
-    // SYNC TOPIC-REGISTRY (acquire load of role): the identity below is complete when role != 0.
-    const role = Atomics.load(words, b + TOPIC_ENTRY_ROLE / 4);
-    const start = role !== 0 ? readU64(words, b + TOPIC_ENTRY_START / 4) : 0;
+    // SYNC TOPIC-REGISTRY (acquire load of the owner word): with a role set, the identity below is complete.
+    const owner = Atomics.load(words, b + OWNER);
+    if (owner === 0) continue;
+    const pid = owner & TOPIC_OWNER_PID_MASK;
+    const start = roleOf(owner) !== 0 ? readU64(words, b + TOPIC_ENTRY_START / 4) : 0;
     if (ownerAlive(pid, start, words[b + TOPIC_ENTRY_NS / 4]! >>> 0)) continue;
-    // Dead: clear role then pid, each by CAS from what we judged (another sweeper or a new owner may have acted).
-    if (Atomics.compareExchange(words, b + TOPIC_ENTRY_ROLE / 4, role, 0) !== role) continue;
-    if (Atomics.compareExchange(words, b + TOPIC_ENTRY_PID / 4, pid, 0) === pid) swept++;
+    // Dead: free it by CAS from exactly the word judged (a store or claim meanwhile makes the CAS fail).
+    if (Atomics.compareExchange(words, b + OWNER, owner, 0) === owner) swept++;
   }
   if (swept > 0) bump(words);
   return swept;
@@ -135,7 +141,7 @@ export interface Registrant {
 export function count(words: Int32Array, role: number, checkLiveness: boolean): number {
   if (checkLiveness) sweep(words);
   let n = 0;
-  for (let e = 0; e < TOPIC_ENTRY_COUNT; e++) if (Atomics.load(words, base(e) + TOPIC_ENTRY_ROLE / 4) === role) n++;
+  for (let e = 0; e < TOPIC_ENTRY_COUNT; e++) if (roleOf(Atomics.load(words, base(e) + OWNER)) === role) n++;
   return n;
 }
 
@@ -145,11 +151,12 @@ export function list(words: Int32Array): Registrant[] {
   const out: Registrant[] = [];
   for (let e = 0; e < TOPIC_ENTRY_COUNT; e++) {
     const b = base(e);
-    const role = Atomics.load(words, b + TOPIC_ENTRY_ROLE / 4); // SYNC TOPIC-REGISTRY (acquire)
+    const owner = Atomics.load(words, b + OWNER); // SYNC TOPIC-REGISTRY (acquire)
+    const role = roleOf(owner);
     if (role === 0) continue;
     out.push({
       role,
-      pid: Atomics.load(words, b + TOPIC_ENTRY_PID / 4),
+      pid: owner & TOPIC_OWNER_PID_MASK,
       nextSeq: readU64(words, b + TOPIC_ENTRY_NEXT_SEQ / 4),
       lost: readU64(words, b + TOPIC_ENTRY_LOST / 4),
     });

@@ -240,14 +240,22 @@ export const TOPIC_REGISTRY_SLEEPERS_OFFSET = 196;
 export const TOPIC_ENTRIES_OFFSET = 256;
 export const TOPIC_ENTRY_COUNT = 64;
 export const TOPIC_ENTRY_SIZE = 64;
-export const TOPIC_ENTRY_PID = 0; // u32: owner pid, 0 = free (claimed by CAS 0 -> pid)
-export const TOPIC_ENTRY_ROLE = 4; // u32: 0 = not (yet) registered, TOPIC_ROLE_*; stored last (release)
+/**
+ * u32 owner word: 0 = free; bits 0-29 the owner's pid, bits 30-31 its role (0 while the entry is being filled,
+ * TOPIC_ROLE_*). Claimed by CAS 0 -> pid, published by a release store of pid | role << 30, freed by a store (or a
+ * sweeper's CAS) of 0: one word, so a sweep can never clear an entry someone else re-registered meanwhile.
+ */
+export const TOPIC_ENTRY_OWNER = 0;
+// entry bytes 4..7 reserved, 0.
 export const TOPIC_ENTRY_START = 8; // u64: owner's process start time (0 = unknown)
 export const TOPIC_ENTRY_NS = 16; // u32: owner's pid namespace inode (0 = unknown)
 export const TOPIC_ENTRY_NEXT_SEQ = 24; // u64: subscribers: the next seq they will read (plain stores by the owner)
 export const TOPIC_ENTRY_LOST = 32; // u64: subscribers: messages lost so far (plain stores by the owner)
 export const TOPIC_ROLE_PUBLISHER = 1;
 export const TOPIC_ROLE_SUBSCRIBER = 2;
+/** Bits of the owner word that hold the pid; the role is the word >>> TOPIC_ROLE_SHIFT. */
+export const TOPIC_OWNER_PID_MASK = 0x3fffffff;
+export const TOPIC_ROLE_SHIFT = 30;
 /** Payload offset of the ring data (after the registration table). */
 export const TOPIC_DATA_OFFSET = TOPIC_ENTRIES_OFFSET + TOPIC_ENTRY_COUNT * TOPIC_ENTRY_SIZE;
 /** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), unspecified u64 (ignored) }. */

@@ -49,8 +49,10 @@ describe('topic test vector (shared with the Python and C peers)', () => {
     for (let e = 0; e < L.TOPIC_ENTRY_COUNT; e++) {
       const b = L.TOPIC_ENTRIES_OFFSET + e * L.TOPIC_ENTRY_SIZE;
       const want = expect.entries.find((x) => x.entry === e);
-      assert.equal(dv.getUint32(b + L.TOPIC_ENTRY_PID, true), want?.pid ?? 0, `entry ${e} pid`);
-      assert.equal(dv.getUint32(b + L.TOPIC_ENTRY_ROLE, true), want?.role ?? 0, `entry ${e} role`);
+      const owner = dv.getUint32(b + L.TOPIC_ENTRY_OWNER, true);
+      assert.equal(owner & L.TOPIC_OWNER_PID_MASK, want?.pid ?? 0, `entry ${e} pid`);
+      assert.equal(owner >>> L.TOPIC_ROLE_SHIFT, want?.role ?? 0, `entry ${e} role`);
+      assert.equal(dv.getUint32(b + 4, true), 0, `entry ${e} reserved`);
       if (want === undefined) continue;
       assert.equal(Number(dv.getBigUint64(b + L.TOPIC_ENTRY_START, true)), want.start);
       assert.equal(dv.getUint32(b + L.TOPIC_ENTRY_NS, true), want.ns);
