@@ -11,36 +11,30 @@ export interface TopicLayout {
   maxMessageSize: number;
 }
 
-/**
- * True once `Topic.create(name, { singlePublisher: true })` exists (issue 12): the suite then adds the
- * single-publisher rows. Becomes `true` at the merge.
- */
-export const HAS_SINGLE_PUBLISHER = false;
+/** The suite has single-publisher rows (`Topic.create(name, { singlePublisher: true })`). */
+export const HAS_SINGLE_PUBLISHER = true;
 
-/** Creates a topic; `singlePublisher` becomes `{ ...layout, singlePublisher: true }` once the option exists. */
+/** Creates a topic, in single-publisher mode when asked. */
 export function createTopic(name: string, layout: TopicLayout, singlePublisher = false): Topic {
-  void singlePublisher; // NEW API: return Topic.create(name, { ...layout, singlePublisher });
-  return Topic.create(name, layout);
+  return Topic.create(name, { ...layout, singlePublisher });
 }
 
-/**
- * One non-blocking zero-copy read for the round-trip loops; returns the payload view or null. Today
- * `tryRead({ copy: false })` allocates a message object per call; becomes the zero-allocation read (a reused
- * message object) once it exists.
- */
+/** One non-blocking zero-copy read for the round-trip loops: the reused message and view (no allocation). */
 export function pollView(sub: Subscriber): Uint8Array | null {
-  const m = sub.tryRead({ copy: false });
+  const m = sub.tryRead({ copy: false, reuse: true });
   return m === null ? null : m.data;
 }
 
-/** The awaiting read of the round-trip loops (spin, then park); becomes the zero-allocation awaiting read. */
+/** The awaiting read of the round-trip loops (spin, then park), reusing the message and view. */
 export async function awaitView(sub: Subscriber, timeout: number): Promise<Uint8Array> {
-  return (await sub.read({ timeout, copy: false })).data;
+  const m = await sub.read({ timeout, copy: false, reuse: true });
+  if (m === null) throw new Error(`topic "${sub.name}" ended (no publisher left)`);
+  return m.data;
 }
 
-/** A sequence number (`publish`'s result, `message.seq`) as a number: bigint today, number after issue 11. */
-export function seqNumber(seq: bigint | number): number {
-  return Number(seq);
+/** A sequence number as a number. */
+export function seqNumber(seq: number): number {
+  return seq;
 }
 
 /** Queue layout options: `slotSize` today, `maxMessageSize` after issue 11. */

@@ -43,12 +43,12 @@ function writeVector({ bin, json }) {
 function segmentHeader() {
   const fields = {
     kind: 'topic',
-    payloadSize: 1280,
+    payloadSize: L.TOPIC_DATA_OFFSET + 1024,
     creatorPid: 4242,
     creatorStartTime: 123456789,
     createdAt: 1767225600000,
     creatorNs: 4026531836,
-    params: [1024, 0, 200, 256, ...new Array(12).fill(0)],
+    params: [1024, 0, 200, L.TOPIC_DATA_OFFSET, ...new Array(12).fill(0)],
   };
   const bin = new Uint8Array(L.HEADER_SIZE);
   const view = new DataView(bin.buffer);
@@ -168,9 +168,10 @@ async function queueRing() {
 // head slot, before its commit store: readers must ignore it and the next publisher gets seq 13.
 async function topicRing() {
   const ring = await import('../dist/src/channels/ring.js');
+  const layout = await import('../dist/src/protocol/layout.js');
   const capacity = 1024;
   const maxMessageSize = 200;
-  const dataOffset = 256;
+  const dataOffset = layout.TOPIC_DATA_OFFSET;
   const buf = new ArrayBuffer(dataOffset + capacity);
   const view = { words: new Int32Array(buf), bytes: new Uint8Array(buf), dataOffset, capacity, maxMessageSize, name: 'vector' };
   ring.initRing(view);
@@ -195,6 +196,20 @@ async function topicRing() {
   for (let r; (r = reader.tryNext(null, ref)) !== null; ) {
     oldest.push({ seq: r.seq, size: r.size, timestampMicros: r.timestampMicros, ringOffset: r.offset - dataOffset - 32 });
   }
+  const entries = [
+    { entry: 0, pid: 4242, role: layout.TOPIC_ROLE_PUBLISHER, start: 123456789, ns: 4026531836, nextSeq: 0, lost: 0 },
+    { entry: 2, pid: 4343, role: layout.TOPIC_ROLE_SUBSCRIBER, start: 2 ** 40 + 5, ns: 4026531836, nextSeq: 9, lost: 6 },
+  ];
+  for (const e of entries) {
+    const b = (layout.TOPIC_ENTRIES_OFFSET + e.entry * layout.TOPIC_ENTRY_SIZE) / 4;
+    view.words[b + layout.TOPIC_ENTRY_OWNER / 4] = (e.pid | (e.role << layout.TOPIC_ROLE_SHIFT)) | 0;
+    view.words[b + layout.TOPIC_ENTRY_START / 4] = e.start % 2 ** 32;
+    view.words[b + layout.TOPIC_ENTRY_START / 4 + 1] = Math.floor(e.start / 2 ** 32);
+    view.words[b + layout.TOPIC_ENTRY_NS / 4] = e.ns | 0;
+    view.words[b + layout.TOPIC_ENTRY_NEXT_SEQ / 4] = e.nextSeq;
+    view.words[b + layout.TOPIC_ENTRY_LOST / 4] = e.lost;
+  }
+  view.words[layout.TOPIC_REGISTRY_OFFSET / 4] = entries.length;
   const bin = view.bytes;
   const tailVersion = view.words[L.TOPIC_TAIL_VERSION_OFFSET / 4];
   const f = (name, offset, type) => field(bin, name, offset, type);
@@ -207,9 +222,11 @@ async function topicRing() {
       'A topic ring (capacity 1024, maxMessageSize 200) after twelve records that wrap it once (a pad before ' +
       'record 8); payload byte i of record seq is (seq * 7 + i) & 0xff, its timestamp 1700000000000000 + seq µs. ' +
       'Then a publisher died after reserving 150 bytes for record 13 (its reclaim moved the tail to 9) and ' +
-      'filling the next head slot, before its commit store: readers ignore it and the next publisher gets seq 13.',
-    map: { as: 'payload', kind: 'topic', params: [capacity, 0, maxMessageSize, dataOffset] },
-    params: [capacity, 0, maxMessageSize, dataOffset],
+      'filling the next head slot, before its commit store: readers ignore it and the next publisher gets seq 13. ' +
+      'The registration table (§5.8) holds a publisher in entry 0 and a subscriber in entry 2 (entry 1 free); ' +
+      'the registry word is 2.',
+    map: { as: 'payload', kind: 'topic', params: [capacity, 0, maxMessageSize, dataOffset, 0] },
+    params: [capacity, 0, maxMessageSize, dataOffset, 0],
     payloadSize: dataOffset + capacity,
     payloadByte: { seqMultiplier: 7, mask: 0xff },
     timestampMicrosBase: T0,
@@ -219,6 +236,8 @@ async function topicRing() {
     cursorBeforeDeadWriter: before,
     pads,
     deadWriter: { seq: dead.seq, ringOffset: dead.at, size: 150, headSlot: dead.seq & 1, writeSeq: dead.seq, writePos: 999_999 },
+    registry: entries.length,
+    entries,
     oldest,
     nextSeq: c.writeSeq + 1,
     fields: [

@@ -33,7 +33,19 @@ export { Event } from './sync/event.js';
 export type { EventInit, EventOptions, EventCreateOptions } from './sync/event.js';
 export { SEMAPHORE_SIZE, EVENT_SIZE, SYNC_ALIGN } from './protocol/layout.js';
 export { Topic, Subscriber, Loan } from './channels/topic.js';
-export type { TopicCreateOptions, TopicOpenOptions, PublishOptions, SubscribeOptions, ReadOptions, TryReadOptions } from './channels/topic.js';
+export type {
+  TopicCreateOptions,
+  TopicOpenOptions,
+  PublishOptions,
+  PublishAsyncOptions,
+  Publishable,
+  SubscribeOptions,
+  ReadOptions,
+  TryReadOptions,
+  TopicStats,
+  SubscriberStats,
+  WaitForSubscribersOptions,
+} from './channels/topic.js';
 export { Message } from './channels/message.js';
 export { Mailbox } from './channels/mailbox.js';
 export type {

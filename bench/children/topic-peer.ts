@@ -83,7 +83,7 @@ try {
       let m = sub.tryRead(opts);
       if (m === null) {
         if (poll) while ((m = sub.tryRead(opts)) === null);
-        else m = await sub.read({ timeout: TIMEOUT, ...opts });
+        else m = (await sub.read({ timeout: TIMEOUT, ...opts }))!;
       }
       // A zero-copy reader touches the frame (first and last byte) and checks it was not overwritten meanwhile.
       if (!copy && m.data.length > 0 && (m.data[0]! | m.data[m.data.length - 1]!) < 0) throw new Error('unreachable');

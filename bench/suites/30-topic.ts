@@ -54,7 +54,8 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
   const size = frame || SIZES.small;
   const layout = { capacity: Math.max(1 << 20, 4 * (size + 64)), maxMessageSize: Math.max(4096, size) };
   const ping = createTopic(there, layout, singlePublisher);
-  const pong = createTopic(back, layout, singlePublisher);
+  // The echo child publishes on `back`: this process only creates it (a single-publisher topic has one publisher).
+  createTopic(back, layout, singlePublisher).close();
   const sub = Topic.subscribe(back, { spin: mode === 'park' ? 0 : 50 });
   try {
     const echo = peer(['echo', there, back, mode, frame ? 'zc' : 'copy'], cpus?.[1]);
@@ -89,7 +90,6 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
   } finally {
     sub.close();
     ping.close();
-    pong.close();
     Topic.unlink(there);
     Topic.unlink(back);
   }

@@ -4,6 +4,8 @@
  * `loan`/`commit`); two viewer processes read them, each with its own cursor. The ring holds about 20 frames and
  * overwrites the oldest: the fast viewer reads frames in place (`copy: false`) and keeps up, the slow one copies
  * and analyses every frame, falls behind, skips to the oldest frame still in the ring and is told how many it lost.
+ * The main process waits for both viewers to subscribe (`waitForSubscribers`), and the viewers' reads end by
+ * themselves once no publisher is left (`read()` resolves null).
  * Run: node dist/examples/video-ring/main.js
  */
 import { fork } from 'node:child_process';
@@ -17,12 +19,9 @@ const FRAME = WIDTH * HEIGHT * 3;
 const HEADER = 16;
 const FRAMES_PER_CAMERA = 60;
 
-function run(role: string, ...args: string[]): { ready: Promise<void>; exited: Promise<number | null> } {
+function run(role: string, ...args: string[]): { exited: Promise<number | null> } {
   const child = fork(fileURLToPath(import.meta.url), [role, ...args]);
-  return {
-    ready: new Promise((resolve) => child.once('message', () => resolve())),
-    exited: new Promise((resolve) => child.once('exit', resolve)),
-  };
+  return { exited: new Promise((resolve) => child.once('exit', resolve)) };
 }
 
 /** A camera: renders frames into the ring in place and publishes them. */
@@ -42,16 +41,15 @@ function camera(name: string, cam: number): void {
   pub.close();
 }
 
-/** A viewer: reads every frame it can until the end marker, checks order per camera. */
+/** A viewer: reads every frame it can until no publisher is left, checks order per camera. */
 async function viewer(name: string, kind: 'fast' | 'slow'): Promise<void> {
   const sub = Topic.subscribe(name, { from: 'oldest' });
-  process.send?.('ready');
   const next = [0, 0];
   let frames = 0;
   let brightness = 0;
   for (;;) {
     const m = await sub.read({ copy: kind === 'slow', timeout: 30_000 });
-    if (m.data.length === 1) break; // the end marker
+    if (m === null) break; // end of stream: every publisher closed and nothing is left unread
     const head = new DataView(m.data.buffer, m.data.byteOffset, HEADER);
     const cam = head.getUint32(0, true);
     const n = head.getUint32(4, true);
@@ -79,13 +77,12 @@ async function main(): Promise<void> {
   const ring = Topic.create(name, { capacity: 20 * (HEADER + FRAME + 64), maxMessageSize: HEADER + FRAME });
   console.log(`ring "${name}": ${(ring.capacity / 2 ** 20).toFixed(0)} MiB, about 20 frames of ${WIDTH}x${HEIGHT} RGB`);
   const viewers = [run('viewer', name, 'fast'), run('viewer', name, 'slow')];
-  await Promise.all(viewers.map((v) => v.ready));
+  await ring.waitForSubscribers(2, { timeout: 30_000 }); // no frame is published before both viewers listen
   const cameras = [run('camera', name, '0'), run('camera', name, '1')];
   await Promise.all(cameras.map((c) => c.exited));
-  ring.publish(new Uint8Array(1)); // end marker: the newest message is never overwritten, so every viewer sees it
+  ring.close(); // the last publisher leaves: the viewers' reads end once they have read what is left
   await Promise.all(viewers.map((v) => v.exited));
   console.log(`${2 * FRAMES_PER_CAMERA} frames went through; every viewer read each camera's frames in order`);
-  ring.close();
   Topic.unlink(name);
 }
 

@@ -9,6 +9,7 @@
  */
 import { ShmbusError } from '../errors.js';
 import { TWO32, readU64, writeU64 } from '../base/u64.js';
+import { acquireFence, releaseFence } from '../base/fence.js';
 import {
   TOPIC_COMMIT_OFFSET,
   TOPIC_FLAG_PAD,
@@ -27,7 +28,7 @@ import {
   TOPIC_TAIL_SLOT_SIZE,
   TOPIC_TAIL_SLOTS_OFFSET,
   TOPIC_TAIL_VERSION_OFFSET,
-  TOPIC_WAITERS_OFFSET,
+  TOPIC_SLEEPERS_OFFSET,
 } from '../protocol/layout.js';
 
 /** Largest u64 value the JS side accepts (exact in a double). */
@@ -36,7 +37,8 @@ const MAX_U64 = Number.MAX_SAFE_INTEGER;
 const MAX_CURSOR_RETRIES = 100_000;
 
 export const COMMIT_INDEX = TOPIC_COMMIT_OFFSET / 4;
-export const WAITERS_INDEX = TOPIC_WAITERS_OFFSET / 4;
+/** The sleepers word (§3) of the commit futex word. */
+export const SLEEPERS_INDEX = TOPIC_SLEEPERS_OFFSET / 4;
 const TAIL_VERSION = TOPIC_TAIL_VERSION_OFFSET / 4;
 /** Word index of head slot 0 / tail slot 0; slot 1 is one slot size (in words) further. */
 const HEAD_SLOT0 = TOPIC_HEAD_SLOTS_OFFSET / 4;
@@ -180,6 +182,7 @@ function readHead(view: RingView, out: Cursor): void {
     const base = HEAD_SLOT0 + (c & 1) * HEAD_SLOT_WORDS;
     out.writeSeq = readU64(w, base + W_SEQ);
     out.writePos = readU64(w, base + W_POS);
+    acquireFence(); // SYNC TOPIC-COMMIT: the slot's plain loads complete before the re-check below (arm64)
     // SYNC TOPIC-COMMIT (acquire re-check): unchanged means no writer rewrote this slot while we read it.
     if (Atomics.load(w, COMMIT_INDEX) >>> 0 !== c) continue;
     if (out.writeSeq >>> 0 !== c) throw headMismatch(view, out.writeSeq, c);
@@ -197,6 +200,7 @@ function readTail(view: RingView, out: Cursor): void {
     const base = TAIL_SLOT0 + (v & 1) * TAIL_SLOT_WORDS;
     out.tailSeq = readU64(w, base + T_SEQ);
     out.tailPos = readU64(w, base + T_POS);
+    acquireFence(); // SYNC TOPIC-TAIL: the slot's plain loads complete before the re-check below (arm64)
     // SYNC TOPIC-TAIL (acquire re-check): unchanged means no writer rewrote this slot while we read it.
     if (Atomics.load(w, TAIL_VERSION) === v) return;
   }
@@ -215,6 +219,7 @@ function readTailSeq(view: RingView): number {
     const base = TAIL_SLOT0 + (v & 1) * TAIL_SLOT_WORDS + T_SEQ;
     const lo = w[base]! >>> 0;
     const hi = w[base + 1]! >>> 0;
+    acquireFence(); // SYNC TOPIC-TAIL: as in readTail
     // SYNC TOPIC-TAIL (acquire re-check): as in readTail.
     if (Atomics.load(w, TAIL_VERSION) !== v) continue;
     const seq = lo + hi * TWO32;
@@ -364,7 +369,13 @@ export function reserve(view: RingView, size: number, out?: Reservation): Reserv
   if (c.tailSeq > c.writeSeq) c.tailPos = c.writePos;
   // SYNC TOPIC-RECLAIM: this tail publication (release) precedes every write into the claimed room; a reader
   // that re-checks tailSeq after copying (TOPIC-VALIDATE) sees it if it could have read overwritten bytes.
-  if (moved) publishTail(view, c.tailSeq, c.tailPos);
+  if (moved) {
+    publishTail(view, c.tailSeq, c.tailPos);
+    // SYNC TOPIC-RECLAIM (release fence after the tail's store): no plain store into the claimed room (payload,
+    // pad or record header) becomes visible before the tail that says those bytes are no longer valid (arm64;
+    // a no-op on x86-64, where stores are not reordered with older stores).
+    releaseFence();
+  }
   r.seq = c.writeSeq + 1;
   r.at = wraps ? 0 : c.writePos;
   r.padAt = wraps ? c.writePos : -1;
@@ -477,6 +488,9 @@ export class RingReader {
       const sane = headerSane(view, at, h, seq);
       if (sane && sink !== null) sink(view, view.dataOffset + at + HDR, h.size);
       const ts = readU64(w, ((view.dataOffset + at) >> 2) + TOPIC_RECORD_TIMESTAMP_OFFSET / 4);
+      // SYNC TOPIC-VALIDATE (acquire fence): the header and payload loads above complete before the tail loads
+      // below (arm64 could satisfy them later, after a writer reclaimed the record; no-op on x86-64).
+      acquireFence();
       // SYNC TOPIC-VALIDATE (acquire, after the copy): tailSeq <= seq means the writers had not started to
       // overwrite record seq when we finished reading it. Pairs with the release in reserve (TOPIC-RECLAIM).
       if (readTailSeq(view) <= seq) {
@@ -504,6 +518,7 @@ export class RingReader {
 
   /** True while record `seq` has not been overwritten (for zero-copy messages). */
   stillValid(seq: number): boolean {
+    acquireFence(); // SYNC TOPIC-VALIDATE: the caller's loads from the view complete before the tail loads
     return readTailSeq(this.#view) <= seq;
   }
 }

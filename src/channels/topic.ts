@@ -1,6 +1,7 @@
 /**
  * Topic: a broadcast ring with overwrite (PROTOCOL.md §5). Many publishers (serialised by a robust Mutex in the
- * segment), any number of subscribers, each with a private cursor that writers never see. When the ring is full
+ * segment), or one (`singlePublisher`: it holds that Mutex from open to close and publishes with no lock
+ * operation), any number of subscribers, each with a private cursor that writers never see. When the ring is full
  * the oldest records are overwritten; a subscriber that fell behind skips to the oldest valid record and counts
  * what it lost.
  */
@@ -10,10 +11,13 @@ import { ShmbusError, isShmbusError } from '../errors.js';
 import {
   TOPIC_CAPACITY_ALIGN,
   TOPIC_DATA_OFFSET,
+  TOPIC_ENTRY_COUNT,
+  TOPIC_FLAG_SINGLE_PUBLISHER,
   TOPIC_MUTEX_OFFSET,
   TOPIC_PARAM_CAPACITY_HI,
   TOPIC_PARAM_CAPACITY_LO,
   TOPIC_PARAM_DATA_OFFSET,
+  TOPIC_PARAM_FLAGS,
   TOPIC_PARAM_MAX_MESSAGE,
   TOPIC_RECORD_HEADER_SIZE,
   OS_NAME_PREFIX,
@@ -22,41 +26,92 @@ import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
-import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
-import { Mutex } from '../sync/mutex.js';
+import { boolOption, choiceOption, intOption, invalidArg, optionsObject } from '../base/options.js';
+import { parkAsync, wakeSleepers } from '../base/park.js';
+import {
+  abortedError,
+  deadlineAfter,
+  remaining,
+  throwIfAborted,
+  timeoutError,
+  validateTimeout,
+  type WaitOptions,
+} from '../base/deadline.js';
+import { Mutex, mutexHolderAlive } from '../sync/mutex.js';
+import { resolveCodec, type Codec, type CodecOption } from './codec.js';
+import {
+  REGISTRY_INDEX,
+  REGISTRY_SLEEPERS_INDEX,
+  TOPIC_ROLE_PUBLISHER,
+  TOPIC_ROLE_SUBSCRIBER,
+  count as countRole,
+  list as listRegistrants,
+  register,
+  setProgress,
+  unregister,
+} from './topic-registry.js';
 import { Message, allocBytes, nowMicros } from './message.js';
 import {
   COMMIT_INDEX,
-  WAITERS_INDEX,
+  SLEEPERS_INDEX,
   commitRecord,
   initRing,
   recordSize,
   reserve,
   ringParamsValid,
+  readCursor,
   RingReader,
   type RecordRef,
   type Reservation,
   type RingView,
 } from './ring.js';
 
+const TOPIC_ENTRY_COUNT_TEXT = String(TOPIC_ENTRY_COUNT);
 /** Largest ring accepted (64 TiB, like a segment). */
 const MAX_CAPACITY = 2 ** 46 - TOPIC_DATA_OFFSET;
 /** Default microseconds a waiting read re-reads the commit word before it parks (as Queue's spin). */
 const DEFAULT_SPIN = 50;
+/** Default ms between a parked subscriber's checks that its publishers are still alive (a killed one never says). */
+const DEFAULT_LIVENESS_INTERVAL = 500;
 const NO_OPTIONS = Object.freeze({});
+/**
+ * Most ring views a reusing subscriber caches (direct-mapped by a hash of the record offset), so fixed-size
+ * traffic allocates none. 16384 slots = 128 KiB of pointers + 128 KiB of keys, made on the first reusing read.
+ */
+const VIEW_CACHE = 16384;
 
-export interface TopicCreateOptions {
+/** What `publish` takes: with a codec, a value of T; without one, bytes or a string (sent as UTF-8). */
+export type Publishable<T> = [T] extends [Uint8Array] ? Uint8Array | string : T;
+
+export interface TopicCreateOptions<T = Uint8Array> {
   /** Bytes of ring data (rounded up to a multiple of 64). The ring holds at least two messages of maxMessageSize. */
   capacity: number;
   /** Largest payload in bytes (default: the largest that fits twice in the ring). */
   maxMessageSize?: number;
   /** Permission bits (default 0o600, owner only). */
   mode?: number;
+  /** How values are turned into bytes: 'json', 'v8' or a {@link Codec} (default: raw bytes). */
+  codec?: CodecOption<T>;
+  /**
+   * One publisher only (default false): the creator (or the one process that opens it with `Topic.open`) holds the
+   * writers' lock from open to close, so `publish` makes no lock operation at all. A second publisher gets
+   * ERR_PUBLISHER_EXISTS while the first is alive; a dead one's place is taken over. Subscribers are unaffected.
+   */
+  singlePublisher?: boolean;
+  /**
+   * Record each message's commit time (default true). false writes 0 (`msg.timestamp` is then 0): reading the
+   * clock is the largest single cost of a small publish on some VMs (~40-120 ns). This publisher only.
+   */
+  timestamps?: boolean;
 }
 
-export interface TopicOpenOptions {
+export interface TopicOpenOptions<T = Uint8Array> {
   /** Milliseconds to wait for a topic its creator is still initialising (default 1000). */
   timeout?: number;
+  /** As in {@link TopicCreateOptions.codec}. */
+  codec?: CodecOption<T>;
+  /** As in {@link TopicCreateOptions.timestamps}. */
+  timestamps?: boolean;
 }
 
 /** Options of publish and loan: how long to wait for another publisher's loan to end. */
@@ -65,20 +120,32 @@ export interface PublishOptions {
   timeout?: number;
 }
 
-export interface SubscribeOptions {
+/** Options of publishAsync and loanAsync: they await the writers' lock (never blocking the event loop). */
+export type PublishAsyncOptions = WaitOptions;
+
+export interface SubscribeOptions<T = Uint8Array> {
   /** 'latest' (default): start at the next message published; 'oldest': replay what the ring still holds first. */
   from?: 'latest' | 'oldest';
   /**
    * Milliseconds to wait for the topic to appear (default 0: it must exist). A subscriber that waited attaches
    * when the topic is created and then starts at its oldest message, so it misses nothing published after it
-   * subscribed.
+   * subscribed. `sub.ready` settles then.
    */
-  wait?: number;
+  timeout?: number;
+  /** Aborts the wait for the topic to appear (`sub.ready` and pending reads reject with ERR_ABORTED). */
+  signal?: AbortSignal;
   /**
    * Microseconds read() keeps re-reading shared memory before it parks on the futex (default 50; 0 parks at once).
    * Spinning catches messages that follow each other closely at sub-µs cost; parking costs a wake (~20-40 µs here).
    */
   spin?: number;
+  /** As in {@link TopicCreateOptions.codec}: `msg.value` decodes with it. */
+  codec?: CodecOption<T>;
+  /**
+   * Milliseconds between a waiting read's checks that the publishers it saw are still alive (default 500): a
+   * publisher killed without closing is noticed within about this long, and read() then resolves null.
+   */
+  livenessInterval?: number;
 }
 
 export interface ReadOptions extends WaitOptions {
@@ -89,10 +156,41 @@ export interface ReadOptions extends WaitOptions {
    * Reusing one buffer for big messages avoids allocating (and page-faulting) a new one per message.
    */
   into?: Uint8Array;
+  /**
+   * true: return this subscriber's one reused Message object, updated in place by every read (default false).
+   * With `into` (or `copy: false`) a read then allocates nothing per message: `data` views are cached (by size for
+   * `into`, by ring offset for `copy: false`). Read what you need before the next read.
+   */
+  reuse?: boolean;
 }
 
 /** Options of tryRead. */
-export type TryReadOptions = Pick<ReadOptions, 'copy' | 'into'>;
+export type TryReadOptions = Pick<ReadOptions, 'copy' | 'into' | 'reuse'>;
+
+/** What a publisher's `stats()` reports. */
+export interface TopicStats {
+  /** Messages published on the topic so far (by every publisher): the last sequence number. */
+  published: number;
+  /** Oldest sequence number still in the ring (published + 1 when it is empty). */
+  oldest: number;
+  /** Live registered publishers (this one included). */
+  publishers: number;
+  /** Every live registered subscriber (any process): how far behind it is and what it lost. */
+  subscribers: { pid: number; lag: number; lost: number }[];
+}
+
+/** Options of waitForSubscribers. */
+export type WaitForSubscribersOptions = WaitOptions;
+
+/** What a subscriber's `stats()` reports. */
+export interface SubscriberStats {
+  /** Messages this subscriber read (handed out). */
+  read: number;
+  /** Messages it missed because writers overwrote them first. */
+  lost: number;
+  /** Messages published that it has not read yet (0 before it is attached). */
+  lag: number;
+}
 
 function invalid(message: string): ShmbusError {
   return new ShmbusError('ERR_INVALID_ARG', message);
@@ -104,14 +202,16 @@ function ringView(seg: Segment): RingView {
   const capacity = p[TOPIC_PARAM_CAPACITY_LO]! + p[TOPIC_PARAM_CAPACITY_HI]! * TWO32;
   const maxMessageSize = p[TOPIC_PARAM_MAX_MESSAGE]!;
   const dataOffset = p[TOPIC_PARAM_DATA_OFFSET]!;
+  const flags = p[TOPIC_PARAM_FLAGS]!;
   if (
     dataOffset !== TOPIC_DATA_OFFSET ||
+    (flags & ~TOPIC_FLAG_SINGLE_PUBLISHER) !== 0 ||
     !ringParamsValid(capacity, maxMessageSize) ||
     dataOffset + capacity > seg.size
   ) {
     throw new ShmbusError(
       'ERR_SHM_CORRUPT',
-      `topic "${seg.name}" has impossible parameters (capacity ${capacity}, maxMessageSize ${maxMessageSize}, data offset ${dataOffset}, payload ${seg.size} bytes)`,
+      `topic "${seg.name}" has impossible parameters (capacity ${capacity}, maxMessageSize ${maxMessageSize}, data offset ${dataOffset}, flags ${flags}, payload ${seg.size} bytes)`,
       { segment: seg.name },
     );
   }
@@ -129,18 +229,19 @@ function openTopicSegment(name: string, timeout: number | undefined): Segment {
   return seg;
 }
 
-function toBytes(data: Uint8Array | string, what: string): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+function toBytes(data: unknown, what: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
-  throw invalid(`${what} takes a Uint8Array or a string (got ${typeof data})`);
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  throw invalidArg(what, 'a Uint8Array or a string', data);
 }
 
-/**
- * `n` bytes of `bytes` from `offset` as a new view. `new Uint8Array(buffer, ...)` costs half what `subarray` does
- * (no species lookup): it matters per message for small ones.
- */
-function viewOf(bytes: Uint8Array, offset: number, n: number): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, n);
+function closedError(what: string, name: string): ShmbusError {
+  return new ShmbusError('ERR_CLOSED', `${what} of topic "${name}" is closed`, { segment: name });
+}
+
+/** What a Loan ends through (its Topic). */
+interface LoanOwner {
+  endLoan(r: Reservation | null, size: number): void;
 }
 
 /**
@@ -156,20 +257,20 @@ function viewOf(bytes: Uint8Array, offset: number, n: number): Uint8Array {
 export class Loan {
   /** The payload space, exactly the size asked for. Valid until commit/abort. */
   readonly bytes: Uint8Array;
-  readonly #topic: Topic;
+  readonly #topic: LoanOwner;
   readonly #reservation: Reservation;
   #done = false;
 
   /** @internal */
-  constructor(topic: Topic, reservation: Reservation, bytes: Uint8Array) {
+  constructor(topic: LoanOwner, reservation: Reservation, bytes: Uint8Array) {
     this.#topic = topic;
     this.#reservation = reservation;
     this.bytes = bytes;
   }
 
   /** The sequence number the message gets when committed. */
-  get seq(): bigint {
-    return BigInt(this.#reservation.seq);
+  get seq(): number {
+    return this.#reservation.seq;
   }
 
   /**
@@ -177,14 +278,14 @@ export class Loan {
    * @returns the message's sequence number
    * @throws ERR_CLOSED (loan already ended or topic closed), ERR_INVALID_ARG (size larger than loaned)
    */
-  commit(size: number = this.bytes.length): bigint {
+  commit(size: number = this.bytes.length): number {
     this.#end();
     if (!Number.isInteger(size) || size < 0 || size > this.bytes.length) {
       this.#topic.endLoan(null, 0);
-      throw invalid(`commit size must be 0..${this.bytes.length} (got ${String(size)}); the loan was aborted`);
+      throw invalidArg('commit size', `an integer from 0 to ${this.bytes.length} (the loan was aborted)`, size);
     }
     this.#topic.endLoan(this.#reservation, size);
-    return BigInt(this.#reservation.seq);
+    return this.#reservation.seq;
   }
 
   /** Drops the message and releases the writers' lock. Space it reserved stays reclaimed. @throws ERR_CLOSED */
@@ -210,26 +311,82 @@ export class Loan {
  * console.log((await sub.read()).text());
  * ```
  */
-export class Topic {
+export class Topic<T = Uint8Array> {
   readonly name: string;
   /** Ring data bytes. */
   readonly capacity: number;
   /** Largest payload accepted by publish and loan. */
   readonly maxMessageSize: number;
+  /** True when the topic was created with `singlePublisher` (this publisher holds the writers' lock until close). */
+  readonly singlePublisher: boolean;
   readonly #segment: Segment;
   readonly #view: RingView;
   readonly #mutex: Mutex;
+  readonly #codec: Codec<T> | undefined;
+  readonly #timestamps: boolean;
+  /** Our registration table entry (PROTOCOL 5.8). */
+  readonly #entry: number;
   #loan: Loan | null = null;
   #closed = false;
   readonly #reservation: Reservation = { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
 
-  private constructor(segment: Segment) {
+  private constructor(segment: Segment, codec: Codec<T> | undefined, timestamps: boolean, entry: number) {
     this.#segment = segment;
+    this.#timestamps = timestamps;
     this.#view = ringView(segment);
     this.#mutex = new Mutex(segment, TOPIC_MUTEX_OFFSET);
+    this.#codec = codec;
     this.name = segment.name;
     this.capacity = this.#view.capacity;
     this.maxMessageSize = this.#view.maxMessageSize;
+    this.singlePublisher = (segment.params[TOPIC_PARAM_FLAGS]! & TOPIC_FLAG_SINGLE_PUBLISHER) !== 0;
+    let claimed = false;
+    try {
+      if (this.singlePublisher) {
+        this.#claimSolePublisher();
+        claimed = true;
+      }
+      if (entry < 0) entry = register(this.#view.words, TOPIC_ROLE_PUBLISHER, 0);
+      if (entry < 0) {
+        throw new ShmbusError('ERR_SHM_NO_SPACE', `topic "${this.name}" has ${TOPIC_ENTRY_COUNT_TEXT} live publishers and subscribers registered: no room for another publisher`, { segment: this.name });
+      }
+    } catch (e) {
+      if (claimed) this.#releaseSole();
+      if (entry >= 0) unregister(this.#view.words, entry);
+      this.#mutex.close();
+      segment.close();
+      throw e;
+    }
+    this.#entry = entry;
+  }
+
+  #releaseSole(): void {
+    try {
+      this.#mutex.unlock();
+    } catch {
+      // not ours
+    }
+  }
+
+  /**
+   * Single-publisher mode: take the writers' lock now and keep it until close (PROTOCOL 5.3). A live holder is
+   * another publisher: refused. A dead one is taken over (its lock recovered, as any publisher would).
+   */
+  #claimSolePublisher(): void {
+    if (this.#mutex.tryLock() !== null) return;
+    const words = this.#view.words;
+    const base = TOPIC_MUTEX_OFFSET / 4;
+    // Acquire load of the mutex word (pairs with MUTEX-ACQUIRE/RELEASE); the liveness check reads the identity.
+    const v = Atomics.load(words, base);
+    if (v !== 0 && mutexHolderAlive(words, base, v)) {
+      throw new ShmbusError(
+        'ERR_PUBLISHER_EXISTS',
+        `topic "${this.name}" is single-publisher and process ${v & 0x3fffffff} publishes on it; close that publisher first`,
+        { segment: this.name },
+      );
+    }
+    // Free or dead: lockSync takes it (a dead holder within the mutex's liveness interval).
+    this.#mutex.lockSync({ timeout: 10_000 });
   }
 
   /**
@@ -239,68 +396,76 @@ export class Topic {
    * @example
    * ```ts
    * const pub = Topic.create('ticks', { capacity: 1 << 20 });
+   * const json = Topic.create<{ x: number }>('points', { capacity: 1 << 20, codec: 'json' });
    * ```
    */
-  static create(name: string, options: TopicCreateOptions): Topic {
+  static create<T = Uint8Array>(name: string, options: TopicCreateOptions<T>): Topic<T> {
     validateName(name);
-    if (options === null || typeof options !== 'object') throw invalid('Topic.create needs options: { capacity }');
-    const cap = options.capacity;
-    if (typeof cap !== 'number' || !Number.isInteger(cap) || cap <= 0 || cap > MAX_CAPACITY) {
-      throw invalid(`capacity must be an integer number of bytes, 1..2^46 (got ${String(cap)})`);
-    }
+    if (options === null || typeof options !== 'object') throw invalidArg('Topic.create options', 'an object with capacity', options);
+    const cap = intOption('capacity', options.capacity, 1, MAX_CAPACITY, NaN);
+    if (Number.isNaN(cap)) throw invalidArg('capacity', `an integer from 1 to ${MAX_CAPACITY}`, options.capacity);
     const capacity = Math.ceil(cap / TOPIC_CAPACITY_ALIGN) * TOPIC_CAPACITY_ALIGN;
     const largest = Math.floor(capacity / 2 / 8) * 8 - TOPIC_RECORD_HEADER_SIZE;
-    const maxMessageSize = options.maxMessageSize ?? Math.min(largest, 0xffffffff);
-    if (typeof maxMessageSize !== 'number' || !Number.isInteger(maxMessageSize) || maxMessageSize < 1) {
-      throw invalid(`maxMessageSize must be an integer >= 1 (got ${String(maxMessageSize)})`);
-    }
+    const maxMessageSize = intOption('maxMessageSize', options.maxMessageSize, 1, 0xffffffff, Math.max(1, Math.min(largest, 0xffffffff)));
     if (!ringParamsValid(capacity, maxMessageSize)) {
       throw invalid(
         `capacity ${capacity} cannot hold two messages of ${maxMessageSize} bytes (each takes ${recordSize(maxMessageSize)} with its header); ` +
           `raise capacity to at least ${2 * recordSize(maxMessageSize)} or lower maxMessageSize`,
       );
     }
+    const single = boolOption('singlePublisher', options.singlePublisher, false);
+    const codec = resolveCodec(options.codec);
+    const timestamps = boolOption('timestamps', options.timestamps, true);
     const params = [];
     params[TOPIC_PARAM_CAPACITY_LO] = capacity % TWO32;
     params[TOPIC_PARAM_CAPACITY_HI] = Math.floor(capacity / TWO32);
     params[TOPIC_PARAM_MAX_MESSAGE] = maxMessageSize;
     params[TOPIC_PARAM_DATA_OFFSET] = TOPIC_DATA_OFFSET;
+    params[TOPIC_PARAM_FLAGS] = single ? TOPIC_FLAG_SINGLE_PUBLISHER : 0;
+    let entry = -1;
     const seg = Segment.create(name, {
       size: TOPIC_DATA_OFFSET + capacity,
       kind: 'topic',
       params,
       ...(options.mode !== undefined && { mode: options.mode }),
-      init: (s) => initRing(ringView(s)),
+      init: (s) => {
+        initRing(ringView(s));
+        // The creator is a publisher before anyone can open the topic (no subscriber sees a publisher-less start).
+        entry = register(s.words, TOPIC_ROLE_PUBLISHER, 0);
+      },
     });
-    return new Topic(seg);
+    return new Topic<T>(seg, codec, timestamps, entry);
   }
 
   /**
    * Opens an existing topic as another publisher (any process).
    * @throws ERR_SHM_NOT_FOUND, ERR_SHM_KIND (not a topic), ERR_SHM_CORRUPT, ERR_SHM_VERSION, ERR_SHM_PERMISSION,
-   * ERR_INVALID_NAME
+   * ERR_INVALID_NAME, ERR_PUBLISHER_EXISTS (a single-publisher topic whose publisher is alive)
    * @example
    * ```ts
    * const pub2 = Topic.open('video');
    * ```
    */
-  static open(name: string, options: TopicOpenOptions = {}): Topic {
-    return new Topic(openTopicSegment(name, options.timeout));
+  static open<T = Uint8Array>(name: string, options?: TopicOpenOptions<T>): Topic<T> {
+    const o = optionsObject(options, 'Topic.open');
+    const codec = resolveCodec(o.codec);
+    const timestamps = boolOption('timestamps', o.timestamps, true);
+    return new Topic<T>(openTopicSegment(name, o.timeout), codec, timestamps, -1);
   }
 
   /**
-   * Subscribes to a topic. With `wait`, the topic may appear later: the subscriber attaches when it does
+   * Subscribes to a topic. With `timeout`, the topic may appear later: the subscriber attaches when it does
    * (`sub.ready` resolves then; reads wait for it).
-   * @throws ERR_SHM_NOT_FOUND (no topic and no `wait`), ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_INVALID_ARG,
+   * @throws ERR_SHM_NOT_FOUND (no topic and no `timeout`), ERR_SHM_KIND, ERR_SHM_CORRUPT, ERR_INVALID_ARG,
    * ERR_INVALID_NAME
    * @example
    * ```ts
-   * const sub = Topic.subscribe('video', { from: 'oldest', wait: 5000 });
+   * const sub = Topic.subscribe('video', { from: 'oldest', timeout: 5000 });
    * for await (const m of sub) show(m.data);
    * ```
    */
-  static subscribe(name: string, options: SubscribeOptions = {}): Subscriber {
-    return new Subscriber(name, options);
+  static subscribe<T = Uint8Array>(name: string, options?: SubscribeOptions<T>): Subscriber<T> {
+    return new Subscriber<T>(name, optionsObject(options, 'Topic.subscribe'));
   }
 
   /** Removes a topic's name (processes using it go on). @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME */
@@ -308,9 +473,16 @@ export class Topic {
     Segment.unlink(name);
   }
 
+  /** Encodes a publishable value to bytes (the codec when there is one). */
+  #encode(data: Publishable<T>): Uint8Array {
+    const codec = this.#codec;
+    return codec === undefined ? toBytes(data, 'publish data') : toBytes(codec.encode(data as T), `codec '${codec.name}' output`);
+  }
+
   /**
-   * Publishes one message (bytes, or a string sent as UTF-8) to every subscriber. Overwrites the oldest messages
-   * when the ring is full; never waits for subscribers.
+   * Publishes one message (with a codec: a value; without: bytes, or a string sent as UTF-8) to every subscriber.
+   * Overwrites the oldest messages when the ring is full; never waits for subscribers. Blocks this thread while
+   * another publisher is inside its (short) critical section; {@link publishAsync} never blocks the event loop.
    * @returns the message's sequence number
    * @throws ERR_MESSAGE_TOO_LARGE, ERR_INVALID_ARG, ERR_TIMEOUT (another publisher's loan outlasted `timeout`),
    * ERR_CLOSED
@@ -319,17 +491,41 @@ export class Topic {
    * const seq = pub.publish(new Uint8Array([1, 2, 3]));
    * ```
    */
-  publish(data: Uint8Array | string, options?: PublishOptions): bigint {
-    const bytes = toBytes(data, 'publish');
-    const r = this.#begin(bytes.length, options);
+  publish(data: Publishable<T>, options?: PublishOptions): number {
+    const bytes = this.#encode(data);
+    this.#check(bytes.length);
+    if (!this.singlePublisher) this.#lockSync(options);
+    return this.#publishLocked(bytes);
+  }
+
+  /**
+   * {@link publish} that never blocks the event loop: uncontended it publishes at once (synchronously inside);
+   * when another publisher holds the writers' lock it awaits it.
+   * @throws as publish; ERR_ABORTED (signal)
+   */
+  publishAsync(data: Publishable<T>, options?: PublishAsyncOptions): Promise<number> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encode(data);
+      this.#check(bytes.length);
+      if (this.singlePublisher || this.#tryLock(options)) return Promise.resolve(this.#publishLocked(bytes));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#lockAsync(options).then(() => this.#publishLocked(bytes));
+  }
+
+  /** Holding the lock (or sole publisher): reserve, copy, commit. */
+  #publishLocked(bytes: Uint8Array): number {
+    const r = this.#reserve(bytes.length);
     try {
       copyBytes(this.#view.bytes, this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE, bytes, 0, bytes.length);
     } catch (e) {
-      this.#mutex.unlock();
+      this.#unlock();
       throw e;
     }
     this.#finish(r, bytes.length);
-    return BigInt(r.seq);
+    return r.seq;
   }
 
   /**
@@ -346,18 +542,33 @@ export class Topic {
    * ```
    */
   loan(size: number, options?: PublishOptions): Loan {
-    const r = this.#begin(size, options);
+    this.#check(size);
+    if (!this.singlePublisher) this.#lockSync(options);
+    return this.#loanLocked(size);
+  }
+
+  /** {@link loan} that never blocks the event loop (awaits the writers' lock when contended). */
+  loanAsync(size: number, options?: PublishAsyncOptions): Promise<Loan> {
+    try {
+      this.#check(size);
+      if (this.singlePublisher || this.#tryLock(options)) return Promise.resolve(this.#loanLocked(size));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#lockAsync(options).then(() => this.#loanLocked(size));
+  }
+
+  #loanLocked(size: number): Loan {
+    const r = this.#reserve(size);
     const start = this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE;
     this.#loan = new Loan(this, { ...r, cursor: { ...r.cursor } }, this.#view.bytes.subarray(start, start + size));
     return this.#loan;
   }
 
-  /** Validates, takes the writers' lock (repairing after a dead holder) and reserves; the lock stays held. */
-  #begin(size: number, options: PublishOptions | undefined): Reservation {
+  /** Validates a publication before any lock is taken. */
+  #check(size: number): void {
     this.#assertOpen();
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
-      throw invalid(`message size must be an integer >= 0 (got ${String(size)})`);
-    }
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidArg('message size', 'an integer >= 0', size);
     if (size > this.maxMessageSize) {
       throw new ShmbusError(
         'ERR_MESSAGE_TOO_LARGE',
@@ -366,13 +577,46 @@ export class Topic {
       );
     }
     if (this.#loan !== null) throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
-    // A lock recovered from a dead publisher needs no repair (PROTOCOL 5.3 step 1): the commit word only ever
-    // names a complete record and head slot, and the tail it may have moved is consistent on its own.
-    this.#mutex.lockSync(options?.timeout === undefined ? NO_OPTIONS : { timeout: options.timeout });
+  }
+
+  // A lock recovered from a dead publisher needs no repair (PROTOCOL 5.3 step 1): the commit word only ever
+  // names a complete record and head slot, and the tail it may have moved is consistent on its own.
+  #lockSync(options: PublishOptions | undefined): void {
+    // No options: no object made (optionsObject would return a fresh {} per publish).
+    const timeout = options === undefined ? undefined : optionsObject(options, 'publish').timeout;
+    this.#mutex.lockSync(timeout === undefined ? NO_OPTIONS : { timeout });
+  }
+
+  #tryLock(options: PublishAsyncOptions | undefined): boolean {
+    const o: PublishAsyncOptions = options === undefined ? NO_OPTIONS : optionsObject(options, 'publishAsync');
+    validateTimeout(o.timeout);
+    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', o.signal);
+    throwIfAborted(o.signal, 'publishAsync');
+    return this.#mutex.tryLock() !== null;
+  }
+
+  async #lockAsync(options: PublishAsyncOptions | undefined): Promise<void> {
+    await this.#mutex.lock(options ?? NO_OPTIONS);
+    if (this.#closed) {
+      this.#mutex.unlock();
+      throw closedError('publisher', this.name);
+    }
+    if (this.#loan !== null) {
+      this.#mutex.unlock();
+      throw invalid(`a loan of topic "${this.name}" is still open: commit or abort it first`);
+    }
+  }
+
+  #unlock(): void {
+    if (!this.singlePublisher) this.#mutex.unlock();
+  }
+
+  /** Holding the lock: reserves; releases the lock if that fails. */
+  #reserve(size: number): Reservation {
     try {
       return reserve(this.#view, size, this.#reservation);
     } catch (e) {
-      this.#mutex.unlock();
+      this.#unlock();
       throw e;
     }
   }
@@ -380,12 +624,12 @@ export class Topic {
   /** Commits a reservation, wakes parked subscribers if any, releases the lock. */
   #finish(r: Reservation, size: number): void {
     try {
-      commitRecord(this.#view, r, size, nowMicros());
-      // SYNC TOPIC-PARK (seq_cst load after the seq_cst commit store): pairs with the add in Subscriber#readSlow;
-      // one of the two sides sees the other, so a parking reader is never left asleep.
-      if (Atomics.load(this.#view.words, WAITERS_INDEX) !== 0) this.#segment.wake(COMMIT_INDEX);
+      commitRecord(this.#view, r, size, this.#timestamps ? nowMicros() : 0);
+      // SYNC TOPIC-PARK (§3 sleepers: seq_cst load after the seq_cst commit store in commitRecord): pairs with the
+      // subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
+      wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
     } finally {
-      this.#mutex.unlock();
+      this.#unlock();
     }
   }
 
@@ -394,10 +638,69 @@ export class Topic {
     this.#loan = null;
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" was closed during the loan`);
     if (r !== null) this.#finish(r, size);
-    else this.#mutex.unlock();
+    else this.#unlock();
   }
 
-  /** Detaches this publisher (idempotent). An open loan is aborted first (its lock released). */
+  /** The topic's counters (read from shared memory: every publisher's messages count). @throws ERR_CLOSED, ERR_SHM_CORRUPT */
+  stats(): TopicStats {
+    this.#assertOpen();
+    const c = readCursor(this.#view);
+    const all = listRegistrants(this.#view.words);
+    return {
+      published: c.writeSeq,
+      oldest: c.tailSeq,
+      publishers: all.filter((r) => r.role === TOPIC_ROLE_PUBLISHER).length,
+      subscribers: all
+        .filter((r) => r.role === TOPIC_ROLE_SUBSCRIBER)
+        .map((r) => ({ pid: r.pid, lag: Math.max(0, c.writeSeq - (r.nextSeq - 1)), lost: r.lost })),
+    };
+  }
+
+  /**
+   * Live registered subscribers of the topic, in every process (dead ones are swept first: this reads /proc).
+   * @throws ERR_CLOSED
+   */
+  get subscribers(): number {
+    this.#assertOpen();
+    return countRole(this.#view.words, TOPIC_ROLE_SUBSCRIBER, true);
+  }
+
+  /**
+   * Waits until at least `n` subscribers are registered (the slow-joiner problem: publish only once they listen).
+   * Never blocks the event loop.
+   * @returns the number of subscribers then
+   * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * await pub.waitForSubscribers(2, { timeout: 5000 });
+   * ```
+   */
+  async waitForSubscribers(n?: number, options?: WaitForSubscribersOptions): Promise<number> {
+    const want = intOption('n', n, 0, TOPIC_ENTRY_COUNT, 1);
+    const o = optionsObject(options, 'waitForSubscribers');
+    const timeout = validateTimeout(o.timeout);
+    const { signal } = o;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
+    throwIfAborted(signal, 'waitForSubscribers');
+    this.#assertOpen();
+    const deadline = deadlineAfter(timeout);
+    const words = this.#view.words;
+    for (;;) {
+      // SYNC TOPIC-REGISTRY (seq_cst load before the scan): a registration after it changes the word we sleep on.
+      const reg = Atomics.load(words, REGISTRY_INDEX);
+      const have = countRole(words, TOPIC_ROLE_SUBSCRIBER, true);
+      if (have >= want) return have;
+      const left = remaining(deadline);
+      if (left === 0) throw timeoutError(`waiting for ${want} subscribers of topic "${this.name}" (${have} now)`, timeout, this.name);
+      await parkAsync(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, reg, () => Atomics.load(words, REGISTRY_INDEX) !== reg, { timeout: left, ...(signal && { signal }) }, this.#segment);
+      this.#assertOpen();
+    }
+  }
+
+  /**
+   * Detaches this publisher (idempotent). An open loan is aborted first (its lock released); a single publisher
+   * releases the writers' lock it held.
+   */
   close(): void {
     if (this.#closed) return;
     if (this.#loan !== null) {
@@ -407,6 +710,10 @@ export class Topic {
         // already ended
       }
     }
+    if (this.singlePublisher) this.#releaseSole();
+    // Unregister, then wake parked subscribers: the last publisher gone ends their reads (PROTOCOL 5.8).
+    unregister(this.#view.words, this.#entry);
+    wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
     this.#closed = true;
     this.#mutex.close();
     this.#segment.close();
@@ -417,7 +724,7 @@ export class Topic {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `topic "${this.name}" is closed`, { segment: this.name });
+    if (this.#closed) throw closedError('publisher', this.name);
   }
 }
 
@@ -429,7 +736,7 @@ interface Attached {
 
 /**
  * One subscriber of a topic: a private cursor (writers never see it). Read with `tryRead` (never waits), `read`
- * (spins briefly, then parks on the futex), or `for await`.
+ * (spins briefly, then parks on the futex), or `for await` (a `break` closes the subscriber).
  * @example
  * ```ts
  * const sub = Topic.subscribe('video', { from: 'latest' });
@@ -438,23 +745,56 @@ interface Attached {
  * sub.close();
  * ```
  */
-export class Subscriber implements AsyncIterable<Message> {
+export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   readonly name: string;
   /** Resolves once attached to the topic (at once unless subscribe waited for it to appear). */
   readonly ready: Promise<void>;
   readonly #spin: number;
+  readonly #codec: Codec<T> | undefined;
+  readonly #livenessInterval: number;
   #attached: Attached | null = null;
+  /** Our registration table entry, -1 when the table was full (we then read unregistered). */
+  #entry = -1;
+  /** True once this subscriber saw a live publisher registered: only then can "no publisher left" end it. */
+  #sawPublisher = false;
+  /** The registry word when the table was last scanned (a different value means: scan again). */
+  #seenRegistry = 0;
+  #scanned = false;
+  #publishers = 0;
+  /** False after unref(): waits of this subscriber do not keep the process alive. */
+  #keepAlive = true;
+  /** writeSeq when this subscriber attached: a message after it was committed by a publisher registered since. */
+  #attachHead = 0;
   #closed = false;
-  #cancelWait: (() => void) | null = null;
+  #read = 0;
+  #cancelWait: ((err: ShmbusError) => void) | null = null;
   readonly #ref: RecordRef = { seq: 0, offset: 0, size: 0, timestampMicros: 0 };
-  /** The copy tryNext's sink made of the last record read (a fresh array each time; handed to the Message). */
+  /** The copy the sink made of the last record read (a fresh array, or a view of `into`). */
   #copied: Uint8Array | null = null;
   #into: Uint8Array | undefined;
+  /** With reuse: the last view of `into` handed out (reused while the buffer and the size stay the same). */
+  #intoView: Uint8Array | null = null;
+  /** With reuse: ring views by a hash of their offset (see #cachedView), and the offset each slot holds. */
+  #views: (Uint8Array | undefined)[] | null = null;
+  #viewKeys = new Float64Array(0);
+  #viewShift = 32;
+  /** The one Message handed out with reuse: true. */
+  #reused: Message<T> | null = null;
+  #reuse = false;
   readonly #sink = (view: RingView, offset: number, size: number): void => {
     const into = this.#into;
     if (into !== undefined && into.length >= size) {
-      copyBytes(into, 0, view.bytes, offset, size);
-      this.#copied = into.length === size ? into : into.subarray(0, size);
+      // Reusing: copy from a cached view of the record (whole view, offset 0), so the copy makes no view object.
+      if (this.#reuse) copyBytes(into, 0, this.#cachedView(view.bytes, offset, size), 0, size);
+      else copyBytes(into, 0, view.bytes, offset, size);
+      if (into.length === size) this.#copied = into;
+      else if (this.#reuse) {
+        let v = this.#intoView;
+        if (v === null || v.length !== size || v.buffer !== into.buffer || v.byteOffset !== into.byteOffset) {
+          v = this.#intoView = new Uint8Array(into.buffer, into.byteOffset, size);
+        }
+        this.#copied = v;
+      } else this.#copied = new Uint8Array(into.buffer, into.byteOffset, size);
     } else {
       this.#copied = copyOut(view.bytes, offset, size);
     }
@@ -462,20 +802,23 @@ export class Subscriber implements AsyncIterable<Message> {
   readonly #valid = (seq: number): boolean => this.#attached !== null && !this.#closed && this.#attached.reader.stillValid(seq);
 
   /** @internal use Topic.subscribe */
-  constructor(name: string, options: SubscribeOptions) {
+  constructor(name: string, options: SubscribeOptions<T>) {
     validateName(name);
-    if (options === null || typeof options !== 'object') throw invalid('subscribe options must be an object');
-    const from = options.from ?? 'latest';
-    if (from !== 'latest' && from !== 'oldest') throw invalid(`from must be 'latest' or 'oldest' (got ${String(from)})`);
-    const wait = validateTimeout(options.wait ?? 0, 'wait');
+    const from = choiceOption('from', options.from, ['latest', 'oldest'] as const, 'latest');
+    const wait = validateTimeout(options.timeout ?? 0, 'timeout');
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     this.#spin = validateSpin(options.spin, DEFAULT_SPIN);
+    this.#codec = resolveCodec(options.codec);
+    this.#livenessInterval = intOption('livenessInterval', options.livenessInterval, 1, 0x7fffffff, DEFAULT_LIVENESS_INTERVAL);
     this.name = name;
     try {
       this.#attach(openTopicSegment(name, undefined), from);
       this.ready = Promise.resolve();
     } catch (e) {
       if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND') || wait === 0) throw e;
-      this.ready = this.#waitForTopic(wait);
+      throwIfAborted(signal, 'subscribe');
+      this.ready = this.#waitForTopic(wait, signal);
       this.ready.catch(() => undefined); // observed by read(); never an unhandled rejection
     }
   }
@@ -489,74 +832,171 @@ export class Subscriber implements AsyncIterable<Message> {
     return this.#closed;
   }
 
+  /** This subscriber's counters. @throws ERR_SHM_CORRUPT */
+  stats(): SubscriberStats {
+    const a = this.#attached;
+    if (a === null || this.#closed) return { read: this.#read, lost: this.lost, lag: 0 };
+    const c = readCursor(a.view);
+    return { read: this.#read, lost: a.reader.lost, lag: Math.max(0, c.writeSeq - (a.reader.seq - 1)) };
+  }
+
   /**
    * The next message if one is there, else null. Never waits.
-   * @throws ERR_CLOSED, ERR_SHM_CORRUPT
+   * @throws ERR_CLOSED, ERR_SHM_CORRUPT, ERR_INVALID_ARG
    */
-  tryRead(options: TryReadOptions = {}): Message | null {
-    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+  tryRead(options?: TryReadOptions): Message<T> | null {
+    if (this.#closed) throw closedError('subscriber', this.name);
     const a = this.#attached;
     if (a === null) return null;
-    const copy = options.copy !== false;
-    const into = options.into;
-    if (into !== undefined && !(into instanceof Uint8Array)) throw invalid('into must be a Uint8Array');
+    let copy = true;
+    let into: Uint8Array | undefined;
+    let reuse = false;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalidArg('tryRead options', 'an object', options);
+      copy = options.copy !== false;
+      into = options.into;
+      reuse = options.reuse === true;
+      if (into !== undefined && !(into instanceof Uint8Array)) throw invalidArg('into', 'a Uint8Array', into);
+    }
     this.#into = into;
+    this.#reuse = reuse;
     const ref = a.reader.tryNext(copy ? this.#sink : null, this.#ref);
     if (ref === null) return null;
+    this.#read++;
+    if (this.#entry >= 0) setProgress(a.view.words, this.#entry, ref.seq + 1, a.reader.lost);
+    const m = reuse ? (this.#reused ??= new Message<T>(this.#codec, a.view.bytes)) : new Message<T>(this.#codec, a.view.bytes);
     if (copy) {
       const data = this.#copied!;
       this.#copied = null;
-      return new Message(data, ref.seq, ref.timestampMicros, null);
+      return m.set(data, a.view.bytes, 0, ref.size, ref.seq, ref.timestampMicros, null);
     }
-    return new Message(viewOf(a.view.bytes, ref.offset, ref.size), ref.seq, ref.timestampMicros, this.#valid);
+    return m.set(reuse ? this.#cachedView(a.view.bytes, ref.offset, ref.size) : null, a.view.bytes, ref.offset, ref.size, ref.seq, ref.timestampMicros, this.#valid);
+  }
+
+  /**
+   * A view of the ring for a reusing read: cached by record offset, so a ring of fixed-size records (whose offsets
+   * repeat every lap) allocates none once warm. Direct-mapped with a Fibonacci hash of offset / 8 onto a power of
+   * two of slots (an arithmetic progression of offsets spreads evenly); the offset each slot holds is kept in a
+   * Float64Array beside it, so a hit costs a multiply, a shift and two compares.
+   */
+  #cachedView(bytes: Uint8Array, offset: number, size: number): Uint8Array {
+    let views = this.#views;
+    if (views === null) {
+      const slots = Math.min(2 ** Math.ceil(Math.log2(Math.max(64, this.#attached!.view.capacity / 8))), VIEW_CACHE);
+      views = this.#views = new Array<Uint8Array | undefined>(slots).fill(undefined);
+      this.#viewKeys = new Float64Array(slots).fill(-1);
+      this.#viewShift = 32 - Math.log2(slots);
+    }
+    const k = Math.imul(offset >>> 3, 0x9e3779b1) >>> this.#viewShift;
+    let v = views[k];
+    if (v === undefined || this.#viewKeys[k] !== offset || v.length !== size) {
+      v = views[k] = new Uint8Array(bytes.buffer, bytes.byteOffset + offset, size);
+      this.#viewKeys[k] = offset;
+    }
+    return v;
   }
 
   /**
    * Waits for the next message: re-reads shared memory for `spin` µs, then parks on the futex (no CPU used)
-   * until a publisher commits.
+   * until a publisher commits. Resolves `null` at the end of the stream: this subscriber saw a live publisher,
+   * none is left (closed, or died: noticed within `livenessInterval`), and nothing is unread. A subscriber that
+   * never saw a publisher waits for one. A publisher that registers later makes read() wait again.
    * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED (also when closed while waiting), ERR_SHM_NOT_FOUND (the topic
-   * did not appear within `wait`), ERR_SHM_CORRUPT
+   * did not appear within the subscribe `timeout`), ERR_SHM_CORRUPT
    */
-  read(options: ReadOptions = {}): Promise<Message> {
+  read(options?: ReadOptions): Promise<Message<T> | null> {
     try {
-      const m = this.tryRead(options);
+      let m = this.tryRead(options);
+      // The spin runs here, synchronously, before any async machinery: a message that arrives within it is
+      // returned through one resolved promise (no async function frame), which is what a stream of messages hits.
+      const a = this.#attached;
+      if (m === null && a !== null && this.#spin > 0 && this.#spinFor(a.reader)) m = this.tryRead(options);
       if (m !== null) return Promise.resolve(m);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#readSlow(options);
+    return this.#readSlow(options ?? NO_OPTIONS);
   }
 
-  async #readSlow(options: ReadOptions): Promise<Message> {
+  /**
+   * Re-reads the commit word for up to `spin` µs; true when a record may be there. The clock is first read after
+   * 128 polls: performance.now() allocates (Node builds it on process.hrtime()), and a message that follows
+   * closely should cost no clock read and no garbage.
+   */
+  #spinFor(reader: RingReader): boolean {
+    let until = 0;
+    for (let i = 1; ; i++) {
+      if (reader.hasNew()) return true;
+      if ((i & 127) === 0) {
+        const now = performance.now();
+        if (until === 0) until = now + this.#spin / 1000;
+        else if (now >= until) return false;
+      }
+    }
+  }
+
+  async #readSlow(options: ReadOptions): Promise<Message<T> | null> {
     const timeout = validateTimeout(options.timeout);
     const deadline = deadlineAfter(timeout);
     const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     throwIfAborted(signal, 'read');
-    if (this.#attached === null) await this.#awaitReady(deadline, timeout, signal);
+    const attachedBefore = this.#attached !== null;
+    if (!attachedBefore) await this.#awaitReady(deadline, timeout, signal);
     const a = this.#attached!;
+    const reader = a.reader;
     const words = a.view.words;
+    // Wake on a commit, or on a change of the registration table (a publisher closing wakes commit sleepers).
+    const ready = (): boolean => reader.hasNew() || Atomics.load(words, REGISTRY_INDEX) !== this.#seenRegistry;
+    let checkLiveness = false;
+    // read() spun already before calling us (unless it had to wait for the topic to appear).
+    let first = attachedBefore;
     for (;;) {
-      if (this.#spin > 0 && !a.reader.hasNew()) {
-        const until = performance.now() + this.#spin / 1000;
-        for (let i = 1; !a.reader.hasNew(); i++) if ((i & 127) === 0 && performance.now() >= until) break;
-      }
+      if (this.#spin > 0 && !first) this.#spinFor(reader);
+      first = false;
       const m = this.tryRead(options);
       if (m !== null) return m;
-      const expected = a.reader.idleValue;
-      // SYNC TOPIC-PARK (seq_cst RMW, then re-check the commit word): pairs with the publisher's waiters load.
-      Atomics.add(words, WAITERS_INDEX, 1);
-      try {
-        if (!a.reader.hasNew()) {
-          const left = remaining(deadline);
-          if (left === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
-          const r = await a.segment.waitAsync(COMMIT_INDEX, expected, { timeout: left, ...(signal && { signal }) });
-          if (r === 'timed-out' && !a.reader.hasNew()) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
-        }
-      } finally {
-        Atomics.sub(words, WAITERS_INDEX, 1); // SYNC TOPIC-PARK: withdraw (the writer only reads it)
+      // End of stream: a publisher was seen and none is left, and nothing is unread (re-checked after the scan).
+      if (this.#noPublisherLeft(words, checkLiveness) && !reader.hasNew()) return null;
+      checkLiveness = false;
+      const left = remaining(deadline);
+      if (left === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+      // While a publisher is known, wake every livenessInterval to notice one killed without closing.
+      const slice = this.#sawPublisher ? Math.min(left, this.#livenessInterval) : left;
+      // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check commit and registry, sleep; never withdraws, so a
+      // close or a death mid-wait leaves nothing to undo).
+      const r = await parkAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
+      if (this.#closed) throw closedError('subscriber', this.name);
+      if (r === 'timed-out' && !reader.hasNew()) {
+        if (remaining(deadline) === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
+        checkLiveness = true;
       }
-      if (this.#closed) throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
     }
+  }
+
+  /**
+   * True when this subscriber saw a publisher and none is registered now. Rescans the table only when the
+   * registry word changed (or to check liveness: a killed publisher never unregisters).
+   */
+  #noPublisherLeft(words: Int32Array, checkLiveness: boolean): boolean {
+    // SYNC TOPIC-REGISTRY (seq_cst load, before the scan): a change after it makes the next check rescan.
+    const reg = Atomics.load(words, REGISTRY_INDEX);
+    // Reading (or losing) a message committed after we attached means a publisher registered since (5.8).
+    if (!this.#sawPublisher && this.#attached !== null && this.#attached.reader.seq - 1 > this.#attachHead) this.#sawPublisher = true;
+    if (!this.#scanned || reg !== this.#seenRegistry || checkLiveness) {
+      this.#seenRegistry = reg;
+      this.#scanned = true;
+      this.#publishers = countRole(words, TOPIC_ROLE_PUBLISHER, checkLiveness);
+      if (this.#publishers > 0) this.#sawPublisher = true;
+    }
+    return this.#sawPublisher && this.#publishers === 0;
+  }
+
+  /** Live publishers registered on the topic (sweeps dead ones: reads /proc). 0 before attached. */
+  get publishers(): number {
+    const a = this.#attached;
+    if (a === null || this.#closed) return 0;
+    return countRole(a.view.words, TOPIC_ROLE_PUBLISHER, true);
   }
 
   async #awaitReady(deadline: number, timeout: number, signal: AbortSignal | undefined): Promise<void> {
@@ -567,9 +1007,13 @@ export class Subscriber implements AsyncIterable<Message> {
         this.ready,
         new Promise<never>((_, reject) => {
           const left = remaining(deadline);
-          if (left !== Infinity) timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
+          // Above 2^31-1 ms setTimeout would fire at once: such a deadline is as good as none.
+          if (left !== Infinity && left <= 0x7fffffff) {
+            timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
+            if (!this.#keepAlive) timer.unref();
+          }
           if (signal) {
-            onAbort = () => reject(new ShmbusError('ERR_ABORTED', 'read was aborted', { cause: signal.reason }));
+            onAbort = () => reject(abortedError(signal, 'read'));
             signal.addEventListener('abort', onAbort, { once: true });
           }
         }),
@@ -578,31 +1022,62 @@ export class Subscriber implements AsyncIterable<Message> {
       if (timer) clearTimeout(timer);
       if (onAbort) signal!.removeEventListener('abort', onAbort);
     }
-    if (this.#closed || this.#attached === null) {
-      throw new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" is closed`, { segment: this.name });
+    if (this.#closed || this.#attached === null) throw closedError('subscriber', this.name);
+  }
+
+  /**
+   * Messages until the subscriber is closed or the stream ends (no publisher left, see {@link read}). Ending the
+   * loop (`break`, `return`, a throw, the end of the stream) closes the subscriber.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message<T>, void, undefined> {
+    try {
+      for (;;) {
+        let m: Message<T> | null;
+        try {
+          m = await this.read();
+        } catch (e) {
+          if (this.#closed && isShmbusError(e, 'ERR_CLOSED')) return;
+          throw e;
+        }
+        if (m === null) return;
+        yield m;
+      }
+    } finally {
+      this.close();
     }
   }
 
-  /** Messages until the subscriber is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
-    for (;;) {
-      let m: Message;
-      try {
-        m = await this.read();
-      } catch (e) {
-        if (this.#closed && isShmbusError(e, 'ERR_CLOSED')) return;
-        throw e;
-      }
-      yield m;
-    }
+  /**
+   * Lets the process exit while this subscriber only waits (as `net.Server#unref`): its reads, also one already
+   * parked, then wait without keeping the event loop alive. @returns this
+   */
+  unref(): this {
+    this.#keepAlive = false;
+    this.#attached?.segment.unref();
+    this.#unrefTimers();
+    return this;
   }
+
+  /** Undoes {@link unref}: waits keep the process alive again (the default). @returns this */
+  ref(): this {
+    this.#keepAlive = true;
+    this.#attached?.segment.ref();
+    return this;
+  }
+
+  /** Timers and the /dev/shm watch of a pending wait for the topic to appear. */
+  #unrefTimers: () => void = () => undefined;
 
   /** Detaches (idempotent): pending reads reject with ERR_CLOSED and iterators end. Writers never notice. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#cancelWait?.();
-    this.#attached?.segment.close();
+    this.#cancelWait?.(closedError('subscriber', this.name));
+    const a = this.#attached;
+    if (a !== null) {
+      if (this.#entry >= 0) unregister(a.view.words, this.#entry);
+      a.segment.close();
+    }
   }
 
   [Symbol.dispose](): void {
@@ -611,27 +1086,36 @@ export class Subscriber implements AsyncIterable<Message> {
 
   #attach(segment: Segment, from: 'latest' | 'oldest'): void {
     const view = ringView(segment);
-    this.#attached = { segment, view, reader: new RingReader(view, from) };
+    const reader = new RingReader(view, from);
+    if (!this.#keepAlive) segment.unref();
+    this.#attached = { segment, view, reader };
+    this.#entry = register(view.words, TOPIC_ROLE_SUBSCRIBER, reader.seq);
+    this.#attachHead = readCursor(view).writeSeq;
+    this.#noPublisherLeft(view.words, false); // a publisher registered now counts as seen
   }
 
   /** Polls for the topic with a bounded backoff, sped up by a watch on /dev/shm; attaches from 'oldest'. */
-  #waitForTopic(wait: number): Promise<void> {
+  #waitForTopic(wait: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const deadline = deadlineAfter(wait);
       let delay = 1;
       let timer: NodeJS.Timeout | undefined;
       let watcher: FSWatcher | undefined;
+      const onAbort = (): void => finish(abortedError(signal!, 'subscribe'));
       const finish = (err?: unknown): void => {
         if (timer) clearTimeout(timer);
+        timer = undefined;
         watcher?.close();
+        signal?.removeEventListener('abort', onAbort);
         this.#cancelWait = null;
         if (err === undefined) resolve();
         else reject(err);
       };
-      this.#cancelWait = () => finish(new ShmbusError('ERR_CLOSED', `subscriber of topic "${this.name}" was closed`, { segment: this.name }));
+      this.#cancelWait = finish;
+      signal?.addEventListener('abort', onAbort, { once: true });
       const attempt = (): void => {
         timer = undefined;
-        if (this.#closed) return;
+        if (this.#closed || this.#cancelWait === null) return;
         try {
           // Created after we subscribed: everything it holds was published after that, so start at the oldest.
           this.#attach(openTopicSegment(this.name, undefined), 'oldest');
@@ -648,15 +1132,22 @@ export class Subscriber implements AsyncIterable<Message> {
         }
         delay = Math.min(delay * 2, 100);
         timer = setTimeout(attempt, Math.min(delay, left));
+        if (!this.#keepAlive) timer.unref();
+      };
+      this.#unrefTimers = () => {
+        timer?.unref();
+        watcher?.unref();
       };
       try {
         watcher = watch('/dev/shm', (_event, file) => {
           if (file === `${OS_NAME_PREFIX}${this.name}` && timer !== undefined) {
             clearTimeout(timer);
             timer = setTimeout(attempt, 0);
+            if (!this.#keepAlive) timer.unref();
           }
         });
         watcher.on('error', () => watcher?.close());
+        if (!this.#keepAlive) watcher.unref();
       } catch {
         // no inotify: polling alone
       }

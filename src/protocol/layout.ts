@@ -208,12 +208,15 @@ export const TOPIC_PARAM_CAPACITY_LO = 0; // ring data bytes, low 32 bits (a mul
 export const TOPIC_PARAM_CAPACITY_HI = 1; // ring data bytes, high 32 bits
 export const TOPIC_PARAM_MAX_MESSAGE = 2; // largest payload in bytes
 export const TOPIC_PARAM_DATA_OFFSET = 3; // payload offset of the ring data, TOPIC_DATA_OFFSET
+export const TOPIC_PARAM_FLAGS = 4; // bit 0 TOPIC_FLAG_SINGLE_PUBLISHER; other bits 0 (an opener refuses them)
+/** params[4] bit 0: one publisher holds the writers' Mutex from open to close (PROTOCOL 5.3). */
+export const TOPIC_FLAG_SINGLE_PUBLISHER = 1;
 /** Own 64-byte line: the writers' robust Mutex (§4.1). */
 export const TOPIC_MUTEX_OFFSET = 0;
 /** u32 futex word, own line with WAITERS and the tail: writeSeq mod 2^32, stored by the committing writer. */
 export const TOPIC_COMMIT_OFFSET = 64;
-/** u32: subscribers parked (or about to park) on COMMIT; a writer skips the wake while it is 0. */
-export const TOPIC_WAITERS_OFFSET = 68;
+/** u32 sleepers word (§3) of COMMIT: announced by parking subscribers, cleared by the waking writer. */
+export const TOPIC_SLEEPERS_OFFSET = 68;
 /**
  * u32, on the COMMIT line: tail version; the current tail is slot (version & 1). Subscribers read only this line
  * (and the records) per message: COMMIT to see a record, the tail to validate it after the copy.
@@ -232,9 +235,36 @@ export const TOPIC_HEAD_SLOTS_OFFSET = 128;
 export const TOPIC_HEAD_SLOT_SIZE = 16;
 export const TOPIC_HEAD_WRITE_SEQ = 0; // u64: seq of the last committed record (0 = none yet)
 export const TOPIC_HEAD_WRITE_POS = 8; // u64: ring offset where the next record starts
-/** Payload offset of the ring data. */
-export const TOPIC_DATA_OFFSET = 256;
-/** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), reserved u64 }. */
+/**
+ * u32 futex word on its own line: +1 (wrapping) per registration, unregistration or sweep of the registration
+ * table. waitForSubscribers sleeps on it; subscribers compare it to skip rescanning the table.
+ */
+export const TOPIC_REGISTRY_OFFSET = 192;
+/** u32 sleepers word (§3) of REGISTRY. */
+export const TOPIC_REGISTRY_SLEEPERS_OFFSET = 196;
+/** Registration table: TOPIC_ENTRY_COUNT entries of TOPIC_ENTRY_SIZE bytes (one 64-byte line each). */
+export const TOPIC_ENTRIES_OFFSET = 256;
+export const TOPIC_ENTRY_COUNT = 64;
+export const TOPIC_ENTRY_SIZE = 64;
+/**
+ * u32 owner word: 0 = free; bits 0-29 the owner's pid, bits 30-31 its role (0 while the entry is being filled,
+ * TOPIC_ROLE_*). Claimed by CAS 0 -> pid, published by a release store of pid | role << 30, freed by a store (or a
+ * sweeper's CAS) of 0: one word, so a sweep can never clear an entry someone else re-registered meanwhile.
+ */
+export const TOPIC_ENTRY_OWNER = 0;
+// entry bytes 4..7 reserved, 0.
+export const TOPIC_ENTRY_START = 8; // u64: owner's process start time (0 = unknown)
+export const TOPIC_ENTRY_NS = 16; // u32: owner's pid namespace inode (0 = unknown)
+export const TOPIC_ENTRY_NEXT_SEQ = 24; // u64: subscribers: the next seq they will read (plain stores by the owner)
+export const TOPIC_ENTRY_LOST = 32; // u64: subscribers: messages lost so far (plain stores by the owner)
+export const TOPIC_ROLE_PUBLISHER = 1;
+export const TOPIC_ROLE_SUBSCRIBER = 2;
+/** Bits of the owner word that hold the pid; the role is the word >>> TOPIC_ROLE_SHIFT. */
+export const TOPIC_OWNER_PID_MASK = 0x3fffffff;
+export const TOPIC_ROLE_SHIFT = 30;
+/** Payload offset of the ring data (after the registration table). */
+export const TOPIC_DATA_OFFSET = TOPIC_ENTRIES_OFFSET + TOPIC_ENTRY_COUNT * TOPIC_ENTRY_SIZE;
+/** Record header: { size u32, flags u32, seq u64, timestamp u64 (µs since the Unix epoch), unspecified u64 (ignored) }. */
 export const TOPIC_RECORD_HEADER_SIZE = 32;
 export const TOPIC_RECORD_SIZE_OFFSET = 0;
 export const TOPIC_RECORD_FLAGS_OFFSET = 4;

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { Segment, Topic } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, uniqueName, unlinkQuietly, type Peer } from '../helpers/index.js';
 
-function parseDone(line: string): { read: number; lost: number; first: bigint; last: bigint; gaps: number } {
+function parseDone(line: string): { read: number; lost: number; first: number; last: number; gaps: number } {
   const m = /done read=(\d+) lost=(\d+) first=(-?\d+) last=(\d+) gaps=(\d+)/.exec(line);
   assert.ok(m, `unexpected line ${line}`);
-  return { read: Number(m[1]), lost: Number(m[2]), first: BigInt(m[3]!), last: BigInt(m[4]!), gaps: Number(m[5]) };
+  return { read: Number(m[1]), lost: Number(m[2]), first: Number(m[3]), last: Number(m[4]), gaps: Number(m[5]) };
 }
 
 /**
