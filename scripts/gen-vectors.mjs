@@ -235,7 +235,8 @@ async function topicRing() {
     cursor: c,
     cursorBeforeDeadWriter: before,
     pads,
-    deadWriter: { seq: dead.seq, ringOffset: dead.at, size: 150, headSlot: dead.seq & 1, writeSeq: dead.seq, writePos: 999_999 },
+    // A publisher that died before its commit store: readers ignore its head slot and reservation.
+    deadWriter: { seq: dead.seq, ringOffset: dead.at, size: 150, headSlot: dead.seq & 1, headSlotValue: { writeSeq: dead.seq, writePos: 999_999 } },
     registry: entries.length,
     entries,
     oldest,

@@ -186,8 +186,9 @@ export class MutexCore implements Contender<LockResult> {
     validateTimeout(options.timeout);
     throwIfAborted(options.signal, `locking ${what}`);
     if (this.tryAcquire()) return CLEAN;
-    // Ownership is per thread: a holder in this thread would never see a wake meant for it (it is us).
-    if (!this.#keepIdentity && this.heldByMe()) throw this.#selfDeadlock(what, 'lock');
+    // This very object holds it: waiting would never end. Another object of this thread may hold it (two Topic
+    // handles, say): an async wait can outlast that hold, so only the object's own re-lock is refused here.
+    if (!this.#keepIdentity && this.#holding && this.heldByMe()) throw this.#selfDeadlock(what, 'lock');
     if (this.#spinAcquire()) return CLEAN;
     return contendAsync(this, options, `locking ${what}`, owner, isClosed);
   }

@@ -90,6 +90,7 @@ export async function topics(): Promise<void> {
   loan.bytes.set([1, 2, 3]);
   loan.commit();
   const m = await sub.read({ timeout: 1000 });
+  if (m === null) throw new Error('the topic ended'); // null: no publisher left and nothing unread
   const named: boolean = pub instanceof Topic && sub instanceof Subscriber && m instanceof Message && loan instanceof Loan;
   const text: string = m.text();
   const data: Uint8Array = m.data;
