@@ -271,17 +271,24 @@ void AsyncWaiter::runGroup(Group* g) {
       // futex_waitv returns only the HIGHEST index woken: every futex woken between our wake-up and the kernel
       // unqueueing the others is reported through that one index (kernel futex_unqueue_multiple). A word below r
       // may have been woken too and already hold its old value again (A-B-A): re-arming it would lose that wake
-      // for good (its waker already cleared the sleepers word). So every wait at an index <= r completes ('ok' may
-      // be spurious; callers re-check). Index 0 is the control word, so r == 0 means no user word was woken.
-      for (long i = 0; i < r && i < static_cast<long>(ids.size()); i++) report(ids[i]);
+      // for good (its waker already cleared the sleepers word). And every word is unqueued until we re-arm, so
+      // a wake of a word above r in that window would be lost the same way. So after a wake of any user word,
+      // every wait of the group completes ('ok' may be spurious: callers re-check and park again).
+      // Index 0 is the control word: r == 0 means no user word was woken before the unqueue (it would have a
+      // higher index); those waits are re-armed below, see the note there.
+      for (uint64_t id : ids) report(id);
+      continue;
     } else if (r < 0 && err != EAGAIN && err != EINTR && err != ETIMEDOUT) {
       // EFAULT/EINVAL/ENOMEM: re-arming would fail the same way and spin. End every wait of the group as a
       // (permitted) spurious wake-up; their callers re-check and wait again if they must.
       for (uint64_t id : ids) report(id);
       continue;
     }
-    // After any return, the waits whose word changed complete: on EAGAIN nothing was queued (no wake lost), one of
-    // them differed from its expected value at entry; after a wake, their writers' wakes may have been consumed.
+    // Control wake (add/cancel), EAGAIN, EINTR, timeout: the waits whose word changed complete; the others are
+    // re-armed with their expected value. On EAGAIN nothing was woken (the kernel reports a wake that raced with
+    // the setup as an index). Known limit: a wake of a word in the microseconds between this return and the
+    // re-arm, with the word back at its expected value by then (A-B-A), is missed; completing every wait on each
+    // add/cancel instead would make every re-park wake the group again, forever.
     std::vector<uint64_t> changed;
     for (auto& e : g->entries) {
       // Acquire: the waiter's caller re-reads shared state after this wait resolves.
