@@ -4,8 +4,8 @@
  * A wait may end 'ok' spuriously or when the word changed without a wake: callers re-check their condition.
  */
 import { native } from '../native/binding.js';
-import { abortedError, throwIfAborted, validateTimeout, type WaitOptions } from './deadline.js';
-import type { ShmbusError } from '../errors.js';
+import { abortedError, checkWait, setLongTimeout, validateTimeout, type LongTimer, type WaitOptions } from './deadline.js';
+import { ShmbusError } from '../errors.js';
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
@@ -18,7 +18,10 @@ export interface WaitOwner {
   readonly refed?: boolean;
 }
 
-/** Blocks this thread until `words[index]` is woken or no longer `expected`. */
+/**
+ * Blocks this thread until `words[index]` is woken or no longer `expected`. Any timeout means that long (the addon
+ * turns it into a CLOCK_MONOTONIC deadline; Infinity and >= 1e15 ms are forever).
+ */
 export function waitSync(words: Int32Array, index: number, expected: number, timeout?: number): WaitResult {
   const t = validateTimeout(timeout);
   return RESULTS[native.wait(words, index, expected, t === Infinity ? -1 : t)]!;
@@ -37,7 +40,7 @@ interface Entry {
   words: Int32Array;
   owner: WaitOwner | undefined;
   refed: boolean;
-  timer: NodeJS.Timeout | undefined;
+  timer: LongTimer | undefined;
 }
 const pending = new Map<number, Entry>();
 /** Pending waits that keep the process alive (their owner is not unref'd). */
@@ -96,22 +99,21 @@ export function waitAsync(
   owner?: WaitOwner,
 ): Promise<WaitResult> {
   let timeout: number;
+  let signal: AbortSignal | undefined;
   try {
-    timeout = validateTimeout(options.timeout);
-    throwIfAborted(options.signal, 'wait');
+    ({ timeout, signal } = checkWait(options, 'wait'));
   } catch (e) {
     return Promise.reject(e);
   }
-  const { signal } = options;
   // Acquire: the caller reads shared state after a 'not-equal' (pairs with the writer's store before its wake).
   if (Atomics.load(words, index) !== (expected | 0)) return Promise.resolve('not-equal');
   if (timeout === 0) return Promise.resolve('timed-out');
   return new Promise<WaitResult>((resolve, reject) => {
     const id = nextId++;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     const finish = (): void => {
       untrack(id);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', onAbort);
       owner?.pendingWaits.delete(cancelByOwner);
     };
@@ -138,8 +140,18 @@ export function waitAsync(
       timer: undefined,
     };
     track(id, entry);
+    try {
+      native.waitAsyncStart(words, index, expected, id);
+    } catch (e) {
+      untrack(id);
+      // EAGAIN: the waiter's thread limit (thread-per-wait mode) or no thread could be started.
+      const full = (e as { code?: unknown }).code === 'EAGAIN';
+      reject(full ? new ShmbusError('ERR_OS', `could not start an async wait: ${(e as Error).message}`, { cause: e }) : e);
+      return;
+    }
+    // Timers above 2^31-1 ms are re-armed in chunks (a bare setTimeout would fire after 1 ms).
     if (timeout !== Infinity) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         cancel();
         resolve('timed-out');
       }, timeout);
@@ -148,7 +160,6 @@ export function waitAsync(
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     owner?.pendingWaits.add(cancelByOwner);
-    native.waitAsyncStart(words, index, expected, id);
   });
 }
 

@@ -99,7 +99,7 @@ uint32_t* wordAddress(const Napi::CallbackInfo& info) {
 
 class Addon : public Napi::Addon<Addon> {
  public:
-  Addon(Napi::Env env, Napi::Object exports) {
+  Addon(Napi::Env env, Napi::Object exports) : env_(env) {
     DefineAddon(exports, {
         InstanceMethod("shmCreate", &Addon::JsShmCreate),
         InstanceMethod("shmOpen", &Addon::JsShmOpen),
@@ -231,10 +231,16 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Napi::Value JsWaiterInit(const Napi::CallbackInfo& info) {
-    if (!waiter_) {
+    if (!waiter_ && !shutDown_) {
       tsfn_ = Napi::ThreadSafeFunction::New(info.Env(), info[0].As<Napi::Function>(), "shmbus-waiter", 0, 1);
       tsfn_.Unref(info.Env());  // binding.ts refs it only while waits are pending
       waiter_ = new AsyncWaiter(&Addon::onWaitDone, this);
+      // Registered after the TSFN, so it runs before the TSFN's own cleanup (hooks run last-in, first-out): the
+      // waiter threads are stopped and joined while the TSFN they call is still alive (worker.terminate(), the
+      // end of a worker or of the main thread). process.exit runs no hooks: the waiter's atexit quiesce covers it.
+      NAPI_THROW_IF_FAILED(info.Env(), napi_add_env_cleanup_hook(info.Env(), &Addon::OnEnvCleanup, this),
+                           info.Env().Undefined());
+      hooked_ = true;
     }
     return info.Env().Undefined();
   }
@@ -243,16 +249,25 @@ class Addon : public Napi::Addon<Addon> {
     uint32_t* addr = wordAddress(info);
     uint32_t expected = static_cast<uint32_t>(info[2].As<Napi::Number>().Int64Value());
     uint64_t id = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
-    waiter_->add(id, addr, expected);
+    if (!waiter_ || !waiter_->add(id, addr, expected)) {
+      Napi::Error err = Napi::Error::New(
+          info.Env(), waiter_ && waiter_->usesThreadPerWait()
+                          ? "too many pending async waits: thread-per-wait mode (no futex_waitv) allows " +
+                                std::to_string(AsyncWaiter::kMaxThreadWaits)
+                          : std::string("could not start a waiter thread"));
+      err.Set("code", Napi::String::New(info.Env(), "EAGAIN"));
+      throw err;
+    }
     return info.Env().Undefined();
   }
 
   Napi::Value JsWaitAsyncCancel(const Napi::CallbackInfo& info) {
-    waiter_->cancel(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+    if (waiter_) waiter_->cancel(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
     return info.Env().Undefined();
   }
 
   Napi::Value JsWaiterRef(const Napi::CallbackInfo& info) {
+    if (!waiter_) return info.Env().Undefined();
     if (info[0].As<Napi::Boolean>())
       tsfn_.Ref(info.Env());
     else
@@ -311,8 +326,35 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // Stops and joins the waiter threads, then releases the TSFN: no thread can call it afterwards.
+  void ShutdownWaiter() {
+    if (!waiter_) return;
+    waiter_->shutdown();
+    delete waiter_;
+    waiter_ = nullptr;
+    shutDown_ = true;
+    tsfn_.Release();
+  }
+
+  static void OnEnvCleanup(void* arg) {
+    auto* self = static_cast<Addon*>(arg);
+    self->hooked_ = false;
+    self->ShutdownWaiter();
+  }
+
+ public:
+  // The instance data finalizer (environment teardown). Normally the cleanup hook has already run.
+  ~Addon() {
+    if (hooked_) napi_remove_env_cleanup_hook(env_, &Addon::OnEnvCleanup, this);
+    ShutdownWaiter();
+  }
+
+ private:
   Napi::ThreadSafeFunction tsfn_;
-  AsyncWaiter* waiter_ = nullptr;
+  AsyncWaiter* waiter_ = nullptr;  // one per environment (this addon instance); null before waiterInit
+  napi_env env_;
+  bool hooked_ = false;
+  bool shutDown_ = false;
 };
 
 }  // namespace

@@ -42,19 +42,29 @@ export interface NativeBinding {
   fence(kind: 0 | 1): void;
 }
 
+/**
+ * Finds the built addon: $SHMBUS_ADDON if set (then only there: the Node-version matrix points it at an addon built
+ * for that Node), else build/Release or build/Debug of the package.
+ */
 function load(): NativeBinding {
   const require = createRequire(import.meta.url);
-  const candidates = [
-    process.env['SHMBUS_ADDON'],
-    fileURLToPath(new URL('../../../build/Release/shmbus.node', import.meta.url)),
-    fileURLToPath(new URL('../../../build/Debug/shmbus.node', import.meta.url)),
-  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  const override = process.env['SHMBUS_ADDON'];
+  const candidates =
+    override !== undefined && override !== ''
+      ? [override]
+      : [
+          fileURLToPath(new URL('../../../build/Release/shmbus.node', import.meta.url)),
+          fileURLToPath(new URL('../../../build/Debug/shmbus.node', import.meta.url)),
+        ];
   for (const path of candidates) {
     if (existsSync(path)) return require(path) as NativeBinding;
   }
+  // The usual cause: installed with --ignore-scripts (or a failed node-gyp run), so the install script never built it.
   throw new ShmbusError(
     'ERR_OS',
-    `the shmbus native addon is not built (looked in ${candidates.join(', ')}); run "npm install" (it runs node-gyp)`,
+    `the shmbus native addon is not built (looked for ${candidates.join(' and ')}). ` +
+      'It is compiled when the package is installed; if install scripts were skipped (npm install --ignore-scripts) ' +
+      'or the build failed, run "npm rebuild shmbus" (needs python3, make and a C++ compiler).',
   );
 }
 

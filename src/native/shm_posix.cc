@@ -48,13 +48,20 @@ bool mapFd(int fd, size_t length, bool writable, uint64_t offset, Mapping* out, 
   return true;
 }
 
+int truncateRetrying(int fd, size_t size) {
+  int rc;
+  do rc = ftruncate(fd, static_cast<off_t>(size));
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
 }  // namespace
 
 bool shmCreate(const std::string& osName, size_t size, unsigned mode, Mapping* out, OsError* err) {
   int fd = shm_open(osName.c_str(), O_RDWR | O_CREAT | O_EXCL, mode);
   if (fd < 0) return fail(err, "shm_open");
   // shm_open applies the umask; fchmod makes the requested mode exact (0600 stays 0600, 0660 stays 0660).
-  const char* failed = fchmod(fd, mode) != 0 ? "fchmod" : ftruncate(fd, static_cast<off_t>(size)) != 0 ? "ftruncate" : nullptr;
+  const char* failed = fchmod(fd, mode) != 0 ? "fchmod" : truncateRetrying(fd, size) != 0 ? "ftruncate" : nullptr;
   if (failed) {
     fail(err, failed);
     close(fd);
@@ -63,7 +70,10 @@ bool shmCreate(const std::string& osName, size_t size, unsigned mode, Mapping* o
   }
   if (size > 0) {
     // Reserve every page now: a full /dev/shm must fail here with ENOSPC, not with SIGBUS on first touch.
-    int rc = posix_fallocate(fd, 0, static_cast<off_t>(size));
+    // EINTR: a signal arrived while the pages were being reserved (SIGCHLD is common in Node): try again.
+    int rc;
+    do rc = posix_fallocate(fd, 0, static_cast<off_t>(size));
+    while (rc == EINTR);
     if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
       err->err = rc;
       err->syscall = "posix_fallocate";
@@ -149,12 +159,17 @@ void unmap(void* base, size_t length) { munmap(base, length); }
 
 int futexWait(uint32_t* addr, uint32_t expected, double timeoutMs) {
   struct timespec deadline;
-  const bool bounded = timeoutMs >= 0;
+  // Longer than kForeverMs (~31 700 years) is forever: converting a huge double to time_t would be undefined.
+  constexpr double kForeverMs = 1e15;
+  const bool bounded = timeoutMs >= 0 && timeoutMs < kForeverMs;
   if (bounded) {
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    const double ns = timeoutMs * 1e6;
-    deadline.tv_sec += static_cast<time_t>(ns / 1e9);
-    deadline.tv_nsec += static_cast<long>(ns - static_cast<double>(static_cast<long long>(ns / 1e9)) * 1e9);
+    const int64_t sec = static_cast<int64_t>(timeoutMs / 1000);  // < 1e12: exact and in range
+    long nsec = static_cast<long>((timeoutMs - static_cast<double>(sec) * 1000) * 1e6);
+    if (nsec < 0) nsec = 0;
+    if (nsec > 999999999L) nsec = 999999999L;
+    deadline.tv_sec += static_cast<time_t>(sec);
+    deadline.tv_nsec += nsec;
     if (deadline.tv_nsec >= 1000000000L) {
       deadline.tv_sec += 1;
       deadline.tv_nsec -= 1000000000L;
@@ -175,7 +190,8 @@ int futexWait(uint32_t* addr, uint32_t expected, double timeoutMs) {
       if (rel.tv_sec < 0) return 2;
       relp = &rel;
     }
-    // FUTEX_WAIT (not _PRIVATE): the word lives in memory that other processes map.
+    // FUTEX_WAIT (not _PRIVATE): the word lives in memory that other processes map. Its timeout is RELATIVE and
+    // measured on CLOCK_MONOTONIC; we recompute it from the absolute deadline after each EINTR.
     long rc = syscall(SYS_futex, addr, FUTEX_WAIT, expected, relp, nullptr, 0);
     if (rc == 0) return 0;
     if (errno == EAGAIN) return 1;

@@ -40,7 +40,7 @@ bool releaseRange(void* base, size_t length, OsError* err);
 void unmap(void* base, size_t length);
 
 // Futex on a 32-bit word shared between processes (never FUTEX_PRIVATE_FLAG).
-// Returns 0 woken, 1 value differed, 2 timed out. timeoutMs < 0 = forever.
+// Returns 0 woken, 1 value differed, 2 timed out. timeoutMs < 0 (or >= 1e15, NaN) = forever.
 int futexWait(uint32_t* addr, uint32_t expected, double timeoutMs);
 int futexWake(uint32_t* addr, int count);
 
