@@ -17,15 +17,16 @@ writeFileSync(`${out}segment-header.bin`, bytes);
 writeFileSync(`${out}segment-header.json`, `${JSON.stringify({ ...fields, state: 1, version: 1, headerSize: 128, totalSize: 4224 }, null, 2)}\n`);
 console.log('wrote test/vectors/segment-header.{bin,json}');
 
-// Queue ring (PROTOCOL.md §6): slots 4, slotSize 16, tickets starting at 0xFFFFFFFE so the vector crosses the u32
-// wrap. Sent: "a" (text), bytes 01 02 03, "hello" (text); "a" received; then ticket 1 claimed (WRITING) by pid
+// Queue ring (PROTOCOL.md §6): slots 4, maxMessageSize 16, tickets starting at 0xFFFFFFFE so the vector crosses the
+// u32 wrap. Sent: "a" (text), bytes 01 02 03, "hello" (text); "a" received; then ticket 1 claimed (WRITING) by pid
 // 0x3FFFFFFF, which can never be alive (above Linux's pid_max), so a reader must recover (abandon) that slot.
-// Pids and start times of the live writer are normalised to 4242 / 123456789 so the bytes do not depend on this run.
+// Holder stamps left in the slots (start time, pid namespace) are normalised to 123456789 / 4026531836 so the bytes
+// do not depend on this run. The expected outcomes are steps a test replays (queue-ring.json "steps").
 {
   const { Queue, Segment } = await import('../dist/src/index.js');
   const L = await import('../dist/src/protocol/layout.js');
   const name = `gen-vectors-${process.pid}`;
-  const q = Queue.createAtTicket(name, { slots: 4, slotSize: 16 }, 0xfffffffe);
+  const q = Queue.createAtTicket(name, { slots: 4, maxMessageSize: 16 }, 0xfffffffe);
   q.trySend('a');
   q.trySend(new Uint8Array([1, 2, 3]));
   q.trySend('hello');
@@ -36,29 +37,48 @@ console.log('wrote test/vectors/segment-header.{bin,json}');
   const stride = L.queueSlotStride(16);
   const word = (slot, off) => (L.QUEUE_SLOTS_OFFSET + slot * stride + off) >> 2;
   for (let slot = 0; slot < 4; slot++) {
-    if (w[word(slot, L.QUEUE_SLOT_PID_OFFSET)] !== 0) w[word(slot, L.QUEUE_SLOT_PID_OFFSET)] = 4242;
     if (w[word(slot, L.QUEUE_SLOT_START_OFFSET)] !== 0 || w[word(slot, L.QUEUE_SLOT_START_OFFSET) + 1] !== 0) {
       w[word(slot, L.QUEUE_SLOT_START_OFFSET)] = 123456789;
       w[word(slot, L.QUEUE_SLOT_START_OFFSET) + 1] = 0;
     }
+    if (w[word(slot, L.QUEUE_SLOT_NS_OFFSET)] !== 0) w[word(slot, L.QUEUE_SLOT_NS_OFFSET)] = 4026531836 | 0;
   }
-  // Ticket 1 -> slot 1: WRITING by a dead producer (as its CAS leaves it: seq 4*1+1, pid set, nothing else yet).
+  // Ticket 1 -> slot 1: WRITING by a dead producer (as its CAS leaves it: seq 4*1+1, pid set, not stamped yet).
   w[word(1, L.QUEUE_SLOT_SEQ_OFFSET)] = 4 * 1 + L.QUEUE_STATE_WRITING;
   w[word(1, L.QUEUE_SLOT_PID_OFFSET)] = 0x3fffffff;
   w[L.QUEUE_TAIL_OFFSET >> 2] = 2;
   const size = L.queueRingSize(4, 16);
-  writeFileSync(`${out}queue-ring.bin`, seg.bytes.slice(0, size));
+  const bin = seg.bytes.slice(0, size);
+  writeFileSync(`${out}queue-ring.bin`, bin);
+  const slotWords = (words) =>
+    [0, 1, 2, 3].map((slot) => ({ slot, seq: words[word(slot, L.QUEUE_SLOT_SEQ_OFFSET)] >>> 0, pid: words[word(slot, L.QUEUE_SLOT_PID_OFFSET)] >>> 0 }));
+  const before = { head: w[L.QUEUE_HEAD_OFFSET >> 2] >>> 0, tail: w[L.QUEUE_TAIL_OFFSET >> 2] >>> 0, slots: slotWords(w) };
   seg.close();
-  q.detach();
-  const json = {
-    params: [4, 16],
-    payloadSize: size,
-    head: 0xffffffff,
-    tail: 2,
-    receive: [{ bytes: [1, 2, 3] }, { text: 'hello' }],
-    then: 'empty: ticket 1 is WRITING by dead pid 1073741823; a reader recovers it (abandoned = 1) and finds the queue empty',
-    abandoned: 1,
-  };
+  q.close();
+  // Replay the steps on a fresh copy to record the state after them (what every implementation must reach).
+  const replay = `gen-vectors-r-${process.pid}`;
+  Segment.create(replay, { size, kind: 'queue', params: [4, 16], init: (s) => s.bytes.set(bin) }).close();
+  const r = Queue.open(replay);
+  const steps = [
+    { op: 'tryReceive', expect: { bytes: [1, 2, 3], isText: false }, why: 'ticket 0xFFFFFFFF, COMMITTED' },
+    { op: 'tryReceive', expect: { text: 'hello', isText: true }, why: 'ticket 0 (after the u32 wrap), COMMITTED' },
+    { op: 'tryReceive', expect: null, why: 'ticket 1 is WRITING by dead pid 1073741823: empty (first sighting)' },
+    { op: 'tryReceive', expect: null, why: 'second sighting: the holder is dead, RECOVER frees the slot; then empty' },
+    { op: 'stats', expect: { abandoned: 1, lost: 0 } },
+    { op: 'trySend', data: { text: 'next' }, expect: true, why: 'ticket 2' },
+    { op: 'tryReceive', expect: { text: 'next', isText: true } },
+    { op: 'tryReceive', expect: null },
+  ];
+  for (const s of steps) {
+    if (s.op === 'tryReceive') r.tryReceive();
+    else if (s.op === 'trySend') r.trySend(s.data.text);
+  }
+  const rs = Segment.open(replay, { kind: 'queue' });
+  Segment.unlink(replay);
+  const after = { head: rs.words[L.QUEUE_HEAD_OFFSET >> 2] >>> 0, tail: rs.words[L.QUEUE_TAIL_OFFSET >> 2] >>> 0, slots: slotWords(rs.words) };
+  rs.close();
+  r.close();
+  const json = { params: [4, 16], payloadSize: size, before, steps, after };
   writeFileSync(`${out}queue-ring.json`, `${JSON.stringify(json, null, 2)}\n`);
   console.log('wrote test/vectors/queue-ring.{bin,json}');
 }

@@ -31,7 +31,7 @@ const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child
 /** `producers` x `consumers` processes move `total` 64 B messages through one queue; messages per second. */
 async function throughput(producers: number, consumers: number, total: number): Promise<Row> {
   const name = benchName('qtp');
-  const q = Queue.create(name, { slots: 1024, slotSize: 64 });
+  const q = Queue.create(name, { slots: 1024, maxMessageSize: 64 });
   try {
     const cons = Array.from({ length: consumers }, () => peer(['consume', name]));
     const prods = Array.from({ length: producers }, () => peer(['produce', name, String(total / producers), '64']));
@@ -39,7 +39,7 @@ async function throughput(producers: number, consumers: number, total: number): 
     const t0 = process.hrtime.bigint();
     for (const p of prods) p.send('go');
     await Promise.all(prods.map((p) => line(p, /^sent$/)));
-    q.close();
+    q.end();
     const counts = await Promise.all(cons.map(async (c) => Number((await line(c, /^done /)).split(' ')[1])));
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const got = counts.reduce((x, y) => x + y, 0);
@@ -53,7 +53,7 @@ async function throughput(producers: number, consumers: number, total: number): 
       'ns/msg': (s * 1e9) / total,
     };
   } finally {
-    q.detach();
+    q.close();
     Queue.unlink(name);
   }
 }
@@ -63,8 +63,8 @@ async function queueRoundTrip(iterations: number): Promise<Float64Array> {
   const cpus = placementCpus('cores');
   const there = benchName('qthere');
   const back = benchName('qback');
-  const qa = Queue.create(there, { slots: 64, slotSize: 64 });
-  const qb = Queue.create(back, { slots: 64, slotSize: 64 });
+  const qa = Queue.create(there, { slots: 64, maxMessageSize: 64 });
+  const qb = Queue.create(back, { slots: 64, maxMessageSize: 64 });
   try {
     const echo = peer(['echo', there, back], cpus?.[1]);
     await line(echo, /^ready$/);
@@ -75,12 +75,12 @@ async function queueRoundTrip(iterations: number): Promise<Float64Array> {
         if (qb.tryReceive() === null) await qb.receive();
       }),
     );
-    qa.close();
+    qa.end();
     await echo.done;
     return stats;
   } finally {
-    qa.detach();
-    qb.detach();
+    qa.close();
+    qb.close();
     Queue.unlink(there);
     Queue.unlink(back);
   }

@@ -29,31 +29,37 @@ export function wake(words: Int32Array, index: number, count = Infinity): number
 type Pending = (result: number) => void;
 // Each entry also holds the waited-on view: while a native thread sleeps on that address, the memory must not be
 // garbage-collected (and unmapped) under it.
-const pending = new Map<number, { resolve: Pending; words: Int32Array }>();
+const pending = new Map<number, { resolve: Pending; words: Int32Array; ref: boolean }>();
 let nextId = 1;
 let initialised = false;
+/** Pending waits that keep the process alive (the others were started with ref = false: an unref'ed reader). */
+let refs = 0;
 
 function onDone(id: number, result: number): void {
   pending.get(id)?.resolve(result);
 }
 
-function track(id: number, words: Int32Array, resolve: Pending): void {
+function track(id: number, words: Int32Array, resolve: Pending, ref: boolean): void {
   if (!initialised) {
     native.waiterInit(onDone);
     initialised = true;
   }
-  pending.set(id, { resolve, words });
-  // Keep the process alive while a wait is pending, as a socket read would.
-  if (pending.size === 1) native.waiterRef(true);
+  pending.set(id, { resolve, words, ref });
+  // Keep the process alive while a (ref'ed) wait is pending, as a socket read would.
+  if (ref && ++refs === 1) native.waiterRef(true);
 }
 
 function untrack(id: number): void {
-  if (pending.delete(id) && pending.size === 0) native.waiterRef(false);
+  const p = pending.get(id);
+  if (p === undefined) return;
+  pending.delete(id);
+  if (p.ref && --refs === 0) native.waiterRef(false);
 }
 
 /**
  * Waits without blocking the event loop. The wait parks on a native waiter thread (futex_waitv), never on
- * libuv's thread pool, so 1000 pending waits leave fs and dns alone.
+ * libuv's thread pool, so 1000 pending waits leave fs and dns alone. With `ref` false the pending wait (and its
+ * timer) does not keep the process alive (an unref'ed reader, like `net.Socket#unref`).
  */
 export function waitAsync(
   words: Int32Array,
@@ -61,6 +67,7 @@ export function waitAsync(
   expected: number,
   options: WaitOptions = {},
   owner?: WaitOwner,
+  ref = true,
 ): Promise<WaitResult> {
   let timeout: number;
   try {
@@ -94,15 +101,21 @@ export function waitAsync(
       cancel();
       reject(err);
     };
-    track(id, words, (result) => {
-      finish();
-      resolve(RESULTS[result]!);
-    });
+    track(
+      id,
+      words,
+      (result) => {
+        finish();
+        resolve(RESULTS[result]!);
+      },
+      ref,
+    );
     if (timeout !== Infinity) {
       timer = setTimeout(() => {
         cancel();
         resolve('timed-out');
       }, timeout);
+      if (!ref) timer.unref();
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     owner?.pendingWaits.add(cancelByOwner);

@@ -19,7 +19,7 @@ describe('Queue under kill -9', () => {
     const qName = name('q-chaos');
     const tallyName = name('q-chaos-tally');
     const acksName = name('q-chaos-acks');
-    const q = Queue.create(qName, { slots: 4, slotSize: 64 });
+    const q = Queue.create(qName, { slots: 4, maxMessageSize: 64 });
     const tally = Segment.create(tallyName, { size: PRODUCERS * PER });
     const acks = Segment.create(acksName, { size: 64 });
     const consumers = [0, 1].map(() => spawnPeer(fixture('queue-consumer'), [qName, tallyName, String(PER)]));
@@ -34,7 +34,7 @@ describe('Queue under kill -9', () => {
       p.kill('SIGKILL');
       assert.equal(await p.exited, 'SIGKILL');
     }
-    q.close();
+    q.end();
     const counts = await Promise.all(consumers.map(async (c) => Number((await c.line(/^consumed/)).split(' ')[1])));
     await Promise.all(consumers.map(expectCleanExit));
     let delivered = 0;
@@ -53,7 +53,7 @@ describe('Queue under kill -9', () => {
     assert.equal(delivered, counts[0]! + counts[1]!);
     const stats = q.stats();
     t.diagnostic(`${delivered} messages delivered; in-flight sends at the kills: ${inFlightDelivered} of ${PRODUCERS} delivered, ${stats.abandoned} slots abandoned and recovered`);
-    q.detach();
+    q.close();
     tally.close();
     acks.close();
   });
