@@ -204,6 +204,12 @@ export class QueueRing {
         this.#giveBack(si, seq);
         throw this.#closedError();
       }
+      // SYNC QUEUE-COMMIT (seq_cst load of the low half): still ours? If a peer recovered the slot while we wrote
+      // (a wrong verdict), its next owner's length and flags must not be overwritten: leave it alone, send again.
+      if (Atomics.load(w, si) !== seq) {
+        this.counters.resent++;
+        continue;
+      }
       w[(slotOffset + QUEUE_SLOT_LENGTH_OFFSET) >> 2] = length;
       w[(slotOffset + QUEUE_SLOT_FLAGS_OFFSET) >> 2] = flags;
       const held = pair0(seq) | this.#pidHigh;
