@@ -204,7 +204,7 @@ export class QueueRing {
         this.#giveBack(si, seq);
         throw this.#closedError();
       }
-      // SYNC QUEUE-COMMIT (seq_cst load of the low half): still ours? If a peer recovered the slot while we wrote
+      // SYNC QUEUE-HELD-CHECK (seq_cst load of the low half): still ours? If a peer recovered the slot while we wrote
       // (a wrong verdict), its next owner's length and flags must not be overwritten: leave it alone, send again.
       if (Atomics.load(w, si) !== seq) {
         this.counters.resent++;
@@ -237,7 +237,7 @@ export class QueueRing {
     for (let i = 0; i < RETRY_LIMIT; i++) {
       const slot = pos & this.#mask;
       const si = (this.#first + slot * this.#stride) >> 2;
-      // SYNC QUEUE-FREE (seq_cst load of the low half: a hint that the CAS below validates as a pair).
+      // SYNC QUEUE-SLOT-LOAD (seq_cst load of the low half: a hint that the CAS below validates as a pair).
       const seq = Atomics.load(w, si);
       const expected = Math.imul(pos, 4);
       const dif = (seq - expected) | 0;
@@ -310,7 +310,7 @@ export class QueueRing {
     for (let i = 0; i < RETRY_LIMIT; i++) {
       const slot = pos & this.#mask;
       const si = (this.#first + slot * this.#stride) >> 2;
-      // SYNC QUEUE-COMMIT (seq_cst load of the low half: a hint that the take CAS validates as a pair).
+      // SYNC QUEUE-SLOT-LOAD (seq_cst load of the low half: a hint that the take CAS validates as a pair).
       const seq = Atomics.load(w, si);
       const committed = (Math.imul(pos, 4) + QUEUE_STATE_COMMITTED) | 0;
       const dif = (seq - committed) | 0;
@@ -393,7 +393,7 @@ export class QueueRing {
    * slot changed (recovered, or moved on meanwhile): the caller looks again.
    */
   recoverIfDead(si: number, seq: number): boolean {
-    // SYNC QUEUE-RECOVER (seq_cst 64-bit load): the pair we judge, read as one (the pid belongs to this seq).
+    // SYNC QUEUE-RECOVER-LOAD (seq_cst 64-bit load): the pair we judge, read as one (the pid belongs to this seq).
     const cur = Atomics.load(this.#words64, si >> 1);
     if (Number(BigInt.asUintN(32, cur)) !== seq >>> 0) return true;
     const pid = Number(cur >> 32n);
@@ -415,7 +415,7 @@ export class QueueRing {
     // SYNC QUEUE-HEAD / QUEUE-TAIL (seq_cst load): which slot a waiter waits on.
     const pos = Atomics.load(w, consumer ? this.#head : this.#tail);
     const si = (this.#first + (pos & this.#mask) * this.#stride) >> 2;
-    // SYNC QUEUE-COMMIT / QUEUE-FREE (seq_cst load of the low half): the state of the slot a waiter waits on.
+    // SYNC QUEUE-SLOT-LOAD (seq_cst load of the low half): the state of the slot a waiter waits on (a hint).
     const seq = Atomics.load(w, si);
     const held = consumer
       ? (Math.imul(pos, 4) + QUEUE_STATE_WRITING) | 0
@@ -457,7 +457,7 @@ export class QueueRing {
 
   /** Ends the stream for everyone: no new claims; receivers drain and then see the end. Idempotent. */
   end(): void {
-    // SYNC QUEUE-CLOSED (seq_cst RMW): pairs with the loads in #claim, tryWrite and tryTake.
+    // SYNC QUEUE-END (seq_cst RMW): pairs with QUEUE-CLOSED in #claim and tryTake, QUEUE-CLOSE-CHECK in tryWrite.
     if (Atomics.exchange(this.#words, this.#closed, 1) === 0) this.#bump();
   }
 
