@@ -1,8 +1,8 @@
 /**
  * The seed-004 scenario: a server process walks a directory tree and streams one record per file (path, size,
  * modification time) to a client through a Queue, then ends the stream; the client prints what it got.
- * No handshake per record: the Queue is lossless, applies backpressure when the client falls behind, and `close()`
- * marks the end. Run: node dist/examples/file-stream/main.js [directory]
+ * No handshake per record: the Queue is lossless, applies backpressure when the client falls behind, and `end()`
+ * marks the end of the stream (`close()` only lets go of a handle). Run: node dist/examples/file-stream/main.js [directory]
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -32,8 +32,8 @@ async function server(name: string, dir: string): Promise<void> {
     sent++;
   }
   q.end(); // end of stream: the client drains what is left, then its loop ends
-  console.log(`server: sent ${sent} records, then closed the stream`);
-  q.close();
+  console.log(`server: sent ${sent} records, then ended the stream`);
+  q.close(); // lets go of this handle only
 }
 
 async function client(): Promise<void> {
