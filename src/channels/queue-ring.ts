@@ -95,6 +95,8 @@ export class QueueRing {
   readonly #lost: number;
   readonly #me: Stamp;
   readonly #pidHigh: bigint;
+  readonly #pidSmall: boolean;
+  readonly #pidTimes32: number;
   readonly #spinMs: number;
   readonly #livenessMs: number;
   // A slot seen held by another process on the previous failed try: seeing it again triggers a liveness check.
@@ -105,6 +107,8 @@ export class QueueRing {
   /** Result of the last successful #claim: word index of the slot's SEQ and the claimed SEQ (4*ticket + 1). */
   #claimedSi = 0;
   #claimedSeq = 0;
+  /** The pair we wrote by the last CLAIM or TAKE, kept for the COMMIT / FREE CAS (one BigInt fewer per message). */
+  #claimedPair = 0n;
 
   /**
    * @param spinUs microseconds a waiter re-checks before it sleeps
@@ -133,6 +137,8 @@ export class QueueRing {
     this.#lost = (base + QUEUE_LOST_OFFSET) >> 2;
     this.#me = selfStamp();
     this.#pidHigh = BigInt(this.#me.pid) << 32n;
+    this.#pidSmall = this.#me.pid < 2 ** 21;
+    this.#pidTimes32 = this.#me.pid * 2 ** 32;
     this.#spinMs = validateSpin(spinUs, DEFAULT_SPIN_US) / 1000;
     this.#livenessMs = livenessMs;
   }
@@ -212,7 +218,7 @@ export class QueueRing {
       }
       w[(slotOffset + QUEUE_SLOT_LENGTH_OFFSET) >> 2] = length;
       w[(slotOffset + QUEUE_SLOT_FLAGS_OFFSET) >> 2] = flags;
-      const held = pair0(seq) | this.#pidHigh;
+      const held = this.#claimedPair;
       // SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
       // (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (we were judged dead).
       if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(seq + 1)) === held) {
@@ -244,9 +250,11 @@ export class QueueRing {
       if (dif === 0) {
         const want = (expected + QUEUE_STATE_WRITING) | 0;
         const free = pair0(seq);
+        const mine = this.#ours(want);
         // SYNC QUEUE-CLAIM (seq_cst 64-bit CAS): (FREE, 0) -> (WRITING, our pid) in one step, so the slot is never
         // held by an unknown process; acquire part pairs with the FREE / RECOVER CAS that freed it for this lap.
-        if (Atomics.compareExchange(this.#words64, si >> 1, free, pair0(want) | this.#pidHigh) === free) {
+        if (Atomics.compareExchange(this.#words64, si >> 1, free, mine) === free) {
+          this.#claimedPair = mine;
           // SYNC QUEUE-TAIL (seq_cst CAS): move the hint on; failure means another process helped already.
           Atomics.compareExchange(w, this.#tail, pos, (pos + 1) | 0);
           stampOwner(w, si, want, this.#me);
@@ -278,6 +286,11 @@ export class QueueRing {
     const held = pair0(seq) | this.#pidHigh;
     // SYNC QUEUE-FREE (seq_cst 64-bit CAS): (our state, us) -> (next lap's FREE, 0).
     if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(this.#nextLap(seq))) === held) this.#bump();
+  }
+
+  /** The pair (seq, our pid). One BigInt allocation instead of two while pid * 2^32 + seq is exact (pid < 2^21). */
+  #ours(seq: number): bigint {
+    return this.#pidSmall ? BigInt(this.#pidTimes32 + (seq >>> 0)) : pair0(seq) | this.#pidHigh;
   }
 
   /** FREE of the next lap for a slot whose state word is `seq`. */
@@ -317,9 +330,11 @@ export class QueueRing {
       if (dif === 0) {
         const taken = (committed + 1) | 0;
         const ready = pair0(committed);
+        const mine = this.#ours(taken);
         // SYNC QUEUE-TAKE (seq_cst 64-bit CAS): (COMMITTED, 0) -> (TAKEN, our pid); exactly one consumer wins; the
         // acquire part pairs with the release part of the producer's COMMIT CAS (the body is visible).
-        if (Atomics.compareExchange(this.#words64, si >> 1, ready, pair0(taken) | this.#pidHigh) === ready) {
+        if (Atomics.compareExchange(this.#words64, si >> 1, ready, mine) === ready) {
+          this.#claimedPair = mine;
           // SYNC QUEUE-HEAD (seq_cst CAS): move the hint on; failure means another consumer helped already.
           Atomics.compareExchange(w, this.#head, pos, (pos + 1) | 0);
           stampOwner(w, si, taken, this.#me);
@@ -357,7 +372,7 @@ export class QueueRing {
       this.#giveBack(si, taken);
       throw e;
     }
-    const held = pair0(taken) | this.#pidHigh;
+    const held = this.#claimedPair;
     // SYNC QUEUE-FREE (seq_cst 64-bit CAS, release part): the copy is done; (TAKEN, us) -> (next lap's FREE, 0);
     // pairs with the next claim. Fails only if the slot was recovered (we were judged dead): the recoverer counted
     // the message lost and a producer may be overwriting it, so the copy is void.
