@@ -400,11 +400,13 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
    */
   async send(data: QueueInput<T>, options?: WaitOptions): Promise<void> {
     this.#assertOpen();
-    const o = optionsObject(options, 'send');
+    const o = options === undefined ? {} : optionsObject(options, 'send');
+    // Checked before the first try, so a bad option fails the same whether or not the queue has room.
+    if (o.timeout !== undefined) validateTimeout(o.timeout);
+    validateSignal(o.signal);
     const body = this.#body(data);
     this.#outgoing = body;
     if (this.#ring.tryWrite(this.#writer, bodyFlags(body))) return;
-    validateSignal(o.signal);
     // Waiting: other sends of this handle may run meanwhile, so this one keeps its own writer.
     await this.#ring.write((b, off, c) => writeBody(body, b, off, c, this.#where), bodyFlags(body), o, `send on ${this.#where}`);
   }
@@ -438,12 +440,14 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   async receive(options?: QueueReceiveOptions): Promise<QueueMessage<T> | null> {
     this.#assertOpen();
     const o = options === undefined ? {} : optionsObject(options, 'receive');
+    // Checked before the first try, so a bad option fails the same whether or not a message is there.
+    if (o.timeout !== undefined) validateTimeout(o.timeout);
+    const signal = validateSignal(o.signal);
     const reader = this.#reader(o.into);
     const first = this.#ring.tryTake(reader);
     if (first === END) return null;
     if (first !== EMPTY) return first;
     const what = `receive on ${this.#where}`;
-    const signal = validateSignal(o.signal);
     const r = await this.#ring.read(reader === this.#readInto ? this.#keepInto(o.into!) : reader, deadlineAfter(o.timeout), signal, what);
     if (r === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
     return r;

@@ -221,7 +221,7 @@ describe('Queue in one process', () => {
     for (const q of [small, big, huge]) q.close();
   });
 
-  it('bad options are ERR_INVALID_ARG naming the option and what it got; a wrong kind is ERR_SHM_KIND; use after close is ERR_CLOSED', () => {
+  it('bad options are ERR_INVALID_ARG naming the option and what it got; a wrong kind is ERR_SHM_KIND; use after close is ERR_CLOSED', async () => {
     const named = (opt: string, got: string) => (e: unknown) => isShmbusError(e, 'ERR_INVALID_ARG') && e.message.includes(opt) && e.message.includes(got);
     assert.throws(() => Queue.create(name('q-bad'), { maxMessageSize: '4096' as unknown as number }), named('maxMessageSize', 'string "4096"'));
     assert.throws(() => Queue.create(name('q-bad'), { slotSize: 64 } as never), named('slotSize', 'maxMessageSize'));
@@ -229,6 +229,13 @@ describe('Queue in one process', () => {
     assert.throws(() => Queue.create(name('q-bad'), { livenessInterval: 0 }), named('livenessInterval', 'number 0'));
     assert.throws(() => Queue.create(name('q-bad'), null as never), named('options', 'null'));
     assert.throws(() => Queue.open(name('q-bad'), { signal: 'yes' as never }), named('signal', 'string "yes"'));
+    const ok = Queue.create(name('q-bad-call'), { slots: 2, maxMessageSize: 8 });
+    ok.trySend('x');
+    // A bad call option fails even when the call would not have waited.
+    await assert.rejects(ok.receive({ signal: 'yes' as never }), named('signal', 'string "yes"'));
+    await assert.rejects(ok.send('y', { timeout: -1 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => ok.tryReceive({ into: 'buf' as never }), named('into', 'string "buf"'));
+    ok.close();
     assert.throws(() => Queue.create(name('q-bad'), { slots: 3 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Queue.create(name('q-bad'), { slots: 0 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Queue.create(name('q-bad'), { maxMessageSize: 0 }), code('ERR_INVALID_ARG'));
