@@ -37,21 +37,6 @@ export function seqNumber(seq: number): number {
   return seq;
 }
 
-/** Queue layout options: `slotSize` today, `maxMessageSize` after issue 11. */
-export function queueLayout(slots: number, maxMessageSize: number): { slots: number; slotSize: number } {
-  return { slots, slotSize: maxMessageSize }; // NEW API: { slots, maxMessageSize }
-}
-
-/** End of stream for every consumer: `close()` today, `end()` after issue 11. */
-export function endQueue(q: Queue): void {
-  q.close(); // NEW API: q.end();
-}
-
-/** Detach this handle: `detach()` today, `close()` after issue 11. */
-export function detachQueue(q: Queue): void {
-  q.detach(); // NEW API: q.close();
-}
-
 /** Rpc server options for the echo server: `slotSize` today, `maxMessageSize` after issue 11. */
 export function rpcServeOptions(maxMessageSize: number, spin: number): { workers: number; slots: number; slotSize: number; spin: number } {
   return { workers: 1, slots: 4, slotSize: maxMessageSize, spin }; // NEW API: maxMessageSize instead of slotSize

@@ -96,7 +96,7 @@ function segmentHeader() {
 async function queueRing() {
   const { Queue, Segment } = await import('../dist/src/index.js');
   const name = `gen-vectors-${process.pid}`;
-  const q = Queue.createAtTicket(name, { slots: 4, slotSize: 16 }, 0xfffffffe);
+  const q = Queue.createAtTicket(name, { slots: 4, maxMessageSize: 16 }, 0xfffffffe);
   q.trySend('a');
   q.trySend(new Uint8Array([1, 2, 3]));
   q.trySend('hello');
@@ -107,20 +107,48 @@ async function queueRing() {
   const stride = L.queueSlotStride(16);
   const word = (slot, off) => (L.QUEUE_SLOTS_OFFSET + slot * stride + off) >> 2;
   for (let slot = 0; slot < 4; slot++) {
-    if (w[word(slot, L.QUEUE_SLOT_PID_OFFSET)] !== 0) w[word(slot, L.QUEUE_SLOT_PID_OFFSET)] = 4242;
     if (w[word(slot, L.QUEUE_SLOT_START_OFFSET)] !== 0 || w[word(slot, L.QUEUE_SLOT_START_OFFSET) + 1] !== 0) {
       w[word(slot, L.QUEUE_SLOT_START_OFFSET)] = 123456789;
       w[word(slot, L.QUEUE_SLOT_START_OFFSET) + 1] = 0;
     }
+    if (w[word(slot, L.QUEUE_SLOT_NS_OFFSET)] !== 0) w[word(slot, L.QUEUE_SLOT_NS_OFFSET)] = 4026531836 | 0;
   }
-  // Ticket 1 -> slot 1: WRITING by a dead producer (as its CAS leaves it: seq 4*1+1, pid set, nothing else yet).
+  // Ticket 1 -> slot 1: WRITING by a dead producer (as its CAS leaves it: seq 4*1+1, pid set, not stamped yet).
   w[word(1, L.QUEUE_SLOT_SEQ_OFFSET)] = 4 * 1 + L.QUEUE_STATE_WRITING;
   w[word(1, L.QUEUE_SLOT_PID_OFFSET)] = 0x3fffffff;
   w[L.QUEUE_TAIL_OFFSET >> 2] = 2;
   const size = L.queueRingSize(4, 16);
   const bin = seg.bytes.slice(0, size);
+  const slotWords = (words) =>
+    [0, 1, 2, 3].map((slot) => ({ slot, seq: words[word(slot, L.QUEUE_SLOT_SEQ_OFFSET)] >>> 0, pid: words[word(slot, L.QUEUE_SLOT_PID_OFFSET)] >>> 0 }));
+  const before = { head: w[L.QUEUE_HEAD_OFFSET >> 2] >>> 0, tail: w[L.QUEUE_TAIL_OFFSET >> 2] >>> 0, slots: slotWords(w) };
   seg.close();
-  (q.detach ?? q.close).call(q);
+  q.close();
+  // Replay the steps on a fresh copy to record the state after them (what every implementation must reach).
+  const replay = `gen-vectors-r-${process.pid}`;
+  Segment.create(replay, { size, kind: 'queue', params: [4, 16], init: (s) => s.bytes.set(bin) }).close();
+  const r = Queue.open(replay);
+  const expect = [
+    { op: 'tryReceive', result: { bytes: [1, 2, 3] } }, // ticket 0xFFFFFFFF, COMMITTED
+    { op: 'tryReceive', result: { text: 'hello' } }, // ticket 0 (after the u32 wrap), COMMITTED
+    // Ticket 1 is WRITING by dead pid 1073741823: the first empty attempt sees it claimed, the second checks the
+    // holder, RECOVERs the slot and finds the queue empty.
+    { op: 'tryReceive', result: null },
+    { op: 'tryReceive', result: null },
+    { op: 'stats', result: { abandoned: 1, lost: 0 } },
+    { op: 'trySend', args: { text: 'next' }, result: true }, // ticket 2
+    { op: 'tryReceive', result: { text: 'next' } },
+    { op: 'tryReceive', result: null },
+  ];
+  for (const s of expect) {
+    if (s.op === 'tryReceive') r.tryReceive();
+    else if (s.op === 'trySend') r.trySend(s.args.text);
+  }
+  const rs = Segment.open(replay, { kind: 'queue' });
+  Segment.unlink(replay);
+  const after = { head: rs.words[L.QUEUE_HEAD_OFFSET >> 2] >>> 0, tail: rs.words[L.QUEUE_TAIL_OFFSET >> 2] >>> 0, slots: slotWords(rs.words) };
+  rs.close();
+  r.close();
   const f = (name, offset, type) => field(bin, name, offset, type);
   const slotFields = [0, 1, 2, 3].flatMap((s) => {
     const at = L.QUEUE_SLOTS_OFFSET + s * stride;
@@ -135,7 +163,7 @@ async function queueRing() {
     vector: 'queue-ring',
     section: '6',
     description:
-      'A 4-slot ring (slotSize 16) whose tickets crossed the u32 wrap: "a" (text), bytes 01 02 03 and "hello" ' +
+      'A 4-slot ring (maxMessageSize 16) whose tickets crossed the u32 wrap: "a" (text), bytes 01 02 03 and "hello" ' +
       '(text) were sent and "a" received; then ticket 1 was claimed (WRITING) by pid 1073741823, which is never ' +
       'alive, so a reader recovers (abandons) that slot and finds the queue empty.',
     map: { as: 'payload', kind: 'queue', params: [4, 16] },
@@ -146,17 +174,11 @@ async function queueRing() {
     receive: [{ bytes: [1, 2, 3] }, { text: 'hello' }],
     abandoned: 1,
     fields: [f('tail', L.QUEUE_TAIL_OFFSET, 'u32'), f('head', L.QUEUE_HEAD_OFFSET, 'u32'), f('closed', L.QUEUE_CLOSED_OFFSET, 'u32'), ...slotFields],
-    expect: [
-      { op: 'tryReceive', result: { bytes: [1, 2, 3] } },
-      { op: 'tryReceive', result: { text: 'hello' } },
-      // Ticket 1 is held by a dead writer: the first empty attempt sees it claimed, the second checks and skips it.
-      { op: 'tryReceive', result: null },
-      { op: 'tryReceive', result: null },
-      { op: 'stats', result: { abandoned: 1 } },
-      { op: 'trySend', args: { text: 'next' }, result: true },
-      { op: 'tryReceive', result: { text: 'next' } },
-    ],
+    expect,
     notes: ['A reader may need more than one empty attempt to judge the writer of ticket 1 dead (liveness check).'],
+    // The ring words before and after replaying `expect` (what every implementation must reach).
+    before,
+    after,
   };
   return { bin, json };
 }

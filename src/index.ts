@@ -20,7 +20,15 @@ export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
 export type { NamedLayout, RobustOptions, SyncClass, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
 export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
 export { Queue, QueueMessage } from './channels/queue.js';
-export type { QueueCreateOptions, QueueOpenOptions, QueueStats, QueueReceiveOptions } from './channels/queue.js';
+export type {
+  QueueCreateOptions,
+  QueueHandleOptions,
+  QueueInput,
+  QueueOpenOptions,
+  QueueStats,
+  QueueReceiveOptions,
+  QueueTryReceiveOptions,
+} from './channels/queue.js';
 export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';
 export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions, RpcRequestOptions } from './channels/rpc.js';
 

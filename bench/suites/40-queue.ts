@@ -7,7 +7,6 @@
  */
 import { join } from 'node:path';
 import { Queue, Rpc } from '../../src/index.js';
-import { detachQueue, endQueue, queueLayout } from '../api.js';
 import {
   childProcessIpcSamples,
   cPingPongSamples,
@@ -33,7 +32,7 @@ const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child
 /** `producers` x `consumers` processes move `total` 64 B messages through one queue; messages per second. */
 async function throughput(producers: number, consumers: number, total: number): Promise<Row> {
   const name = benchName('qtp');
-  const q = Queue.create(name, queueLayout(1024, 64));
+  const q = Queue.create(name, { slots: 1024, maxMessageSize: 64 });
   try {
     const cons = Array.from({ length: consumers }, () => peer(['consume', name]));
     const prods = Array.from({ length: producers }, () => peer(['produce', name, String(total / producers), '64']));
@@ -41,7 +40,7 @@ async function throughput(producers: number, consumers: number, total: number): 
     const t0 = process.hrtime.bigint();
     for (const p of prods) p.send('go');
     await Promise.all(prods.map((p) => line(p, /^sent$/)));
-    endQueue(q);
+    q.end();
     const counts = await Promise.all(cons.map(async (c) => Number((await line(c, /^done /)).split(' ')[1])));
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const got = counts.reduce((x, y) => x + y, 0);
@@ -55,7 +54,7 @@ async function throughput(producers: number, consumers: number, total: number): 
       'ns/msg': (s * 1e9) / total,
     };
   } finally {
-    detachQueue(q);
+    q.close();
     Queue.unlink(name);
   }
 }
@@ -65,8 +64,8 @@ async function queueRoundTrip(iterations: number, spin = 50): Promise<Float64Arr
   const cpus = placementCpus('cores');
   const there = benchName('qthere');
   const back = benchName('qback');
-  const qa = Queue.create(there, { ...queueLayout(64, 64), spin });
-  const qb = Queue.create(back, { ...queueLayout(64, 64), spin });
+  const qa = Queue.create(there, { slots: 64, maxMessageSize: 64, spin });
+  const qb = Queue.create(back, { slots: 64, maxMessageSize: 64, spin });
   try {
     const echo = peer(['echo', there, back, String(spin)], cpus?.[1]);
     await line(echo, /^ready$/);
@@ -77,12 +76,12 @@ async function queueRoundTrip(iterations: number, spin = 50): Promise<Float64Arr
         if (qb.tryReceive() === null) await qb.receive();
       }),
     );
-    endQueue(qa);
+    qa.end();
     await echo.done;
     return stats;
   } finally {
-    detachQueue(qa);
-    detachQueue(qb);
+    qa.close();
+    qb.close();
     Queue.unlink(there);
     Queue.unlink(back);
   }

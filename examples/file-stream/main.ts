@@ -1,8 +1,8 @@
 /**
  * The seed-004 scenario: a server process walks a directory tree and streams one record per file (path, size,
  * modification time) to a client through a Queue, then ends the stream; the client prints what it got.
- * No handshake per record: the Queue is lossless, applies backpressure when the client falls behind, and `close()`
- * marks the end. Run: node dist/examples/file-stream/main.js [directory]
+ * No handshake per record: the Queue is lossless, applies backpressure when the client falls behind, and `end()`
+ * marks the end of the stream (`close()` only lets go of a handle). Run: node dist/examples/file-stream/main.js [directory]
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,21 +25,21 @@ function* walk(dir: string): Generator<string> {
 
 async function server(name: string, dir: string): Promise<void> {
   // Whichever side starts first creates the queue; the other opens it.
-  const q = Queue.openOrCreate(name, { slots: 256, slotSize: 4096 });
+  const q = Queue.openOrCreate(name, { slots: 256, maxMessageSize: 4096 });
   let sent = 0;
   for (const record of walk(dir)) {
     await q.send(record, { timeout: 10_000 }); // waits while the client is behind (backpressure)
     sent++;
   }
-  q.close(); // end of stream: the client drains what is left, then its loop ends
-  console.log(`server: sent ${sent} records, then closed the stream`);
-  q.detach();
+  q.end(); // end of stream: the client drains what is left, then its loop ends
+  console.log(`server: sent ${sent} records, then ended the stream`);
+  q.close(); // lets go of this handle only
 }
 
 async function client(): Promise<void> {
   const name = `files-${process.pid}`;
   const dir = process.argv[2] ?? makeTree();
-  const q = Queue.openOrCreate(name, { slots: 256, slotSize: 4096 });
+  const q = Queue.openOrCreate(name, { slots: 256, maxMessageSize: 4096 });
   console.log(`client: listening on queue "${name}" before the server starts`);
   const kid = fork(fileURLToPath(import.meta.url), ['server', name, dir]);
   const exited = new Promise((r) => kid.once('exit', r));
@@ -56,7 +56,7 @@ async function client(): Promise<void> {
   await exited;
   console.log(`client: got ${files} records (${bytes} bytes in all), then the end of the stream`);
   console.log(`client: largest file ${largest.slice(dir.length + 1)} (${largestSize} bytes)`);
-  q.detach();
+  q.close();
   Queue.unlink(name);
   if (process.argv[2] === undefined) rmSync(dir, { recursive: true });
 }

@@ -89,7 +89,8 @@ export function ownerRefChanged(owner: WaitOwner): void {
 
 /**
  * Waits without blocking the event loop. The wait parks on a native waiter thread (futex_waitv), never on
- * libuv's thread pool, so 1000 pending waits leave fs and dns alone.
+ * libuv's thread pool, so 1000 pending waits leave fs and dns alone. With `ref` false the pending wait (and its
+ * timer) does not keep the process alive (an unref'ed reader, like `net.Socket#unref`).
  */
 export function waitAsync(
   words: Int32Array,

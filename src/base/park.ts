@@ -47,8 +47,8 @@ function cleared(words: Int32Array, sleepersIndex: number): boolean {
 
 /**
  * One async park: announce, re-check with `ready()` (true = the condition holds, do not sleep), then sleep on
- * `wordIndex` while it still holds `expected`, for at most `options.timeout` ms. The caller loops and re-checks:
- * the result may be a spurious 'ok'. Rejects with ERR_ABORTED / ERR_CLOSED (the owner closed) like waitAsync.
+ * `wordIndex` while it still holds `expected`, for at most `options.timeout` ms. The caller loops and re-checks: the
+ * result may be a spurious 'ok'. Rejects with ERR_ABORTED / ERR_CLOSED (the owner closed) like waitAsync.
  */
 export function parkAsync(
   words: Int32Array,

@@ -5,9 +5,8 @@
  * pid | role << 30, freed by storing 0; dead owners' entries are swept by whoever finds them (liveness by pid +
  * start time) with a CAS of the word judged. Every change bumps the registry futex word.
  */
-import { statSync } from 'node:fs';
 import { readU64, writeU64 } from '../base/u64.js';
-import { isProcessAlive, selfIdentity } from '../base/process.js';
+import { holderAlive, selfIdentity } from '../base/process.js';
 import { wakeSleepers } from '../base/park.js';
 import {
   TOPIC_ENTRIES_OFFSET,
@@ -31,30 +30,6 @@ export const REGISTRY_SLEEPERS_INDEX = TOPIC_REGISTRY_SLEEPERS_OFFSET / 4;
 export { TOPIC_ROLE_PUBLISHER, TOPIC_ROLE_SUBSCRIBER };
 
 const base = (entry: number): number => (TOPIC_ENTRIES_OFFSET + entry * TOPIC_ENTRY_SIZE) / 4;
-
-let ownNs: number | undefined;
-/**
- * This process's pid namespace (inode of /proc/self/ns/pid, 0 if unreadable). Local adapter until
- * base/process.ts selfIdentity() carries `ns` (the sync engineer adds it).
- */
-function selfNs(): number {
-  if (ownNs === undefined) {
-    try {
-      ownNs = Number(statSync('/proc/self/ns/pid').ino) >>> 0;
-    } catch {
-      ownNs = 0;
-    }
-  }
-  return ownNs;
-}
-
-/**
- * Liveness of an entry's owner. One-line adapter until base/process.ts has holderAlive(pid, start, ns): then it
- * becomes that call (and an owner in another pid namespace is judged alive).
- */
-function ownerAlive(pid: number, start: number, _ns: number): boolean {
-  return isProcessAlive(pid, start);
-}
 
 /** Bumps the registry word (seq_cst) and wakes its sleepers (waitForSubscribers). */
 function bump(words: Int32Array): void {
@@ -83,7 +58,7 @@ export function register(words: Int32Array, role: number, nextSeq: number): numb
       // SYNC TOPIC-REGISTRY (CAS owner 0 -> pid, role 0): the entry is ours; nobody else writes it until we free it.
       if (Atomics.compareExchange(words, b + OWNER, 0, me.pid) !== 0) continue;
       writeU64(words, b + TOPIC_ENTRY_START / 4, me.startTime);
-      words[b + TOPIC_ENTRY_NS / 4] = selfNs() | 0;
+      words[b + TOPIC_ENTRY_NS / 4] = selfIdentity().ns | 0;
       writeU64(words, b + TOPIC_ENTRY_NEXT_SEQ / 4, nextSeq);
       writeU64(words, b + TOPIC_ENTRY_LOST / 4, 0);
       // SYNC TOPIC-REGISTRY (release store of pid | role << 30): publishes the identity and counters above.
@@ -119,7 +94,7 @@ export function sweep(words: Int32Array): number {
     if (owner === 0) continue;
     const pid = owner & TOPIC_OWNER_PID_MASK;
     const start = roleOf(owner) !== 0 ? readU64(words, b + TOPIC_ENTRY_START / 4) : 0;
-    if (ownerAlive(pid, start, words[b + TOPIC_ENTRY_NS / 4]! >>> 0)) continue;
+    if (holderAlive(pid, start, words[b + TOPIC_ENTRY_NS / 4]! >>> 0)) continue;
     // Dead: free it by CAS from exactly the word judged (a store or claim meanwhile makes the CAS fail).
     if (Atomics.compareExchange(words, b + OWNER, owner, 0) === owner) swept++;
   }

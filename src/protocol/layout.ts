@@ -133,9 +133,9 @@ export const QUEUE_PARAM_SLOT_SIZE = 1;
 export const QUEUE_TAIL_OFFSET = 0; // u32, producers' ticket hint (next ticket to claim)
 export const QUEUE_HEAD_OFFSET = 64; // u32, consumers' ticket hint (next ticket to take)
 export const QUEUE_COMMITS_OFFSET = 128; // u32, futex word: +1 per commit/abandon/close (consumers sleep on it)
-export const QUEUE_CONSUMER_WAITERS_OFFSET = 132; // u32, consumers asleep on COMMITS
+export const QUEUE_CONSUMER_WAITERS_OFFSET = 132; // u32, sleepers word of COMMITS (PROTOCOL §3): consumers announced asleep
 export const QUEUE_RELEASES_OFFSET = 192; // u32, futex word: +1 per freed slot/close (producers sleep on it)
-export const QUEUE_PRODUCER_WAITERS_OFFSET = 196; // u32, producers asleep on RELEASES
+export const QUEUE_PRODUCER_WAITERS_OFFSET = 196; // u32, sleepers word of RELEASES (PROTOCOL §3): producers announced asleep
 export const QUEUE_CLOSED_OFFSET = 256; // u32, 0 open, 1 end of stream
 export const QUEUE_ABANDONED_OFFSET = 260; // u32, slots skipped because their producer died mid-write
 export const QUEUE_LOST_OFFSET = 264; // u32, messages taken by a consumer that died before freeing the slot
@@ -143,11 +143,12 @@ export const QUEUE_SLOTS_OFFSET = 320; // first slot
 /** Per-slot header; the message bytes follow it. */
 export const QUEUE_SLOT_HEADER_SIZE = 32;
 export const QUEUE_SLOT_SEQ_OFFSET = 0; // u32, state word: 4*ticket + QUEUE_STATE_* (wraps mod 2^32)
-export const QUEUE_SLOT_PID_OFFSET = 4; // u32, pid of the process that claimed or took the slot, 0 when free
+export const QUEUE_SLOT_PID_OFFSET = 4; // u32, pid of the process holding the slot (WRITING or TAKEN), else 0
 export const QUEUE_SLOT_START_OFFSET = 8; // u64, that process's start time (valid when OWNER_SEQ equals SEQ)
 export const QUEUE_SLOT_OWNER_SEQ_OFFSET = 16; // u32, the SEQ value (claim or take) that PID and START belong to
 export const QUEUE_SLOT_LENGTH_OFFSET = 20; // u32, message bytes (<= slotSize)
 export const QUEUE_SLOT_FLAGS_OFFSET = 24; // u32, bit 0: UTF-8 text
+export const QUEUE_SLOT_NS_OFFSET = 28; // u32, the holder's pid namespace (valid when OWNER_SEQ equals SEQ), 0 = unknown
 export const QUEUE_FLAG_TEXT = 1;
 export const QUEUE_STATE_FREE = 0; // free for the producer of this ticket
 export const QUEUE_STATE_WRITING = 1; // claimed by a producer (pid set), being written

@@ -19,12 +19,19 @@ describe('Queue under kill -9', () => {
     const qName = name('q-chaos');
     const tallyName = name('q-chaos-tally');
     const acksName = name('q-chaos-acks');
-    const q = Queue.create(qName, { slots: 4, slotSize: 64 });
+    const q = Queue.create(qName, { slots: 4, maxMessageSize: 64 });
     const tally = Segment.create(tallyName, { size: PRODUCERS * PER });
     const acks = Segment.create(acksName, { size: 64 });
     const consumers = [0, 1].map(() => spawnPeer(fixture('queue-consumer'), [qName, tallyName, String(PER)]));
     await Promise.all(consumers.map((c) => c.line('ready')));
     for (let id = 0; id < PRODUCERS; id++) {
+      if (id === PRODUCERS >> 1) {
+        // One kill at the marked point inside a write, so that the run certainly exercises a recovery.
+        const stuck = spawnPeer(fixture('queue-stuck'), ['write-only', qName]);
+        await stuck.line('stuck');
+        stuck.kill('SIGKILL');
+        await stuck.exited;
+      }
       const p = spawnPeer(fixture('queue-producer'), [qName, String(id), String(PER), '64', acksName]);
       await p.line('ready');
       // Kill it once it has sent a few hundred to a few thousand messages (a different point each time).
@@ -34,7 +41,7 @@ describe('Queue under kill -9', () => {
       p.kill('SIGKILL');
       assert.equal(await p.exited, 'SIGKILL');
     }
-    q.close();
+    q.end();
     const counts = await Promise.all(consumers.map(async (c) => Number((await c.line(/^consumed/)).split(' ')[1])));
     await Promise.all(consumers.map(expectCleanExit));
     let delivered = 0;
@@ -52,8 +59,10 @@ describe('Queue under kill -9', () => {
     }
     assert.equal(delivered, counts[0]! + counts[1]!);
     const stats = q.stats();
+    assert.ok(stats.abandoned >= 1, 'the writer killed inside its write was recovered');
+    assert.equal(stats.lost, 0);
     t.diagnostic(`${delivered} messages delivered; in-flight sends at the kills: ${inFlightDelivered} of ${PRODUCERS} delivered, ${stats.abandoned} slots abandoned and recovered`);
-    q.detach();
+    q.close();
     tally.close();
     acks.close();
   });

@@ -16,7 +16,7 @@ export interface MpmcResult {
 export async function runMpmc(producers: number, consumers: number, perProducer: number, watchdogMs: number): Promise<MpmcResult> {
   const name = uniqueName('q-mpmc');
   const tallyName = uniqueName('q-tally');
-  const q = Queue.create(name, { slots: 256, slotSize: 64 });
+  const q = Queue.create(name, { slots: 256, maxMessageSize: 64 });
   const tally = Segment.create(tallyName, { size: producers * perProducer });
   try {
     const start = performance.now();
@@ -29,7 +29,7 @@ export async function runMpmc(producers: number, consumers: number, perProducer:
     );
     await Promise.all(prods.map((p) => p.line(/^done/, watchdogMs)));
     await Promise.all(prods.map(expectCleanExit));
-    q.close();
+    q.end();
     const counts = await Promise.all(cons.map(async (c) => Number((await c.line(/^consumed/, watchdogMs)).split(' ')[1])));
     await Promise.all(cons.map(expectCleanExit));
     const ms = performance.now() - start;
@@ -40,10 +40,11 @@ export async function runMpmc(producers: number, consumers: number, perProducer:
       if (marks[i] !== 1) assert.fail(`producer ${Math.floor(i / perProducer)} seq ${i % perProducer} delivered ${marks[i]} times`);
     }
     assert.equal(q.length, 0);
-    assert.deepEqual(q.stats(), { length: 0, abandoned: 0, lost: 0 });
+    const s = q.stats();
+    assert.deepEqual([s.length, s.abandoned, s.lost], [0, 0, 0]);
     return { delivered, ms };
   } finally {
-    q.detach();
+    q.close();
     tally.close();
     unlinkQuietly(name, tallyName);
   }

@@ -15,7 +15,7 @@ describe('Queue across processes', () => {
 
   it('backpressure: a producer faster than its consumer finds the queue full, waits, and nothing is dropped', async () => {
     const n = name('q-bp');
-    const q = Queue.create(n, { slots: 16, slotSize: 64 });
+    const q = Queue.create(n, { slots: 16, maxMessageSize: 64 });
     const tallyFree = 2000;
     // The producer starts with nobody receiving: it must fill exactly 16 slots and then wait.
     const p = spawnPeer(fixture('queue-producer'), [n, '0', String(tallyFree), '64']);
@@ -40,7 +40,7 @@ describe('Queue across processes', () => {
     await p.line(/^done/);
     await expectCleanExit(p);
     assert.equal(q.tryReceive(), null);
-    q.detach();
+    q.close();
   });
 
   for (const first of ['client', 'server'] as const) {
@@ -60,7 +60,7 @@ describe('Queue across processes', () => {
 
   it('kill -9 of a producer in the middle of writing a slot: a waiting consumer recovers (bounded) and no committed message is lost', async (t) => {
     const n = name('q-kill-p');
-    const q = Queue.create(n, { slots: 8, slotSize: 64 });
+    const q = Queue.create(n, { slots: 8, maxMessageSize: 64 });
     const stuck = spawnPeer(fixture('queue-stuck'), ['write', n]);
     await stuck.line('stuck');
     // Committed after the stuck slot: must be delivered once the stuck slot is recovered.
@@ -82,12 +82,12 @@ describe('Queue across processes', () => {
       assert.equal(q.trySend(`x${i}`), true);
       assert.equal(q.tryReceive()?.text(), `x${i}`);
     }
-    q.detach();
+    q.close();
   });
 
   it('kill -9 of a consumer while it waits: the other consumers go on and get every message', async () => {
     const n = name('q-kill-c');
-    const q = Queue.create(n, { slots: 8, slotSize: 64 });
+    const q = Queue.create(n, { slots: 8, maxMessageSize: 64 });
     const waiter = spawnPeer(fixture('queue-stuck'), ['wait', n]);
     await waiter.line('waiting');
     waiter.kill('SIGKILL');
@@ -98,12 +98,12 @@ describe('Queue across processes', () => {
       got.push((await q.receive({ timeout: 5000 }))!.text());
     }
     assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `m${i}`));
-    q.detach();
+    q.close();
   });
 
   it('kill -9 of a consumer that took a message: that message is lost (counted), the slot is recovered, the queue goes on', async () => {
     const n = name('q-kill-t');
-    const q = Queue.create(n, { slots: 4, slotSize: 64 });
+    const q = Queue.create(n, { slots: 4, maxMessageSize: 64 });
     await q.send('taken-by-the-dead');
     const taker = spawnPeer(fixture('queue-stuck'), ['take', n]);
     await taker.line('taken');
@@ -115,6 +115,6 @@ describe('Queue across processes', () => {
     const got: string[] = [];
     for (let m = q.tryReceive(); m !== null; m = q.tryReceive()) got.push(m.text());
     assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3']);
-    q.detach();
+    q.close();
   });
 });

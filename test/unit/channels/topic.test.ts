@@ -61,14 +61,14 @@ describe('Topic (one process)', () => {
 
   it('opening a queue as a topic (or a mailbox) gets ERR_SHM_KIND; a missing topic ERR_SHM_NOT_FOUND', () => {
     const name = uniqueName('topickind');
-    const q = Queue.create(name, { slots: 4, slotSize: 64 });
+    const q = Queue.create(name, { slots: 4, maxMessageSize: 64 });
     try {
       assert.throws(() => Topic.open(name), code('ERR_SHM_KIND'));
       assert.throws(() => Topic.subscribe(name), code('ERR_SHM_KIND'));
       assert.throws(() => Mailbox.open(name), code('ERR_SHM_KIND'));
       assert.throws(() => Topic.subscribe(uniqueName('nope')), code('ERR_SHM_NOT_FOUND'));
     } finally {
-      q.detach();
+      q.close();
       unlinkQuietly(name);
     }
   });

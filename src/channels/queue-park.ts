@@ -1,0 +1,52 @@
+/**
+ * How a Queue waiter sleeps (PROTOCOL.md §6 Waiting, §3): spin on the futex word for a bounded time, then announce
+ * on the side's sleepers word and park on the futex (never withdrawing: a waiter whose handle closes or whose
+ * process dies leaves a stale announcement that the next waker clears). While a slot held by another process
+ * blocks the waiter, it sleeps at most the liveness interval and checks that holder first.
+ */
+import { remaining } from '../base/deadline.js';
+import { parkAsync } from '../base/park.js';
+import type { QueueRing } from './queue-ring.js';
+
+/** What one park needs to know (the ring's word indices and this wait's state). @internal */
+export interface ParkRequest {
+  words: Int32Array;
+  /** The futex word (commits for consumers, releases for producers) and its sleepers word. */
+  word: number;
+  sleepers: number;
+  consumer: boolean;
+  /** The futex word's value before the failed attempt. */
+  seen: number;
+  deadline: number;
+  signal: AbortSignal | undefined;
+  spinMs: number;
+  livenessMs: number;
+}
+
+/** One sleep of a ring waiter; the caller loops and re-tries. @internal */
+export async function parkRing(ring: QueueRing, p: ParkRequest): Promise<void> {
+  const { words: w, word, seen } = p;
+  const role = p.consumer ? 0 : 1;
+  // Only the first waiter of this process spins: the others would watch the same word and block the event loop.
+  if (p.spinMs > 0 && ring.localSleepers[role] === 0) {
+    const until = performance.now() + p.spinMs;
+    for (;;) {
+      // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the futex word moves.
+      for (let i = 0; i < 64; i++) if (Atomics.load(w, word) !== seen) return;
+      if (performance.now() >= until) break;
+    }
+  }
+  const blocker = ring.blocker(p.consumer);
+  if (blocker !== undefined && ring.recoverIfDead(blocker.si, blocker.seq)) return;
+  let timeout = remaining(p.deadline);
+  if (blocker !== undefined) timeout = Math.min(timeout, p.livenessMs);
+  if (timeout === 0) return;
+  ring.localSleepers[role]++;
+  try {
+    // SYNC PARK (§3): announce (seq_cst add on the sleepers word), re-check the futex word, sleep; no withdraw.
+    await parkAsync(w, p.sleepers, word, seen, () => Atomics.load(w, word) !== seen, { timeout, signal: p.signal }, ring.segment);
+  } finally {
+    // Process-local bookkeeping only: shared memory is never touched after the wait (it may be unmapped).
+    ring.localSleepers[role]--;
+  }
+}
