@@ -18,8 +18,16 @@ export type { RobustOptions, SyncCreateOptions, SyncOpenOptions } from './sync/p
 export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
 export { Queue, QueueMessage } from './channels/queue.js';
 export type { QueueCreateOptions, QueueOpenOptions, QueueStats, QueueReceiveOptions } from './channels/queue.js';
-export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';
-export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions, RpcRequestOptions } from './channels/rpc.js';
+export { Rpc, RpcClient, RpcServer, RpcRequest, RpcResponse } from './channels/rpc.js';
+export type {
+  RpcHandler,
+  RpcReply,
+  RpcServeOptions,
+  RpcConnectOptions,
+  RpcRequestOptions,
+  RpcServerStats,
+  RpcClientStats,
+} from './channels/rpc.js';
 
 export { RwLock } from './sync/rwlock.js';
 export type { RwLockOptions } from './sync/rwlock.js';

@@ -22,13 +22,13 @@ async function server(name: string): Promise<void> {
       }
       return gray;
     },
-    { workers: 2, slotSize: 3 << 20 }, // requests up to 3 MiB
+    { workers: 2, maxMessageSize: 3 << 20 }, // requests up to 3 MiB
   );
   console.log(`server ${process.pid}: serving "${name}" with 2 workers`);
   process.send!('ready');
   process.once('message', async () => {
     await service.close();
-    console.log(`server: stopped after ${service.served} requests`);
+    console.log(`server: stopped after ${service.stats().served} requests`);
     process.exit(0);
   });
 }

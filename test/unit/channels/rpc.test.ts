@@ -21,10 +21,10 @@ describe('Rpc in one process', () => {
     assert.equal(b.isText, false);
     const many = await Promise.all(Array.from({ length: 200 }, (_, i) => client.request(`r${i}`, { timeout: 5000 })));
     assert.deepEqual(many.map((m) => m.text()), Array.from({ length: 200 }, (_, i) => `R${i}`));
-    assert.equal(client.pending, 0);
+    assert.equal(client.stats().inFlight, 0);
     client.close();
     await server.close();
-    assert.equal(server.served, 202);
+    assert.deepEqual(server.stats(), { served: 202, failed: 0, inFlight: 0 });
     // The last server out removed the service: a new request finds no server.
     const late = Rpc.connect(n);
     await assert.rejects(late.request('x'), code('ERR_NO_SERVER'));
@@ -88,7 +88,7 @@ describe('Rpc in one process', () => {
   it('a response larger than the client accepts is ERR_MESSAGE_TOO_LARGE, and the next request works', async () => {
     const n = name('rpc-big');
     const server = Rpc.serve(n, (req) => (req.text() === 'big' ? new Uint8Array(1000) : 'small'));
-    const client = Rpc.connect(n, { slotSize: 100 });
+    const client = Rpc.connect(n, { maxMessageSize: 100 });
     await assert.rejects(client.request('big', { timeout: 5000 }), code('ERR_MESSAGE_TOO_LARGE'));
     assert.equal((await client.request('x', { timeout: 5000 })).text(), 'small');
     await assert.rejects(client.request('y'.repeat(70_000)), code('ERR_MESSAGE_TOO_LARGE'));
@@ -102,10 +102,18 @@ describe('Rpc in one process', () => {
     assert.throws(() => Rpc.serve(n, () => '', { workers: 0 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.serve(n, () => '', { workers: 65 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.serve(n, () => '', { slots: 6 }), code('ERR_INVALID_ARG'));
-    assert.throws(() => Rpc.serve(n, () => '', { slotSize: 4 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { maxMessageSize: 0 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { maxMessageSize: '4096' as unknown as number }), /maxMessageSize must be .*got string "4096"/);
+    assert.throws(() => Rpc.serve(n, () => '', { livenessInterval: 0 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { onError: 'log' as unknown as () => void }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', null as unknown as {}), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.connect(n, { livenessInterval: -1 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.connect(n, { codec: 'yaml' as unknown as 'json' }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.connect(n, { slots: 3 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.connect('no/slash'), code('ERR_INVALID_NAME'));
-    assert.throws(() => Rpc.connect('x'.repeat(195)), code('ERR_INVALID_NAME'));
+    // The response queues "<name>.r<clientId>" must fit 200 characters: service names stop at 188, and say so.
+    assert.throws(() => Rpc.connect('x'.repeat(189)), /at most 188/);
+    assert.throws(() => Rpc.serve('x'.repeat(189), () => ''), code('ERR_INVALID_NAME'));
     for (const params of [[64, 100, 3], [3, 100, 64], [64, 1 << 30, 64], [64, 8, 64]]) {
       const c = name('rpc-corrupt');
       Segment.create(c, { size: 8192, kind: 'rpc', params }).close();
