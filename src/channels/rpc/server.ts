@@ -1,4 +1,5 @@
 /** RpcServer: the workers of one process serving an rpc service (PROTOCOL.md §8, "Worker"). */
+import { setMaxListeners } from 'node:events';
 import { ShmbusError } from '../../errors.js';
 import { describe } from '../../base/options.js';
 import { deadlineAfter, validateTimeout } from '../../base/deadline.js';
@@ -10,6 +11,7 @@ import {
   RPC_REQ_NS_OFFSET,
   RPC_REQ_PID_OFFSET,
   RPC_REQ_START_OFFSET,
+  RPC_MAX_WORKERS,
   RPC_REQUEST_HEADER_SIZE,
   RPC_STATUS_ERROR,
   RPC_STATUS_OK,
@@ -89,6 +91,8 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     this.#onError = settings.onError;
     this.#liveness = settings.livenessInterval;
     this.#spin = settings.spin;
+    // Every worker's wait listens on the one signal (up to 64 per process): not a leak.
+    setMaxListeners(RPC_MAX_WORKERS + 1, this.#abort.signal);
     for (const entry of entries) {
       // A worker that fails for good (not a corrupt slot, not close) leaves the table; the others go on.
       this.#loops.push(

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rpc, Segment, isShmbusError } from '../../../src/index.js';
+import { Rpc, RpcResponse, Segment, isShmbusError, type RpcRequest } from '../../../src/index.js';
 import { trackNames } from '../../helpers/index.js';
 
 const { name, cleanup } = trackNames((n) => Rpc.unlink(n));
@@ -122,5 +122,77 @@ describe('Rpc in one process', () => {
       assert.throws(() => Rpc.serve(c, () => ''), code('ERR_SHM_CORRUPT'));
       client.close();
     }
+  });
+
+  it('codecs: serve<Req, Res> and connect<Req, Res> with json give typed values; responses have text(), json(), value', async () => {
+    const n = name('rpc-codec');
+    const server = Rpc.serve<{ a: number; b: number }, { sum: number }>(n, (req) => ({ sum: req.value.a + req.value.b }), {
+      codec: 'json',
+    });
+    const client = Rpc.connect<{ a: number; b: number }, { sum: number }>(n, { codec: 'json' });
+    const res = await client.request({ a: 2, b: 3 }, { timeout: 5000 });
+    assert.ok(res instanceof RpcResponse);
+    assert.deepEqual(res.value, { sum: 5 });
+    assert.deepEqual(res.json(), { sum: 5 });
+    assert.equal(res.text(), '{"sum":5}');
+    // Without a codec, value is the bytes.
+    const raw = Rpc.connect(n);
+    const r2 = await raw.request('{"a":1,"b":1}', { timeout: 5000 });
+    assert.ok(r2.value instanceof Uint8Array);
+    assert.deepEqual(r2.json(), { sum: 2 });
+    raw.close();
+    client.close();
+    await server.close();
+  });
+
+  it('a failing handler is reported to onError with its request, counted in stats(), and answered with ERR_REMOTE', async () => {
+    const n = name('rpc-onerror');
+    const seen: [string, string][] = [];
+    const server = Rpc.serve(
+      n,
+      (req) => {
+        if (req.text() === 'bad') throw new Error('no good');
+        return req.text() === 'async-bad' ? Promise.reject(new TypeError('later')) : 'fine';
+      },
+      { onError: (err, req: RpcRequest) => seen.push([(err as Error).message, req.text()]) },
+    );
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('bad', { timeout: 5000 }), code('ERR_REMOTE'));
+    await assert.rejects(client.request('async-bad', { timeout: 5000 }), code('ERR_REMOTE'));
+    assert.equal((await client.request('ok', { timeout: 5000 })).text(), 'fine');
+    assert.deepEqual(seen, [['no good', 'bad'], ['later', 'async-bad']]);
+    assert.deepEqual(server.stats(), { served: 3, failed: 2, inFlight: 0 });
+    assert.deepEqual(client.stats(), { sent: 3, received: 3, failed: 2, inFlight: 0 });
+    client.close();
+    await server.close();
+  });
+
+  it('a full worker table is ERR_TOO_MANY_WORKERS and leaves the service usable; await using closes the server', async () => {
+    const n = name('rpc-full');
+    {
+      await using server = Rpc.serve(n, () => 'x', { workers: 60 });
+      assert.throws(() => Rpc.serve(n, () => 'y', { workers: 5 }), (e: unknown) => isShmbusError(e, 'ERR_TOO_MANY_WORKERS') && /room for 4 more/.test(e.message));
+      const four = Rpc.serve(n, () => 'z', { workers: 4 });
+      const client = Rpc.connect(n);
+      assert.ok(['x', 'z'].includes((await client.request('q', { timeout: 5000 })).text()));
+      client.close();
+      await four.close();
+      assert.equal(server.name, n);
+    }
+    // The last server out (disposed above) retired the service.
+    const late = Rpc.connect(n);
+    await assert.rejects(late.request('x'), code('ERR_NO_SERVER'));
+    late.close();
+  });
+
+  it('close() is idempotent and returns the same promise', async () => {
+    const n = name('rpc-close');
+    const server = Rpc.serve(n, () => 'x');
+    const a = server.close();
+    assert.equal(server.close(), a);
+    await a;
+    const again = Rpc.serve(n, () => 'x');
+    await assert.rejects(again.close({ timeout: -1 }), code('ERR_INVALID_ARG'));
+    await again.close();
   });
 });
