@@ -19,7 +19,7 @@ import {
 } from '../../protocol/layout.js';
 import { TWO32 } from '../../base/u64.js';
 import type { Codec } from '../codec.js';
-import { QueueRing, TIMED_OUT, copyBody, openQueueRing } from '../queue.js';
+import { EMPTY, END, QueueRing, TIMED_OUT, copyBody, openQueueRing } from '../queue.js';
 import { RpcRequest } from './messages.js';
 import type { ServeSettings } from './options.js';
 import { Service, errorBody, holderAlive, responseQueueName, unlinkQuietly, writeResponse } from './service.js';
@@ -36,6 +36,8 @@ export interface RpcServerStats {
 }
 
 const EMPTY_BODY = new Uint8Array(0);
+/** Requests a worker takes in a row without yielding to the event loop. */
+const SYNC_STREAK = 256;
 /** Response queues kept open per server process (least recently opened closed first). */
 const MAX_RESPONDERS = 1024;
 
@@ -140,10 +142,22 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
       );
       return true;
     };
+    // Requests taken without waiting since the last macrotask turn: yield now and then, so a steady stream of
+    // quick requests cannot starve this process's timers and I/O.
+    let streak = 0;
     while (!signal.aborted) {
-      let got: boolean | null | typeof TIMED_OUT;
+      let got: boolean | null | typeof TIMED_OUT | typeof EMPTY | typeof END;
       try {
-        got = await ring.read(reader, Infinity, signal, what);
+        // Try first without the read's promises: a busy worker takes the next request synchronously.
+        got = streak < SYNC_STREAK ? ring.tryTake(reader) : EMPTY;
+        if (got === END) return;
+        if (got === EMPTY) {
+          if (streak >= SYNC_STREAK) await new Promise(setImmediate);
+          streak = 0;
+          got = await ring.read(reader, Infinity, signal, what);
+        } else {
+          streak++;
+        }
       } catch (e) {
         if (signal.aborted) return;
         if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue; // the bad slot was freed

@@ -25,7 +25,8 @@ describe('Rpc in one process', () => {
     client.close();
     await server.close();
     assert.deepEqual(server.stats(), { served: 202, failed: 0, inFlight: 0 });
-    // The last server out removed the service: a new request finds no server.
+    // The last server out removed the service: its name is gone and a new request finds no server.
+    assert.throws(() => Segment.open(n), code('ERR_SHM_NOT_FOUND'));
     const late = Rpc.connect(n);
     await assert.rejects(late.request('x'), code('ERR_NO_SERVER'));
     late.close();
