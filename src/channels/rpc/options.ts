@@ -15,6 +15,8 @@ export const DEFAULT_REQUEST_SLOTS = 16;
 export const DEFAULT_RESPONSE_SLOTS = 4;
 /** Default ms between liveness checks (a waiting client of its servers, a blocked worker of its client). */
 export const DEFAULT_LIVENESS_INTERVAL = 50;
+/** Microseconds a waiting side spins before sleeping (Queue's default too). */
+export const DEFAULT_SPIN_US = 50;
 /** Largest payload (the queue's largest slot, less the rpc header). */
 const MAX_MESSAGE_SIZE = (1 << 30) - RPC_REQUEST_HEADER_SIZE;
 
