@@ -196,4 +196,18 @@ describe('Rpc in one process', () => {
     await assert.rejects(again.close({ timeout: -1 }), code('ERR_INVALID_ARG'));
     await again.close();
   });
+
+  it('a client whose service was retired by its last server reaches the next server of the same name', async () => {
+    const n = name('rpc-retired');
+    const client = Rpc.connect(n);
+    const first = Rpc.serve(n, () => 'first');
+    assert.equal((await client.request('x', { timeout: 5000 })).text(), 'first');
+    await first.close(); // retires the segment the client still has mapped
+    await assert.rejects(client.request('x', { timeout: 5000 }), code('ERR_NO_SERVER'));
+    const second = Rpc.serve(n, () => 'second', { maxMessageSize: 1024 }); // a fresh segment, other sizes
+    assert.equal((await client.request('y', { timeout: 5000 })).text(), 'second');
+    client.close();
+    await second.close();
+    assert.throws(() => Segment.open(n), code('ERR_SHM_NOT_FOUND'));
+  });
 });
