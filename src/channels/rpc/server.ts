@@ -19,7 +19,8 @@ import {
 } from '../../protocol/layout.js';
 import { TWO32 } from '../../base/u64.js';
 import type { Codec } from '../codec.js';
-import { EMPTY, END, QueueRing, TIMED_OUT, copyBody, openQueueRing } from '../queue.js';
+import { EMPTY, END, QueueRing, TIMED_OUT, openQueueRing } from '../queue.js';
+import { copyBytes } from '../../base/copy.js';
 import { RpcRequest } from './messages.js';
 import type { ServeSettings } from './options.js';
 import { Service, errorBody, holderAlive, responseQueueName, unlinkQuietly, writeResponse } from './service.js';
@@ -121,18 +122,22 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     // One request object and buffer per worker, reused: a fresh multi-megabyte array per request costs more than
     // the copy, and the object saves an allocation per request.
     let scratch = new Uint8Array(0);
+    // The view of `scratch` handed out last: requests of the same length reuse it (no subarray per request).
+    let view = scratch;
     const req = new RpcRequest<Req>(this.#codec as Codec<Req> | undefined);
     const reader = (bytes: Uint8Array, offset: number, length: number): boolean => {
       if (length < RPC_REQUEST_HEADER_SIZE) return false; // not a request: nobody to answer
       const v = ring.view;
       const n = length - RPC_REQUEST_HEADER_SIZE;
-      if (scratch.length < n) scratch = new Uint8Array(Math.max(n, Math.min(2 * scratch.length, ring.slotSize)));
+      if (scratch.length < n) scratch = view = new Uint8Array(Math.max(n, Math.min(2 * scratch.length, ring.slotSize)));
+      if (view.length !== n || view.buffer !== scratch.buffer) view = scratch.subarray(0, n);
+      copyBytes(view, 0, bytes, offset + RPC_REQUEST_HEADER_SIZE, n);
       const clientId = v.getUint32(offset + RPC_REQ_CLIENT_OFFSET, true);
       const id = v.getUint32(offset + RPC_REQ_ID_OFFSET, true);
       // Marked busy while the slot is still ours (TAKEN with our pid): from here on a client learns of our death.
       service.setBusy(entry, clientId, id);
       req.set(
-        copyBody(bytes, offset + RPC_REQUEST_HEADER_SIZE, n, scratch),
+        view,
         (v.getUint32(offset + RPC_REQ_FLAGS_OFFSET, true) & QUEUE_FLAG_TEXT) !== 0,
         id,
         clientId,
