@@ -210,8 +210,12 @@ export class Service {
       const me = selfIdentity();
       const ns = selfNs();
       const got: number[] = [];
-      for (let i = 0; i < RPC_MAX_WORKERS && got.length < count; i++) {
-        if (this.#claim(i, me.pid, me.startTime, ns)) got.push(i);
+      // FREE entries first: a dead worker's entry may still tell a waiting client which request died with it
+      // (BUSY, CLIENT, REQUEST); reclaim those only when no FREE entry is left.
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < RPC_MAX_WORKERS && got.length < count; i++) {
+          if (this.#claim(i, me.pid, me.startTime, ns, pass === 1)) got.push(i);
+        }
       }
       if (got.length < count) {
         for (const i of got) this.#free(i);
@@ -228,12 +232,12 @@ export class Service {
     }
   }
 
-  /** Claims entry `i` if it is free or its holder is dead. */
-  #claim(i: number, pid: number, start: number, ns: number): boolean {
+  /** Claims entry `i` if it is free, or (with `reclaim`) if its holder is dead. */
+  #claim(i: number, pid: number, start: number, ns: number, reclaim: boolean): boolean {
     const e = this.#entry(i);
     // SYNC RPC-WORKER (seq_cst 64-bit load): the (PID, STATE) pair the CAS below expects.
     const expected = Atomics.load(this.#words64, e >> 1);
-    if (expected !== 0n && this.#livePid(i) !== 0) return false;
+    if (expected !== 0n && (!reclaim || this.#livePid(i) !== 0)) return false;
     const w = this.#words;
     const mine = BigInt(pid) | (BigInt(RPC_WORKER_STARTING) << 32n);
     // SYNC RPC-WORKER (seq_cst 64-bit CAS): PID and STATE change together, so a live entry is never taken over.
