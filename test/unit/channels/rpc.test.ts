@@ -210,4 +210,20 @@ describe('Rpc in one process', () => {
     await second.close();
     assert.throws(() => Segment.open(n), code('ERR_SHM_NOT_FOUND'));
   });
+
+  it('request options: a signal that is not an AbortSignal is ERR_INVALID_ARG; AbortSignal.timeout firing is ERR_TIMEOUT', async () => {
+    const n = name('rpc-signal');
+    const server = Rpc.serve(n, (req) => (req.text() === 'slow' ? new Promise<string>(() => {}) : 'fast'));
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('fast', { signal: 'yes' as unknown as AbortSignal }), /signal must be an AbortSignal \(got string "yes"\)/);
+    await assert.rejects(client.request('fast', { into: [] as unknown as Uint8Array }), code('ERR_INVALID_ARG'));
+    await assert.rejects(client.request('slow', { signal: AbortSignal.timeout(20) }), (e: unknown) => {
+      assert.ok(isShmbusError(e, 'ERR_TIMEOUT'), String(e));
+      assert.equal((e.cause as DOMException).name, 'TimeoutError');
+      return true;
+    });
+    assert.equal(client.stats().inFlight, 0);
+    client.close();
+    await server.close({ timeout: 50 });
+  });
 });
