@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'ERR_SHM_PERMISSION',
   'ERR_SHM_VERSION',
   'ERR_TIMEOUT',
+  'ERR_TOO_MANY_WORKERS',
 ] as const;
 
 export type ShmbusErrorCode = (typeof ERROR_CODES)[number];

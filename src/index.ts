@@ -29,8 +29,16 @@ export type {
   QueueReceiveOptions,
   QueueTryReceiveOptions,
 } from './channels/queue.js';
-export { Rpc, RpcClient, RpcServer, RpcRequest } from './channels/rpc.js';
-export type { RpcHandler, RpcReply, RpcServeOptions, RpcConnectOptions, RpcRequestOptions } from './channels/rpc.js';
+export { Rpc, RpcClient, RpcServer, RpcRequest, RpcResponse } from './channels/rpc.js';
+export type {
+  RpcHandler,
+  RpcReply,
+  RpcServeOptions,
+  RpcConnectOptions,
+  RpcRequestOptions,
+  RpcServerStats,
+  RpcClientStats,
+} from './channels/rpc.js';
 
 export { RwLock } from './sync/rwlock.js';
 export type { RwLockOptions } from './sync/rwlock.js';

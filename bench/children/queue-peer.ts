@@ -57,7 +57,7 @@ try {
       if (!qout.trySend(m.data)) await qout.send(m.data, { timeout: TIMEOUT });
     }
   } else if (role === 'serve') {
-    const server = Rpc.serve(a!, (req) => req.data, rpcServeOptions(Number(b), Number(c ?? 50)));
+    const server = Rpc.serve(a!, (req) => req.data, { workers: 1, maxMessageSize: Number(b), slots: 4, spin: Number(c ?? 50) });
     say('serving');
     await stdinLine('stop');
     await server.close();

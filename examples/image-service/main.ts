@@ -22,13 +22,14 @@ async function server(name: string): Promise<void> {
       }
       return gray;
     },
-    { workers: 2, slotSize: 3 << 20 }, // requests up to 3 MiB
+    { workers: 2, maxMessageSize: 3 << 20, slots: 4 }, // requests up to 3 MiB, 12 MiB of /dev/shm
   );
   console.log(`server ${process.pid}: serving "${name}" with 2 workers`);
   process.send!('ready');
   process.once('message', async () => {
     await service.close();
-    console.log(`server: stopped after ${service.served} requests`);
+    const { served, failed } = service.stats();
+    console.log(`server: stopped after ${served} requests (${failed} failed)`);
     process.exit(0);
   });
 }

@@ -110,11 +110,3 @@ export function processStartTime(pid: number): number {
   const stat = pid > 0 ? readStat(pid) : null;
   return stat === null || stat.state === 'Z' || stat.state === 'X' ? 0 : stat.startTime;
 }
-
-/**
- * @deprecated internal: {@link holderAlive} with an unknown namespace (ns 0). Kept so that checkers not yet
- * switched to recording the namespace still compile; same verdicts as holderAlive(pid, startTime, 0).
- */
-export function isProcessAlive(pid: number, startTime: number): boolean {
-  return holderAlive(pid, startTime, 0);
-}

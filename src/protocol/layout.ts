@@ -172,6 +172,9 @@ export const RPC_PARAM_SLOTS = 0;
 export const RPC_PARAM_SLOT_SIZE = 1;
 export const RPC_PARAM_WORKERS = 2;
 export const RPC_NEXT_CLIENT_OFFSET = 0; // u32, last client id handed out (atomic add)
+export const RPC_RETIRED_OFFSET = 4; // u32, 0 live, 1 retired: the last server left and unlinked (or is unlinking) the name
+export const RPC_INSTANCE_OFFSET = 8; // u32, random non-zero, written at creation: tells this segment from a successor
+export const RPC_LOCK_OFFSET = 32; // Mutex (§4.1), 32 bytes: serialises registration, leaving and retiring
 export const RPC_WORKERS_OFFSET = 64; // worker table
 export const RPC_MAX_WORKERS = 64;
 export const RPC_WORKER_SIZE = 32;
@@ -180,18 +183,22 @@ export const RPC_WORKER_STATE_OFFSET = 4; // u32, RPC_WORKER_* (PID and STATE ch
 export const RPC_WORKER_START_OFFSET = 8; // u64, the worker process's start time (valid in state SERVING)
 export const RPC_WORKER_CLIENT_OFFSET = 16; // u32, client id of the request in hand
 export const RPC_WORKER_REQUEST_OFFSET = 20; // u32, request id of the request in hand
-export const RPC_WORKER_BUSY_OFFSET = 24; // u32, 1 while a handler runs for (CLIENT, REQUEST)
+export const RPC_WORKER_BUSY_OFFSET = 24; // u32, 1 from taking (CLIENT, REQUEST) until its response is sent or dropped
+export const RPC_WORKER_NS_OFFSET = 28; // u32, the worker's pid namespace (§4.0), 0 = unknown
 export const RPC_WORKER_FREE = 0;
 export const RPC_WORKER_STARTING = 1; // PID set, START being written
 export const RPC_WORKER_SERVING = 2;
 export const RPC_RING_OFFSET = RPC_WORKERS_OFFSET + RPC_MAX_WORKERS * RPC_WORKER_SIZE; // 2112
 /** Request record inside a ring message: this header, then the payload. */
-export const RPC_REQUEST_HEADER_SIZE = 24;
+export const RPC_REQUEST_HEADER_SIZE = 32;
 export const RPC_REQ_CLIENT_OFFSET = 0; // u32 client id
 export const RPC_REQ_ID_OFFSET = 4; // u32 request id (per client)
 export const RPC_REQ_PID_OFFSET = 8; // u32 client pid
 export const RPC_REQ_FLAGS_OFFSET = 12; // u32, bit 0: payload is UTF-8 text
 export const RPC_REQ_START_OFFSET = 16; // u64 client start time
+export const RPC_REQ_NS_OFFSET = 24; // u32 client pid namespace (§4.0), 0 = unknown; 28..31 reserved, 0
+/** Longest service name: the response queues' names "<service>.r<clientId>" (clientId up to 10 digits) must fit. */
+export const RPC_MAX_NAME_LENGTH = NAME_MAX_LENGTH - '.r4294967295'.length; // 188
 /** Response record: this header, then the payload (status 1: UTF-8 JSON {code, message}). */
 export const RPC_RESPONSE_HEADER_SIZE = 16;
 export const RPC_RES_ID_OFFSET = 0; // u32 request id

@@ -129,4 +129,34 @@ describe('Rpc across processes', () => {
     client.close();
     await stopServer(srv);
   });
+
+  it('a worker killed after its handler returned but before its response was written fails that request with ERR_NO_SERVER while another server lives', async (t) => {
+    const n = name('rpc-window');
+    const a = spawnPeer(fixture('rpc-pause-server'), [n]);
+    await a.line('serving');
+    const client = Rpc.connect<string, string>(n, { codec: 'json' });
+    // Settled into a value at once: the rejection may come before the assertion below is reached.
+    const held = client.request('pause', { timeout: 30_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await a.line('encoding'); // handler returned; the worker is encoding the response and will never write it
+    const b = await startServer(n, '1'); // a live server: "no server at all" cannot be what fails the request
+    const killedAt = performance.now();
+    a.kill('SIGKILL');
+    await a.exited;
+    const e = await held;
+    assert.ok(isShmbusError(e, 'ERR_NO_SERVER') && /died while handling/.test(e.message), String(e));
+    t.diagnostic(`failed ${(performance.now() - killedAt).toFixed(1)} ms after kill -9 (livenessInterval 50 ms)`);
+    client.close();
+    await stopServer(b);
+  });
+
+  it('servers joining and leaving one service concurrently in 4 processes: while a server runs, its name leads to a live server', async () => {
+    const n = name('rpc-churn');
+    const peers = Array.from({ length: 4 }, () => spawnPeer(fixture('rpc-churn'), [n, '150'], { watchdogMs: 120_000 }));
+    const done = await Promise.all(peers.map((p) => p.line(/^done/, 120_000)));
+    for (const d of done) assert.match(d, /^done 150 \d+$/);
+    await Promise.all(peers.map(expectCleanExit));
+  });
 });

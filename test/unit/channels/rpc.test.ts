@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rpc, Segment, isShmbusError } from '../../../src/index.js';
+import { Rpc, RpcResponse, Segment, isShmbusError, type RpcRequest } from '../../../src/index.js';
 import { trackNames } from '../../helpers/index.js';
 
 const { name, cleanup } = trackNames((n) => Rpc.unlink(n));
@@ -21,11 +21,12 @@ describe('Rpc in one process', () => {
     assert.equal(b.isText, false);
     const many = await Promise.all(Array.from({ length: 200 }, (_, i) => client.request(`r${i}`, { timeout: 5000 })));
     assert.deepEqual(many.map((m) => m.text()), Array.from({ length: 200 }, (_, i) => `R${i}`));
-    assert.equal(client.pending, 0);
+    assert.equal(client.stats().inFlight, 0);
     client.close();
     await server.close();
-    assert.equal(server.served, 202);
-    // The last server out removed the service: a new request finds no server.
+    assert.deepEqual(server.stats(), { served: 202, failed: 0, inFlight: 0 });
+    // The last server out removed the service: its name is gone and a new request finds no server.
+    assert.throws(() => Segment.open(n), code('ERR_SHM_NOT_FOUND'));
     const late = Rpc.connect(n);
     await assert.rejects(late.request('x'), code('ERR_NO_SERVER'));
     late.close();
@@ -88,7 +89,7 @@ describe('Rpc in one process', () => {
   it('a response larger than the client accepts is ERR_MESSAGE_TOO_LARGE, and the next request works', async () => {
     const n = name('rpc-big');
     const server = Rpc.serve(n, (req) => (req.text() === 'big' ? new Uint8Array(1000) : 'small'));
-    const client = Rpc.connect(n, { slotSize: 100 });
+    const client = Rpc.connect(n, { maxMessageSize: 100 });
     await assert.rejects(client.request('big', { timeout: 5000 }), code('ERR_MESSAGE_TOO_LARGE'));
     assert.equal((await client.request('x', { timeout: 5000 })).text(), 'small');
     await assert.rejects(client.request('y'.repeat(70_000)), code('ERR_MESSAGE_TOO_LARGE'));
@@ -102,10 +103,18 @@ describe('Rpc in one process', () => {
     assert.throws(() => Rpc.serve(n, () => '', { workers: 0 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.serve(n, () => '', { workers: 65 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.serve(n, () => '', { slots: 6 }), code('ERR_INVALID_ARG'));
-    assert.throws(() => Rpc.serve(n, () => '', { slotSize: 4 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { maxMessageSize: 0 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { maxMessageSize: '4096' as unknown as number }), /maxMessageSize must be .*got string "4096"/);
+    assert.throws(() => Rpc.serve(n, () => '', { livenessInterval: 0 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', { onError: 'log' as unknown as () => void }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.serve(n, () => '', null as unknown as {}), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.connect(n, { livenessInterval: -1 }), code('ERR_INVALID_ARG'));
+    assert.throws(() => Rpc.connect(n, { codec: 'yaml' as unknown as 'json' }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.connect(n, { slots: 3 }), code('ERR_INVALID_ARG'));
     assert.throws(() => Rpc.connect('no/slash'), code('ERR_INVALID_NAME'));
-    assert.throws(() => Rpc.connect('x'.repeat(195)), code('ERR_INVALID_NAME'));
+    // The response queues "<name>.r<clientId>" must fit 200 characters: service names stop at 188, and say so.
+    assert.throws(() => Rpc.connect('x'.repeat(189)), /at most 188/);
+    assert.throws(() => Rpc.serve('x'.repeat(189), () => ''), code('ERR_INVALID_NAME'));
     for (const params of [[64, 100, 3], [3, 100, 64], [64, 1 << 30, 64], [64, 8, 64]]) {
       const c = name('rpc-corrupt');
       Segment.create(c, { size: 8192, kind: 'rpc', params }).close();
@@ -114,5 +123,107 @@ describe('Rpc in one process', () => {
       assert.throws(() => Rpc.serve(c, () => ''), code('ERR_SHM_CORRUPT'));
       client.close();
     }
+  });
+
+  it('codecs: serve<Req, Res> and connect<Req, Res> with json give typed values; responses have text(), json(), value', async () => {
+    const n = name('rpc-codec');
+    const server = Rpc.serve<{ a: number; b: number }, { sum: number }>(n, (req) => ({ sum: req.value.a + req.value.b }), {
+      codec: 'json',
+    });
+    const client = Rpc.connect<{ a: number; b: number }, { sum: number }>(n, { codec: 'json' });
+    const res = await client.request({ a: 2, b: 3 }, { timeout: 5000 });
+    assert.ok(res instanceof RpcResponse);
+    assert.deepEqual(res.value, { sum: 5 });
+    assert.deepEqual(res.json(), { sum: 5 });
+    assert.equal(res.text(), '{"sum":5}');
+    // Without a codec, value is the bytes.
+    const raw = Rpc.connect(n);
+    const r2 = await raw.request('{"a":1,"b":1}', { timeout: 5000 });
+    assert.ok(r2.value instanceof Uint8Array);
+    assert.deepEqual(r2.json(), { sum: 2 });
+    raw.close();
+    client.close();
+    await server.close();
+  });
+
+  it('a failing handler is reported to onError with its request, counted in stats(), and answered with ERR_REMOTE', async () => {
+    const n = name('rpc-onerror');
+    const seen: [string, string][] = [];
+    const server = Rpc.serve(
+      n,
+      (req) => {
+        if (req.text() === 'bad') throw new Error('no good');
+        return req.text() === 'async-bad' ? Promise.reject(new TypeError('later')) : 'fine';
+      },
+      { onError: (err, req: RpcRequest) => seen.push([(err as Error).message, req.text()]) },
+    );
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('bad', { timeout: 5000 }), code('ERR_REMOTE'));
+    await assert.rejects(client.request('async-bad', { timeout: 5000 }), code('ERR_REMOTE'));
+    assert.equal((await client.request('ok', { timeout: 5000 })).text(), 'fine');
+    assert.deepEqual(seen, [['no good', 'bad'], ['later', 'async-bad']]);
+    assert.deepEqual(server.stats(), { served: 3, failed: 2, inFlight: 0 });
+    assert.deepEqual(client.stats(), { sent: 3, received: 3, failed: 2, inFlight: 0 });
+    client.close();
+    await server.close();
+  });
+
+  it('a full worker table is ERR_TOO_MANY_WORKERS and leaves the service usable; await using closes the server', async () => {
+    const n = name('rpc-full');
+    {
+      await using server = Rpc.serve(n, () => 'x', { workers: 60 });
+      assert.throws(() => Rpc.serve(n, () => 'y', { workers: 5 }), (e: unknown) => isShmbusError(e, 'ERR_TOO_MANY_WORKERS') && /room for 4 more/.test(e.message));
+      const four = Rpc.serve(n, () => 'z', { workers: 4 });
+      const client = Rpc.connect(n);
+      assert.ok(['x', 'z'].includes((await client.request('q', { timeout: 5000 })).text()));
+      client.close();
+      await four.close();
+      assert.equal(server.name, n);
+    }
+    // The last server out (disposed above) retired the service.
+    const late = Rpc.connect(n);
+    await assert.rejects(late.request('x'), code('ERR_NO_SERVER'));
+    late.close();
+  });
+
+  it('close() is idempotent and returns the same promise', async () => {
+    const n = name('rpc-close');
+    const server = Rpc.serve(n, () => 'x');
+    const a = server.close();
+    assert.equal(server.close(), a);
+    await a;
+    const again = Rpc.serve(n, () => 'x');
+    await assert.rejects(again.close({ timeout: -1 }), code('ERR_INVALID_ARG'));
+    await again.close();
+  });
+
+  it('a client whose service was retired by its last server reaches the next server of the same name', async () => {
+    const n = name('rpc-retired');
+    const client = Rpc.connect(n);
+    const first = Rpc.serve(n, () => 'first');
+    assert.equal((await client.request('x', { timeout: 5000 })).text(), 'first');
+    await first.close(); // retires the segment the client still has mapped
+    await assert.rejects(client.request('x', { timeout: 5000 }), code('ERR_NO_SERVER'));
+    const second = Rpc.serve(n, () => 'second', { maxMessageSize: 1024 }); // a fresh segment, other sizes
+    assert.equal((await client.request('y', { timeout: 5000 })).text(), 'second');
+    client.close();
+    await second.close();
+    assert.throws(() => Segment.open(n), code('ERR_SHM_NOT_FOUND'));
+  });
+
+  it('request options: a signal that is not an AbortSignal is ERR_INVALID_ARG; AbortSignal.timeout firing is ERR_TIMEOUT', async () => {
+    const n = name('rpc-signal');
+    const server = Rpc.serve(n, (req) => (req.text() === 'slow' ? new Promise<string>(() => {}) : 'fast'));
+    const client = Rpc.connect(n);
+    await assert.rejects(client.request('fast', { signal: 'yes' as unknown as AbortSignal }), /signal must be an AbortSignal \(got string "yes"\)/);
+    await assert.rejects(client.request('fast', { into: [] as unknown as Uint8Array }), code('ERR_INVALID_ARG'));
+    await assert.rejects(client.request('slow', { signal: AbortSignal.timeout(20) }), (e: unknown) => {
+      assert.ok(isShmbusError(e, 'ERR_TIMEOUT'), String(e));
+      assert.equal((e.cause as DOMException).name, 'TimeoutError');
+      return true;
+    });
+    assert.equal(client.stats().inFlight, 0);
+    client.close();
+    await server.close({ timeout: 50 });
   });
 });

@@ -1,0 +1,526 @@
+/** RpcClient: sends requests into a service's ring and matches responses by id (PROTOCOL.md §8, "Client"). */
+import { ShmbusError } from '../../errors.js';
+import { abortedError, deadlineAfter, remaining, setLongTimeout, timeoutError, type LongTimer, type WaitOptions } from '../../base/deadline.js';
+import { invalidArg, optionsObject } from '../../base/options.js';
+import { selfIdentity } from '../../base/process.js';
+import { TWO32 } from '../../base/u64.js';
+import { copyBytes } from '../../base/copy.js';
+import {
+  QUEUE_FLAG_TEXT,
+  RPC_REQ_CLIENT_OFFSET,
+  RPC_REQ_FLAGS_OFFSET,
+  RPC_REQ_ID_OFFSET,
+  RPC_REQ_NS_OFFSET,
+  RPC_REQ_PID_OFFSET,
+  RPC_REQ_START_OFFSET,
+  RPC_REQUEST_HEADER_SIZE,
+  RPC_RES_FLAGS_OFFSET,
+  RPC_RES_ID_OFFSET,
+  RPC_RES_STATUS_OFFSET,
+  RPC_RESPONSE_HEADER_SIZE,
+  RPC_STATUS_OK,
+  RPC_STATUS_TOO_LARGE,
+} from '../../protocol/layout.js';
+import { utf8, type Codec } from '../codec.js';
+import { EMPTY, END, QueueRing, TIMED_OUT, bodyFlags, copyBody, createQueueRing, defaultSlots, validateBody, writeBody } from '../queue.js';
+import { RpcResponse } from './messages.js';
+import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
+import { Service, noServer, responseQueueName, unlinkQuietly } from './service.js';
+
+/** Options of {@link RpcClient.request}. */
+export interface RpcRequestOptions extends WaitOptions {
+  /**
+   * Copy the response into this buffer when it fits (then `res.data` is a view of it, valid until you reuse the
+   * buffer): saves allocating a fresh array per response, which for megabyte responses costs more than the copy.
+   */
+  into?: Uint8Array;
+}
+
+/** Counters of an {@link RpcClient}. */
+export interface RpcClientStats {
+  /** Requests written into the service's queue. */
+  sent: number;
+  /** Responses received (results and remote errors). */
+  received: number;
+  /** Requests that ended with an error (ERR_REMOTE, ERR_NO_SERVER, ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED...). */
+  failed: number;
+  /** Requests sent and not answered yet. */
+  inFlight: number;
+}
+
+/** How long a client trusts "a server is alive" before it reads the worker table again. */
+const ALIVE_CACHE_MS = 20;
+
+/** One request waiting for its response. */
+class Pending<Res> {
+  readonly id: number;
+  readonly resolve: (r: RpcResponse<Res>) => void;
+  readonly reject: (e: ShmbusError) => void;
+  readonly into: Uint8Array | undefined;
+  timer: LongTimer | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(id: number, resolve: (r: RpcResponse<Res>) => void, reject: (e: ShmbusError) => void, into: Uint8Array | undefined) {
+    this.id = id;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.into = into;
+  }
+
+  /** Removes the timer and abort listener, if any. */
+  disarm(): void {
+    this.timer?.clear();
+    if (this.onAbort !== undefined) this.signal!.removeEventListener('abort', this.onAbort);
+  }
+}
+
+/** Fast slots of the pending table: sequential ids of up to this many requests in flight need no Map. */
+const FAST_SLOTS = 64;
+
+/**
+ * Requests by id: a small direct-mapped array (id mod 64), with a Map only for ids that collide. A Map alone
+ * rehashes its table every few insert/delete pairs (~150 B per request measured).
+ */
+class PendingTable<T extends { readonly id: number }> {
+  readonly #slots: (T | undefined)[] = new Array<T | undefined>(FAST_SLOTS).fill(undefined);
+  readonly #overflow = new Map<number, T>();
+  size = 0;
+
+  get(id: number): T | undefined {
+    const p = this.#slots[id & (FAST_SLOTS - 1)];
+    if (p !== undefined && p.id === id) return p;
+    return this.#overflow.size === 0 ? undefined : this.#overflow.get(id);
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(p: T): void {
+    const i = p.id & (FAST_SLOTS - 1);
+    if (this.#slots[i] === undefined) this.#slots[i] = p;
+    else this.#overflow.set(p.id, p);
+    this.size++;
+  }
+
+  delete(id: number): boolean {
+    const i = id & (FAST_SLOTS - 1);
+    const p = this.#slots[i];
+    if (p !== undefined && p.id === id) {
+      this.#slots[i] = undefined;
+      this.size--;
+      return true;
+    }
+    if (this.#overflow.delete(id)) {
+      this.size--;
+      return true;
+    }
+    return false;
+  }
+
+  /** Removes and returns every entry. */
+  drain(): T[] {
+    const all: T[] = [];
+    for (let i = 0; i < FAST_SLOTS; i++) {
+      const p = this.#slots[i];
+      if (p !== undefined) all.push(p);
+      this.#slots[i] = undefined;
+    }
+    for (const p of this.#overflow.values()) all.push(p);
+    this.#overflow.clear();
+    this.size = 0;
+    return all;
+  }
+}
+
+/**
+ * A client of one service (from {@link Rpc.connect}). Requests may overlap; each response is matched to its
+ * request by id.
+ * @typeParam Req what `request` takes (with a `codec`: the value type; without: bytes or a string)
+ * @typeParam Res the type of `res.value` (with a `codec`: the decoded value; without: the bytes)
+ * @example
+ * ```ts
+ * const client = Rpc.connect('echo');
+ * const [a, b] = await Promise.all([client.request('a'), client.request('b')]);
+ * client.close();
+ * ```
+ */
+export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements Disposable {
+  /** The service name. */
+  readonly name: string;
+  readonly #settings: ConnectSettings<Req, Res>;
+  readonly #codec: Codec<Req | Res> | undefined;
+  #service: Service | undefined;
+  #responses: QueueRing | undefined;
+  #clientId = 0;
+  #nextId = 0;
+  #aliveUntil = 0;
+  readonly #pending = new PendingTable<Pending<Res>>();
+  #pumping = false;
+  #closed = false;
+  #sent = 0;
+  #received = 0;
+  #failed = 0;
+  readonly #what: string;
+  readonly #pumpWhat: string;
+  // The request being written (tryWrite calls one writer function: no closure per request).
+  #outBody: Uint8Array | string = '';
+  #outId = 0;
+  readonly #pid: number;
+  readonly #startLo: number;
+  readonly #startHi: number;
+  readonly #ns: number;
+  readonly #spinMs: number;
+
+  /** @internal use {@link Rpc.connect} */
+  constructor(name: string, settings: ConnectSettings<Req, Res>) {
+    this.name = name;
+    this.#settings = settings;
+    this.#codec = settings.codec;
+    this.#what = `request to rpc "${name}"`;
+    this.#pumpWhat = `rpc "${name}" responses`;
+    const me = selfIdentity();
+    this.#pid = me.pid;
+    this.#startLo = me.startTime % TWO32;
+    this.#startHi = Math.floor(me.startTime / TWO32);
+    this.#ns = me.ns;
+    this.#spinMs = (settings.spin ?? DEFAULT_SPIN_US) / 1000;
+  }
+
+  /** Counters of this client. */
+  stats(): RpcClientStats {
+    return { sent: this.#sent, received: this.#received, failed: this.#failed, inFlight: this.#pending.size };
+  }
+
+  /**
+   * Sends a request and waits for its response.
+   * @throws ERR_NO_SERVER (no live server, at once; or the server died while handling it), ERR_TIMEOUT,
+   *   ERR_ABORTED, ERR_REMOTE (the handler threw: its message), ERR_MESSAGE_TOO_LARGE, ERR_CLOSED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const res = await client.request(jpegBytes, { timeout: 5000 });
+   * ```
+   */
+  request(data: Req, options?: RpcRequestOptions): Promise<RpcResponse<Res>> {
+    try {
+      return this.#request(data, options);
+    } catch (e) {
+      this.#failed++;
+      return Promise.reject(e);
+    }
+  }
+
+  #request(data: Req, options: RpcRequestOptions | undefined): Promise<RpcResponse<Res>> {
+    const what = this.#what;
+    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
+    let timeout: number | undefined;
+    let signal: AbortSignal | undefined;
+    let into: Uint8Array | undefined;
+    if (options !== undefined) {
+      const o = optionsObject(options, 'request');
+      timeout = o.timeout;
+      signal = o.signal;
+      into = o.into;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
+      if (signal?.aborted) throw abortedError(signal, what);
+      if (into !== undefined && !(into instanceof Uint8Array)) throw invalidArg('into', 'a Uint8Array', into);
+    }
+    const deadline = deadlineAfter(timeout);
+    const body = this.#codec === undefined ? data : this.#codec.encode(data);
+    validateBody(body, what);
+    const service = this.#connect();
+    const id = (this.#nextId = (this.#nextId + 1) >>> 0);
+    this.#outBody = body;
+    this.#outId = id;
+    let written: boolean;
+    try {
+      written = service.ring.tryWrite(this.#writeRequest, 0);
+    } catch (e) {
+      throw this.#sendError(e);
+    } finally {
+      this.#outBody = '';
+    }
+    let resolve!: (r: RpcResponse<Res>) => void;
+    let reject!: (e: ShmbusError) => void;
+    const result = new Promise<RpcResponse<Res>>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const p = new Pending<Res>(id, resolve, reject, into);
+    this.#pending.set(p);
+    if (written) {
+      this.#sent++;
+      // The only request in flight (a ping-pong caller): wait for its response right here, spinning on the
+      // commits word for the spin budget, before starting the pump (an async loop: ~490 B of promises and
+      // contexts per round trip measured). With several in flight the pump serves them (one spinner).
+      if (this.#pending.size === 1 && !this.#pumping && this.#spinMs > 0) this.#spinForResponse(this.#responses!);
+      if (this.#pending.size > 0 && !this.#pumping) void this.#pump(this.#responses!);
+    } else {
+      void this.#sendSlow(service, body, id, deadline, timeout, signal);
+    }
+    // Answered while the pump spun (the common case for quick handlers): no timer, no listener.
+    if (this.#pending.has(id)) this.#arm(p, deadline, timeout, signal);
+    return result;
+  }
+
+  /** A full request queue: wait for room (bounded by the request's deadline and signal), then start the pump. */
+  async #sendSlow(service: Service, body: Uint8Array | string, id: number, deadline: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+    const writer = (bytes: Uint8Array, offset: number, capacity: number): number => {
+      this.#outBody = body;
+      this.#outId = id;
+      return this.#writeRequest(bytes, offset, capacity);
+    };
+    try {
+      const o: WaitOptions = { timeout: remaining(deadline) };
+      if (signal !== undefined) o.signal = signal;
+      await service.ring.write(writer, 0, o, this.#what);
+    } catch (e) {
+      const p = this.#pending.get(id);
+      if (p === undefined) return; // already settled (timeout, abort, close)
+      this.#pending.delete(id);
+      p.disarm();
+      this.#failed++;
+      p.reject(e instanceof ShmbusError && e.code === 'ERR_TIMEOUT' ? timeoutError(this.#what, timeout ?? 0, this.name) : this.#sendError(e));
+      return;
+    } finally {
+      this.#outBody = '';
+    }
+    if (!this.#pending.has(id)) return;
+    this.#sent++;
+    if (!this.#pumping && this.#responses !== undefined) void this.#pump(this.#responses);
+  }
+
+  #sendError(e: unknown): ShmbusError {
+    if (e instanceof ShmbusError && e.code === 'ERR_MESSAGE_TOO_LARGE') {
+      return new ShmbusError('ERR_MESSAGE_TOO_LARGE', `${this.#what}: the request is larger than the service's maxMessageSize`, {
+        cause: e,
+        segment: this.name,
+      });
+    }
+    return e instanceof ShmbusError ? e : new ShmbusError('ERR_OS', String(e), { cause: e });
+  }
+
+  /** Writes the request header and #outBody into a claimed ring slot. */
+  readonly #writeRequest = (bytes: Uint8Array, offset: number, capacity: number): number => {
+    const body = this.#outBody;
+    const n = writeBody(body, bytes, offset + RPC_REQUEST_HEADER_SIZE, capacity - RPC_REQUEST_HEADER_SIZE, this.#what);
+    const view = this.#service!.ring.view;
+    view.setUint32(offset + RPC_REQ_CLIENT_OFFSET, this.#clientId, true);
+    view.setUint32(offset + RPC_REQ_ID_OFFSET, this.#outId, true);
+    view.setUint32(offset + RPC_REQ_PID_OFFSET, this.#pid, true);
+    view.setUint32(offset + RPC_REQ_FLAGS_OFFSET, bodyFlags(body), true);
+    view.setUint32(offset + RPC_REQ_START_OFFSET, this.#startLo, true);
+    view.setUint32(offset + RPC_REQ_START_OFFSET + 4, this.#startHi, true);
+    view.setUint32(offset + RPC_REQ_NS_OFFSET, this.#ns, true);
+    view.setUint32(offset + RPC_REQ_NS_OFFSET + 4, 0, true);
+    return RPC_REQUEST_HEADER_SIZE + n;
+  };
+
+  /** Takes responses for up to the spin budget, until none is pending (blocks the event loop that long). */
+  #spinForResponse(responses: QueueRing): void {
+    const until = performance.now() + this.#spinMs;
+    for (;;) {
+      const seen = responses.commitsSeen();
+      const r = responses.tryTake(this.#deliver);
+      if (r === END) return;
+      if (r !== EMPTY) {
+        if (this.#pending.size === 0) return;
+        continue;
+      }
+      for (let moved = false; !moved; ) {
+        for (let i = 0; i < 64; i++) {
+          // SYNC QUEUE-COMMITS (seq_cst load inside commitsSeen): a commit moves the word; then take.
+          if (responses.commitsSeen() !== seen) {
+            moved = true;
+            break;
+          }
+        }
+        if (!moved && performance.now() >= until) return;
+      }
+    }
+  }
+
+  /** Timer and abort listener of a request still pending after the first spin. */
+  #arm(p: Pending<Res>, deadline: number, timeout: number | undefined, signal: AbortSignal | undefined): void {
+    const left = remaining(deadline);
+    if (left !== Infinity) {
+      p.timer = setLongTimeout(() => this.#settleError(p.id, timeoutError(this.#what, timeout ?? 0, this.name)), left);
+    }
+    if (signal !== undefined) {
+      p.signal = signal;
+      p.onAbort = () => this.#settleError(p.id, abortedError(signal, this.#what));
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+  }
+
+  #settleError(id: number, e: ShmbusError): void {
+    const p = this.#pending.get(id);
+    if (p === undefined) return;
+    this.#pending.delete(id);
+    p.disarm();
+    this.#failed++;
+    p.reject(e);
+  }
+
+  /** Receives responses and hands them to their requests while any are pending. */
+  async #pump(responses: QueueRing): Promise<void> {
+    this.#pumping = true;
+    const what = this.#pumpWhat;
+    const interval = this.#settings.livenessInterval;
+    let nextCheck = performance.now() + interval;
+    try {
+      while (this.#pending.size > 0 && !this.#closed) {
+        // Check the servers every livenessInterval even while other responses keep arriving: a dead worker's
+        // request must fail although its neighbours are answered.
+        if (performance.now() >= nextCheck) {
+          this.#checkServers(responses);
+          nextCheck = performance.now() + interval;
+          continue;
+        }
+        let r: boolean | null | typeof TIMED_OUT;
+        try {
+          r = await responses.read(this.#deliver, nextCheck, undefined, what);
+        } catch (e) {
+          if (this.#closed) return;
+          if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue;
+          this.#failAll(e instanceof ShmbusError ? e : new ShmbusError('ERR_OS', String(e)));
+          return;
+        }
+        if (r === null) return;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Reads one response out of its slot and settles the request it answers (into its `into` buffer if it fits). */
+  readonly #deliver = (bytes: Uint8Array, offset: number, length: number): boolean => {
+    if (length < RPC_RESPONSE_HEADER_SIZE) return false;
+    const v = this.#responses!.view;
+    const id = v.getUint32(offset + RPC_RES_ID_OFFSET, true);
+    const p = this.#pending.get(id);
+    if (p === undefined) return false; // timed out or aborted already
+    this.#pending.delete(id);
+    p.disarm();
+    this.#received++;
+    const status = v.getUint32(offset + RPC_RES_STATUS_OFFSET, true);
+    const n = length - RPC_RESPONSE_HEADER_SIZE;
+    const at = offset + RPC_RESPONSE_HEADER_SIZE;
+    if (status === RPC_STATUS_OK) {
+      const isText = (v.getUint32(offset + RPC_RES_FLAGS_OFFSET, true) & QUEUE_FLAG_TEXT) !== 0;
+      const into = p.into;
+      let data: Uint8Array;
+      if (into !== undefined && into.length === n) {
+        copyBytes(into, 0, bytes, at, n); // the whole buffer: no subarray view to allocate
+        data = into;
+      } else {
+        data = copyBody(bytes, at, n, into);
+      }
+      p.resolve(new RpcResponse<Res>(data, isText, this.#codec as Codec<Res> | undefined));
+      return true;
+    }
+    this.#failed++;
+    if (status === RPC_STATUS_TOO_LARGE) {
+      p.reject(
+        new ShmbusError(
+          'ERR_MESSAGE_TOO_LARGE',
+          `rpc "${this.name}": the response did not fit this client's response slots; connect with a larger maxMessageSize`,
+          { segment: this.name },
+        ),
+      );
+    } else {
+      p.reject(remoteError(this.name, copyBody(bytes, at, n)));
+    }
+    return true;
+  };
+
+  #checkServers(responses: QueueRing): void {
+    const service = this.#service;
+    if (service === undefined) return;
+    // A worker that sent our response and died before clearing BUSY: take what is already here first.
+    for (;;) {
+      const r = responses.tryTake(this.#deliver);
+      if (r === EMPTY || r === END) break;
+    }
+    if (!service.anyAlive()) {
+      this.#failAll(noServer(this.name, 'the server stopped or died while the request was pending'));
+      return;
+    }
+    for (const [id, pid] of service.deadWorkersHolding(this.#clientId)) {
+      this.#settleError(id, noServer(this.name, `the server process ${pid} died while handling the request`));
+    }
+  }
+
+  #failAll(e: ShmbusError): void {
+    for (const p of this.#pending.drain()) {
+      p.disarm();
+      this.#failed++;
+      p.reject(e);
+    }
+  }
+
+  /** Opens the service (again, if its servers are gone and it may have been replaced) and the response queue. */
+  #connect(): Service {
+    // Reading /proc for every worker costs microseconds: a positive answer is trusted for ALIVE_CACHE_MS (a server
+    // that dies within that window fails the request through the pump's liveness check instead).
+    const now = performance.now();
+    if (now < this.#aliveUntil) return this.#service!;
+    const s = this.#settings;
+    if (this.#service === undefined || !this.#service.anyAlive()) {
+      this.#service?.segment.close();
+      this.#service = undefined;
+      try {
+        this.#service = Service.open(this.name, s.spin, s.livenessInterval);
+      } catch (e) {
+        if (e instanceof ShmbusError && e.code === 'ERR_SHM_NOT_FOUND') throw noServer(this.name, 'no such service');
+        throw e;
+      }
+      if (!this.#service.anyAlive()) throw noServer(this.name, 'no server is alive');
+    }
+    if (this.#responses === undefined) {
+      const size = s.maxMessageSize ?? this.#service.maxMessageSize;
+      const slots = s.slots ?? defaultSlots(size, DEFAULT_RESPONSE_SLOTS);
+      for (let attempt = 0; this.#responses === undefined; attempt++) {
+        const id = this.#service.nextClientId();
+        try {
+          this.#responses = createQueueRing(responseQueueName(this.name, id), slots, size + RPC_RESPONSE_HEADER_SIZE, s.mode, s.spin);
+          this.#clientId = id;
+        } catch (e) {
+          // A stale queue of a dead client of an earlier service generation holds that name: take the next id.
+          if (!(e instanceof ShmbusError) || e.code !== 'ERR_SHM_EXISTS' || attempt > 1000) throw e;
+        }
+      }
+    }
+    this.#aliveUntil = now + ALIVE_CACHE_MS;
+    return this.#service;
+  }
+
+  /** Fails pending requests with ERR_CLOSED, removes this client's response queue. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name }));
+    if (this.#responses !== undefined) {
+      this.#responses.close();
+      this.#responses.segment.close();
+      unlinkQuietly(this.#responses.segment.name);
+    }
+    this.#service?.segment.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function remoteError(name: string, body: Uint8Array): ShmbusError {
+  let info: { name?: unknown; message?: unknown; code?: unknown } = {};
+  try {
+    info = JSON.parse(utf8(body)) as typeof info;
+  } catch {
+    info = { message: utf8(body) };
+  }
+  const message = typeof info.message === 'string' ? info.message : 'the remote handler failed';
+  return new ShmbusError('ERR_REMOTE', message, { segment: name, cause: info });
+}
