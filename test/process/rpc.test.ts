@@ -159,4 +159,18 @@ describe('Rpc across processes', () => {
     for (const d of done) assert.match(d, /^done 150 \d+$/);
     await Promise.all(peers.map(expectCleanExit));
   });
+
+  it('unref(): an idle unref’d server, and a client unref’d with a request pending, let their processes exit', async () => {
+    const n = name('unref');
+    const server = spawnPeer(fixture('rpc-unref'), ['server', n]);
+    await server.line('serving');
+    await expectCleanExit(server); // its workers wait for requests, unref'd: nothing keeps it
+    const srv = await startServer(n); // a server whose handler never answers "hang"
+    const client = spawnPeer(fixture('rpc-unref'), ['client', n]);
+    await client.line('requested');
+    await srv.line(/^handling/);
+    await expectCleanExit(client); // the 60 s request did not hold it
+    srv.kill(); // its handler never returns: close() would wait for it
+    await srv.exited;
+  });
 });

@@ -119,15 +119,18 @@ class PendingTable<T extends { readonly id: number }> {
     return false;
   }
 
+  /** Every entry (a snapshot). */
+  values(): T[] {
+    const all: T[] = [];
+    for (const p of this.#slots) if (p !== undefined) all.push(p);
+    for (const p of this.#overflow.values()) all.push(p);
+    return all;
+  }
+
   /** Removes and returns every entry. */
   drain(): T[] {
-    const all: T[] = [];
-    for (let i = 0; i < FAST_SLOTS; i++) {
-      const p = this.#slots[i];
-      if (p !== undefined) all.push(p);
-      this.#slots[i] = undefined;
-    }
-    for (const p of this.#overflow.values()) all.push(p);
+    const all = this.values();
+    this.#slots.fill(undefined);
     this.#overflow.clear();
     this.size = 0;
     return all;
@@ -152,6 +155,8 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   readonly #settings: ConnectSettings<Req, Res>;
   readonly #codec: Codec<Req | Res> | undefined;
   #service: Service | undefined;
+  /** False after unref(): waits and timers of pending requests do not keep the process alive. */
+  #refed = true;
   #responses: QueueRing | undefined;
   #clientId = 0;
   #nextId = 0;
@@ -189,6 +194,25 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   }
 
   /** Counters of this client. */
+  /**
+   * Lets the process exit while requests are pending, as `net.Socket#unref` (an idle client never keeps it alive).
+   * @returns this
+   */
+  unref(): this {
+    this.#refed = false;
+    this.#responses?.segment.unref();
+    for (const p of this.#pending.values()) p.timer?.unref();
+    return this;
+  }
+
+  /** Undoes {@link unref}. @returns this */
+  ref(): this {
+    this.#refed = true;
+    this.#responses?.segment.ref();
+    for (const p of this.#pending.values()) p.timer?.ref();
+    return this;
+  }
+
   stats(): RpcClientStats {
     return { sent: this.#sent, received: this.#received, failed: this.#failed, inFlight: this.#pending.size };
   }
@@ -346,6 +370,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     const left = remaining(deadline);
     if (left !== Infinity) {
       p.timer = setLongTimeout(() => this.#settleError(p.id, timeoutError(this.#what, timeout ?? 0, this.name)), left);
+      if (!this.#refed) p.timer.unref();
     }
     if (signal !== undefined) {
       p.signal = signal;
@@ -485,6 +510,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
         const id = this.#service.nextClientId();
         try {
           this.#responses = createQueueRing(responseQueueName(this.name, id), slots, size + RPC_RESPONSE_HEADER_SIZE, s.mode, s.spin);
+          if (!this.#refed) this.#responses.segment.unref();
           this.#clientId = id;
         } catch (e) {
           // A stale queue of a dead client of an earlier service generation holds that name: take the next id.

@@ -110,6 +110,21 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     }
   }
 
+  /**
+   * Lets the process exit while the workers only wait for requests (as `net.Server#unref`); a request being
+   * handled keeps it alive through the handler's own work. @returns this
+   */
+  unref(): this {
+    this.#service.segment.unref();
+    return this;
+  }
+
+  /** Undoes {@link unref}. @returns this */
+  ref(): this {
+    this.#service.segment.ref();
+    return this;
+  }
+
   /** Counters of this process's workers. */
   stats(): RpcServerStats {
     return { served: this.#served, failed: this.#failed, inFlight: this.#inFlight };
