@@ -13,6 +13,8 @@ const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
 /** Something that can cancel its pending async waits at once (a Segment on close). */
 export interface WaitOwner {
   readonly pendingWaits: Set<(err: ShmbusError) => void>;
+  /** False while the owner is unref'd: its pending waits do not keep the event loop alive (as `net.Socket#unref`). */
+  readonly refed?: boolean;
 }
 
 /** Blocks this thread until `words[index]` is woken or no longer `expected`. */
@@ -27,39 +29,63 @@ export function wake(words: Int32Array, index: number, count = Infinity): number
 }
 
 type Pending = (result: number) => void;
-// Each entry also holds the waited-on view: while a native thread sleeps on that address, the memory must not be
-// garbage-collected (and unmapped) under it.
-const pending = new Map<number, { resolve: Pending; words: Int32Array; ref: boolean }>();
+interface Entry {
+  resolve: Pending;
+  // The waited-on view: while a native thread sleeps on that address, the memory must not be garbage-collected
+  // (and unmapped) under it.
+  words: Int32Array;
+  owner: WaitOwner | undefined;
+  refed: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+const pending = new Map<number, Entry>();
+/** Pending waits that keep the process alive (their owner is not unref'd). */
+let refedPending = 0;
 let nextId = 1;
 let initialised = false;
-/** Pending waits that keep the process alive (the others were started with ref = false: an unref'ed reader). */
-let refs = 0;
 
 function onDone(id: number, result: number): void {
   pending.get(id)?.resolve(result);
 }
 
-function track(id: number, words: Int32Array, resolve: Pending, ref: boolean): void {
+function countRef(delta: number): void {
+  const before = refedPending;
+  refedPending += delta;
+  // Keep the process alive while a ref'd wait is pending, as a socket read would.
+  if ((before === 0) !== (refedPending === 0)) native.waiterRef(refedPending > 0);
+}
+
+function track(id: number, entry: Entry): void {
   if (!initialised) {
     native.waiterInit(onDone);
     initialised = true;
   }
-  pending.set(id, { resolve, words, ref });
-  // Keep the process alive while a (ref'ed) wait is pending, as a socket read would.
-  if (ref && ++refs === 1) native.waiterRef(true);
+  pending.set(id, entry);
+  if (entry.refed) countRef(1);
 }
 
 function untrack(id: number): void {
-  const p = pending.get(id);
-  if (p === undefined) return;
+  const e = pending.get(id);
+  if (e === undefined) return;
   pending.delete(id);
-  if (p.ref && --refs === 0) native.waiterRef(false);
+  if (e.refed) countRef(-1);
+}
+
+/** Re-applies `owner.refed` to its pending waits (call after the owner's ref()/unref()). */
+export function ownerRefChanged(owner: WaitOwner): void {
+  const refed = owner.refed !== false;
+  for (const e of pending.values()) {
+    if (e.owner !== owner || e.refed === refed) continue;
+    e.refed = refed;
+    if (refed) e.timer?.ref();
+    else e.timer?.unref();
+    countRef(refed ? 1 : -1);
+  }
 }
 
 /**
  * Waits without blocking the event loop. The wait parks on a native waiter thread (futex_waitv), never on
- * libuv's thread pool, so 1000 pending waits leave fs and dns alone. With `ref` false the pending wait (and its
- * timer) does not keep the process alive (an unref'ed reader, like `net.Socket#unref`).
+ * libuv's thread pool, so 1000 pending waits leave fs and dns alone.
  */
 export function waitAsync(
   words: Int32Array,
@@ -67,7 +93,6 @@ export function waitAsync(
   expected: number,
   options: WaitOptions = {},
   owner?: WaitOwner,
-  ref = true,
 ): Promise<WaitResult> {
   let timeout: number;
   try {
@@ -101,21 +126,24 @@ export function waitAsync(
       cancel();
       reject(err);
     };
-    track(
-      id,
-      words,
-      (result) => {
+    const entry: Entry = {
+      resolve: (result) => {
         finish();
         resolve(RESULTS[result]!);
       },
-      ref,
-    );
+      words,
+      owner,
+      refed: owner?.refed !== false,
+      timer: undefined,
+    };
+    track(id, entry);
     if (timeout !== Infinity) {
       timer = setTimeout(() => {
         cancel();
         resolve('timed-out');
       }, timeout);
-      if (!ref) timer.unref();
+      if (!entry.refed) timer.unref();
+      entry.timer = timer;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     owner?.pendingWaits.add(cancelByOwner);

@@ -36,8 +36,7 @@ export function wakeSleepers(words: Int32Array, sleepersIndex: number, wordIndex
 
 /**
  * One async park: announce, re-check with `ready()` (true = the condition holds, do not sleep), then sleep on
- * `wordIndex` while it still holds `expected`, for at most `options.timeout` ms (`ref` false: the pending wait does
- * not keep the process alive). The caller loops and re-checks:
+ * `wordIndex` while it still holds `expected`, for at most `options.timeout` ms. The caller loops and re-checks:
  * the result may be a spurious 'ok'. Rejects with ERR_ABORTED / ERR_CLOSED (the owner closed) like waitAsync.
  */
 export function parkAsync(
@@ -48,11 +47,10 @@ export function parkAsync(
   ready: () => boolean,
   options: WaitOptions,
   owner?: WaitOwner,
-  ref = true,
 ): Promise<WaitResult> {
   announce(words, sleepersIndex);
   if (ready()) return Promise.resolve('not-equal');
-  return waitAsync(words, wordIndex, expected, options, owner, ref);
+  return waitAsync(words, wordIndex, expected, options, owner);
 }
 
 /** {@link parkAsync} blocking the calling thread. */

@@ -44,7 +44,7 @@ export async function parkRing(ring: QueueRing, p: ParkRequest): Promise<void> {
   ring.localSleepers[role]++;
   try {
     // SYNC PARK (§3): announce (seq_cst add on the sleepers word), re-check the futex word, sleep; no withdraw.
-    await parkAsync(w, p.sleepers, word, seen, () => Atomics.load(w, word) !== seen, { timeout, signal: p.signal }, ring.segment, ring.ref);
+    await parkAsync(w, p.sleepers, word, seen, () => Atomics.load(w, word) !== seen, { timeout, signal: p.signal }, ring.segment);
   } finally {
     // Process-local bookkeeping only: shared memory is never touched after the wait (it may be unmapped).
     ring.localSleepers[role]--;

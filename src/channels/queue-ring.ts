@@ -76,8 +76,6 @@ export class QueueRing {
   readonly view: DataView;
   /** This handle's counters. */
   readonly counters: RingCounters = { sent: 0, received: 0, resent: 0 };
-  /** False: pending waits of this ring do not keep the process alive (Queue#unref). */
-  ref = true;
   readonly #words: Int32Array;
   readonly #words64: BigInt64Array;
   readonly #bytes: Uint8Array;

@@ -528,17 +528,19 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   }
 
   /**
-   * Lets the process exit while this handle only waits (a pending receive or send does not keep it alive), as
-   * `net.Socket#unref`. Applies to waits that start after the call. @returns this
+   * Lets the process exit while this handle only waits (its pending and later receives and sends do not keep it
+   * alive), as `net.Socket#unref`; through {@link Segment.unref} of its segment. @returns this
    */
   unref(): this {
-    this.#ring.ref = false;
+    this.#assertOpen();
+    this.#ring.segment.unref();
     return this;
   }
 
   /** Undoes {@link unref}. @returns this */
   ref(): this {
-    this.#ring.ref = true;
+    this.#assertOpen();
+    this.#ring.segment.ref();
     return this;
   }
 

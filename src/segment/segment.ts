@@ -18,7 +18,7 @@ import {
   type SegmentKind,
 } from '../protocol/layout.js';
 import { deadlineAfter, remaining, sleepSync, validateTimeout, type WaitOptions } from '../base/deadline.js';
-import { waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../base/futex.js';
+import { ownerRefChanged, waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../base/futex.js';
 import { decodeHeader, encodeHeader, type SegmentHeader } from '../protocol/header.js';
 import { nameFromOsName, osName, validateName } from './names.js';
 import { isProcessAlive, selfIdentity } from '../base/process.js';
@@ -401,6 +401,34 @@ export class Segment implements WaitOwner {
     if (this.#origin.type === 'file') {
       callNative('flush', `file "${this.name}"`, undefined, () => native.flush(this.#handle));
     }
+  }
+
+  #refed = true;
+
+  /** False after {@link unref}: pending async waits on this segment do not keep the process alive. */
+  get refed(): boolean {
+    return this.#refed;
+  }
+
+  /**
+   * Lets the process exit while async waits on this segment are pending (as `net.Socket#unref`); idempotent.
+   * The channels' `unref()` call this on their segment.
+   */
+  unref(): this {
+    if (this.#refed) {
+      this.#refed = false;
+      ownerRefChanged(this);
+    }
+    return this;
+  }
+
+  /** Undoes {@link unref}: pending and later async waits keep the process alive again. */
+  ref(): this {
+    if (!this.#refed) {
+      this.#refed = true;
+      ownerRefChanged(this);
+    }
+    return this;
   }
 
   /**
