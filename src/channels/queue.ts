@@ -528,16 +528,18 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   }
 
   /**
-   * Lets the process exit while this handle only waits (a pending receive or send does not keep it alive), as
-   * `net.Socket#unref`; also a wait already pending. @returns this
+   * Lets the process exit while this handle only waits (its pending and later receives and sends do not keep it
+   * alive), as `net.Socket#unref`; through {@link Segment.unref} of its segment. @returns this
    */
   unref(): this {
+    this.#assertOpen();
     this.#ring.segment.unref();
     return this;
   }
 
   /** Undoes {@link unref}. @returns this */
   ref(): this {
+    this.#assertOpen();
     this.#ring.segment.ref();
     return this;
   }

@@ -13,7 +13,8 @@ const { name, cleanup } = trackNames();
 after(cleanup);
 
 // --mount-proc: the child sees its own namespace's /proc (so it records its real start time there).
-const UNSHARE = ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'];
+// --kill-child: killing unshare (the peer's process) kills the child in the namespace too.
+const UNSHARE = ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL'];
 const canUnshare = spawnSync(UNSHARE[0]!, [...UNSHARE.slice(1), 'true']).status === 0;
 
 describe('Queue across pid namespaces', { skip: canUnshare ? false : 'unshare --user --pid is not available here' }, () => {
