@@ -11,7 +11,7 @@
 import { ShmbusError, isShmbusError } from '../errors.js';
 import { QUEUE_FLAG_TEXT, QUEUE_MAX_SLOTS, QUEUE_MAX_SLOT_SIZE, QUEUE_PARAM_SLOTS, QUEUE_PARAM_SLOT_SIZE, queueRingSize } from '../protocol/layout.js';
 import { Segment } from '../segment/segment.js';
-import { deadlineAfter, remaining, sleepSync, timeoutError, validateTimeout, abortedError, type WaitOptions } from '../base/deadline.js';
+import { abortedError, deadlineAfter, remaining, sleepSync, timeoutError, validateSignal, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { intOption, invalidArg, optionsObject } from '../base/options.js';
 import { validateSpin } from '../base/spin.js';
 import { resolveCodec, type Codec, type CodecOption } from './codec.js';
@@ -136,21 +136,6 @@ function validateMode(mode: unknown): number | undefined {
     throw invalidArg('mode', 'permission bits within 0o666 (read/write for owner, group, others)', mode);
   }
   return mode;
-}
-
-function validateSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
-  return signal;
-}
-
-/** ERR_ABORTED, or ERR_TIMEOUT when the signal's reason is a TimeoutError (AbortSignal.timeout). */
-function abortError(signal: AbortSignal, what: string): ShmbusError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof DOMException && reason.name === 'TimeoutError') {
-    return new ShmbusError('ERR_TIMEOUT', `${what} timed out (its signal's timeout fired)`, { cause: reason });
-  }
-  return abortedError(signal, what);
 }
 
 /** Refuses options of the old API with a hint (slotSize became maxMessageSize). */
@@ -302,7 +287,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     const h = handleOptions(o);
     const deadline = deadlineAfter(timeout);
     for (let pause = 1; ; pause = Math.min(2 * pause, 20)) {
-      if (signal?.aborted) throw abortError(signal, `Queue.open("${name}")`);
+      if (signal?.aborted) throw abortedError(signal, `Queue.open("${name}")`);
       const q = Queue.#tryOpen<T>(name, h);
       if (q !== undefined) return q;
       const left = remaining(deadline);
@@ -328,7 +313,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     const h = handleOptions(o);
     const deadline = deadlineAfter(timeout);
     for (let pause = 1; ; pause = Math.min(2 * pause, 20)) {
-      if (signal?.aborted) throw abortError(signal, `Queue.openAsync("${name}")`);
+      if (signal?.aborted) throw abortedError(signal, `Queue.openAsync("${name}")`);
       const q = Queue.#tryOpen<T>(name, h);
       if (q !== undefined) return q;
       const left = remaining(deadline);
