@@ -34,8 +34,12 @@ export class Message<T = Uint8Array> {
   #valid: ((seq: number) => boolean) | null = null;
   readonly #codec: Codec<T> | undefined;
 
-  /** @internal */
-  constructor(codec: Codec<T> | undefined, bytes: Uint8Array) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<T>(codec: Codec<T> | undefined, bytes: Uint8Array): Message<T> {
+    return new Message<T>(codec, bytes);
+  }
+
+  private constructor(codec: Codec<T> | undefined, bytes: Uint8Array) {
     this.#codec = codec;
     this.#bytes = bytes;
   }

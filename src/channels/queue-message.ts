@@ -19,8 +19,12 @@ export class QueueMessage<T = Uint8Array> {
   /** @internal the channel's codec, undefined for raw bytes. */
   readonly #codec: Codec<T> | undefined;
 
-  /** @internal */
-  constructor(data: Uint8Array, isText: boolean, codec?: Codec<T>) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<T>(data: Uint8Array, isText: boolean, codec?: Codec<T>): QueueMessage<T> {
+    return new QueueMessage<T>(data, isText, codec);
+  }
+
+  private constructor(data: Uint8Array, isText: boolean, codec?: Codec<T>) {
     this.data = data;
     this.isText = isText;
     this.#codec = codec;

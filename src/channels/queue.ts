@@ -20,9 +20,6 @@ import { bodyFlags, copyBody, validateBody, writeBody, type BodyReader } from '.
 import { DEFAULT_SPIN_US, EMPTY, END, LIVENESS_INTERVAL_MS, QueueRing, TIMED_OUT } from './queue-ring.js';
 
 export { QueueMessage } from './queue-message.js';
-export { copyBody, validateBody, bodyFlags, writeBody, type BodyReader, type BodyWriter } from './queue-body.js';
-export { QueueRing, EMPTY, END, TIMED_OUT, LIVENESS_INTERVAL_MS } from './queue-ring.js';
-export { queueRingSize } from '../protocol/layout.js';
 
 /** What `send` takes: bytes or a string without a codec; the codec's value type with one. */
 export type QueueInput<T> = [T] extends [Uint8Array] ? Uint8Array | string : T;
@@ -229,7 +226,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   #intoMessage: QueueMessage<T> | undefined = undefined;
   readonly #readInto: BodyReader<QueueMessage<T>> = (bytes, offset, length, flags) => this.#deliverInto(bytes, offset, length, flags);
   readonly #readCopy: BodyReader<QueueMessage<T>> = (bytes, offset, length, flags) =>
-    new QueueMessage<T>(copyBody(bytes, offset, length), (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec);
+    QueueMessage.create<T>(copyBody(bytes, offset, length), (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec);
 
   private constructor(name: string, ring: QueueRing, codec: Codec<T> | undefined) {
     this.name = name;
@@ -466,7 +463,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
 
   #deliverInto(bytes: Uint8Array, offset: number, length: number, flags: number): QueueMessage<T> {
     const into = this.#into!;
-    if (into.length < length) return new QueueMessage<T>(copyBody(bytes, offset, length), (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec);
+    if (into.length < length) return QueueMessage.create<T>(copyBody(bytes, offset, length), (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec);
     const data = copyBody(bytes, offset, length, into);
     const m = this.#intoMessage;
     if (m !== undefined && m.data.buffer === into.buffer && m.data.byteOffset === into.byteOffset) {
@@ -474,7 +471,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
       m.isText = (flags & QUEUE_FLAG_TEXT) !== 0;
       return m;
     }
-    return (this.#intoMessage = new QueueMessage<T>(data, (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec));
+    return (this.#intoMessage = QueueMessage.create<T>(data, (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec));
   }
 
   /**

@@ -85,7 +85,7 @@ export class Rpc {
         service.segment.close();
         continue;
       }
-      return new RpcServer<Req, Res>(name, service, joined, handler, s);
+      return RpcServer.create<Req, Res>(name, service, joined, handler, s);
     }
   }
 
@@ -107,7 +107,7 @@ export class Rpc {
   static connect<Req, Res>(name: string, options?: RpcConnectOptions<Req, Res>): RpcClient<Req, Res> {
     const s = connectSettings(options);
     validateServiceName(name);
-    return new RpcClient<Req, Res>(name, s);
+    return RpcClient.create<Req, Res>(name, s);
   }
 
   /**

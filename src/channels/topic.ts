@@ -261,8 +261,12 @@ export class Loan {
   readonly #reservation: Reservation;
   #done = false;
 
-  /** @internal */
-  constructor(topic: LoanOwner, reservation: Reservation, bytes: Uint8Array) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create(topic: LoanOwner, reservation: Reservation, bytes: Uint8Array): Loan {
+    return new Loan(topic, reservation, bytes);
+  }
+
+  private constructor(topic: LoanOwner, reservation: Reservation, bytes: Uint8Array) {
     this.#topic = topic;
     this.#reservation = reservation;
     this.bytes = bytes;
@@ -465,7 +469,7 @@ export class Topic<T = Uint8Array> {
    * ```
    */
   static subscribe<T = Uint8Array>(name: string, options?: SubscribeOptions<T>): Subscriber<T> {
-    return new Subscriber<T>(name, optionsObject(options, 'Topic.subscribe'));
+    return Subscriber.create<T>(name, optionsObject(options, 'Topic.subscribe'));
   }
 
   /** Removes a topic's name (processes using it go on). @throws ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, ERR_INVALID_NAME */
@@ -561,7 +565,7 @@ export class Topic<T = Uint8Array> {
   #loanLocked(size: number): Loan {
     const r = this.#reserve(size);
     const start = this.#view.dataOffset + r.at + TOPIC_RECORD_HEADER_SIZE;
-    this.#loan = new Loan(this, { ...r, cursor: { ...r.cursor } }, this.#view.bytes.subarray(start, start + size));
+    this.#loan = Loan.create(this, { ...r, cursor: { ...r.cursor } }, this.#view.bytes.subarray(start, start + size));
     return this.#loan;
   }
 
@@ -801,8 +805,12 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   };
   readonly #valid = (seq: number): boolean => this.#attached !== null && !this.#closed && this.#attached.reader.stillValid(seq);
 
-  /** @internal use Topic.subscribe */
-  constructor(name: string, options: SubscribeOptions<T>) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<T>(name: string, options: SubscribeOptions<T>): Subscriber<T> {
+    return new Subscriber<T>(name, options);
+  }
+
+  private constructor(name: string, options: SubscribeOptions<T>) {
     validateName(name);
     const from = choiceOption('from', options.from, ['latest', 'oldest'] as const, 'latest');
     const wait = validateTimeout(options.timeout ?? 0, 'timeout');
@@ -864,7 +872,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     if (ref === null) return null;
     this.#read++;
     if (this.#entry >= 0) setProgress(a.view.words, this.#entry, ref.seq + 1, a.reader.lost);
-    const m = reuse ? (this.#reused ??= new Message<T>(this.#codec, a.view.bytes)) : new Message<T>(this.#codec, a.view.bytes);
+    const m = reuse ? (this.#reused ??= Message.create<T>(this.#codec, a.view.bytes)) : Message.create<T>(this.#codec, a.view.bytes);
     if (copy) {
       const data = this.#copied!;
       this.#copied = null;

@@ -22,7 +22,9 @@ import {
   RPC_STATUS_TOO_LARGE,
 } from '../../protocol/layout.js';
 import { utf8, type Codec } from '../codec.js';
-import { EMPTY, END, QueueRing, TIMED_OUT, bodyFlags, copyBody, createQueueRing, defaultSlots, validateBody, writeBody } from '../queue.js';
+import { createQueueRing, defaultSlots } from '../queue.js';
+import { bodyFlags, copyBody, validateBody, writeBody } from '../queue-body.js';
+import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
 import { RpcResponse } from './messages.js';
 import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
 import { Service, noServer, responseQueueName, unlinkQuietly } from './service.js';
@@ -178,8 +180,12 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   readonly #ns: number;
   readonly #spinMs: number;
 
-  /** @internal use {@link Rpc.connect} */
-  constructor(name: string, settings: ConnectSettings<Req, Res>) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<Req, Res>(name: string, settings: ConnectSettings<Req, Res>): RpcClient<Req, Res> {
+    return new RpcClient<Req, Res>(name, settings);
+  }
+
+  private constructor(name: string, settings: ConnectSettings<Req, Res>) {
     this.name = name;
     this.#settings = settings;
     this.#codec = settings.codec;
@@ -442,7 +448,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       } else {
         data = copyBody(bytes, at, n, into);
       }
-      p.resolve(new RpcResponse<Res>(data, isText, this.#codec as Codec<Res> | undefined));
+      p.resolve(RpcResponse.create<Res>(data, isText, this.#codec as Codec<Res> | undefined));
       return true;
     }
     this.#failed++;

@@ -24,8 +24,12 @@ export class RpcRequest<T = Uint8Array> {
   /** @internal */
   clientNs = 0;
 
-  /** @internal */
-  constructor(codec: Codec<T> | undefined) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<T>(codec: Codec<T> | undefined): RpcRequest<T> {
+    return new RpcRequest<T>(codec);
+  }
+
+  private constructor(codec: Codec<T> | undefined) {
     this.#codec = codec;
   }
 
@@ -101,8 +105,12 @@ export class RpcResponse<T = Uint8Array> {
   readonly #codec: Codec<T> | undefined;
   #value: T | typeof UNSET = UNSET;
 
-  /** @internal */
-  constructor(data: Uint8Array, isText: boolean, codec: Codec<T> | undefined) {
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<T>(data: Uint8Array, isText: boolean, codec: Codec<T> | undefined): RpcResponse<T> {
+    return new RpcResponse<T>(data, isText, codec);
+  }
+
+  private constructor(data: Uint8Array, isText: boolean, codec: Codec<T> | undefined) {
     this.data = data;
     this.isText = isText;
     this.#codec = codec;

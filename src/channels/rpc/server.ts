@@ -19,7 +19,8 @@ import {
 } from '../../protocol/layout.js';
 import { TWO32 } from '../../base/u64.js';
 import type { Codec } from '../codec.js';
-import { EMPTY, END, QueueRing, TIMED_OUT, openQueueRing } from '../queue.js';
+import { openQueueRing } from '../queue.js';
+import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
 import { copyBytes } from '../../base/copy.js';
 import { RpcRequest } from './messages.js';
 import type { ServeSettings } from './options.js';
@@ -79,8 +80,18 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
   #failed = 0;
   #inFlight = 0;
 
-  /** @internal use {@link Rpc.serve} */
-  constructor(
+  /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
+  static create<Req, Res>(
+    name: string,
+    service: Service,
+    entries: number[],
+    handler: (request: RpcRequest<Req>) => Res | PromiseLike<Res>,
+    settings: ServeSettings<Req, Res>,
+  ): RpcServer<Req, Res> {
+    return new RpcServer<Req, Res>(name, service, entries, handler, settings);
+  }
+
+  private constructor(
     name: string,
     service: Service,
     entries: number[],
@@ -140,7 +151,7 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     let scratch = new Uint8Array(0);
     // The view of `scratch` handed out last: requests of the same length reuse it (no subarray per request).
     let view = scratch;
-    const req = new RpcRequest<Req>(this.#codec as Codec<Req> | undefined);
+    const req = RpcRequest.create<Req>(this.#codec as Codec<Req> | undefined);
     const reader = (bytes: Uint8Array, offset: number, length: number): boolean => {
       if (length < RPC_REQUEST_HEADER_SIZE) return false; // not a request: nobody to answer
       const v = ring.view;

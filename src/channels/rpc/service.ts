@@ -37,7 +37,8 @@ import {
 import { validateName } from '../../segment/names.js';
 import { Segment } from '../../segment/segment.js';
 import { Mutex } from '../../sync/mutex.js';
-import { QueueRing, bodyFlags, writeBody } from '../queue.js';
+import { bodyFlags, writeBody } from '../queue-body.js';
+import { QueueRing } from '../queue-ring.js';
 
 
 

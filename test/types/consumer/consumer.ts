@@ -17,6 +17,7 @@ import {
   Rpc,
   RpcClient,
   RpcRequest,
+  RpcResponse,
   RpcServer,
   RwLock,
   Segment,
@@ -138,7 +139,9 @@ export async function rpcs(): Promise<void> {
   const named: boolean = server instanceof RpcServer && client instanceof RpcClient;
   void named;
   const res = await client.request('hi', { timeout: 1000 });
-  void res.data.length;
+  const answered: boolean = res instanceof RpcResponse;
+  const reply: string = res.text();
+  void [res.data.length, answered, reply, server.stats().served, client.stats().inFlight];
   client.close();
   await server.close();
   Rpc.unlink('types.rpc');

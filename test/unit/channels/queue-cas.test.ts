@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Queue, Segment } from '../../../src/index.js';
-import { QueueRing } from '../../../src/channels/queue.js';
+import { QueueRing } from '../../../src/channels/queue-ring.js';
 import {
   QUEUE_ABANDONED_OFFSET,
   QUEUE_FLAG_TEXT,
