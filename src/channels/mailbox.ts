@@ -19,7 +19,7 @@ import {
   MAILBOX_VERSION_OFFSET,
   MAILBOX_WAITERS_OFFSET,
 } from '../protocol/layout.js';
-import { validateName } from '../segment/names.js';
+import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
 import { copyBytes } from '../base/copy.js';
 import { acquireFence, releaseFence } from '../base/fence.js';

@@ -6,7 +6,19 @@
  */
 import { remaining } from '../base/deadline.js';
 import { parkAsync } from '../base/park.js';
-import type { QueueRing } from './queue-ring.js';
+import type { WaitOwner } from '../base/futex.js';
+
+/** What a park uses of its ring (QueueRing has it; named here so this module needs nothing of the ring's). @internal */
+export interface ParkableRing {
+  /** Waiters of this process per side (consumers 0, producers 1): only the first one spins. */
+  readonly localSleepers: number[];
+  /** The slot whose holder blocks this side, if another process holds it. */
+  blocker(consumer: boolean): { si: number; seq: number } | undefined;
+  /** Recovers slot `si` (ticket `seq`) if its holder is dead; true when it did. */
+  recoverIfDead(si: number, seq: number): boolean;
+  /** Whose close() rejects the park. */
+  readonly segment: WaitOwner;
+}
 
 /** What one park needs to know (the ring's word indices and this wait's state). @internal */
 export interface ParkRequest {
@@ -24,7 +36,7 @@ export interface ParkRequest {
 }
 
 /** One sleep of a ring waiter; the caller loops and re-tries. @internal */
-export async function parkRing(ring: QueueRing, p: ParkRequest): Promise<void> {
+export async function parkRing(ring: ParkableRing, p: ParkRequest): Promise<void> {
   const { words: w, word, seen } = p;
   const role = p.consumer ? 0 : 1;
   // Only the first waiter of this process spins: the others would watch the same word and block the event loop.

@@ -35,7 +35,7 @@ import { wakeSleepers } from '../base/park.js';
 import { validateSpin } from '../base/spin.js';
 import type { BodyReader, BodyWriter } from './queue-body.js';
 import { readOwner, selfStamp, slotHolderAlive, stampOwner, type Stamp } from './queue-recovery.js';
-import { parkRing } from './queue-park.js';
+import { parkRing, type ParkableRing } from './queue-park.js';
 
 export const DEFAULT_SPIN_US = 50;
 /** Default `livenessInterval`: while a slot is held by another process, sleep at most this long between checks. */
@@ -68,7 +68,7 @@ export interface RingCounters {
 /**
  * The ring machinery. @internal
  */
-export class QueueRing {
+export class QueueRing implements ParkableRing {
   readonly slots: number;
   readonly slotSize: number;
   readonly segment: Segment;

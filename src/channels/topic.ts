@@ -22,7 +22,7 @@ import {
   TOPIC_RECORD_HEADER_SIZE,
   OS_NAME_PREFIX,
 } from '../protocol/layout.js';
-import { validateName } from '../segment/names.js';
+import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';

@@ -2,4 +2,4 @@
 export * from './layout.js';
 export { decodeHeader, encodeHeader } from './header.js';
 export type { SegmentHeader } from './header.js';
-export { osName, nameFromOsName, validateName } from '../segment/names.js';
+export { osName, nameFromOsName, validateName } from './names.js';

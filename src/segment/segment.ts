@@ -22,7 +22,7 @@ import {
 import { deadlineAfter, remaining, sleepSync, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { ownerRefChanged, waitAsync, waitSync, wake, type WaitOwner, type WaitResult } from '../base/futex.js';
 import { decodeHeader, encodeHeader, type SegmentHeader } from '../protocol/header.js';
-import { nameFromOsName, osName, validateName } from './names.js';
+import { nameFromOsName, osName, validateName } from '../protocol/names.js';
 import { holderAlive, selfIdentity } from '../base/process.js';
 import { intOption, invalidArg, optionsObject } from '../base/options.js';
 

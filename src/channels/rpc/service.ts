@@ -34,7 +34,7 @@ import {
   RPC_WORKERS_OFFSET,
   queueRingSize,
 } from '../../protocol/layout.js';
-import { validateName } from '../../segment/names.js';
+import { validateName } from '../../protocol/names.js';
 import { Segment } from '../../segment/segment.js';
 import { Mutex } from '../../sync/mutex.js';
 import { bodyFlags, writeBody } from '../queue-body.js';

@@ -1,6 +1,6 @@
 /** shmbus names and their OS names. The one place that maps one to the other (macOS will hash long names here). */
 import { ShmbusError } from '../errors.js';
-import { NAME_MAX_LENGTH, OS_NAME_PREFIX } from '../protocol/layout.js';
+import { NAME_MAX_LENGTH, OS_NAME_PREFIX } from './layout.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
 

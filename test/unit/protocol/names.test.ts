@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { osName, nameFromOsName, validateName } from '../../../src/segment/names.js';
+import { osName, nameFromOsName, validateName } from '../../../src/protocol/names.js';
 import { isShmbusError } from '../../../src/index.js';
 
 describe('segment names', () => {
