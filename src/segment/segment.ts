@@ -2,6 +2,7 @@
  * Segment: a named piece of shared memory with a validated header (PROTOCOL.md "Segment header"), or a raw
  * foreign shm object, or a window of a file. The layer every primitive and channel stands on.
  */
+import { statSync } from 'node:fs';
 import { ShmbusError } from '../errors.js';
 import { callNative, native, type MappingHandle, type NativeMapping } from '../native/binding.js';
 import {
@@ -321,9 +322,12 @@ export class Segment implements WaitOwner {
 
   /** Lists shmbus segments on this machine, with their header facts and whether they are stale. */
   static list(): SegmentInfo[] {
+    // Headers first, mappings after: a segment being created when its header was read is mapped by then (its
+    // creator maps it before writing the header), so the scan cannot miss the creator's own mapping.
+    const entries = native.listShm(OS_NAME_PREFIX, HEADER_SIZE);
     const mapped = new Set(native.mappedShm(OS_NAME_PREFIX));
     const out: SegmentInfo[] = [];
-    for (const entry of native.listShm(OS_NAME_PREFIX, HEADER_SIZE)) {
+    for (const entry of entries) {
       const name = nameFromOsName(entry.osName);
       if (name === undefined) continue;
       const attached = mapped.has(entry.osName);
@@ -347,9 +351,14 @@ export class Segment implements WaitOwner {
             createdAt: new Date(h.createdAt),
             stale: !attached && !holderAlive(h.creatorPid, h.creatorStartTime, h.creatorNs),
           };
+        } else {
+          // Still being created (PROTOCOL.md §2.3): judged by its creator once the header names one, else by age.
+          info.stale = !attached && creatingIsStale(entry.osName, entry.head);
         }
       } catch {
-        // Unreadable header: reported as kind 'unknown'; stale only if nobody has it mapped.
+        // An object shorter than the header is a creator between shm_open and ftruncate: by age, as above.
+        // Any other unreadable header: stale only if nobody has it mapped.
+        if (entry.size < HEADER_SIZE) info.stale = !attached && creatingIsStale(entry.osName, entry.head);
       }
       out.push(info);
     }
@@ -498,12 +507,45 @@ export class Segment implements WaitOwner {
 
 /** The creator recorded in a header that is not ready yet (undefined before the creator wrote its pid). */
 function initialisingCreator(buffer: SharedArrayBuffer): { pid: number; alive: boolean } | undefined {
-  const view = new DataView(buffer, 0, HEADER_SIZE);
   // SYNC CREATOR (acquire load of creatorPid): a pid seen means its start time and namespace are written.
   const pid = Atomics.load(new Int32Array(buffer, 0, HEADER_SIZE / 4), HDR_CREATOR_PID_OFFSET / 4) >>> 0;
+  return creatorOf(new DataView(buffer, 0, HEADER_SIZE), pid);
+}
+
+/** The creator named by a header still being initialised (`pid` = its creatorPid), undefined if none yet. */
+function creatorOf(view: DataView, pid: number): { pid: number; alive: boolean } | undefined {
   if (view.getUint32(HDR_MAGIC_OFFSET, true) !== SEGMENT_MAGIC || pid === 0) return undefined;
   const start = Number(view.getBigUint64(HDR_CREATOR_START_OFFSET, true));
   return { pid, alive: holderAlive(pid, start, view.getUint32(HDR_CREATOR_NS_OFFSET, true)) };
+}
+
+/**
+ * How long an object whose header names no creator yet (a creator between shm_open and its header stores) is
+ * presumed to be still in creation: past this its creator died while creating it (PROTOCOL.md §2.3).
+ */
+const CREATING_GRACE_MS = 60_000;
+
+/**
+ * Staleness of an unmapped object that is not READY: its creator decides once the header names one; before that
+ * it is stale only when it was created (mtime) more than CREATING_GRACE_MS ago (a live creator gets from shm_open
+ * to its header within microseconds, so an old one was abandoned; a young one may have a creator that has not
+ * mapped it yet).
+ */
+function creatingIsStale(osEntry: string, head: Uint8Array): boolean {
+  if (head.length >= HEADER_SIZE) {
+    const view = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
+    // A copy read by the kernel (pread): the creator stores creatorPid after magic, start and ns (release).
+    const creator = creatorOf(view, view.getUint32(HDR_CREATOR_PID_OFFSET, true));
+    if (creator !== undefined) return !creator.alive;
+  }
+  let changed: number;
+  try {
+    const st = statSync(`/dev/shm/${osEntry.startsWith('/') ? osEntry.slice(1) : osEntry}`);
+    changed = st.mtimeMs; // set by shm_open(O_CREAT) and ftruncate
+  } catch {
+    return false; // gone meanwhile: nothing to remove
+  }
+  return Date.now() - changed > CREATING_GRACE_MS;
 }
 
 /** Permission bits of a create: read/write bits only (execute bits mean nothing for shared memory). */

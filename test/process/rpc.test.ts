@@ -1,6 +1,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rpc, isShmbusError } from '../../src/index.js';
+import { writeFileSync } from 'node:fs';
+import { Rpc, Segment, isShmbusError } from '../../src/index.js';
+import { osName } from '../../src/segment/names.js';
+import { HDR_STATE_OFFSET } from '../../src/protocol/layout.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { runRpcLoad } from './rpc-load.js';
 
@@ -158,6 +161,27 @@ describe('Rpc across processes', () => {
     const done = await Promise.all(peers.map((p) => p.line(/^done/, 120_000)));
     for (const d of done) assert.match(d, /^done 150 \d+$/);
     await Promise.all(peers.map(expectCleanExit));
+  });
+
+  it('the last server out leaves alone the response queues that live clients are still creating', async () => {
+    // Regression: the last server's cleanup took a response queue caught between its client's shm_open and READY
+    // for stale and unlinked it; the client then sent its request, the worker found no queue to answer into, and
+    // the request hung until its timeout (rpc-churn, about 1 run in 100 under load).
+    const n = name('rpc-creating');
+    const empty = `${n}.r7`; // its client is between shm_open and ftruncate
+    writeFileSync(`/dev/shm${osName(empty)}`, '');
+    const init = `${n}.r8`; // its client (this process) has written the header, not READY yet
+    Segment.create(init, { size: 64, kind: 'queue' }).close();
+    const raw = Segment.openRaw(osName(init));
+    Atomics.store(raw.words, HDR_STATE_OFFSET / 4, 0);
+    raw.close();
+    const server = Rpc.serve(n, (req) => req.data);
+    await server.close(); // the last server out: retires the service and removes stale response queues
+    const left = Segment.list().map((s) => s.name);
+    assert.ok(left.includes(empty), 'the queue whose client is between shm_open and ftruncate is still there');
+    assert.ok(left.includes(init), 'the queue whose live client is initialising it is still there');
+    Segment.unlink(empty);
+    Segment.unlink(init);
   });
 
   it('unref(): an idle unref’d server, and a client unref’d with a request pending, let their processes exit', async () => {

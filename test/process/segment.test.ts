@@ -1,6 +1,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { Segment, isShmbusError } from '../../src/index.js';
+import { osName } from '../../src/segment/names.js';
+import { HDR_STATE_OFFSET } from '../../src/protocol/layout.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, wakeUntilWoken } from '../helpers/index.js';
 
 const { name: fresh, cleanup } = trackNames();
@@ -189,6 +192,30 @@ describe('Segment across processes', () => {
     seg.close();
     Segment.unlink(name);
     assert.equal(Segment.list().find((s) => s.name === name), undefined);
+  });
+
+  it('list(): an object still being created is stale only once its creator is dead or (naming none yet) it is old', () => {
+    // A creator between shm_open and ftruncate: an empty object nobody maps yet (the last server of an rpc service
+    // used to unlink a client's response queue in this state, and the client's request then hung).
+    const empty = fresh('creating-empty');
+    const path = `/dev/shm${osName(empty)}`;
+    writeFileSync(path, '');
+    assert.equal(Segment.list().find((s) => s.name === empty)?.stale, false, 'young, no creator named yet: in creation');
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(path, old, old);
+    assert.equal(Segment.list().find((s) => s.name === empty)?.stale, true, 'old and unmapped: its creator died creating it');
+    Segment.unlink(empty);
+    // A creator that wrote its header (naming itself) but not READY yet, and whose mapping the scan did not see.
+    const init = fresh('creating-init');
+    const seg = Segment.create(init, { size: 64 });
+    seg.close();
+    const raw = Segment.openRaw(osName(init));
+    Atomics.store(raw.words, HDR_STATE_OFFSET / 4, 0); // back to INIT, as while its creator initialises it
+    raw.close();
+    const info = Segment.list().find((s) => s.name === init);
+    assert.equal(info?.attached, false);
+    assert.equal(info?.stale, false, 'its creator (this process) lives: not stale');
+    Segment.unlink(init);
   });
 
   it('SharedArrayBuffer of a segment is shared with worker_threads', { skip: externalRun && 'a non-shared ArrayBuffer is copied, not shared, by postMessage' }, async () => {

@@ -1,4 +1,5 @@
 /** RpcClient: sends requests into a service's ring and matches responses by id (PROTOCOL.md §8, "Client"). */
+import { statSync } from 'node:fs';
 import { ShmbusError } from '../../errors.js';
 import { abortedError, deadlineAfter, remaining, setLongTimeout, timeoutError, type LongTimer, type WaitOptions } from '../../base/deadline.js';
 import { invalidArg, optionsObject } from '../../base/options.js';
@@ -28,6 +29,7 @@ import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
 import { RpcResponse } from './messages.js';
 import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
 import { Service, noServer, responseQueueName, unlinkQuietly } from './service.js';
+import { osName } from '../../segment/names.js';
 
 /** Options of {@link RpcClient.request}. */
 export interface RpcRequestOptions extends WaitOptions {
@@ -160,6 +162,8 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   /** False after unref(): waits and timers of pending requests do not keep the process alive. */
   #refed = true;
   #responses: QueueRing | undefined;
+  /** Inode of the response queue's object: its name must keep leading to it, or responses cannot arrive. */
+  #responsesIno = 0;
   #clientId = 0;
   #nextId = 0;
   #aliveUntil = 0;
@@ -478,6 +482,15 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       this.#failAll(noServer(this.name, 'the server stopped or died while the request was pending'));
       return;
     }
+    if (responseQueueIno(responses.segment.name) !== this.#responsesIno) {
+      // Workers open the queue by name: once the name is gone (or names another object) no response can reach
+      // this client. Fail what is pending now instead of at its timeout; the next request makes a new queue.
+      this.#failAll(noServer(this.name, `this client's response queue "${responses.segment.name}" was removed, so no response can reach it`));
+      this.#responses = undefined;
+      this.#aliveUntil = 0;
+      responses.segment.close();
+      return;
+    }
     for (const [id, pid] of service.deadWorkersHolding(this.#clientId)) {
       this.#settleError(id, noServer(this.name, `the server process ${pid} died while handling the request`));
     }
@@ -517,6 +530,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
         try {
           this.#responses = createQueueRing(responseQueueName(this.name, id), slots, size + RPC_RESPONSE_HEADER_SIZE, s.mode, s.spin);
           if (!this.#refed) this.#responses.segment.unref();
+          this.#responsesIno = responseQueueIno(this.#responses.segment.name);
           this.#clientId = id;
         } catch (e) {
           // A stale queue of a dead client of an earlier service generation holds that name: take the next id.
@@ -543,6 +557,15 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** Inode of the object a segment name leads to now, 0 when the name is gone. */
+function responseQueueIno(name: string): number {
+  try {
+    return statSync(`/dev/shm${osName(name)}`).ino;
+  } catch {
+    return 0;
   }
 }
 

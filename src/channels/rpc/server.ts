@@ -44,11 +44,15 @@ const SYNC_STREAK = 256;
 /** Response queues kept open per server process (least recently opened closed first). */
 const MAX_RESPONDERS = 1024;
 
-/** Removes the response queues "<name>.r<n>" whose client died without closing. */
+/**
+ * Removes the response queues "<name>.r<n>" whose client died without closing: READY queues whose creator is dead
+ * and that nobody maps. A queue still being created belongs to a client about to use it: it is never stale while
+ * its creator lives (PROTOCOL.md §2.3), and its kind is not known yet.
+ */
 export function removeStaleResponseQueues(name: string): void {
   const prefix = `${name}.r`;
   for (const s of Segment.list()) {
-    if (s.name.startsWith(prefix) && /^\d+$/.test(s.name.slice(prefix.length)) && s.stale) unlinkQuietly(s.name);
+    if (s.name.startsWith(prefix) && /^\d+$/.test(s.name.slice(prefix.length)) && s.kind === 'queue' && s.stale) unlinkQuietly(s.name);
   }
 }
 

@@ -226,4 +226,27 @@ describe('Rpc in one process', () => {
     client.close();
     await server.close({ timeout: 50 });
   });
+  it('a client whose response queue is removed under it fails its pending request with ERR_NO_SERVER, not at its timeout', async () => {
+    // The worker finds no queue to answer into and drops the response; the client must learn it by itself.
+    const n = name('rpc-lost-queue');
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = Rpc.serve(n, async () => {
+      started();
+      await gate;
+      return 'late';
+    });
+    const client = Rpc.connect(n);
+    const pending = client.request('x', { timeout: 20_000 });
+    await running;
+    Segment.unlink(`${n}.r1`); // the first client of a fresh service has id 1
+    release();
+    await assert.rejects(pending, code('ERR_NO_SERVER'));
+    // The next request makes a new response queue and is answered.
+    assert.equal((await client.request('y', { timeout: 5000 })).text(), 'late');
+    client.close();
+    await server.close();
+  });
 });
