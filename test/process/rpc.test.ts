@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { Rpc, Segment, isShmbusError } from '../../src/index.js';
-import { osName } from '../../src/segment/names.js';
+import { osName } from '../../src/protocol/names.js';
 import { HDR_STATE_OFFSET } from '../../src/protocol/layout.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { runRpcLoad } from './rpc-load.js';

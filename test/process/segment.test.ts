@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { utimesSync, writeFileSync } from 'node:fs';
 import { Segment, isShmbusError } from '../../src/index.js';
-import { osName } from '../../src/segment/names.js';
+import { osName } from '../../src/protocol/names.js';
 import { HDR_STATE_OFFSET } from '../../src/protocol/layout.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, wakeUntilWoken } from '../helpers/index.js';
 

@@ -29,7 +29,7 @@ import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
 import { RpcResponse } from './messages.js';
 import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
 import { Service, noServer, responseQueueName, unlinkQuietly } from './service.js';
-import { osName } from '../../segment/names.js';
+import { osName } from '../../protocol/names.js';
 
 /** Options of {@link RpcClient.request}. */
 export interface RpcRequestOptions extends WaitOptions {
