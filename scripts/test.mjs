@@ -93,7 +93,7 @@ await nodeSuite(`node ${process.version}`, all.map((f) => relative(root, f)));
 if (!filter) {
   // The fallback for engines that refuse a SharedArrayBuffer over external memory: the same suites over a
   // non-shared external ArrayBuffer (SHMBUS_BUFFER=external), to prove Atomics and every channel still work there.
-  const fallback = all.filter((f) => /[/\\](unit|process)[/\\].*(segment|topic|mailbox|queue|mutex)/.test(f)).map((f) => relative(root, f));
+  const fallback = all.filter((f) => /[/\\](unit|process)[/\\].*(segment|protocol|topic|mailbox|queue|mutex)/.test(f)).map((f) => relative(root, f));
   await nodeSuite('external ArrayBuffer fallback', fallback, { SHMBUS_BUFFER: 'external' });
 }
 
@@ -119,7 +119,7 @@ if (existsSync(join(root, 'c', 'tests', 'run.sh')) && !filter) {
 
 if (process.env.SHMBUS_NODE_MATRIX !== '0') {
   const matrix = await prepareMatrix(root, (msg) => process.stdout.write(`${msg}\n`));
-  const subset = all.filter((f) => /(segment|wait|mutex|topic|mailbox|queue|rpc)/.test(f)).map((f) => relative(root, f));
+  const subset = all.filter((f) => /(segment|protocol|wait|mutex|topic|mailbox|queue|rpc)/.test(f)).map((f) => relative(root, f));
   for (const v of matrix) {
     if (v.error) {
       failures.push(`node ${v.major}: ${v.error}`);
