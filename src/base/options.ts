@@ -64,3 +64,14 @@ export function choiceOption<C extends string>(name: string, value: unknown, cho
   }
   return value as C;
 }
+
+/** Largest liveness interval: it is also a timer and futex-wait slice, and setTimeout clamps above 2^31-1 ms. */
+export const MAX_LIVENESS_MS = 2 ** 31 - 1;
+
+/**
+ * The `livenessInterval` option of every robust object (locks, Queue, Rpc, subscribers): whole milliseconds from 1
+ * to 2^31-1; `fallback` when undefined.
+ */
+export function livenessOption(value: unknown, fallback: number): number {
+  return intOption('livenessInterval', value, 1, MAX_LIVENESS_MS, fallback);
+}

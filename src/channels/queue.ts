@@ -12,7 +12,7 @@ import { ShmbusError, isShmbusError } from '../errors.js';
 import { QUEUE_FLAG_TEXT, QUEUE_MAX_SLOTS, QUEUE_MAX_SLOT_SIZE, QUEUE_PARAM_SLOTS, QUEUE_PARAM_SLOT_SIZE, queueRingSize } from '../protocol/layout.js';
 import { Segment } from '../segment/segment.js';
 import { abortedError, deadlineAfter, remaining, sleepSync, timeoutError, validateSignal, validateTimeout, type WaitOptions } from '../base/deadline.js';
-import { intOption, invalidArg, optionsObject } from '../base/options.js';
+import { intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
 import { validateSpin } from '../base/spin.js';
 import { resolveCodec, type Codec, type CodecOption } from './codec.js';
 import { QueueMessage } from './queue-message.js';
@@ -98,7 +98,6 @@ const DEFAULT_MAX_MESSAGE_SIZE = 4096;
 /** Default slot counts shrink so that a ring of big slots stays within this many bytes (at least 2 slots). */
 const DEFAULT_RING_BUDGET = 16 << 20;
 /** Largest wait that means "that long" rather than forever (setTimeout's limit is handled by the futex layer). */
-const MAX_LIVENESS_MS = 2 ** 31 - 1;
 
 /**
  * The default number of slots for `slotSize`-byte slots: `max`, or fewer (a power of two, at least 2) so the ring
@@ -117,14 +116,6 @@ export function validateRingOptions(slots: unknown, slotSize: unknown, sizeName 
     throw invalidArg('slots', 'a power of two from 1 to 2^24', slots);
   }
   return { slots, slotSize: intOption(sizeName, slotSize, 1, QUEUE_MAX_SLOT_SIZE, 0) };
-}
-
-function validateLiveness(value: unknown): number {
-  if (value === undefined) return LIVENESS_INTERVAL_MS;
-  if (typeof value !== 'number' || !(value >= 1) || value > MAX_LIVENESS_MS) {
-    throw invalidArg('livenessInterval', `a number of milliseconds from 1 to ${MAX_LIVENESS_MS}`, value);
-  }
-  return value;
 }
 
 function validateMode(mode: unknown): number | undefined {
@@ -188,7 +179,7 @@ interface Resolved<T> {
 }
 
 function handleOptions<T>(o: QueueHandleOptions<T>): Resolved<T> {
-  return { spin: validateSpin(o.spin, DEFAULT_SPIN_US), liveness: validateLiveness(o.livenessInterval), codec: resolveCodec(o.codec) };
+  return { spin: validateSpin(o.spin, DEFAULT_SPIN_US), liveness: livenessOption(o.livenessInterval, LIVENESS_INTERVAL_MS), codec: resolveCodec(o.codec) };
 }
 
 /**

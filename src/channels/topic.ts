@@ -26,15 +26,17 @@ import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
-import { boolOption, choiceOption, intOption, invalidArg, optionsObject } from '../base/options.js';
+import { boolOption, choiceOption, intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
 import { parkAsync, wakeSleepers } from '../base/park.js';
 import {
   abortedError,
   deadlineAfter,
   remaining,
+  setLongTimeout,
   throwIfAborted,
   timeoutError,
   validateTimeout,
+  type LongTimer,
   type WaitOptions,
 } from '../base/deadline.js';
 import { Mutex, mutexHolderAlive } from '../sync/mutex.js';
@@ -818,7 +820,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
     this.#spin = validateSpin(options.spin, DEFAULT_SPIN);
     this.#codec = resolveCodec(options.codec);
-    this.#livenessInterval = intOption('livenessInterval', options.livenessInterval, 1, 0x7fffffff, DEFAULT_LIVENESS_INTERVAL);
+    this.#livenessInterval = livenessOption(options.livenessInterval, DEFAULT_LIVENESS_INTERVAL);
     this.name = name;
     try {
       this.#attach(openTopicSegment(name, undefined), from);
@@ -1008,18 +1010,15 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
   }
 
   async #awaitReady(deadline: number, timeout: number, signal: AbortSignal | undefined): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
         this.ready,
         new Promise<never>((_, reject) => {
-          const left = remaining(deadline);
-          // Above 2^31-1 ms setTimeout would fire at once: such a deadline is as good as none.
-          if (left !== Infinity && left <= 0x7fffffff) {
-            timer = setTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), left);
-            if (!this.#keepAlive) timer.unref();
-          }
+          // Any deadline, also above 2^31-1 ms, means that long (setLongTimeout re-arms; Infinity arms nothing).
+          timer = setLongTimeout(() => reject(timeoutError(`read on topic "${this.name}"`, timeout, this.name)), remaining(deadline));
+          if (!this.#keepAlive) timer.unref();
           if (signal) {
             onAbort = () => reject(abortedError(signal, 'read'));
             signal.addEventListener('abort', onAbort, { once: true });
@@ -1027,7 +1026,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
         }),
       ]);
     } finally {
-      if (timer) clearTimeout(timer);
+      timer?.clear();
       if (onAbort) signal!.removeEventListener('abort', onAbort);
     }
     if (this.#closed || this.#attached === null) throw closedError('subscriber', this.name);

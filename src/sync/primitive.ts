@@ -11,7 +11,7 @@ import { deadlineAfter, remaining, timeoutError, validateTimeout, type WaitOptio
 import { waitAsync, waitSync, type WaitOwner } from '../base/futex.js';
 import { parkAsync, parkSync } from '../base/park.js';
 import { validateSpin } from '../base/spin.js';
-import { invalidArg, optionsObject } from '../base/options.js';
+import { invalidArg, livenessOption, optionsObject } from '../base/options.js';
 
 /** Outcome of taking a lock (Mutex, RwLock) or a unit (Semaphore). */
 export interface LockResult {
@@ -141,13 +141,10 @@ function openNamed(layout: NamedLayout<unknown>, name: string, options: SyncOpen
   return { segment, base: 0, owned: true, what: `${kind} "${name}"` };
 }
 
-/** Checks the options every primitive takes: livenessInterval (ms, finite, > 0) and spin (µs). */
+/** Checks the options every primitive takes: livenessInterval (whole ms) and spin (µs). */
 export function robustOptions(options: RobustOptions | undefined, where = 'lock'): { livenessInterval: number; spin: number } {
   const o = optionsObject(options, where);
-  const livenessInterval = o.livenessInterval ?? DEFAULT_LIVENESS_INTERVAL;
-  if (typeof livenessInterval !== 'number' || !(livenessInterval > 0) || livenessInterval === Infinity) {
-    throw invalidArg('livenessInterval', 'a finite number of milliseconds > 0', livenessInterval);
-  }
+  const livenessInterval = livenessOption(o.livenessInterval, DEFAULT_LIVENESS_INTERVAL);
   if (o.spin !== undefined && (typeof o.spin !== 'number' || !Number.isFinite(o.spin) || o.spin < 0)) {
     throw invalidArg('spin', 'a finite number of microseconds >= 0', o.spin);
   }

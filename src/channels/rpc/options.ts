@@ -1,6 +1,6 @@
 /** Options of Rpc.serve and Rpc.connect, their defaults and their checking. */
 import { ShmbusError } from '../../errors.js';
-import { intOption, invalidArg, optionsObject } from '../../base/options.js';
+import { intOption, invalidArg, livenessOption, optionsObject } from '../../base/options.js';
 import { validateSpin } from '../../base/spin.js';
 import { RPC_MAX_WORKERS, RPC_REQUEST_HEADER_SIZE, RPC_RESPONSE_HEADER_SIZE } from '../../protocol/layout.js';
 import { resolveCodec, type Codec, type CodecOption } from '../codec.js';
@@ -72,14 +72,6 @@ export interface RpcConnectOptions<Req = Uint8Array | string, Res = Uint8Array> 
   codec?: CodecOption<Req | Res>;
 }
 
-export function livenessOption(value: unknown): number {
-  if (value === undefined) return DEFAULT_LIVENESS_INTERVAL;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || value > 0x7fffffff) {
-    throw invalidArg('livenessInterval', 'a finite number of milliseconds > 0', value);
-  }
-  return value;
-}
-
 function sizeOption(value: unknown, fallback: number): number {
   return intOption('maxMessageSize', value, 1, MAX_MESSAGE_SIZE, fallback);
 }
@@ -109,7 +101,7 @@ export function serveSettings<Req, Res>(options: RpcServeOptions<Req, Res> | und
     slotSize,
     mode: o.mode,
     spin: o.spin,
-    livenessInterval: livenessOption(o.livenessInterval),
+    livenessInterval: livenessOption(o.livenessInterval, DEFAULT_LIVENESS_INTERVAL),
     codec: resolveCodec(o.codec),
     onError: o.onError,
   };
@@ -135,7 +127,7 @@ export function connectSettings<Req, Res>(options: RpcConnectOptions<Req, Res> |
     slots: o.slots,
     mode: o.mode,
     spin: o.spin,
-    livenessInterval: livenessOption(o.livenessInterval),
+    livenessInterval: livenessOption(o.livenessInterval, DEFAULT_LIVENESS_INTERVAL),
     codec: resolveCodec(o.codec),
   };
 }
