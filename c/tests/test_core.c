@@ -439,6 +439,39 @@ static void segment_list_objects_still_being_created(void) {
   CHECK(listed_stale(old) == 1);
 }
 
+static void segment_too_large_for_dev_shm(void) {
+  const char* name = test_name("huge");
+  shmbus_segment* s = NULL;
+  /* 1 TiB: more than any /dev/shm of this kind of machine; tmpfs refuses the reservation without allocating. */
+  CHECK_RC(shmbus_segment_create(name, (size_t)1 << 40, &s), SHMBUS_ESHM_NO_SPACE);
+  CHECK_RC(shmbus_segment_open(name, &s), SHMBUS_ESHM_NOT_FOUND); /* the failed create left no name */
+  CHECK_RC(shmbus_segment_create(name, ((size_t)1 << 46) + 1, &s), SHMBUS_EINVAL_ARG);
+}
+
+/* Random damage to a valid header: decode always answers with a code (never a crash, never an unknown code). */
+static void header_fuzz_gives_codes(void) {
+  uint8_t good[SHMBUS_HEADER_SIZE];
+  uint8_t bad[SHMBUS_HEADER_SIZE];
+  uint32_t seed = 12345;
+  int round;
+  int unexpected = 0;
+  valid_header(good, 4096, 1);
+  for (round = 0; round < 20000; round++) {
+    shmbus_header h;
+    int flips = 1 + round % 4;
+    int rc;
+    memcpy(bad, good, sizeof bad);
+    while (flips-- > 0) {
+      seed = seed * 1664525u + 1013904223u;
+      bad[(seed >> 8) % SHMBUS_HEADER_SIZE] ^= (uint8_t)(1u << ((seed >> 20) % 8));
+    }
+    rc = shmbus_header_decode(bad, sizeof bad, 4096 + SHMBUS_HEADER_SIZE, &h);
+    if (rc != SHMBUS_OK && rc != SHMBUS_ESHM_CORRUPT && rc != SHMBUS_ESHM_VERSION) unexpected++;
+    if (rc == SHMBUS_OK && h.state != 0 && h.total_size != 4096 + SHMBUS_HEADER_SIZE) unexpected++;
+  }
+  CHECK(unexpected == 0);
+}
+
 static void header_decode_refuses_short_input(void) {
   uint8_t obj[SHMBUS_HEADER_SIZE];
   shmbus_header h;
@@ -811,6 +844,8 @@ int main(void) {
   TEST_RUN(segment_list_attached_and_stale);
   TEST_RUN(segment_list_objects_still_being_created);
   TEST_RUN(header_decode_refuses_short_input);
+  TEST_RUN(segment_too_large_for_dev_shm);
+  TEST_RUN(header_fuzz_gives_codes);
   TEST_RUN(mutex_basics);
   TEST_RUN(mutex_open_refuses_other_kinds);
   TEST_RUN(mutex_embedded_placement_is_checked);
