@@ -47,12 +47,19 @@ static void die(const char* what, int rc) {
 
 static const char* tf(int b) { return b ? "true" : "false"; }
 
-/* A result line: "<verb> recovered=<bool>", "busy" or "error <CODE>". */
+/* A result line: "<verb> recovered=<bool>", "busy" or "error <CODE>". Use through GOT: the call must run before
+   `recovered` is read (argument evaluation order is unspecified). */
 static void got(const char* verb, int rc, int recovered) {
   if (rc == SHMBUS_EAGAIN) say("busy");
   else if (rc != SHMBUS_OK) say("error %s", shmbus_error_code(rc));
   else say("%s recovered=%s", verb, tf(recovered));
 }
+
+#define GOT(verb, call)         \
+  do {                          \
+    const int got_rc_ = (call); \
+    got(verb, got_rc_, r);      \
+  } while (0)
 
 static void done(const char* word, int rc) {
   if (rc != SHMBUS_OK) say("error %s", shmbus_error_code(rc));
@@ -83,24 +90,24 @@ static int is(const char* line, const char* a, const char* b) { return strcmp(li
 static int command(const char* kind, const char* line) {
   int r = 0;
   if (strcmp(kind, "mutex") == 0) {
-    if (is(line, "lock", "lock-async")) got("locked", shmbus_mutex_lock(mx, PEER_TIMEOUT_MS, &r), r);
-    else if (strcmp(line, "trylock") == 0) got("locked", shmbus_mutex_try_lock(mx, &r), r);
+    if (is(line, "lock", "lock-async")) GOT("locked", shmbus_mutex_lock(mx, PEER_TIMEOUT_MS, &r));
+    else if (strcmp(line, "trylock") == 0) GOT("locked", shmbus_mutex_try_lock(mx, &r));
     else if (strcmp(line, "unlock") == 0) done("unlocked", shmbus_mutex_unlock(mx));
     else if (strcmp(line, "held") == 0) say("held %s", tf(shmbus_mutex_is_locked_by_me(mx)));
     else return 0;
   } else if (strcmp(kind, "rwlock") == 0) {
-    if (is(line, "read", "read-async")) got("read", shmbus_rwlock_read_lock(rw, PEER_TIMEOUT_MS, &r), r);
-    else if (strcmp(line, "tryread") == 0) got("read", shmbus_rwlock_try_read_lock(rw, &r), r);
-    else if (is(line, "write", "write-async")) got("write", shmbus_rwlock_write_lock(rw, PEER_TIMEOUT_MS, &r), r);
-    else if (strcmp(line, "trywrite") == 0) got("write", shmbus_rwlock_try_write_lock(rw, &r), r);
+    if (is(line, "read", "read-async")) GOT("read", shmbus_rwlock_read_lock(rw, PEER_TIMEOUT_MS, &r));
+    else if (strcmp(line, "tryread") == 0) GOT("read", shmbus_rwlock_try_read_lock(rw, &r));
+    else if (is(line, "write", "write-async")) GOT("write", shmbus_rwlock_write_lock(rw, PEER_TIMEOUT_MS, &r));
+    else if (strcmp(line, "trywrite") == 0) GOT("write", shmbus_rwlock_try_write_lock(rw, &r));
     else if (strcmp(line, "read-unlock") == 0) done("unlocked", shmbus_rwlock_read_unlock(rw));
     else if (strcmp(line, "write-unlock") == 0) done("unlocked", shmbus_rwlock_write_unlock(rw));
     else return 0;
   } else if (strcmp(kind, "semaphore") == 0) {
     if (is(line, "acquire", "acquire-async")) {
-      got("acquired", shmbus_semaphore_acquire(sem, PEER_TIMEOUT_MS, &r), r);
+      GOT("acquired", shmbus_semaphore_acquire(sem, PEER_TIMEOUT_MS, &r));
     } else if (strcmp(line, "tryacquire") == 0) {
-      got("acquired", shmbus_semaphore_try_acquire(sem, &r), r);
+      GOT("acquired", shmbus_semaphore_try_acquire(sem, &r));
     } else if (strcmp(line, "release") == 0) {
       done("released", shmbus_semaphore_release(sem, 1));
     } else if (strcmp(line, "value") == 0) {
