@@ -139,8 +139,8 @@ static void rw_reclaim_unpublished(shmbus_rwlock* rw, uint32_t seen[RW_SLOT_COUN
   }
 }
 
-/* Does the calling thread hold a published read slot? Its index, or -1. */
-static int rw_my_slot(const shmbus_rwlock* rw) {
+/* Does the calling thread hold a published read slot (other than `except`, -1 none)? Its index, or -1. */
+static int rw_my_slot(const shmbus_rwlock* rw, int except) {
   const sbi_identity* me = sbi_self();
   const uint32_t tid = sbi_thread();
   /* Acquire: our own bits and identities. */
@@ -148,7 +148,7 @@ static int rw_my_slot(const shmbus_rwlock* rw) {
   int slot;
   if (occ == 0) return -1;
   for (slot = 0; slot < RW_SLOT_COUNT; slot++) {
-    if ((occ & (1u << slot)) != 0 && sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_RELAXED) == me->pid &&
+    if (slot != except && (occ & (1u << slot)) != 0 && sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_RELAXED) == me->pid &&
         sbi_load32(rw_slot(rw, slot, RW_SLOT_THREAD), __ATOMIC_RELAXED) == tid &&
         rw_slot_start(rw, slot) == me->start &&
         sbi_load32(rw_slot(rw, slot, RW_SLOT_NS), __ATOMIC_RELAXED) == me->ns) {
@@ -220,9 +220,11 @@ typedef struct rw_reader {
   uint32_t unpublished[RW_SLOT_COUNT];
 } rw_reader;
 
-static int rw_nested(shmbus_rwlock* rw, rw_reader* rd) {
+/* Computed once per call, never counting the slot this very attempt just published (`fresh`, -1 none): that
+   one is not a hold the thread had before, and counting it would let the reader pass a waiting writer. */
+static int rw_nested(shmbus_rwlock* rw, rw_reader* rd, int fresh) {
   if (!rd->blocking) return 0;
-  if (rd->nested < 0) rd->nested = rw_my_slot(rw) >= 0 || rw_exclusive_by_me(rw);
+  if (rd->nested < 0) rd->nested = rw_my_slot(rw, fresh) >= 0 || rw_exclusive_by_me(rw);
   return rd->nested;
 }
 
@@ -248,7 +250,7 @@ static int rw_take_over_writer(shmbus_rwlock* rw, rw_reader* rd) {
 static int rw_read_attempt(shmbus_rwlock* rw, rw_reader* rd, int check) {
   int slot;
   /* SYNC RW-WRITER (acquire load): a lowered flag makes the last writer's changes visible. */
-  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_ACQUIRE) != 0 && !rw_nested(rw, rd)) {
+  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_ACQUIRE) != 0 && !rw_nested(rw, rd, -1)) {
     int t;
     rd->target = RW_WAIT_WRITER;
     if (!check) return RW_NONE;
@@ -274,7 +276,7 @@ static int rw_read_attempt(shmbus_rwlock* rw, rw_reader* rd, int check) {
      load of `occupied` after raising `writer` (Dekker: one of the two sees the other). */
   __atomic_fetch_or(rw_w(rw, RW_OCCUPIED), 1u << slot, __ATOMIC_SEQ_CST);
   /* SYNC RW-WRITER (seq_cst load) after RW-READ-ENTER: a writer that raised the flag meanwhile wins. */
-  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_SEQ_CST) != 0 && !rw_nested(rw, rd)) {
+  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_SEQ_CST) != 0 && !rw_nested(rw, rd, slot)) {
     rw_release(rw, slot);
     rd->target = RW_WAIT_WRITER;
     return RW_NONE;
@@ -334,7 +336,7 @@ int shmbus_rwlock_read_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recovere
   if ((rc = sync_check_timeout(timeout_ms)) != SHMBUS_OK) return rc;
   rw_reader_init(&rd, 1);
   if (rw_read_attempt(rw, &rd, 0) == RW_CLEAN) return SHMBUS_OK;
-  if (rw_write_held_by_me(rw) && !rw_nested(rw, &rd)) {
+  if (rw_write_held_by_me(rw) && !rw_nested(rw, &rd, -1)) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "this thread holds the write lock: a read lock would deadlock");
   }
   sc.rw = rw;
@@ -376,7 +378,7 @@ int shmbus_rwlock_try_read_lock(shmbus_rwlock* rw, int* recovered) {
 int shmbus_rwlock_read_unlock(shmbus_rwlock* rw) {
   int slot;
   if (rw == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "rwlock is NULL");
-  slot = rw_my_slot(rw);
+  slot = rw_my_slot(rw, -1);
   if (slot >= 0) {
     rw_release(rw, slot);
     return SHMBUS_OK;
@@ -397,7 +399,7 @@ int shmbus_rwlock_write_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recover
   if (recovered != NULL) *recovered = 0;
   if (rw == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "rwlock is NULL");
   if ((rc = sync_check_timeout(timeout_ms)) != SHMBUS_OK) return rc;
-  if (rw_my_slot(rw) >= 0) {
+  if (rw_my_slot(rw, -1) >= 0) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "this thread holds a read lock: a write lock would deadlock");
   }
   deadline = sbi_deadline(timeout_ms);
