@@ -300,6 +300,46 @@ static void test_rwlock_dead_reader(void) {
   shmbus_rwlock_close(rw);
 }
 
+typedef struct slot_ctx {
+  shmbus_rwlock* rw;
+  int rc;
+} slot_ctx;
+
+static void* slot_reader(void* arg) {
+  slot_ctx* c = (slot_ctx*)arg;
+  c->rc = shmbus_rwlock_read_lock(c->rw, 5000, NULL);
+  if (c->rc == SHMBUS_OK) c->rc = shmbus_rwlock_read_unlock(c->rw);
+  return NULL;
+}
+
+/* All 32 slots held, one by a reader that died: a reader waiting for a slot releases the dead hold itself. */
+static void test_rwlock_slots_full_dead_reader(void) {
+  const char* name = test_name("rwfull");
+  shmbus_sync_options o = fast();
+  shmbus_rwlock* rw = NULL;
+  slot_ctx c;
+  pthread_t t;
+  child dead;
+  int i;
+  CHECK_OK(shmbus_rwlock_create_ex(name, &o, &rw));
+  dead = child_start(rw_read_holder, (void*)name);
+  CHECK(child_wait_signal(&dead));
+  /* This thread takes the 31 other slots (its nested read locks each take one). */
+  for (i = 0; i < 31; i++) CHECK_OK(shmbus_rwlock_read_lock(rw, 0, NULL));
+  CHECK_RC(shmbus_rwlock_try_read_lock(rw, NULL), SHMBUS_EAGAIN);
+  child_kill(&dead);
+  c.rw = rw;
+  c.rc = -100;
+  pthread_create(&t, NULL, slot_reader, &c);
+  pthread_join(t, NULL);
+  CHECK_OK(c.rc);
+  for (i = 0; i < 31; i++) CHECK_OK(shmbus_rwlock_read_unlock(rw));
+  CHECK_RC(shmbus_rwlock_read_unlock(rw), SHMBUS_ENOT_OWNER);
+  CHECK_OK(shmbus_rwlock_try_write_lock(rw, NULL));
+  CHECK_OK(shmbus_rwlock_write_unlock(rw));
+  shmbus_rwlock_close(rw);
+}
+
 typedef struct pref_ctx {
   shmbus_rwlock* rw;
   int rc;
@@ -571,6 +611,7 @@ int main(void) {
   TEST_RUN(test_rwlock_dead_writer);
   TEST_RUN(test_rwlock_dead_reader);
   TEST_RUN(test_rwlock_writer_preference);
+  TEST_RUN(test_rwlock_slots_full_dead_reader);
   TEST_RUN(test_semaphore_basics);
   TEST_RUN(test_semaphore_threads);
   TEST_RUN(test_semaphore_dead_holder);
