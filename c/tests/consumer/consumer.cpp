@@ -24,7 +24,11 @@ int main() {
     shmbus::Mutex::open(name);
     return 2;  // the name is gone: open must throw
   } catch (const shmbus::error& e) {
-    if (e.code() != SHMBUS_ESHM_NOT_FOUND) return 3;
+    shmbus_segment_unlink(name.c_str());  // whatever failed, leave /dev/shm as found
+    if (e.code() != SHMBUS_ESHM_NOT_FOUND) {
+      std::fprintf(stderr, "consumer: %s\n", e.what());
+      return 3;
+    }
   }
   std::puts("consumer ok");
   return 0;
