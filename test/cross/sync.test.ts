@@ -176,6 +176,26 @@ describe('C <-> Node: RwLock', () => {
       rw.close();
     }
   });
+  it('a Node writer killed with -9: a waiting C reader takes it over and holds it alone until its read unlock', async () => {
+    const n = name('rwn2cr');
+    const rw = RwLock.create(n, { livenessInterval: 20 });
+    try {
+      const node = await nodePeer('rwlock', 'named', n, '0', '20');
+      const c = await cPeer('rwlock', 'named', n, '0', '20');
+      assert.equal(await ask(node, 'write', /^write/), 'write recovered=false');
+      c.send('read');
+      node.kill('SIGKILL');
+      await node.exited;
+      assert.equal(await c.line(/^read|^error/), 'read recovered=true');
+      assert.equal(rw.tryReadLock(), null, 'the recovering reader holds the lock alone');
+      assert.equal(await ask(c, 'read-unlock', /^unlocked|^error/), 'unlocked');
+      assert.deepEqual(rw.tryReadLock(), { recovered: false });
+      rw.readUnlock();
+      await exit(c);
+    } finally {
+      rw.close();
+    }
+  });
 });
 
 describe('C <-> Node: Semaphore', () => {
