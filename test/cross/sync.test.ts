@@ -176,6 +176,7 @@ describe('C <-> Node: RwLock', () => {
       rw.close();
     }
   });
+
   it('a Node writer killed with -9: a waiting C reader takes it over and holds it alone until its read unlock', async () => {
     const n = name('rwn2cr');
     const rw = RwLock.create(n, { livenessInterval: 20 });
