@@ -67,6 +67,30 @@ describe('C <-> Node: exact counts under one lock', () => {
   }
 });
 
+describe('C <-> Node: RwLock readers and writers of both languages', () => {
+  it('a Node writer, a C writer and a C reader x 20 000: exact count, no reader ever sees a writer inside', async () => {
+    const segName = name('rwmix');
+    const counterAt = 64 + 2048;
+    const n = 20_000;
+    const seg = Segment.create(segName, { size: counterAt + 64 });
+    try {
+      const args = [segName, '64', String(counterAt), String(n)];
+      const cWriter = spawnC('sync-peer', ['counter', 'rwlock', ...args], { watchdogMs: 120_000 });
+      const cReader = spawnC('sync-peer', ['counter', 'rwlock-read', ...args], { watchdogMs: 120_000 });
+      cPeers.push(cWriter, cReader);
+      const node = spawnPeer(fixture('lock-counter'), ['rwlock', ...args, 'sync'], { watchdogMs: 120_000 });
+      for (const p of [cWriter, cReader, node]) await p.line('ready');
+      for (const p of [cWriter, cReader, node]) p.send('go');
+      for (const p of [cWriter, cReader, node]) assert.equal(await p.line(/^done/, 110_000), 'done overlaps=0');
+      for (const p of [cWriter, cReader, node]) await expectCleanExit(p);
+      assert.equal(new DataView(seg.buffer).getUint32(counterAt, true), 2 * n);
+      assert.equal(Atomics.load(seg.words, (64 + 40) / 4), 0, 'no read hold is left');
+    } finally {
+      seg.close();
+    }
+  });
+});
+
 describe('C <-> Node: Mutex recovery', () => {
   it('a C holder killed with -9: the Node waiter takes the mutex over with recovered: true', async () => {
     const n = name('mc2n');
