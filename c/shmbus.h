@@ -341,6 +341,49 @@ int shmbus_sub_close(shmbus_sub* s);
 /* ==== END: TOPIC ==== */
 
 /* ==== SECTION: MAILBOX ==== */
+
+/* Mailbox (PROTOCOL §7): one shared value (up to max_size bytes) and its version. Writers exclude each other
+   with a robust lock; readers take no lock, never block writers and never see a torn value; a writer that dies
+   mid-write leaves the previous value readable. */
+typedef struct shmbus_mailbox shmbus_mailbox;
+
+/* Zero-fill, set struct_size = sizeof(shmbus_mailbox_options), then the fields you want: 0 means the default. */
+typedef struct shmbus_mailbox_options {
+  size_t struct_size;
+  uint32_t max_size;         /* create: largest value, up to 2^30; 0 = 65536 (shmbus_mailbox_create takes 0 as 0) */
+  unsigned mode;             /* create: permission bits within 0666; 0 = 0600 */
+  int64_t open_timeout_ms;   /* open: wait for a creator still initialising; 0 = 1000, -1 = forever */
+  uint32_t liveness_ms;      /* writers' lock: judge a holder's liveness every this many ms; 0 = 50 */
+} shmbus_mailbox_options;
+
+/* What a read returned. */
+typedef struct shmbus_mailbox_value {
+  size_t size;            /* value bytes */
+  uint64_t version;       /* 0 before the first write, then +1 per write */
+  uint64_t timestamp_us;  /* write time, microseconds since the Unix epoch (0 before the first write) */
+} shmbus_mailbox_value;
+
+/* Creates a mailbox holding an empty value at version 0 (max_size: 0 to 2^30 bytes). */
+int shmbus_mailbox_create(const char* name, size_t max_size, shmbus_mailbox** out);
+int shmbus_mailbox_create_ex(const char* name, const shmbus_mailbox_options* opts, shmbus_mailbox** out);
+int shmbus_mailbox_open(const char* name, shmbus_mailbox** out);
+int shmbus_mailbox_open_ex(const char* name, const shmbus_mailbox_options* opts, shmbus_mailbox** out);
+/* Replaces the value (waits for another writer forever). */
+int shmbus_mailbox_write(shmbus_mailbox* mb, const void* data, size_t len);
+/* As write; waits at most timeout_ms for another writer; *version (may be NULL) gets the new version. */
+int shmbus_mailbox_write_ex(shmbus_mailbox* mb, const void* data, size_t len, int64_t timeout_ms, uint64_t* version);
+/* Copies the current value into buf (cap bytes). A value larger than cap: SHMBUS_EMESSAGE_TOO_LARGE with
+   value->size set (a buffer of shmbus_mailbox_max_size() bytes always fits). */
+int shmbus_mailbox_read(shmbus_mailbox* mb, void* buf, size_t cap, shmbus_mailbox_value* value);
+/* The current version. */
+int shmbus_mailbox_version(shmbus_mailbox* mb, uint64_t* version);
+/* Waits until the version is greater than `since` (sleeping, no CPU); *version (may be NULL) gets it. */
+int shmbus_mailbox_wait_changed(shmbus_mailbox* mb, uint64_t since, int64_t timeout_ms, uint64_t* version);
+size_t shmbus_mailbox_max_size(const shmbus_mailbox* mb);
+/* Detaches (NULL ignored). */
+int shmbus_mailbox_close(shmbus_mailbox* mb);
+int shmbus_mailbox_unlink(const char* name);
+
 /* ==== END: MAILBOX ==== */
 
 /* ==== SECTION: QUEUE ==== */
