@@ -8,21 +8,24 @@
 #include "test.h"
 
 static char root[4096];
-static const json* vec;
+static json* vec;
+static char* vec_text;
 static uint8_t* bin;
 static size_t bin_len;
 
-/* The repository root: this binary is <root>/c/build/tests/<name>. */
+/* The repository root: the nearest directory above this binary (c/build/.../<name>) that holds test/vectors. */
 static int find_root(void) {
   ssize_t n = readlink("/proc/self/exe", root, sizeof root - 1);
   if (n <= 0) return -1;
   root[n] = 0;
-  for (int i = 0; i < 4; i++) {
+  for (;;) {
     char* slash = strrchr(root, '/');
-    if (slash == NULL) return -1;
+    if (slash == NULL || slash == root) return -1;
     *slash = 0;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/test/vectors/topic-ring.json", root);
+    if (access(probe, R_OK) == 0) return 0;
   }
-  return 0;
 }
 
 static uint64_t read_le(const uint8_t* p, int width) {
@@ -36,9 +39,9 @@ static void load(void) {
   char path[4200];
   size_t len = 0;
   snprintf(path, sizeof path, "%s/test/vectors/topic-ring.json", root);
-  char* text = json_read_file(path, &len);
-  CHECK(text != NULL);
-  vec = json_parse(text, len);
+  vec_text = json_read_file(path, &len);
+  CHECK(vec_text != NULL);
+  vec = json_parse(vec_text, len);
   CHECK(vec != NULL);
   snprintf(path, sizeof path, "%s/test/vectors/topic-ring.bin", root);
   bin = (uint8_t*)json_read_file(path, &bin_len);
@@ -165,5 +168,8 @@ int main(void) {
   shmbus_topic_close(pub);
   shmbus_segment_close(seg);
   if (seg_name[0]) shmbus_segment_unlink(seg_name);
+  json_free(vec);
+  free(vec_text);
+  free(bin);
   return test_summary();
 }
