@@ -41,6 +41,16 @@ run_dir() {
 if build; then run_dir "$here/build/tests" "c"; fi
 
 # ==== SECTION: SANITIZERS (c-sync) ====
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer (all) and ThreadSanitizer (the concurrency
+# tests: Makefile TSAN_NAMES). A sanitizer report fails the binary (non-zero exit), which counts as a failure.
+# SHMBUS_C_SANITIZERS=0 skips them (e.g. a compiler without the sanitizer runtimes).
+if [ "${SHMBUS_C_SANITIZERS:-1}" != "0" ]; then
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  if build asan; then run_dir "$here/build/asan/tests" "asan"; fi
+  if build tsan; then run_dir "$here/build/tsan/tests" "tsan"; fi
+fi
 # ==== END: SANITIZERS ====
 
 echo "$passed passed, $failed failed"
