@@ -89,8 +89,8 @@ static void expect_steps_hold(void) {
   uint32_t params[16] = {0};
   CHECK(p->n <= 16);
   for (size_t i = 0; i < p->n; i++) params[i] = (uint32_t)p->items[i]->num;
-  /* not test_name(): the segment outlives this test function (closed in main) */
-  snprintf(seg_name, sizeof seg_name, "ctest-tvec-%ld", (long)getpid());
+  /* unlinked when this test ends (test.h); the handles stay mapped until main closes them */
+  snprintf(seg_name, sizeof seg_name, "%s", test_name("tvec"));
   shmbus_segment_create_options co;
   memset(&co, 0, sizeof co);
   co.struct_size = sizeof co;
@@ -150,7 +150,6 @@ int main(void) {
   for (int i = 0; i < nsubs; i++) shmbus_sub_close(subs[i]);
   shmbus_topic_close(pub);
   shmbus_segment_close(seg);
-  if (seg_name[0]) shmbus_segment_unlink(seg_name);
   json_free(vec);
   free(vec_text);
   free(bin);
