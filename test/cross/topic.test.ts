@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { Topic } from '../../src/index.js';
+import { Topic, isShmbusError } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
 
@@ -170,6 +170,32 @@ describe('Topic across C and Node', () => {
       sub.close();
     } finally {
       topic.close();
+    }
+  });
+  it('single-publisher topic across languages: a live C publisher excludes Node and the reverse; killed -9, its place is taken over', async () => {
+    const name = names.name('xsingle');
+    Topic.create(name, { capacity: 64 << 10, maxMessageSize: 1024, singlePublisher: true }).close(); // creator steps aside
+    const reader = Topic.subscribe(name);
+    try {
+      const c = spawnC('topic-peer', ['single', name]);
+      await c.line('publishing');
+      assert.equal((await reader.read({ timeout: 10_000 }))?.text(), 'alive');
+      assert.throws(() => Topic.open(name), (e: unknown) => isShmbusError(e, 'ERR_PUBLISHER_EXISTS'));
+      c.kill('SIGKILL');
+      assert.equal(await c.exited, 'SIGKILL');
+      const node = spawnPeer(fixture('topic-loan-holder'), [name, 'single']); // takes the dead C publisher's place
+      await node.line('publishing');
+      assert.equal((await reader.read({ timeout: 10_000 }))?.seq, 2);
+      const refused = cPub(name, 0, 1, 12, 100);
+      assert.equal(await refused.exited, 1);
+      assert.match(refused.stderr(), /ERR_PUBLISHER_EXISTS/);
+      node.kill('SIGKILL');
+      assert.equal(await node.exited, 'SIGKILL');
+      const next = cPub(name, 0, 1, 12, 100);
+      assert.equal(await next.line(/^done /, 30_000), 'done 3');
+      await expectCleanExit(next);
+    } finally {
+      reader.close();
     }
   });
 });

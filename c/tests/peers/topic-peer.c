@@ -13,6 +13,9 @@
  *   topic-peer loan <topic>
  *       opens the topic, loans 4000 bytes (holding the writers' lock), fills half, prints "loaned <seq>", waits to
  *       be killed.
+ *   topic-peer single <topic>
+ *       opens a single-publisher topic (so holds its writers' lock), publishes "alive", prints "publishing", waits
+ *       to be killed.
  *   topic-peer flood <topic>
  *       publishes big checksummed messages (loan, fill, commit) forever; prints "flooding" after 3 (to be killed).
  * Every wait is bounded (30 s), so a broken run fails instead of hanging.
@@ -141,6 +144,15 @@ static int run_loan(char** a) {
   return 0;
 }
 
+static int run_single(char** a) {
+  shmbus_topic* t = NULL;
+  peer_check(shmbus_topic_open(a[0], &t), "shmbus_topic_open");
+  peer_check(shmbus_topic_publish(t, "alive", 5), "shmbus_topic_publish");
+  peer_say("publishing");
+  for (;;) pause();
+  return 0;
+}
+
 static int run_flood(char** a) {
   shmbus_topic* t = NULL;
   peer_check(shmbus_topic_open(a[0], &t), "shmbus_topic_open");
@@ -162,6 +174,7 @@ int main(int argc, char** argv) {
   if (argc >= 9 && strcmp(argv[1], "sub") == 0) return run_sub(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "loan") == 0) return run_loan(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "flood") == 0) return run_flood(argv + 2);
+  if (argc >= 3 && strcmp(argv[1], "single") == 0) return run_single(argv + 2);
   fprintf(stderr, "usage: topic-peer pub|sub|loan|flood ... (see the comment at the top of topic-peer.c)\n");
   return 2;
 }
