@@ -198,4 +198,30 @@ describe('Topic across C and Node', () => {
       reader.close();
     }
   });
+  it('end of stream across languages: C publishers leaving (closed, or killed -9) end a Node for-await; a Node one leaving ends a C read', async () => {
+    const name = names.name('xend');
+    Topic.create(name, { capacity: 64 << 10, maxMessageSize: 1024 }).close(); // no publisher left: nothing ended yet
+    const nsub = spawnPeer(fixture('topic-until-end'), [name, '100']);
+    await nsub.line('subscribed');
+    const pub = cPub(name, 0, 3, 12, 100); // registers, publishes 3, closes
+    await expectCleanExit(pub);
+    assert.equal(await nsub.line(/^end /), 'end read=3 closed=true');
+    await expectCleanExit(nsub);
+
+    const nsub2 = spawnPeer(fixture('topic-until-end'), [name, '100']);
+    await nsub2.line('subscribed');
+    const killed = spawnC('topic-peer', ['single', name]); // a plain topic: opens, publishes "alive", stays
+    await killed.line('publishing');
+    await nsub2.line('got alive');
+    killed.kill('SIGKILL');
+    assert.equal(await nsub2.line(/^end /), 'end read=1 closed=true'); // noticed within livenessInterval (100 ms)
+    await expectCleanExit(nsub2);
+
+    const csub = cSub(name, 1, 0, 0);
+    await csub.line('ready');
+    const npub = nodePub({ topic: name, pub: 0, count: 5, minSize: 12, maxSize: 100 });
+    await expectCleanExit(npub);
+    assert.match(await csub.line(/^done /), /^done read=5 lost=0 /);
+    await expectCleanExit(csub);
+  });
 });

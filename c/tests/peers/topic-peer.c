@@ -9,7 +9,8 @@
  *   topic-peer sub <topic> <pubs> <perPub> <untilSeq> <latest|oldest> <copy|zc> <go|hold>
  *       subscribes, prints "ready" (hold: then waits for a line on stdin), reads and checks every message;
  *       stops after perPub messages of every publisher (perPub > 0: nothing may be missing) or once it read
- *       seq >= untilSeq; prints "done read=<n> lost=<n> first=<seq> last=<seq> gaps=<n>".
+ *       seq >= untilSeq, or (both 0) at the end of the stream (no publisher left); prints
+ *       "done read=<n> lost=<n> first=<seq> last=<seq> gaps=<n>".
  *   topic-peer loan <topic>
  *       opens the topic, loans 4000 bytes (holding the writers' lock), fills half, prints "loaned <seq>", waits to
  *       be killed.
@@ -87,6 +88,7 @@ static int run_sub(char** a) {
   for (;;) {
     shmbus_msg m;
     int rc = zc ? shmbus_sub_read(s, &m, 30000) : shmbus_sub_read_copy(s, buf, cap, &m, 30000);
+    if (rc == SHMBUS_EEND && per_pub == 0 && until == 0) break;
     if (rc == SHMBUS_EEND) {
       fprintf(stderr, "the stream ended (no publisher left) before the last message\n");
       return 1;
