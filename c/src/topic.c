@@ -99,7 +99,6 @@ struct shmbus_topic {
   int single;
   int timestamps;
   int entry;
-  int closed;
   uint32_t liveness_ms;
   /* the open loan (one per handle) */
   int loaned;
@@ -504,7 +503,6 @@ int shmbus_topic_unlink(const char *name) { return shmbus_segment_unlink(name); 
 
 static int tp_check_topic(const shmbus_topic *t, const char *what) {
   if (t == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: topic is NULL", what);
-  if (t->closed) return sbi_fail(SHMBUS_ECLOSED, "%s: topic \"%s\" is closed", what, t->v.name);
   return 0;
 }
 
