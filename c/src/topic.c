@@ -400,7 +400,7 @@ static int topic_finish_open(shmbus_segment *seg, int entry, int timestamps, uin
   *out = t;
   return 0;
 fail:
-  if (entry >= 0) tp_registry_unregister(&t->v, entry);
+  if (entry >= 0 && t->v.p != NULL) tp_registry_unregister(&t->v, entry);
   sbi_segment_close(seg);
   free(t);
   return r;
