@@ -51,6 +51,15 @@ if [ "${SHMBUS_C_SANITIZERS:-1}" != "0" ]; then
   if build asan; then run_dir "$here/build/asan/tests" "asan"; fi
   if build tsan; then run_dir "$here/build/tsan/tests" "tsan"; fi
 fi
+# The installed package: CMake build + install into a temporary prefix, then a C++ consumer through
+# find_package(shmbus) and a C consumer through pkg-config (tests/consumer.sh, about 10 s). One test; skipped
+# (with a line saying so) without cmake or pkg-config, or with SHMBUS_C_CONSUMER=0.
+if [ "${SHMBUS_C_CONSUMER:-1}" != "0" ] && command -v cmake >/dev/null && command -v pkg-config >/dev/null; then
+  echo "=== consumer (cmake install, find_package, pkg-config)"
+  if bash "$here/tests/consumer.sh"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+else
+  echo "=== consumer: skipped (SHMBUS_C_CONSUMER=0, or no cmake / pkg-config)"
+fi
 # ==== END: SANITIZERS ====
 
 echo "$passed passed, $failed failed"

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Event, Mutex, RwLock, Segment, Semaphore } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, type Peer } from '../helpers/index.js';
-import { ask, lockTestScope } from '../helpers/locks.js';
+import { ask, lockTestScope, until } from '../helpers/locks.js';
 import { spawnC } from '../helpers/peers.js';
 
 const { name, peer: nodePeer } = lockTestScope();
@@ -176,6 +176,27 @@ describe('C <-> Node: RwLock', () => {
       rw.close();
     }
   });
+
+  it('a Node writer killed with -9: a waiting C reader takes it over and holds it alone until its read unlock', async () => {
+    const n = name('rwn2cr');
+    const rw = RwLock.create(n, { livenessInterval: 20 });
+    try {
+      const node = await nodePeer('rwlock', 'named', n, '0', '20');
+      const c = await cPeer('rwlock', 'named', n, '0', '20');
+      assert.equal(await ask(node, 'write', /^write/), 'write recovered=false');
+      c.send('read');
+      node.kill('SIGKILL');
+      await node.exited;
+      assert.equal(await c.line(/^read|^error/), 'read recovered=true');
+      assert.equal(rw.tryReadLock(), null, 'the recovering reader holds the lock alone');
+      assert.equal(await ask(c, 'read-unlock', /^unlocked|^error/), 'unlocked');
+      assert.deepEqual(rw.tryReadLock(), { recovered: false });
+      rw.readUnlock();
+      await exit(c);
+    } finally {
+      rw.close();
+    }
+  });
 });
 
 describe('C <-> Node: Semaphore', () => {
@@ -216,11 +237,11 @@ describe('C <-> Node: Event', () => {
     const n = name('evm');
     const e = Event.create(n, { manualReset: true });
     try {
-      const c = await cPeer('event', 'named', n);
+      // A liveness interval of 60 s: each waiter parks once (no re-park every 50 ms), so the sleepers word (§3)
+      // counts exactly the waiters that read the word before the set.
+      const c = await cPeer('event', 'named', n, '0', '60000');
       for (let i = 0; i < 3; i++) assert.equal(await ask(c, 'wait-async', 'waiting'), 'waiting');
-      // The three waiters announced themselves in the sleepers word (§3) before the set.
-      const waiters = e.segment.words;
-      while (Atomics.load(waiters, 1) < 3) await new Promise((r) => setTimeout(r, 1));
+      await until(() => Atomics.load(e.segment.words, 1) >= 3, 'three C waiters parked');
       e.set();
       e.reset();
       for (let i = 0; i < 3; i++) await c.line('woke');
@@ -244,7 +265,7 @@ describe('C <-> Node: Event', () => {
       assert.equal(e.isSet, true, 'with nobody waiting the set stays for the next one');
       await e.wait({ timeout: 0 });
       c.send('wait');
-      while (Atomics.load(e.segment.words, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+      await until(() => Atomics.load(e.segment.words, 1) !== 0, 'the C waiter parked');
       e.set();
       assert.equal(await c.line(/^woke|^error/), 'woke');
       assert.equal(e.isSet, false);
