@@ -848,7 +848,7 @@ static int tp_try_next(shmbus_sub *s, shmbus_msg *m, void *buf, size_t cap) {
     /* SYNC TOPIC-VALIDATE (acquire fence): the header and payload loads complete before the tail loads; pairs
      * with the publisher's TOPIC-RECLAIM fence */
     sbi_fence_acquire();
-    uint64_t tail;
+    uint64_t tail = 0;
     int r = tp_read_tail_seq(v, &tail);
     if (r != 0) return r;
     if (tail <= seq) {
@@ -980,7 +980,7 @@ int shmbus_sub_read_copy(shmbus_sub *s, void *buf, size_t cap, shmbus_msg *m, in
 int shmbus_msg_valid(const shmbus_sub *s, const shmbus_msg *m) {
   if (s == NULL || m == NULL || m->seq == 0) return 0;
   sbi_fence_acquire(); /* SYNC TOPIC-VALIDATE: the caller's loads from the view complete before the tail loads */
-  uint64_t tail;
+  uint64_t tail = 0;
   if (tp_read_tail_seq(&s->v, &tail) != 0) return 0;
   return tail <= m->seq;
 }
