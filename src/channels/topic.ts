@@ -5,7 +5,6 @@
  * the oldest records are overwritten; a subscriber that fell behind skips to the oldest valid record and counts
  * what it lost.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { TWO32 } from '../base/u64.js';
 import { ShmbusError, isShmbusError } from '../errors.js';
 import {
@@ -24,10 +23,11 @@ import {
 } from '../protocol/layout.js';
 import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
+import { appearAsync } from '../segment/appear.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
 import { boolOption, choiceOption, intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
-import { parkAsync, wakeSleepers } from '../base/park.js';
+import { parkCounterAsync, wakeCounter, wakeCounterKeep } from '../base/park.js';
 import {
   abortedError,
   deadlineAfter,
@@ -630,10 +630,13 @@ export class Topic<T = Uint8Array> {
   /** Commits a reservation, wakes parked subscribers if any, releases the lock. */
   #finish(r: Reservation, size: number): void {
     try {
+      const words = this.#view.words;
+      // The commit word before ours (we hold the lock, so it is stable): what the §3 counter rule compares tags with.
+      const old = Atomics.load(words, COMMIT_INDEX);
       commitRecord(this.#view, r, size, this.#timestamps ? nowMicros() : 0);
-      // SYNC TOPIC-PARK (§3 sleepers: seq_cst load after the seq_cst commit store in commitRecord): pairs with the
-      // subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
-      wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
+      // SYNC TOPIC-PARK (§3 counter rule: seq_cst load after the seq_cst commit store in commitRecord): pairs with
+      // the subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
+      wakeCounter(words, SLEEPERS_INDEX, COMMIT_INDEX, old);
     } finally {
       this.#unlock();
     }
@@ -698,7 +701,7 @@ export class Topic<T = Uint8Array> {
       if (have >= want) return have;
       const left = remaining(deadline);
       if (left === 0) throw timeoutError(`waiting for ${want} subscribers of topic "${this.name}" (${have} now)`, timeout, this.name);
-      await parkAsync(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, reg, () => Atomics.load(words, REGISTRY_INDEX) !== reg, { timeout: left, ...(signal && { signal }) }, this.#segment);
+      await parkCounterAsync(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, reg, () => Atomics.load(words, REGISTRY_INDEX) !== reg, { timeout: left, ...(signal && { signal }) }, this.#segment);
       this.#assertOpen();
     }
   }
@@ -719,7 +722,8 @@ export class Topic<T = Uint8Array> {
     if (this.singlePublisher) this.#releaseSole();
     // Unregister, then wake parked subscribers: the last publisher gone ends their reads (PROTOCOL 5.8).
     unregister(this.#view.words, this.#entry);
-    wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
+    // The commit word did not move: wake without clearing the subscribers' tags (they re-check the registry).
+    wakeCounterKeep(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
     this.#closed = true;
     this.#mutex.close();
     this.#segment.close();
@@ -975,7 +979,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
       const slice = this.#sawPublisher ? Math.min(left, this.#livenessInterval) : left;
       // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check commit and registry, sleep; never withdraws, so a
       // close or a death mid-wait leaves nothing to undo).
-      const r = await parkAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
+      const r = await parkCounterAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
       if (this.#closed) throw closedError('subscriber', this.name);
       if (r === 'timed-out' && !reader.hasNew()) {
         if (remaining(deadline) === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
@@ -1101,64 +1105,28 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     this.#noPublisherLeft(view.words, false); // a publisher registered now counts as seen
   }
 
-  /** Polls for the topic with a bounded backoff, sped up by a watch on /dev/shm; attaches from 'oldest'. */
+  /** Waits for the topic to appear (segment/appear.ts) and attaches from 'oldest'. */
   #waitForTopic(wait: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const deadline = deadlineAfter(wait);
-      let delay = 1;
-      let timer: NodeJS.Timeout | undefined;
-      let watcher: FSWatcher | undefined;
-      const onAbort = (): void => finish(abortedError(signal!, 'subscribe'));
-      const finish = (err?: unknown): void => {
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        watcher?.close();
-        signal?.removeEventListener('abort', onAbort);
-        this.#cancelWait = null;
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      this.#cancelWait = finish;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const attempt = (): void => {
-        timer = undefined;
-        if (this.#closed || this.#cancelWait === null) return;
-        try {
-          // Created after we subscribed: everything it holds was published after that, so start at the oldest.
-          this.#attach(openTopicSegment(this.name, undefined), 'oldest');
-          finish();
-          return;
-        } catch (e) {
-          if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND')) return finish(e);
-        }
-        const left = remaining(deadline);
-        if (left === 0) {
-          return finish(
-            new ShmbusError('ERR_SHM_NOT_FOUND', `topic "${this.name}" did not appear within ${wait} ms`, { segment: this.name }),
-          );
-        }
-        delay = Math.min(delay * 2, 100);
-        timer = setTimeout(attempt, Math.min(delay, left));
-        if (!this.#keepAlive) timer.unref();
-      };
-      this.#unrefTimers = () => {
-        timer?.unref();
-        watcher?.unref();
-      };
+    const attempt = (last: boolean): true | undefined => {
       try {
-        watcher = watch('/dev/shm', (_event, file) => {
-          if (file === `${OS_NAME_PREFIX}${this.name}` && timer !== undefined) {
-            clearTimeout(timer);
-            timer = setTimeout(attempt, 0);
-            if (!this.#keepAlive) timer.unref();
-          }
-        });
-        watcher.on('error', () => watcher?.close());
-        if (!this.#keepAlive) watcher.unref();
-      } catch {
-        // no inotify: polling alone
+        // Created after we subscribed: everything it holds was published after that, so start at the oldest.
+        this.#attach(openTopicSegment(this.name, undefined), 'oldest');
+        return true;
+      } catch (e) {
+        if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND')) throw e;
       }
-      attempt();
+      if (!last) return undefined;
+      throw new ShmbusError('ERR_SHM_NOT_FOUND', `topic "${this.name}" did not appear within ${wait} ms`, { segment: this.name });
+    };
+    const pending = appearAsync(this.name, attempt, deadlineAfter(wait), signal, 'subscribe', this.#keepAlive);
+    this.#cancelWait = pending.cancel;
+    this.#unrefTimers = pending.unref;
+    const done = (): void => {
+      this.#cancelWait = null;
+    };
+    return pending.promise.then(done, (e: unknown) => {
+      done();
+      throw e;
     });
   }
 }
