@@ -36,9 +36,12 @@ class bytes {
   constexpr bytes(const std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
   bytes(const void* data, std::size_t size) noexcept : data_(static_cast<const std::byte*>(data)), size_(size) {}
   bytes(std::string_view s) noexcept : data_(reinterpret_cast<const std::byte*>(s.data())), size_(s.size()) {}
-  /* Any contiguous container of 1-byte elements (std::vector<std::byte>, std::vector<uint8_t>, std::array ...). */
+  /* A NUL-terminated string, without its NUL. */
+  bytes(const char* s) noexcept : bytes(std::string_view(s)) {}
+  /* Any contiguous container of 1-byte elements (std::string, std::vector<std::byte>, std::vector<uint8_t>,
+     std::array ...). */
   template <class C, class = decltype(std::declval<const C&>().data()), class = decltype(std::declval<const C&>().size()),
-            class = std::enable_if_t<sizeof(*std::declval<const C&>().data()) == 1 && !std::is_convertible_v<const C&, std::string_view>>>
+            class = std::enable_if_t<sizeof(*std::declval<const C&>().data()) == 1>>
   bytes(const C& c) noexcept : data_(reinterpret_cast<const std::byte*>(c.data())), size_(c.size()) {}
   constexpr const std::byte* data() const noexcept { return data_; }
   constexpr std::size_t size() const noexcept { return size_; }

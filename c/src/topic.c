@@ -725,7 +725,8 @@ int shmbus_topic_close(shmbus_topic *t) {
   if (t->single) sbi_mutex_unlock(t->v.p + TP_MUTEX);
   /* Unregister, then wake parked subscribers: the last publisher gone ends their reads (§5.8). */
   tp_registry_unregister(&t->v, t->entry);
-  tp_wake_commit(&t->v, sbi_load32(tp_w32(t->v.p + TP_COMMIT), __ATOMIC_SEQ_CST));
+  /* SYNC TOPIC-PARK (after the seq_cst registry bump): a wake without a change of commit, so the tag stays (§3) */
+  sbi_wake_counter_keep(tp_w32(t->v.p + TP_COMMIT), tp_w32(t->v.p + TP_SLEEPERS));
   sbi_segment_close(t->seg);
   free(t);
   return 0;
@@ -947,10 +948,14 @@ static int tp_wait_read(shmbus_sub *s, shmbus_msg *m, void *buf, size_t cap, int
     if (left == 0) return sbi_fail(SHMBUS_ETIMEDOUT, "read on topic \"%s\" timed out after %lld ms", s->v.name, (long long)timeout_ms);
     /* While a publisher is known, wake every liveness_ms to notice one killed without closing. */
     int64_t slice = s->saw_publisher && (left < 0 || left > (int64_t)s->liveness_ms) ? (int64_t)s->liveness_ms : left;
-    /* SYNC TOPIC-PARK (§3 counter word: tag announce, re-check commit, futex wait). The registry word was
-     * re-checked by the scan just above; a publisher that closes between that scan and the announce is noticed
-     * at the end of this slice (at most liveness_ms while a publisher is known, the only case where it matters). */
-    int pr = sbi_park_counter(tp_w32(s->v.p + TP_COMMIT), tp_w32(s->v.p + TP_SLEEPERS), s->idle, slice);
+    uint32_t *commit = tp_w32(s->v.p + TP_COMMIT), *sleepers = tp_w32(s->v.p + TP_SLEEPERS);
+    /* SYNC TOPIC-PARK (§3 counter word): announce the tag and re-check commit without sleeping (timeout 0 makes
+     * no system call), then re-check the registry word (seq_cst): with a closing publisher's seq_cst registry bump
+     * and its sleepers load this is the Dekker pair of §5.8, so a publisher leaving now is seen here or wakes us. */
+    if (sbi_park_counter(commit, sleepers, s->idle, 0) != SHMBUS_ETIMEDOUT) continue;
+    if (sbi_load32(tp_w32(s->v.p + TP_REGISTRY), __ATOMIC_SEQ_CST) != s->seen_registry) continue;
+    /* SYNC TOPIC-PARK: the sleep itself (announces again, re-checks commit, futex wait); never withdrawn. */
+    int pr = sbi_park_counter(commit, sleepers, s->idle, slice);
     if (pr == SHMBUS_ETIMEDOUT && !tp_has_new(s)) {
       if (sbi_left_ms(deadline) == 0) {
         return sbi_fail(SHMBUS_ETIMEDOUT, "read on topic \"%s\" timed out after %lld ms", s->v.name, (long long)timeout_ms);

@@ -1,25 +1,12 @@
 /* test_topic.c: the C Topic (PROTOCOL §5) with real shared memory and, where it matters, real processes (fork). */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "test.h"
 
-/* Every name a test makes is tracked and unlinked after the test, also when a CHECK failed mid-way. */
-static char tracked[16][128];
-static int tracked_count;
-
-static const char* track(const char* what) {
-  char* out = tracked[tracked_count++ % 16];
-  snprintf(out, 128, "%s", test_name(what));
-  return out;
-}
-
-static void run_tracked(const char* label, void (*fn)(void)) {
-  tracked_count = 0;
-  test_run_one(label, fn);
-  for (int i = 0; i < tracked_count && i < 16; i++) shmbus_segment_unlink(tracked[i]);
-}
-#define RUN(fn) run_tracked(#fn, fn)
+/* test_name() names are unlinked after each test by test.h, also when a CHECK failed mid-way. */
+#define RUN(fn) TEST_RUN(fn)
 
 static void fill(uint8_t* buf, size_t n, uint64_t seq) {
   for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(seq * 7 + i);
@@ -33,7 +20,7 @@ static int check_bytes(const void* data, size_t n, uint64_t seq) {
 }
 
 static void publish_then_read_from_oldest_and_latest(void) {
-  const char* name = track("tp");
+  const char* name = test_name("tp");
   shmbus_topic* t = NULL;
   shmbus_sub *old = NULL, *late = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 256, &t));
@@ -73,7 +60,7 @@ static void publish_then_read_from_oldest_and_latest(void) {
 }
 
 static void bad_input_is_an_error_code(void) {
-  const char* name = track("tpbad");
+  const char* name = test_name("tpbad");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_RC(shmbus_topic_create(NULL, 4096, 64, &t), SHMBUS_EINVALID_NAME);
@@ -101,7 +88,7 @@ static void bad_input_is_an_error_code(void) {
 }
 
 static void lapping_is_counted_exactly(void) {
-  const char* name = track("tplap");
+  const char* name = test_name("tplap");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 1024, 100, &t));
@@ -143,7 +130,7 @@ static void lapping_is_counted_exactly(void) {
 }
 
 static void zero_copy_view_reports_overwrite(void) {
-  const char* name = track("tpzc");
+  const char* name = test_name("tpzc");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 1024, 200, &t));
@@ -169,7 +156,7 @@ static void zero_copy_view_reports_overwrite(void) {
 }
 
 static void loan_commit_abort(void) {
-  const char* name = track("tploan");
+  const char* name = test_name("tploan");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 512, &t));
@@ -199,7 +186,7 @@ static void loan_commit_abort(void) {
 }
 
 static void end_of_stream_after_last_publisher(void) {
-  const char* name = track("tpend");
+  const char* name = test_name("tpend");
   shmbus_topic *t = NULL, *t2 = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 64, &t));
@@ -222,7 +209,7 @@ static void end_of_stream_after_last_publisher(void) {
 }
 
 static void single_publisher_refuses_a_second(void) {
-  const char* name = track("tpsingle");
+  const char* name = test_name("tpsingle");
   shmbus_topic_options o;
   memset(&o, 0, sizeof o);
   o.struct_size = sizeof o;
@@ -242,7 +229,7 @@ static void single_publisher_refuses_a_second(void) {
 
 /* A child parked in a blocking read is woken by each publish of the parent (no spinning: spin_us < 0). */
 static void parked_reader_in_another_process_is_woken(void) {
-  const char* name = track("tppark");
+  const char* name = test_name("tppark");
   shmbus_topic* t = NULL;
   CHECK_OK(shmbus_topic_create(name, 1 << 16, 64, &t));
   char nm[128];
@@ -285,7 +272,7 @@ static void parked_reader_in_another_process_is_woken(void) {
 
 /* A publisher killed while holding the writers' lock (a loan) is recovered by the next publisher. */
 static void killed_publisher_is_recovered(void) {
-  const char* name = track("tpkill");
+  const char* name = test_name("tpkill");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 256, &t));
@@ -322,7 +309,7 @@ static void killed_publisher_is_recovered(void) {
 
 /* Damaged segments: impossible parameters refuse to open, a broken cursor is ESHM_CORRUPT, never a crash. */
 static void corrupt_segments_are_refused(void) {
-  const char* name = track("tpcorrupt");
+  const char* name = test_name("tpcorrupt");
   uint32_t params[16] = {1000, 0, 200, 4352, 0};
   shmbus_segment_create_options co;
   memset(&co, 0, sizeof co);
@@ -359,6 +346,95 @@ static void corrupt_segments_are_refused(void) {
   shmbus_segment_close(seg);
 }
 
+
+/* Threads of one process: two publishers (a handle each) and a reader; the writers' lock orders them. */
+typedef struct thread_pub {
+  const char* name;
+  uint32_t id;
+  int rc;
+} thread_pub;
+
+#define PER_THREAD 20000
+
+static void* publish_thread(void* arg) {
+  thread_pub* p = (thread_pub*)arg;
+  shmbus_topic* t = NULL;
+  p->rc = shmbus_topic_open(p->name, &t);
+  for (uint32_t i = 0; p->rc == 0 && i < PER_THREAD; i++) {
+    uint32_t msg[2] = {p->id, i};
+    p->rc = shmbus_topic_publish(t, msg, sizeof msg);
+  }
+  shmbus_topic_close(t);
+  return NULL;
+}
+
+static void threads_publish_into_one_topic(void) {
+  const char* name = test_name("tpthr");
+  shmbus_topic* t = NULL;
+  shmbus_sub* s = NULL;
+  /* room for every record: nothing may be lost, whatever the scheduling */
+  CHECK_OK(shmbus_topic_create(name, 2 * PER_THREAD * 48 + 4096, 64, &t));
+  CHECK_OK(shmbus_topic_subscribe(name, SHMBUS_FROM_LATEST, &s));
+  thread_pub pubs[2] = {{name, 0, 0}, {name, 1, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, publish_thread, &pubs[i]) == 0);
+  uint32_t next[2] = {0, 0};
+  uint64_t last = 0;
+  for (int n = 0; n < 2 * PER_THREAD; n++) {
+    shmbus_msg m;
+    int rc = shmbus_sub_read(s, &m, 20000);
+    if (rc != 0) break;
+    uint32_t msg[2];
+    memcpy(msg, m.data, sizeof msg);
+    if (m.size != sizeof msg || msg[0] > 1 || msg[1] != next[msg[0]] || m.seq != last + 1) break;
+    next[msg[0]]++;
+    last = m.seq;
+  }
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  CHECK(pubs[0].rc == 0 && pubs[1].rc == 0);
+  CHECK(next[0] == PER_THREAD && next[1] == PER_THREAD && shmbus_sub_lost(s) == 0);
+  shmbus_sub_close(s);
+  shmbus_topic_close(t);
+}
+
+/* A subscriber that waits for the topic to appear (another process creates it later) starts at the oldest
+ * message; the creator waits for it to register before publishing. */
+static void subscriber_waits_for_the_topic(void) {
+  const char* name = test_name("tpwait");
+  char nm[128];
+  snprintf(nm, sizeof nm, "%s", name);
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    shmbus_sub_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.wait_ms = 20000;
+    shmbus_sub* s = NULL;
+    if (write(ready[1], "s", 1) != 1) _exit(2);
+    if (shmbus_topic_subscribe_ex(nm, &o, &s) != 0) _exit(3);
+    shmbus_msg m;
+    if (shmbus_sub_read(s, &m, 20000) != 0 || m.seq != 1 || m.size != 5 || memcmp(m.data, "first", 5) != 0) _exit(4);
+    _exit(shmbus_sub_read(s, &m, 20000) == SHMBUS_EEND ? 0 : 5);
+  }
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1);
+  shmbus_topic* t = NULL;
+  CHECK_OK(shmbus_topic_create(name, 4096, 64, &t));
+  uint32_t have = 0;
+  CHECK_OK(shmbus_topic_wait_for_subscribers(t, 1, 20000, &have));
+  CHECK(have == 1);
+  CHECK_OK(shmbus_topic_publish(t, "first", 5));
+  CHECK_OK(shmbus_topic_close(t));
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(ready[0]);
+  close(ready[1]);
+}
+
 int main(void) {
   RUN(publish_then_read_from_oldest_and_latest);
   RUN(bad_input_is_an_error_code);
@@ -370,5 +446,7 @@ int main(void) {
   RUN(parked_reader_in_another_process_is_woken);
   RUN(killed_publisher_is_recovered);
   RUN(corrupt_segments_are_refused);
+  RUN(threads_publish_into_one_topic);
+  RUN(subscriber_waits_for_the_topic);
   return test_summary();
 }

@@ -158,8 +158,8 @@ static int run_flood(char** a) {
 }
 
 int main(int argc, char** argv) {
-  if (argc >= 10 && strcmp(argv[1], "pub") == 0) return run_pub(argv + 2);
-  if (argc >= 10 && strcmp(argv[1], "sub") == 0) return run_sub(argv + 2);
+  if (argc >= 9 && strcmp(argv[1], "pub") == 0) return run_pub(argv + 2);
+  if (argc >= 9 && strcmp(argv[1], "sub") == 0) return run_sub(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "loan") == 0) return run_loan(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "flood") == 0) return run_flood(argv + 2);
   fprintf(stderr, "usage: topic-peer pub|sub|loan|flood ... (see the comment at the top of topic-peer.c)\n");
