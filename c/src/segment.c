@@ -90,8 +90,9 @@ static char* segment_strdup(const char* s) {
   return copy;
 }
 
-/* Wraps a mapping into a handle. Header params are copied: the copy was validated, the shared bytes may change. */
-static int segment_wrap(const char* name, sbi_map* map, int origin, shmbus_segment** out) {
+/* Wraps a mapping into a handle. For a shmbus segment, `head` is the validated copy of its header: kind and params
+   come from that copy, never again from shared bytes another process may have changed since. */
+static int segment_wrap(const char* name, sbi_map* map, int origin, const uint8_t* head, shmbus_segment** out) {
   shmbus_segment* seg = SBI_CAST(shmbus_segment*, calloc(1, sizeof *seg));
   char* copy = segment_strdup(name);
   if (seg == NULL || copy == NULL) {
@@ -109,8 +110,8 @@ static int segment_wrap(const char* name, sbi_map* map, int origin, shmbus_segme
     size_t i;
     seg->payload = map->data + SHMBUS_HEADER_SIZE;
     seg->payload_size = map->len - SHMBUS_HEADER_SIZE;
-    seg->kind = sbi_get16(map->data + SBI_HDR_KIND);
-    for (i = 0; i < SHMBUS_PARAMS_COUNT; i++) seg->params_copy[i] = sbi_get32(map->data + SBI_HDR_PARAMS + 4 * i);
+    seg->kind = sbi_get16(head + SBI_HDR_KIND);
+    for (i = 0; i < SHMBUS_PARAMS_COUNT; i++) seg->params_copy[i] = sbi_get32(head + SBI_HDR_PARAMS + 4 * i);
   } else {
     seg->payload = map->data;
     seg->payload_size = map->len;
@@ -193,7 +194,7 @@ static int segment_begin(const char* name, uint16_t kind, const uint32_t* params
   }
   if (rc != SHMBUS_OK) return rc;
   segment_write_header(map.data, kind, params, payload_size);
-  rc = segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, out);
+  rc = segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, map.data, out); /* our own header: nobody else writes it */
   if (rc != SHMBUS_OK) sbi_os_shm_unlink(os_name);
   return rc;
 }
@@ -333,12 +334,15 @@ static int segment_try_open(const char* name, const char* os_name, uint16_t kind
   /* SYNC READY (acquire load of state): READY makes every header field and the creator's payload visible. */
   state = sbi_load32(sbi_word(map.data, SBI_HDR_STATE), __ATOMIC_ACQUIRE);
   if (state != SBI_STATE_INIT) {
-    rc = segment_validate(name, map.data, map.len, state, kind);
+    /* Judge a private copy: what was validated is what the handle keeps. */
+    uint8_t head[SHMBUS_HEADER_SIZE];
+    memcpy(head, map.data, sizeof head);
+    rc = segment_validate(name, head, map.len, state, kind);
     if (rc != SHMBUS_OK) {
       sbi_os_unmap(&map);
       return rc;
     }
-    return segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, out);
+    return segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, head, out);
   }
   known = segment_creator(map.data, &alive, &pid);
   if (known && !alive) {
@@ -465,7 +469,7 @@ int shmbus_segment_open_raw(const char* posix_name, size_t size, int read_only, 
   if ((uint64_t)size > SEGMENT_MAX_SIZE) return sbi_fail(SHMBUS_EINVAL_ARG, "size is larger than 2^46 bytes");
   rc = sbi_os_shm_map(posix_name, size, !read_only, &map);
   if (rc != SHMBUS_OK) return rc;
-  return segment_wrap(posix_name, &map, SBI_ORIGIN_RAW, out);
+  return segment_wrap(posix_name, &map, SBI_ORIGIN_RAW, NULL, out);
 }
 
 int shmbus_segment_map_file(const char* path, uint64_t offset, uint64_t length, int writable, shmbus_segment** out) {
@@ -476,7 +480,7 @@ int shmbus_segment_map_file(const char* path, uint64_t offset, uint64_t length, 
   if (length == 0) return sbi_fail(SHMBUS_EINVAL_ARG, "length must be > 0 (SHMBUS_TO_END maps to the end)");
   rc = sbi_os_file_map(path, offset, length, writable, &map);
   if (rc != SHMBUS_OK) return rc;
-  rc = segment_wrap(path, &map, SBI_ORIGIN_FILE, out);
+  rc = segment_wrap(path, &map, SBI_ORIGIN_FILE, NULL, out);
   if (rc == SHMBUS_OK) (*out)->writable = writable ? 1 : 0;
   return rc;
 }

@@ -114,6 +114,35 @@ describe('C <-> Node: segments', () => {
     peer.send('exit');
     await expectCleanExit(peer);
   });
+
+  it('C lists segments as Node does: size, kind, creator, createdAt, attached and stale', async () => {
+    const live = fresh('lslive');
+    const orphan = fresh('lsorphan');
+    const seg = Segment.create(live, { size: 300, kind: 'mailbox' });
+    const maker = spawnC('core-peer');
+    await maker.line(/^ready /);
+    maker.send(`create ${orphan} 50 0`);
+    assert.equal(await maker.line(/^created|^error/), 'created');
+    maker.kill('SIGKILL'); // its creator dies and nobody maps it: stale
+    await maker.exited;
+    const { peer } = await cPeer();
+    const nodeList = Segment.list();
+    for (const name of [live, orphan]) {
+      const n = nodeList.find((i) => i.name === name)!;
+      peer.send(`list ${name}`);
+      const kinds = ['raw', 'topic', 'queue', 'mailbox', 'rpc', 'mutex', 'rwlock', 'semaphore', 'event'];
+      const c = (await peer.line(/^info/)).split(' ');
+      const fromC = { size: Number(c[1]), kind: kinds[Number(c[2])], creatorPid: Number(c[3]), createdAt: Number(c[4]) };
+      assert.deepEqual(fromC, { size: n.size, kind: n.kind, creatorPid: n.creatorPid, createdAt: n.createdAt!.getTime() });
+      assert.equal(c[5] === '1', n.attached, `${name} attached`);
+      assert.equal(c[6] === '1', n.stale, `${name} stale`);
+    }
+    assert.equal(nodeList.find((i) => i.name === orphan)!.stale, true);
+    assert.equal(nodeList.find((i) => i.name === live)!.stale, false);
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
+  });
 });
 
 describe('C <-> Node: Mutex', () => {

@@ -5,6 +5,7 @@
  *   byte I -> byte V                 setbyte I V -> ok    close -> closed             unlink NAME -> unlinked
  *   mutex-open NAME [LIVENESS_MS]    -> mutex            lock TIMEOUT -> locked R    unlock -> unlocked
  *   encode-header KIND PAYLOAD PID START CREATED NS STATE P0,P1,.. -> header HEX (128 bytes, lower-case hex)
+ *   list NAME -> info SIZE KIND CREATOR_PID CREATED_AT ATTACHED STALE (or "info none")
  *   exit [CODE]
  */
 #include <stdint.h>
@@ -146,6 +147,22 @@ static int cmd_unlock(int argc, char** argv) {
   return 0;
 }
 
+static int cmd_list(int argc, char** argv) {
+  shmbus_segment_info* list = NULL;
+  size_t n = 0;
+  size_t i;
+  int rc = shmbus_segment_list(&list, &n);
+  (void)argc;
+  if (rc != SHMBUS_OK) return peer_error(rc);
+  for (i = 0; i < n && strcmp(list[i].name, argv[1]) != 0; i++) {
+  }
+  if (i == n) peer_say("info none");
+  else peer_say("info %llu %d %u %llu %d %d", (unsigned long long)list[i].size, list[i].kind, list[i].creator_pid,
+                (unsigned long long)list[i].created_at, list[i].attached, list[i].stale);
+  shmbus_segment_list_free(list);
+  return 0;
+}
+
 static int cmd_get_byte(int argc, char** argv) { return cmd_byte(argc, argv, 0); }
 static int cmd_set_byte(int argc, char** argv) { return cmd_byte(argc, argv, 1); }
 
@@ -159,7 +176,7 @@ static const command commands[] = {
     {"create", 3, cmd_create},        {"open", 2, cmd_open},         {"byte", 2, cmd_get_byte},
     {"setbyte", 3, cmd_set_byte},     {"close", 1, cmd_close},       {"unlink", 2, cmd_unlink},
     {"mutex-open", 2, cmd_mutex_open}, {"lock", 1, cmd_lock},         {"unlock", 1, cmd_unlock},
-    {"encode-header", 8, cmd_encode_header},
+    {"encode-header", 8, cmd_encode_header}, {"list", 2, cmd_list},
 };
 
 static int on_command(int argc, char** argv) {
