@@ -7,23 +7,11 @@
 #include "json.h"
 #include "test.h"
 
-static char root[4096];
-static const json* vec;
+#define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
+
+static json* vec;
 static uint8_t* bin;
 static size_t bin_len;
-
-/* The repository root: this binary is <root>/c/build/tests/<name>. */
-static int find_root(void) {
-  ssize_t n = readlink("/proc/self/exe", root, sizeof root - 1);
-  if (n <= 0) return -1;
-  root[n] = 0;
-  for (int i = 0; i < 4; i++) {
-    char* slash = strrchr(root, '/');
-    if (slash == NULL) return -1;
-    *slash = 0;
-  }
-  return 0;
-}
 
 static uint64_t read_le(const uint8_t* p, int width) {
   uint64_t v = 0;
@@ -32,16 +20,13 @@ static uint64_t read_le(const uint8_t* p, int width) {
 }
 
 static void load(void) {
-  CHECK(find_root() == 0);
-  char path[4200];
   size_t len = 0;
-  snprintf(path, sizeof path, "%s/test/vectors/queue-ring.json", root);
-  char* text = json_read_file(path, &len);
+  char* text = json_read_file(VECTORS "queue-ring.json", &len);
   CHECK(text != NULL);
   vec = json_parse(text, len);
+  free(text);
   CHECK(vec != NULL);
-  snprintf(path, sizeof path, "%s/test/vectors/queue-ring.bin", root);
-  bin = (uint8_t*)json_read_file(path, &bin_len);
+  bin = (uint8_t*)json_read_file(VECTORS "queue-ring.bin", &bin_len);
   CHECK(bin != NULL);
   CHECK(json_get(vec, "size")->num == (double)bin_len);
 }
@@ -164,5 +149,7 @@ int main(void) {
   TEST_RUN(load);
   TEST_RUN(fields_read_as_their_values);
   TEST_RUN(expect_steps_and_after_state);
+  json_free(vec);
+  free(bin);
   return test_summary();
 }
