@@ -828,12 +828,6 @@ class Mailbox {
 
 namespace shmbus {
 
-namespace detail {
-/* Throws shmbus::error for a negative status of a Queue or Rpc call (the code and the thread's last message). */
-inline void queue_check(int rc) {
-  if (rc < 0) throw error(rc, shmbus_last_error_message());
-}
-}  // namespace detail
 
 /* Options of Queue::create / open / open_or_create (0 = the default, as in shmbus_queue_options). */
 struct queue_options {
@@ -858,28 +852,28 @@ class Queue {
  public:
   static Queue create(const std::string& name, std::uint32_t slots = 0, std::uint32_t max_message_size = 0) {
     shmbus_queue* q = nullptr;
-    detail::queue_check(shmbus_queue_create(name.c_str(), slots, max_message_size, &q));
+    check(shmbus_queue_create(name.c_str(), slots, max_message_size, &q));
     return Queue(q);
   }
   static Queue create(const std::string& name, const queue_options& o) {
     shmbus_queue_options c = to_c(o);
     shmbus_queue* q = nullptr;
-    detail::queue_check(shmbus_queue_create_ex(name.c_str(), &c, &q));
+    check(shmbus_queue_create_ex(name.c_str(), &c, &q));
     return Queue(q);
   }
   static Queue open(const std::string& name, const queue_options& o = {}) {
     shmbus_queue_options c = to_c(o);
     shmbus_queue* q = nullptr;
-    detail::queue_check(shmbus_queue_open_ex(name.c_str(), &c, &q));
+    check(shmbus_queue_open_ex(name.c_str(), &c, &q));
     return Queue(q);
   }
   static Queue open_or_create(const std::string& name, const queue_options& o = {}) {
     shmbus_queue_options c = to_c(o);
     shmbus_queue* q = nullptr;
-    detail::queue_check(shmbus_queue_open_or_create_ex(name.c_str(), &c, &q));
+    check(shmbus_queue_open_or_create_ex(name.c_str(), &c, &q));
     return Queue(q);
   }
-  static void unlink(const std::string& name) { detail::queue_check(shmbus_queue_unlink(name.c_str())); }
+  static void unlink(const std::string& name) { check(shmbus_queue_unlink(name.c_str())); }
 
   Queue(Queue&& o) noexcept : q_(std::exchange(o.q_, nullptr)) {}
   Queue& operator=(Queue&& o) noexcept {
@@ -896,17 +890,17 @@ class Queue {
   /* Sends, waiting while the queue is full (timeout_ms, -1 forever). Throws shmbus::error: SHMBUS_ECLOSED after
      the end of the stream, SHMBUS_ETIMEDOUT, SHMBUS_EMESSAGE_TOO_LARGE. */
   void send(bytes data, std::int64_t timeout_ms = -1) {
-    detail::queue_check(shmbus_queue_send(handle(), data.data(), data.size(), timeout_ms));
+    check(shmbus_queue_send(handle(), data.data(), data.size(), timeout_ms));
   }
   /* Sends text (flagged as text: a Node receiver sees m.isText). */
   void send_text(std::string_view text, std::int64_t timeout_ms = -1) {
-    detail::queue_check(shmbus_queue_send_ex(handle(), text.data(), text.size(), SHMBUS_MSG_TEXT, timeout_ms));
+    check(shmbus_queue_send_ex(handle(), text.data(), text.size(), SHMBUS_MSG_TEXT, timeout_ms));
   }
   /* Sends if there is room: false when the queue is full. */
   bool try_send(bytes data, bool is_text = false) {
     int rc = shmbus_queue_try_send_ex(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u);
     if (rc == SHMBUS_EAGAIN) return false;
-    detail::queue_check(rc);
+    check(rc);
     return true;
   }
 
@@ -924,7 +918,7 @@ class Queue {
     std::uint32_t flags = 0;
     int rc = shmbus_queue_receive_ex(q_, m.data.data(), m.data.size(), &len, &flags, timeout_ms);
     if (rc == SHMBUS_EEND) return false;
-    detail::queue_check(rc);
+    check(rc);
     m.data.resize(len);
     m.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
     return true;
@@ -937,22 +931,22 @@ class Queue {
     std::uint32_t flags = 0;
     int rc = shmbus_queue_try_receive_ex(q_, m.data.data(), m.data.size(), &len, &flags);
     if (rc == SHMBUS_EAGAIN || rc == SHMBUS_EEND) return std::nullopt;
-    detail::queue_check(rc);
+    check(rc);
     m.data.resize(len);
     m.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
     return m;
   }
 
   /* Ends the stream for everyone (idempotent). */
-  void end() { detail::queue_check(shmbus_queue_end(handle())); }
+  void end() { check(shmbus_queue_end(handle())); }
   bool ended() const {
     int rc = shmbus_queue_ended(handle());
-    detail::queue_check(rc);
+    check(rc);
     return rc == 1;
   }
   shmbus_queue_stats stats() const {
     shmbus_queue_stats st;
-    detail::queue_check(shmbus_queue_get_stats(handle(), &st));
+    check(shmbus_queue_get_stats(handle(), &st));
     return st;
   }
   std::uint32_t slots() const { return shmbus_queue_slots(handle()); }
@@ -1084,7 +1078,7 @@ class RpcServer {
     c.spin_us = o.spin_us;
     auto state = std::make_unique<handler>(std::move(h));
     shmbus_rpc_server* s = nullptr;
-    detail::queue_check(shmbus_rpc_serve(name.c_str(), &RpcServer::trampoline, state.get(), &c, &s));
+    check(shmbus_rpc_serve(name.c_str(), &RpcServer::trampoline, state.get(), &c, &s));
     return RpcServer(s, std::move(state));
   }
 
@@ -1102,13 +1096,13 @@ class RpcServer {
   ~RpcServer() { close(); }
 
   /* Serves on this thread (plus workers - 1 threads) until stop(). */
-  void run() { detail::queue_check(shmbus_rpc_server_run(handle())); }
+  void run() { check(shmbus_rpc_server_run(handle())); }
   /* Serves on background threads; returns at once. */
-  void start() { detail::queue_check(shmbus_rpc_server_start(handle())); }
+  void start() { check(shmbus_rpc_server_start(handle())); }
   void stop() noexcept { shmbus_rpc_server_stop(s_); }
   shmbus_rpc_server_stats stats() const {
     shmbus_rpc_server_stats st;
-    detail::queue_check(shmbus_rpc_server_get_stats(handle(), &st));
+    check(shmbus_rpc_server_get_stats(handle(), &st));
     return st;
   }
   /* Stops, waits for background workers, leaves the service (after run() returned, or for a started server). */
@@ -1168,7 +1162,7 @@ class RpcClient {
     c.liveness_ms = o.liveness_ms;
     c.spin_us = o.spin_us;
     shmbus_rpc_client* p = nullptr;
-    detail::queue_check(shmbus_rpc_connect_ex(name.c_str(), &c, &p));
+    check(shmbus_rpc_connect_ex(name.c_str(), &c, &p));
     return RpcClient(p, o.max_message_size != 0 ? o.max_message_size : SHMBUS_RPC_DEFAULT_MAX_MESSAGE_SIZE);
   }
   RpcClient(RpcClient&& o) noexcept : c_(std::exchange(o.c_, nullptr)), cap_(o.cap_) {}
@@ -1192,7 +1186,7 @@ class RpcClient {
     r.data.resize(cap_);
     std::size_t len = 0;
     std::uint32_t flags = 0;
-    detail::queue_check(shmbus_rpc_request_ex(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u,
+    check(shmbus_rpc_request_ex(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u,
                                               r.data.data(), r.data.size(), &len, &flags, timeout_ms));
     r.data.resize(len);
     r.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
@@ -1208,7 +1202,7 @@ class RpcClient {
     if (c_ == nullptr) throw error(SHMBUS_ECLOSED, "rpc client is closed");
     return c_;
   }
-  static void unlink(const std::string& name) { detail::queue_check(shmbus_rpc_unlink(name.c_str())); }
+  static void unlink(const std::string& name) { check(shmbus_rpc_unlink(name.c_str())); }
 
  private:
   RpcClient(shmbus_rpc_client* c, std::size_t cap) noexcept : c_(c), cap_(cap) {}
