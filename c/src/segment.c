@@ -531,6 +531,7 @@ static uint32_t* segment_word_at(shmbus_segment* seg, size_t index) {
 int shmbus_segment_wait(shmbus_segment* seg, size_t index, uint32_t expected, int64_t timeout_ms) {
   uint32_t* word = segment_word_at(seg, index);
   if (word == NULL) return SHMBUS_EINVAL_ARG;
+  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "timeout_ms %lld: use -1 or >= 0", (long long)timeout_ms);
   return sbi_os_futex_wait(word, expected, timeout_ms);
 }
 

@@ -432,6 +432,7 @@ static void segment_wait_and_wake_words(void) {
   CHECK_RC(shmbus_segment_wait(s, 16, 0, 0), SHMBUS_EINVAL_ARG);
   CHECK_RC(shmbus_segment_wait(s, 3, 1, 10), SHMBUS_EAGAIN);
   CHECK_RC(shmbus_segment_wait(s, 3, 0, 10), SHMBUS_ETIMEDOUT);
+  CHECK_RC(shmbus_segment_wait(s, 3, 0, -2), SHMBUS_EINVAL_ARG);
   CHECK(shmbus_segment_wake(s, 3, 1) == 0);
   CHECK_RC(shmbus_segment_wake(s, 99, 1), SHMBUS_EINVAL_ARG);
   shmbus_segment_close(s);

@@ -47,6 +47,8 @@ const PROGRAM = `#include <opencv2/core.hpp>
 #include <cstdio>
 #include <vector>
 
+using namespace std::chrono_literals;
+
 int main(int argc, char** argv) {
   if (argc != 3) return 2;
   const std::string name = argv[1], mbname = argv[2];
@@ -56,7 +58,7 @@ int main(int argc, char** argv) {
   std::printf("seq %llu\\n", (unsigned long long)topic.publish(pixels));   // a container as bytes
   { auto dropped = topic.loan(10); }                                      // destructor aborts: no seq used
   topic.publish(std::string_view("x"));
-  auto m = sub.read(1000);
+  auto m = sub.read(1000ms);
   cv::Mat mat = m->mat(1, 2, CV_8UC3);                                    // a header over the ring, no copy
   std::printf("mat %d %d same-bytes %d first %d\\n", mat.rows, mat.cols, (void*)mat.data == (const void*)m->data().data(), mat.data[0]);
   try {
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
   } catch (const shmbus::error& e) {
     std::printf("too big %s\\n", shmbus_error_code(e.code()));
   }
-  auto m2 = sub.read(1000);
+  auto m2 = sub.read(1000ms);
 #if defined(__cpp_lib_span)
   std::span<const std::byte> view = m2->data();
   std::printf("seq %llu size %zu\\n", (unsigned long long)m2->seq(), view.size());
