@@ -828,9 +828,9 @@ struct queue_options {
   std::uint32_t slots = 0;
   std::uint32_t max_message_size = 0;
   unsigned mode = 0;
-  std::int64_t open_timeout_ms = 0;
-  std::uint32_t liveness_ms = 0;
-  std::int32_t spin_us = 0;
+  std::chrono::milliseconds open_timeout{0}; /* wait for the queue to appear (0 = not at all; forever) */
+  std::chrono::milliseconds liveness{0};  /* 0 = 50 ms */
+  std::chrono::microseconds spin{0};      /* 0 = 50 us, negative = none */
 };
 
 /* A message received from a Queue (its own copy of the bytes). */
@@ -881,14 +881,14 @@ class Queue {
   Queue& operator=(const Queue&) = delete;
   ~Queue() { close(); }
 
-  /* Sends, waiting while the queue is full (timeout_ms, -1 forever). Throws shmbus::error: SHMBUS_ECLOSED after
+  /* Sends, waiting while the queue is full (at most `timeout`). Throws shmbus::error: SHMBUS_ECLOSED after
      the end of the stream, SHMBUS_ETIMEDOUT, SHMBUS_EMESSAGE_TOO_LARGE. */
-  void send(bytes data, std::int64_t timeout_ms = -1) {
-    check(shmbus_queue_send(handle(), data.data(), data.size(), timeout_ms));
+  void send(bytes data, std::chrono::milliseconds timeout = forever) {
+    check(shmbus_queue_send(handle(), data.data(), data.size(), detail::ms(timeout)));
   }
   /* Sends text (flagged as text: a Node receiver sees m.isText). */
-  void send_text(std::string_view text, std::int64_t timeout_ms = -1) {
-    check(shmbus_queue_send_ex(handle(), text.data(), text.size(), SHMBUS_MSG_TEXT, timeout_ms));
+  void send_text(std::string_view text, std::chrono::milliseconds timeout = forever) {
+    check(shmbus_queue_send_ex(handle(), text.data(), text.size(), SHMBUS_MSG_TEXT, detail::ms(timeout)));
   }
   /* Sends if there is room: false when the queue is full. */
   bool try_send(bytes data, bool is_text = false) {
@@ -898,19 +898,19 @@ class Queue {
     return true;
   }
 
-  /* The next message (waits up to timeout_ms, -1 forever); std::nullopt at the end of the stream. Throws
+  /* The next message (waits up to `timeout`, forever by default); std::nullopt at the end of the stream. Throws
      shmbus::error (SHMBUS_ETIMEDOUT when nothing came in time). */
-  std::optional<queue_message> receive(std::int64_t timeout_ms = -1) {
+  std::optional<queue_message> receive(std::chrono::milliseconds timeout = forever) {
     queue_message m;
-    if (!receive_into(m, timeout_ms)) return std::nullopt;
+    if (!receive_into(m, timeout)) return std::nullopt;
     return m;
   }
   /* The same into a message whose buffer is reused (no allocation once it has grown): false at the end. */
-  bool receive_into(queue_message& m, std::int64_t timeout_ms = -1) {
+  bool receive_into(queue_message& m, std::chrono::milliseconds timeout = forever) {
     m.data.resize(shmbus_queue_max_message_size(handle()));
     std::size_t len = 0;
     std::uint32_t flags = 0;
-    int rc = shmbus_queue_receive_ex(q_, m.data.data(), m.data.size(), &len, &flags, timeout_ms);
+    int rc = shmbus_queue_receive_ex(q_, m.data.data(), m.data.size(), &len, &flags, detail::ms(timeout));
     if (rc == SHMBUS_EEND) return false;
     check(rc);
     m.data.resize(len);
@@ -967,7 +967,7 @@ class Queue {
     reference operator*() const { return m_; }
     pointer operator->() const { return &m_; }
     iterator& operator++() {
-      if (!q_->receive_into(m_, -1)) q_ = nullptr;
+      if (!q_->receive_into(m_, forever)) q_ = nullptr;
       return *this;
     }
     bool operator==(const iterator& o) const noexcept { return q_ == o.q_; }
@@ -994,9 +994,9 @@ class Queue {
     c.slots = o.slots;
     c.max_message_size = o.max_message_size;
     c.mode = o.mode;
-    c.open_timeout_ms = o.open_timeout_ms;
-    c.liveness_ms = o.liveness_ms;
-    c.spin_us = o.spin_us;
+    c.open_timeout_ms = detail::ms(o.open_timeout);
+    c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
+    c.spin_us = static_cast<std::int32_t>(o.spin.count());
     return c;
   }
   shmbus_queue* q_;
@@ -1050,8 +1050,8 @@ struct rpc_serve_options {
   std::uint32_t max_message_size = 0;
   std::uint32_t slots = 0;
   unsigned mode = 0;
-  std::uint32_t liveness_ms = 0;
-  std::int32_t spin_us = 0;
+  std::chrono::milliseconds liveness{0};
+  std::chrono::microseconds spin{0};
 };
 
 /* A server (RAII: the destructor stops it, waits for its workers and leaves the service). The handler runs on up
@@ -1068,8 +1068,8 @@ class RpcServer {
     c.max_message_size = o.max_message_size;
     c.slots = o.slots;
     c.mode = o.mode;
-    c.liveness_ms = o.liveness_ms;
-    c.spin_us = o.spin_us;
+    c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
+    c.spin_us = static_cast<std::int32_t>(o.spin.count());
     auto state = std::make_unique<handler>(std::move(h));
     shmbus_rpc_server* s = nullptr;
     check(shmbus_rpc_serve(name.c_str(), &RpcServer::trampoline, state.get(), &c, &s));
@@ -1131,8 +1131,8 @@ struct rpc_connect_options {
   std::uint32_t max_message_size = 0;
   std::uint32_t slots = 0;
   unsigned mode = 0;
-  std::uint32_t liveness_ms = 0;
-  std::int32_t spin_us = 0;
+  std::chrono::milliseconds liveness{0};
+  std::chrono::microseconds spin{0};
 };
 
 /* A response (its own copy of the bytes). */
@@ -1153,8 +1153,8 @@ class RpcClient {
     c.max_message_size = o.max_message_size;
     c.slots = o.slots;
     c.mode = o.mode;
-    c.liveness_ms = o.liveness_ms;
-    c.spin_us = o.spin_us;
+    c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
+    c.spin_us = static_cast<std::int32_t>(o.spin.count());
     shmbus_rpc_client* p = nullptr;
     check(shmbus_rpc_connect_ex(name.c_str(), &c, &p));
     return RpcClient(p, o.max_message_size != 0 ? o.max_message_size : SHMBUS_RPC_DEFAULT_MAX_MESSAGE_SIZE);
@@ -1175,19 +1175,19 @@ class RpcClient {
   /* Sends a request and waits for its response. Throws shmbus::error: SHMBUS_ENO_SERVER, SHMBUS_EREMOTE (what() is
      the handler's message), SHMBUS_ETIMEDOUT, SHMBUS_EMESSAGE_TOO_LARGE (responses above the connect option
      max_message_size, default 65536). */
-  rpc_response request(bytes data, std::int64_t timeout_ms = -1, bool is_text = false) {
+  rpc_response request(bytes data, std::chrono::milliseconds timeout = forever, bool is_text = false) {
     rpc_response r;
     r.data.resize(cap_);
     std::size_t len = 0;
     std::uint32_t flags = 0;
     check(shmbus_rpc_request_ex(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u,
-                                              r.data.data(), r.data.size(), &len, &flags, timeout_ms));
+                                              r.data.data(), r.data.size(), &len, &flags, detail::ms(timeout)));
     r.data.resize(len);
     r.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
     return r;
   }
-  rpc_response request_text(std::string_view text, std::int64_t timeout_ms = -1) {
-    return request(bytes(text), timeout_ms, true);
+  rpc_response request_text(std::string_view text, std::chrono::milliseconds timeout = forever) {
+    return request(bytes(text), timeout, true);
   }
   void close() noexcept {
     if (c_ != nullptr) shmbus_rpc_client_close(std::exchange(c_, nullptr));

@@ -30,7 +30,9 @@ const CXX_PROGRAM = `#include "shmbus.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;
-  auto q = shmbus::Queue::open(argv[1]);
+  shmbus::queue_options qo;
+  qo.open_timeout = std::chrono::seconds(5);
+  auto q = shmbus::Queue::open(argv[1], qo);
   for (const auto& m : q.messages()) std::printf("msg %s %zu\\n", m.is_text ? "text" : "bytes", m.data.size());
   std::printf("end %d\\n", (int)q.ended());
   try {
@@ -38,10 +40,12 @@ int main(int argc, char** argv) {
   } catch (const shmbus::error& e) {
     std::printf("send after end: %s\\n", e.node_code());
   }
+  shmbus::rpc_serve_options options;
+  options.workers = 2;
   auto server = shmbus::RpcServer::serve(argv[2], [](const shmbus::RpcRequest& req, shmbus::RpcReply& reply) {
     if (req.text() == "boom") throw std::runtime_error("kaboom from C++");
     reply.set_text("ok:" + std::string(req.text()));
-  }, shmbus::rpc_serve_options{2, 0, 0, 0, 0, 0});
+  }, options);
   server.start();
   std::printf("serving\\n");
   std::fflush(stdout);
