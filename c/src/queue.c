@@ -589,12 +589,6 @@ static int queue_open_once(const char* name, const queue_opts* o, shmbus_queue**
   return queue_wrap(seg, o, out);
 }
 
-/* A bounded pause of the calling thread (a futex wait on a private word nobody wakes). */
-void sbi_pause_ms(int64_t ms) {
-  uint32_t word = 0;
-  if (ms > 0) (void)sbi_os_futex_wait(&word, 0, ms);
-}
-
 int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out) {
   queue_opts o;
   int64_t deadline;
@@ -612,7 +606,7 @@ int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shm
     left = sbi_left_ms(deadline);
     if (left == 0) return rc;
     /* Polled: shm names have no portable notification. Bounded, at most 20 ms between looks. */
-    sbi_pause_ms(left < 0 || left > pause ? pause : left);
+    sbi_os_sleep_ms(left < 0 || left > pause ? pause : left);
     if (pause < 20) pause *= 2;
   }
 }

@@ -804,8 +804,9 @@ int shmbus_rpc_server_start(shmbus_rpc_server* s) {
 void shmbus_rpc_server_stop(shmbus_rpc_server* s) {
   if (s == NULL) return;
   __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
-  /* Wake this process's workers parked on the request ring at once (others re-check and sleep again). */
-  (void)sbi_os_futex_wake(sbi_word(s->svc.ring.base, SBI_Q_COMMITS), SBI_WAKE_ALL);
+  /* SYNC PARK (§3, a waker that did not move the counter word: wake without clearing the tag): this process's
+     workers parked on the request ring see the stop flag at once; other sleepers re-check and sleep again. */
+  sbi_wake_counter_keep(sbi_word(s->svc.ring.base, SBI_Q_COMMITS), sbi_word(s->svc.ring.base, SBI_Q_CONSUMER_WAITERS));
 }
 
 int shmbus_rpc_server_get_stats(const shmbus_rpc_server* s, shmbus_rpc_server_stats* out) {
