@@ -219,7 +219,8 @@ struct shmbus_segment {
 };
 
 /* §2.1: exclusive create, header (creator identity last, release), payload zeroed then init(payload, size,
-   ctx), then state = READY (release) and a wake. `init` may be NULL. Unlinks the name on any failure. */
+   ctx), then state = READY (release) and a wake. `init` may be NULL; its non-zero return aborts the create and is
+   returned. mode: permission bits within 0666, 0 = 0600. Unlinks the name on any failure. */
 int sbi_segment_create(const char* name, uint16_t kind, const uint32_t params[16], size_t payload_size,
                        unsigned mode, int (*init)(uint8_t* payload, size_t size, void* ctx), void* ctx,
                        shmbus_segment** out);

@@ -184,7 +184,8 @@ static int segment_begin(const char* name, uint16_t kind, const uint32_t* params
   int rc = sbi_os_name(name, os_name);
   if (rc != SHMBUS_OK) return rc;
   if (kind >= SBI_KIND_COUNT) return sbi_fail(SHMBUS_EINVAL_ARG, "unknown segment kind %u", (unsigned)kind);
-  if ((mode & ~0666u) != 0) return sbi_check_mode(mode, &mode);
+  /* 0 is the default (0600): a zero-filled options struct must never create an object nobody may open. */
+  if ((rc = sbi_check_mode(mode, &mode)) != SHMBUS_OK) return rc;
   if ((uint64_t)payload_size > SEGMENT_MAX_SIZE) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "segment size %llu is larger than 2^46 bytes", (unsigned long long)payload_size);
   }
