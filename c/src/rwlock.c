@@ -86,29 +86,46 @@ static void rw_release(shmbus_rwlock* rw, int slot) {
   sbi_wake_sleepers(rw_w(rw, RW_OCCUPIED), rw_w(rw, RW_OCC_WAITERS));
 }
 
-/* Is the published slot's holder alive? */
-static int rw_reader_alive(const shmbus_rwlock* rw, int slot) {
-  /* Acquire: the identity was written before the occupancy bit the caller saw set (RW-READ-ENTER). */
-  const uint32_t pid = sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_ACQUIRE);
-  if (pid == 0) return 0;
-  return sbi_holder_alive(pid, rw_slot_start(rw, slot), sbi_load32(rw_slot(rw, slot, RW_SLOT_NS), __ATOMIC_RELAXED));
+/* A slot's holder as read at one moment (every load acquire: RW-SLOT-CLAIM and the identity behind it). */
+typedef struct rw_holder {
+  uint32_t bit; /* the slot's bit of `occupied` */
+  uint32_t pid;
+  uint64_t start;
+  uint32_t ns;
+} rw_holder;
+
+static void rw_read_holder(const shmbus_rwlock* rw, int slot, rw_holder* h) {
+  /* SYNC RW-READ-ENTER (acquire load of `occupied`): a set bit publishes its holder's identity. */
+  h->bit = sbi_load32(rw_w(rw, RW_OCCUPIED), __ATOMIC_ACQUIRE) & (1u << slot);
+  h->pid = sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_ACQUIRE);
+  h->start = (uint64_t)sbi_load32(rw_slot(rw, slot, RW_SLOT_START + 4), __ATOMIC_ACQUIRE) << 32 |
+             sbi_load32(rw_slot(rw, slot, RW_SLOT_START), __ATOMIC_ACQUIRE);
+  h->ns = sbi_load32(rw_slot(rw, slot, RW_SLOT_NS), __ATOMIC_ACQUIRE);
 }
 
 /* Only while holding the mutex (two cleaners could clear a bit a new reader just set): releases dead readers'
-   holds. 1 when some hold was released. */
+   holds. 1 when some hold was released.
+   A slot is judged only when two reads of (bit, pid, start, ns) agree with the bit set: between the snapshot and
+   the reads its reader may have left and a live one claimed it (pid 0, or a pid beside the previous holder's start
+   time), and clearing that bit would hide a live hold from the writers (a reader cleaner does not raise `writer`,
+   so that reader would not back off). A dead reader's record cannot change: nobody claims a slot whose pid is set,
+   and only the mutex holder cleans, so the bit cleared below is the dead reader's. */
 static int rw_clean_dead_readers(shmbus_rwlock* rw) {
-  /* SYNC RW-READ-ENTER (acquire load): the bits and the identities behind them. */
+  /* SYNC RW-READ-ENTER (acquire load): which slots to look at. */
   const uint32_t occ = sbi_load32(rw_w(rw, RW_OCCUPIED), __ATOMIC_ACQUIRE);
   int cleaned = 0;
   int slot;
   for (slot = 0; slot < RW_SLOT_COUNT; slot++) {
-    uint32_t pid;
-    if ((occ & (1u << slot)) == 0 || rw_reader_alive(rw, slot)) continue;
-    /* Relaxed: a dead reader's pid cannot change under the mutex holder. */
-    pid = sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_RELAXED);
+    rw_holder a;
+    rw_holder b;
+    if ((occ & (1u << slot)) == 0) continue;
+    rw_read_holder(rw, slot, &a);
+    if (a.bit == 0 || a.pid == 0 || sbi_holder_alive(a.pid, a.start, a.ns)) continue;
+    rw_read_holder(rw, slot, &b);
+    if (b.bit == 0 || b.pid != a.pid || b.start != a.start || b.ns != a.ns) continue;
     /* RW-READ-EXIT on behalf of the dead reader (seq_cst RMW), then RW-SLOT-CLAIM (seq_cst CAS pid -> 0). */
     __atomic_fetch_and(rw_w(rw, RW_OCCUPIED), ~(1u << slot), __ATOMIC_SEQ_CST);
-    sbi_cas32(rw_slot(rw, slot, RW_SLOT_PID), &pid, 0);
+    sbi_cas32(rw_slot(rw, slot, RW_SLOT_PID), &a.pid, 0);
     cleaned = 1;
   }
   if (cleaned) sbi_wake_sleepers(rw_w(rw, RW_OCCUPIED), rw_w(rw, RW_OCC_WAITERS));

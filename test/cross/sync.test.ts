@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Event, Mutex, RwLock, Segment, Semaphore } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, type Peer } from '../helpers/index.js';
-import { ask, lockTestScope } from '../helpers/locks.js';
+import { ask, lockTestScope, until } from '../helpers/locks.js';
 import { spawnC } from '../helpers/peers.js';
 
 const { name, peer: nodePeer } = lockTestScope();
@@ -65,6 +65,30 @@ describe('C <-> Node: exact counts under one lock', () => {
       }
     });
   }
+});
+
+describe('C <-> Node: RwLock readers and writers of both languages', () => {
+  it('a Node writer, a C writer and a C reader x 20 000: exact count, no reader ever sees a writer inside', async () => {
+    const segName = name('rwmix');
+    const counterAt = 64 + 2048;
+    const n = 20_000;
+    const seg = Segment.create(segName, { size: counterAt + 64 });
+    try {
+      const args = [segName, '64', String(counterAt), String(n)];
+      const cWriter = spawnC('sync-peer', ['counter', 'rwlock', ...args], { watchdogMs: 120_000 });
+      const cReader = spawnC('sync-peer', ['counter', 'rwlock-read', ...args], { watchdogMs: 120_000 });
+      cPeers.push(cWriter, cReader);
+      const node = spawnPeer(fixture('lock-counter'), ['rwlock', ...args, 'sync'], { watchdogMs: 120_000 });
+      for (const p of [cWriter, cReader, node]) await p.line('ready');
+      for (const p of [cWriter, cReader, node]) p.send('go');
+      for (const p of [cWriter, cReader, node]) assert.equal(await p.line(/^done/, 110_000), 'done overlaps=0');
+      for (const p of [cWriter, cReader, node]) await expectCleanExit(p);
+      assert.equal(new DataView(seg.buffer).getUint32(counterAt, true), 2 * n);
+      assert.equal(Atomics.load(seg.words, (64 + 40) / 4), 0, 'no read hold is left');
+    } finally {
+      seg.close();
+    }
+  });
 });
 
 describe('C <-> Node: Mutex recovery', () => {
@@ -176,6 +200,27 @@ describe('C <-> Node: RwLock', () => {
       rw.close();
     }
   });
+
+  it('a Node writer killed with -9: a waiting C reader takes it over and holds it alone until its read unlock', async () => {
+    const n = name('rwn2cr');
+    const rw = RwLock.create(n, { livenessInterval: 20 });
+    try {
+      const node = await nodePeer('rwlock', 'named', n, '0', '20');
+      const c = await cPeer('rwlock', 'named', n, '0', '20');
+      assert.equal(await ask(node, 'write', /^write/), 'write recovered=false');
+      c.send('read');
+      node.kill('SIGKILL');
+      await node.exited;
+      assert.equal(await c.line(/^read|^error/), 'read recovered=true');
+      assert.equal(rw.tryReadLock(), null, 'the recovering reader holds the lock alone');
+      assert.equal(await ask(c, 'read-unlock', /^unlocked|^error/), 'unlocked');
+      assert.deepEqual(rw.tryReadLock(), { recovered: false });
+      rw.readUnlock();
+      await exit(c);
+    } finally {
+      rw.close();
+    }
+  });
 });
 
 describe('C <-> Node: Semaphore', () => {
@@ -216,11 +261,11 @@ describe('C <-> Node: Event', () => {
     const n = name('evm');
     const e = Event.create(n, { manualReset: true });
     try {
-      const c = await cPeer('event', 'named', n);
+      // A liveness interval of 60 s: each waiter parks once (no re-park every 50 ms), so the sleepers word (§3)
+      // counts exactly the waiters that read the word before the set.
+      const c = await cPeer('event', 'named', n, '0', '60000');
       for (let i = 0; i < 3; i++) assert.equal(await ask(c, 'wait-async', 'waiting'), 'waiting');
-      // The three waiters announced themselves in the sleepers word (§3) before the set.
-      const waiters = e.segment.words;
-      while (Atomics.load(waiters, 1) < 3) await new Promise((r) => setTimeout(r, 1));
+      await until(() => Atomics.load(e.segment.words, 1) >= 3, 'three C waiters parked');
       e.set();
       e.reset();
       for (let i = 0; i < 3; i++) await c.line('woke');
@@ -244,7 +289,7 @@ describe('C <-> Node: Event', () => {
       assert.equal(e.isSet, true, 'with nobody waiting the set stays for the next one');
       await e.wait({ timeout: 0 });
       c.send('wait');
-      while (Atomics.load(e.segment.words, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+      await until(() => Atomics.load(e.segment.words, 1) !== 0, 'the C waiter parked');
       e.set();
       assert.equal(await c.line(/^woke|^error/), 'woke');
       assert.equal(e.isSet, false);

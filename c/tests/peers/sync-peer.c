@@ -10,10 +10,11 @@
  *     release -> "released", value -> "value <n>"; event wait -> "woke", wait-async -> "waiting" then "woke"
  *     (from a thread), set|reset -> "done", status -> "pending <n>"; ping -> "pong"; exit. The *-async commands
  *     of the Node fixture are accepted as their blocking forms.
- *   sync-peer counter <mutex|rwlock|semaphore> <segment> <lockOffset> <counterOffset> <iterations>
+ *   sync-peer counter <mutex|rwlock|semaphore|rwlock-read> <segment> <lockOffset> <counterOffset> <iterations>
  *     As test/fixtures/lock-counter.ts: prints "ready", waits for "go", increments the plain u32 at counterOffset
  *     `iterations` times under the lock (rwlock: write lock; semaphore: one unit), counting overlaps through the
- *     u32 after it, then prints "done overlaps=<n>" and exits.
+ *     u32 after it, then prints "done overlaps=<n>" and exits. rwlock-read takes `iterations` read holds instead
+ *     and counts those that saw a writer inside.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -176,11 +177,15 @@ static int counter(int argc, char** argv) {
   char line[64];
   volatile uint32_t* count;
   volatile uint32_t* inside;
+  int reader;
   if (argc != 7) {
     fprintf(stderr, "usage: sync-peer counter <kind> <segment> <lockOffset> <counterOffset> <iterations>\n");
     return 2;
   }
   kind = argv[2];
+  /* "rwlock-read": read holds that only check that no writer is inside (counted as overlaps). */
+  reader = strcmp(kind, "rwlock-read") == 0;
+  if (reader) kind = "rwlock";
   lock_at = (size_t)strtoul(argv[4], NULL, 10);
   counter_at = (size_t)strtoul(argv[5], NULL, 10);
   n = strtol(argv[6], NULL, 10);
@@ -192,7 +197,12 @@ static int counter(int argc, char** argv) {
   say("ready");
   while (fgets(line, sizeof line, stdin) != NULL && strncmp(line, "go", 2) != 0) {
   }
-  for (i = 0; i < n; i++) {
+  for (i = 0; reader && i < n; i++) {
+    if ((rc = shmbus_rwlock_read_lock(rw, 30000, NULL)) != SHMBUS_OK) die("read lock", rc);
+    if (*inside != 0) overlaps++;
+    if ((rc = shmbus_rwlock_read_unlock(rw)) != SHMBUS_OK) die("read unlock", rc);
+  }
+  for (i = 0; !reader && i < n; i++) {
     if (mx) rc = shmbus_mutex_lock(mx, 30000, NULL);
     else if (rw) rc = shmbus_rwlock_write_lock(rw, 30000, NULL);
     else rc = shmbus_semaphore_acquire(sem, 30000, NULL);
