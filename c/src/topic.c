@@ -99,7 +99,6 @@ struct shmbus_topic {
   int single;
   int timestamps;
   int entry;
-  int closed;
   uint32_t liveness_ms;
   /* the open loan (one per handle) */
   int loaned;
@@ -401,7 +400,7 @@ static int topic_finish_open(shmbus_segment *seg, int entry, int timestamps, uin
   *out = t;
   return 0;
 fail:
-  if (entry >= 0) tp_registry_unregister(&t->v, entry);
+  if (entry >= 0 && t->v.p != NULL) tp_registry_unregister(&t->v, entry);
   sbi_segment_close(seg);
   free(t);
   return r;
@@ -504,7 +503,6 @@ int shmbus_topic_unlink(const char *name) { return shmbus_segment_unlink(name); 
 
 static int tp_check_topic(const shmbus_topic *t, const char *what) {
   if (t == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: topic is NULL", what);
-  if (t->closed) return sbi_fail(SHMBUS_ECLOSED, "%s: topic \"%s\" is closed", what, t->v.name);
   return 0;
 }
 
@@ -850,7 +848,7 @@ static int tp_try_next(shmbus_sub *s, shmbus_msg *m, void *buf, size_t cap) {
     /* SYNC TOPIC-VALIDATE (acquire fence): the header and payload loads complete before the tail loads; pairs
      * with the publisher's TOPIC-RECLAIM fence */
     sbi_fence_acquire();
-    uint64_t tail;
+    uint64_t tail = 0;
     int r = tp_read_tail_seq(v, &tail);
     if (r != 0) return r;
     if (tail <= seq) {
@@ -982,7 +980,7 @@ int shmbus_sub_read_copy(shmbus_sub *s, void *buf, size_t cap, shmbus_msg *m, in
 int shmbus_msg_valid(const shmbus_sub *s, const shmbus_msg *m) {
   if (s == NULL || m == NULL || m->seq == 0) return 0;
   sbi_fence_acquire(); /* SYNC TOPIC-VALIDATE: the caller's loads from the view complete before the tail loads */
-  uint64_t tail;
+  uint64_t tail = 0;
   if (tp_read_tail_seq(&s->v, &tail) != 0) return 0;
   return tail <= m->seq;
 }
