@@ -743,7 +743,13 @@ static void* rpc_work(void* arg) {
   while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
     int rc = sbi_ring_read(&s->svc.ring, UINT32_MAX, NULL, rpc_read_request, w, RPC_WORKER_SLICE_MS, &s->stop);
     if (rc == SHMBUS_ETIMEDOUT || rc == SHMBUS_ESHM_CORRUPT) continue; /* the bad slot was freed */
-    if (rc != SHMBUS_OK) break;                                        /* stopped (EABORTED) or ended */
+    if (rc == SHMBUS_EABORTED) break; /* stopped */
+    if (rc != SHMBUS_OK) {
+      /* Failed for good (the ring ended, or worse): this worker leaves the table alone, without the lock, so
+         clients do not count it as a live server; the others go on. */
+      rpc_free_entry(&s->svc, w->entry);
+      break;
+    }
     if (!w->valid) continue;
     rpc_handle(w);
     /* Only now: the response is in the client's queue (or was dropped), so a death before this point is seen by
