@@ -276,6 +276,42 @@ static void sizes_and_bad_input(void) {
   CHECK(exit_code == 0);
 }
 
+static void corrupt_service_segments_are_refused(void) {
+  /* An rpc segment whose params are impossible: too many workers, a slot smaller than a request header, a ring
+     that does not fit. Servers and clients refuse it with ERR_SHM_CORRUPT, never touch it out of bounds. */
+  static const uint32_t bad[][3] = {{16, 1056, 63}, {16, 16, 64}, {16, 1 << 20, 64}, {3, 1056, 64}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char* n = fresh("rpc-corrupt");
+    uint32_t p[16] = {0};
+    memcpy(p, bad[i], sizeof bad[i]);
+    shmbus_segment_create_options co;
+    memset(&co, 0, sizeof co);
+    co.struct_size = sizeof co;
+    co.size = 2112 + 320 + 16 * 1088;
+    co.kind = SHMBUS_KIND_RPC;
+    co.params = p;
+    shmbus_segment* seg = NULL;
+    CHECK_OK(shmbus_segment_create_ex(n, &co, &seg));
+    shmbus_segment_close(seg);
+    shmbus_rpc_server* s = NULL;
+    shmbus_rpc_client* c = NULL;
+    char buf[8];
+    size_t len;
+    CHECK_RC(shmbus_rpc_serve(n, handler, NULL, NULL, &s), SHMBUS_ESHM_CORRUPT);
+    CHECK_OK(shmbus_rpc_connect(n, &c));
+    int rc = shmbus_rpc_request(c, "x", 1, buf, sizeof buf, &len, 1000);
+    shmbus_rpc_client_close(c);
+    CHECK_RC(rc, SHMBUS_ESHM_CORRUPT);
+  }
+  /* Another kind under the name. */
+  const char* q = fresh("rpc-kind");
+  shmbus_queue* other = NULL;
+  CHECK_OK(shmbus_queue_create(q, 4, 16, &other));
+  shmbus_queue_close(other);
+  shmbus_rpc_server* s = NULL;
+  CHECK_RC(shmbus_rpc_serve(q, handler, NULL, NULL, &s), SHMBUS_ESHM_KIND);
+}
+
 /* Segments named "<name>.r<digits>" that exist now. */
 static int response_queues(const char* name) {
   shmbus_segment_info* list = NULL;
@@ -330,5 +366,6 @@ int main(void) {
   RUN(worker_table_limit);
   RUN(sizes_and_bad_input);
   RUN(last_server_out_removes_dead_clients_queues);
+  RUN(corrupt_service_segments_are_refused);
   return test_summary();
 }
