@@ -548,6 +548,7 @@ int shmbus_segment_wake(shmbus_segment* seg, size_t index, int count) {
 /* Header facts of one listed entry needed after the mapping scan. */
 typedef struct segment_list_extra {
   int ready;
+  int foreign; /* a whole header that is neither ready and valid nor still being created: not ours to wait for */
   int creator_known;
   int creator_alive;
   uint64_t mtime_ms;
@@ -596,6 +597,8 @@ static void segment_list_judge(shmbus_segment_info* info, segment_list_extra* x,
     x->creator_known = 1;
     x->creator_alive = sbi_holder_alive(sbi_get32(head + SBI_HDR_CREATOR_PID), sbi_get64(head + SBI_HDR_CREATOR_START),
                                         sbi_get32(head + SBI_HDR_CREATOR_NS));
+  } else if (state != SBI_STATE_INIT) {
+    x->foreign = 1;
   }
 }
 
@@ -623,12 +626,13 @@ static void segment_list_entry(const char* entry, uint64_t size, const uint8_t* 
   segment_list_judge(info, x, head, head_len, size);
 }
 
-/* §2.3: a segment nobody maps is stale when its creator is dead; one whose header names no creator yet, when it
-   is older than the grace period (its creator may not have mapped it yet). */
+/* §2.3: a segment nobody maps is stale when its creator is dead; one whose header names no creator yet (or is
+   shorter than a header), when it is older than the grace period (its creator may not have mapped it yet); one
+   with a damaged or foreign header as soon as nobody maps it (as Node's Segment.list judges it). */
 static int segment_stale(const shmbus_segment_info* info, const segment_list_extra* x, uint64_t now_ms) {
   if (info->attached) return 0;
   if (x->creator_known) return !x->creator_alive;
-  if (x->ready) return 1;
+  if (x->ready || x->foreign) return 1;
   return now_ms > x->mtime_ms && now_ms - x->mtime_ms > SEGMENT_CREATING_GRACE_MS;
 }
 

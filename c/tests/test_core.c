@@ -497,6 +497,7 @@ static void segment_list_objects_still_being_created(void) {
   const char* dead_creator = test_name("mkdead");
   const char* young = test_name("mkyoung");
   const char* old = test_name("mkold");
+  const char* junk = test_name("mkjunk");
   struct timespec times[2];
   int fd;
   /* The header names a creator that is dead: stale at once. */
@@ -517,6 +518,10 @@ static void segment_list_objects_still_being_created(void) {
   CHECK(futimens(fd, times) == 0);
   close(fd);
   CHECK(listed_stale(old) == 1);
+  /* A damaged header (state neither 0 nor 1) that nobody maps: stale at once, whatever its age. */
+  memset(obj, 0xA5, sizeof obj);
+  CHECK(forge_object(junk, obj, sizeof obj) == 0);
+  CHECK(listed_stale(junk) == 1);
 }
 
 static void segment_too_large_for_dev_shm(void) {

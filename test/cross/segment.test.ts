@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Mutex, Segment } from '../../src/index.js';
 import { decodeHeader, encodeHeader, HEADER_SIZE } from '../../src/protocol/index.js';
 import { processStartTime, selfIdentity } from '../../src/base/process.js';
-import { expectCleanExit, trackNames } from '../helpers/index.js';
+import { expectCleanExit, fixture, spawnPeer, trackNames } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
 
 const { name: fresh, cleanup } = trackNames();
@@ -111,6 +111,49 @@ describe('C <-> Node: segments', () => {
     assert.deepEqual(fromC, expected);
     const decoded = decodeHeader(fromC, want.totalSize, 'vector');
     for (const [key, value] of Object.entries(want)) assert.deepEqual(decoded[key as keyof typeof decoded], value, key);
+    peer.send('exit');
+    await expectCleanExit(peer);
+  });
+
+  it('a C creator still initialising: Node gets ERR_TIMEOUT while it lives, ERR_SHM_CORRUPT once it is killed', async () => {
+    const name = fresh('cslow');
+    const { peer } = await cPeer();
+    peer.send(`create-stalled ${name} 64`);
+    await peer.line('initialising');
+    assert.throws(() => Segment.open(name, { timeout: 30 }), (e: Error & { code?: string }) => e.code === 'ERR_TIMEOUT');
+    peer.kill('SIGKILL');
+    await peer.exited;
+    // Dead creator: refused at once, not after the long timeout.
+    assert.throws(() => Segment.open(name, { timeout: 60_000 }), (e: Error & { code?: string }) => e.code === 'ERR_SHM_CORRUPT');
+  });
+
+  it('a Node creator still initialising: C gets ERR_TIMEOUT while it lives, opens it once ready', async () => {
+    const name = fresh('nslow');
+    const creator = spawnPeer(fixture('slow-creator'), [name]);
+    await creator.line('initialising');
+    const { peer } = await cPeer();
+    peer.send(`open ${name} -1 30`);
+    assert.match(await peer.line(/^opened|^error/), /^error ERR_TIMEOUT /);
+    peer.send(`open ${name} -1 60000`);
+    creator.send('go');
+    assert.equal(await peer.line(/^opened|^error/), 'opened 4096 0 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0');
+    peer.send('byte 4095');
+    assert.equal(await peer.line(/^byte/), 'byte 99');
+    peer.send('exit');
+    await expectCleanExit(peer);
+    creator.send('exit');
+    await expectCleanExit(creator);
+  });
+
+  it('a Node creator killed while initialising: C refuses with ERR_SHM_CORRUPT at once', async () => {
+    const name = fresh('nkill');
+    const creator = spawnPeer(fixture('slow-creator'), [name]);
+    await creator.line('initialising');
+    creator.kill('SIGKILL');
+    await creator.exited;
+    const { peer } = await cPeer();
+    peer.send(`open ${name} -1 60000`);
+    assert.match(await peer.line(/^opened|^error/), /^error ERR_SHM_CORRUPT /);
     peer.send('exit');
     await expectCleanExit(peer);
   });

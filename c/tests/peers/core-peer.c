@@ -6,6 +6,7 @@
  *   mutex-open NAME [LIVENESS_MS]    -> mutex            lock TIMEOUT -> locked R    unlock -> unlocked
  *   encode-header KIND PAYLOAD PID START CREATED NS STATE P0,P1,.. -> header HEX (128 bytes, lower-case hex)
  *   list NAME -> info SIZE KIND CREATOR_PID CREATED_AT ATTACHED STALE (or "info none")
+ *   create-stalled NAME SIZE -> "initialising", then the create's init blocks until a "go" line (-> created)
  *   exit [CODE]
  */
 #include <stdint.h>
@@ -44,6 +45,33 @@ static int cmd_create(int argc, char** argv) {
   o.size = (size_t)peer_int(argc, argv, 2);
   o.kind = (int)peer_int(argc, argv, 3);
   o.params = params;
+  rc = shmbus_segment_create_ex(argv[1], &o, &seg);
+  if (rc != SHMBUS_OK) return peer_error(rc);
+  peer_say("created");
+  return 0;
+}
+
+/* An init that holds the segment in its initialising state until "go" arrives on stdin. */
+static int stall_until_go(shmbus_segment* s, void* ctx) {
+  char line[64];
+  (void)ctx;
+  peer_say("initialising");
+  while (fgets(line, sizeof line, stdin) != NULL) {
+    if (strncmp(line, "go", 2) == 0) {
+      ((uint8_t*)shmbus_segment_data(s))[0] = 99;
+      return 0;
+    }
+  }
+  return SHMBUS_ECLOSED; /* stdin ended: give up the create */
+}
+
+static int cmd_create_stalled(int argc, char** argv) {
+  shmbus_segment_create_options o;
+  int rc;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.size = (size_t)peer_int(argc, argv, 2);
+  o.init = stall_until_go;
   rc = shmbus_segment_create_ex(argv[1], &o, &seg);
   if (rc != SHMBUS_OK) return peer_error(rc);
   peer_say("created");
@@ -177,6 +205,7 @@ static const command commands[] = {
     {"setbyte", 3, cmd_set_byte},     {"close", 1, cmd_close},       {"unlink", 2, cmd_unlink},
     {"mutex-open", 2, cmd_mutex_open}, {"lock", 1, cmd_lock},         {"unlock", 1, cmd_unlock},
     {"encode-header", 8, cmd_encode_header}, {"list", 2, cmd_list},
+    {"create-stalled", 3, cmd_create_stalled},
 };
 
 static int on_command(int argc, char** argv) {
