@@ -444,6 +444,7 @@ int shmbus_rwlock_try_write_lock(shmbus_rwlock* rw, int* recovered) {
      (seq_cst CAS on a process-local flag). */
   if (sbi_cas32(&rw->try_busy, &idle, 1)) watch = &rw->try_watch;
   rc = sbi_mutex_try_lock(rw_mutex(rw), rw->opts.liveness_ms, watch, &rec);
+  /* Release store: hands the busy memory, updated above, to the next thread that claims it. */
   if (watch != NULL) sbi_store32(&rw->try_busy, 0, __ATOMIC_RELEASE);
   if (rc != SHMBUS_OK) return rc;
   rw_raise(rw);

@@ -663,6 +663,61 @@ static void test_event_processes(void) {
   shmbus_event_close(e);
 }
 
+/* ---- garbage ---------------------------------------------------------------------------------------------- */
+
+static int rc_expected(int rc) {
+  return rc == SHMBUS_OK || rc == SHMBUS_EAGAIN || rc == SHMBUS_ETIMEDOUT || rc == SHMBUS_EINVAL_ARG ||
+         rc == SHMBUS_ENOT_OWNER;
+}
+
+/* Blocks full of random bytes (a buggy or malicious peer): every call returns a code within its timeout, never a
+   crash, a hang or an out-of-range access (the sanitizer builds run this too). */
+static void test_garbage_blocks(void) {
+  const size_t rw_at = 0;
+  const size_t sem_at = SHMBUS_RWLOCK_SIZE;
+  const size_t ev_at = SHMBUS_RWLOCK_SIZE + SHMBUS_SEMAPHORE_SIZE;
+  shmbus_sync_options o = fast();
+  unsigned seed;
+  o.liveness_ms = 5;
+  for (seed = 1; seed <= 12; seed++) {
+    shmbus_segment* seg = NULL;
+    shmbus_rwlock* rw = NULL;
+    shmbus_semaphore* s = NULL;
+    shmbus_event* e = NULL;
+    uint8_t* p;
+    unsigned r = seed;
+    size_t i;
+    int rc;
+    CHECK_OK(shmbus_segment_create(test_name("junk"), ev_at + SHMBUS_EVENT_SIZE, &seg));
+    p = (uint8_t*)shmbus_segment_data(seg);
+    for (i = 0; i < ev_at + SHMBUS_EVENT_SIZE; i++) p[i] = (uint8_t)(rand_r(&r) >> 7);
+    if (seed % 3 == 0) memset(p + 32, 0, 16); /* sometimes a free writer flag / occupancy with junk slots */
+    CHECK_OK(shmbus_rwlock_embed(seg, rw_at, &o, &rw));
+    CHECK_OK(shmbus_semaphore_embed(seg, sem_at, &o, &s));
+    CHECK_OK(shmbus_event_embed(seg, ev_at, &o, &e));
+    CHECK(rc_expected(shmbus_rwlock_try_read_lock(rw, NULL)));
+    shmbus_rwlock_read_unlock(rw);
+    rc = shmbus_rwlock_read_lock(rw, 20, NULL);
+    CHECK(rc_expected(rc));
+    if (rc == SHMBUS_OK) CHECK_OK(shmbus_rwlock_read_unlock(rw));
+    rc = shmbus_rwlock_write_lock(rw, 20, NULL);
+    CHECK(rc_expected(rc));
+    if (rc == SHMBUS_OK) CHECK_OK(shmbus_rwlock_write_unlock(rw));
+    CHECK(rc_expected(shmbus_semaphore_try_acquire(s, NULL)));
+    CHECK(rc_expected(shmbus_semaphore_acquire(s, 20, NULL)));
+    CHECK(rc_expected(shmbus_semaphore_release(s, 1)));
+    CHECK(shmbus_semaphore_value(s) >= 0);
+    CHECK(shmbus_event_is_set(e) >= 0);
+    CHECK(rc_expected(shmbus_event_wait(e, 5)));
+    CHECK_OK(shmbus_event_set(e));
+    CHECK_OK(shmbus_event_reset(e));
+    shmbus_rwlock_close(rw);
+    shmbus_semaphore_close(s);
+    shmbus_event_close(e);
+    shmbus_segment_close(seg);
+  }
+}
+
 int main(void) {
   TEST_RUN(test_rwlock_basics);
   TEST_RUN(test_wrong_kind_and_embed);
@@ -680,5 +735,6 @@ int main(void) {
   TEST_RUN(test_event_basics);
   TEST_RUN(test_event_threads);
   TEST_RUN(test_event_processes);
+  TEST_RUN(test_garbage_blocks);
   return test_summary();
 }

@@ -7,6 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Event, Mutex, RwLock, Segment, Semaphore } from '../../src/index.js';
+import { CHAOS } from '../fixtures/lock-chaos-state.js';
 import { expectCleanExit, fixture, spawnPeer, type Peer } from '../helpers/index.js';
 import { ask, lockTestScope, until } from '../helpers/locks.js';
 import { spawnC } from '../helpers/peers.js';
@@ -298,4 +299,77 @@ describe('C <-> Node: Event', () => {
       e.close();
     }
   });
+});
+
+/**
+ * The chaos run of test/helpers/locks.ts with C and Node children side by side (even indexes C, odd Node): children
+ * update journaled state under one lock; `kills` times one is killed with SIGKILL and replaced by a child of the
+ * same language, every third time a writer stopped inside its update with the lock held (alternating languages), so
+ * a recovery in one language repairs what the other left. Then: no two writers inside together, no reader saw a
+ * half-done update, counter == sum of the per-child counts.
+ */
+async function mixedChaos(kind: 'mutex' | 'rwlock' | 'semaphore', kills: number): Promise<{ recoveries: number }> {
+  const segName = name(`chaos-${kind}`);
+  const seg = Segment.create(segName, {
+    size: CHAOS.segmentSize,
+    init: (s) => (kind === 'semaphore' ? Semaphore.init(s, 0, { initial: 1 }) : undefined),
+  });
+  const w = seg.words;
+  const roles: ('writer' | 'reader')[] = kind === 'rwlock' ? ['writer', 'writer', 'reader', 'reader'] : ['writer', 'writer', 'writer'];
+  const writers = roles.flatMap((r, i) => (r === 'writer' ? [i] : []));
+  const live: (Peer | undefined)[] = [];
+  const start = async (i: number): Promise<void> => {
+    const args = [kind, roles[i]!, segName, String(i)];
+    const p =
+      i % 2 === 0
+        ? spawnC('sync-peer', ['chaos', ...args], { watchdogMs: 300_000 })
+        : spawnPeer(fixture('lock-chaos'), args, { watchdogMs: 300_000 });
+    cPeers.push(p);
+    live[i] = p;
+    await p.line('ready');
+  };
+  try {
+    for (let i = 0; i < roles.length; i++) await start(i);
+    for (let k = 0; k < kills; k++) {
+      const held = k % 3 === 0;
+      const i = held ? writers[(k / 3) % writers.length]! : (k * 7 + 3) % roles.length;
+      const victim = live[i]!;
+      if (held) {
+        Atomics.store(w, CHAOS.hold, i + 1);
+        await victim.line('holding', 60_000);
+        Atomics.store(w, CHAOS.hold, 0); // before its replacement starts
+      } else {
+        await victim.line('progress', 60_000);
+      }
+      victim.kill('SIGKILL');
+      await victim.exited;
+      await start(i);
+    }
+    for (const p of live) await p!.line('progress', 60_000);
+    Atomics.store(w, CHAOS.stop, 1);
+    for (const p of live) {
+      await p!.line('done', 60_000);
+      await expectCleanExit(p!);
+    }
+    assert.equal(Atomics.load(w, CHAOS.overlaps), 0, 'two writers were inside at once');
+    assert.equal(Atomics.load(w, CHAOS.inconsistent), 0, 'a reader saw a half-done update');
+    assert.equal(Atomics.load(w, CHAOS.pendIndex), 0, 'every committed journal was applied');
+    let sum = 0;
+    for (let i = 0; i < CHAOS.maxChildren; i++) sum += Atomics.load(w, CHAOS.counts + i);
+    assert.equal(Atomics.load(w, CHAOS.counter), sum, 'counter == sum of the per-child counts');
+    assert.ok(sum > 0);
+    return { recoveries: Atomics.load(w, CHAOS.recoveries) };
+  } finally {
+    for (const p of live) p?.kill();
+    seg.close();
+  }
+}
+
+describe('C <-> Node: chaos (holders of both languages killed with -9, recovered by the other)', () => {
+  for (const kind of ['mutex', 'rwlock', 'semaphore'] as const) {
+    it(`${kind}: 6 kills, 2 of them inside an update with the lock held; the state stays consistent`, async () => {
+      const { recoveries } = await mixedChaos(kind, 6);
+      assert.ok(recoveries >= 2, `every kill inside an update is recovered (recoveries ${recoveries})`);
+    });
+  }
 });
