@@ -515,9 +515,194 @@ int shmbus_mailbox_unlink(const char* name);
 /* ==== END: MAILBOX ==== */
 
 /* ==== SECTION: QUEUE ==== */
+
+/* A lossless bounded MPMC queue between processes (PROTOCOL §6): every message sent is received exactly once (by
+   one of any number of receivers), in order per sender. A full queue makes send wait (backpressure).
+   shmbus_queue_end() ends the stream for everyone: receivers drain what is left, then get SHMBUS_EEND;
+   shmbus_queue_close() only detaches this handle. A sender killed while writing a slot never blocks the queue
+   (the slot is skipped and counted in `abandoned`); a receiver killed while copying a message loses that one
+   message (counted in `lost`). A handle may be used by several threads at once; close it once, when none uses it. */
+typedef struct shmbus_queue shmbus_queue;
+
+#define SHMBUS_QUEUE_DEFAULT_SLOTS 64u
+#define SHMBUS_QUEUE_DEFAULT_MAX_MESSAGE_SIZE 4096u
+/* Message flag: the bytes are UTF-8 text (Node: sent as a string, m.isText; received as a string by Python). */
+#define SHMBUS_MSG_TEXT 1u
+
+/* Options of the _ex functions. Zero-fill, set struct_size = sizeof(shmbus_queue_options): a 0 field is the default. */
+typedef struct shmbus_queue_options {
+  size_t struct_size;
+  uint32_t slots;             /* create: a power of two, 1..2^24; 0 = 64 (fewer for big messages: ring <= 16 MiB) */
+  uint32_t max_message_size;  /* create: largest message, 1..2^30 bytes; 0 = 4096 */
+  unsigned mode;              /* create: permission bits within 0666; 0 = 0600 */
+  int64_t open_timeout_ms;    /* open: wait this long for the queue to appear; 0 = it must exist now, -1 = forever */
+  uint32_t liveness_ms;       /* while a slot another process holds blocks a wait, check that holder this often;
+                                 0 = 50 */
+  int32_t spin_us;            /* spin before sleeping, microseconds; 0 = 50, negative = do not spin */
+} shmbus_queue_options;
+
+/* A queue's counters (approximate while others work on it). */
+typedef struct shmbus_queue_stats {
+  uint32_t length;            /* messages in the ring now (committed or being written), 0..slots */
+  uint32_t slots;
+  uint32_t max_message_size;
+  uint32_t abandoned;         /* slots skipped because their sender died while writing (whole queue) */
+  uint32_t lost;              /* messages taken by a receiver that died before it finished copying (whole queue) */
+  uint64_t sent;              /* messages sent through this handle */
+  uint64_t received;          /* messages received through this handle */
+} shmbus_queue_stats;
+
+/* Creates a queue of `slots` slots (0 = default) for messages of up to `max_message_size` bytes (0 = 4096).
+   SHMBUS_ESHM_EXISTS when the name is taken. */
+int shmbus_queue_create(const char* name, uint32_t slots, uint32_t max_message_size, shmbus_queue** out);
+int shmbus_queue_create_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+/* Opens a queue another process created (SHMBUS_ESHM_NOT_FOUND when missing; _ex: after open_timeout_ms). */
+int shmbus_queue_open(const char* name, shmbus_queue** out);
+int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+/* Opens the queue, or creates it with these sizes if it does not exist yet (whichever side starts first). */
+int shmbus_queue_open_or_create(const char* name, uint32_t slots, uint32_t max_message_size, shmbus_queue** out);
+int shmbus_queue_open_or_create_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+
+/* Sends `len` bytes, waiting while the queue is full (at most timeout_ms; -1 forever; 0 = one try, then
+   SHMBUS_ETIMEDOUT). SHMBUS_ECLOSED once the stream has ended, SHMBUS_EMESSAGE_TOO_LARGE above max_message_size. */
+int shmbus_queue_send(shmbus_queue* q, const void* data, size_t len, int64_t timeout_ms);
+/* The same with message flags (SHMBUS_MSG_TEXT). */
+int shmbus_queue_send_ex(shmbus_queue* q, const void* data, size_t len, uint32_t flags, int64_t timeout_ms);
+/* Never waits: SHMBUS_EAGAIN when the queue is full. */
+int shmbus_queue_try_send(shmbus_queue* q, const void* data, size_t len);
+int shmbus_queue_try_send_ex(shmbus_queue* q, const void* data, size_t len, uint32_t flags);
+
+/* Receives the next message into buf (cap bytes), *len = its length; waits while the queue is empty (timeout_ms as
+   above: SHMBUS_ETIMEDOUT). SHMBUS_EEND once the stream has ended and the queue is drained. A message longer than
+   cap is not taken: SHMBUS_EMESSAGE_TOO_LARGE with *len = its length (a cap of max_message_size always fits). */
+int shmbus_queue_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len, int64_t timeout_ms);
+/* The same, also giving the message's flags (SHMBUS_MSG_TEXT); flags may be NULL. */
+int shmbus_queue_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags, int64_t timeout_ms);
+/* Never waits: SHMBUS_EAGAIN when empty, SHMBUS_EEND when ended and drained. */
+int shmbus_queue_try_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len);
+int shmbus_queue_try_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags);
+
+/* Ends the stream for everyone (idempotent): later sends from any process fail with SHMBUS_ECLOSED; receivers
+   get what is left, then SHMBUS_EEND. The handle stays usable. */
+int shmbus_queue_end(shmbus_queue* q);
+/* 1 once the stream has ended (by any process), 0 before; negative on a NULL handle. */
+int shmbus_queue_ended(const shmbus_queue* q);
+int shmbus_queue_get_stats(const shmbus_queue* q, shmbus_queue_stats* out);
+uint32_t shmbus_queue_slots(const shmbus_queue* q);
+uint32_t shmbus_queue_max_message_size(const shmbus_queue* q);
+const char* shmbus_queue_name(const shmbus_queue* q);
+/* Detaches this handle (the stream goes on for others; NULL is ignored). */
+void shmbus_queue_close(shmbus_queue* q);
+/* Removes the name (processes that have it open keep using it). */
+int shmbus_queue_unlink(const char* name);
 /* ==== END: QUEUE ==== */
 
 /* ==== SECTION: RPC ==== */
+
+/* Request/response between processes (PROTOCOL §8), byte-compatible with Node's Rpc. Requests go through a queue in
+   the service's segment; each client has its own response queue "<name>.r<clientId>". A service name has at most
+   188 characters. A server process joins the service's worker table with `workers` entries; a client fails at once
+   with SHMBUS_ENO_SERVER when no live server is there, and within liveness_ms when the server holding its request
+   dies. A handler's error reaches the client as SHMBUS_EREMOTE with the handler's message. */
+typedef struct shmbus_rpc_server shmbus_rpc_server;
+typedef struct shmbus_rpc_client shmbus_rpc_client;
+
+/* A request as the handler sees it (valid during the handler call). */
+typedef struct shmbus_rpc_req {
+  const void* data;     /* the payload (followed by a NUL byte that is not part of size, for text handlers) */
+  size_t size;
+  uint32_t flags;       /* SHMBUS_MSG_TEXT when the client sent a string */
+  uint32_t id;          /* request id (unique per client while pending) */
+  uint32_t client_id;   /* the asking client's id (unique per service) */
+  uint32_t client_pid;  /* the asking client's process id */
+} shmbus_rpc_req;
+
+/* The handler's answer. Write the reply into buf (cap bytes: the service's max_message_size) and point data at it,
+   or point data at any memory that stays valid until the handler returns (the request's data too: an echo). */
+typedef struct shmbus_rpc_reply {
+  void* buf;
+  size_t cap;
+  const void* data;
+  size_t size;
+  uint32_t flags;       /* SHMBUS_MSG_TEXT: the reply is text (Node: res.isText) */
+  char error[256];      /* set through shmbus_rpc_reply_error */
+} shmbus_rpc_reply;
+
+/* Serves one request: return 0 with the reply set, or fail with `return shmbus_rpc_reply_error(reply, "why");` (any
+   other non-zero return also fails it): the client gets SHMBUS_EREMOTE with that message and the server goes on.
+   Called from up to `workers` threads at once. */
+typedef int (*shmbus_rpc_handler)(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);
+/* Records `message` as the handler's error and returns SHMBUS_EREMOTE. */
+int shmbus_rpc_reply_error(shmbus_rpc_reply* reply, const char* message);
+
+#define SHMBUS_RPC_DEFAULT_MAX_MESSAGE_SIZE 65536u
+#define SHMBUS_RPC_MAX_WORKERS 64u
+#define SHMBUS_RPC_MAX_NAME 188u
+
+/* Zero-fill, set struct_size = sizeof(shmbus_rpc_serve_options): a 0 field is the default. */
+typedef struct shmbus_rpc_serve_options {
+  size_t struct_size;
+  uint32_t workers;           /* concurrent handler calls of this process (threads); 0 = 1; at most 64 per service */
+  uint32_t max_message_size;  /* largest request payload when this server creates the service; 0 = 65536 */
+  uint32_t slots;             /* request queue slots when this server creates the service; 0 = 16 (fewer if big) */
+  unsigned mode;              /* 0 = 0600 */
+  uint32_t liveness_ms;       /* lock liveness, and how often a worker blocked on a full response queue checks that
+                                 its client lives; 0 = 50 */
+  int32_t spin_us;            /* 0 = 50, negative = do not spin */
+} shmbus_rpc_serve_options;
+
+typedef struct shmbus_rpc_connect_options {
+  size_t struct_size;
+  uint32_t max_message_size;  /* largest response payload accepted; 0 = the service's max_message_size */
+  uint32_t slots;             /* response queue slots; 0 = 4 (fewer if big) */
+  unsigned mode;              /* of the response queue; 0 = 0600 */
+  uint32_t liveness_ms;       /* how often a waiting request checks its servers; 0 = 50 */
+  int32_t spin_us;            /* 0 = 50, negative = do not spin */
+} shmbus_rpc_connect_options;
+
+typedef struct shmbus_rpc_server_stats {
+  uint64_t served;     /* requests answered (result or error) or dropped because the client was gone */
+  uint64_t failed;     /* requests whose handler failed */
+  uint64_t in_flight;  /* handler calls running now */
+} shmbus_rpc_server_stats;
+
+/* Creates the service if needed (or joins the servers already there) with `workers` entries; does not take requests
+   until shmbus_rpc_server_run or _start. opts may be NULL. SHMBUS_ETOO_MANY_WORKERS when the table is full. */
+int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, const shmbus_rpc_serve_options* opts,
+                     shmbus_rpc_server** out);
+/* Runs the workers: workers - 1 threads plus the calling thread, until shmbus_rpc_server_stop (from a handler,
+   another thread or a signal handler). Returns 0 then. */
+int shmbus_rpc_server_run(shmbus_rpc_server* s);
+/* Runs every worker in a background thread and returns at once. */
+int shmbus_rpc_server_start(shmbus_rpc_server* s);
+/* Asks the workers to stop after the request in hand (async-signal-safe: one store and one futex wake). */
+void shmbus_rpc_server_stop(shmbus_rpc_server* s);
+int shmbus_rpc_server_get_stats(const shmbus_rpc_server* s, shmbus_rpc_server_stats* out);
+/* Stops, waits for background workers, leaves the service (the last server out removes its name and the response
+   queues of clients that died). After shmbus_rpc_server_run has returned, or for a started server. NULL ignored. */
+void shmbus_rpc_server_close(shmbus_rpc_server* s);
+
+/* A client of `name`. Connecting never waits: the service is looked up at each request. One thread at a time per
+   client (use one client per thread). */
+int shmbus_rpc_connect(const char* name, shmbus_rpc_client** out);
+int shmbus_rpc_connect_ex(const char* name, const shmbus_rpc_connect_options* opts, shmbus_rpc_client** out);
+/* Sends a request and waits (timeout_ms; -1 forever) for its response, copied into resp_buf (cap bytes),
+   *resp_len = its length. SHMBUS_ENO_SERVER: no live server (at once), or the server died with the request.
+   SHMBUS_EREMOTE: the handler failed; shmbus_last_error_message() is its message and resp_buf holds the error's
+   JSON ({"name","message","code"?}) as far as it fits. SHMBUS_EMESSAGE_TOO_LARGE: the request is larger than the
+   service's max_message_size, or the response larger than cap (*resp_len = its size; it is dropped). */
+int shmbus_rpc_request(shmbus_rpc_client* c, const void* req, size_t len, void* resp_buf, size_t cap,
+                       size_t* resp_len, int64_t timeout_ms);
+/* The same with flags: SHMBUS_MSG_TEXT for a text request; *resp_flags (may be NULL) tells a text response. */
+int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, void* resp_buf,
+                          size_t cap, size_t* resp_len, uint32_t* resp_flags, int64_t timeout_ms);
+/* This client's id (0 before its first request). */
+uint32_t shmbus_rpc_client_id(const shmbus_rpc_client* c);
+/* Ends and removes this client's response queue. NULL ignored. */
+void shmbus_rpc_client_close(shmbus_rpc_client* c);
+/* Removes the service's name (its servers stop being reachable: clients get SHMBUS_ENO_SERVER) and the response
+   queues of clients that died without closing. */
+int shmbus_rpc_unlink(const char* name);
 /* ==== END: RPC ==== */
 
 #ifdef __cplusplus
