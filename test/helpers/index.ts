@@ -88,8 +88,11 @@ export function spawnProcess(
     err += chunk;
   });
   const watchdog = setTimeout(() => child.kill('SIGKILL'), options.watchdogMs ?? WATCHDOG_MS);
+  // 'close', not 'exit': the last stdout lines may still be unread when the process has exited.
+  let closed = false;
   const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
+      closed = true;
       clearTimeout(watchdog);
       for (const w of waiters.splice(0)) {
         w.reject(new Error(`child exited (${code ?? signal}) before printing ${String(w.pattern)}; stderr:\n${err}`));
@@ -106,7 +109,7 @@ export function spawnProcess(
     line(pattern, timeoutMs = 30_000) {
       const i = seen.findIndex((l) => matches(l, pattern));
       if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]!);
-      if (child.exitCode !== null || child.signalCode !== null) {
+      if (closed) {
         return Promise.reject(new Error(`child already exited; wanted ${String(pattern)}; stderr:\n${err}`));
       }
       return new Promise((resolve, reject) => {
