@@ -6,11 +6,16 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Segment } from '../../src/index.js';
-import { expectCleanExit, spawnPeer, trackNames } from '../helpers/index.js';
+import { expectCleanExit, spawnPeer, trackNames, unlinkQuietly } from '../helpers/index.js';
 import { cli, peerFile } from './lib.js';
 
 const names = trackNames();
-after(names.cleanup);
+/** Names derived from a tracked prefix (prefix-live, ...), removed at the end too. */
+const derived: string[] = [];
+after(() => {
+  names.cleanup();
+  unlinkQuietly(...derived);
+});
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -44,6 +49,7 @@ describe('shmbus CLI: usage and strict arguments', () => {
   it('an unknown command or flag, a missing value or argument: usage on stderr, exit 2, nothing done', async () => {
     const prefix = names.name('cli-args');
     const stale = `${prefix}-stale`;
+    derived.push(stale);
     await staleSegment(stale);
     const bad = [
       ['bogus'],
@@ -114,7 +120,7 @@ describe('shmbus CLI: ls and inspect', () => {
     const prefix = names.name('cli-ls');
     const live = `${prefix}-live`;
     const dead = `${prefix}-dead`;
-    names.name('unused');
+    derived.push(live, dead);
     await staleSegment(dead, 200);
     const peer = spawnPeer(peerFile);
     const pid = Number((await peer.line('ready')).split(' ')[1]);

@@ -17,6 +17,7 @@
  */
 import { Mailbox, Mutex, Queue, Segment, Topic, isShmbusError, type Subscriber } from '../../src/index.js';
 import { onLines, say } from '../fixtures/lib.js';
+import { Frame, type FrameFormat } from '../../src/codecs/frame.js';
 
 const open: { close(): void }[] = [];
 let topic: Topic | undefined;
@@ -67,6 +68,14 @@ onLines(async (line) => {
         clearInterval(stream);
         say('stopped');
         break;
+      case 'frame': {
+        const [w, h, format, seed] = [Number(a[0]), Number(a[1]), a[2] as FrameFormat, Number(a[3])];
+        const channels = Frame.channelsOf(format);
+        const data = new Uint8Array(w * h * channels);
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < channels; c++) data[(y * w + x) * channels + c] = pattern(x, y, c, seed);
+        say(`published ${need(topic).publish(Frame.encode({ width: w, height: h, channels, dtype: 'uint8', format, data, timestamp: Date.now() }))}`);
+        break;
+      }
       case 'subscribe': {
         const sub: Subscriber = Topic.subscribe(a[0]!);
         open.push(sub);
