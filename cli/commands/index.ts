@@ -1,6 +1,10 @@
 /** Every command, in the order `shmbus help` lists them. */
 import type { Command } from '../command.js';
+import { bench } from './bench.js';
 import { inspect, ls } from './look.js';
+import { pub } from './pub.js';
 import { gc, rm } from './segments.js';
+import { stats } from './stats.js';
+import { tail } from './tail.js';
 
-export const commands: Command[] = [ls, inspect, rm, gc];
+export const commands: Command[] = [ls, inspect, tail, pub, stats, rm, gc, bench];

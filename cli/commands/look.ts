@@ -112,7 +112,7 @@ lost; Queue: depth, messages/s; Mailbox: version, value size, writes/s). Rates a
 };
 
 const PARAM_NAMES: Record<string, string[]> = {
-  topic: ['capacity (low 32 bits)', 'capacity (high 32 bits)', 'maxMessageSize', 'dataOffset', 'flags'],
+  topic: ['capacityLo', 'capacityHi', 'maxMessageSize', 'dataOffset', 'flags'],
   queue: ['slots', 'maxMessageSize'],
   mailbox: ['maxMessageSize', 'slotStride'],
   rpc: ['slots', 'maxMessageSize', 'maxWorkers'],
@@ -133,10 +133,10 @@ function inspectText(p: Sampled): string {
   p.params.forEach((v, i) => {
     if (v !== 0 || i < names.length) lines.push([`param ${names[i] ?? i}`, String(v)]);
   });
-  const out = lines.map(([k, v]) => `${k.padEnd(16)} ${v}`);
-  if (p.error) out.push(`${'error'.padEnd(16)} ${p.error}`);
+  const out = lines.map(([k, v]) => `${k.padEnd(20)} ${v}`);
+  if (p.error) out.push(`${'error'.padEnd(20)} ${p.error}`);
   const l = p.live;
-  const add = (k: string, v: string | number | boolean) => out.push(`${k.padEnd(16)} ${String(v)}`);
+  const add = (k: string, v: string | number | boolean) => out.push(`${k.padEnd(20)} ${String(v)}`);
   if (l?.kind === 'topic') {
     add('capacity', `${size(l.capacity)} ring, messages up to ${size(l.maxMessageSize)}`);
     add('single publisher', l.singlePublisher);
@@ -145,7 +145,7 @@ function inspectText(p: Sampled): string {
     add('rate', rate(p.rate));
     add('writers lock', holder(l.writersLock));
     add('publishers', l.publishers.map((h) => holder(h)).join(', ') || 'none');
-    out.push(`subscribers      ${l.subscribers.length}`);
+    add('subscribers', l.subscribers.length);
     if (l.subscribers.length > 0) {
       const t = table(
         ['PID', 'ALIVE', 'NEXT SEQ', 'LAG', 'LOST'],

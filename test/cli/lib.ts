@@ -15,3 +15,8 @@ export function cli(...args: string[]): Run {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** The frame pattern peers publish (`frame W H FORMAT SEED`) and tests check pixel by pixel. */
+export function pattern(x: number, y: number, c: number, seed: number): number {
+  return (x * 7 + y * 13 + c * 50 + seed) & 255;
+}

@@ -17,6 +17,7 @@
  */
 import { Mailbox, Mutex, Queue, Segment, Topic, isShmbusError, type Subscriber } from '../../src/index.js';
 import { onLines, say } from '../fixtures/lib.js';
+import { pattern } from './lib.js';
 import { Frame, type FrameFormat } from '../../src/codecs/frame.js';
 
 const open: { close(): void }[] = [];
@@ -29,10 +30,6 @@ const need = <T>(x: T | undefined): T => {
   return x;
 };
 
-/** The frame pattern the viewer test checks pixel by pixel. */
-export function pattern(x: number, y: number, c: number, seed: number): number {
-  return (x * 7 + y * 13 + c * 50 + seed) & 255;
-}
 
 say(`ready ${process.pid}`);
 onLines(async (line) => {
