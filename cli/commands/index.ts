@@ -6,5 +6,6 @@ import { pub } from './pub.js';
 import { gc, rm } from './segments.js';
 import { stats } from './stats.js';
 import { tail } from './tail.js';
+import { view } from './view.js';
 
-export const commands: Command[] = [ls, inspect, tail, pub, stats, rm, gc, bench];
+export const commands: Command[] = [ls, inspect, tail, pub, stats, rm, gc, bench, view];
