@@ -104,6 +104,11 @@ function push(h, t, v) {
 
 function card(s, ws) {
   let c = cards.get(s.name);
+  // Stale channels (creator dead, nobody attached) stay in the table only: nothing moves in them.
+  if (s.state === 'stale') {
+    if (c) { c.el.remove(); cards.delete(s.name); }
+    return null;
+  }
   if (c && c.kind === s.kind) return c;
   if (c) c.el.remove();
   const el = $('div', { class: 'card', 'data-name': s.name }, $('h3', {}, `${s.name} `, $('span', { class: 'kind' }, s.kind)));
