@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { Frame, Mailbox, Segment, Topic, type Subscriber } from '../../src/index.js';
+import { Frame, Mailbox, Segment, Topic, type Message, type Subscriber } from '../../src/index.js';
 import { date } from '../format.js';
 import { mappers } from '../procmaps.js';
 import { counter, probe, ratePerSecond, type Probe } from '../probe.js';
@@ -27,10 +27,12 @@ export const LATENCY_BOUNDS_US = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 
 const READ_BUDGET = 50_000;
 
 interface Watched {
+  name: string;
   sub: Subscriber;
   histogram: number[];
-  /** The newest frame read (a copy), or null. */
-  frame: Uint8Array | null;
+  /** The newest message read: a view into the ring (copy: false), checked with valid() when copied. */
+  last: Message | null;
+  /** Seq of the newest frame sent to a page. */
   frameSeq: number;
   isFrames: boolean;
 }
@@ -125,55 +127,84 @@ export async function startViewer(options: ViewOptions): Promise<Viewer> {
     });
   });
 
-  /** Sends the newest frame of `name` if this client wants one and has not seen it. */
+  /** Sends the newest frame of `name` if this client wants one and has not seen it (copied out of the ring now). */
   function sendFrame(ws: WebSocket, name: string): void {
     const w = topics.get(name);
+    const last = w?.last;
     const seen = sentSeq.get(ws)?.get(name) ?? 0;
-    if (!w?.frame || w.frameSeq === seen || !wants.get(ws)?.has(name)) return;
+    if (!w || !last || last.seq === seen || !wants.get(ws)?.has(name)) return;
+    const copy = last.data.slice();
+    // Overwritten during the copy: the next message will be sent instead.
+    if (!last.valid()) return;
+    try {
+      Frame.decode(copy);
+    } catch {
+      return;
+    }
     wants.get(ws)!.delete(name);
-    sentSeq.get(ws)!.set(name, w.frameSeq);
+    sentSeq.get(ws)!.set(name, last.seq);
+    w.frameSeq = last.seq;
     const nameBytes = Buffer.from(name);
     const head = Buffer.alloc(8);
     head.writeUInt32LE(nameBytes.length, 0);
-    head.writeUInt32LE(w.frameSeq >>> 0, 4);
-    ws.send(Buffer.concat([head, nameBytes, w.frame]), { binary: true });
+    head.writeUInt32LE(last.seq >>> 0, 4);
+    ws.send(Buffer.concat([head, nameBytes, copy]), { binary: true });
   }
 
-  /** Reads what each watched topic has (bounded), for latency and the newest frame. */
-  function readTopics(): void {
-    const now = Date.now();
-    for (const w of topics.values()) {
-      let last: { data: Uint8Array; seq: number; valid(): boolean } | null = null;
+  /** Wall-clock ms with µs resolution, comparable with a message's commit timestamp. */
+  const wallMs = (): number => performance.timeOrigin + performance.now();
+
+  /** Counts one message's latency and remembers it as the newest (a view into the ring, not a copy). */
+  function record(w: Watched, m: Message): void {
+    if (m.timestamp > 0) {
+      const us = Math.max(0, (wallMs() - m.timestamp) * 1000);
+      const b = LATENCY_BOUNDS_US.findIndex((x) => us <= x);
+      w.histogram[b < 0 ? LATENCY_BOUNDS_US.length : b]!++;
+    }
+    w.last = m;
+  }
+
+  /**
+   * Reads one topic for as long as it is watched: parks in read() until a message comes (so latency is the
+   * wake-up's, not a polling period's), then drains what is there without waiting (bounded per turn; beyond that
+   * the ring laps the viewer, which counts it as its lost). Frames are copied only when a page asks for one.
+   */
+  async function pump(w: Watched): Promise<void> {
+    for (;;) {
+      let m: Message | null;
+      try {
+        m = await w.sub.read({ copy: false });
+      } catch {
+        return; // closed (the topic went away or the viewer stops), or corrupt
+      }
+      if (m === null) {
+        // End of stream: no publisher now. A new one may come; look again a little later.
+        await new Promise((r) => setTimeout(r, 250).unref());
+        if (w.sub.closed) return;
+        continue;
+      }
+      record(w, m);
       try {
         for (let i = 0; i < READ_BUDGET; i++) {
-          const m = w.sub.tryRead({ copy: false });
-          if (m === null) break;
-          if (m.timestamp > 0) {
-            const us = Math.max(0, (now - m.timestamp) * 1000);
-            const b = LATENCY_BOUNDS_US.findIndex((x) => us <= x);
-            w.histogram[b < 0 ? LATENCY_BOUNDS_US.length : b]!++;
-          }
-          last = m;
+          const next = w.sub.tryRead({ copy: false });
+          if (next === null) break;
+          record(w, next);
         }
-        if (last !== null) {
-          // Copy only the newest message, and keep it only if the ring did not overwrite it during the copy.
-          const copy = last.data.slice();
-          if (last.valid()) {
-            try {
-              Frame.decode(copy);
-              w.frame = copy;
-              w.frameSeq = last.seq;
-              w.isFrames = true;
-            } catch {
-              w.isFrames = false;
-            }
-          }
+        // Does this topic carry frames? Frame.decode on the view checks the header without copying the pixels.
+        const last = w.last!;
+        try {
+          Frame.decode(last.data);
+          w.isFrames = true;
+        } catch {
+          if (last.valid()) w.isFrames = false;
         }
       } catch {
-        // A corrupt or vanished topic: dropped at the next snapshot.
+        return;
       }
+      for (const ws of clients) if (wants.get(ws)?.has(w.name)) sendFrame(ws, w.name);
+      // Let the event loop breathe between turns under a flood of messages.
+      await new Promise((r) => setImmediate(r));
     }
-    for (const ws of clients) for (const name of wants.get(ws) ?? []) sendFrame(ws, name);
   }
 
   function snapshot(): Record<string, unknown> {
@@ -194,7 +225,9 @@ export async function startViewer(options: ViewOptions): Promise<Viewer> {
       if (p.kind === 'topic' && !p.error && !topics.has(p.name)) {
         try {
           const sub = Topic.subscribe(p.name, { from: 'oldest' });
-          topics.set(p.name, { sub, histogram: new Array(LATENCY_BOUNDS_US.length + 1).fill(0), frame: null, frameSeq: 0, isFrames: false });
+          const w: Watched = { name: p.name, sub, histogram: new Array(LATENCY_BOUNDS_US.length + 1).fill(0), last: null, frameSeq: 0, isFrames: false };
+          topics.set(p.name, w);
+          void pump(w);
         } catch {
           // gone meanwhile
         }
@@ -237,7 +270,6 @@ export async function startViewer(options: ViewOptions): Promise<Viewer> {
     };
   }
 
-  const readTimer = setInterval(readTopics, 30);
   const snapTimer = setInterval(() => {
     if (clients.size === 0) return;
     const s = JSON.stringify(snapshot());
@@ -256,7 +288,6 @@ export async function startViewer(options: ViewOptions): Promise<Viewer> {
     port,
     token,
     async close() {
-      clearInterval(readTimer);
       clearInterval(snapTimer);
       for (const ws of clients) ws.terminate();
       wss.close();

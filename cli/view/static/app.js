@@ -94,7 +94,7 @@ function histogramChart() {
     series: [{}, { label: 'messages', stroke: '#7b5cd6', fill: '#7b5cd655', paths: uPlot.paths.bars({ size: [0.8] }) }],
     axes: [{ values: (u, vals) => vals.map((v) => (Number.isInteger(v) ? usLabel(bounds[v] ?? bounds[bounds.length - 1] * 10) : '')), space: 40 }, { size: 50 }],
   }, [[], []], el);
-  return { el: $('div', {}, $('p', { class: 'chart-title' }, 'latency, publish to viewer (read every 30 ms), last 5 s'), el), chart };
+  return { el: $('div', {}, $('p', { class: 'chart-title' }, 'latency, publish to viewer, last 5 s'), el), chart };
 }
 
 function push(h, t, v) {
