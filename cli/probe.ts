@@ -16,6 +16,8 @@ import {
   MUTEX_RECOVERIES_OFFSET,
   MUTEX_WORD_OFFSET,
   QUEUE_COMMITS_OFFSET,
+  QUEUE_HEAD_OFFSET,
+  QUEUE_TAIL_OFFSET,
   RPC_MAX_WORKERS,
   RPC_PARAM_SLOTS,
   RPC_PARAM_SLOT_SIZE,
@@ -103,6 +105,9 @@ export interface QueueState {
   lost: number;
   /** Commit counter (wraps at 2^32): +1 per message sent; the rate is computed from it. */
   commits: number;
+  /** Ring positions: the producers' and consumers' ticket hints (wrap at 2^32). */
+  tail: number;
+  head: number;
 }
 
 export interface MailboxState {
@@ -225,6 +230,8 @@ function queueState(seg: Segment): QueueState {
       abandoned: s.abandoned,
       lost: s.lost,
       commits: Atomics.load(seg.words, QUEUE_COMMITS_OFFSET >> 2) >>> 0, // reporting only (seq_cst load)
+      tail: Atomics.load(seg.words, QUEUE_TAIL_OFFSET >> 2) >>> 0, // reporting only (seq_cst load)
+      head: Atomics.load(seg.words, QUEUE_HEAD_OFFSET >> 2) >>> 0, // reporting only (seq_cst load)
     };
   } finally {
     q.close();

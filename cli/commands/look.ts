@@ -155,6 +155,7 @@ function inspectText(p: Sampled): string {
     }
   } else if (l?.kind === 'queue') {
     add('depth', `${l.length} of ${l.slots} slots (messages up to ${size(l.maxMessageSize)})`);
+    add('ring positions', `next to send ${l.tail}, next to receive ${l.head}`);
     add('rate', rate(p.rate));
     add('ended', l.ended);
     add('abandoned', l.abandoned);

@@ -135,6 +135,8 @@ describe('shmbus CLI: tail and pub', () => {
       await ask(p, `queue ${q}`, 'created');
       const sent = await runWithInput(['pub', q, '--json', '--end'], '{"n": 1}\n[2, 3]\n');
       assert.equal(sent.status, 0, sent.stderr);
+      assert.match(cli('inspect', q, '--sample', '0').stdout, /^ring positions\s+next to send 2, next to receive 0$/m);
+      assert.match(cli('inspect', q, '--sample', '0').stdout, /^depth\s+2 of 16 slots/m);
       const consumer = Queue.open(q);
       try {
         assert.equal(consumer.tryReceive()?.text(), '{"n":1}');
@@ -197,5 +199,8 @@ describe('shmbus CLI: stats and help', () => {
       assert.match(r.stdout, new RegExp(`^usage: shmbus ${c}`), c);
     }
     assert.match(cli('tail', '-h').stdout, /--format F/);
+    const nosuite = cli('bench', 'no-such-suite');
+    assert.equal(nosuite.status, 1);
+    assert.match(nosuite.stderr, /no suite matches no-such-suite/);
   });
 });
