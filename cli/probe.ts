@@ -7,6 +7,10 @@
 import { Mailbox, Queue, Segment, type SegmentInfo } from '../src/index.js';
 import {
   EVENT_FLAGS_OFFSET,
+  EVENT_SIZE,
+  MUTEX_SIZE,
+  RWLOCK_SIZE,
+  SEMAPHORE_SIZE,
   EVENT_FLAG_MANUAL_RESET,
   EVENT_WORD_OFFSET,
   MUTEX_OWNER_NS_OFFSET,
@@ -283,7 +287,10 @@ function slotHolders(w: Int32Array, base: number, count: number, size: number, p
   return out;
 }
 
+const LOCK_SIZES = { mutex: MUTEX_SIZE, rwlock: RWLOCK_SIZE, semaphore: SEMAPHORE_SIZE, event: EVENT_SIZE } as const;
+
 function lockState(seg: Segment, kind: LockState['kind']): LockState {
+  if (seg.size < LOCK_SIZES[kind]) throw new Error(`a ${kind} needs ${LOCK_SIZES[kind]} bytes, the segment has ${seg.size}`);
   const w = seg.words;
   switch (kind) {
     case 'mutex':

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { crc32 } from 'node:zlib';
-import { Frame, Queue } from '../../src/index.js';
+import { Frame, Queue, Segment } from '../../src/index.js';
 import { expectCleanExit, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { bin, cli, pattern, peerFile } from './lib.js';
 
@@ -86,6 +86,23 @@ describe('shmbus CLI: live figures', () => {
     assert.match(cli('inspect', name).stdout, new RegExp(`^holder\\s+${pid}$`, 'm'));
     await quit(p);
     assert.match(cli('inspect', name).stdout, new RegExp(`^holder\\s+${pid} \\(dead\\)$`, 'm'));
+  });
+});
+
+describe('shmbus CLI: damaged segments', () => {
+  it('ls and inspect report a segment whose parameters are impossible instead of reading past it', () => {
+    const topic = names.name('cli-bad-topic');
+    const mutex = names.name('cli-bad-mutex');
+    // A topic header claiming a 1 MiB ring in an 8 KiB payload; a "mutex" of 8 bytes.
+    Segment.create(topic, { size: 8192, kind: 'topic', params: [1 << 20, 0, 1000, 4352, 0] }).close();
+    Segment.create(mutex, { size: 8, kind: 'mutex' }).close();
+    const ins = cli('inspect', topic, '--sample', '0');
+    assert.equal(ins.status, 1);
+    assert.match(ins.stdout, /^error\s+impossible topic parameters \(capacity 1048576/m);
+    assert.match(cli('inspect', mutex).stdout, /^error\s+a mutex needs 32 bytes, the segment has 8$/m);
+    const ls = cli('ls', '--sample', '0');
+    assert.equal(ls.status, 0, ls.stderr);
+    assert.match(ls.stdout, new RegExp(`${topic}\\s+topic.*error: impossible topic parameters`));
   });
 });
 

@@ -7,6 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import WebSocket from 'ws';
 import { expectCleanExit, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { bin, pattern, peerFile } from './lib.js';
@@ -67,6 +68,11 @@ describe('shmbus view', { skip: chromiumPath ? false : 'chromium is not installe
       assert.equal(await wsStatus(live.replace(/token=\w+/, 'token=wrong')), 403);
       assert.equal(await wsStatus(live.replace(/\?token=\w+/, '')), 403);
       assert.equal(await wsStatus(live), 101, 'the right token opens it');
+      // Bound to 127.0.0.1 only: the machine's other addresses do not answer on that port.
+      const port = new URL(url).port;
+      for (const ip of Object.values(networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4' && !i.internal)) {
+        await assert.rejects(fetch(`http://${ip!.address}:${port}/?token=x`), `${ip!.address} must not answer`);
+      }
 
       const page = await (await browser.newContext({ deviceScaleFactor: 1, viewport: { width: 1280, height: 900 } })).newPage();
       const refused = await page.goto(`${base}?token=bad`);
