@@ -134,6 +134,30 @@ describe('shmbus CLI: tail and pub', () => {
     }
   });
 
+  it('tail is a subscriber that may be lapped: stopped while a burst overruns the ring, it reports what it lost', async () => {
+    const name = names.name('cli-lapped');
+    const { p } = await peer();
+    try {
+      await ask(p, `topic ${name} 4096`, 'created');
+      const t = spawn(process.execPath, [bin, 'tail', name, '--format', 'json', '-n', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      t.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      await new Promise<void>((resolve) => t.stderr.setEncoding('utf8').on('data', (d: string) => d.includes('tailing') && resolve()));
+      t.kill('SIGSTOP'); // attached, and now it cannot read: the burst laps it
+      await ask(p, 'burst 500', 'published 500');
+      t.kill('SIGCONT');
+      const code = await new Promise<number | null>((resolve) => t.on('close', (c) => resolve(c)));
+      assert.equal(code, 0);
+      const msgs = out.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; lost: number; text: string });
+      assert.equal(msgs.length, 3);
+      assert.ok(msgs[0]!.seq > 1 && msgs[0]!.lost === msgs[0]!.seq - 1, `first read after the burst: ${JSON.stringify(msgs[0])}`);
+      assert.equal(msgs[0]!.text, `m${msgs[0]!.seq - 1}`);
+      assert.deepEqual(msgs.slice(1).map((m) => [m.seq - msgs[0]!.seq, m.lost]), [[1, 0], [2, 0]]);
+    } finally {
+      await quit(p);
+    }
+  });
+
   it('tail follows a mailbox: the current value, then each new one; pub writes mailboxes, topics and queues', async () => {
     const mb = names.name('cli-mb');
     const q = names.name('cli-q');
