@@ -113,7 +113,7 @@ export async function startViewer(options: ViewOptions): Promise<Viewer> {
           return;
         }
         // "ready": the page drew its last frame of this topic and takes the next one.
-        if (msg.type === 'ready' && typeof msg.name === 'string') {
+        if (msg.type === 'ready' && typeof msg.name === 'string' && topics.has(msg.name)) {
           wants.get(ws)!.add(msg.name);
           sendFrame(ws, msg.name);
         }
