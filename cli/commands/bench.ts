@@ -56,8 +56,12 @@ also rewrites BENCHMARKS.md; every run writes bench/results/latest.{json,md}. Ne
           if (current) done++;
           current = m[1]!.replace(/\.js$/, '');
           note = '';
-        } else note = line.trim();
-        bar();
+          bar();
+        } else {
+          note = line.trim();
+          // Piped: one line per suite, not one per step.
+          if (tty) bar();
+        }
       }
     });
     const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
