@@ -1,113 +1,99 @@
 #!/usr/bin/env node
 /**
- * shmbus command line: look at and clean up the segments on this machine. Uses the public API only.
- *   shmbus ls [--json]                 list segments (kind, size, creator, attached, stale)
- *   shmbus inspect NAME [--json]       header and layout parameters of one segment
- *   shmbus rm NAME...                  unlink segments by name
- *   shmbus gc [--dry-run] [--prefix P] unlink stale segments (creator dead, nobody attached)
+ * shmbus command line: look into the bus from a terminal (ls, inspect, tail, stats), put messages on it (pub),
+ * clean up (rm, gc), measure it (bench) and watch it in a browser (view). Arguments are parsed strictly: an
+ * unknown flag or a missing value prints the usage and exits 2 before anything is done. docs/cli.md has it all.
  */
-import { Segment, isShmbusError, type SegmentInfo } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EXIT, UsageError, type Command } from './command.js';
+import { fail } from './errors.js';
+import { commands } from './commands/index.js';
 
-const USAGE = `usage: shmbus <command>
-  ls [--json]                  list shmbus segments on this machine
-  inspect NAME [--json]        show one segment's header
-  rm NAME...                   unlink segments
-  gc [--dry-run] [--prefix P]  unlink stale segments (creator dead and nobody has them mapped)`;
-
-function table(rows: SegmentInfo[]): string {
-  const head = ['NAME', 'KIND', 'SIZE', 'CREATOR', 'CREATED', 'STATE'];
-  const body = rows.map((r) => [
-    r.name,
-    r.kind,
-    String(r.size),
-    String(r.creatorPid || '-'),
-    r.createdAt ? r.createdAt.toISOString().replace('T', ' ').slice(0, 19) : '-',
-    r.stale ? 'stale' : r.attached ? 'attached' : 'idle',
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  return [head, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
-function flag(args: string[], name: string): boolean {
-  const i = args.indexOf(name);
-  if (i >= 0) args.splice(i, 1);
-  return i >= 0;
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'usage: shmbus <command> [options]',
+    '',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'shmbus <command> --help   options of one command',
+    'shmbus --version          the installed version',
+  ].join('\n');
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
+function commandUsage(c: Command): string {
+  return `usage: shmbus ${c.name} ${c.synopsis}`.trimEnd();
 }
 
-function main(argv: string[]): number {
-  const [cmd, ...args] = argv;
-  switch (cmd) {
-    case 'ls': {
-      const json = flag(args, '--json');
-      const rows = Segment.list();
-      console.log(json ? JSON.stringify(rows, null, 2) : rows.length ? table(rows) : 'no shmbus segments');
-      return 0;
-    }
-    case 'inspect': {
-      const json = flag(args, '--json');
-      const name = args[0];
-      if (!name) break;
-      const info = Segment.list().find((s) => s.name === name);
-      if (!info) {
-        console.error(`shmbus: no segment "${name}"`);
-        return 1;
-      }
-      let params: readonly number[] = [];
-      if (info.kind !== 'unknown') {
-        const seg = Segment.open(name);
-        params = seg.params;
-        seg.close();
-      }
-      const out = { ...info, params };
-      console.log(json ? JSON.stringify(out, null, 2) : Object.entries(out).map(([k, v]) => `${k.padEnd(11)} ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n'));
-      return 0;
-    }
-    case 'rm': {
-      if (args.length === 0) break;
-      let status = 0;
-      for (const name of args) {
-        try {
-          Segment.unlink(name);
-          console.log(`removed ${name}`);
-        } catch (e) {
-          console.error(`shmbus: ${isShmbusError(e) ? `${e.code}: ${e.message}` : String(e)}`);
-          status = 1;
-        }
-      }
-      return status;
-    }
-    case 'gc': {
-      const dry = flag(args, '--dry-run');
-      const prefix = option(args, '--prefix') ?? '';
-      const stale = Segment.list().filter((s) => s.stale && s.name.startsWith(prefix));
-      for (const s of stale) {
-        if (!dry) Segment.unlink(s.name);
-        console.log(`${dry ? 'would remove' : 'removed'} ${s.name} (${s.kind}, ${s.size} bytes, creator ${s.creatorPid || 'unknown'} is gone)`);
-      }
-      if (stale.length === 0) console.log('no stale segments');
-      return 0;
-    }
-    case undefined:
-    case '-h':
-    case '--help':
-      console.log(USAGE);
-      return 0;
+function usageError(message: string, c?: Command): number {
+  process.stderr.write(`shmbus${c ? ` ${c.name}` : ''}: ${message}\n${c ? commandUsage(c) : usage()}\n`);
+  return EXIT.usage;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stdout.write(`${usage()}\n`);
+    return EXIT.ok;
   }
-  console.error(USAGE);
-  return 2;
+  if (first === '--version' || first === '-V') {
+    if (rest.length > 0) return usageError('--version takes no arguments');
+    process.stdout.write(`shmbus ${version()}\n`);
+    return EXIT.ok;
+  }
+  if (first === 'help' || first === '--help' || first === '-h') {
+    const topic = rest[0];
+    if (topic === undefined) {
+      process.stdout.write(`${usage()}\n`);
+      return EXIT.ok;
+    }
+    const c = commands.find((x) => x.name === topic);
+    if (!c || rest.length > 1) return usageError(`no command "${rest.join(' ')}"`);
+    process.stdout.write(`${commandUsage(c)}\n${c.summary}\n\n${c.details}\n`);
+    return EXIT.ok;
+  }
+  const c = commands.find((x) => x.name === first);
+  if (!c) return usageError(`unknown command "${first}"`);
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: { ...c.options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    // ERR_PARSE_ARGS_UNKNOWN_OPTION, ERR_PARSE_ARGS_INVALID_OPTION_VALUE (a missing value), ...
+    return usageError((e as Error).message, c);
+  }
+  if (parsed.values['help'] === true) {
+    process.stdout.write(`${commandUsage(c)}\n${c.summary}\n\n${c.details}\n`);
+    return EXIT.ok;
+  }
+  const [min, max] = c.positionals;
+  const n = parsed.positionals.length;
+  if (n < min) return usageError(min === 1 && max === 1 ? 'needs a segment NAME' : `needs at least ${min} argument(s)`, c);
+  if (n > max) return usageError(`unexpected argument "${parsed.positionals[max]}"`, c);
+  try {
+    return await c.run(parsed.values as never, parsed.positionals);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e.message, c);
+    throw e;
+  }
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (e) {
-  console.error(`shmbus: ${isShmbusError(e) ? `${e.code}: ${e.message}` : String(e)}`);
-  process.exitCode = 1;
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    fail(e);
+    process.exitCode = EXIT.failed;
+  },
+);

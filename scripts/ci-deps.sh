@@ -14,3 +14,13 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing: ${need[*]} (install them with apt-get)" >&2
   fi
 fi
+
+# The viewer tests (test/cli/viewer.test.ts) drive Debian's chromium headless through playwright-core.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+  else
+    echo "missing: chromium (apt-get install chromium; the viewer tests are skipped without it)" >&2
+  fi
+fi

@@ -294,7 +294,54 @@ async function topicRing() {
   return { bin, json };
 }
 
-const GENERATORS = { 'segment-header': segmentHeader, 'queue-ring': queueRing, 'topic-ring': topicRing };
+// ---- §9 Frame codec (owner: cli) --------------------------------------------------------------------------------
+// A 3x2 RGB uint16 frame with a padded row stride (24 bytes: 18 of samples, 6 of padding), so a reader must honour
+// the stride, read little-endian samples and keep the padding out of the pixels.
+async function frame() {
+  const { Frame, FRAME_HEADER_SIZE } = await import('../dist/src/codecs/frame.js');
+  const F = await import('../dist/src/codecs/frame.js');
+  const [width, height, stride] = [3, 2, 24];
+  const packed = new Uint16Array(width * height * 3);
+  for (let i = 0; i < packed.length; i++) packed[i] = 1000 * (i + 1) + i; // 1000, 2001, ... (both bytes vary)
+  const timestampMicros = 1700000000123456;
+  const bin = Frame.encode({ width, height, format: 'RGB', dtype: 'uint16', stride, data: packed, timestamp: timestampMicros / 1000 });
+  const samples = [...Frame.decode(bin).data];
+  const f = (name, offset, type) => field(bin, name, offset, type);
+  const json = {
+    vector: 'frame',
+    section: '9',
+    description: 'One Frame message (PROTOCOL 9): 3x2 RGB uint16, row stride 24 bytes (6 bytes of padding per row), timestamp 1700000000123456 us.',
+    map: { as: 'message', codec: 'frame' },
+    fields: [
+      f('magic', F.FRAME_MAGIC_OFFSET, 'u32'),
+      f('version', F.FRAME_VERSION_OFFSET, 'u16'),
+      f('headerSize', F.FRAME_HEADER_SIZE_OFFSET, 'u16'),
+      f('width', F.FRAME_WIDTH_OFFSET, 'u32'),
+      f('height', F.FRAME_HEIGHT_OFFSET, 'u32'),
+      f('channels', F.FRAME_CHANNELS_OFFSET, 'u32'),
+      f('dtype', F.FRAME_DTYPE_OFFSET, 'u16'),
+      f('format', F.FRAME_FORMAT_OFFSET, 'u16'),
+      f('stride', F.FRAME_STRIDE_OFFSET, 'u32'),
+      f('flags', F.FRAME_FLAGS_OFFSET, 'u32'),
+      f('timestampMicros', F.FRAME_TIMESTAMP_OFFSET, 'u64'),
+      f('dataSize', F.FRAME_DATA_SIZE_OFFSET, 'u32'),
+      f('row0.sample0', FRAME_HEADER_SIZE, 'u16'),
+      f('row0.padding', FRAME_HEADER_SIZE + 18, 'u16'),
+      f('row1.sample0', FRAME_HEADER_SIZE + stride, 'u16'),
+    ],
+    expect: [
+      {
+        op: 'decode',
+        result: { width, height, channels: 3, dtype: 'uint16', format: 'RGB', stride, timestampMicros, data: samples },
+      },
+      { op: 'reencode', result: true },
+    ],
+    notes: ['data lists every sample of the stride-wide rows, padding included (zeros): 12 samples per row.'],
+  };
+  return { bin, json };
+}
+
+const GENERATORS = { 'segment-header': segmentHeader, 'queue-ring': queueRing, 'topic-ring': topicRing, frame };
 
 const only = process.argv.slice(2);
 for (const [name, generate] of Object.entries(GENERATORS)) {

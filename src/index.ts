@@ -76,3 +76,5 @@ export type {
   MailboxValue,
 } from './channels/mailbox.js';
 export type { Codec, CodecOption } from './channels/codec.js';
+export { Frame } from './codecs/frame.js';
+export type { FrameShape, FrameInput, DecodedFrame, FrameLoan, FrameDtype, FrameFormat, FrameData } from './codecs/frame.js';

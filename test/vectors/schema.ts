@@ -38,9 +38,10 @@ export interface Vector {
   size: number;
   /**
    * How to map the bytes: as a segment header (`header`), or as the payload of a segment of `kind` whose header
-   * params are `params` (a peer creates such a segment, copies the bytes in, and opens it as that kind).
+   * params are `params` (a peer creates such a segment, copies the bytes in, and opens it as that kind), or as
+   * one message of a codec (`message`: the bytes are what a channel carries; decode them with `codec`).
    */
-  map: { as: 'header' } | { as: 'payload'; kind: string; params: number[] };
+  map: { as: 'header' } | { as: 'payload'; kind: string; params: number[] } | { as: 'message'; codec: string };
   /** Byte-level facts: each field reads as its value. */
   fields: VectorField[];
   /** Observations through the implementation's API, in order. */
@@ -64,6 +65,10 @@ export const OPS: Record<string, Record<string, string>> = {
     tryReceive: 'take one message without waiting; result: { text } | { bytes } | null',
     trySend: 'args { text }: send without waiting; result: whether it was sent',
     stats: 'result: the listed counters (e.g. { abandoned })',
+  },
+  frame: {
+    decode: 'Frame.decode the bytes; result: { width, height, channels, dtype, format, stride, timestampMicros, data: the samples as numbers }',
+    reencode: 'Frame.encode the decoded frame again; result: true when the bytes are identical',
   },
   topic: {
     subscribe: 'args { id, from: "oldest" | "latest" }: a subscriber named id; result: null',
@@ -102,7 +107,8 @@ export function validateVector(v: unknown, stem?: string): string[] {
   if (map?.['as'] === 'header') opsKey = 'header';
   else if (map?.['as'] === 'payload' && typeof map['kind'] === 'string' && Array.isArray(map['params']) && map['params'].every(isInt)) {
     opsKey = map['kind'];
-  } else p.push('map: { as: "header" } or { as: "payload", kind, params: integers }');
+  } else if (map?.['as'] === 'message' && typeof map['codec'] === 'string') opsKey = map['codec'];
+  else p.push('map: { as: "header" }, { as: "payload", kind, params: integers } or { as: "message", codec }');
   if (!Array.isArray(o['fields']) || o['fields'].length === 0) p.push('fields: a non-empty array');
   else {
     for (const f of o['fields'] as Record<string, unknown>[]) {

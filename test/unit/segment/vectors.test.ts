@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Queue, Segment, Topic, type Subscriber } from '../../../src/index.js';
+import { Frame, Queue, Segment, Topic, type Subscriber } from '../../../src/index.js';
 import { decodeHeader, encodeHeader } from '../../../src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET, PROTOCOL_VERSION } from '../../../src/protocol/layout.js';
 import { OPS, readField, validateVector, type Json, type Vector, type VectorStep } from '../../vectors/schema.js';
@@ -51,6 +51,20 @@ function headerRunner(bin: Uint8Array): Runner {
       encodeHeader(new DataView(again.buffer), decoded);
       new DataView(again.buffer).setUint32(HDR_STATE_OFFSET, decoded.state, true);
       return Buffer.compare(again, bin) === 0;
+    },
+    close() {},
+  };
+}
+
+function frameRunner(bin: Uint8Array): Runner {
+  return {
+    step(s) {
+      const f = Frame.decode(bin);
+      if (s.op === 'decode') {
+        const { width, height, channels, dtype, format, stride } = f;
+        return { width, height, channels, dtype, format, stride, timestampMicros: Math.round(f.timestamp * 1000), data: [...f.data] };
+      }
+      return Buffer.compare(Frame.encode({ ...f, data: f.bytes }), bin) === 0;
     },
     close() {},
   };
@@ -132,6 +146,7 @@ describe('test vectors (test/vectors: the bytes and what an implementation must 
     it(`${stem}: every expect step gives its result (${json.expect?.length ?? 0} steps)`, () => {
       let runner: Runner;
       if (json.map.as === 'header') runner = headerRunner(bin);
+      else if (json.map.as === 'message') runner = frameRunner(bin);
       else {
         const { kind, params } = json.map;
         assert.ok(kind in OPS, `no runner for kind ${kind}`);
