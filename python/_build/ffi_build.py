@@ -26,7 +26,7 @@ def ffibuilder() -> FFI:
         '#include "shmbus.h"\n',
         sources=[str(unity)],
         include_dirs=[str(C_DIR)],
-        extra_compile_args=["-O2", "-std=gnu11", "-pthread"],
+        extra_compile_args=["-O2", "-std=gnu11", "-pthread", "-D_GNU_SOURCE"],
         extra_link_args=["-pthread"],
     )
     return ffi
