@@ -224,9 +224,166 @@ int shmbus_mutex_unlink(const char* name);
 /* ==== END: EVENT ==== */
 
 /* ==== SECTION: TOPIC ==== */
+
+/* Topic (PROTOCOL §5): broadcast ring with overwrite. Publishers (many, or one in single-publisher mode) write
+   records; every subscriber reads every record at its own pace; a subscriber that falls a whole ring behind is
+   lapped: it skips to the oldest record still there and counts what it missed (shmbus_sub_lost). A handle is used
+   by one thread at a time (a publisher's lock and loan belong to the thread that took them). */
+typedef struct shmbus_topic shmbus_topic;
+typedef struct shmbus_sub shmbus_sub;
+
+/* Where a new subscriber starts. */
+#define SHMBUS_FROM_LATEST 0 /* the next message published */
+#define SHMBUS_FROM_OLDEST 1 /* the oldest message the ring still holds */
+
+/* Zero-fill, set struct_size = sizeof(shmbus_topic_options), then the fields you want: 0 means the default. */
+typedef struct shmbus_topic_options {
+  size_t struct_size;
+  uint64_t capacity;          /* create: ring bytes (rounded up to a multiple of 64); required */
+  uint32_t max_message_size;  /* create: largest payload; 0 = the largest that fits twice in the ring */
+  unsigned mode;              /* create: permission bits within 0666; 0 = 0600 */
+  int single_publisher;       /* create: 1 = one publisher holds the writers' lock from open to close (wait-free
+                                 publish); another live one gets SHMBUS_EPUBLISHER_EXISTS, a dead one is replaced */
+  int no_timestamps;          /* 1 = write 0 as each message's commit time (skips a clock read per publish) */
+  int64_t open_timeout_ms;    /* open: wait for a creator still initialising; 0 = 1000, -1 = forever */
+  uint32_t liveness_ms;       /* writers' lock: judge a holder's liveness every this many ms; 0 = 50 */
+} shmbus_topic_options;
+
+/* Zero-fill, set struct_size = sizeof(shmbus_sub_options), then the fields you want: 0 means the default. */
+typedef struct shmbus_sub_options {
+  size_t struct_size;
+  int from;              /* SHMBUS_FROM_LATEST (0, default) or SHMBUS_FROM_OLDEST */
+  int64_t wait_ms;       /* wait this long for the topic to be created (0 = it must exist, -1 = forever); a
+                            subscriber that waited starts at the oldest message */
+  int32_t spin_us;       /* a waiting read re-reads the ring this long before it sleeps; 0 = 50, negative = none */
+  uint32_t liveness_ms;  /* a sleeping read checks that its publishers live every this many ms; 0 = 500 */
+} shmbus_sub_options;
+
+/* One message read. Zero-copy (shmbus_sub_read): data points into the ring and stays meaningful only while
+   shmbus_msg_valid() says so (check it after using the bytes). Copied (shmbus_sub_read_copy): data is your buffer. */
+typedef struct shmbus_msg {
+  const void* data;
+  size_t size;
+  uint64_t seq;           /* 1 for the first message ever published on the topic */
+  uint64_t timestamp_us;  /* commit time, microseconds since the Unix epoch; 0 = not recorded */
+} shmbus_msg;
+
+/* A loan: room for a message in the ring, written in place, then committed (zero-copy publish). */
+typedef struct shmbus_loan {
+  void* data;
+  size_t size;
+  uint64_t seq;  /* the sequence number the message gets when committed */
+} shmbus_loan;
+
+typedef struct shmbus_topic_stats_t {
+  uint64_t published;    /* messages published on the topic so far (every publisher): the last seq */
+  uint64_t oldest;       /* oldest seq still in the ring (published + 1 when empty) */
+  uint32_t publishers;   /* live registered publishers (this one included) */
+  uint32_t subscribers;  /* live registered subscribers (any process) */
+  uint64_t max_lag;      /* messages the furthest-behind subscriber has not read yet */
+  uint64_t lost;         /* messages lost, summed over the subscribers */
+} shmbus_topic_stats_t;
+
+typedef struct shmbus_sub_stats_t {
+  uint64_t read;  /* messages this subscriber read */
+  uint64_t lost;  /* messages it missed (overwritten before it read them) */
+  uint64_t lag;   /* messages published that it has not read yet */
+} shmbus_sub_stats_t;
+
+/* Creates a topic and returns a publisher on it (mode 0600). SHMBUS_ESHM_EXISTS if the name is taken. */
+int shmbus_topic_create(const char* name, uint64_t capacity, uint32_t max_message_size, shmbus_topic** out);
+int shmbus_topic_create_ex(const char* name, const shmbus_topic_options* opts, shmbus_topic** out);
+/* Another publisher on an existing topic (opts may be NULL). */
+int shmbus_topic_open(const char* name, shmbus_topic** out);
+int shmbus_topic_open_ex(const char* name, const shmbus_topic_options* opts, shmbus_topic** out);
+/* Publishes one message (copied into the ring; waits for another publisher's lock forever). */
+int shmbus_topic_publish(shmbus_topic* t, const void* data, size_t len);
+/* As publish; waits at most timeout_ms for the writers' lock; *seq (may be NULL) gets the message's seq. */
+int shmbus_topic_publish_ex(shmbus_topic* t, const void* data, size_t len, int64_t timeout_ms, uint64_t* seq);
+/* Zero-copy publish: reserves `size` bytes (holding the writers' lock until commit or abort: keep it short). */
+int shmbus_topic_loan(shmbus_topic* t, size_t size, int64_t timeout_ms, shmbus_loan* loan);
+/* Publishes the loan's first `size` bytes (<= loaned); *seq may be NULL. */
+int shmbus_topic_commit(shmbus_topic* t, size_t size, uint64_t* seq);
+/* Drops the loan. */
+int shmbus_topic_abort(shmbus_topic* t);
+int shmbus_topic_stats(shmbus_topic* t, shmbus_topic_stats_t* out);
+/* Live registered subscribers (dead ones are swept first). */
+int shmbus_topic_subscribers(shmbus_topic* t, uint32_t* n);
+/* Waits until at least n (<= 64) subscribers are registered; *have (may be NULL) gets the count. */
+int shmbus_topic_wait_for_subscribers(shmbus_topic* t, uint32_t n, int64_t timeout_ms, uint32_t* have);
+uint64_t shmbus_topic_capacity(const shmbus_topic* t);
+uint32_t shmbus_topic_max_message_size(const shmbus_topic* t);
+/* Detaches this publisher (aborts an open loan; a single publisher releases the writers' lock). NULL ignored. */
+int shmbus_topic_close(shmbus_topic* t);
+int shmbus_topic_unlink(const char* name);
+
+/* Subscribes (the topic must exist; shmbus_topic_subscribe_ex can wait for it). */
+int shmbus_topic_subscribe(const char* name, int from, shmbus_sub** out);
+int shmbus_topic_subscribe_ex(const char* name, const shmbus_sub_options* opts, shmbus_sub** out);
+/* The next message, zero-copy: spins, then sleeps, at most timeout_ms (-1 forever, 0 try once).
+   SHMBUS_ETIMEDOUT: nothing came. SHMBUS_EEND: end of stream (a publisher was seen, none is left, nothing unread). */
+int shmbus_sub_read(shmbus_sub* s, shmbus_msg* m, int64_t timeout_ms);
+/* Never waits: SHMBUS_EAGAIN when nothing is there. */
+int shmbus_sub_try_read(shmbus_sub* s, shmbus_msg* m);
+/* As shmbus_sub_read, but copies the payload into buf (cap bytes), so it can never be overwritten under you.
+   A message larger than cap is not consumed: SHMBUS_EMESSAGE_TOO_LARGE with m->size = its size. */
+int shmbus_sub_read_copy(shmbus_sub* s, void* buf, size_t cap, shmbus_msg* m, int64_t timeout_ms);
+/* 1 while a zero-copy message's bytes were not overwritten (call it after using them), else 0. */
+int shmbus_msg_valid(const shmbus_sub* s, const shmbus_msg* m);
+/* Messages this subscriber missed because publishers overwrote them first. */
+uint64_t shmbus_sub_lost(const shmbus_sub* s);
+int shmbus_sub_stats(const shmbus_sub* s, shmbus_sub_stats_t* out);
+/* Live registered publishers (dead ones are swept first). */
+int shmbus_sub_publishers(shmbus_sub* s, uint32_t* n);
+/* Detaches (NULL ignored). */
+int shmbus_sub_close(shmbus_sub* s);
+
 /* ==== END: TOPIC ==== */
 
 /* ==== SECTION: MAILBOX ==== */
+
+/* Mailbox (PROTOCOL §7): one shared value (up to max_size bytes) and its version. Writers exclude each other
+   with a robust lock; readers take no lock, never block writers and never see a torn value; a writer that dies
+   mid-write leaves the previous value readable. */
+typedef struct shmbus_mailbox shmbus_mailbox;
+
+/* Zero-fill, set struct_size = sizeof(shmbus_mailbox_options), then the fields you want: 0 means the default. */
+typedef struct shmbus_mailbox_options {
+  size_t struct_size;
+  uint32_t max_size;         /* create: largest value, up to 2^30; 0 = 65536 (shmbus_mailbox_create takes 0 as 0) */
+  unsigned mode;             /* create: permission bits within 0666; 0 = 0600 */
+  int64_t open_timeout_ms;   /* open: wait for a creator still initialising; 0 = 1000, -1 = forever */
+  uint32_t liveness_ms;      /* writers' lock: judge a holder's liveness every this many ms; 0 = 50 */
+} shmbus_mailbox_options;
+
+/* What a read returned. */
+typedef struct shmbus_mailbox_value {
+  size_t size;            /* value bytes */
+  uint64_t version;       /* 0 before the first write, then +1 per write */
+  uint64_t timestamp_us;  /* write time, microseconds since the Unix epoch (0 before the first write) */
+} shmbus_mailbox_value;
+
+/* Creates a mailbox holding an empty value at version 0 (max_size: 0 to 2^30 bytes). */
+int shmbus_mailbox_create(const char* name, size_t max_size, shmbus_mailbox** out);
+int shmbus_mailbox_create_ex(const char* name, const shmbus_mailbox_options* opts, shmbus_mailbox** out);
+int shmbus_mailbox_open(const char* name, shmbus_mailbox** out);
+int shmbus_mailbox_open_ex(const char* name, const shmbus_mailbox_options* opts, shmbus_mailbox** out);
+/* Replaces the value (waits for another writer forever). */
+int shmbus_mailbox_write(shmbus_mailbox* mb, const void* data, size_t len);
+/* As write; waits at most timeout_ms for another writer; *version (may be NULL) gets the new version. */
+int shmbus_mailbox_write_ex(shmbus_mailbox* mb, const void* data, size_t len, int64_t timeout_ms, uint64_t* version);
+/* Copies the current value into buf (cap bytes). A value larger than cap: SHMBUS_EMESSAGE_TOO_LARGE with
+   value->size set (a buffer of shmbus_mailbox_max_size() bytes always fits). */
+int shmbus_mailbox_read(shmbus_mailbox* mb, void* buf, size_t cap, shmbus_mailbox_value* value);
+/* The current version. */
+int shmbus_mailbox_version(shmbus_mailbox* mb, uint64_t* version);
+/* Waits until the version is greater than `since` (sleeping, no CPU); *version (may be NULL) gets it. */
+int shmbus_mailbox_wait_changed(shmbus_mailbox* mb, uint64_t since, int64_t timeout_ms, uint64_t* version);
+size_t shmbus_mailbox_max_size(const shmbus_mailbox* mb);
+/* Detaches (NULL ignored). */
+int shmbus_mailbox_close(shmbus_mailbox* mb);
+int shmbus_mailbox_unlink(const char* name);
+
 /* ==== END: MAILBOX ==== */
 
 /* ==== SECTION: QUEUE ==== */
