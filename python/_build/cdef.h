@@ -74,3 +74,102 @@ int shmbus_mutex_unlock(shmbus_mutex* m);
 int shmbus_mutex_is_locked_by_me(const shmbus_mutex* m);
 void shmbus_mutex_close(shmbus_mutex* m);
 int shmbus_mutex_unlink(const char* name);
+
+/* TOPIC */
+typedef struct shmbus_topic shmbus_topic;
+typedef struct shmbus_sub shmbus_sub;
+typedef struct shmbus_topic_options {
+  size_t struct_size;
+  uint64_t capacity;
+  uint32_t max_message_size;
+  unsigned mode;
+  int single_publisher;
+  int no_timestamps;
+  int64_t open_timeout_ms;
+  uint32_t liveness_ms;
+  ...;
+} shmbus_topic_options;
+typedef struct shmbus_sub_options {
+  size_t struct_size;
+  int from;
+  int64_t wait_ms;
+  int32_t spin_us;
+  uint32_t liveness_ms;
+  ...;
+} shmbus_sub_options;
+typedef struct shmbus_msg {
+  const void* data;
+  size_t size;
+  uint64_t seq;
+  uint64_t timestamp_us;
+  ...;
+} shmbus_msg;
+typedef struct shmbus_loan {
+  void* data;
+  size_t size;
+  uint64_t seq;
+  ...;
+} shmbus_loan;
+typedef struct shmbus_topic_stats_t {
+  uint64_t published;
+  uint64_t oldest;
+  uint32_t publishers;
+  uint32_t subscribers;
+  uint64_t max_lag;
+  uint64_t lost;
+  ...;
+} shmbus_topic_stats_t;
+typedef struct shmbus_sub_stats_t {
+  uint64_t read;
+  uint64_t lost;
+  uint64_t lag;
+  ...;
+} shmbus_sub_stats_t;
+int shmbus_topic_create_ex(const char* name, const shmbus_topic_options* opts, shmbus_topic** out);
+int shmbus_topic_open_ex(const char* name, const shmbus_topic_options* opts, shmbus_topic** out);
+int shmbus_topic_publish_ex(shmbus_topic* t, const void* data, size_t len, int64_t timeout_ms, uint64_t* seq);
+int shmbus_topic_loan(shmbus_topic* t, size_t size, int64_t timeout_ms, shmbus_loan* loan);
+int shmbus_topic_commit(shmbus_topic* t, size_t size, uint64_t* seq);
+int shmbus_topic_abort(shmbus_topic* t);
+int shmbus_topic_stats(shmbus_topic* t, shmbus_topic_stats_t* out);
+int shmbus_topic_subscribers(shmbus_topic* t, uint32_t* n);
+int shmbus_topic_wait_for_subscribers(shmbus_topic* t, uint32_t n, int64_t timeout_ms, uint32_t* have);
+uint64_t shmbus_topic_capacity(const shmbus_topic* t);
+uint32_t shmbus_topic_max_message_size(const shmbus_topic* t);
+int shmbus_topic_close(shmbus_topic* t);
+int shmbus_topic_unlink(const char* name);
+int shmbus_topic_subscribe_ex(const char* name, const shmbus_sub_options* opts, shmbus_sub** out);
+int shmbus_sub_read(shmbus_sub* s, shmbus_msg* m, int64_t timeout_ms);
+int shmbus_sub_try_read(shmbus_sub* s, shmbus_msg* m);
+int shmbus_sub_read_copy(shmbus_sub* s, void* buf, size_t cap, shmbus_msg* m, int64_t timeout_ms);
+int shmbus_msg_valid(const shmbus_sub* s, const shmbus_msg* m);
+uint64_t shmbus_sub_lost(const shmbus_sub* s);
+int shmbus_sub_stats(const shmbus_sub* s, shmbus_sub_stats_t* out);
+int shmbus_sub_publishers(shmbus_sub* s, uint32_t* n);
+int shmbus_sub_close(shmbus_sub* s);
+
+/* MAILBOX */
+typedef struct shmbus_mailbox shmbus_mailbox;
+typedef struct shmbus_mailbox_options {
+  size_t struct_size;
+  uint32_t max_size;
+  unsigned mode;
+  int64_t open_timeout_ms;
+  uint32_t liveness_ms;
+  ...;
+} shmbus_mailbox_options;
+typedef struct shmbus_mailbox_value {
+  size_t size;
+  uint64_t version;
+  uint64_t timestamp_us;
+  ...;
+} shmbus_mailbox_value;
+int shmbus_mailbox_create_ex(const char* name, const shmbus_mailbox_options* opts, shmbus_mailbox** out);
+int shmbus_mailbox_open_ex(const char* name, const shmbus_mailbox_options* opts, shmbus_mailbox** out);
+int shmbus_mailbox_write_ex(shmbus_mailbox* mb, const void* data, size_t len, int64_t timeout_ms, uint64_t* version);
+int shmbus_mailbox_read(shmbus_mailbox* mb, void* buf, size_t cap, shmbus_mailbox_value* value);
+int shmbus_mailbox_version(shmbus_mailbox* mb, uint64_t* version);
+int shmbus_mailbox_wait_changed(shmbus_mailbox* mb, uint64_t since, int64_t timeout_ms, uint64_t* version);
+size_t shmbus_mailbox_max_size(const shmbus_mailbox* mb);
+int shmbus_mailbox_close(shmbus_mailbox* mb);
+int shmbus_mailbox_unlink(const char* name);

@@ -109,6 +109,13 @@ class Handle:
         self.keep = None
         self.mem = None
 
+    def view_at(self, address: Any, size: int) -> memoryview:
+        """Writable memoryview of `size` bytes at `address` (inside this handle's mapping) that keeps the mapping
+        alive: the view's cdata has a no-op destructor whose closure references `keep`."""
+        keep = self.enter()
+        p = ffi.gc(ffi.cast("uint8_t*", address), lambda _p, k=keep: None)
+        return memoryview(ffi.buffer(p, size))
+
     def view(self, offset: int, size: int) -> memoryview:
         """Writable memoryview of [offset, offset + size) of the mapping; keeps the mapping alive."""
         mem = self.mem
