@@ -8,6 +8,8 @@ from typing import Callable, Iterator, List
 
 import pytest
 
+pytest_plugins = ["procs"]
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN = os.environ.get("SHMBUS_TEST_RUN", "py")
 
