@@ -183,6 +183,30 @@ int shmbus_segment_wait(shmbus_segment* seg, size_t index, uint32_t expected, in
 /* Wakes up to `count` waiters on payload word `index` in every process; returns how many were woken (>= 0). */
 int shmbus_segment_wake(shmbus_segment* seg, size_t index, int count);
 
+/* The 128-byte segment header (PROTOCOL §2), decoded. */
+typedef struct shmbus_header {
+  uint16_t version;
+  uint16_t kind;                /* SHMBUS_KIND_* */
+  uint32_t state;               /* 0 = the creator is still initialising (no other field judged), 1 = ready */
+  uint32_t header_size;
+  uint64_t total_size;
+  uint64_t payload_size;
+  uint32_t creator_pid;
+  uint32_t flags;
+  uint64_t creator_start_time;  /* 0 = unknown */
+  uint64_t created_at;          /* ms since the Unix epoch */
+  uint32_t creator_ns;          /* 0 = unknown */
+  uint32_t params[SHMBUS_PARAMS_COUNT];
+} shmbus_header;
+
+/* Decodes and validates `len` bytes of a header (len >= 128) of an object of `object_size` bytes, as an opener
+   does (magic, state, version, kind, sizes): SHMBUS_ESHM_CORRUPT / SHMBUS_ESHM_VERSION on failure. A header whose
+   state is 0 decodes with only `state` set (the creator has not finished; nothing else may be judged). */
+int shmbus_header_decode(const void* bytes, size_t len, uint64_t object_size, shmbus_header* out);
+/* Writes all 128 bytes of `h` (magic, every field, reserved bytes 0) to out. Plain stores: for buffers and
+   tools; a creator publishes through shmbus_segment_create. */
+void shmbus_header_encode(const shmbus_header* h, void* out);
+
 /* ==== END: SEGMENT ==== */
 
 /* ==== SECTION: MUTEX ==== */

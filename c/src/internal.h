@@ -127,6 +127,8 @@ int64_t sbi_deadline(int64_t timeout_ms);
 int64_t sbi_left_ms(int64_t deadline);
 /* A CPU hint inside spin loops. */
 void sbi_cpu_relax(void);
+/* Sleeps (EINTR resumed); only where no word exists to wait on. */
+void sbi_os_sleep_ms(int64_t ms);
 
 /* ---- OS seam (os_posix.c: the only file that calls the OS) ----------------------------------------------- */
 
@@ -209,7 +211,8 @@ struct shmbus_segment {
   uint8_t* payload;        /* base + 128 for shmbus segments, base otherwise */
   size_t payload_size;
   uint16_t kind;           /* header kind; SBI_KIND_ANY for raw objects and file windows */
-  const uint32_t* params;  /* 16 u32 in the header (a zero array for raw/file) */
+  const uint32_t* params;  /* params_copy: the 16 u32 of the header as validated at open (zero for raw/file) */
+  uint32_t params_copy[16];
   int origin;              /* enum sbi_origin */
   int writable;            /* file window mapped shared (flush means something) */
   sbi_map map;             /* what to unmap */

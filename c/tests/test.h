@@ -1,8 +1,9 @@
 /*
  * test.h: a tiny test framework for the C peer's tests. A test binary is a main() that calls TEST_RUN(fn) for
  * each test function and ends with `return test_summary();`, which prints "N passed, M failed" as its last line.
- * A failed CHECK records the failure and returns from the test function; cleanup that must run anyway goes in a
- * function the test calls before CHECKing (names are unique per run: test_name()).
+ * A failed CHECK records the failure and returns from the test function. Names come from test_name() (unique per
+ * run); every name it handed out is unlinked when the test function returns, also after a failed CHECK, so
+ * /dev/shm is left as found.
  */
 #ifndef SHMBUS_TEST_H
 #define SHMBUS_TEST_H
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmbus.h"
@@ -50,10 +52,22 @@ static const char* test_current_name;
 
 #define TEST_RUN(fn) test_run_one(#fn, fn)
 
+/* Names handed out during the current test (removed after it). */
+#define TEST_MAX_NAMES 64
+static char test_names[TEST_MAX_NAMES][128];
+static int test_names_count;
+
+SBI_TEST_UNUSED static void test_cleanup_names(void) {
+  int i;
+  for (i = 0; i < test_names_count; i++) shmbus_segment_unlink(test_names[i]); /* gone already: fine */
+  test_names_count = 0;
+}
+
 SBI_TEST_UNUSED static void test_run_one(const char* name, void (*fn)(void)) {
   test_current_name = name;
   test_current_failed = 0;
   fn();
+  test_cleanup_names();
   if (test_current_failed) {
     test_failed_count++;
     printf("not ok - %s\n", name);
@@ -69,13 +83,13 @@ SBI_TEST_UNUSED static int test_summary(void) {
   return test_failed_count == 0 ? 0 : 1;
 }
 
-/* A unique segment name for this run: "ctest-<what>-<pid>-<random>" (fits the 200-character rule). */
+/* A unique segment name for this run: "ctest-<what>-<pid>-<random>" (fits the 200-character rule), removed
+   when the current test ends. */
 SBI_TEST_UNUSED static const char* test_name(const char* what) {
-  static char buf[8][128];
-  static unsigned next;
+  static char overflow[128];
   static unsigned seed;
-  char* out = buf[next++ % 8];
-  if (seed == 0) seed = (unsigned)getpid() ^ (unsigned)(uintptr_t)&seed;
+  char* out = test_names_count < TEST_MAX_NAMES ? test_names[test_names_count++] : overflow;
+  if (seed == 0) seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
   seed = seed * 1103515245u + 12345u;
   snprintf(out, 128, "ctest-%s-%ld-%08x", what, (long)getpid(), seed);
   return out;
