@@ -36,12 +36,58 @@ def pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _slice(h: Handle, step: Callable[[Any, int], Any], ms: int) -> Any:
+class _Token:
+    __slots__ = ("cancelled", "finished", "result")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.finished = False
+        self.result: Any = None
+
+
+# Decides, for a slice that finishes while its coroutine is being cancelled, who keeps the result: exactly one of
+# the slice (token already cancelled) and the cancelled coroutine (slice already done) hands it to `on_orphan`.
+_orphans = threading.Lock()
+
+
+def _slice(h: Handle, step: Callable[[Any, int], Any], ms: int, token: Optional[_Token] = None,
+           timed_out: Optional[Callable[[Any], bool]] = None, on_orphan: Optional[Callable[[Any], None]] = None) -> Any:
     keep = h.enter()
     try:
-        return step(h.ptr, ms)
+        res = step(h.ptr, ms)
     finally:
         del keep
+    if token is not None and on_orphan is not None and timed_out is not None:
+        with _orphans:
+            if token.cancelled:
+                if not timed_out(res):
+                    on_orphan(res)
+            else:
+                token.finished = True
+                token.result = res
+    return res
+
+
+def settle(owner: Any) -> None:
+    """Blocks until a slice that `owner` still has in flight (an abandoned async wait) has finished, so two C
+    calls never run on one handle at once. At most one slice long."""
+    cf = getattr(owner, "_inflight", None)
+    if cf is not None:
+        try:
+            cf.result()
+        except BaseException:  # noqa: BLE001 (its outcome belonged to the cancelled caller)
+            pass
+        owner._inflight = None
+
+
+async def settle_async(owner: Any) -> None:
+    cf = getattr(owner, "_inflight", None)
+    if cf is not None:
+        try:
+            await asyncio.wrap_future(cf)
+        except BaseException:  # noqa: BLE001
+            pass
+        owner._inflight = None
 
 
 async def wait(
@@ -50,38 +96,36 @@ async def wait(
     timeout: Optional[float],
     timed_out: Callable[[Any], bool],
     on_orphan: Optional[Callable[[Any], None]] = None,
+    owner: Any = None,
 ) -> Any:
     """Runs step(ptr, ms) (one C wait of at most ms, returning a result) until `timed_out(result)` is false or the
-    timeout (seconds, None = forever) runs out; returns the last result."""
+    timeout (seconds, None = forever) runs out; returns the last result. `owner._inflight` records the slice in
+    flight (see settle)."""
+    if owner is not None:
+        await settle_async(owner)
     res = _slice(h, step, 0)
     total = timeout_ms(timeout)
     if not timed_out(res) or total == 0:
         return res
-    loop = asyncio.get_running_loop()
     deadline = None if total < 0 else time.monotonic() + total / 1000.0
     while True:
         if deadline is None:
             ms = ASYNC_SLICE_MS
         else:
             ms = max(0, min(ASYNC_SLICE_MS, int(math.ceil((deadline - time.monotonic()) * 1000.0))))
-        fut = loop.run_in_executor(pool(), _slice, h, step, ms)
+        token = _Token()
+        cf = pool().submit(_slice, h, step, ms, token, timed_out, on_orphan)
+        if owner is not None:
+            owner._inflight = cf
         try:
-            res = await asyncio.shield(fut)
+            res = await asyncio.shield(asyncio.wrap_future(cf))
         except asyncio.CancelledError:
-            if on_orphan is not None:
-                fut.add_done_callback(lambda f: _orphan(f, timed_out, on_orphan))
+            with _orphans:
+                token.cancelled = True
+                if token.finished and on_orphan is not None and not timed_out(token.result):
+                    on_orphan(token.result)
             raise
+        if owner is not None:
+            owner._inflight = None
         if not timed_out(res) or ms == 0 or (deadline is not None and time.monotonic() >= deadline):
             return res
-
-
-def _orphan(f: "asyncio.Future[Any]", timed_out: Callable[[Any], bool], keep: Callable[[Any], None]) -> None:
-    if f.cancelled() or f.exception() is not None:
-        return
-    res = f.result()
-    if not timed_out(res):
-        keep(res)
-
-
-def is_timeout_status(rc: Any) -> bool:
-    return rc == ETIMEDOUT

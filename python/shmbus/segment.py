@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -222,6 +223,9 @@ class Segment:
         'timed-out'."""
         self._check_index(index)
         keep = self._h.enter()
+        # The C wait with timeout 0 reports a timeout without comparing; an aligned u32 load answers it here.
+        if struct.unpack_from("<I", self._h.mem, index * 4)[0] != expected & 0xFFFFFFFF:
+            return "not-equal"
         rc = lib.shmbus_segment_wait(self._h.ptr, index, expected & 0xFFFFFFFF, timeout_ms(timeout))
         del keep
         if rc == EAGAIN:

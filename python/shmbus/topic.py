@@ -85,11 +85,12 @@ class Loan:
 
     def commit(self, size: Optional[int] = None) -> int:
         """Publishes the first `size` bytes (default all); returns the seq."""
+        cap = len(self.buffer) if self._open else 0
         self._end()
-        n = len(self.buffer) if size is None else size
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(self.buffer):
+        n = cap if size is None else size
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
             self._topic._call(lib.shmbus_topic_abort)
-            raise invalid(f"size must be an int in [0, {len(self.buffer)}], got {size!r} (the loan was aborted)")
+            raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
         seq = ffi.new("uint64_t*")
         check(self._topic._call(lib.shmbus_topic_commit, n, seq))
         return int(seq[0])
@@ -285,7 +286,7 @@ class Topic:
 class Subscriber:
     """Reads a topic. read() -> Message | None; `for msg in sub` until the end of the stream; `async for` too."""
 
-    __slots__ = ("_h", "_name", "_m", "_ended", "_pending", "__weakref__")
+    __slots__ = ("_h", "_name", "_m", "_ended", "_pending", "_inflight", "__weakref__")
 
     @classmethod
     def _wrap(cls, ptr: Any, name: str) -> "Subscriber":
@@ -295,6 +296,7 @@ class Subscriber:
         self._m = ffi.new("shmbus_msg*")
         self._ended = False
         self._pending: Optional[Message] = None
+        self._inflight: Any = None  # a slice of an abandoned read_async still running (see _aio.settle)
         return self
 
     def _step(self, ptr: Any, ms: int, into: Any = None) -> Any:
@@ -358,6 +360,7 @@ class Subscriber:
 
     async def read_async(self, timeout: Optional[float] = None) -> Optional[Message]:
         """read() without blocking the event loop (see docs/python.md: asyncio)."""
+        await _aio.settle_async(self)
         if self._pending is not None:
             m, self._pending = self._pending, None
             return m
@@ -365,7 +368,7 @@ class Subscriber:
         def keep(res: Any) -> None:
             self._pending = res
 
-        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN), keep)
+        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN), keep, self)
         return self._finish(res)
 
     def __iter__(self) -> Iterator[Message]:
