@@ -25,7 +25,7 @@ import { copyBytes } from '../base/copy.js';
 import { acquireFence, releaseFence } from '../base/fence.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { intOption, invalidArg, optionsObject } from '../base/options.js';
-import { parkAsync, wakeSleepers } from '../base/park.js';
+import { parkCounterAsync, wakeCounter } from '../base/park.js';
 import { Mutex } from '../sync/mutex.js';
 import { resolveCodec, utf8, type Codec, type CodecOption } from './codec.js';
 import { allocBytes, nowMicros } from './message.js';
@@ -299,10 +299,13 @@ export class Mailbox<T = Uint8Array> {
       copyBytes(this.#bytes, at, bytes, 0, bytes.length);
       // SYNC MAILBOX-END (release): the slot is complete; pairs with the reader's seqlock loads.
       Atomics.store(w, lock, (begin + 1) | 0);
+      // The version word before ours (we hold the lock, so it is stable): the §3 counter rule compares tags with it.
+      const old = Atomics.load(w, VERSION_INDEX);
       // SYNC MAILBOX-PUBLISH (seq_cst store: also the waker's half of MAILBOX-PARK): readers now pick this slot.
       Atomics.store(w, VERSION_INDEX, next % TWO32 | 0);
-      // SYNC MAILBOX-PARK (seq_cst load of the sleepers word after the store): pairs with changed()'s announce.
-      wakeSleepers(w, SLEEPERS_INDEX, VERSION_INDEX);
+      // SYNC MAILBOX-PARK (§3 counter rule: seq_cst load of the sleepers word after the store): pairs with the
+      // announce in changed().
+      wakeCounter(w, SLEEPERS_INDEX, VERSION_INDEX, old);
       this.#writes++;
       return next;
     } finally {
@@ -399,7 +402,7 @@ export class Mailbox<T = Uint8Array> {
       if (left === 0) throw timeoutError(`changed on mailbox "${this.name}"`, timeout, this.name);
       // SYNC MAILBOX-PARK (seq_cst announce, then re-check the version word): pairs with the writer's load of the
       // sleepers word after its publish. Nothing to withdraw afterwards (PROTOCOL §3).
-      await parkAsync(w, SLEEPERS_INDEX, VERSION_INDEX, cur, () => Atomics.load(w, VERSION_INDEX) !== cur, {
+      await parkCounterAsync(w, SLEEPERS_INDEX, VERSION_INDEX, cur, () => Atomics.load(w, VERSION_INDEX) !== cur, {
         timeout: left,
         ...(signal && { signal }),
       }, this.#segment);

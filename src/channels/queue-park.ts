@@ -5,7 +5,7 @@
  * blocks the waiter, it sleeps at most the liveness interval and checks that holder first.
  */
 import { remaining } from '../base/deadline.js';
-import { parkAsync } from '../base/park.js';
+import { parkCounterAsync } from '../base/park.js';
 import type { WaitOwner } from '../base/futex.js';
 
 /** What a park uses of its ring (QueueRing has it; named here so this module needs nothing of the ring's). @internal */
@@ -55,8 +55,8 @@ export async function parkRing(ring: ParkableRing, p: ParkRequest): Promise<void
   if (timeout === 0) return;
   ring.localSleepers[role]++;
   try {
-    // SYNC PARK (§3): announce (seq_cst add on the sleepers word), re-check the futex word, sleep; no withdraw.
-    await parkAsync(w, p.sleepers, word, seen, () => Atomics.load(w, word) !== seen, { timeout, signal: p.signal }, ring.segment);
+    // SYNC PARK (§3 counter rule): announce our tag (seq_cst CAS), re-check the futex word, sleep; no withdraw.
+    await parkCounterAsync(w, p.sleepers, word, seen, () => Atomics.load(w, word) !== seen, { timeout, signal: p.signal }, ring.segment);
   } finally {
     // Process-local bookkeeping only: shared memory is never touched after the wait (it may be unmapped).
     ring.localSleepers[role]--;

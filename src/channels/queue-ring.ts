@@ -31,7 +31,7 @@ import {
 } from '../protocol/layout.js';
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../base/deadline.js';
-import { wakeSleepers } from '../base/park.js';
+import { wakeCounter } from '../base/park.js';
 import { validateSpin } from '../base/spin.js';
 import type { BodyReader, BodyWriter } from './queue-body.js';
 import { readOwner, selfStamp, slotHolderAlive, stampOwner, type Stamp } from './queue-recovery.js';
@@ -222,9 +222,9 @@ export class QueueRing implements ParkableRing {
       if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(seq + 1)) === held) {
         this.counters.sent++;
         // SYNC QUEUE-COMMITS (seq_cst RMW): bumps the consumers' futex word; pairs with the load before a sleep.
-        Atomics.add(w, this.#commits, 1);
-        // SYNC PARK (seq_cst load of the sleepers word, §3): wake consumers only if one announced itself.
-        wakeSleepers(w, this.#consumerSleepers, this.#commits);
+        const old = Atomics.add(w, this.#commits, 1);
+        // SYNC PARK (seq_cst load of the sleepers word, §3 counter rule): wake consumers only if one announced.
+        wakeCounter(w, this.#consumerSleepers, this.#commits, old);
         return true;
       }
       this.counters.resent++;
@@ -300,12 +300,12 @@ export class QueueRing implements ParkableRing {
   #bump(): void {
     const w = this.#words;
     // SYNC QUEUE-COMMITS (seq_cst RMW), as after a commit; pairs with the load before a consumer sleeps.
-    Atomics.add(w, this.#commits, 1);
+    const commits = Atomics.add(w, this.#commits, 1);
     // SYNC QUEUE-RELEASES (seq_cst RMW), as after a free; pairs with the load before a producer sleeps.
-    Atomics.add(w, this.#releases, 1);
-    // SYNC PARK (seq_cst loads of both sleepers words, §3).
-    wakeSleepers(w, this.#consumerSleepers, this.#commits);
-    wakeSleepers(w, this.#producerSleepers, this.#releases);
+    const releases = Atomics.add(w, this.#releases, 1);
+    // SYNC PARK (seq_cst loads of both sleepers words, §3 counter rule).
+    wakeCounter(w, this.#consumerSleepers, this.#commits, commits);
+    wakeCounter(w, this.#producerSleepers, this.#releases, releases);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -377,9 +377,9 @@ export class QueueRing implements ParkableRing {
     if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(this.#nextLap(taken))) !== held) return RECOVERED;
     this.counters.received++;
     // SYNC QUEUE-RELEASES (seq_cst RMW): bumps the producers' futex word.
-    Atomics.add(w, this.#releases, 1);
-    // SYNC PARK (seq_cst load of the producers' sleepers word, §3).
-    wakeSleepers(w, this.#producerSleepers, this.#releases);
+    const old = Atomics.add(w, this.#releases, 1);
+    // SYNC PARK (seq_cst load of the producers' sleepers word, §3 counter rule).
+    wakeCounter(w, this.#producerSleepers, this.#releases, old);
     return out;
   }
 

@@ -7,7 +7,7 @@
  */
 import { readU64, writeU64 } from '../base/u64.js';
 import { holderAlive, selfIdentity } from '../base/process.js';
-import { wakeSleepers } from '../base/park.js';
+import { wakeCounter } from '../base/park.js';
 import {
   TOPIC_ENTRIES_OFFSET,
   TOPIC_ENTRY_COUNT,
@@ -33,9 +33,9 @@ const base = (entry: number): number => (TOPIC_ENTRIES_OFFSET + entry * TOPIC_EN
 
 /** Bumps the registry word (seq_cst) and wakes its sleepers (waitForSubscribers). */
 function bump(words: Int32Array): void {
-  // SYNC TOPIC-REGISTRY (seq_cst RMW, then the sleepers load in wakeSleepers): pairs with a parker's announce.
-  Atomics.add(words, REGISTRY_INDEX, 1);
-  wakeSleepers(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX);
+  // SYNC TOPIC-REGISTRY (seq_cst RMW, then the sleepers load in wakeCounter): pairs with a parker's announce.
+  const old = Atomics.add(words, REGISTRY_INDEX, 1);
+  wakeCounter(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, old);
 }
 
 const OWNER = TOPIC_ENTRY_OWNER / 4;

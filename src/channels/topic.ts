@@ -27,7 +27,7 @@ import { Segment } from '../segment/segment.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
 import { boolOption, choiceOption, intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
-import { parkAsync, wakeSleepers } from '../base/park.js';
+import { parkCounterAsync, wakeCounter, wakeCounterKeep } from '../base/park.js';
 import {
   abortedError,
   deadlineAfter,
@@ -630,10 +630,13 @@ export class Topic<T = Uint8Array> {
   /** Commits a reservation, wakes parked subscribers if any, releases the lock. */
   #finish(r: Reservation, size: number): void {
     try {
+      const words = this.#view.words;
+      // The commit word before ours (we hold the lock, so it is stable): what the §3 counter rule compares tags with.
+      const old = Atomics.load(words, COMMIT_INDEX);
       commitRecord(this.#view, r, size, this.#timestamps ? nowMicros() : 0);
-      // SYNC TOPIC-PARK (§3 sleepers: seq_cst load after the seq_cst commit store in commitRecord): pairs with the
-      // subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
-      wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
+      // SYNC TOPIC-PARK (§3 counter rule: seq_cst load after the seq_cst commit store in commitRecord): pairs with
+      // the subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
+      wakeCounter(words, SLEEPERS_INDEX, COMMIT_INDEX, old);
     } finally {
       this.#unlock();
     }
@@ -698,7 +701,7 @@ export class Topic<T = Uint8Array> {
       if (have >= want) return have;
       const left = remaining(deadline);
       if (left === 0) throw timeoutError(`waiting for ${want} subscribers of topic "${this.name}" (${have} now)`, timeout, this.name);
-      await parkAsync(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, reg, () => Atomics.load(words, REGISTRY_INDEX) !== reg, { timeout: left, ...(signal && { signal }) }, this.#segment);
+      await parkCounterAsync(words, REGISTRY_SLEEPERS_INDEX, REGISTRY_INDEX, reg, () => Atomics.load(words, REGISTRY_INDEX) !== reg, { timeout: left, ...(signal && { signal }) }, this.#segment);
       this.#assertOpen();
     }
   }
@@ -719,7 +722,8 @@ export class Topic<T = Uint8Array> {
     if (this.singlePublisher) this.#releaseSole();
     // Unregister, then wake parked subscribers: the last publisher gone ends their reads (PROTOCOL 5.8).
     unregister(this.#view.words, this.#entry);
-    wakeSleepers(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
+    // The commit word did not move: wake without clearing the subscribers' tags (they re-check the registry).
+    wakeCounterKeep(this.#view.words, SLEEPERS_INDEX, COMMIT_INDEX);
     this.#closed = true;
     this.#mutex.close();
     this.#segment.close();
@@ -975,7 +979,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
       const slice = this.#sawPublisher ? Math.min(left, this.#livenessInterval) : left;
       // SYNC TOPIC-PARK (§3 parker: seq_cst announce, re-check commit and registry, sleep; never withdraws, so a
       // close or a death mid-wait leaves nothing to undo).
-      const r = await parkAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
+      const r = await parkCounterAsync(words, SLEEPERS_INDEX, COMMIT_INDEX, reader.idleValue, ready, { timeout: slice, ...(signal && { signal }) }, a.segment);
       if (this.#closed) throw closedError('subscriber', this.name);
       if (r === 'timed-out' && !reader.hasNew()) {
         if (remaining(deadline) === 0) throw timeoutError(`read on topic "${this.name}"`, timeout, this.name);
