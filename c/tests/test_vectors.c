@@ -1,0 +1,157 @@
+/* test_vectors.c: test/vectors/segment-header (PROTOCOL §2) decoded field by field and re-encoded byte for byte by
+   the C peer, and opened as a real segment (header + topic-ring payload). */
+#include "test.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include "json.h"
+
+#define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
+
+static const char* const kind_names[] = {"raw", "topic", "queue", "mailbox", "rpc",
+                                         "mutex", "rwlock", "semaphore", "event"};
+
+/* The little-endian integer of `type` at `offset` of bytes (len bytes long); UINT64_MAX when out of range. */
+static uint64_t read_field(const uint8_t* bytes, size_t len, uint64_t offset, const char* type) {
+  size_t width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 : strcmp(type, "u64") == 0 ? 8 : 4;
+  uint64_t v = 0;
+  size_t i;
+  if (offset > len || width > len - offset) return UINT64_MAX;
+  for (i = 0; i < width; i++) v |= (uint64_t)bytes[offset + i] << (8 * i);
+  if (strcmp(type, "i32") == 0) return (uint64_t)(int64_t)(int32_t)(uint32_t)v;
+  return v;
+}
+
+typedef struct vector {
+  uint8_t* bin;
+  size_t len;
+  json_value* doc;
+} vector;
+
+static int vector_load(const char* stem, vector* v) {
+  char path[1024];
+  memset(v, 0, sizeof *v);
+  snprintf(path, sizeof path, VECTORS "%s.bin", stem);
+  v->bin = json_read_file(path, &v->len);
+  snprintf(path, sizeof path, VECTORS "%s.json", stem);
+  v->doc = json_load(path);
+  return v->bin != NULL && v->doc != NULL ? 0 : -1;
+}
+
+static void vector_free(vector* v) {
+  free(v->bin);
+  json_free(v->doc);
+}
+
+/* The `result` of the first expectation whose op is `op`. */
+static const json_value* expectation(const json_value* doc, const char* op) {
+  const json_value* list = json_get(doc, "expect");
+  size_t i;
+  for (i = 0; list != NULL && i < list->count; i++) {
+    if (strcmp(json_str(json_get(json_at(list, i), "op")), op) == 0) return json_get(json_at(list, i), "result");
+  }
+  return NULL;
+}
+
+static void header_vector_fields(void) {
+  vector v;
+  const json_value* fields;
+  size_t i;
+  int ok = vector_load("segment-header", &v) == 0;
+  if (!ok) vector_free(&v);
+  CHECK(ok);
+  fields = json_get(v.doc, "fields");
+  ok = fields != NULL && fields->count > 0 && json_u64(json_get(v.doc, "size")) == v.len && v.len == 128;
+  for (i = 0; ok && i < fields->count; i++) {
+    const json_value* f = json_at(fields, i);
+    const uint64_t got = read_field(v.bin, v.len, json_u64(json_get(f, "offset")), json_str(json_get(f, "type")));
+    if (got != json_u64(json_get(f, "value"))) {
+      fprintf(stderr, "  field %s reads %llu\n", json_str(json_get(f, "name")), (unsigned long long)got);
+      ok = 0;
+    }
+  }
+  vector_free(&v);
+  CHECK(ok);
+}
+
+/* Compares the decoded header with the vector's expected decodeHeader result (every key it lists). */
+static int header_matches(const shmbus_header* h, const json_value* want) {
+  const json_value* params = json_get(want, "params");
+  size_t i;
+  int ok = strcmp(json_str(json_get(want, "kind")), h->kind < 9 ? kind_names[h->kind] : "?") == 0 &&
+           json_u64(json_get(want, "payloadSize")) == h->payload_size &&
+           json_u64(json_get(want, "creatorPid")) == h->creator_pid &&
+           json_u64(json_get(want, "creatorStartTime")) == h->creator_start_time &&
+           json_u64(json_get(want, "createdAt")) == h->created_at &&
+           json_u64(json_get(want, "creatorNs")) == h->creator_ns && json_u64(json_get(want, "state")) == h->state &&
+           json_u64(json_get(want, "version")) == h->version &&
+           json_u64(json_get(want, "headerSize")) == h->header_size &&
+           json_u64(json_get(want, "totalSize")) == h->total_size && params != NULL &&
+           params->count == SHMBUS_PARAMS_COUNT;
+  for (i = 0; ok && i < SHMBUS_PARAMS_COUNT; i++) ok = json_u64(json_at(params, i)) == h->params[i];
+  return ok;
+}
+
+static void header_vector_decodes_and_reencodes(void) {
+  vector v;
+  shmbus_header h;
+  uint8_t again[SHMBUS_HEADER_SIZE];
+  const json_value* want;
+  const json_value* reencode;
+  int rc;
+  int ok = vector_load("segment-header", &v) == 0;
+  if (!ok) vector_free(&v);
+  CHECK(ok);
+  want = expectation(v.doc, "decodeHeader");
+  reencode = expectation(v.doc, "reencode");
+  /* The header belongs to an object of totalSize bytes (header + payload). */
+  rc = shmbus_header_decode(v.bin, v.len, json_u64(json_get(want, "totalSize")), &h);
+  ok = rc == SHMBUS_OK && want != NULL && header_matches(&h, want);
+  shmbus_header_encode(&h, again);
+  ok = ok && reencode != NULL && reencode->type == JSON_BOOL && reencode->boolean &&
+       memcmp(again, v.bin, SHMBUS_HEADER_SIZE) == 0;
+  vector_free(&v);
+  CHECK_OK(rc);
+  CHECK(ok);
+}
+
+/* "followed by topic-ring.bin it is an openable topic segment" (PROTOCOL §2). */
+static void header_vector_opens_as_a_topic_segment(void) {
+  const char* name = test_name("vec");
+  char os_name[256];
+  vector head;
+  vector ring;
+  shmbus_segment_open_options o;
+  shmbus_segment* s = NULL;
+  int fd;
+  int rc = -1;
+  int ok = vector_load("segment-header", &head) == 0;
+  ok = vector_load("topic-ring", &ring) == 0 && ok;
+  snprintf(os_name, sizeof os_name, "/shmbus.%s", name);
+  fd = ok ? shm_open(os_name, O_RDWR | O_CREAT | O_EXCL, 0600) : -1;
+  if (fd >= 0) {
+    ok = pwrite(fd, head.bin, head.len, 0) == (ssize_t)head.len &&
+         pwrite(fd, ring.bin, ring.len, (off_t)head.len) == (ssize_t)ring.len;
+    close(fd);
+    o.struct_size = sizeof o;
+    o.kind = SHMBUS_KIND_TOPIC;
+    o.timeout_ms = 0;
+    rc = shmbus_segment_open_ex(name, &o, &s);
+  }
+  ok = ok && rc == SHMBUS_OK && shmbus_segment_size(s) == ring.len && shmbus_segment_params(s)[0] == 1024 &&
+       memcmp(shmbus_segment_data(s), ring.bin, ring.len) == 0;
+  shmbus_segment_close(s);
+  vector_free(&head);
+  vector_free(&ring);
+  CHECK(fd >= 0);
+  CHECK_OK(rc);
+  CHECK(ok);
+}
+
+int main(void) {
+  TEST_RUN(header_vector_fields);
+  TEST_RUN(header_vector_decodes_and_reencodes);
+  TEST_RUN(header_vector_opens_as_a_topic_segment);
+  return test_summary();
+}
