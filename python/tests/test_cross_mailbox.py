@@ -52,3 +52,35 @@ def test_a_node_watcher_wakes_on_a_python_write(unique_name, peers) -> None:
     assert w.line("changed") == "changed 1 hi"
     w.wait_ok()
     mb.close()
+
+
+def test_c_writer_python_reader_never_torn(unique_name, peers) -> None:
+    name = unique_name("mbc")
+    mb = shmbus.Mailbox.create(name, 1 << 20)
+    writer = peers.c("mailbox-peer", "writer", name, 3000)
+    torn = 0
+    versions = set()
+    while True:
+        data, version = mb.read()
+        versions.add(version)
+        if data == b"STOP":
+            break
+        if len(data) >= 8 and zlib.crc32(memoryview(data)[4:]) != struct.unpack_from("<I", data)[0]:
+            torn += 1
+    writer.line("done")
+    writer.wait_ok()
+    assert torn == 0 and len(versions) > 1
+    mb.close()
+
+
+def test_python_writer_c_reader_never_torn(unique_name, peers) -> None:
+    name = unique_name("mbpc")
+    mb = shmbus.Mailbox.create(name, 1 << 20)
+    reader = peers.c("mailbox-peer", "reader", name)
+    reader.line("ready")
+    writer = peers.py("mailbox-writer", name, 1.0)
+    writer.line("done")
+    writer.wait_ok()
+    reader.line("done")
+    reader.wait_ok()
+    mb.close()

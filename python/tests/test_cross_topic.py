@@ -130,3 +130,67 @@ def test_lapping_is_counted_exactly_python_publisher_node_subscriber(unique_name
     assert done["first"] == done["lost"] + 1
     sub.wait_ok()
     pub.close()
+
+
+def test_c_publishes_10000_checksummed_messages_to_a_python_subscriber(unique_name, peers) -> None:
+    name = unique_name("c2py")
+    shmbus.Topic.create(name, capacity=4 << 20, max_message_size=256).close()
+    sub = shmbus.Topic.subscribe(name, start="oldest")
+    pub = peers.c("topic-peer", "pub", name, 0, N, 12, 200, 7, "publish")
+    assert read_checked(sub, 1, N) == N and sub.lost == 0
+    pub.line("done")
+    pub.wait_ok()
+    sub.close()
+
+
+def test_python_publishes_10000_checksummed_messages_to_a_c_subscriber(unique_name, peers) -> None:
+    name = unique_name("py2c")
+    pub = shmbus.Topic.create(name, capacity=4 << 20, max_message_size=256)
+    sub = peers.c("topic-peer", "sub", name, 1, N, 0, "oldest", "zc", "go")
+    sub.line("ready")
+    publish_checked(pub, 0, N)
+    done = parse_done(sub.line("done"))
+    assert done["read"] == N and done["lost"] == 0 and done["gaps"] == 0
+    sub.wait_ok()
+    pub.close()
+
+
+def test_mixed_python_node_c_publishers_read_by_python_node_and_c(unique_name, peers) -> None:
+    name = unique_name("mix3")
+    per = 2000
+    owner = shmbus.Topic.create(name, capacity=8 << 20, max_message_size=256)
+    py_sub = shmbus.Topic.subscribe(name, start="oldest")
+    node_sub = peers.node("topic-subscriber", {"topic": name, "sub": 0, "pubs": 3, "perPub": per, "from": "oldest"})
+    c_sub = peers.c("topic-peer", "sub", name, 3, per, 0, "oldest", "copy", "go")
+    node_sub.line("ready")
+    c_sub.line("ready")
+    node_pub = peers.node("topic-publisher", {"topic": name, "pub": 1, "count": per, "minSize": 12, "maxSize": 200})
+    c_pub = peers.c("topic-peer", "pub", name, 2, per, 12, 200, 3, "loan")
+    publish_checked(owner, 0, per, seed=9)
+    assert read_checked(py_sub, 3, per) == 3 * per
+    for s in (node_sub, c_sub):
+        done = parse_done(s.line("done"))
+        assert done["read"] == 3 * per and done["lost"] == 0
+    for p in (node_pub, c_pub, node_sub, c_sub):
+        p.wait_ok()
+    py_sub.close()
+    owner.close()
+
+
+def test_lapping_is_counted_exactly_c_publisher_python_subscriber(unique_name, peers) -> None:
+    name = unique_name("lapc")
+    count = 2000
+    shmbus.Topic.create(name, capacity=8192, max_message_size=200).close()
+    sub = shmbus.Topic.subscribe(name, start="latest")
+    pub = peers.c("topic-peer", "pub", name, 0, count, 12, 200, 11, "publish")
+    assert int(pub.line("done").split()[1]) == count
+    pub.wait_ok()
+    indexes = []
+    while True:
+        m = sub.read(timeout=0)
+        if m is None:
+            break
+        indexes.append(check_topic(m.data, f"seq {m.seq}")[1])
+    assert indexes == list(range(count - len(indexes), count))
+    assert sub.lost + len(indexes) == count
+    sub.close()
