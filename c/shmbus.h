@@ -411,6 +411,86 @@ int shmbus_mailbox_unlink(const char* name);
 /* ==== END: MAILBOX ==== */
 
 /* ==== SECTION: QUEUE ==== */
+
+/* A lossless bounded MPMC queue between processes (PROTOCOL §6): every message sent is received exactly once (by
+   one of any number of receivers), in order per sender. A full queue makes send wait (backpressure).
+   shmbus_queue_end() ends the stream for everyone: receivers drain what is left, then get SHMBUS_EEND;
+   shmbus_queue_close() only detaches this handle. A sender killed while writing a slot never blocks the queue
+   (the slot is skipped and counted in `abandoned`); a receiver killed while copying a message loses that one
+   message (counted in `lost`). A handle may be used by several threads at once; close it once, when none uses it. */
+typedef struct shmbus_queue shmbus_queue;
+
+#define SHMBUS_QUEUE_DEFAULT_SLOTS 64u
+#define SHMBUS_QUEUE_DEFAULT_MAX_MESSAGE_SIZE 4096u
+/* Message flag: the bytes are UTF-8 text (Node: sent as a string, m.isText; received as a string by Python). */
+#define SHMBUS_MSG_TEXT 1u
+
+/* Options of the _ex functions. Zero-fill, set struct_size = sizeof(shmbus_queue_options): a 0 field is the default. */
+typedef struct shmbus_queue_options {
+  size_t struct_size;
+  uint32_t slots;             /* create: a power of two, 1..2^24; 0 = 64 (fewer for big messages: ring <= 16 MiB) */
+  uint32_t max_message_size;  /* create: largest message, 1..2^30 bytes; 0 = 4096 */
+  unsigned mode;              /* create: permission bits within 0666; 0 = 0600 */
+  int64_t open_timeout_ms;    /* open: wait this long for the queue to appear; 0 = it must exist now, -1 = forever */
+  uint32_t liveness_ms;       /* while a slot another process holds blocks a wait, check that holder this often;
+                                 0 = 50 */
+  int32_t spin_us;            /* spin before sleeping, microseconds; 0 = 50, negative = do not spin */
+} shmbus_queue_options;
+
+/* A queue's counters (approximate while others work on it). */
+typedef struct shmbus_queue_stats {
+  uint32_t length;            /* messages in the ring now (committed or being written), 0..slots */
+  uint32_t slots;
+  uint32_t max_message_size;
+  uint32_t abandoned;         /* slots skipped because their sender died while writing (whole queue) */
+  uint32_t lost;              /* messages taken by a receiver that died before it finished copying (whole queue) */
+  uint64_t sent;              /* messages sent through this handle */
+  uint64_t received;          /* messages received through this handle */
+} shmbus_queue_stats;
+
+/* Creates a queue of `slots` slots (0 = default) for messages of up to `max_message_size` bytes (0 = 4096).
+   SHMBUS_ESHM_EXISTS when the name is taken. */
+int shmbus_queue_create(const char* name, uint32_t slots, uint32_t max_message_size, shmbus_queue** out);
+int shmbus_queue_create_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+/* Opens a queue another process created (SHMBUS_ESHM_NOT_FOUND when missing; _ex: after open_timeout_ms). */
+int shmbus_queue_open(const char* name, shmbus_queue** out);
+int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+/* Opens the queue, or creates it with these sizes if it does not exist yet (whichever side starts first). */
+int shmbus_queue_open_or_create(const char* name, uint32_t slots, uint32_t max_message_size, shmbus_queue** out);
+int shmbus_queue_open_or_create_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+
+/* Sends `len` bytes, waiting while the queue is full (at most timeout_ms; -1 forever; 0 = one try, then
+   SHMBUS_ETIMEDOUT). SHMBUS_ECLOSED once the stream has ended, SHMBUS_EMESSAGE_TOO_LARGE above max_message_size. */
+int shmbus_queue_send(shmbus_queue* q, const void* data, size_t len, int64_t timeout_ms);
+/* The same with message flags (SHMBUS_MSG_TEXT). */
+int shmbus_queue_send_ex(shmbus_queue* q, const void* data, size_t len, uint32_t flags, int64_t timeout_ms);
+/* Never waits: SHMBUS_EAGAIN when the queue is full. */
+int shmbus_queue_try_send(shmbus_queue* q, const void* data, size_t len);
+int shmbus_queue_try_send_ex(shmbus_queue* q, const void* data, size_t len, uint32_t flags);
+
+/* Receives the next message into buf (cap bytes), *len = its length; waits while the queue is empty (timeout_ms as
+   above: SHMBUS_ETIMEDOUT). SHMBUS_EEND once the stream has ended and the queue is drained. A message longer than
+   cap is not taken: SHMBUS_EMESSAGE_TOO_LARGE with *len = its length (a cap of max_message_size always fits). */
+int shmbus_queue_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len, int64_t timeout_ms);
+/* The same, also giving the message's flags (SHMBUS_MSG_TEXT); flags may be NULL. */
+int shmbus_queue_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags, int64_t timeout_ms);
+/* Never waits: SHMBUS_EAGAIN when empty, SHMBUS_EEND when ended and drained. */
+int shmbus_queue_try_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len);
+int shmbus_queue_try_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags);
+
+/* Ends the stream for everyone (idempotent): later sends from any process fail with SHMBUS_ECLOSED; receivers
+   get what is left, then SHMBUS_EEND. The handle stays usable. */
+int shmbus_queue_end(shmbus_queue* q);
+/* 1 once the stream has ended (by any process), 0 before; negative on a NULL handle. */
+int shmbus_queue_ended(const shmbus_queue* q);
+int shmbus_queue_get_stats(const shmbus_queue* q, shmbus_queue_stats* out);
+uint32_t shmbus_queue_slots(const shmbus_queue* q);
+uint32_t shmbus_queue_max_message_size(const shmbus_queue* q);
+const char* shmbus_queue_name(const shmbus_queue* q);
+/* Detaches this handle (the stream goes on for others; NULL is ignored). */
+void shmbus_queue_close(shmbus_queue* q);
+/* Removes the name (processes that have it open keep using it). */
+int shmbus_queue_unlink(const char* name);
 /* ==== END: QUEUE ==== */
 
 /* ==== SECTION: RPC ==== */
