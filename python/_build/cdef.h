@@ -173,3 +173,41 @@ int shmbus_mailbox_wait_changed(shmbus_mailbox* mb, uint64_t since, int64_t time
 size_t shmbus_mailbox_max_size(const shmbus_mailbox* mb);
 int shmbus_mailbox_close(shmbus_mailbox* mb);
 int shmbus_mailbox_unlink(const char* name);
+
+/* QUEUE */
+typedef struct shmbus_queue shmbus_queue;
+#define SHMBUS_MSG_TEXT ...
+typedef struct shmbus_queue_options {
+  size_t struct_size;
+  uint32_t slots;
+  uint32_t max_message_size;
+  unsigned mode;
+  int64_t open_timeout_ms;
+  uint32_t liveness_ms;
+  int32_t spin_us;
+  ...;
+} shmbus_queue_options;
+typedef struct shmbus_queue_stats {
+  uint32_t length;
+  uint32_t slots;
+  uint32_t max_message_size;
+  uint32_t abandoned;
+  uint32_t lost;
+  uint64_t sent;
+  uint64_t received;
+  ...;
+} shmbus_queue_stats;
+int shmbus_queue_create_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+int shmbus_queue_open_or_create_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out);
+int shmbus_queue_send_ex(shmbus_queue* q, const void* data, size_t len, uint32_t flags, int64_t timeout_ms);
+int shmbus_queue_try_send_ex(shmbus_queue* q, const void* data, size_t len, uint32_t flags);
+int shmbus_queue_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags, int64_t timeout_ms);
+int shmbus_queue_try_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags);
+int shmbus_queue_end(shmbus_queue* q);
+int shmbus_queue_ended(const shmbus_queue* q);
+int shmbus_queue_get_stats(const shmbus_queue* q, shmbus_queue_stats* out);
+uint32_t shmbus_queue_slots(const shmbus_queue* q);
+uint32_t shmbus_queue_max_message_size(const shmbus_queue* q);
+void shmbus_queue_close(shmbus_queue* q);
+int shmbus_queue_unlink(const char* name);

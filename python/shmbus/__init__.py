@@ -17,6 +17,7 @@ from .errors import (
     ShmbusTimeoutError,
 )
 from .mailbox import Mailbox, MailboxValue
+from .queue import Queue, QueueMessage
 from .segment import Segment, SegmentInfo
 from .sync import LockResult, Mutex
 from .topic import Loan, Message, Subscriber, Topic
@@ -32,6 +33,8 @@ __all__ = [
     "Message",
     "Mutex",
     "PROTOCOL_VERSION",
+    "Queue",
+    "QueueMessage",
     "Segment",
     "SegmentInfo",
     "ShmbusError",
