@@ -80,6 +80,18 @@ if (tsc.status !== 0) {
   process.exit(1);
 }
 
+// The C peer (c/): built once, before the Node suites, because the cross-language tests (test/cross) spawn its
+// programs (c/build/bin/*). A failed build is one failure with make's output; the cross tests then fail, each
+// naming the missing program, and the C suite below reports the build failure again.
+if (existsSync(join(root, 'c', 'Makefile'))) {
+  step('build the C peer (make -C c)');
+  const make = spawnSync('make', ['-C', 'c', '-j2'], { stdio: 'inherit' });
+  if (make.status !== 0) {
+    failures.push(`make -C c (exit ${make.status ?? make.signal}): the C peer did not build; C and cross tests will fail`);
+    totals.failed += 1;
+  }
+}
+
 const before = shmEntries();
 const runId = randomBytes(3).toString('hex');
 process.env.SHMBUS_TEST_RUN = runId;
@@ -130,7 +142,10 @@ if (existsSync(join(root, 'python', 'tests')) && !filter) {
 
 if (process.env.SHMBUS_NODE_MATRIX !== '0') {
   const matrix = await prepareMatrix(root, (msg) => process.stdout.write(`${msg}\n`));
-  const subset = all.filter((f) => /(segment|protocol|wait|mutex|topic|mailbox|queue|rpc)/.test(f)).map((f) => relative(root, f));
+  // Cross-language tests (test/cross) run once, in the main pass: the other language does not change with Node.
+  const subset = all
+    .filter((f) => !/[/\\]cross[/\\]/.test(f) && /(segment|protocol|wait|mutex|topic|mailbox|queue|rpc)/.test(f))
+    .map((f) => relative(root, f));
   for (const v of matrix) {
     if (v.error) {
       failures.push(`node ${v.major}: ${v.error}`);

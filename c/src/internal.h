@@ -242,6 +242,9 @@ void sbi_wake_sleepers(uint32_t* word, uint32_t* sleepers);
 int sbi_park_counter(uint32_t* word, uint32_t* sleepers, uint32_t seen, int64_t timeout_ms);
 /* After a seq_cst change of a counter word from `old_value`. */
 void sbi_wake_counter(uint32_t* word, uint32_t* sleepers, uint32_t old_value);
+/* A wake on a counter word by a process that did not move it (a Topic publisher leaving): wakes every sleeper
+   if any announced, never clears the tag (no change released them). */
+void sbi_wake_counter_keep(uint32_t* word, uint32_t* sleepers);
 
 /* ---- Mutex (mutex.c, PROTOCOL §4.1) ---------------------------------------------------------------------- */
 

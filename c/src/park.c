@@ -59,3 +59,8 @@ void sbi_wake_counter(uint32_t* word, uint32_t* sleepers, uint32_t old_value) {
   if ((int32_t)((tag - 1) - old_value) <= 0) sbi_cas32(sleepers, &tag, 0); /* SYNC PARK (seq_cst CAS) */
   sbi_os_futex_wake(word, SBI_WAKE_ALL);
 }
+
+void sbi_wake_counter_keep(uint32_t* word, uint32_t* sleepers) {
+  /* SYNC PARK (seq_cst load): a tag means someone may sleep; the word did not move, so the tag stays. */
+  if (sbi_load32(sleepers, __ATOMIC_SEQ_CST) != 0) sbi_os_futex_wake(word, SBI_WAKE_ALL);
+}

@@ -45,6 +45,10 @@ static void counter_rule_tags(void) {
   sbi_wake_counter(&word, &sleepers, 2);
   CHECK(sleepers == 0);
   CHECK_RC(sbi_park_counter(&word, &sleepers, 0, 5), SHMBUS_ETIMEDOUT);
+  /* A waker that did not move the word leaves the tag for the change that will. */
+  sleepers = 7;
+  sbi_wake_counter_keep(&word, &sleepers);
+  CHECK(sleepers == 7);
 }
 
 /* Ping-pong between two processes over counter words: each turn needs one wake, so a lost wake stalls until the

@@ -55,7 +55,19 @@ export function spawnPeer(
   if (!existsSync(file)) throw new Error(`fixture ${file} does not exist (did tsc run?)`);
   // wrap: a command line to run node under (setpriv, unshare, taskset ...).
   const [command, ...pre] = [...(options.wrap ?? []), process.execPath];
-  const child = spawn(command!, [...pre, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+  return spawnProcess(command!, [...pre, file, ...args], options);
+}
+
+/**
+ * Spawns any program (a C peer, say: test/helpers/peers.ts) as a {@link Peer} with the same line protocol and
+ * watchdog as {@link spawnPeer}.
+ */
+export function spawnProcess(
+  command: string,
+  args: string[] = [],
+  options: SpawnOptions & { watchdogMs?: number } = {},
+): Peer {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   let out = '';
   let err = '';
   const waiters: { pattern: RegExp | string; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
