@@ -11,7 +11,8 @@
 import { ShmbusError, isShmbusError } from '../errors.js';
 import { QUEUE_FLAG_TEXT, QUEUE_MAX_SLOTS, QUEUE_MAX_SLOT_SIZE, QUEUE_PARAM_SLOTS, QUEUE_PARAM_SLOT_SIZE, queueRingSize } from '../protocol/layout.js';
 import { Segment } from '../segment/segment.js';
-import { abortedError, deadlineAfter, remaining, sleepSync, timeoutError, validateSignal, validateTimeout, type WaitOptions } from '../base/deadline.js';
+import { appearAsync, appearSync } from '../segment/appear.js';
+import { deadlineAfter, timeoutError, validateSignal, validateTimeout, type WaitOptions } from '../base/deadline.js';
 import { intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
 import { validateSpin } from '../base/spin.js';
 import { resolveCodec, type Codec, type CodecOption } from './codec.js';
@@ -273,16 +274,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     const timeout = validateTimeout(o.timeout ?? 0);
     const signal = validateSignal(o.signal);
     const h = handleOptions(o);
-    const deadline = deadlineAfter(timeout);
-    for (let pause = 1; ; pause = Math.min(2 * pause, 20)) {
-      if (signal?.aborted) throw abortedError(signal, `Queue.open("${name}")`);
-      const q = Queue.#tryOpen<T>(name, h);
-      if (q !== undefined) return q;
-      const left = remaining(deadline);
-      if (left === 0) Queue.#tryOpen<T>(name, h, true);
-      // Polled: shm names have no portable notification. Bounded, and 20 ms at most between looks.
-      sleepSync(Math.min(pause, left));
-    }
+    return appearSync((last) => Queue.#tryOpen<T>(name, h, last), deadlineAfter(timeout), signal, `Queue.open("${name}")`);
   }
 
   /**
@@ -299,23 +291,8 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     const timeout = validateTimeout(o.timeout ?? 0);
     const signal = validateSignal(o.signal);
     const h = handleOptions(o);
-    const deadline = deadlineAfter(timeout);
-    for (let pause = 1; ; pause = Math.min(2 * pause, 20)) {
-      if (signal?.aborted) throw abortedError(signal, `Queue.openAsync("${name}")`);
-      const q = Queue.#tryOpen<T>(name, h);
-      if (q !== undefined) return q;
-      const left = remaining(deadline);
-      if (left === 0) Queue.#tryOpen<T>(name, h, true);
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, Math.min(pause, left));
-        signal?.addEventListener('abort', done, { once: true });
-      });
-    }
+    const what = `Queue.openAsync("${name}")`;
+    return appearAsync(name, (last) => Queue.#tryOpen<T>(name, h, last), deadlineAfter(timeout), signal, what).promise;
   }
 
   /** Opens the queue, or returns undefined when it does not exist (throws that error when `last`). */

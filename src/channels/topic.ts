@@ -5,7 +5,6 @@
  * the oldest records are overwritten; a subscriber that fell behind skips to the oldest valid record and counts
  * what it lost.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { TWO32 } from '../base/u64.js';
 import { ShmbusError, isShmbusError } from '../errors.js';
 import {
@@ -24,6 +23,7 @@ import {
 } from '../protocol/layout.js';
 import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
+import { appearAsync } from '../segment/appear.js';
 import { copyBytes } from '../base/copy.js';
 import { validateSpin } from '../base/spin.js';
 import { boolOption, choiceOption, intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
@@ -1105,64 +1105,28 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     this.#noPublisherLeft(view.words, false); // a publisher registered now counts as seen
   }
 
-  /** Polls for the topic with a bounded backoff, sped up by a watch on /dev/shm; attaches from 'oldest'. */
+  /** Waits for the topic to appear (segment/appear.ts) and attaches from 'oldest'. */
   #waitForTopic(wait: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const deadline = deadlineAfter(wait);
-      let delay = 1;
-      let timer: NodeJS.Timeout | undefined;
-      let watcher: FSWatcher | undefined;
-      const onAbort = (): void => finish(abortedError(signal!, 'subscribe'));
-      const finish = (err?: unknown): void => {
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        watcher?.close();
-        signal?.removeEventListener('abort', onAbort);
-        this.#cancelWait = null;
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      this.#cancelWait = finish;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const attempt = (): void => {
-        timer = undefined;
-        if (this.#closed || this.#cancelWait === null) return;
-        try {
-          // Created after we subscribed: everything it holds was published after that, so start at the oldest.
-          this.#attach(openTopicSegment(this.name, undefined), 'oldest');
-          finish();
-          return;
-        } catch (e) {
-          if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND')) return finish(e);
-        }
-        const left = remaining(deadline);
-        if (left === 0) {
-          return finish(
-            new ShmbusError('ERR_SHM_NOT_FOUND', `topic "${this.name}" did not appear within ${wait} ms`, { segment: this.name }),
-          );
-        }
-        delay = Math.min(delay * 2, 100);
-        timer = setTimeout(attempt, Math.min(delay, left));
-        if (!this.#keepAlive) timer.unref();
-      };
-      this.#unrefTimers = () => {
-        timer?.unref();
-        watcher?.unref();
-      };
+    const attempt = (last: boolean): true | undefined => {
       try {
-        watcher = watch('/dev/shm', (_event, file) => {
-          if (file === `${OS_NAME_PREFIX}${this.name}` && timer !== undefined) {
-            clearTimeout(timer);
-            timer = setTimeout(attempt, 0);
-            if (!this.#keepAlive) timer.unref();
-          }
-        });
-        watcher.on('error', () => watcher?.close());
-        if (!this.#keepAlive) watcher.unref();
-      } catch {
-        // no inotify: polling alone
+        // Created after we subscribed: everything it holds was published after that, so start at the oldest.
+        this.#attach(openTopicSegment(this.name, undefined), 'oldest');
+        return true;
+      } catch (e) {
+        if (!isShmbusError(e, 'ERR_SHM_NOT_FOUND')) throw e;
       }
-      attempt();
+      if (!last) return undefined;
+      throw new ShmbusError('ERR_SHM_NOT_FOUND', `topic "${this.name}" did not appear within ${wait} ms`, { segment: this.name });
+    };
+    const pending = appearAsync(this.name, attempt, deadlineAfter(wait), signal, 'subscribe', this.#keepAlive);
+    this.#cancelWait = pending.cancel;
+    this.#unrefTimers = pending.unref;
+    const done = (): void => {
+      this.#cancelWait = null;
+    };
+    return pending.promise.then(done, (e: unknown) => {
+      done();
+      throw e;
     });
   }
 }
