@@ -156,12 +156,13 @@ static int mx_contend(uint8_t* m, int64_t deadline, uint32_t liveness_ms, int* r
 
 int sbi_mutex_lock_spin(uint8_t* mutex, int64_t timeout_ms, uint32_t liveness_ms, int32_t spin_us, int* recovered) {
   const uint32_t me = sbi_self()->pid;
-  const int64_t deadline = sbi_deadline(timeout_ms);
   int taken_over = 0;
   int rc;
   if (recovered != NULL) *recovered = 0;
   if (me > SBI_MUTEX_PID_MASK) return sbi_fail(SHMBUS_EOS, "pid %u does not fit the mutex word", me);
   if (!mx_take_free(mutex, me)) {
+    /* The clock is read only here: the uncontended path stays one CAS, no clock call. */
+    const int64_t deadline = sbi_deadline(timeout_ms);
     /* Step 4: this thread already holds it; waiting would never end. */
     if (sbi_mutex_held_by_me(mutex)) {
       return sbi_fail(SHMBUS_EINVAL_ARG, "this thread already holds the mutex: locking it again would deadlock");

@@ -277,6 +277,7 @@ static void os_read_entry(int dir_fd, const char* entry, sbi_shm_entry_fn fn, vo
 int sbi_os_shm_foreach(sbi_shm_entry_fn fn, void* ctx) {
   struct dirent* e;
   DIR* d = opendir(OS_SHM_DIR);
+  if (d == NULL && errno == ENOENT) return SHMBUS_OK; /* no /dev/shm: no segments */
   if (d == NULL) return os_fail(errno, "opendir", OS_SHM_DIR);
   while ((e = readdir(d)) != NULL) {
     if (strncmp(e->d_name, OS_PREFIX, strlen(OS_PREFIX)) != 0) continue;

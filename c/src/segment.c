@@ -61,7 +61,7 @@ int sbi_check_name(const char* name) {
   if (name == NULL) return sbi_fail(SHMBUS_EINVALID_NAME, "a segment name is required (got NULL)");
   return sbi_fail(SHMBUS_EINVALID_NAME,
                   "invalid segment name \"%.40s%s\": use 1-200 characters of A-Z a-z 0-9 . _ - (not \".\" or \"..\")",
-                  name, strlen(name) > 40 ? "..." : "");
+                  name, strnlen(name, 41) > 40 ? "..." : "");
 }
 
 int sbi_os_name(const char* name, char* out) {

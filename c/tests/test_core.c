@@ -399,6 +399,46 @@ static void segment_list_attached_and_stale(void) {
   CHECK_RC(shmbus_segment_list(NULL, &n), SHMBUS_EINVAL_ARG);
 }
 
+/* The stale flag list reports for a forged object (0/1), or -1 when it is not listed. */
+static int listed_stale(const char* name) {
+  shmbus_segment_info* list = NULL;
+  const shmbus_segment_info* info;
+  size_t n = 0;
+  int stale = -1;
+  if (shmbus_segment_list(&list, &n) != SHMBUS_OK) return -1;
+  info = find_info(list, n, name);
+  if (info != NULL) stale = info->stale;
+  shmbus_segment_list_free(list);
+  return stale;
+}
+
+static void segment_list_objects_still_being_created(void) {
+  uint8_t obj[SHMBUS_HEADER_SIZE];
+  const char* dead_creator = test_name("mkdead");
+  const char* young = test_name("mkyoung");
+  const char* old = test_name("mkold");
+  struct timespec times[2];
+  int fd;
+  /* The header names a creator that is dead: stale at once. */
+  valid_header(obj, 0, dead_pid());
+  obj[8] = 0;
+  CHECK(forge_object(dead_creator, obj, sizeof obj) == 0);
+  CHECK(listed_stale(dead_creator) == 1);
+  /* No creator named yet: a young object may have a live creator that has not mapped it yet. */
+  memset(obj, 0, sizeof obj);
+  CHECK(forge_object(young, obj, sizeof obj) == 0);
+  CHECK(listed_stale(young) == 0);
+  /* ... but one older than 60 s was abandoned. */
+  CHECK(forge_object(old, obj, sizeof obj) == 0);
+  fd = shm_open(os_name_of(old), O_RDWR, 0);
+  CHECK(fd >= 0);
+  times[0].tv_sec = times[1].tv_sec = time(NULL) - 120;
+  times[0].tv_nsec = times[1].tv_nsec = 0;
+  CHECK(futimens(fd, times) == 0);
+  close(fd);
+  CHECK(listed_stale(old) == 1);
+}
+
 static void header_decode_refuses_short_input(void) {
   uint8_t obj[SHMBUS_HEADER_SIZE];
   shmbus_header h;
@@ -609,6 +649,114 @@ static void mutex_dead_holder_is_recovered(void) {
   shmbus_mutex_unlink(name);
 }
 
+/* A mutex block forged as a holder would leave it: word = pid (+ WAITERS), identity record as given. */
+typedef struct forged_holder {
+  uint32_t word;
+  uint32_t owner_pid;
+  uint64_t start;
+  uint32_t ns;
+} forged_holder;
+
+/* Locks (liveness 10 ms) a mutex forged with `h`; returns the lock's code and sets *recovered. */
+static int lock_forged(const forged_holder* h, int64_t timeout_ms, int* recovered) {
+  const char* name = test_name("mxforge");
+  shmbus_segment* s = NULL;
+  shmbus_mutex* m = NULL;
+  shmbus_sync_options o;
+  uint32_t* w;
+  int rc;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.liveness_ms = 10;
+  if (shmbus_segment_create(name, 64, &s) != SHMBUS_OK) return 999;
+  w = (uint32_t*)shmbus_segment_data(s);
+  w[0] = h->word;
+  w[1] = h->owner_pid;
+  w[2] = (uint32_t)h->start;
+  w[3] = (uint32_t)(h->start >> 32);
+  w[6] = h->ns;
+  rc = shmbus_mutex_embed(s, 0, &o, &m);
+  if (rc == SHMBUS_OK) rc = shmbus_mutex_lock(m, timeout_ms, recovered);
+  shmbus_mutex_close(m);
+  shmbus_segment_close(s);
+  return rc;
+}
+
+/* A child that lives until killed (a live pid that is not ours), and its start time. */
+static pid_t live_child(uint64_t* start) {
+  char path[64];
+  char buf[1024];
+  FILE* f;
+  pid_t child = fork();
+  if (child == 0) {
+    for (;;) pause();
+  }
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)child);
+  *start = 0;
+  f = fopen(path, "r");
+  if (f != NULL) {
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    char* p;
+    int field;
+    buf[n] = '\0';
+    fclose(f);
+    p = strrchr(buf, ')');
+    for (field = 2; p != NULL && field < 22; field++) p = strchr(p + 1, ' ');
+    if (p != NULL) *start = strtoull(p + 1, NULL, 10);
+  }
+  return child;
+}
+
+static void mutex_liveness_rules(void) {
+  forged_holder h;
+  uint64_t start = 0;
+  int recovered = 0;
+  const uint32_t dead = dead_pid();
+  pid_t child;
+  /* A dead holder with a complete identity: recovered. */
+  h.word = dead | 0x80000000u;
+  h.owner_pid = dead;
+  h.start = 0;
+  h.ns = 0;
+  CHECK_OK(lock_forged(&h, 10000, &recovered));
+  CHECK(recovered == 1);
+  /* A holder that died between its CAS and its identity stores (ownerPid 0): judged by its pid alone, after two
+     sightings. */
+  h.owner_pid = 0;
+  recovered = 0;
+  CHECK_OK(lock_forged(&h, 10000, &recovered));
+  CHECK(recovered == 1);
+  {
+    /* Against a live child; every outcome is collected first so that the child is killed on every path. */
+    int live_rc;
+    int reused_rc;
+    int reused_recovered = 0;
+    int incomplete_rc;
+    child = live_child(&start);
+    h.word = (uint32_t)child;
+    h.owner_pid = (uint32_t)child;
+    h.start = start;
+    live_rc = lock_forged(&h, 60, &recovered); /* a live holder, right start time: never taken */
+    h.start = start + 1;
+    reused_rc = lock_forged(&h, 10000, &reused_recovered); /* another start time: the pid was reused */
+    h.owner_pid = 0;
+    h.start = 0;
+    incomplete_rc = lock_forged(&h, 60, &recovered); /* incomplete identity, live pid: alive */
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    CHECK(start != 0);
+    CHECK_RC(live_rc, SHMBUS_ETIMEDOUT);
+    CHECK_RC(reused_rc, SHMBUS_OK);
+    CHECK(reused_recovered == 1);
+    CHECK_RC(incomplete_rc, SHMBUS_ETIMEDOUT);
+  }
+  /* A dead pid recorded in another pid namespace is never judged here. */
+  h.word = dead;
+  h.owner_pid = dead;
+  h.ns = 12345;
+  CHECK_RC(lock_forged(&h, 60, &recovered), SHMBUS_ETIMEDOUT);
+}
+
 static void* unlock_from_other_thread(void* arg) {
   return (void*)(intptr_t)shmbus_mutex_unlock((shmbus_mutex*)arg);
 }
@@ -661,6 +809,7 @@ int main(void) {
   TEST_RUN(segment_file_windows);
   TEST_RUN(segment_wait_and_wake_words);
   TEST_RUN(segment_list_attached_and_stale);
+  TEST_RUN(segment_list_objects_still_being_created);
   TEST_RUN(header_decode_refuses_short_input);
   TEST_RUN(mutex_basics);
   TEST_RUN(mutex_open_refuses_other_kinds);
@@ -668,6 +817,7 @@ int main(void) {
   TEST_RUN(mutex_excludes_threads);
   TEST_RUN(mutex_excludes_processes);
   TEST_RUN(mutex_dead_holder_is_recovered);
+  TEST_RUN(mutex_liveness_rules);
   TEST_RUN(mutex_ownership_is_per_thread);
   TEST_RUN(mutex_options_are_checked);
   return test_summary();
