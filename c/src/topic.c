@@ -725,7 +725,8 @@ int shmbus_topic_close(shmbus_topic *t) {
   if (t->single) sbi_mutex_unlock(t->v.p + TP_MUTEX);
   /* Unregister, then wake parked subscribers: the last publisher gone ends their reads (§5.8). */
   tp_registry_unregister(&t->v, t->entry);
-  tp_wake_commit(&t->v, sbi_load32(tp_w32(t->v.p + TP_COMMIT), __ATOMIC_SEQ_CST));
+  /* SYNC TOPIC-PARK (after the seq_cst registry bump): a wake without a change of commit, so the tag stays (§3) */
+  sbi_wake_counter_keep(tp_w32(t->v.p + TP_COMMIT), tp_w32(t->v.p + TP_SLEEPERS));
   sbi_segment_close(t->seg);
   free(t);
   return 0;

@@ -4,21 +4,8 @@
 
 #include "test.h"
 
-static char tracked[8][128];
-static int tracked_count;
-
-static const char* track(const char* what) {
-  char* out = tracked[tracked_count++ % 8];
-  snprintf(out, 128, "%s", test_name(what));
-  return out;
-}
-
-static void run_tracked(const char* label, void (*fn)(void)) {
-  tracked_count = 0;
-  test_run_one(label, fn);
-  for (int i = 0; i < tracked_count && i < 8; i++) shmbus_segment_unlink(tracked[i]);
-}
-#define RUN(fn) run_tracked(#fn, fn)
+/* test_name() names are unlinked after each test by test.h, also when a CHECK failed mid-way. */
+#define RUN(fn) TEST_RUN(fn)
 
 /* A value checks itself: [u32 checksum of bytes 4..][u32 counter][pattern of the counter]. */
 static uint32_t sum_of(const uint8_t* p, size_t n) {
@@ -41,7 +28,7 @@ static int value_ok(const uint8_t* v, size_t n) {
 }
 
 static void write_read_version(void) {
-  const char* name = track("mb");
+  const char* name = test_name("mb");
   shmbus_mailbox *mb = NULL, *other = NULL;
   CHECK_OK(shmbus_mailbox_create(name, 100, &mb));
   CHECK(shmbus_mailbox_max_size(mb) == 100);
@@ -70,7 +57,7 @@ static void write_read_version(void) {
 }
 
 static void bad_input_is_an_error_code(void) {
-  const char* name = track("mbbad");
+  const char* name = test_name("mbbad");
   shmbus_mailbox* mb = NULL;
   CHECK_RC(shmbus_mailbox_create("..", 10, &mb), SHMBUS_EINVALID_NAME);
   CHECK_RC(shmbus_mailbox_create(name, ((size_t)1 << 30) + 1, &mb), SHMBUS_EINVAL_ARG);
@@ -100,7 +87,7 @@ static void bad_input_is_an_error_code(void) {
 
 /* A reader in another process never sees a torn 1 MiB value while this process rewrites it. */
 static void values_are_never_torn(void) {
-  const char* name = track("mbtorn");
+  const char* name = test_name("mbtorn");
   const size_t size = 1 << 20;
   shmbus_mailbox* mb = NULL;
   CHECK_OK(shmbus_mailbox_create(name, size, &mb));
@@ -137,8 +124,8 @@ static void values_are_never_torn(void) {
 
 /* wait_changed parks in another process and wakes on each write (two parked wakes per round). */
 static void wait_changed_wakes_another_process(void) {
-  const char* a = track("mba");
-  const char* b = track("mbb");
+  const char* a = test_name("mba");
+  const char* b = test_name("mbb");
   shmbus_mailbox *ma = NULL, *mbb = NULL;
   CHECK_OK(shmbus_mailbox_create(a, 64, &ma));
   CHECK_OK(shmbus_mailbox_create(b, 64, &mbb));
@@ -172,7 +159,7 @@ static void wait_changed_wakes_another_process(void) {
 
 /* A writer killed while holding the writers' lock: the next writer recovers, the old value stays readable. */
 static void killed_writer_is_recovered(void) {
-  const char* name = track("mbkill");
+  const char* name = test_name("mbkill");
   shmbus_mailbox* mb = NULL;
   CHECK_OK(shmbus_mailbox_create(name, 64, &mb));
   CHECK_OK(shmbus_mailbox_write(mb, "before", 6));

@@ -4,22 +4,8 @@
 
 #include "test.h"
 
-/* Every name a test makes is tracked and unlinked after the test, also when a CHECK failed mid-way. */
-static char tracked[16][128];
-static int tracked_count;
-
-static const char* track(const char* what) {
-  char* out = tracked[tracked_count++ % 16];
-  snprintf(out, 128, "%s", test_name(what));
-  return out;
-}
-
-static void run_tracked(const char* label, void (*fn)(void)) {
-  tracked_count = 0;
-  test_run_one(label, fn);
-  for (int i = 0; i < tracked_count && i < 16; i++) shmbus_segment_unlink(tracked[i]);
-}
-#define RUN(fn) run_tracked(#fn, fn)
+/* test_name() names are unlinked after each test by test.h, also when a CHECK failed mid-way. */
+#define RUN(fn) TEST_RUN(fn)
 
 static void fill(uint8_t* buf, size_t n, uint64_t seq) {
   for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(seq * 7 + i);
@@ -33,7 +19,7 @@ static int check_bytes(const void* data, size_t n, uint64_t seq) {
 }
 
 static void publish_then_read_from_oldest_and_latest(void) {
-  const char* name = track("tp");
+  const char* name = test_name("tp");
   shmbus_topic* t = NULL;
   shmbus_sub *old = NULL, *late = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 256, &t));
@@ -73,7 +59,7 @@ static void publish_then_read_from_oldest_and_latest(void) {
 }
 
 static void bad_input_is_an_error_code(void) {
-  const char* name = track("tpbad");
+  const char* name = test_name("tpbad");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_RC(shmbus_topic_create(NULL, 4096, 64, &t), SHMBUS_EINVALID_NAME);
@@ -101,7 +87,7 @@ static void bad_input_is_an_error_code(void) {
 }
 
 static void lapping_is_counted_exactly(void) {
-  const char* name = track("tplap");
+  const char* name = test_name("tplap");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 1024, 100, &t));
@@ -143,7 +129,7 @@ static void lapping_is_counted_exactly(void) {
 }
 
 static void zero_copy_view_reports_overwrite(void) {
-  const char* name = track("tpzc");
+  const char* name = test_name("tpzc");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 1024, 200, &t));
@@ -169,7 +155,7 @@ static void zero_copy_view_reports_overwrite(void) {
 }
 
 static void loan_commit_abort(void) {
-  const char* name = track("tploan");
+  const char* name = test_name("tploan");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 512, &t));
@@ -199,7 +185,7 @@ static void loan_commit_abort(void) {
 }
 
 static void end_of_stream_after_last_publisher(void) {
-  const char* name = track("tpend");
+  const char* name = test_name("tpend");
   shmbus_topic *t = NULL, *t2 = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 64, &t));
@@ -222,7 +208,7 @@ static void end_of_stream_after_last_publisher(void) {
 }
 
 static void single_publisher_refuses_a_second(void) {
-  const char* name = track("tpsingle");
+  const char* name = test_name("tpsingle");
   shmbus_topic_options o;
   memset(&o, 0, sizeof o);
   o.struct_size = sizeof o;
@@ -242,7 +228,7 @@ static void single_publisher_refuses_a_second(void) {
 
 /* A child parked in a blocking read is woken by each publish of the parent (no spinning: spin_us < 0). */
 static void parked_reader_in_another_process_is_woken(void) {
-  const char* name = track("tppark");
+  const char* name = test_name("tppark");
   shmbus_topic* t = NULL;
   CHECK_OK(shmbus_topic_create(name, 1 << 16, 64, &t));
   char nm[128];
@@ -285,7 +271,7 @@ static void parked_reader_in_another_process_is_woken(void) {
 
 /* A publisher killed while holding the writers' lock (a loan) is recovered by the next publisher. */
 static void killed_publisher_is_recovered(void) {
-  const char* name = track("tpkill");
+  const char* name = test_name("tpkill");
   shmbus_topic* t = NULL;
   shmbus_sub* s = NULL;
   CHECK_OK(shmbus_topic_create(name, 4096, 256, &t));
@@ -322,7 +308,7 @@ static void killed_publisher_is_recovered(void) {
 
 /* Damaged segments: impossible parameters refuse to open, a broken cursor is ESHM_CORRUPT, never a crash. */
 static void corrupt_segments_are_refused(void) {
-  const char* name = track("tpcorrupt");
+  const char* name = test_name("tpcorrupt");
   uint32_t params[16] = {1000, 0, 200, 4352, 0};
   shmbus_segment_create_options co;
   memset(&co, 0, sizeof co);
