@@ -494,6 +494,111 @@ int shmbus_queue_unlink(const char* name);
 /* ==== END: QUEUE ==== */
 
 /* ==== SECTION: RPC ==== */
+
+/* Request/response between processes (PROTOCOL §8), byte-compatible with Node's Rpc. Requests go through a queue in
+   the service's segment; each client has its own response queue "<name>.r<clientId>". A service name has at most
+   188 characters. A server process joins the service's worker table with `workers` entries; a client fails at once
+   with SHMBUS_ENO_SERVER when no live server is there, and within liveness_ms when the server holding its request
+   dies. A handler's error reaches the client as SHMBUS_EREMOTE with the handler's message. */
+typedef struct shmbus_rpc_server shmbus_rpc_server;
+typedef struct shmbus_rpc_client shmbus_rpc_client;
+
+/* A request as the handler sees it (valid during the handler call). */
+typedef struct shmbus_rpc_req {
+  const void* data;     /* the payload (followed by a NUL byte that is not part of size, for text handlers) */
+  size_t size;
+  uint32_t flags;       /* SHMBUS_MSG_TEXT when the client sent a string */
+  uint32_t id;          /* request id (unique per client while pending) */
+  uint32_t client_id;   /* the asking client's id (unique per service) */
+  uint32_t client_pid;  /* the asking client's process id */
+} shmbus_rpc_req;
+
+/* The handler's answer. Write the reply into buf (cap bytes: the service's max_message_size) and point data at it,
+   or point data at any memory that stays valid until the handler returns (the request's data too: an echo). */
+typedef struct shmbus_rpc_reply {
+  void* buf;
+  size_t cap;
+  const void* data;
+  size_t size;
+  uint32_t flags;       /* SHMBUS_MSG_TEXT: the reply is text (Node: res.isText) */
+  char error[256];      /* set through shmbus_rpc_reply_error */
+} shmbus_rpc_reply;
+
+/* Serves one request: return 0 with the reply set, or fail with `return shmbus_rpc_reply_error(reply, "why");` (any
+   other non-zero return also fails it): the client gets SHMBUS_EREMOTE with that message and the server goes on.
+   Called from up to `workers` threads at once. */
+typedef int (*shmbus_rpc_handler)(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);
+/* Records `message` as the handler's error and returns SHMBUS_EREMOTE. */
+int shmbus_rpc_reply_error(shmbus_rpc_reply* reply, const char* message);
+
+#define SHMBUS_RPC_DEFAULT_MAX_MESSAGE_SIZE 65536u
+#define SHMBUS_RPC_MAX_WORKERS 64u
+#define SHMBUS_RPC_MAX_NAME 188u
+
+/* Zero-fill, set struct_size = sizeof(shmbus_rpc_serve_options): a 0 field is the default. */
+typedef struct shmbus_rpc_serve_options {
+  size_t struct_size;
+  uint32_t workers;           /* concurrent handler calls of this process (threads); 0 = 1; at most 64 per service */
+  uint32_t max_message_size;  /* largest request payload when this server creates the service; 0 = 65536 */
+  uint32_t slots;             /* request queue slots when this server creates the service; 0 = 16 (fewer if big) */
+  unsigned mode;              /* 0 = 0600 */
+  uint32_t liveness_ms;       /* lock liveness, and how often a worker blocked on a full response queue checks that
+                                 its client lives; 0 = 50 */
+  int32_t spin_us;            /* 0 = 50, negative = do not spin */
+} shmbus_rpc_serve_options;
+
+typedef struct shmbus_rpc_connect_options {
+  size_t struct_size;
+  uint32_t max_message_size;  /* largest response payload accepted; 0 = the service's max_message_size */
+  uint32_t slots;             /* response queue slots; 0 = 4 (fewer if big) */
+  unsigned mode;              /* of the response queue; 0 = 0600 */
+  uint32_t liveness_ms;       /* how often a waiting request checks its servers; 0 = 50 */
+  int32_t spin_us;            /* 0 = 50, negative = do not spin */
+} shmbus_rpc_connect_options;
+
+typedef struct shmbus_rpc_server_stats {
+  uint64_t served;     /* requests answered (result or error) or dropped because the client was gone */
+  uint64_t failed;     /* requests whose handler failed */
+  uint64_t in_flight;  /* handler calls running now */
+} shmbus_rpc_server_stats;
+
+/* Creates the service if needed (or joins the servers already there) with `workers` entries; does not take requests
+   until shmbus_rpc_server_run or _start. opts may be NULL. SHMBUS_ETOO_MANY_WORKERS when the table is full. */
+int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, const shmbus_rpc_serve_options* opts,
+                     shmbus_rpc_server** out);
+/* Runs the workers: workers - 1 threads plus the calling thread, until shmbus_rpc_server_stop (from a handler,
+   another thread or a signal handler). Returns 0 then. */
+int shmbus_rpc_server_run(shmbus_rpc_server* s);
+/* Runs every worker in a background thread and returns at once. */
+int shmbus_rpc_server_start(shmbus_rpc_server* s);
+/* Asks the workers to stop after the request in hand (async-signal-safe: one store and one futex wake). */
+void shmbus_rpc_server_stop(shmbus_rpc_server* s);
+int shmbus_rpc_server_get_stats(const shmbus_rpc_server* s, shmbus_rpc_server_stats* out);
+/* Stops, waits for background workers, leaves the service (the last server out removes its name and the response
+   queues of clients that died). After shmbus_rpc_server_run has returned, or for a started server. NULL ignored. */
+void shmbus_rpc_server_close(shmbus_rpc_server* s);
+
+/* A client of `name`. Connecting never waits: the service is looked up at each request. One thread at a time per
+   client (use one client per thread). */
+int shmbus_rpc_connect(const char* name, shmbus_rpc_client** out);
+int shmbus_rpc_connect_ex(const char* name, const shmbus_rpc_connect_options* opts, shmbus_rpc_client** out);
+/* Sends a request and waits (timeout_ms; -1 forever) for its response, copied into resp_buf (cap bytes),
+   *resp_len = its length. SHMBUS_ENO_SERVER: no live server (at once), or the server died with the request.
+   SHMBUS_EREMOTE: the handler failed; shmbus_last_error_message() is its message and resp_buf holds the error's
+   JSON ({"name","message","code"?}) as far as it fits. SHMBUS_EMESSAGE_TOO_LARGE: the request is larger than the
+   service's max_message_size, or the response larger than cap (*resp_len = its size; it is dropped). */
+int shmbus_rpc_request(shmbus_rpc_client* c, const void* req, size_t len, void* resp_buf, size_t cap,
+                       size_t* resp_len, int64_t timeout_ms);
+/* The same with flags: SHMBUS_MSG_TEXT for a text request; *resp_flags (may be NULL) tells a text response. */
+int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, void* resp_buf,
+                          size_t cap, size_t* resp_len, uint32_t* resp_flags, int64_t timeout_ms);
+/* This client's id (0 before its first request). */
+uint32_t shmbus_rpc_client_id(const shmbus_rpc_client* c);
+/* Ends and removes this client's response queue. NULL ignored. */
+void shmbus_rpc_client_close(shmbus_rpc_client* c);
+/* Removes the service's name (its servers stop being reachable: clients get SHMBUS_ENO_SERVER) and the response
+   queues of clients that died without closing. */
+int shmbus_rpc_unlink(const char* name);
 /* ==== END: RPC ==== */
 
 #ifdef __cplusplus
