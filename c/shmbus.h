@@ -239,12 +239,115 @@ int shmbus_mutex_unlink(const char* name);
 /* ==== END: MUTEX ==== */
 
 /* ==== SECTION: RWLOCK ==== */
+
+/* A robust process-shared reader-writer lock (PROTOCOL §4.2). Readers overlap; a writer excludes everyone; a
+   waiting writer stops new readers (writer preference). Up to 32 read holds at once (more readers wait for a
+   slot). A dead writer is recovered: the next writer, or the first waiting reader, takes the lock over with
+   recovered = 1 and holds it alone (a reader too, until its read unlock). A dead reader's hold is released
+   (recovered stays 0). Ownership per thread. Named form: its own segment; embedded: SHMBUS_RWLOCK_SIZE bytes at
+   an 8-aligned payload offset of your segment (zero bytes are a free lock). */
+typedef struct shmbus_rwlock shmbus_rwlock;
+
+int shmbus_rwlock_create(const char* name, shmbus_rwlock** out);
+int shmbus_rwlock_create_ex(const char* name, const shmbus_sync_options* opts, shmbus_rwlock** out);
+int shmbus_rwlock_open(const char* name, shmbus_rwlock** out);
+int shmbus_rwlock_open_ex(const char* name, const shmbus_sync_options* opts, shmbus_rwlock** out);
+/* The segment must outlive the handle. opts may be NULL. */
+int shmbus_rwlock_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_sync_options* opts,
+                        shmbus_rwlock** out);
+/* Takes a read hold, waiting at most timeout_ms while a writer holds or waits for the lock. A thread that
+   already reads passes a waiting writer (blocking it would deadlock). `recovered` (may be NULL) = 1 when the
+   writer had died: this thread then holds the lock exclusively until its shmbus_rwlock_read_unlock.
+   SHMBUS_EINVAL_ARG if this thread holds the write lock. */
+int shmbus_rwlock_read_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recovered);
+/* Never sleeps: SHMBUS_EAGAIN while a writer holds or waits for the lock (also when this thread reads). */
+int shmbus_rwlock_try_read_lock(shmbus_rwlock* rw, int* recovered);
+/* Ends one read hold of this thread; SHMBUS_ENOT_OWNER if it holds none. */
+int shmbus_rwlock_read_unlock(shmbus_rwlock* rw);
+/* Waits for other writers, stops new readers, waits for readers inside to leave. recovered = 1 when the
+   previous writer died holding it. SHMBUS_EINVAL_ARG if this thread holds a read or the write lock. */
+int shmbus_rwlock_write_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recovered);
+/* Never sleeps: SHMBUS_EAGAIN unless nobody holds the lock at all. */
+int shmbus_rwlock_try_write_lock(shmbus_rwlock* rw, int* recovered);
+/* SHMBUS_ENOT_OWNER unless this thread holds the write lock. */
+int shmbus_rwlock_write_unlock(shmbus_rwlock* rw);
+/* 1 when this thread holds the write lock (or a recovered exclusive read hold). */
+int shmbus_rwlock_is_write_locked_by_me(const shmbus_rwlock* rw);
+/* Detaches (and closes a named rwlock's segment); does not unlock. NULL is ignored. No other thread may be
+   inside a call on the handle. */
+void shmbus_rwlock_close(shmbus_rwlock* rw);
+int shmbus_rwlock_unlink(const char* name);
+
 /* ==== END: RWLOCK ==== */
 
 /* ==== SECTION: SEMAPHORE ==== */
+
+/* A robust counting semaphore (PROTOCOL §4.3). Units a process holds (acquired and not released by it) are
+   returned if it dies; the acquirer that returns them is told recovered = 1. Values 0..2^31-1. */
+typedef struct shmbus_semaphore shmbus_semaphore;
+
+/* Create flag (Node: trackHolders: false): holders are not recorded and a dead taker's units never come back,
+   for signalling (units taken by one process and released by another). */
+#define SHMBUS_SEMAPHORE_UNTRACKED 1u
+
+/* initial: free units at the start, 0..2^31-1. */
+int shmbus_semaphore_create(const char* name, uint32_t initial, shmbus_semaphore** out);
+int shmbus_semaphore_create_ex(const char* name, uint32_t initial, unsigned flags, const shmbus_sync_options* opts,
+                               shmbus_semaphore** out);
+int shmbus_semaphore_open(const char* name, shmbus_semaphore** out);
+int shmbus_semaphore_open_ex(const char* name, const shmbus_sync_options* opts, shmbus_semaphore** out);
+/* Lays out an embedded semaphore (SHMBUS_SEMAPHORE_SIZE bytes at an 8-aligned payload offset) before anyone uses
+   it, e.g. from a shmbus_segment_init_fn (Node: Semaphore.init). Zero bytes are a tracked one with no units. */
+int shmbus_semaphore_init(shmbus_segment* seg, size_t byte_offset, uint32_t initial, unsigned flags);
+int shmbus_semaphore_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_sync_options* opts,
+                           shmbus_semaphore** out);
+/* Takes one unit, waiting at most timeout_ms while none is free. */
+int shmbus_semaphore_acquire(shmbus_semaphore* s, int64_t timeout_ms, int* recovered);
+/* SHMBUS_EAGAIN when no unit is free. */
+int shmbus_semaphore_try_acquire(shmbus_semaphore* s, int* recovered);
+/* Returns n units (1..2^31-1): this process's held units first, beyond them new units (signalling); wakes the
+   waiters (a system call only when some sleep). SHMBUS_EINVAL_ARG if the value would pass 2^31-1. */
+int shmbus_semaphore_release(shmbus_semaphore* s, uint32_t n);
+/* Free units right now (>= 0), or a negative code. */
+int shmbus_semaphore_value(const shmbus_semaphore* s);
+void shmbus_semaphore_close(shmbus_semaphore* s);
+int shmbus_semaphore_unlink(const char* name);
+
 /* ==== END: SEMAPHORE ==== */
 
 /* ==== SECTION: EVENT ==== */
+
+/* A process-shared event (PROTOCOL §4.4). Manual reset: set() releases every waiter, in every process, and the
+   event stays set until reset(); waiters present at a set() are released even if reset() follows at once. Auto
+   reset (default): set() releases exactly one waiter; with nobody waiting it stays set for the next one; setting
+   a set event does nothing. Nothing is held, so nothing is recovered. */
+typedef struct shmbus_event shmbus_event;
+
+/* Create / init flags (Node: manualReset, set). */
+#define SHMBUS_EVENT_MANUAL_RESET 1u
+#define SHMBUS_EVENT_SET 2u
+
+int shmbus_event_create(const char* name, unsigned flags, shmbus_event** out);
+int shmbus_event_create_ex(const char* name, unsigned flags, const shmbus_sync_options* opts, shmbus_event** out);
+int shmbus_event_open(const char* name, shmbus_event** out);
+int shmbus_event_open_ex(const char* name, const shmbus_sync_options* opts, shmbus_event** out);
+/* Lays out an embedded event (SHMBUS_EVENT_SIZE bytes at an 8-aligned payload offset) before anyone uses it.
+   Zero bytes are an unset auto-reset event. */
+int shmbus_event_init(shmbus_segment* seg, size_t byte_offset, unsigned flags);
+int shmbus_event_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_sync_options* opts, shmbus_event** out);
+/* No system call when nobody sleeps on the event. */
+int shmbus_event_set(shmbus_event* e);
+int shmbus_event_reset(shmbus_event* e);
+/* Waits until the event is set (manual: or set() was called since the wait began; auto: consumes the set).
+   SHMBUS_ETIMEDOUT after timeout_ms. */
+int shmbus_event_wait(shmbus_event* e, int64_t timeout_ms);
+/* 1 set, 0 not set (a snapshot), or a negative code. */
+int shmbus_event_is_set(const shmbus_event* e);
+/* 1 manual reset, 0 auto reset, or a negative code. */
+int shmbus_event_manual_reset(const shmbus_event* e);
+void shmbus_event_close(shmbus_event* e);
+int shmbus_event_unlink(const char* name);
+
 /* ==== END: EVENT ==== */
 
 /* ==== SECTION: TOPIC ==== */
