@@ -211,3 +211,107 @@ uint32_t shmbus_queue_slots(const shmbus_queue* q);
 uint32_t shmbus_queue_max_message_size(const shmbus_queue* q);
 void shmbus_queue_close(shmbus_queue* q);
 int shmbus_queue_unlink(const char* name);
+
+/* RWLOCK */
+typedef struct shmbus_rwlock shmbus_rwlock;
+int shmbus_rwlock_create_ex(const char* name, const shmbus_sync_options* opts, shmbus_rwlock** out);
+int shmbus_rwlock_open_ex(const char* name, const shmbus_sync_options* opts, shmbus_rwlock** out);
+int shmbus_rwlock_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_sync_options* opts, shmbus_rwlock** out);
+int shmbus_rwlock_read_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recovered);
+int shmbus_rwlock_try_read_lock(shmbus_rwlock* rw, int* recovered);
+int shmbus_rwlock_read_unlock(shmbus_rwlock* rw);
+int shmbus_rwlock_write_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recovered);
+int shmbus_rwlock_try_write_lock(shmbus_rwlock* rw, int* recovered);
+int shmbus_rwlock_write_unlock(shmbus_rwlock* rw);
+int shmbus_rwlock_is_write_locked_by_me(const shmbus_rwlock* rw);
+void shmbus_rwlock_close(shmbus_rwlock* rw);
+int shmbus_rwlock_unlink(const char* name);
+
+/* SEMAPHORE */
+typedef struct shmbus_semaphore shmbus_semaphore;
+#define SHMBUS_SEMAPHORE_UNTRACKED ...
+int shmbus_semaphore_create_ex(const char* name, uint32_t initial, unsigned flags, const shmbus_sync_options* opts, shmbus_semaphore** out);
+int shmbus_semaphore_open_ex(const char* name, const shmbus_sync_options* opts, shmbus_semaphore** out);
+int shmbus_semaphore_init(shmbus_segment* seg, size_t byte_offset, uint32_t initial, unsigned flags);
+int shmbus_semaphore_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_sync_options* opts, shmbus_semaphore** out);
+int shmbus_semaphore_acquire(shmbus_semaphore* s, int64_t timeout_ms, int* recovered);
+int shmbus_semaphore_try_acquire(shmbus_semaphore* s, int* recovered);
+int shmbus_semaphore_release(shmbus_semaphore* s, uint32_t n);
+int shmbus_semaphore_value(const shmbus_semaphore* s);
+void shmbus_semaphore_close(shmbus_semaphore* s);
+int shmbus_semaphore_unlink(const char* name);
+
+/* EVENT */
+typedef struct shmbus_event shmbus_event;
+#define SHMBUS_EVENT_MANUAL_RESET ...
+#define SHMBUS_EVENT_SET ...
+int shmbus_event_create_ex(const char* name, unsigned flags, const shmbus_sync_options* opts, shmbus_event** out);
+int shmbus_event_open_ex(const char* name, const shmbus_sync_options* opts, shmbus_event** out);
+int shmbus_event_init(shmbus_segment* seg, size_t byte_offset, unsigned flags);
+int shmbus_event_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_sync_options* opts, shmbus_event** out);
+int shmbus_event_set(shmbus_event* e);
+int shmbus_event_reset(shmbus_event* e);
+int shmbus_event_wait(shmbus_event* e, int64_t timeout_ms);
+int shmbus_event_is_set(const shmbus_event* e);
+int shmbus_event_manual_reset(const shmbus_event* e);
+void shmbus_event_close(shmbus_event* e);
+int shmbus_event_unlink(const char* name);
+
+/* RPC */
+typedef struct shmbus_rpc_server shmbus_rpc_server;
+typedef struct shmbus_rpc_client shmbus_rpc_client;
+typedef struct shmbus_rpc_req {
+  const void* data;
+  size_t size;
+  uint32_t flags;
+  uint32_t id;
+  uint32_t client_id;
+  uint32_t client_pid;
+  ...;
+} shmbus_rpc_req;
+typedef struct shmbus_rpc_reply {
+  void* buf;
+  size_t cap;
+  const void* data;
+  size_t size;
+  uint32_t flags;
+  ...;
+} shmbus_rpc_reply;
+typedef int (*shmbus_rpc_handler)(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);
+int shmbus_rpc_reply_error(shmbus_rpc_reply* reply, const char* message);
+typedef struct shmbus_rpc_serve_options {
+  size_t struct_size;
+  uint32_t workers;
+  uint32_t max_message_size;
+  uint32_t slots;
+  unsigned mode;
+  uint32_t liveness_ms;
+  int32_t spin_us;
+  ...;
+} shmbus_rpc_serve_options;
+typedef struct shmbus_rpc_connect_options {
+  size_t struct_size;
+  uint32_t max_message_size;
+  uint32_t slots;
+  unsigned mode;
+  uint32_t liveness_ms;
+  int32_t spin_us;
+  ...;
+} shmbus_rpc_connect_options;
+typedef struct shmbus_rpc_server_stats {
+  uint64_t served;
+  uint64_t failed;
+  uint64_t in_flight;
+  ...;
+} shmbus_rpc_server_stats;
+int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, const shmbus_rpc_serve_options* opts, shmbus_rpc_server** out);
+int shmbus_rpc_server_start(shmbus_rpc_server* s);
+void shmbus_rpc_server_stop(shmbus_rpc_server* s);
+int shmbus_rpc_server_get_stats(const shmbus_rpc_server* s, shmbus_rpc_server_stats* out);
+void shmbus_rpc_server_close(shmbus_rpc_server* s);
+int shmbus_rpc_connect_ex(const char* name, const shmbus_rpc_connect_options* opts, shmbus_rpc_client** out);
+int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, void* resp_buf, size_t cap, size_t* resp_len, uint32_t* resp_flags, int64_t timeout_ms);
+uint32_t shmbus_rpc_client_id(const shmbus_rpc_client* c);
+void shmbus_rpc_client_close(shmbus_rpc_client* c);
+int shmbus_rpc_unlink(const char* name);
+extern "Python" int _shmbus_rpc_handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);

@@ -19,13 +19,22 @@ from .errors import (
 from .mailbox import Mailbox, MailboxValue
 from .queue import Queue, QueueMessage
 from .segment import Segment, SegmentInfo
-from .sync import LockResult, Mutex
+from .rpc import Rpc, RpcClient, RpcRequest, RpcResponse, RpcServer
+from .sync import Event, LockResult, Mutex, RwLock, Semaphore
 from .topic import Loan, Message, Subscriber, Topic
 
 __version__ = "0.1.0"
 PROTOCOL_VERSION = 2
 
 __all__ = [
+    "Event",
+    "Rpc",
+    "RpcClient",
+    "RpcRequest",
+    "RpcResponse",
+    "RpcServer",
+    "RwLock",
+    "Semaphore",
     "Loan",
     "LockResult",
     "Mailbox",
