@@ -81,11 +81,12 @@ class RpcServer:
     """A running server (its workers are C threads calling the handler). close() stops taking requests, lets the
     running handlers answer, and leaves the service."""
 
-    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_closed")
+    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_final")
 
     def stats(self) -> Dict[str, int]:
+        """served, failed, in_flight (after close: the final figures)."""
         if self._ptr is None:
-            raise make_error("ERR_CLOSED", "this server is closed")
+            return dict(self._final)
         s = ffi.new("shmbus_rpc_server_stats*")
         check(lib.shmbus_rpc_server_get_stats(self._ptr, s))
         return {"served": int(s.served), "failed": int(s.failed), "in_flight": int(s.in_flight)}
@@ -95,10 +96,13 @@ class RpcServer:
         return self._name
 
     def close(self) -> None:
-        """Idempotent; stats() raises ERR_CLOSED afterwards."""
-        ptr, self._ptr = self._ptr, None
+        """Idempotent. stats() then keeps the figures read when the workers were told to stop."""
+        ptr = self._ptr
         if ptr is not None:
-            lib.shmbus_rpc_server_close(ptr)  # stops and joins the workers (the GIL is released meanwhile)
+            lib.shmbus_rpc_server_stop(ptr)
+            self._final = self.stats()
+            self._ptr = None
+            lib.shmbus_rpc_server_close(ptr)  # joins the workers (the GIL is released meanwhile) and frees
             self._self_handle = None
 
     def __enter__(self) -> "RpcServer":

@@ -36,3 +36,22 @@ def unique_name() -> Iterator[Callable[[str], str]]:
                 p.unlink()
             except FileNotFoundError:
                 pass
+
+
+TEST_DEADLINE_S = int(os.environ.get("SHMBUS_PYTEST_DEADLINE", "180"))
+
+
+@pytest.fixture(autouse=True)
+def deadline():
+    """Fails a test that runs longer than TEST_DEADLINE_S instead of hanging npm test: SIGALRM raises in the main
+    thread, which every blocking shmbus call reaches at least every 100 ms (their waits run in slices)."""
+    import signal
+
+    def expired(_sig, _frame):
+        raise AssertionError(f"test still running after {TEST_DEADLINE_S} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TEST_DEADLINE_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

@@ -136,3 +136,35 @@ def test_python_and_node_producers_python_and_node_consumers_exactly_once(unique
     assert bytes(tally.buffer) == b"\x01" * (2 * per)
     tally.close()
     q.close()
+
+
+def test_c_producer_100000_messages_python_consumer_and_back(unique_name, peers) -> None:
+    name = unique_name("qc2p")
+    q = shmbus.Queue.create(name, slots=256, max_message_size=64)
+    prod = peers.c("queue-peer", "produce", name, 5, N, 16)
+    nxt = 0
+    while nxt < N:
+        m = q.receive(timeout=60)
+        assert m is not None
+        assert check_queue(m) == (5, nxt)
+        nxt += 1
+    prod.line("done")
+    prod.wait_ok()
+    q.end()
+    assert q.receive(timeout=1) is None
+    q.close()
+
+    name2 = unique_name("qp2c")
+    tally_name = unique_name("tally")
+    q2 = shmbus.Queue.create(name2, slots=256, max_message_size=64)
+    tally = shmbus.Segment.create(tally_name, N)
+    cons = peers.c("queue-peer", "consume", name2, tally_name, N)
+    cons.line("ready")
+    for seq in range(N):
+        q2.send(fill_queue(16, 0, seq), timeout=30)
+    q2.end()
+    assert cons.line("consumed") == f"consumed {N}"
+    cons.wait_ok()
+    assert bytes(tally.buffer) == b"\x01" * N
+    tally.close()
+    q2.close()
