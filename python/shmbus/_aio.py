@@ -22,7 +22,13 @@ from typing import Any, Callable, Optional
 from ._lib import ETIMEDOUT, Handle, timeout_ms
 
 AIO_THREADS = 16
+# Slice length: long while every pending wait has a thread (a slice then only bounds how long a cancelled wait
+# keeps its thread), short once waits outnumber threads and must take turns.
 ASYNC_SLICE_MS = 50
+IDLE_SLICE_MS = 500
+
+_pending = 0  # coroutines inside wait() past their first try (only touched from event-loop threads under _count)
+_count = threading.Lock()
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
@@ -108,11 +114,24 @@ async def wait(
     if not timed_out(res) or total == 0:
         return res
     deadline = None if total < 0 else time.monotonic() + total / 1000.0
+    global _pending
+    with _count:
+        _pending += 1
+    try:
+        return await _wait_slices(h, step, deadline, timed_out, on_orphan, owner)
+    finally:
+        with _count:
+            _pending -= 1
+
+
+async def _wait_slices(h: Handle, step: Callable[[Any, int], Any], deadline: Optional[float],
+                       timed_out: Callable[[Any], bool], on_orphan: Optional[Callable[[Any], None]], owner: Any) -> Any:
     while True:
+        cap = ASYNC_SLICE_MS if _pending > AIO_THREADS else IDLE_SLICE_MS
         if deadline is None:
-            ms = ASYNC_SLICE_MS
+            ms = cap
         else:
-            ms = max(0, min(ASYNC_SLICE_MS, int(math.ceil((deadline - time.monotonic()) * 1000.0))))
+            ms = max(0, min(cap, int(math.ceil((deadline - time.monotonic()) * 1000.0))))
         token = _Token()
         cf = pool().submit(_slice, h, step, ms, token, timed_out, on_orphan)
         if owner is not None:
