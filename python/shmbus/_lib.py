@@ -109,10 +109,12 @@ class Handle:
         self.keep = None
         self.mem = None
 
-    def view_at(self, address: Any, size: int) -> memoryview:
+    def view_at(self, address: Any, size: int, keep: Any = None) -> memoryview:
         """Writable memoryview of `size` bytes at `address` (inside this handle's mapping) that keeps the mapping
-        alive: the view's cdata has a no-op destructor whose closure references `keep`."""
-        keep = self.enter()
+        alive: the view's cdata has a no-op destructor whose closure references `keep` (this handle's, or one
+        taken earlier, e.g. when a message was read before close())."""
+        if keep is None:
+            keep = self.enter()
         p = ffi.gc(ffi.cast("uint8_t*", address), lambda _p, k=keep: None)
         return memoryview(ffi.buffer(p, size))
 

@@ -19,10 +19,11 @@ class Message:
     it at any time once the ring wraps, so use the bytes, then check `valid()`. With read(into=buf) it is a view
     of your buffer instead, and valid() is always True."""
 
-    __slots__ = ("_sub", "_ptr", "size", "seq", "timestamp_us", "_data", "_copied")
+    __slots__ = ("_sub", "_keep", "_ptr", "size", "seq", "timestamp_us", "_data", "_copied")
 
     def __init__(self, sub: "Subscriber", ptr: Any, size: int, seq: int, ts: int, data: Optional[memoryview]) -> None:
         self._sub = sub
+        self._keep = sub._h.keep  # the mapping stays while this message (or a view of it) lives
         self._ptr = ptr
         self.size = size
         self.seq = seq
@@ -34,7 +35,7 @@ class Message:
     def data(self) -> memoryview:
         """The payload as a read-only-by-convention memoryview (shares memory with the ring or your buffer)."""
         if self._data is None:
-            self._data = self._sub._h.view_at(self._ptr, self.size)
+            self._data = self._sub._h.view_at(self._ptr, self.size, self._keep)
         return self._data
 
     @property
@@ -46,7 +47,7 @@ class Message:
         """True while the payload has not been overwritten (always for copies). Check it after using the bytes."""
         if self._copied:
             return True
-        return self._sub._valid(self.seq)
+        return self._sub._valid(self.seq, self._keep)
 
     def tobytes(self) -> bytes:
         """A private copy of the payload, taken and then validated: raises LookupError if a publisher overwrote
@@ -408,13 +409,11 @@ class Subscriber:
                 continue
             yield m
 
-    def _valid(self, seq: int) -> bool:
+    def _valid(self, seq: int, keep: Any) -> bool:
+        # `keep` (held by the message) keeps the subscriber's C handle alive, also after close()
         m = ffi.new("shmbus_msg*")
         m.seq = seq
-        keep = self._h.keep
-        if keep is None:
-            return False
-        return bool(lib.shmbus_msg_valid(self._h.ptr, m))
+        return keep is not None and bool(lib.shmbus_msg_valid(self._h.ptr, m))
 
     @property
     def lost(self) -> int:

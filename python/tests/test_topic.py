@@ -196,3 +196,41 @@ def test_asyncio_reads_many_subscribers_without_blocking_the_loop(unique_name) -
         s.close()
     for p in pubs:
         p.close()
+
+
+def test_a_message_read_before_close_stays_readable(unique_name) -> None:
+    name = unique_name("afterclose")
+    pub = shmbus.Topic.create(name, capacity=1 << 12)
+    sub = shmbus.Topic.subscribe(name)
+    pub.publish(b"kept")
+    m = sub.read(timeout=1)
+    sub.close()
+    assert sub.closed
+    assert m.tobytes() == b"kept" and m.valid()  # the mapping lives while the message does
+    del m
+    with pytest.raises(shmbus.ShmbusError) as e:
+        sub.try_read()
+    assert e.value.code == "ERR_CLOSED"
+    pub.close()
+
+
+def test_bad_arguments_are_invalid_arg_never_a_crash(unique_name) -> None:
+    name = unique_name("bad")
+    with pytest.raises(shmbus.ShmbusError) as e:
+        shmbus.Topic.create(name, capacity=0)
+    assert e.value.code == "ERR_INVALID_ARG"
+    pub = shmbus.Topic.create(name, capacity=1 << 12, max_message_size=100)
+    for bad in [None, 12, object(), [1, 2]]:
+        with pytest.raises(shmbus.ShmbusError) as e2:
+            pub.publish(bad)  # type: ignore[arg-type]
+        assert e2.value.code == "ERR_INVALID_ARG", bad
+    with pytest.raises(shmbus.ShmbusError) as e3:
+        shmbus.Topic.subscribe(name, start="middle")
+    assert e3.value.code == "ERR_INVALID_ARG"
+    with pytest.raises(shmbus.ShmbusError) as e4:
+        pub.loan(101)
+    assert e4.value.code == "ERR_MESSAGE_TOO_LARGE"
+    with pytest.raises(shmbus.ShmbusError) as e5:
+        shmbus.Queue.open(name)  # a topic is not a queue
+    assert e5.value.code == "ERR_SHM_KIND"
+    pub.close()
