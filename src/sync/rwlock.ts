@@ -152,7 +152,12 @@ class RwCore {
     const occ = Atomics.load(w, this.occupied);
     let cleaned = false;
     for (let slot = 0; slot < RWLOCK_SLOT_COUNT; slot++) {
-      if ((occ & (1 << slot)) === 0 || this.readerAlive(slot)) continue;
+      if ((occ & (1 << slot)) === 0) continue;
+      // Judge a hold only on two identical sightings of (bit, pid, start, ns) with the bit set and pid != 0: between
+      // one look and the next the reader may have left and a live one claimed the slot (pid 0, or its pid beside
+      // the old start time), and clearing its bit would let a writer in beside it.
+      const seen = this.#sighting(slot);
+      if (seen === undefined || this.#sighting(slot) !== seen || this.readerAlive(slot)) continue;
       const pidWord = this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET);
       // Relaxed: the pid of a dead reader cannot change under us (only we, the Mutex holder, clean).
       const pid = Atomics.load(w, pidWord);
@@ -162,6 +167,18 @@ class RwCore {
       cleaned = true;
     }
     return cleaned;
+  }
+
+  /** One look at a held slot: its identity as a string, or undefined if the bit is clear or the pid is 0. */
+  #sighting(slot: number): string | undefined {
+    const w = this.words;
+    // Acquire loads, the bit first: an identity read after a set bit is at least as new as that bit's reader's.
+    if ((Atomics.load(w, this.occupied) & (1 << slot)) === 0) return undefined;
+    const pid = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_PID_OFFSET));
+    if (pid === 0) return undefined;
+    const lo = this.slotWord(slot, RWLOCK_SLOT_START_OFFSET);
+    const ns = Atomics.load(w, this.slotWord(slot, RWLOCK_SLOT_NS_OFFSET));
+    return `${pid}:${Atomics.load(w, lo)}:${Atomics.load(w, lo + 1)}:${ns}`;
   }
 
   /** Frees slots claimed but never published by processes that died in between (safe for anyone: a CAS). */
