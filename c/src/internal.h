@@ -85,9 +85,20 @@ static inline void sbi_store64(uint64_t* p, uint64_t v, int order) { __atomic_st
 static inline int sbi_cas64(uint64_t* p, uint64_t* expected, uint64_t desired) {
   return __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 1 : 0;
 }
+/* GCC refuses fences under -fsanitize=thread with -Werror (-Wtsan: TSan does not model them). They stay real
+   fences there (the hardware needs them); TSan may then report the data they order as a race. */
+#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define SBI_FENCE_TSAN_BEGIN _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wtsan\"")
+#define SBI_FENCE_TSAN_END _Pragma("GCC diagnostic pop")
+#else
+#define SBI_FENCE_TSAN_BEGIN
+#define SBI_FENCE_TSAN_END
+#endif
+SBI_FENCE_TSAN_BEGIN
 static inline void sbi_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 static inline void sbi_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
 static inline void sbi_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+SBI_FENCE_TSAN_END
 
 /* The word at byte offset `off` of a mapping (the layout keeps it aligned). */
 static inline uint32_t* sbi_word(uint8_t* base, size_t off) { return SBI_CAST(uint32_t*, (void*)(base + off)); }
@@ -219,7 +230,8 @@ struct shmbus_segment {
 };
 
 /* §2.1: exclusive create, header (creator identity last, release), payload zeroed then init(payload, size,
-   ctx), then state = READY (release) and a wake. `init` may be NULL. Unlinks the name on any failure. */
+   ctx), then state = READY (release) and a wake. `init` may be NULL; its non-zero return aborts the create and is
+   returned. mode: permission bits within 0666, 0 = 0600. Unlinks the name on any failure. */
 int sbi_segment_create(const char* name, uint16_t kind, const uint32_t params[16], size_t payload_size,
                        unsigned mode, int (*init)(uint8_t* payload, size_t size, void* ctx), void* ctx,
                        shmbus_segment** out);

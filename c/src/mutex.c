@@ -40,6 +40,8 @@ static int mx_take_free(uint8_t* m, uint32_t desired) {
   return sbi_cas32(mx_word(m), &expected, desired);
 }
 
+/* ownerStart as its two u32 halves (low first), relaxed: read after the acquire load of ownerPid
+   (SYNC MUTEX-IDENTITY) by checkers, or by the holder itself. */
 static uint64_t mx_owner_start(uint8_t* m) {
   const uint32_t hi = sbi_load32(mx_start_hi(m), __ATOMIC_RELAXED);
   return (uint64_t)hi << 32 | sbi_load32(mx_start_lo(m), __ATOMIC_RELAXED);
@@ -51,6 +53,7 @@ static int mx_holder_alive(uint8_t* m, uint32_t v, uint32_t* recorded) {
   /* SYNC MUTEX-IDENTITY (acquire load of ownerPid): a matching pid makes start and ns below the holder's own. */
   *recorded = sbi_load32(mx_owner(m), __ATOMIC_ACQUIRE);
   if (pid == 0) return 0; /* bits without a holder: corrupt, free to take over */
+  /* ownerNs relaxed: ordered after the acquire load above. */
   if (*recorded == pid) return sbi_holder_alive(pid, mx_owner_start(m), sbi_load32(mx_ns(m), __ATOMIC_RELAXED));
   /* Incomplete identity: the pid alone (our own pid is another thread of ours between its CAS and stores). */
   return pid == sbi_self()->pid || sbi_holder_alive(pid, 0, 0);
@@ -170,6 +173,7 @@ int sbi_mutex_lock_spin(uint8_t* mutex, int64_t timeout_ms, uint32_t liveness_ms
     if (!mx_spin(mutex, spin_us)) {
       rc = mx_contend(mutex, deadline, liveness_ms == 0 ? SHMBUS_DEFAULT_LIVENESS_MS : liveness_ms, &taken_over);
       if (rc != SHMBUS_OK) {
+        /* Relaxed read: only for the message. */
         return sbi_fail(rc, "timed out after %lld ms waiting for a mutex held by process %u", (long long)timeout_ms,
                         sbi_load32(mx_word(mutex), __ATOMIC_RELAXED) & SBI_MUTEX_PID_MASK);
       }
@@ -224,7 +228,8 @@ int sbi_mutex_unlock(uint8_t* mutex) {
   /* Identity first, so a later holder with the same pid number is never judged by this record.
      SYNC MUTEX-IDENTITY (relaxed store 0, ordered before the release exchange below). */
   sbi_store32(mx_owner(mutex), 0, __ATOMIC_RELAXED);
-  /* SYNC MUTEX-RELEASE (release exchange -> 0): publishes the guarded writes; pairs with MUTEX-ACQUIRE. */
+  /* SYNC MUTEX-RELEASE (seq_cst exchange -> 0, at least release): publishes the guarded writes; pairs with
+     MUTEX-ACQUIRE; as an RMW it returns the WAITERS bit any waiter set (MUTEX-WAITERS). */
   old = sbi_xchg32(mx_word(mutex), 0, __ATOMIC_SEQ_CST);
   /* Only a set WAITERS bit costs a system call. */
   if ((old & SBI_MUTEX_WAITERS) != 0) sbi_os_futex_wake(mx_word(mutex), 1);

@@ -94,8 +94,13 @@ void sbi_cpu_relax(void) {
 
 static size_t os_page_size(void) {
   static size_t page;
-  if (page == 0) page = (size_t)sysconf(_SC_PAGESIZE); /* the same value in every thread: a benign race */
-  return page;
+  /* Relaxed: every thread computes the same value; the atomics only keep the cache free of a data race. */
+  size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+  if (p == 0) {
+    p = (size_t)sysconf(_SC_PAGESIZE);
+    __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+  }
+  return p;
 }
 
 /* Maps `length` bytes at file offset `offset` (any offset: the page part below it is mapped and skipped).

@@ -90,8 +90,9 @@ static char* segment_strdup(const char* s) {
   return copy;
 }
 
-/* Wraps a mapping into a handle. Header params are copied: the copy was validated, the shared bytes may change. */
-static int segment_wrap(const char* name, sbi_map* map, int origin, shmbus_segment** out) {
+/* Wraps a mapping into a handle. For a shmbus segment, `head` is the validated copy of its header: kind and params
+   come from that copy, never again from shared bytes another process may have changed since. */
+static int segment_wrap(const char* name, sbi_map* map, int origin, const uint8_t* head, shmbus_segment** out) {
   shmbus_segment* seg = SBI_CAST(shmbus_segment*, calloc(1, sizeof *seg));
   char* copy = segment_strdup(name);
   if (seg == NULL || copy == NULL) {
@@ -109,8 +110,8 @@ static int segment_wrap(const char* name, sbi_map* map, int origin, shmbus_segme
     size_t i;
     seg->payload = map->data + SHMBUS_HEADER_SIZE;
     seg->payload_size = map->len - SHMBUS_HEADER_SIZE;
-    seg->kind = sbi_get16(map->data + SBI_HDR_KIND);
-    for (i = 0; i < SHMBUS_PARAMS_COUNT; i++) seg->params_copy[i] = sbi_get32(map->data + SBI_HDR_PARAMS + 4 * i);
+    seg->kind = sbi_get16(head + SBI_HDR_KIND);
+    for (i = 0; i < SHMBUS_PARAMS_COUNT; i++) seg->params_copy[i] = sbi_get32(head + SBI_HDR_PARAMS + 4 * i);
   } else {
     seg->payload = map->data;
     seg->payload_size = map->len;
@@ -183,7 +184,8 @@ static int segment_begin(const char* name, uint16_t kind, const uint32_t* params
   int rc = sbi_os_name(name, os_name);
   if (rc != SHMBUS_OK) return rc;
   if (kind >= SBI_KIND_COUNT) return sbi_fail(SHMBUS_EINVAL_ARG, "unknown segment kind %u", (unsigned)kind);
-  if ((mode & ~0666u) != 0) return sbi_check_mode(mode, &mode);
+  /* 0 is the default (0600): a zero-filled options struct must never create an object nobody may open. */
+  if ((rc = sbi_check_mode(mode, &mode)) != SHMBUS_OK) return rc;
   if ((uint64_t)payload_size > SEGMENT_MAX_SIZE) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "segment size %llu is larger than 2^46 bytes", (unsigned long long)payload_size);
   }
@@ -193,7 +195,7 @@ static int segment_begin(const char* name, uint16_t kind, const uint32_t* params
   }
   if (rc != SHMBUS_OK) return rc;
   segment_write_header(map.data, kind, params, payload_size);
-  rc = segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, out);
+  rc = segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, map.data, out); /* our own header: nobody else writes it */
   if (rc != SHMBUS_OK) sbi_os_shm_unlink(os_name);
   return rc;
 }
@@ -333,12 +335,15 @@ static int segment_try_open(const char* name, const char* os_name, uint16_t kind
   /* SYNC READY (acquire load of state): READY makes every header field and the creator's payload visible. */
   state = sbi_load32(sbi_word(map.data, SBI_HDR_STATE), __ATOMIC_ACQUIRE);
   if (state != SBI_STATE_INIT) {
-    rc = segment_validate(name, map.data, map.len, state, kind);
+    /* Judge a private copy: what was validated is what the handle keeps. */
+    uint8_t head[SHMBUS_HEADER_SIZE];
+    memcpy(head, map.data, sizeof head);
+    rc = segment_validate(name, head, map.len, state, kind);
     if (rc != SHMBUS_OK) {
       sbi_os_unmap(&map);
       return rc;
     }
-    return segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, out);
+    return segment_wrap(name, &map, SBI_ORIGIN_SHMBUS, head, out);
   }
   known = segment_creator(map.data, &alive, &pid);
   if (known && !alive) {
@@ -465,7 +470,7 @@ int shmbus_segment_open_raw(const char* posix_name, size_t size, int read_only, 
   if ((uint64_t)size > SEGMENT_MAX_SIZE) return sbi_fail(SHMBUS_EINVAL_ARG, "size is larger than 2^46 bytes");
   rc = sbi_os_shm_map(posix_name, size, !read_only, &map);
   if (rc != SHMBUS_OK) return rc;
-  return segment_wrap(posix_name, &map, SBI_ORIGIN_RAW, out);
+  return segment_wrap(posix_name, &map, SBI_ORIGIN_RAW, NULL, out);
 }
 
 int shmbus_segment_map_file(const char* path, uint64_t offset, uint64_t length, int writable, shmbus_segment** out) {
@@ -476,7 +481,7 @@ int shmbus_segment_map_file(const char* path, uint64_t offset, uint64_t length, 
   if (length == 0) return sbi_fail(SHMBUS_EINVAL_ARG, "length must be > 0 (SHMBUS_TO_END maps to the end)");
   rc = sbi_os_file_map(path, offset, length, writable, &map);
   if (rc != SHMBUS_OK) return rc;
-  rc = segment_wrap(path, &map, SBI_ORIGIN_FILE, out);
+  rc = segment_wrap(path, &map, SBI_ORIGIN_FILE, NULL, out);
   if (rc == SHMBUS_OK) (*out)->writable = writable ? 1 : 0;
   return rc;
 }
@@ -527,6 +532,7 @@ static uint32_t* segment_word_at(shmbus_segment* seg, size_t index) {
 int shmbus_segment_wait(shmbus_segment* seg, size_t index, uint32_t expected, int64_t timeout_ms) {
   uint32_t* word = segment_word_at(seg, index);
   if (word == NULL) return SHMBUS_EINVAL_ARG;
+  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "timeout_ms %lld: use -1 or >= 0", (long long)timeout_ms);
   return sbi_os_futex_wait(word, expected, timeout_ms);
 }
 
@@ -542,6 +548,7 @@ int shmbus_segment_wake(shmbus_segment* seg, size_t index, int count) {
 /* Header facts of one listed entry needed after the mapping scan. */
 typedef struct segment_list_extra {
   int ready;
+  int foreign; /* a whole header that is neither ready and valid nor still being created: not ours to wait for */
   int creator_known;
   int creator_alive;
   uint64_t mtime_ms;
@@ -590,6 +597,8 @@ static void segment_list_judge(shmbus_segment_info* info, segment_list_extra* x,
     x->creator_known = 1;
     x->creator_alive = sbi_holder_alive(sbi_get32(head + SBI_HDR_CREATOR_PID), sbi_get64(head + SBI_HDR_CREATOR_START),
                                         sbi_get32(head + SBI_HDR_CREATOR_NS));
+  } else if (state != SBI_STATE_INIT) {
+    x->foreign = 1;
   }
 }
 
@@ -617,12 +626,13 @@ static void segment_list_entry(const char* entry, uint64_t size, const uint8_t* 
   segment_list_judge(info, x, head, head_len, size);
 }
 
-/* §2.3: a segment nobody maps is stale when its creator is dead; one whose header names no creator yet, when it
-   is older than the grace period (its creator may not have mapped it yet). */
+/* §2.3: a segment nobody maps is stale when its creator is dead; one whose header names no creator yet (or is
+   shorter than a header), when it is older than the grace period (its creator may not have mapped it yet); one
+   with a damaged or foreign header as soon as nobody maps it (as Node's Segment.list judges it). */
 static int segment_stale(const shmbus_segment_info* info, const segment_list_extra* x, uint64_t now_ms) {
   if (info->attached) return 0;
   if (x->creator_known) return !x->creator_alive;
-  if (x->ready) return 1;
+  if (x->ready || x->foreign) return 1;
   return now_ms > x->mtime_ms && now_ms - x->mtime_ms > SEGMENT_CREATING_GRACE_MS;
 }
 

@@ -83,15 +83,18 @@ SBI_TEST_UNUSED static int test_summary(void) {
   return test_failed_count == 0 ? 0 : 1;
 }
 
-/* A unique segment name for this run: "ctest-<what>-<pid>-<random>" (fits the 200-character rule), removed
-   when the current test ends. */
+/* A unique segment name: "test-c<what>-[<run>-]<pid>-<random>", the shape of Node's uniqueName(), so that the
+   /dev/shm leak check of scripts/test.mjs tells this run's names (SHMBUS_TEST_RUN) from a concurrent run's.
+   Removed when the current test ends. */
 SBI_TEST_UNUSED static const char* test_name(const char* what) {
   static char overflow[128];
   static unsigned seed;
+  const char* run = getenv("SHMBUS_TEST_RUN");
   char* out = test_names_count < TEST_MAX_NAMES ? test_names[test_names_count++] : overflow;
   if (seed == 0) seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
   seed = seed * 1103515245u + 12345u;
-  snprintf(out, 128, "ctest-%s-%ld-%08x", what, (long)getpid(), seed);
+  snprintf(out, 128, "test-c%s-%.16s%s%ld-%08x", what, run != NULL ? run : "", run != NULL ? "-" : "", (long)getpid(),
+           seed);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
 
@@ -278,6 +279,84 @@ static void segment_creator_that_never_finished(void) {
   CHECK_RC(open_forged(test_name("init"), obj, sizeof obj, 60000), SHMBUS_ESHM_CORRUPT);
 }
 
+typedef struct open_job {
+  const char* name;
+  int rc;
+} open_job;
+
+static void* open_in_thread(void* arg) {
+  open_job* job = (open_job*)arg;
+  shmbus_segment_open_options o;
+  shmbus_segment* s = NULL;
+  o.struct_size = sizeof o;
+  o.kind = SHMBUS_KIND_ANY;
+  o.timeout_ms = 60000;
+  job->rc = shmbus_segment_open_ex(job->name, &o, &s);
+  shmbus_segment_close(s);
+  return NULL;
+}
+
+/* The opener sleeps on `state` while a live creator initialises, and opens once READY is published. */
+static void segment_open_waits_for_a_live_creator(void) {
+  const char* name = test_name("slow");
+  uint8_t obj[SHMBUS_HEADER_SIZE + 64];
+  shmbus_segment* raw = NULL;
+  open_job job;
+  pthread_t t;
+  uint32_t* state;
+  int woken = 0;
+  int turns;
+  memset(obj, 0, sizeof obj);
+  valid_header(obj, 64, (uint32_t)getpid()); /* the creator is this process: alive */
+  obj[8] = 0;
+  CHECK(forge_object(name, obj, sizeof obj) == 0);
+  CHECK_OK(shmbus_segment_open_raw(os_name_of(name), 0, 0, &raw));
+  state = (uint32_t*)((uint8_t*)shmbus_segment_data(raw) + 8);
+  job.name = name;
+  job.rc = 999;
+  pthread_create(&t, NULL, open_in_thread, &job);
+  /* Wake until the kernel counts a sleeper on `state`: the opener is waiting (bounded: 20 s of 1 ms turns). */
+  for (turns = 0; turns < 20000 && woken == 0; turns++) {
+    woken = shmbus_segment_wake(raw, 2, 1);
+    if (woken == 0) {
+      struct timespec ms = {0, 1000000};
+      nanosleep(&ms, NULL);
+    }
+  }
+  __atomic_store_n(state, 1u, __ATOMIC_RELEASE); /* publish READY, as a creator does */
+  shmbus_segment_wake(raw, 2, 0x7FFFFFFF);
+  pthread_join(t, NULL);
+  shmbus_segment_close(raw);
+  CHECK(woken == 1);
+  CHECK_RC(job.rc, SHMBUS_OK);
+}
+
+/* Creation is exclusive: of processes racing to create one name, exactly one wins. */
+static void segment_create_race_has_one_winner(void) {
+  enum { RACERS = 6 };
+  const char* name = test_name("race");
+  pid_t kids[RACERS];
+  int wins = 0;
+  int exists = 0;
+  int i;
+  for (i = 0; i < RACERS; i++) {
+    kids[i] = fork();
+    if (kids[i] == 0) {
+      shmbus_segment* s = NULL;
+      int rc = shmbus_segment_create(name, 4096, &s);
+      _exit(rc == SHMBUS_OK ? 0 : rc == SHMBUS_ESHM_EXISTS ? 1 : 2);
+    }
+  }
+  for (i = 0; i < RACERS; i++) {
+    int status = 0;
+    waitpid(kids[i], &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) wins++;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1) exists++;
+  }
+  CHECK(wins == 1);
+  CHECK(exists == RACERS - 1);
+}
+
 static void segment_raw_objects(void) {
   const char* name = test_name("raw");
   uint8_t bytes[100];
@@ -353,6 +432,7 @@ static void segment_wait_and_wake_words(void) {
   CHECK_RC(shmbus_segment_wait(s, 16, 0, 0), SHMBUS_EINVAL_ARG);
   CHECK_RC(shmbus_segment_wait(s, 3, 1, 10), SHMBUS_EAGAIN);
   CHECK_RC(shmbus_segment_wait(s, 3, 0, 10), SHMBUS_ETIMEDOUT);
+  CHECK_RC(shmbus_segment_wait(s, 3, 0, -2), SHMBUS_EINVAL_ARG);
   CHECK(shmbus_segment_wake(s, 3, 1) == 0);
   CHECK_RC(shmbus_segment_wake(s, 99, 1), SHMBUS_EINVAL_ARG);
   shmbus_segment_close(s);
@@ -417,6 +497,7 @@ static void segment_list_objects_still_being_created(void) {
   const char* dead_creator = test_name("mkdead");
   const char* young = test_name("mkyoung");
   const char* old = test_name("mkold");
+  const char* junk = test_name("mkjunk");
   struct timespec times[2];
   int fd;
   /* The header names a creator that is dead: stale at once. */
@@ -437,6 +518,43 @@ static void segment_list_objects_still_being_created(void) {
   CHECK(futimens(fd, times) == 0);
   close(fd);
   CHECK(listed_stale(old) == 1);
+  /* A damaged header (state neither 0 nor 1) that nobody maps: stale at once, whatever its age. */
+  memset(obj, 0xA5, sizeof obj);
+  CHECK(forge_object(junk, obj, sizeof obj) == 0);
+  CHECK(listed_stale(junk) == 1);
+}
+
+static void segment_too_large_for_dev_shm(void) {
+  const char* name = test_name("huge");
+  shmbus_segment* s = NULL;
+  /* 1 TiB: more than any /dev/shm of this kind of machine; tmpfs refuses the reservation without allocating. */
+  CHECK_RC(shmbus_segment_create(name, (size_t)1 << 40, &s), SHMBUS_ESHM_NO_SPACE);
+  CHECK_RC(shmbus_segment_open(name, &s), SHMBUS_ESHM_NOT_FOUND); /* the failed create left no name */
+  CHECK_RC(shmbus_segment_create(name, ((size_t)1 << 46) + 1, &s), SHMBUS_EINVAL_ARG);
+}
+
+/* Random damage to a valid header: decode always answers with a code (never a crash, never an unknown code). */
+static void header_fuzz_gives_codes(void) {
+  uint8_t good[SHMBUS_HEADER_SIZE];
+  uint8_t bad[SHMBUS_HEADER_SIZE];
+  uint32_t seed = 12345;
+  int round;
+  int unexpected = 0;
+  valid_header(good, 4096, 1);
+  for (round = 0; round < 20000; round++) {
+    shmbus_header h;
+    int flips = 1 + round % 4;
+    int rc;
+    memcpy(bad, good, sizeof bad);
+    while (flips-- > 0) {
+      seed = seed * 1664525u + 1013904223u;
+      bad[(seed >> 8) % SHMBUS_HEADER_SIZE] ^= (uint8_t)(1u << ((seed >> 20) % 8));
+    }
+    rc = shmbus_header_decode(bad, sizeof bad, 4096 + SHMBUS_HEADER_SIZE, &h);
+    if (rc != SHMBUS_OK && rc != SHMBUS_ESHM_CORRUPT && rc != SHMBUS_ESHM_VERSION) unexpected++;
+    if (rc == SHMBUS_OK && h.state != 0 && h.total_size != 4096 + SHMBUS_HEADER_SIZE) unexpected++;
+  }
+  CHECK(unexpected == 0);
 }
 
 static void header_decode_refuses_short_input(void) {
@@ -805,12 +923,16 @@ int main(void) {
   TEST_RUN(segment_bad_headers_are_refused);
   TEST_RUN(segment_foreign_and_truncated_objects_are_refused);
   TEST_RUN(segment_creator_that_never_finished);
+  TEST_RUN(segment_open_waits_for_a_live_creator);
+  TEST_RUN(segment_create_race_has_one_winner);
   TEST_RUN(segment_raw_objects);
   TEST_RUN(segment_file_windows);
   TEST_RUN(segment_wait_and_wake_words);
   TEST_RUN(segment_list_attached_and_stale);
   TEST_RUN(segment_list_objects_still_being_created);
   TEST_RUN(header_decode_refuses_short_input);
+  TEST_RUN(segment_too_large_for_dev_shm);
+  TEST_RUN(header_fuzz_gives_codes);
   TEST_RUN(mutex_basics);
   TEST_RUN(mutex_open_refuses_other_kinds);
   TEST_RUN(mutex_embedded_placement_is_checked);

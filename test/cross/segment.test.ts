@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Mutex, Segment } from '../../src/index.js';
 import { decodeHeader, encodeHeader, HEADER_SIZE } from '../../src/protocol/index.js';
 import { processStartTime, selfIdentity } from '../../src/base/process.js';
-import { expectCleanExit, trackNames } from '../helpers/index.js';
+import { expectCleanExit, fixture, spawnPeer, trackNames } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
 
 const { name: fresh, cleanup } = trackNames();
@@ -113,6 +113,78 @@ describe('C <-> Node: segments', () => {
     for (const [key, value] of Object.entries(want)) assert.deepEqual(decoded[key as keyof typeof decoded], value, key);
     peer.send('exit');
     await expectCleanExit(peer);
+  });
+
+  it('a C creator still initialising: Node gets ERR_TIMEOUT while it lives, ERR_SHM_CORRUPT once it is killed', async () => {
+    const name = fresh('cslow');
+    const { peer } = await cPeer();
+    peer.send(`create-stalled ${name} 64`);
+    await peer.line('initialising');
+    assert.throws(() => Segment.open(name, { timeout: 30 }), (e: Error & { code?: string }) => e.code === 'ERR_TIMEOUT');
+    peer.kill('SIGKILL');
+    await peer.exited;
+    // Dead creator: refused at once, not after the long timeout.
+    assert.throws(() => Segment.open(name, { timeout: 60_000 }), (e: Error & { code?: string }) => e.code === 'ERR_SHM_CORRUPT');
+  });
+
+  it('a Node creator still initialising: C gets ERR_TIMEOUT while it lives, opens it once ready', async () => {
+    const name = fresh('nslow');
+    const creator = spawnPeer(fixture('slow-creator'), [name]);
+    await creator.line('initialising');
+    const { peer } = await cPeer();
+    peer.send(`open ${name} -1 30`);
+    assert.match(await peer.line(/^opened|^error/), /^error ERR_TIMEOUT /);
+    peer.send(`open ${name} -1 60000`);
+    creator.send('go');
+    assert.equal(await peer.line(/^opened|^error/), 'opened 4096 0 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0');
+    peer.send('byte 4095');
+    assert.equal(await peer.line(/^byte/), 'byte 99');
+    peer.send('exit');
+    await expectCleanExit(peer);
+    creator.send('exit');
+    await expectCleanExit(creator);
+  });
+
+  it('a Node creator killed while initialising: C refuses with ERR_SHM_CORRUPT at once', async () => {
+    const name = fresh('nkill');
+    const creator = spawnPeer(fixture('slow-creator'), [name]);
+    await creator.line('initialising');
+    creator.kill('SIGKILL');
+    await creator.exited;
+    const { peer } = await cPeer();
+    peer.send(`open ${name} -1 60000`);
+    assert.match(await peer.line(/^opened|^error/), /^error ERR_SHM_CORRUPT /);
+    peer.send('exit');
+    await expectCleanExit(peer);
+  });
+
+  it('C lists segments as Node does: size, kind, creator, createdAt, attached and stale', async () => {
+    const live = fresh('lslive');
+    const orphan = fresh('lsorphan');
+    const seg = Segment.create(live, { size: 300, kind: 'mailbox' });
+    const maker = spawnC('core-peer');
+    await maker.line(/^ready /);
+    maker.send(`create ${orphan} 50 0`);
+    assert.equal(await maker.line(/^created|^error/), 'created');
+    maker.kill('SIGKILL'); // its creator dies and nobody maps it: stale
+    await maker.exited;
+    const { peer } = await cPeer();
+    const nodeList = Segment.list();
+    for (const name of [live, orphan]) {
+      const n = nodeList.find((i) => i.name === name)!;
+      peer.send(`list ${name}`);
+      const kinds = ['raw', 'topic', 'queue', 'mailbox', 'rpc', 'mutex', 'rwlock', 'semaphore', 'event'];
+      const c = (await peer.line(/^info/)).split(' ');
+      const fromC = { size: Number(c[1]), kind: kinds[Number(c[2])], creatorPid: Number(c[3]), createdAt: Number(c[4]) };
+      assert.deepEqual(fromC, { size: n.size, kind: n.kind, creatorPid: n.creatorPid, createdAt: n.createdAt!.getTime() });
+      assert.equal(c[5] === '1', n.attached, `${name} attached`);
+      assert.equal(c[6] === '1', n.stale, `${name} stale`);
+    }
+    assert.equal(nodeList.find((i) => i.name === orphan)!.stale, true);
+    assert.equal(nodeList.find((i) => i.name === live)!.stale, false);
+    peer.send('exit');
+    await expectCleanExit(peer);
+    seg.close();
   });
 });
 

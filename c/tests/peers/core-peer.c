@@ -5,6 +5,8 @@
  *   byte I -> byte V                 setbyte I V -> ok    close -> closed             unlink NAME -> unlinked
  *   mutex-open NAME [LIVENESS_MS]    -> mutex            lock TIMEOUT -> locked R    unlock -> unlocked
  *   encode-header KIND PAYLOAD PID START CREATED NS STATE P0,P1,.. -> header HEX (128 bytes, lower-case hex)
+ *   list NAME -> info SIZE KIND CREATOR_PID CREATED_AT ATTACHED STALE (or "info none")
+ *   create-stalled NAME SIZE -> "initialising", then the create's init blocks until a "go" line (-> created)
  *   exit [CODE]
  */
 #include <stdint.h>
@@ -43,6 +45,33 @@ static int cmd_create(int argc, char** argv) {
   o.size = (size_t)peer_int(argc, argv, 2);
   o.kind = (int)peer_int(argc, argv, 3);
   o.params = params;
+  rc = shmbus_segment_create_ex(argv[1], &o, &seg);
+  if (rc != SHMBUS_OK) return peer_error(rc);
+  peer_say("created");
+  return 0;
+}
+
+/* An init that holds the segment in its initialising state until "go" arrives on stdin. */
+static int stall_until_go(shmbus_segment* s, void* ctx) {
+  char line[64];
+  (void)ctx;
+  peer_say("initialising");
+  while (fgets(line, sizeof line, stdin) != NULL) {
+    if (strncmp(line, "go", 2) == 0) {
+      ((uint8_t*)shmbus_segment_data(s))[0] = 99;
+      return 0;
+    }
+  }
+  return SHMBUS_ECLOSED; /* stdin ended: give up the create */
+}
+
+static int cmd_create_stalled(int argc, char** argv) {
+  shmbus_segment_create_options o;
+  int rc;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.size = (size_t)peer_int(argc, argv, 2);
+  o.init = stall_until_go;
   rc = shmbus_segment_create_ex(argv[1], &o, &seg);
   if (rc != SHMBUS_OK) return peer_error(rc);
   peer_say("created");
@@ -146,6 +175,22 @@ static int cmd_unlock(int argc, char** argv) {
   return 0;
 }
 
+static int cmd_list(int argc, char** argv) {
+  shmbus_segment_info* list = NULL;
+  size_t n = 0;
+  size_t i;
+  int rc = shmbus_segment_list(&list, &n);
+  (void)argc;
+  if (rc != SHMBUS_OK) return peer_error(rc);
+  for (i = 0; i < n && strcmp(list[i].name, argv[1]) != 0; i++) {
+  }
+  if (i == n) peer_say("info none");
+  else peer_say("info %llu %d %u %llu %d %d", (unsigned long long)list[i].size, list[i].kind, list[i].creator_pid,
+                (unsigned long long)list[i].created_at, list[i].attached, list[i].stale);
+  shmbus_segment_list_free(list);
+  return 0;
+}
+
 static int cmd_get_byte(int argc, char** argv) { return cmd_byte(argc, argv, 0); }
 static int cmd_set_byte(int argc, char** argv) { return cmd_byte(argc, argv, 1); }
 
@@ -159,7 +204,8 @@ static const command commands[] = {
     {"create", 3, cmd_create},        {"open", 2, cmd_open},         {"byte", 2, cmd_get_byte},
     {"setbyte", 3, cmd_set_byte},     {"close", 1, cmd_close},       {"unlink", 2, cmd_unlink},
     {"mutex-open", 2, cmd_mutex_open}, {"lock", 1, cmd_lock},         {"unlock", 1, cmd_unlock},
-    {"encode-header", 8, cmd_encode_header},
+    {"encode-header", 8, cmd_encode_header}, {"list", 2, cmd_list},
+    {"create-stalled", 3, cmd_create_stalled},
 };
 
 static int on_command(int argc, char** argv) {
