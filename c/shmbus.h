@@ -303,7 +303,8 @@ int shmbus_semaphore_embed(shmbus_segment* seg, size_t byte_offset, const shmbus
                            shmbus_semaphore** out);
 /* Takes one unit, waiting at most timeout_ms while none is free. */
 int shmbus_semaphore_acquire(shmbus_semaphore* s, int64_t timeout_ms, int* recovered);
-/* SHMBUS_EAGAIN when no unit is free. */
+/* SHMBUS_EAGAIN when no unit is free (or the ledger stayed locked for two liveness intervals: its holder died in
+   another pid namespace, where nobody here may take it over). */
 int shmbus_semaphore_try_acquire(shmbus_semaphore* s, int* recovered);
 /* Returns n units (1..2^31-1): this process's held units first, beyond them new units (signalling); wakes the
    waiters (a system call only when some sleep). SHMBUS_EINVAL_ARG if the value would pass 2^31-1. */

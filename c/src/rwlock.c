@@ -86,29 +86,46 @@ static void rw_release(shmbus_rwlock* rw, int slot) {
   sbi_wake_sleepers(rw_w(rw, RW_OCCUPIED), rw_w(rw, RW_OCC_WAITERS));
 }
 
-/* Is the published slot's holder alive? */
-static int rw_reader_alive(const shmbus_rwlock* rw, int slot) {
-  /* Acquire: the identity was written before the occupancy bit the caller saw set (RW-READ-ENTER). */
-  const uint32_t pid = sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_ACQUIRE);
-  if (pid == 0) return 0;
-  return sbi_holder_alive(pid, rw_slot_start(rw, slot), sbi_load32(rw_slot(rw, slot, RW_SLOT_NS), __ATOMIC_RELAXED));
+/* A slot's holder as read at one moment (every load acquire: RW-SLOT-CLAIM and the identity behind it). */
+typedef struct rw_holder {
+  uint32_t bit; /* the slot's bit of `occupied` */
+  uint32_t pid;
+  uint64_t start;
+  uint32_t ns;
+} rw_holder;
+
+static void rw_read_holder(const shmbus_rwlock* rw, int slot, rw_holder* h) {
+  /* SYNC RW-READ-ENTER (acquire load of `occupied`): a set bit publishes its holder's identity. */
+  h->bit = sbi_load32(rw_w(rw, RW_OCCUPIED), __ATOMIC_ACQUIRE) & (1u << slot);
+  h->pid = sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_ACQUIRE);
+  h->start = (uint64_t)sbi_load32(rw_slot(rw, slot, RW_SLOT_START + 4), __ATOMIC_ACQUIRE) << 32 |
+             sbi_load32(rw_slot(rw, slot, RW_SLOT_START), __ATOMIC_ACQUIRE);
+  h->ns = sbi_load32(rw_slot(rw, slot, RW_SLOT_NS), __ATOMIC_ACQUIRE);
 }
 
 /* Only while holding the mutex (two cleaners could clear a bit a new reader just set): releases dead readers'
-   holds. 1 when some hold was released. */
+   holds. 1 when some hold was released.
+   A slot is judged only when two reads of (bit, pid, start, ns) agree with the bit set: between the snapshot and
+   the reads its reader may have left and a live one claimed it (pid 0, or a pid beside the previous holder's start
+   time), and clearing that bit would hide a live hold from the writers (a reader cleaner does not raise `writer`,
+   so that reader would not back off). A dead reader's record cannot change: nobody claims a slot whose pid is set,
+   and only the mutex holder cleans, so the bit cleared below is the dead reader's. */
 static int rw_clean_dead_readers(shmbus_rwlock* rw) {
-  /* SYNC RW-READ-ENTER (acquire load): the bits and the identities behind them. */
+  /* SYNC RW-READ-ENTER (acquire load): which slots to look at. */
   const uint32_t occ = sbi_load32(rw_w(rw, RW_OCCUPIED), __ATOMIC_ACQUIRE);
   int cleaned = 0;
   int slot;
   for (slot = 0; slot < RW_SLOT_COUNT; slot++) {
-    uint32_t pid;
-    if ((occ & (1u << slot)) == 0 || rw_reader_alive(rw, slot)) continue;
-    /* Relaxed: a dead reader's pid cannot change under the mutex holder. */
-    pid = sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_RELAXED);
+    rw_holder a;
+    rw_holder b;
+    if ((occ & (1u << slot)) == 0) continue;
+    rw_read_holder(rw, slot, &a);
+    if (a.bit == 0 || a.pid == 0 || sbi_holder_alive(a.pid, a.start, a.ns)) continue;
+    rw_read_holder(rw, slot, &b);
+    if (b.bit == 0 || b.pid != a.pid || b.start != a.start || b.ns != a.ns) continue;
     /* RW-READ-EXIT on behalf of the dead reader (seq_cst RMW), then RW-SLOT-CLAIM (seq_cst CAS pid -> 0). */
     __atomic_fetch_and(rw_w(rw, RW_OCCUPIED), ~(1u << slot), __ATOMIC_SEQ_CST);
-    sbi_cas32(rw_slot(rw, slot, RW_SLOT_PID), &pid, 0);
+    sbi_cas32(rw_slot(rw, slot, RW_SLOT_PID), &a.pid, 0);
     cleaned = 1;
   }
   if (cleaned) sbi_wake_sleepers(rw_w(rw, RW_OCCUPIED), rw_w(rw, RW_OCC_WAITERS));
@@ -139,8 +156,8 @@ static void rw_reclaim_unpublished(shmbus_rwlock* rw, uint32_t seen[RW_SLOT_COUN
   }
 }
 
-/* Does the calling thread hold a published read slot? Its index, or -1. */
-static int rw_my_slot(const shmbus_rwlock* rw) {
+/* Does the calling thread hold a published read slot (other than `except`, -1 none)? Its index, or -1. */
+static int rw_my_slot(const shmbus_rwlock* rw, int except) {
   const sbi_identity* me = sbi_self();
   const uint32_t tid = sbi_thread();
   /* Acquire: our own bits and identities. */
@@ -148,7 +165,7 @@ static int rw_my_slot(const shmbus_rwlock* rw) {
   int slot;
   if (occ == 0) return -1;
   for (slot = 0; slot < RW_SLOT_COUNT; slot++) {
-    if ((occ & (1u << slot)) != 0 && sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_RELAXED) == me->pid &&
+    if (slot != except && (occ & (1u << slot)) != 0 && sbi_load32(rw_slot(rw, slot, RW_SLOT_PID), __ATOMIC_RELAXED) == me->pid &&
         sbi_load32(rw_slot(rw, slot, RW_SLOT_THREAD), __ATOMIC_RELAXED) == tid &&
         rw_slot_start(rw, slot) == me->start &&
         sbi_load32(rw_slot(rw, slot, RW_SLOT_NS), __ATOMIC_RELAXED) == me->ns) {
@@ -220,9 +237,11 @@ typedef struct rw_reader {
   uint32_t unpublished[RW_SLOT_COUNT];
 } rw_reader;
 
-static int rw_nested(shmbus_rwlock* rw, rw_reader* rd) {
+/* Computed once per call, never counting the slot this very attempt just published (`fresh`, -1 none): that
+   one is not a hold the thread had before, and counting it would let the reader pass a waiting writer. */
+static int rw_nested(shmbus_rwlock* rw, rw_reader* rd, int fresh) {
   if (!rd->blocking) return 0;
-  if (rd->nested < 0) rd->nested = rw_my_slot(rw) >= 0 || rw_exclusive_by_me(rw);
+  if (rd->nested < 0) rd->nested = rw_my_slot(rw, fresh) >= 0 || rw_exclusive_by_me(rw);
   return rd->nested;
 }
 
@@ -248,7 +267,7 @@ static int rw_take_over_writer(shmbus_rwlock* rw, rw_reader* rd) {
 static int rw_read_attempt(shmbus_rwlock* rw, rw_reader* rd, int check) {
   int slot;
   /* SYNC RW-WRITER (acquire load): a lowered flag makes the last writer's changes visible. */
-  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_ACQUIRE) != 0 && !rw_nested(rw, rd)) {
+  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_ACQUIRE) != 0 && !rw_nested(rw, rd, -1)) {
     int t;
     rd->target = RW_WAIT_WRITER;
     if (!check) return RW_NONE;
@@ -274,7 +293,7 @@ static int rw_read_attempt(shmbus_rwlock* rw, rw_reader* rd, int check) {
      load of `occupied` after raising `writer` (Dekker: one of the two sees the other). */
   __atomic_fetch_or(rw_w(rw, RW_OCCUPIED), 1u << slot, __ATOMIC_SEQ_CST);
   /* SYNC RW-WRITER (seq_cst load) after RW-READ-ENTER: a writer that raised the flag meanwhile wins. */
-  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_SEQ_CST) != 0 && !rw_nested(rw, rd)) {
+  if (sbi_load32(rw_w(rw, RW_WRITER), __ATOMIC_SEQ_CST) != 0 && !rw_nested(rw, rd, slot)) {
     rw_release(rw, slot);
     rd->target = RW_WAIT_WRITER;
     return RW_NONE;
@@ -334,7 +353,7 @@ int shmbus_rwlock_read_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recovere
   if ((rc = sync_check_timeout(timeout_ms)) != SHMBUS_OK) return rc;
   rw_reader_init(&rd, 1);
   if (rw_read_attempt(rw, &rd, 0) == RW_CLEAN) return SHMBUS_OK;
-  if (rw_write_held_by_me(rw) && !rw_nested(rw, &rd)) {
+  if (rw_write_held_by_me(rw) && !rw_nested(rw, &rd, -1)) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "this thread holds the write lock: a read lock would deadlock");
   }
   sc.rw = rw;
@@ -376,7 +395,7 @@ int shmbus_rwlock_try_read_lock(shmbus_rwlock* rw, int* recovered) {
 int shmbus_rwlock_read_unlock(shmbus_rwlock* rw) {
   int slot;
   if (rw == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "rwlock is NULL");
-  slot = rw_my_slot(rw);
+  slot = rw_my_slot(rw, -1);
   if (slot >= 0) {
     rw_release(rw, slot);
     return SHMBUS_OK;
@@ -397,7 +416,7 @@ int shmbus_rwlock_write_lock(shmbus_rwlock* rw, int64_t timeout_ms, int* recover
   if (recovered != NULL) *recovered = 0;
   if (rw == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "rwlock is NULL");
   if ((rc = sync_check_timeout(timeout_ms)) != SHMBUS_OK) return rc;
-  if (rw_my_slot(rw) >= 0) {
+  if (rw_my_slot(rw, -1) >= 0) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "this thread holds a read lock: a write lock would deadlock");
   }
   deadline = sbi_deadline(timeout_ms);
@@ -425,6 +444,7 @@ int shmbus_rwlock_try_write_lock(shmbus_rwlock* rw, int* recovered) {
      (seq_cst CAS on a process-local flag). */
   if (sbi_cas32(&rw->try_busy, &idle, 1)) watch = &rw->try_watch;
   rc = sbi_mutex_try_lock(rw_mutex(rw), rw->opts.liveness_ms, watch, &rec);
+  /* Release store: hands the busy memory, updated above, to the next thread that claims it. */
   if (watch != NULL) sbi_store32(&rw->try_busy, 0, __ATOMIC_RELEASE);
   if (rc != SHMBUS_OK) return rc;
   rw_raise(rw);

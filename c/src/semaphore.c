@@ -273,13 +273,18 @@ static int sem_round(shmbus_semaphore* s, int64_t timeout_ms, int sweep, int try
   return got;
 }
 
+/* How long a call that must not wait (try_acquire, acquire with timeout 0) waits for the ledger mutex: it is held
+   for a few instructions, or its holder died and is taken over after one liveness interval; a ledger wedged beyond
+   that (a dead holder in another pid namespace) makes the call fail instead of hanging (Node waits forever). */
+static int64_t sem_ledger_patience(const shmbus_semaphore* s) { return 2 * (int64_t)s->opts.liveness_ms + 1; }
+
 int shmbus_semaphore_try_acquire(shmbus_semaphore* s, int* recovered) {
   int rec = 0;
   int rc;
   if (recovered != NULL) *recovered = 0;
   if (s == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "semaphore is NULL");
-  /* The ledger mutex is held for a few instructions (or its holder is dead and recovered): wait for it. */
-  rc = sem_round(s, SHMBUS_FOREVER, 0, 1, &rec);
+  rc = sem_round(s, sem_ledger_patience(s), 0, 1, &rec);
+  if (rc == SHMBUS_ETIMEDOUT) return sbi_fail(SHMBUS_EAGAIN, "the semaphore's ledger stayed locked");
   if (rc < 0) return rc;
   if (rc == 0) return SHMBUS_EAGAIN;
   if (recovered != NULL) *recovered = rec;
@@ -293,10 +298,11 @@ int shmbus_semaphore_acquire(shmbus_semaphore* s, int64_t timeout_ms, int* recov
   if (recovered != NULL) *recovered = 0;
   if (s == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "semaphore is NULL");
   if ((rc = sync_check_timeout(timeout_ms)) != SHMBUS_OK) return rc;
-  rc = sem_round(s, SHMBUS_FOREVER, 0, 1, &rec);
-  if (rc > 0) goto got;
-  if (rc < 0) return rc;
   sync_rounds_start(&r, sbi_deadline(timeout_ms), s->opts.liveness_ms);
+  rc = sem_round(s, timeout_ms == 0 ? sem_ledger_patience(s) : timeout_ms, 0, 1, &rec);
+  if (rc > 0) goto got;
+  if (rc == SHMBUS_ETIMEDOUT) goto timeout;
+  if (rc < 0) return rc;
   for (;;) {
     int64_t ms = sync_rounds_sleep_ms(&r);
     if (ms == 0) goto timeout;

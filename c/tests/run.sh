@@ -41,6 +41,25 @@ run_dir() {
 if build; then run_dir "$here/build/tests" "c"; fi
 
 # ==== SECTION: SANITIZERS (c-sync) ====
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer (all) and ThreadSanitizer (the concurrency
+# tests: Makefile TSAN_NAMES). A sanitizer report fails the binary (non-zero exit), which counts as a failure.
+# SHMBUS_C_SANITIZERS=0 skips them (e.g. a compiler without the sanitizer runtimes).
+if [ "${SHMBUS_C_SANITIZERS:-1}" != "0" ]; then
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  if build asan; then run_dir "$here/build/asan/tests" "asan"; fi
+  if build tsan; then run_dir "$here/build/tsan/tests" "tsan"; fi
+fi
+# The installed package: CMake build + install into a temporary prefix, then a C++ consumer through
+# find_package(shmbus) and a C consumer through pkg-config (tests/consumer.sh, about 10 s). One test; skipped
+# (with a line saying so) without cmake or pkg-config, or with SHMBUS_C_CONSUMER=0.
+if [ "${SHMBUS_C_CONSUMER:-1}" != "0" ] && command -v cmake >/dev/null && command -v pkg-config >/dev/null; then
+  echo "=== consumer (cmake install, find_package, pkg-config)"
+  if bash "$here/tests/consumer.sh"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+else
+  echo "=== consumer: skipped (SHMBUS_C_CONSUMER=0, or no cmake / pkg-config)"
+fi
 # ==== END: SANITIZERS ====
 
 echo "$passed passed, $failed failed"

@@ -143,7 +143,9 @@ static void test_wrong_kind_and_embed(void) {
   shmbus_segment_close(seg);
 }
 
-/* Threads: writers increment two plain words under the write lock; readers check they are always equal. */
+/* Threads: writers increment two plain words under the write lock; readers check they are always equal and that
+   no writer is inside. (ThreadSanitizer found a reader that counted its own fresh slot as an earlier hold and
+   passed a waiting writer: fixed, see rw_nested.) */
 typedef struct rw_shared {
   shmbus_rwlock* rw;
   volatile uint32_t* words;
@@ -160,8 +162,10 @@ static void* rw_writer(void* arg) {
       __atomic_add_fetch(&s->failed, 1, __ATOMIC_RELAXED);
       return NULL;
     }
+    s->words[2] = 1; /* a writer is inside: no reader may see this */
     s->words[0] = s->words[0] + 1;
     s->words[1] = s->words[1] + 1;
+    s->words[2] = 0;
     shmbus_rwlock_write_unlock(s->rw);
   }
   return NULL;
@@ -175,7 +179,7 @@ static void* rw_reader(void* arg) {
       __atomic_add_fetch(&s->failed, 1, __ATOMIC_RELAXED);
       return NULL;
     }
-    if (s->words[0] != s->words[1]) __atomic_add_fetch(&s->torn, 1, __ATOMIC_RELAXED);
+    if (s->words[2] != 0 || s->words[0] != s->words[1]) __atomic_add_fetch(&s->torn, 1, __ATOMIC_RELAXED);
     shmbus_rwlock_read_unlock(s->rw);
   }
   return NULL;
@@ -292,6 +296,63 @@ static void test_rwlock_dead_reader(void) {
   /* The dead reader's hold is released by the draining writer: nothing to repair. */
   CHECK_OK(shmbus_rwlock_write_lock(rw, 5000, &rec));
   CHECK(rec == 0);
+  CHECK_OK(shmbus_rwlock_write_unlock(rw));
+  shmbus_rwlock_close(rw);
+}
+
+/* A process holding the read lock (alive): a writer times out and lowers its flag again, so readers get in. */
+static void test_rwlock_write_timeout_undoes(void) {
+  const char* name = test_name("rwto");
+  shmbus_rwlock* rw = NULL;
+  child c;
+  int rec = 0;
+  CHECK_OK(shmbus_rwlock_create(name, &rw));
+  c = child_start(rw_read_holder, (void*)name);
+  CHECK(child_wait_signal(&c));
+  CHECK_RC(shmbus_rwlock_write_lock(rw, 20, &rec), SHMBUS_ETIMEDOUT);
+  CHECK(shmbus_rwlock_is_write_locked_by_me(rw) == 0);
+  CHECK_OK(shmbus_rwlock_try_read_lock(rw, &rec));
+  CHECK_OK(shmbus_rwlock_read_unlock(rw));
+  child_kill(&c);
+  shmbus_rwlock_close(rw);
+}
+
+typedef struct slot_ctx {
+  shmbus_rwlock* rw;
+  int rc;
+} slot_ctx;
+
+static void* slot_reader(void* arg) {
+  slot_ctx* c = (slot_ctx*)arg;
+  c->rc = shmbus_rwlock_read_lock(c->rw, 5000, NULL);
+  if (c->rc == SHMBUS_OK) c->rc = shmbus_rwlock_read_unlock(c->rw);
+  return NULL;
+}
+
+/* All 32 slots held, one by a reader that died: a reader waiting for a slot releases the dead hold itself. */
+static void test_rwlock_slots_full_dead_reader(void) {
+  const char* name = test_name("rwfull");
+  shmbus_sync_options o = fast();
+  shmbus_rwlock* rw = NULL;
+  slot_ctx c;
+  pthread_t t;
+  child dead;
+  int i;
+  CHECK_OK(shmbus_rwlock_create_ex(name, &o, &rw));
+  dead = child_start(rw_read_holder, (void*)name);
+  CHECK(child_wait_signal(&dead));
+  /* This thread takes the 31 other slots (its nested read locks each take one). */
+  for (i = 0; i < 31; i++) CHECK_OK(shmbus_rwlock_read_lock(rw, 0, NULL));
+  CHECK_RC(shmbus_rwlock_try_read_lock(rw, NULL), SHMBUS_EAGAIN);
+  child_kill(&dead);
+  c.rw = rw;
+  c.rc = -100;
+  pthread_create(&t, NULL, slot_reader, &c);
+  pthread_join(t, NULL);
+  CHECK_OK(c.rc);
+  for (i = 0; i < 31; i++) CHECK_OK(shmbus_rwlock_read_unlock(rw));
+  CHECK_RC(shmbus_rwlock_read_unlock(rw), SHMBUS_ENOT_OWNER);
+  CHECK_OK(shmbus_rwlock_try_write_lock(rw, NULL));
   CHECK_OK(shmbus_rwlock_write_unlock(rw));
   shmbus_rwlock_close(rw);
 }
@@ -451,6 +512,49 @@ static void test_semaphore_dead_holder(void) {
   shmbus_semaphore_close(u);
 }
 
+/* A process that took a unit, then died holding the ledger mutex in the middle of an update (here: `value`
+   overwritten with garbage): the next acquirer takes the ledger over, returns the dead holder's unit and recounts
+   value from total and the holdings, so the count is exact again. */
+static int sem_ledger_dier(void* arg, int fd) {
+  shmbus_segment* seg = NULL;
+  shmbus_semaphore* s = NULL;
+  shmbus_mutex* ledger = NULL;
+  if (shmbus_segment_open((const char*)arg, &seg) != SHMBUS_OK) return 2;
+  if (shmbus_semaphore_embed(seg, 0, NULL, &s) != SHMBUS_OK) return 3;
+  if (shmbus_semaphore_acquire(s, 5000, NULL) != SHMBUS_OK) return 4;
+  /* The ledger mutex is the first 32 bytes of the semaphore (PROTOCOL §4.3). */
+  if (shmbus_mutex_embed(seg, 0, NULL, &ledger) != SHMBUS_OK) return 5;
+  if (shmbus_mutex_lock(ledger, 5000, NULL) != SHMBUS_OK) return 6;
+  *(volatile uint32_t*)((uint8_t*)shmbus_segment_data(seg) + 32) = 5; /* value: half-done garbage */
+  return hold_forever(fd);
+}
+
+static void test_semaphore_ledger_repair(void) {
+  const char* name = test_name("semrep");
+  shmbus_sync_options o = fast();
+  shmbus_segment* seg = NULL;
+  shmbus_semaphore* s = NULL;
+  child c;
+  int rec = 0;
+  CHECK_OK(shmbus_segment_create(name, 2048, &seg));
+  CHECK_OK(shmbus_semaphore_init(seg, 0, 2, 0));
+  CHECK_OK(shmbus_semaphore_embed(seg, 0, &o, &s));
+  c = child_start(sem_ledger_dier, (void*)name);
+  CHECK(child_wait_signal(&c));
+  child_kill(&c);
+  CHECK_OK(shmbus_semaphore_acquire(s, 5000, &rec));
+  CHECK(rec == 1);
+  /* total 2: this process holds one, the dead one's came back: one free. */
+  CHECK(shmbus_semaphore_value(s) == 1);
+  CHECK_OK(shmbus_semaphore_try_acquire(s, &rec));
+  CHECK(rec == 0);
+  CHECK_RC(shmbus_semaphore_try_acquire(s, &rec), SHMBUS_EAGAIN);
+  CHECK_OK(shmbus_semaphore_release(s, 2));
+  CHECK(shmbus_semaphore_value(s) == 2);
+  shmbus_semaphore_close(s);
+  shmbus_segment_close(seg);
+}
+
 /* ---- Event ------------------------------------------------------------------------------------------------ */
 
 static void test_event_basics(void) {
@@ -559,6 +663,61 @@ static void test_event_processes(void) {
   shmbus_event_close(e);
 }
 
+/* ---- garbage ---------------------------------------------------------------------------------------------- */
+
+static int rc_expected(int rc) {
+  return rc == SHMBUS_OK || rc == SHMBUS_EAGAIN || rc == SHMBUS_ETIMEDOUT || rc == SHMBUS_EINVAL_ARG ||
+         rc == SHMBUS_ENOT_OWNER;
+}
+
+/* Blocks full of random bytes (a buggy or malicious peer): every call returns a code within its timeout, never a
+   crash, a hang or an out-of-range access (the sanitizer builds run this too). */
+static void test_garbage_blocks(void) {
+  const size_t rw_at = 0;
+  const size_t sem_at = SHMBUS_RWLOCK_SIZE;
+  const size_t ev_at = SHMBUS_RWLOCK_SIZE + SHMBUS_SEMAPHORE_SIZE;
+  shmbus_sync_options o = fast();
+  unsigned seed;
+  o.liveness_ms = 5;
+  for (seed = 1; seed <= 12; seed++) {
+    shmbus_segment* seg = NULL;
+    shmbus_rwlock* rw = NULL;
+    shmbus_semaphore* s = NULL;
+    shmbus_event* e = NULL;
+    uint8_t* p;
+    unsigned r = seed;
+    size_t i;
+    int rc;
+    CHECK_OK(shmbus_segment_create(test_name("junk"), ev_at + SHMBUS_EVENT_SIZE, &seg));
+    p = (uint8_t*)shmbus_segment_data(seg);
+    for (i = 0; i < ev_at + SHMBUS_EVENT_SIZE; i++) p[i] = (uint8_t)(rand_r(&r) >> 7);
+    if (seed % 3 == 0) memset(p + 32, 0, 16); /* sometimes a free writer flag / occupancy with junk slots */
+    CHECK_OK(shmbus_rwlock_embed(seg, rw_at, &o, &rw));
+    CHECK_OK(shmbus_semaphore_embed(seg, sem_at, &o, &s));
+    CHECK_OK(shmbus_event_embed(seg, ev_at, &o, &e));
+    CHECK(rc_expected(shmbus_rwlock_try_read_lock(rw, NULL)));
+    shmbus_rwlock_read_unlock(rw);
+    rc = shmbus_rwlock_read_lock(rw, 20, NULL);
+    CHECK(rc_expected(rc));
+    if (rc == SHMBUS_OK) CHECK_OK(shmbus_rwlock_read_unlock(rw));
+    rc = shmbus_rwlock_write_lock(rw, 20, NULL);
+    CHECK(rc_expected(rc));
+    if (rc == SHMBUS_OK) CHECK_OK(shmbus_rwlock_write_unlock(rw));
+    CHECK(rc_expected(shmbus_semaphore_try_acquire(s, NULL)));
+    CHECK(rc_expected(shmbus_semaphore_acquire(s, 20, NULL)));
+    CHECK(rc_expected(shmbus_semaphore_release(s, 1)));
+    CHECK(shmbus_semaphore_value(s) >= 0);
+    CHECK(shmbus_event_is_set(e) >= 0);
+    CHECK(rc_expected(shmbus_event_wait(e, 5)));
+    CHECK_OK(shmbus_event_set(e));
+    CHECK_OK(shmbus_event_reset(e));
+    shmbus_rwlock_close(rw);
+    shmbus_semaphore_close(s);
+    shmbus_event_close(e);
+    shmbus_segment_close(seg);
+  }
+}
+
 int main(void) {
   TEST_RUN(test_rwlock_basics);
   TEST_RUN(test_wrong_kind_and_embed);
@@ -567,11 +726,15 @@ int main(void) {
   TEST_RUN(test_rwlock_dead_writer);
   TEST_RUN(test_rwlock_dead_reader);
   TEST_RUN(test_rwlock_writer_preference);
+  TEST_RUN(test_rwlock_slots_full_dead_reader);
+  TEST_RUN(test_rwlock_write_timeout_undoes);
   TEST_RUN(test_semaphore_basics);
   TEST_RUN(test_semaphore_threads);
   TEST_RUN(test_semaphore_dead_holder);
+  TEST_RUN(test_semaphore_ledger_repair);
   TEST_RUN(test_event_basics);
   TEST_RUN(test_event_threads);
   TEST_RUN(test_event_processes);
+  TEST_RUN(test_garbage_blocks);
   return test_summary();
 }
