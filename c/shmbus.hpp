@@ -404,6 +404,7 @@ class write_guard {
 
 /* ==== SECTION: TOPIC ==== */
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -428,9 +429,12 @@ class bytes {
   constexpr bytes(const std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
   bytes(const void* data, std::size_t size) noexcept : data_(static_cast<const std::byte*>(data)), size_(size) {}
   bytes(std::string_view s) noexcept : data_(reinterpret_cast<const std::byte*>(s.data())), size_(s.size()) {}
-  /* Any contiguous container of 1-byte elements (std::vector<std::byte>, std::vector<uint8_t>, std::array ...). */
+  /* A NUL-terminated string, without its NUL. */
+  bytes(const char* s) noexcept : bytes(std::string_view(s)) {}
+  /* Any contiguous container of 1-byte elements (std::string, std::vector<std::byte>, std::vector<uint8_t>,
+     std::array ...). */
   template <class C, class = decltype(std::declval<const C&>().data()), class = decltype(std::declval<const C&>().size()),
-            class = std::enable_if_t<sizeof(*std::declval<const C&>().data()) == 1 && !std::is_convertible_v<const C&, std::string_view>>>
+            class = std::enable_if_t<sizeof(*std::declval<const C&>().data()) == 1>>
   bytes(const C& c) noexcept : data_(reinterpret_cast<const std::byte*>(c.data())), size_(c.size()) {}
   constexpr const std::byte* data() const noexcept { return data_; }
   constexpr std::size_t size() const noexcept { return size_; }
@@ -468,13 +472,6 @@ class mutable_bytes {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
 };
-
-namespace detail {
-/* Throws shmbus::error for a negative status (the code and the thread's last message). */
-inline void topic_check(int rc) {
-  if (rc < 0) throw error(rc, shmbus_last_error_message());
-}
-}  // namespace detail
 
 enum class from { latest = SHMBUS_FROM_LATEST, oldest = SHMBUS_FROM_OLDEST };
 
@@ -525,12 +522,12 @@ class Subscriber {
  public:
   static Subscriber subscribe(const std::string& name, from start = from::latest) {
     shmbus_sub* s = nullptr;
-    detail::topic_check(shmbus_topic_subscribe(name.c_str(), static_cast<int>(start), &s));
+    check(shmbus_topic_subscribe(name.c_str(), static_cast<int>(start), &s));
     return Subscriber(s);
   }
   static Subscriber subscribe(const std::string& name, const shmbus_sub_options& opts) {
     shmbus_sub* s = nullptr;
-    detail::topic_check(shmbus_topic_subscribe_ex(name.c_str(), &opts, &s));
+    check(shmbus_topic_subscribe_ex(name.c_str(), &opts, &s));
     return Subscriber(s);
   }
   Subscriber(Subscriber&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
@@ -545,13 +542,13 @@ class Subscriber {
   Subscriber& operator=(const Subscriber&) = delete;
   ~Subscriber() { close(); }
 
-  /* The next message (waits up to timeout_ms, -1 forever); std::nullopt at the end of the stream.
+  /* The next message (waits up to `timeout`, shmbus::forever by default); std::nullopt at the end of the stream.
      Throws shmbus::error (SHMBUS_ETIMEDOUT when nothing came in time). */
-  std::optional<Message> read(std::int64_t timeout_ms = -1) {
+  std::optional<Message> read(std::chrono::milliseconds timeout = forever) {
     shmbus_msg m;
-    int rc = shmbus_sub_read(handle(), &m, timeout_ms);
+    int rc = shmbus_sub_read(handle(), &m, detail::ms(timeout));
     if (rc == SHMBUS_EEND) return std::nullopt;
-    detail::topic_check(rc);
+    check(rc);
     return Message(s_, m);
   }
   /* The next message if one is there (never waits). */
@@ -559,13 +556,13 @@ class Subscriber {
     shmbus_msg m;
     int rc = shmbus_sub_try_read(handle(), &m);
     if (rc == SHMBUS_EAGAIN) return std::nullopt;
-    detail::topic_check(rc);
+    check(rc);
     return Message(s_, m);
   }
   std::uint64_t lost() const noexcept { return shmbus_sub_lost(s_); }
   shmbus_sub_stats_t stats() const {
     shmbus_sub_stats_t st;
-    detail::topic_check(shmbus_sub_stats(handle(), &st));
+    check(shmbus_sub_stats(handle(), &st));
     return st;
   }
   void close() noexcept {
@@ -589,7 +586,7 @@ class Subscriber {
     reference operator*() const { return *m_; }
     pointer operator->() const { return &*m_; }
     iterator& operator++() {
-      m_ = s_->read(-1);
+      m_ = s_->read(forever);
       if (!m_) s_ = nullptr;
       return *this;
     }
@@ -625,11 +622,11 @@ class Topic {
     /* Publishes the first `size` bytes (default all); returns the seq. */
     std::uint64_t commit(std::size_t size) {
       std::uint64_t seq = 0;
-      detail::topic_check(shmbus_topic_commit(std::exchange(t_, nullptr), size, &seq));
+      check(shmbus_topic_commit(std::exchange(t_, nullptr), size, &seq));
       return seq;
     }
     std::uint64_t commit() { return commit(l_.size); }
-    void abort() { detail::topic_check(shmbus_topic_abort(std::exchange(t_, nullptr))); }
+    void abort() { check(shmbus_topic_abort(std::exchange(t_, nullptr))); }
 
    private:
     friend class Topic;
@@ -654,16 +651,16 @@ class Topic {
     c.single_publisher = o.single_publisher ? 1 : 0;
     c.no_timestamps = o.timestamps ? 0 : 1;
     shmbus_topic* t = nullptr;
-    detail::topic_check(shmbus_topic_create_ex(name.c_str(), &c, &t));
+    check(shmbus_topic_create_ex(name.c_str(), &c, &t));
     return Topic(t);
   }
   static Topic open(const std::string& name) {
     shmbus_topic* t = nullptr;
-    detail::topic_check(shmbus_topic_open(name.c_str(), &t));
+    check(shmbus_topic_open(name.c_str(), &t));
     return Topic(t);
   }
   static Subscriber subscribe(const std::string& name, from start = from::latest) { return Subscriber::subscribe(name, start); }
-  static void unlink(const std::string& name) { detail::topic_check(shmbus_topic_unlink(name.c_str())); }
+  static void unlink(const std::string& name) { check(shmbus_topic_unlink(name.c_str())); }
 
   Topic(Topic&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
   Topic& operator=(Topic&& o) noexcept {
@@ -678,29 +675,29 @@ class Topic {
   ~Topic() { close(); }
 
   /* Publishes a copy of `data`; returns its seq. */
-  std::uint64_t publish(shmbus::bytes data, std::int64_t timeout_ms = -1) {
+  std::uint64_t publish(shmbus::bytes data, std::chrono::milliseconds timeout = forever) {
     std::uint64_t seq = 0;
-    detail::topic_check(shmbus_topic_publish_ex(handle(), data.data(), data.size(), timeout_ms, &seq));
+    check(shmbus_topic_publish_ex(handle(), data.data(), data.size(), detail::ms(timeout), &seq));
     return seq;
   }
-  Loan loan(std::size_t size, std::int64_t timeout_ms = -1) {
+  Loan loan(std::size_t size, std::chrono::milliseconds timeout = forever) {
     shmbus_loan l;
-    detail::topic_check(shmbus_topic_loan(handle(), size, timeout_ms, &l));
+    check(shmbus_topic_loan(handle(), size, detail::ms(timeout), &l));
     return Loan(t_, l);
   }
   shmbus_topic_stats_t stats() const {
     shmbus_topic_stats_t st;
-    detail::topic_check(shmbus_topic_stats(handle(), &st));
+    check(shmbus_topic_stats(handle(), &st));
     return st;
   }
   std::uint32_t subscribers() const {
     std::uint32_t n = 0;
-    detail::topic_check(shmbus_topic_subscribers(handle(), &n));
+    check(shmbus_topic_subscribers(handle(), &n));
     return n;
   }
-  std::uint32_t wait_for_subscribers(std::uint32_t n, std::int64_t timeout_ms = -1) {
+  std::uint32_t wait_for_subscribers(std::uint32_t n, std::chrono::milliseconds timeout = forever) {
     std::uint32_t have = 0;
-    detail::topic_check(shmbus_topic_wait_for_subscribers(handle(), n, timeout_ms, &have));
+    check(shmbus_topic_wait_for_subscribers(handle(), n, detail::ms(timeout), &have));
     return have;
   }
   std::uint64_t capacity() const noexcept { return shmbus_topic_capacity(t_); }
@@ -741,15 +738,15 @@ class Mailbox {
 
   static Mailbox create(const std::string& name, std::size_t max_size = 65536) {
     shmbus_mailbox* m = nullptr;
-    detail::topic_check(shmbus_mailbox_create(name.c_str(), max_size, &m));
+    check(shmbus_mailbox_create(name.c_str(), max_size, &m));
     return Mailbox(m);
   }
   static Mailbox open(const std::string& name) {
     shmbus_mailbox* m = nullptr;
-    detail::topic_check(shmbus_mailbox_open(name.c_str(), &m));
+    check(shmbus_mailbox_open(name.c_str(), &m));
     return Mailbox(m);
   }
-  static void unlink(const std::string& name) { detail::topic_check(shmbus_mailbox_unlink(name.c_str())); }
+  static void unlink(const std::string& name) { check(shmbus_mailbox_unlink(name.c_str())); }
 
   Mailbox(Mailbox&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
   Mailbox& operator=(Mailbox&& o) noexcept {
@@ -764,9 +761,9 @@ class Mailbox {
   ~Mailbox() { close(); }
 
   /* Replaces the value; returns the new version. */
-  std::uint64_t write(shmbus::bytes data, std::int64_t timeout_ms = -1) {
+  std::uint64_t write(shmbus::bytes data, std::chrono::milliseconds timeout = forever) {
     std::uint64_t v = 0;
-    detail::topic_check(shmbus_mailbox_write_ex(handle(), data.data(), data.size(), timeout_ms, &v));
+    check(shmbus_mailbox_write_ex(handle(), data.data(), data.size(), detail::ms(timeout), &v));
     return v;
   }
   /* The current value (a private copy). */
@@ -774,7 +771,7 @@ class Mailbox {
     value out;
     out.data.resize(shmbus_mailbox_max_size(handle()));
     shmbus_mailbox_value v;
-    detail::topic_check(shmbus_mailbox_read(handle(), out.data.data(), out.data.size(), &v));
+    check(shmbus_mailbox_read(handle(), out.data.data(), out.data.size(), &v));
     out.data.resize(v.size);
     out.version = v.version;
     out.timestamp_us = v.timestamp_us;
@@ -784,19 +781,19 @@ class Mailbox {
   std::uint64_t read(std::vector<std::byte>& into) const {
     into.resize(shmbus_mailbox_max_size(handle()));
     shmbus_mailbox_value v;
-    detail::topic_check(shmbus_mailbox_read(handle(), into.data(), into.size(), &v));
+    check(shmbus_mailbox_read(handle(), into.data(), into.size(), &v));
     into.resize(v.size);
     return v.version;
   }
   std::uint64_t version() const {
     std::uint64_t v = 0;
-    detail::topic_check(shmbus_mailbox_version(handle(), &v));
+    check(shmbus_mailbox_version(handle(), &v));
     return v;
   }
   /* Waits until the version is greater than `since`; returns it. Throws shmbus::error on timeout. */
-  std::uint64_t wait_changed(std::uint64_t since, std::int64_t timeout_ms = -1) {
+  std::uint64_t wait_changed(std::uint64_t since, std::chrono::milliseconds timeout = forever) {
     std::uint64_t v = 0;
-    detail::topic_check(shmbus_mailbox_wait_changed(handle(), since, timeout_ms, &v));
+    check(shmbus_mailbox_wait_changed(handle(), since, detail::ms(timeout), &v));
     return v;
   }
   std::size_t max_size() const noexcept { return shmbus_mailbox_max_size(m_); }

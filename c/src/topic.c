@@ -99,7 +99,6 @@ struct shmbus_topic {
   int single;
   int timestamps;
   int entry;
-  int closed;
   uint32_t liveness_ms;
   /* the open loan (one per handle) */
   int loaned;
@@ -401,7 +400,7 @@ static int topic_finish_open(shmbus_segment *seg, int entry, int timestamps, uin
   *out = t;
   return 0;
 fail:
-  if (entry >= 0) tp_registry_unregister(&t->v, entry);
+  if (entry >= 0 && t->v.p != NULL) tp_registry_unregister(&t->v, entry);
   sbi_segment_close(seg);
   free(t);
   return r;
@@ -504,7 +503,6 @@ int shmbus_topic_unlink(const char *name) { return shmbus_segment_unlink(name); 
 
 static int tp_check_topic(const shmbus_topic *t, const char *what) {
   if (t == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: topic is NULL", what);
-  if (t->closed) return sbi_fail(SHMBUS_ECLOSED, "%s: topic \"%s\" is closed", what, t->v.name);
   return 0;
 }
 
@@ -850,7 +848,7 @@ static int tp_try_next(shmbus_sub *s, shmbus_msg *m, void *buf, size_t cap) {
     /* SYNC TOPIC-VALIDATE (acquire fence): the header and payload loads complete before the tail loads; pairs
      * with the publisher's TOPIC-RECLAIM fence */
     sbi_fence_acquire();
-    uint64_t tail;
+    uint64_t tail = 0;
     int r = tp_read_tail_seq(v, &tail);
     if (r != 0) return r;
     if (tail <= seq) {
@@ -948,10 +946,14 @@ static int tp_wait_read(shmbus_sub *s, shmbus_msg *m, void *buf, size_t cap, int
     if (left == 0) return sbi_fail(SHMBUS_ETIMEDOUT, "read on topic \"%s\" timed out after %lld ms", s->v.name, (long long)timeout_ms);
     /* While a publisher is known, wake every liveness_ms to notice one killed without closing. */
     int64_t slice = s->saw_publisher && (left < 0 || left > (int64_t)s->liveness_ms) ? (int64_t)s->liveness_ms : left;
-    /* SYNC TOPIC-PARK (§3 counter word: tag announce, re-check commit, futex wait). The registry word was
-     * re-checked by the scan just above; a publisher that closes between that scan and the announce is noticed
-     * at the end of this slice (at most liveness_ms while a publisher is known, the only case where it matters). */
-    int pr = sbi_park_counter(tp_w32(s->v.p + TP_COMMIT), tp_w32(s->v.p + TP_SLEEPERS), s->idle, slice);
+    uint32_t *commit = tp_w32(s->v.p + TP_COMMIT), *sleepers = tp_w32(s->v.p + TP_SLEEPERS);
+    /* SYNC TOPIC-PARK (§3 counter word): announce the tag and re-check commit without sleeping (timeout 0 makes
+     * no system call), then re-check the registry word (seq_cst): with a closing publisher's seq_cst registry bump
+     * and its sleepers load this is the Dekker pair of §5.8, so a publisher leaving now is seen here or wakes us. */
+    if (sbi_park_counter(commit, sleepers, s->idle, 0) != SHMBUS_ETIMEDOUT) continue;
+    if (sbi_load32(tp_w32(s->v.p + TP_REGISTRY), __ATOMIC_SEQ_CST) != s->seen_registry) continue;
+    /* SYNC TOPIC-PARK: the sleep itself (announces again, re-checks commit, futex wait); never withdrawn. */
+    int pr = sbi_park_counter(commit, sleepers, s->idle, slice);
     if (pr == SHMBUS_ETIMEDOUT && !tp_has_new(s)) {
       if (sbi_left_ms(deadline) == 0) {
         return sbi_fail(SHMBUS_ETIMEDOUT, "read on topic \"%s\" timed out after %lld ms", s->v.name, (long long)timeout_ms);
@@ -978,7 +980,7 @@ int shmbus_sub_read_copy(shmbus_sub *s, void *buf, size_t cap, shmbus_msg *m, in
 int shmbus_msg_valid(const shmbus_sub *s, const shmbus_msg *m) {
   if (s == NULL || m == NULL || m->seq == 0) return 0;
   sbi_fence_acquire(); /* SYNC TOPIC-VALIDATE: the caller's loads from the view complete before the tail loads */
-  uint64_t tail;
+  uint64_t tail = 0;
   if (tp_read_tail_seq(&s->v, &tail) != 0) return 0;
   return tail <= m->seq;
 }

@@ -1,4 +1,5 @@
 /* test_topic.c: the C Topic (PROTOCOL §5) with real shared memory and, where it matters, real processes (fork). */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -345,6 +346,95 @@ static void corrupt_segments_are_refused(void) {
   shmbus_segment_close(seg);
 }
 
+
+/* Threads of one process: two publishers (a handle each) and a reader; the writers' lock orders them. */
+typedef struct thread_pub {
+  const char* name;
+  uint32_t id;
+  int rc;
+} thread_pub;
+
+#define PER_THREAD 20000
+
+static void* publish_thread(void* arg) {
+  thread_pub* p = (thread_pub*)arg;
+  shmbus_topic* t = NULL;
+  p->rc = shmbus_topic_open(p->name, &t);
+  for (uint32_t i = 0; p->rc == 0 && i < PER_THREAD; i++) {
+    uint32_t msg[2] = {p->id, i};
+    p->rc = shmbus_topic_publish(t, msg, sizeof msg);
+  }
+  shmbus_topic_close(t);
+  return NULL;
+}
+
+static void threads_publish_into_one_topic(void) {
+  const char* name = test_name("tpthr");
+  shmbus_topic* t = NULL;
+  shmbus_sub* s = NULL;
+  /* room for every record: nothing may be lost, whatever the scheduling */
+  CHECK_OK(shmbus_topic_create(name, 2 * PER_THREAD * 48 + 4096, 64, &t));
+  CHECK_OK(shmbus_topic_subscribe(name, SHMBUS_FROM_LATEST, &s));
+  thread_pub pubs[2] = {{name, 0, 0}, {name, 1, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, publish_thread, &pubs[i]) == 0);
+  uint32_t next[2] = {0, 0};
+  uint64_t last = 0;
+  for (int n = 0; n < 2 * PER_THREAD; n++) {
+    shmbus_msg m;
+    int rc = shmbus_sub_read(s, &m, 20000);
+    if (rc != 0) break;
+    uint32_t msg[2];
+    memcpy(msg, m.data, sizeof msg);
+    if (m.size != sizeof msg || msg[0] > 1 || msg[1] != next[msg[0]] || m.seq != last + 1) break;
+    next[msg[0]]++;
+    last = m.seq;
+  }
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  CHECK(pubs[0].rc == 0 && pubs[1].rc == 0);
+  CHECK(next[0] == PER_THREAD && next[1] == PER_THREAD && shmbus_sub_lost(s) == 0);
+  shmbus_sub_close(s);
+  shmbus_topic_close(t);
+}
+
+/* A subscriber that waits for the topic to appear (another process creates it later) starts at the oldest
+ * message; the creator waits for it to register before publishing. */
+static void subscriber_waits_for_the_topic(void) {
+  const char* name = test_name("tpwait");
+  char nm[128];
+  snprintf(nm, sizeof nm, "%s", name);
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    shmbus_sub_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.wait_ms = 20000;
+    shmbus_sub* s = NULL;
+    if (write(ready[1], "s", 1) != 1) _exit(2);
+    if (shmbus_topic_subscribe_ex(nm, &o, &s) != 0) _exit(3);
+    shmbus_msg m;
+    if (shmbus_sub_read(s, &m, 20000) != 0 || m.seq != 1 || m.size != 5 || memcmp(m.data, "first", 5) != 0) _exit(4);
+    _exit(shmbus_sub_read(s, &m, 20000) == SHMBUS_EEND ? 0 : 5);
+  }
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1);
+  shmbus_topic* t = NULL;
+  CHECK_OK(shmbus_topic_create(name, 4096, 64, &t));
+  uint32_t have = 0;
+  CHECK_OK(shmbus_topic_wait_for_subscribers(t, 1, 20000, &have));
+  CHECK(have == 1);
+  CHECK_OK(shmbus_topic_publish(t, "first", 5));
+  CHECK_OK(shmbus_topic_close(t));
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(ready[0]);
+  close(ready[1]);
+}
+
 int main(void) {
   RUN(publish_then_read_from_oldest_and_latest);
   RUN(bad_input_is_an_error_code);
@@ -356,5 +446,7 @@ int main(void) {
   RUN(parked_reader_in_another_process_is_woken);
   RUN(killed_publisher_is_recovered);
   RUN(corrupt_segments_are_refused);
+  RUN(threads_publish_into_one_topic);
+  RUN(subscriber_waits_for_the_topic);
   return test_summary();
 }

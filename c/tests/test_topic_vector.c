@@ -9,7 +9,8 @@
 
 #define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
 
-static json_value* vec;
+static json* vec;
+static char* vec_text;
 static uint8_t* bin;
 static size_t bin_len;
 
@@ -20,26 +21,29 @@ static uint64_t read_le(const uint8_t* p, int width) {
 }
 
 static void load(void) {
-  vec = json_load(VECTORS "topic-ring.json");
+  size_t len = 0;
+  vec_text = json_read_file(VECTORS "topic-ring.json", &len);
+  CHECK(vec_text != NULL);
+  vec = json_parse(vec_text, len);
   CHECK(vec != NULL);
-  bin = json_read_file(VECTORS "topic-ring.bin", &bin_len);
+  bin = (uint8_t*)json_read_file(VECTORS "topic-ring.bin", &bin_len);
   CHECK(bin != NULL);
-  CHECK(json_u64(json_get(vec, "size")) == bin_len);
+  CHECK(json_get(vec, "size")->num == (double)bin_len);
 }
 
 static void fields_read_as_their_values(void) {
   CHECK(vec != NULL && bin != NULL);
-  const json_value* fields = json_get(vec, "fields");
-  CHECK(fields != NULL && fields->count > 0);
-  for (size_t i = 0; i < fields->count; i++) {
-    const json_value* f = json_at(fields, i);
-    const char* type = json_str(json_get(f, "type"));
-    size_t off = (size_t)json_u64(json_get(f, "offset"));
+  const json* fields = json_get(vec, "fields");
+  CHECK(fields != NULL && fields->n > 0);
+  for (size_t i = 0; i < fields->n; i++) {
+    const json* f = fields->items[i];
+    const char* type = json_get(f, "type")->str;
+    size_t off = (size_t)json_get(f, "offset")->num;
     int width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 : strcmp(type, "u64") == 0 ? 8 : 4;
     CHECK(off + (size_t)width <= bin_len);
     uint64_t v = read_le(bin + off, width);
-    if (strcmp(type, "i32") == 0) CHECK((int64_t)(int32_t)v == strtoll(json_get(f, "value")->text, NULL, 10));
-    else CHECK(v == json_u64(json_get(f, "value")));
+    if (strcmp(type, "i32") == 0) CHECK((double)(int32_t)v == json_get(f, "value")->num);
+    else CHECK((double)v == json_get(f, "value")->num);
   }
 }
 
@@ -50,17 +54,17 @@ static int copy_payload(shmbus_segment* seg, void* ctx) {
 }
 
 /* Compares a read message with an expected { seq, size, timestampMicros?, bytes? } (only the keys listed). */
-static int msg_matches(const shmbus_msg* m, const json_value* want) {
-  const json_value* v;
-  if ((v = json_get(want, "seq")) != NULL && m->seq != json_u64(v)) return 0;
-  if ((v = json_get(want, "size")) != NULL && m->size != json_u64(v)) return 0;
-  if ((v = json_get(want, "timestampMicros")) != NULL && m->timestamp_us != json_u64(v)) return 0;
+static int msg_matches(const shmbus_msg* m, const json* want) {
+  const json* v;
+  if ((v = json_get(want, "seq")) != NULL && (double)m->seq != v->num) return 0;
+  if ((v = json_get(want, "size")) != NULL && (double)m->size != v->num) return 0;
+  if ((v = json_get(want, "timestampMicros")) != NULL && (double)m->timestamp_us != v->num) return 0;
   if ((v = json_get(want, "bytes")) != NULL) {
-    if (v->count != m->size) return 0;
-    for (size_t i = 0; i < v->count; i++)
-      if (((const uint8_t*)m->data)[i] != json_u64(json_at(v, i))) return 0;
+    if (v->n != m->size) return 0;
+    for (size_t i = 0; i < v->n; i++)
+      if (((const uint8_t*)m->data)[i] != (uint8_t)v->items[i]->num) return 0;
   }
-  if ((v = json_get(want, "text")) != NULL && (strlen(json_str(v)) != m->size || memcmp(json_str(v), m->data, m->size) != 0)) return 0;
+  if ((v = json_get(want, "text")) != NULL && (strlen(v->str) != m->size || memcmp(v->str, m->data, m->size) != 0)) return 0;
   return 1;
 }
 
@@ -79,14 +83,14 @@ static shmbus_sub* sub_by_id(const char* id) {
 
 static void expect_steps_hold(void) {
   CHECK(vec != NULL && bin != NULL);
-  const json_value* map = json_get(vec, "map");
-  CHECK(strcmp(json_str(json_get(map, "as")), "payload") == 0 && strcmp(json_str(json_get(map, "kind")), "topic") == 0);
-  const json_value* p = json_get(map, "params");
+  const json* map = json_get(vec, "map");
+  CHECK(strcmp(json_get(map, "as")->str, "payload") == 0 && strcmp(json_get(map, "kind")->str, "topic") == 0);
+  const json* p = json_get(map, "params");
   uint32_t params[16] = {0};
-  CHECK(p != NULL && p->count <= 16);
-  for (size_t i = 0; i < p->count; i++) params[i] = (uint32_t)json_u64(json_at(p, i));
-  /* not test_name(): the segment outlives this test function (closed in main) */
-  snprintf(seg_name, sizeof seg_name, "ctest-tvec-%ld", (long)getpid());
+  CHECK(p->n <= 16);
+  for (size_t i = 0; i < p->n; i++) params[i] = (uint32_t)p->items[i]->num;
+  /* unlinked when this test ends (test.h); the handles stay mapped until main closes them */
+  snprintf(seg_name, sizeof seg_name, "%s", test_name("tvec"));
   shmbus_segment_create_options co;
   memset(&co, 0, sizeof co);
   co.struct_size = sizeof co;
@@ -95,23 +99,23 @@ static void expect_steps_hold(void) {
   co.params = params;
   co.init = copy_payload;
   CHECK_OK(shmbus_segment_create_ex(seg_name, &co, &seg));
-  const json_value* steps = json_get(vec, "expect");
-  CHECK(steps != NULL && steps->count > 0);
-  for (size_t i = 0; i < steps->count; i++) {
-    const json_value* st = json_at(steps, i);
-    const char* op = json_str(json_get(st, "op"));
-    const json_value* args = json_get(st, "args");
-    const json_value* want = json_get(st, "result");
+  const json* steps = json_get(vec, "expect");
+  CHECK(steps != NULL && steps->n > 0);
+  for (size_t i = 0; i < steps->n; i++) {
+    const json* st = steps->items[i];
+    const char* op = json_get(st, "op")->str;
+    const json* args = json_get(st, "args");
+    const json* want = json_get(st, "result");
     fprintf(stderr, "  step %zu: %s\n", i, op);
     if (strcmp(op, "subscribe") == 0) {
       CHECK(nsubs < 8);
-      const char* from = json_str(json_get(args, "from"));
-      snprintf(sub_ids[nsubs], sizeof sub_ids[0], "%s", json_str(json_get(args, "id")));
+      const char* from = json_get(args, "from")->str;
+      snprintf(sub_ids[nsubs], sizeof sub_ids[0], "%s", json_get(args, "id")->str);
       CHECK_OK(shmbus_topic_subscribe(seg_name, strcmp(from, "oldest") == 0 ? SHMBUS_FROM_OLDEST : SHMBUS_FROM_LATEST, &subs[nsubs]));
       nsubs++;
       CHECK(want->type == JSON_NULL);
     } else if (strcmp(op, "tryRead") == 0) {
-      shmbus_sub* s = sub_by_id(json_str(json_get(args, "id")));
+      shmbus_sub* s = sub_by_id(json_get(args, "id")->str);
       CHECK(s != NULL);
       shmbus_msg m;
       int rc = shmbus_sub_try_read(s, &m);
@@ -123,15 +127,15 @@ static void expect_steps_hold(void) {
         CHECK(shmbus_msg_valid(s, &m) == 1);
       }
     } else if (strcmp(op, "lost") == 0) {
-      shmbus_sub* s = sub_by_id(json_str(json_get(args, "id")));
+      shmbus_sub* s = sub_by_id(json_get(args, "id")->str);
       CHECK(s != NULL);
-      CHECK(shmbus_sub_lost(s) == json_u64(want));
+      CHECK((double)shmbus_sub_lost(s) == want->num);
     } else if (strcmp(op, "publish") == 0) {
       if (pub == NULL) CHECK_OK(shmbus_topic_open(seg_name, &pub));
-      const char* text = json_str(json_get(args, "text"));
+      const char* text = json_get(args, "text")->str;
       uint64_t seq = 0;
       CHECK_OK(shmbus_topic_publish_ex(pub, text, strlen(text), 5000, &seq));
-      CHECK(seq == json_u64(want));
+      CHECK((double)seq == want->num);
     } else {
       fprintf(stderr, "  unknown op %s\n", op);
       CHECK(0);
@@ -146,8 +150,8 @@ int main(void) {
   for (int i = 0; i < nsubs; i++) shmbus_sub_close(subs[i]);
   shmbus_topic_close(pub);
   shmbus_segment_close(seg);
-  if (seg_name[0]) shmbus_segment_unlink(seg_name);
   json_free(vec);
+  free(vec_text);
   free(bin);
   return test_summary();
 }

@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { Topic } from '../../src/index.js';
+import { Topic, isShmbusError } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
 
@@ -171,5 +171,57 @@ describe('Topic across C and Node', () => {
     } finally {
       topic.close();
     }
+  });
+  it('single-publisher topic across languages: a live C publisher excludes Node and the reverse; killed -9, its place is taken over', async () => {
+    const name = names.name('xsingle');
+    Topic.create(name, { capacity: 64 << 10, maxMessageSize: 1024, singlePublisher: true }).close(); // creator steps aside
+    const reader = Topic.subscribe(name);
+    try {
+      const c = spawnC('topic-peer', ['single', name]);
+      await c.line('publishing');
+      assert.equal((await reader.read({ timeout: 10_000 }))?.text(), 'alive');
+      assert.throws(() => Topic.open(name), (e: unknown) => isShmbusError(e, 'ERR_PUBLISHER_EXISTS'));
+      c.kill('SIGKILL');
+      assert.equal(await c.exited, 'SIGKILL');
+      const node = spawnPeer(fixture('topic-loan-holder'), [name, 'single']); // takes the dead C publisher's place
+      await node.line('publishing');
+      assert.equal((await reader.read({ timeout: 10_000 }))?.seq, 2);
+      const refused = cPub(name, 0, 1, 12, 100);
+      assert.equal(await refused.exited, 1);
+      assert.match(refused.stderr(), /ERR_PUBLISHER_EXISTS/);
+      node.kill('SIGKILL');
+      assert.equal(await node.exited, 'SIGKILL');
+      const next = cPub(name, 0, 1, 12, 100);
+      assert.equal(await next.line(/^done /, 30_000), 'done 3');
+      await expectCleanExit(next);
+    } finally {
+      reader.close();
+    }
+  });
+  it('end of stream across languages: C publishers leaving (closed, or killed -9) end a Node for-await; a Node one leaving ends a C read', async () => {
+    const name = names.name('xend');
+    Topic.create(name, { capacity: 64 << 10, maxMessageSize: 1024 }).close(); // no publisher left: nothing ended yet
+    const nsub = spawnPeer(fixture('topic-until-end'), [name, '100']);
+    await nsub.line('subscribed');
+    const pub = cPub(name, 0, 3, 12, 100); // registers, publishes 3, closes
+    await expectCleanExit(pub);
+    assert.equal(await nsub.line(/^end /), 'end read=3 closed=true');
+    await expectCleanExit(nsub);
+
+    const nsub2 = spawnPeer(fixture('topic-until-end'), [name, '100']);
+    await nsub2.line('subscribed');
+    const killed = spawnC('topic-peer', ['single', name]); // a plain topic: opens, publishes "alive", stays
+    await killed.line('publishing');
+    await nsub2.line('got alive');
+    killed.kill('SIGKILL');
+    assert.equal(await nsub2.line(/^end /), 'end read=1 closed=true'); // noticed within livenessInterval (100 ms)
+    await expectCleanExit(nsub2);
+
+    const csub = cSub(name, 1, 0, 0);
+    await csub.line('ready');
+    const npub = nodePub({ topic: name, pub: 0, count: 5, minSize: 12, maxSize: 100 });
+    await expectCleanExit(npub);
+    assert.match(await csub.line(/^done /), /^done read=5 lost=0 /);
+    await expectCleanExit(csub);
   });
 });

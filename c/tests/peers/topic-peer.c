@@ -9,10 +9,14 @@
  *   topic-peer sub <topic> <pubs> <perPub> <untilSeq> <latest|oldest> <copy|zc> <go|hold>
  *       subscribes, prints "ready" (hold: then waits for a line on stdin), reads and checks every message;
  *       stops after perPub messages of every publisher (perPub > 0: nothing may be missing) or once it read
- *       seq >= untilSeq; prints "done read=<n> lost=<n> first=<seq> last=<seq> gaps=<n>".
+ *       seq >= untilSeq, or (both 0) at the end of the stream (no publisher left); prints
+ *       "done read=<n> lost=<n> first=<seq> last=<seq> gaps=<n>".
  *   topic-peer loan <topic>
  *       opens the topic, loans 4000 bytes (holding the writers' lock), fills half, prints "loaned <seq>", waits to
  *       be killed.
+ *   topic-peer single <topic>
+ *       opens a single-publisher topic (so holds its writers' lock), publishes "alive", prints "publishing", waits
+ *       to be killed.
  *   topic-peer flood <topic>
  *       publishes big checksummed messages (loan, fill, commit) forever; prints "flooding" after 3 (to be killed).
  * Every wait is bounded (30 s), so a broken run fails instead of hanging.
@@ -84,6 +88,7 @@ static int run_sub(char** a) {
   for (;;) {
     shmbus_msg m;
     int rc = zc ? shmbus_sub_read(s, &m, 30000) : shmbus_sub_read_copy(s, buf, cap, &m, 30000);
+    if (rc == SHMBUS_EEND && per_pub == 0 && until == 0) break;
     if (rc == SHMBUS_EEND) {
       fprintf(stderr, "the stream ended (no publisher left) before the last message\n");
       return 1;
@@ -141,6 +146,15 @@ static int run_loan(char** a) {
   return 0;
 }
 
+static int run_single(char** a) {
+  shmbus_topic* t = NULL;
+  peer_check(shmbus_topic_open(a[0], &t), "shmbus_topic_open");
+  peer_check(shmbus_topic_publish(t, "alive", 5), "shmbus_topic_publish");
+  peer_say("publishing");
+  for (;;) pause();
+  return 0;
+}
+
 static int run_flood(char** a) {
   shmbus_topic* t = NULL;
   peer_check(shmbus_topic_open(a[0], &t), "shmbus_topic_open");
@@ -162,6 +176,7 @@ int main(int argc, char** argv) {
   if (argc >= 9 && strcmp(argv[1], "sub") == 0) return run_sub(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "loan") == 0) return run_loan(argv + 2);
   if (argc >= 3 && strcmp(argv[1], "flood") == 0) return run_flood(argv + 2);
+  if (argc >= 3 && strcmp(argv[1], "single") == 0) return run_single(argv + 2);
   fprintf(stderr, "usage: topic-peer pub|sub|loan|flood ... (see the comment at the top of topic-peer.c)\n");
   return 2;
 }
