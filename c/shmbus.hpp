@@ -815,9 +815,397 @@ class Mailbox {
 /* ==== END: MAILBOX ==== */
 
 /* ==== SECTION: QUEUE ==== */
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace shmbus {
+
+
+/* Options of Queue::create / open / open_or_create (0 = the default, as in shmbus_queue_options). */
+struct queue_options {
+  std::uint32_t slots = 0;
+  std::uint32_t max_message_size = 0;
+  unsigned mode = 0;
+  std::chrono::milliseconds open_timeout{0}; /* wait for the queue to appear (0 = not at all; forever) */
+  std::chrono::milliseconds liveness{0};  /* 0 = 50 ms */
+  std::chrono::microseconds spin{0};      /* 0 = 50 us, negative = none */
+};
+
+/* A message received from a Queue (its own copy of the bytes). */
+struct queue_message {
+  std::vector<std::byte> data;
+  bool is_text = false;
+  bytes view() const noexcept { return {data.data(), data.size()}; }
+  std::string_view text() const noexcept { return view().text(); }
+};
+
+/* A lossless bounded queue (RAII: the destructor detaches this handle; end() ends the stream for everyone). */
+class Queue {
+ public:
+  static Queue create(const std::string& name, std::uint32_t slots = 0, std::uint32_t max_message_size = 0) {
+    shmbus_queue* q = nullptr;
+    check(shmbus_queue_create(name.c_str(), slots, max_message_size, &q));
+    return Queue(q);
+  }
+  static Queue create(const std::string& name, const queue_options& o) {
+    shmbus_queue_options c = to_c(o);
+    shmbus_queue* q = nullptr;
+    check(shmbus_queue_create_ex(name.c_str(), &c, &q));
+    return Queue(q);
+  }
+  static Queue open(const std::string& name, const queue_options& o = {}) {
+    shmbus_queue_options c = to_c(o);
+    shmbus_queue* q = nullptr;
+    check(shmbus_queue_open_ex(name.c_str(), &c, &q));
+    return Queue(q);
+  }
+  static Queue open_or_create(const std::string& name, const queue_options& o = {}) {
+    shmbus_queue_options c = to_c(o);
+    shmbus_queue* q = nullptr;
+    check(shmbus_queue_open_or_create_ex(name.c_str(), &c, &q));
+    return Queue(q);
+  }
+  static void unlink(const std::string& name) { check(shmbus_queue_unlink(name.c_str())); }
+
+  Queue(Queue&& o) noexcept : q_(std::exchange(o.q_, nullptr)) {}
+  Queue& operator=(Queue&& o) noexcept {
+    if (this != &o) {
+      close();
+      q_ = std::exchange(o.q_, nullptr);
+    }
+    return *this;
+  }
+  Queue(const Queue&) = delete;
+  Queue& operator=(const Queue&) = delete;
+  ~Queue() { close(); }
+
+  /* Sends, waiting while the queue is full (at most `timeout`). Throws shmbus::error: SHMBUS_ECLOSED after
+     the end of the stream, SHMBUS_ETIMEDOUT, SHMBUS_EMESSAGE_TOO_LARGE. */
+  void send(bytes data, std::chrono::milliseconds timeout = forever) {
+    check(shmbus_queue_send(handle(), data.data(), data.size(), detail::ms(timeout)));
+  }
+  /* Sends text (flagged as text: a Node receiver sees m.isText). */
+  void send_text(std::string_view text, std::chrono::milliseconds timeout = forever) {
+    check(shmbus_queue_send_ex(handle(), text.data(), text.size(), SHMBUS_MSG_TEXT, detail::ms(timeout)));
+  }
+  /* Sends if there is room: false when the queue is full. */
+  bool try_send(bytes data, bool is_text = false) {
+    int rc = shmbus_queue_try_send_ex(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u);
+    if (rc == SHMBUS_EAGAIN) return false;
+    check(rc);
+    return true;
+  }
+
+  /* The next message (waits up to `timeout`, forever by default); std::nullopt at the end of the stream. Throws
+     shmbus::error (SHMBUS_ETIMEDOUT when nothing came in time). */
+  std::optional<queue_message> receive(std::chrono::milliseconds timeout = forever) {
+    queue_message m;
+    if (!receive_into(m, timeout)) return std::nullopt;
+    return m;
+  }
+  /* The same into a message whose buffer is reused (no allocation once it has grown): false at the end. */
+  bool receive_into(queue_message& m, std::chrono::milliseconds timeout = forever) {
+    m.data.resize(shmbus_queue_max_message_size(handle()));
+    std::size_t len = 0;
+    std::uint32_t flags = 0;
+    int rc = shmbus_queue_receive_ex(q_, m.data.data(), m.data.size(), &len, &flags, detail::ms(timeout));
+    if (rc == SHMBUS_EEND) return false;
+    check(rc);
+    m.data.resize(len);
+    m.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
+    return true;
+  }
+  /* The next message if one is there (never waits); std::nullopt when empty or ended (see ended()). */
+  std::optional<queue_message> try_receive() {
+    queue_message m;
+    m.data.resize(shmbus_queue_max_message_size(handle()));
+    std::size_t len = 0;
+    std::uint32_t flags = 0;
+    int rc = shmbus_queue_try_receive_ex(q_, m.data.data(), m.data.size(), &len, &flags);
+    if (rc == SHMBUS_EAGAIN || rc == SHMBUS_EEND) return std::nullopt;
+    check(rc);
+    m.data.resize(len);
+    m.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
+    return m;
+  }
+
+  /* Ends the stream for everyone (idempotent). */
+  void end() { check(shmbus_queue_end(handle())); }
+  bool ended() const {
+    int rc = shmbus_queue_ended(handle());
+    check(rc);
+    return rc == 1;
+  }
+  shmbus_queue_stats stats() const {
+    shmbus_queue_stats st;
+    check(shmbus_queue_get_stats(handle(), &st));
+    return st;
+  }
+  std::uint32_t slots() const { return shmbus_queue_slots(handle()); }
+  std::uint32_t max_message_size() const { return shmbus_queue_max_message_size(handle()); }
+  /* Detaches this handle (the stream goes on for others). */
+  void close() noexcept {
+    if (q_ != nullptr) shmbus_queue_close(std::exchange(q_, nullptr));
+  }
+  shmbus_queue* handle() const {
+    if (q_ == nullptr) throw error(SHMBUS_ECLOSED, "queue handle is closed");
+    return q_;
+  }
+
+  /* Input iterator: each step is a blocking receive(); the end of the stream ends the loop. */
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = queue_message;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const queue_message*;
+    using reference = const queue_message&;
+    iterator() = default;
+    explicit iterator(Queue* q) : q_(q) { ++*this; }
+    reference operator*() const { return m_; }
+    pointer operator->() const { return &m_; }
+    iterator& operator++() {
+      if (!q_->receive_into(m_, forever)) q_ = nullptr;
+      return *this;
+    }
+    bool operator==(const iterator& o) const noexcept { return q_ == o.q_; }
+    bool operator!=(const iterator& o) const noexcept { return q_ != o.q_; }
+
+   private:
+    Queue* q_ = nullptr;
+    queue_message m_;
+  };
+  /* for (const auto& m : q.messages()) ...: receives until the end of the stream (end() names the stream's end). */
+  struct range {
+    Queue* q;
+    iterator begin() { return iterator(q); }
+    iterator end() noexcept { return iterator(); }
+  };
+  range messages() noexcept { return range{this}; }
+
+ private:
+  explicit Queue(shmbus_queue* q) noexcept : q_(q) {}
+  static shmbus_queue_options to_c(const queue_options& o) {
+    shmbus_queue_options c;
+    std::memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
+    c.slots = o.slots;
+    c.max_message_size = o.max_message_size;
+    c.mode = o.mode;
+    c.open_timeout_ms = detail::ms(o.open_timeout);
+    c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
+    c.spin_us = static_cast<std::int32_t>(o.spin.count());
+    return c;
+  }
+  shmbus_queue* q_;
+};
+
+}  // namespace shmbus
+
 /* ==== END: QUEUE ==== */
 
 /* ==== SECTION: RPC ==== */
+
+namespace shmbus {
+
+/* A request as a handler sees it (valid during the handler call). */
+class RpcRequest {
+ public:
+  explicit RpcRequest(const shmbus_rpc_req* r) noexcept : r_(r) {}
+  bytes data() const noexcept { return {r_->data, r_->size}; }
+  std::string_view text() const noexcept { return data().text(); }
+  bool is_text() const noexcept { return (r_->flags & SHMBUS_MSG_TEXT) != 0; }
+  std::uint32_t id() const noexcept { return r_->id; }
+  std::uint32_t client_id() const noexcept { return r_->client_id; }
+  std::uint32_t client_pid() const noexcept { return r_->client_pid; }
+
+ private:
+  const shmbus_rpc_req* r_;
+};
+
+/* The handler's answer: set() / set_text() copy it into the worker's reply buffer (up to the service's
+   max_message_size; more throws, which the client sees as ERR_REMOTE). */
+class RpcReply {
+ public:
+  explicit RpcReply(shmbus_rpc_reply* r) noexcept : r_(r) {}
+  void set(bytes data) { put(data, 0); }
+  void set_text(std::string_view text) { put(bytes(text), SHMBUS_MSG_TEXT); }
+
+ private:
+  void put(bytes data, std::uint32_t flags) {
+    if (data.size() > r_->cap) throw error(SHMBUS_EMESSAGE_TOO_LARGE, "the reply is larger than the service's max_message_size");
+    if (!data.empty()) std::memcpy(r_->buf, data.data(), data.size());
+    r_->data = r_->buf;
+    r_->size = data.size();
+    r_->flags = flags;
+  }
+  shmbus_rpc_reply* r_;
+};
+
+/* Options of RpcServer::serve (0 = the default, as in shmbus_rpc_serve_options). */
+struct rpc_serve_options {
+  std::uint32_t workers = 0;
+  std::uint32_t max_message_size = 0;
+  std::uint32_t slots = 0;
+  unsigned mode = 0;
+  std::chrono::milliseconds liveness{0};
+  std::chrono::microseconds spin{0};
+};
+
+/* A server (RAII: the destructor stops it, waits for its workers and leaves the service). The handler runs on up
+   to `workers` threads at once; an exception it throws reaches the client as ERR_REMOTE with what(). */
+class RpcServer {
+ public:
+  using handler = std::function<void(const RpcRequest&, RpcReply&)>;
+
+  static RpcServer serve(const std::string& name, handler h, const rpc_serve_options& o = {}) {
+    shmbus_rpc_serve_options c;
+    std::memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
+    c.workers = o.workers;
+    c.max_message_size = o.max_message_size;
+    c.slots = o.slots;
+    c.mode = o.mode;
+    c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
+    c.spin_us = static_cast<std::int32_t>(o.spin.count());
+    auto state = std::make_unique<handler>(std::move(h));
+    shmbus_rpc_server* s = nullptr;
+    check(shmbus_rpc_serve(name.c_str(), &RpcServer::trampoline, state.get(), &c, &s));
+    return RpcServer(s, std::move(state));
+  }
+
+  RpcServer(RpcServer&& o) noexcept : s_(std::exchange(o.s_, nullptr)), h_(std::move(o.h_)) {}
+  RpcServer& operator=(RpcServer&& o) noexcept {
+    if (this != &o) {
+      close();
+      s_ = std::exchange(o.s_, nullptr);
+      h_ = std::move(o.h_);
+    }
+    return *this;
+  }
+  RpcServer(const RpcServer&) = delete;
+  RpcServer& operator=(const RpcServer&) = delete;
+  ~RpcServer() { close(); }
+
+  /* Serves on this thread (plus workers - 1 threads) until stop(). */
+  void run() { check(shmbus_rpc_server_run(handle())); }
+  /* Serves on background threads; returns at once. */
+  void start() { check(shmbus_rpc_server_start(handle())); }
+  void stop() noexcept { shmbus_rpc_server_stop(s_); }
+  shmbus_rpc_server_stats stats() const {
+    shmbus_rpc_server_stats st;
+    check(shmbus_rpc_server_get_stats(handle(), &st));
+    return st;
+  }
+  /* Stops, waits for background workers, leaves the service (after run() returned, or for a started server). */
+  void close() noexcept {
+    if (s_ != nullptr) shmbus_rpc_server_close(std::exchange(s_, nullptr));
+  }
+  shmbus_rpc_server* handle() const {
+    if (s_ == nullptr) throw error(SHMBUS_ECLOSED, "rpc server is closed");
+    return s_;
+  }
+
+ private:
+  RpcServer(shmbus_rpc_server* s, std::unique_ptr<handler> h) noexcept : s_(s), h_(std::move(h)) {}
+  static int trampoline(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply) {
+    try {
+      RpcRequest in(req);
+      RpcReply out(reply);
+      (*static_cast<handler*>(ctx))(in, out);
+      return 0;
+    } catch (const std::exception& e) {
+      return shmbus_rpc_reply_error(reply, e.what());
+    } catch (...) {
+      return shmbus_rpc_reply_error(reply, "the handler threw a non-standard exception");
+    }
+  }
+  shmbus_rpc_server* s_;
+  std::unique_ptr<handler> h_;
+};
+
+/* Options of RpcClient::connect (0 = the default, as in shmbus_rpc_connect_options). */
+struct rpc_connect_options {
+  std::uint32_t max_message_size = 0;
+  std::uint32_t slots = 0;
+  unsigned mode = 0;
+  std::chrono::milliseconds liveness{0};
+  std::chrono::microseconds spin{0};
+};
+
+/* A response (its own copy of the bytes). */
+struct rpc_response {
+  std::vector<std::byte> data;
+  bool is_text = false;
+  bytes view() const noexcept { return {data.data(), data.size()}; }
+  std::string_view text() const noexcept { return view().text(); }
+};
+
+/* A client (RAII: the destructor removes its response queue). One thread at a time. */
+class RpcClient {
+ public:
+  static RpcClient connect(const std::string& name, const rpc_connect_options& o = {}) {
+    shmbus_rpc_connect_options c;
+    std::memset(&c, 0, sizeof c);
+    c.struct_size = sizeof c;
+    c.max_message_size = o.max_message_size;
+    c.slots = o.slots;
+    c.mode = o.mode;
+    c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
+    c.spin_us = static_cast<std::int32_t>(o.spin.count());
+    shmbus_rpc_client* p = nullptr;
+    check(shmbus_rpc_connect_ex(name.c_str(), &c, &p));
+    return RpcClient(p, o.max_message_size != 0 ? o.max_message_size : SHMBUS_RPC_DEFAULT_MAX_MESSAGE_SIZE);
+  }
+  RpcClient(RpcClient&& o) noexcept : c_(std::exchange(o.c_, nullptr)), cap_(o.cap_) {}
+  RpcClient& operator=(RpcClient&& o) noexcept {
+    if (this != &o) {
+      close();
+      c_ = std::exchange(o.c_, nullptr);
+      cap_ = o.cap_;
+    }
+    return *this;
+  }
+  RpcClient(const RpcClient&) = delete;
+  RpcClient& operator=(const RpcClient&) = delete;
+  ~RpcClient() { close(); }
+
+  /* Sends a request and waits for its response. Throws shmbus::error: SHMBUS_ENO_SERVER, SHMBUS_EREMOTE (what() is
+     the handler's message), SHMBUS_ETIMEDOUT, SHMBUS_EMESSAGE_TOO_LARGE (responses above the connect option
+     max_message_size, default 65536). */
+  rpc_response request(bytes data, std::chrono::milliseconds timeout = forever, bool is_text = false) {
+    rpc_response r;
+    r.data.resize(cap_);
+    std::size_t len = 0;
+    std::uint32_t flags = 0;
+    check(shmbus_rpc_request_ex(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u,
+                                              r.data.data(), r.data.size(), &len, &flags, detail::ms(timeout)));
+    r.data.resize(len);
+    r.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
+    return r;
+  }
+  rpc_response request_text(std::string_view text, std::chrono::milliseconds timeout = forever) {
+    return request(bytes(text), timeout, true);
+  }
+  void close() noexcept {
+    if (c_ != nullptr) shmbus_rpc_client_close(std::exchange(c_, nullptr));
+  }
+  shmbus_rpc_client* handle() const {
+    if (c_ == nullptr) throw error(SHMBUS_ECLOSED, "rpc client is closed");
+    return c_;
+  }
+  static void unlink(const std::string& name) { check(shmbus_rpc_unlink(name.c_str())); }
+
+ private:
+  RpcClient(shmbus_rpc_client* c, std::size_t cap) noexcept : c_(c), cap_(cap) {}
+  shmbus_rpc_client* c_;
+  std::size_t cap_;
+};
+
+}  // namespace shmbus
+
 /* ==== END: RPC ==== */
 
 #endif /* SHMBUS_HPP */

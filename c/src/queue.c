@@ -145,6 +145,7 @@ static int queue_recover_if_dead(sbi_ring* r, uint8_t* slot, uint32_t seq) {
   if (!sbi_cas64(queue_pair(slot), &cur, freed)) return 1;
   /* Statistics (relaxed RMW by the CAS winner): counted once. */
   __atomic_fetch_add(queue_word(r, (seq & 3u) == SBI_Q_WRITING ? SBI_Q_ABANDONED : SBI_Q_LOST), 1, __ATOMIC_RELAXED);
+  /* Process-local stuck tracker (relaxed: a hint for when to check liveness). */
   __atomic_store_n(&r->stuck_index1, 0, __ATOMIC_RELAXED);
   queue_bump_both(r);
   return 1;
@@ -154,6 +155,7 @@ static int queue_recover_if_dead(sbi_ring* r, uint8_t* slot, uint32_t seq) {
  * it. The second time in a row we find the same slot held, check its holder; 1 when it was recovered. */
 static int queue_maybe_recover(sbi_ring* r, uint32_t index, uint32_t seq, uint32_t held) {
   if (seq != held) return 0;
+  /* Process-local stuck tracker (relaxed loads and stores: a hint; a race only delays one liveness check). */
   if (__atomic_load_n(&r->stuck_index1, __ATOMIC_RELAXED) != index + 1 ||
     __atomic_load_n(&r->stuck_seq, __ATOMIC_RELAXED) != seq) {
     __atomic_store_n(&r->stuck_index1, index + 1, __ATOMIC_RELAXED);
@@ -245,6 +247,7 @@ int sbi_ring_try_write(sbi_ring* r, sbi_body_writer writer, void* ctx, uint32_t 
     /* SYNC QUEUE-HELD-CHECK (relaxed 64-bit load): still ours? If a peer recovered the slot while we wrote (a
      * wrong verdict), its next owner's length and flags must not be overwritten: leave it, send again. */
     if (sbi_load64(queue_pair(slot), __ATOMIC_RELAXED) != held) {
+      /* Handle statistics (relaxed RMW). */
       __atomic_fetch_add(&r->resent, 1, __ATOMIC_RELAXED);
       continue;
     }
@@ -254,10 +257,12 @@ int sbi_ring_try_write(sbi_ring* r, sbi_body_writer writer, void* ctx, uint32_t 
     /* SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
      * (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (judged dead). */
     if (sbi_cas64(queue_pair(slot), &held, queue_make_pair(seq + 1, 0))) {
+      /* Handle statistics (relaxed RMW). */
       __atomic_fetch_add(&r->sent, 1, __ATOMIC_RELAXED);
       queue_bump_commits(r);
       return SHMBUS_OK;
     }
+    /* Handle statistics (relaxed RMW). */
     __atomic_fetch_add(&r->resent, 1, __ATOMIC_RELAXED);
   }
 }
@@ -320,6 +325,7 @@ int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_read
          * FREE, 0); pairs with the next claim. Fails only if the slot was recovered (we were judged dead):
          * the recoverer counted the message lost, so this copy is void: take the next ticket. */
         if (sbi_cas64(queue_pair(slot), &held, queue_make_pair(queue_next_lap(r, taken), 0))) {
+          /* Handle statistics (relaxed RMW). */
           __atomic_fetch_add(&r->received, 1, __ATOMIC_RELAXED);
           queue_bump_releases(r);
           return SHMBUS_OK;
@@ -417,6 +423,7 @@ int sbi_ring_read(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader r
   for (;;) {
     uint32_t seen;
     int rc;
+    /* The caller's process-local stop flag (relaxed load: checked again after every sleep). */
     if (stop != NULL && __atomic_load_n(stop, __ATOMIC_RELAXED)) return SHMBUS_EABORTED;
     seen = sbi_ring_commits(r);
     rc = sbi_ring_try_take(r, limit, need, rd, ctx);
@@ -589,12 +596,6 @@ static int queue_open_once(const char* name, const queue_opts* o, shmbus_queue**
   return queue_wrap(seg, o, out);
 }
 
-/* A bounded pause of the calling thread (a futex wait on a private word nobody wakes). */
-void sbi_pause_ms(int64_t ms) {
-  uint32_t word = 0;
-  if (ms > 0) (void)sbi_os_futex_wait(&word, 0, ms);
-}
-
 int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shmbus_queue** out) {
   queue_opts o;
   int64_t deadline;
@@ -612,7 +613,7 @@ int shmbus_queue_open_ex(const char* name, const shmbus_queue_options* opts, shm
     left = sbi_left_ms(deadline);
     if (left == 0) return rc;
     /* Polled: shm names have no portable notification. Bounded, at most 20 ms between looks. */
-    sbi_pause_ms(left < 0 || left > pause ? pause : left);
+    sbi_os_sleep_ms(left < 0 || left > pause ? pause : left);
     if (pause < 20) pause *= 2;
   }
 }
@@ -781,6 +782,7 @@ int shmbus_queue_get_stats(const shmbus_queue* q, shmbus_queue_stats* out) {
   sbi_ring_shared(&q->ring, &out->length, &out->abandoned, &out->lost);
   out->slots = q->ring.slots;
   out->max_message_size = q->ring.slot_size;
+  /* Handle statistics (relaxed loads, reporting only). */
   out->sent = __atomic_load_n(&q->ring.sent, __ATOMIC_RELAXED);
   out->received = __atomic_load_n(&q->ring.received, __ATOMIC_RELAXED);
   return SHMBUS_OK;

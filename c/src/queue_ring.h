@@ -99,8 +99,6 @@ void sbi_ring_shared(const sbi_ring* r, uint32_t* length, uint32_t* abandoned, u
 uint32_t sbi_default_slots(uint32_t message_size, uint32_t max);
 /* SHMBUS_EINVAL_ARG (message naming `what`) unless slots is a power of two from 1 to 2^24. */
 int sbi_check_slots(uint32_t slots, const char* what);
-/* A bounded pause of the calling thread. */
-void sbi_pause_ms(int64_t ms);
 /* shmbus_queue_create_ex whose tickets start at `first_ticket` (tests of the u32 wrap). */
 int sbi_queue_create_at(const char* name, const shmbus_queue_options* opts, uint32_t first_ticket,
                         shmbus_queue** out);

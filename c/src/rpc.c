@@ -423,7 +423,7 @@ static void rpc_error_message(const uint8_t* body, size_t len, char* out, size_t
   out[n] = 0;
 }
 
-/* ==== server ======================================================================================================= */
+/* ==== server ====================================================================================================== */
 
 typedef struct rpc_responder {
   uint32_t client;
@@ -686,6 +686,7 @@ static void rpc_respond(rpc_worker* w, uint32_t status, const void* data, size_t
       continue;
     }
     if (rc != SHMBUS_EAGAIN) break; /* ended by its client, or corrupt: that client cannot be answered */
+    /* Process-local stop flag (seq_cst load; set by shmbus_rpc_server_stop). */
     if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST) ||
         !sbi_holder_alive(w->req.client_pid, w->client_start, w->client_ns))
       break;
@@ -709,6 +710,7 @@ static void rpc_handle(rpc_worker* w) {
   memset(&reply, 0, sizeof reply);
   reply.buf = w->rep_buf;
   reply.cap = s->max_payload;
+  /* Statistics of this process (relaxed RMWs: several workers count at once). */
   __atomic_fetch_add(&s->in_flight, 1, __ATOMIC_RELAXED);
   rc = s->handler(s->ctx, &w->req, &reply);
   __atomic_fetch_add(&s->served, 1, __ATOMIC_RELAXED);
@@ -737,10 +739,17 @@ static void* rpc_work(void* arg) {
   rpc_worker* w = SBI_CAST(rpc_worker*, arg);
   shmbus_rpc_server* s = w->server;
   uint32_t i;
+  /* Process-local stop flag (seq_cst load), also checked by the ring read between its sleeps. */
   while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
     int rc = sbi_ring_read(&s->svc.ring, UINT32_MAX, NULL, rpc_read_request, w, RPC_WORKER_SLICE_MS, &s->stop);
     if (rc == SHMBUS_ETIMEDOUT || rc == SHMBUS_ESHM_CORRUPT) continue; /* the bad slot was freed */
-    if (rc != SHMBUS_OK) break;                                        /* stopped (EABORTED) or ended */
+    if (rc == SHMBUS_EABORTED) break; /* stopped */
+    if (rc != SHMBUS_OK) {
+      /* Failed for good (the ring ended, or worse): this worker leaves the table alone, without the lock, so
+         clients do not count it as a live server; the others go on. */
+      rpc_free_entry(&s->svc, w->entry);
+      break;
+    }
     if (!w->valid) continue;
     rpc_handle(w);
     /* Only now: the response is in the client's queue (or was dropped), so a death before this point is seen by
@@ -756,6 +765,7 @@ static int rpc_start_threads(shmbus_rpc_server* s, uint32_t first) {
   uint32_t i;
   for (i = first; i < s->workers; i++) {
     if (pthread_create(&s->w[i].thread, NULL, rpc_work, &s->w[i]) != 0) {
+      /* Process-local stop flag (seq_cst store): the threads already started end. */
       __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
       return sbi_fail(SHMBUS_EOS, "rpc \"%s\": could not start worker thread %u", s->name, i);
     }
@@ -775,6 +785,7 @@ static void rpc_join_threads(shmbus_rpc_server* s) {
 int shmbus_rpc_server_run(shmbus_rpc_server* s) {
   int rc;
   if (s == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_server_run: the server is NULL");
+  /* Process-local "running" flag (seq_cst exchange): one run or start at a time. */
   if (__atomic_exchange_n(&s->running, 1, __ATOMIC_SEQ_CST)) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "rpc \"%s\": the server is already running", s->name);
   }
@@ -788,6 +799,7 @@ int shmbus_rpc_server_run(shmbus_rpc_server* s) {
 int shmbus_rpc_server_start(shmbus_rpc_server* s) {
   int rc;
   if (s == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_server_start: the server is NULL");
+  /* Process-local "running" flag (seq_cst exchange): one run or start at a time. */
   if (__atomic_exchange_n(&s->running, 1, __ATOMIC_SEQ_CST)) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "rpc \"%s\": the server is already running", s->name);
   }
@@ -803,13 +815,16 @@ int shmbus_rpc_server_start(shmbus_rpc_server* s) {
 
 void shmbus_rpc_server_stop(shmbus_rpc_server* s) {
   if (s == NULL) return;
+  /* Process-local stop flag (seq_cst store), read by the workers between requests and sleeps. */
   __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
-  /* Wake this process's workers parked on the request ring at once (others re-check and sleep again). */
-  (void)sbi_os_futex_wake(sbi_word(s->svc.ring.base, SBI_Q_COMMITS), SBI_WAKE_ALL);
+  /* SYNC PARK (§3, a waker that did not move the counter word: wake without clearing the tag): this process's
+     workers parked on the request ring see the stop flag at once; other sleepers re-check and sleep again. */
+  sbi_wake_counter_keep(sbi_word(s->svc.ring.base, SBI_Q_COMMITS), sbi_word(s->svc.ring.base, SBI_Q_CONSUMER_WAITERS));
 }
 
 int shmbus_rpc_server_get_stats(const shmbus_rpc_server* s, shmbus_rpc_server_stats* out) {
   if (s == NULL || out == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_server_get_stats: NULL argument");
+  /* Statistics (relaxed loads, reporting only). */
   out->served = __atomic_load_n(&s->served, __ATOMIC_RELAXED);
   out->failed = __atomic_load_n(&s->failed, __ATOMIC_RELAXED);
   out->in_flight = __atomic_load_n(&s->in_flight, __ATOMIC_RELAXED);
@@ -826,7 +841,7 @@ void shmbus_rpc_server_close(shmbus_rpc_server* s) {
   rpc_server_free(s);
 }
 
-/* ==== client ======================================================================================================= */
+/* ==== client ====================================================================================================== */
 
 struct shmbus_rpc_client {
   char* name;

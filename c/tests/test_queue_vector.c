@@ -5,25 +5,14 @@
  * public API, then the `after` hints and pairs compared with the ring's bytes.
  */
 #include "json.h"
+#include "src/queue_ring.h"
 #include "test.h"
 
-static char root[4096];
-static const json* vec;
+#define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
+
+static json* vec;
 static uint8_t* bin;
 static size_t bin_len;
-
-/* The repository root: this binary is <root>/c/build/tests/<name>. */
-static int find_root(void) {
-  ssize_t n = readlink("/proc/self/exe", root, sizeof root - 1);
-  if (n <= 0) return -1;
-  root[n] = 0;
-  for (int i = 0; i < 4; i++) {
-    char* slash = strrchr(root, '/');
-    if (slash == NULL) return -1;
-    *slash = 0;
-  }
-  return 0;
-}
 
 static uint64_t read_le(const uint8_t* p, int width) {
   uint64_t v = 0;
@@ -32,16 +21,13 @@ static uint64_t read_le(const uint8_t* p, int width) {
 }
 
 static void load(void) {
-  CHECK(find_root() == 0);
-  char path[4200];
   size_t len = 0;
-  snprintf(path, sizeof path, "%s/test/vectors/queue-ring.json", root);
-  char* text = json_read_file(path, &len);
+  char* text = json_read_file(VECTORS "queue-ring.json", &len);
   CHECK(text != NULL);
   vec = json_parse(text, len);
+  free(text);
   CHECK(vec != NULL);
-  snprintf(path, sizeof path, "%s/test/vectors/queue-ring.bin", root);
-  bin = (uint8_t*)json_read_file(path, &bin_len);
+  bin = (uint8_t*)json_read_file(VECTORS "queue-ring.bin", &bin_len);
   CHECK(bin != NULL);
   CHECK(json_get(vec, "size")->num == (double)bin_len);
 }
@@ -160,9 +146,68 @@ static void expect_steps_and_after_state(void) {
   CHECK(ok);
 }
 
+/* The C side writes the vector: the generator's steps (scripts/gen-vectors.mjs queueRing) through the C API, the
+   same normalisation of the live holders' identities, and the same dead writer of ticket 1: the ring's bytes must
+   equal queue-ring.bin byte for byte. */
+static void c_writes_the_same_bytes(void) {
+  CHECK(vec != NULL && bin != NULL);
+  shmbus_queue_options o;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.slots = 4;
+  o.max_message_size = 16;
+  shmbus_queue* q = NULL;
+  const char* name = test_name("qvec-c");
+  CHECK_OK(sbi_queue_create_at(name, &o, 0xFFFFFFFEu, &q));
+  char buf[16];
+  size_t len;
+  int ok = shmbus_queue_try_send_ex(q, "a", 1, SHMBUS_MSG_TEXT) == 0 &&
+           shmbus_queue_try_send(q, "\x01\x02\x03", 3) == 0 &&
+           shmbus_queue_try_send_ex(q, "hello", 5, SHMBUS_MSG_TEXT) == 0 &&
+           shmbus_queue_try_receive(q, buf, sizeof buf, &len) == 0 && len == 1;
+  shmbus_segment* seg = NULL;
+  int rc = shmbus_segment_open(name, &seg);
+  shmbus_queue_close(q);
+  CHECK(ok);
+  CHECK_OK(rc);
+  uint8_t* ring = (uint8_t*)shmbus_segment_data(seg);
+  uint32_t stride = (uint32_t)sbi_ring_stride(16);
+  for (uint32_t slot = 0; slot < 4; slot++) {
+    uint8_t* at = ring + SBI_Q_SLOTS + slot * stride;
+    uint32_t lo, hi, ns;
+    memcpy(&lo, at + SBI_Q_SLOT_START, 4);
+    memcpy(&hi, at + SBI_Q_SLOT_START + 4, 4);
+    memcpy(&ns, at + SBI_Q_SLOT_NS, 4);
+    if (lo != 0 || hi != 0) {
+      lo = 123456789;
+      hi = 0;
+      memcpy(at + SBI_Q_SLOT_START, &lo, 4);
+      memcpy(at + SBI_Q_SLOT_START + 4, &hi, 4);
+    }
+    if (ns != 0) {
+      ns = 4026531836u;
+      memcpy(at + SBI_Q_SLOT_NS, &ns, 4);
+    }
+  }
+  /* Ticket 1 -> slot 1: WRITING by a dead producer, as its claim CAS leaves it (not stamped yet). */
+  uint32_t seq = 4 * 1 + SBI_Q_WRITING, pid = 0x3FFFFFFFu, tail = 2;
+  memcpy(ring + SBI_Q_SLOTS + 1 * stride + SBI_Q_SLOT_SEQ, &seq, 4);
+  memcpy(ring + SBI_Q_SLOTS + 1 * stride + SBI_Q_SLOT_PID, &pid, 4);
+  memcpy(ring + SBI_Q_TAIL, &tail, 4);
+  size_t differ = SIZE_MAX;
+  for (size_t i = 0; i < bin_len && differ == SIZE_MAX; i++)
+    if (ring[i] != bin[i]) differ = i;
+  if (differ != SIZE_MAX) fprintf(stderr, "  first difference at ring byte %zu\n", differ);
+  shmbus_segment_close(seg);
+  CHECK(differ == SIZE_MAX);
+}
+
 int main(void) {
   TEST_RUN(load);
   TEST_RUN(fields_read_as_their_values);
   TEST_RUN(expect_steps_and_after_state);
+  TEST_RUN(c_writes_the_same_bytes);
+  json_free(vec);
+  free(bin);
   return test_summary();
 }

@@ -276,6 +276,88 @@ static void sizes_and_bad_input(void) {
   CHECK(exit_code == 0);
 }
 
+static void corrupt_service_segments_are_refused(void) {
+  /* An rpc segment whose params are impossible: too many workers, a slot smaller than a request header, a ring
+     that does not fit. Servers and clients refuse it with ERR_SHM_CORRUPT, never touch it out of bounds. */
+  static const uint32_t bad[][3] = {{16, 1056, 63}, {16, 16, 64}, {16, 1 << 20, 64}, {3, 1056, 64}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char* n = fresh("rpc-corrupt");
+    uint32_t p[16] = {0};
+    memcpy(p, bad[i], sizeof bad[i]);
+    shmbus_segment_create_options co;
+    memset(&co, 0, sizeof co);
+    co.struct_size = sizeof co;
+    co.size = 2112 + 320 + 16 * 1088;
+    co.kind = SHMBUS_KIND_RPC;
+    co.params = p;
+    shmbus_segment* seg = NULL;
+    CHECK_OK(shmbus_segment_create_ex(n, &co, &seg));
+    shmbus_segment_close(seg);
+    shmbus_rpc_server* s = NULL;
+    shmbus_rpc_client* c = NULL;
+    char buf[8];
+    size_t len;
+    CHECK_RC(shmbus_rpc_serve(n, handler, NULL, NULL, &s), SHMBUS_ESHM_CORRUPT);
+    CHECK_OK(shmbus_rpc_connect(n, &c));
+    int rc = shmbus_rpc_request(c, "x", 1, buf, sizeof buf, &len, 1000);
+    shmbus_rpc_client_close(c);
+    CHECK_RC(rc, SHMBUS_ESHM_CORRUPT);
+  }
+  /* Another kind under the name. */
+  const char* q = fresh("rpc-kind");
+  shmbus_queue* other = NULL;
+  CHECK_OK(shmbus_queue_create(q, 4, 16, &other));
+  shmbus_queue_close(other);
+  shmbus_rpc_server* s = NULL;
+  CHECK_RC(shmbus_rpc_serve(q, handler, NULL, NULL, &s), SHMBUS_ESHM_KIND);
+}
+
+/* Segments named "<name>.r<digits>" that exist now. */
+static int response_queues(const char* name) {
+  shmbus_segment_info* list = NULL;
+  size_t count = 0, plen = strlen(name);
+  int n = 0;
+  if (shmbus_segment_list(&list, &count) != 0) return -1;
+  for (size_t i = 0; i < count; i++)
+    if (strncmp(list[i].name, name, plen) == 0 && strncmp(list[i].name + plen, ".r", 2) == 0) n++;
+  shmbus_segment_list_free(list);
+  return n;
+}
+
+static void last_server_out_removes_dead_clients_queues(void) {
+  const char* n = fresh("rpc-stale");
+  pid_t srv = spawn_server(n, 1);
+  CHECK(srv > 0);
+  /* A client that gets its answer and dies without closing: its response queue stays behind. */
+  pid_t client = fork();
+  if (client == 0) {
+    shmbus_rpc_client* c = NULL;
+    char buf[16];
+    size_t len;
+    if (shmbus_rpc_connect(n, &c) != 0 || shmbus_rpc_request(c, "x", 1, buf, sizeof buf, &len, 5000) != 0) _exit(2);
+    kill(getpid(), SIGKILL);
+    _exit(3);
+  }
+  int st = 0;
+  waitpid(client, &st, 0);
+  int left_by_the_dead = response_queues(n);
+  /* A live client's queue is not stale: it stays. */
+  shmbus_rpc_client* live = NULL;
+  char buf[16];
+  size_t len;
+  int rc = shmbus_rpc_connect(n, &live);
+  if (rc == 0) rc = shmbus_rpc_request(live, "y", 1, buf, sizeof buf, &len, 5000);
+  int exit_code = stop_server(srv);
+  int after = response_queues(n);
+  shmbus_rpc_client_close(live);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  CHECK(left_by_the_dead == 1);
+  CHECK_OK(rc);
+  CHECK(exit_code == 0);
+  CHECK(after == 1); /* only the live client's */
+  CHECK(response_queues(n) == 0);
+}
+
 int main(void) {
   RUN(echo_text_and_remote_error);
   RUN(no_server_fails_at_once);
@@ -283,5 +365,7 @@ int main(void) {
   RUN(killed_server_is_no_server_not_a_timeout);
   RUN(worker_table_limit);
   RUN(sizes_and_bad_input);
+  RUN(last_server_out_removes_dead_clients_queues);
+  RUN(corrupt_service_segments_are_refused);
   return test_summary();
 }

@@ -124,4 +124,29 @@ describe('Queue across C and Node', () => {
       q.close();
     }
   });
+
+  it('a Node consumer killed -9 holding a taken slot: a C producer that needs the slot recovers it (lost 1), the queue goes on', async () => {
+    const name = names.name('xq-kill-t');
+    const q = Queue.create(name, { slots: 4, maxMessageSize: 64 });
+    await q.send('taken-by-the-dead', { timeout: 5000 });
+    const taker = spawnPeer(fixture('queue-stuck'), ['take', name]);
+    let producer: Peer | undefined;
+    try {
+      await taker.line('taken');
+      taker.kill('SIGKILL');
+      await taker.exited;
+      // Four messages into a 4-slot ring: the fourth needs the dead consumer's slot.
+      producer = spawnC('queue-peer', ['produce', name, '5', '4', '16']);
+      assert.equal(await producer.line(/^done/, 20_000), 'done 5 4');
+      await expectCleanExit(producer);
+      assert.deepEqual([q.stats().lost, q.stats().abandoned], [1, 0]);
+      const seqs: number[] = [];
+      for (let m = q.tryReceive(); m !== null; m = q.tryReceive()) seqs.push(new DataView(m.data.buffer, m.data.byteOffset).getUint32(4, true));
+      assert.deepEqual(seqs, [0, 1, 2, 3]);
+    } finally {
+      taker.kill();
+      producer?.kill();
+      q.close();
+    }
+  });
 });

@@ -5,12 +5,59 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rpc, isShmbusError } from '../../src/index.js';
-import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue, Rpc, isShmbusError } from '../../src/index.js';
+import { expectCleanExit, fixture, spawnPeer, spawnProcess, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
 
 const names = trackNames((n) => Rpc.unlink(n));
-after(names.cleanup);
+const dir = mkdtempSync(join(tmpdir(), 'shmbus-cxx-rpc-'));
+after(() => {
+  names.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A C++17 program over shmbus.hpp: drains a Node queue with range-for, then serves Rpc until "stop" on stdin. */
+const CXX_PROGRAM = `#include "shmbus.hpp"
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+int main(int argc, char** argv) {
+  if (argc != 3) return 2;
+  shmbus::queue_options qo;
+  qo.open_timeout = std::chrono::seconds(5);
+  auto q = shmbus::Queue::open(argv[1], qo);
+  for (const auto& m : q.messages()) std::printf("msg %s %zu\\n", m.is_text ? "text" : "bytes", m.data.size());
+  std::printf("end %d\\n", (int)q.ended());
+  try {
+    q.send_text("late");
+  } catch (const shmbus::error& e) {
+    std::printf("send after end: %s\\n", e.node_code());
+  }
+  shmbus::rpc_serve_options options;
+  options.workers = 2;
+  auto server = shmbus::RpcServer::serve(argv[2], [](const shmbus::RpcRequest& req, shmbus::RpcReply& reply) {
+    if (req.text() == "boom") throw std::runtime_error("kaboom from C++");
+    reply.set_text("ok:" + std::string(req.text()));
+  }, options);
+  server.start();
+  std::printf("serving\\n");
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line) && line != "stop") {
+  }
+  const auto served = server.stats().served;
+  server.close();
+  std::printf("stopped %llu\\n", (unsigned long long)served);
+  return 0;
+}
+`;
 
 async function stop(server: Peer): Promise<void> {
   server.send('stop');
@@ -114,6 +161,51 @@ describe('Rpc across C and Node', () => {
     } finally {
       server.kill();
       caller?.kill();
+    }
+  });
+
+  it('C++ layer (shmbus.hpp, C++17): range-for over a Node queue to its end, then an RpcServer whose exception reaches Node as ERR_REMOTE', async () => {
+    const lib = join(root, 'c', 'build', 'libshmbus.a');
+    assert.ok(existsSync(lib), `${lib} is missing: run make -C c`);
+    const src = join(dir, 'channels.cpp');
+    const bin = join(dir, 'channels');
+    writeFileSync(src, CXX_PROGRAM);
+    const c = spawnSync('c++', ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-pedantic', `-I${join(root, 'c')}`, src, lib, '-pthread', '-o', bin], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(c.status, 0, c.stderr);
+    const qname = names.name('xcxx-q');
+    const rname = names.name('xcxx-rpc');
+    const q = Queue.create(qname, { slots: 4, maxMessageSize: 64 });
+    const prog = spawnProcess(bin, [qname, rname]);
+    try {
+      await q.send('a', { timeout: 10_000 });
+      await q.send(new Uint8Array([1, 2, 3]), { timeout: 10_000 });
+      q.end();
+      assert.equal(await prog.line(/^msg/), 'msg text 1');
+      assert.equal(await prog.line(/^msg/), 'msg bytes 3');
+      assert.equal(await prog.line(/^end/), 'end 1');
+      assert.equal(await prog.line(/^send after end/), 'send after end: ERR_CLOSED');
+      await prog.line('serving');
+      const client = Rpc.connect(rname);
+      try {
+        assert.equal((await client.request('hi', { timeout: 10_000 })).text(), 'ok:hi');
+        await assert.rejects(client.request('boom', { timeout: 10_000 }), (e: unknown) => {
+          assert.ok(isShmbusError(e, 'ERR_REMOTE'), String(e));
+          assert.equal((e as Error).message, 'kaboom from C++');
+          return true;
+        });
+      } finally {
+        client.close();
+      }
+      prog.send('stop');
+      assert.equal(await prog.line(/^stopped/), 'stopped 2');
+      await expectCleanExit(prog);
+    } finally {
+      prog.kill();
+      q.close();
+      Queue.unlink(qname);
     }
   });
 });
