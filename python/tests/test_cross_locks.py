@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import struct
 
-import pytest
-
 import shmbus
 
 ITER = 20_000
@@ -80,10 +78,6 @@ def test_kill9_of_a_c_holder_is_recovered_by_python(unique_name, peers) -> None:
     m.close()
 
 
-# sync-peer.c prints `r` as an argument of the same call that sets it (got("locked", shmbus_mutex_lock(mx, ..., &r),
-# r)): C leaves the order of argument evaluation unspecified and gcc reads r first, so the C peer prints
-# recovered=false although shmbus_mutex_lock set it (the Node peer, given the same state, prints true).
-@pytest.mark.xfail(reason="c/tests/peers/sync-peer.c reads `r` before shmbus_mutex_lock sets it (argument order)", strict=False)
 def test_kill9_of_a_python_holder_is_recovered_by_c(unique_name, peers) -> None:
     name = unique_name("k9pc")
     m = shmbus.Mutex.create(name)
