@@ -194,3 +194,19 @@ def test_lapping_is_counted_exactly_c_publisher_python_subscriber(unique_name, p
     assert indexes == list(range(count - len(indexes), count))
     assert sub.lost + len(indexes) == count
     sub.close()
+
+
+def test_lapping_is_counted_exactly_python_publisher_c_subscriber(unique_name, peers) -> None:
+    name = unique_name("lappc")
+    count = 2000
+    pub = shmbus.Topic.create(name, capacity=8192, max_message_size=200)
+    sub = peers.c("topic-peer", "sub", name, 1, 0, count, "latest", "zc", "hold")
+    sub.line("ready")
+    assert publish_checked(pub, 0, count) == count
+    sub.send("go")
+    done = parse_done(sub.line("done"))
+    assert done["last"] == count
+    assert done["read"] + done["lost"] == count
+    assert done["first"] == done["lost"] + 1
+    sub.wait_ok()
+    pub.close()
