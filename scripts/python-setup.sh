@@ -15,7 +15,7 @@ fi
 sources="$(cd "$root" && find python/shmbus python/_build python/pyproject.toml c -type f \
   \( -name '*.py' -o -name '*.pyi' -o -name 'py.typed' -o -name '*.toml' -o -name '*.c' -o -name '*.h' \) \
   -not -path 'c/build/*' -not -path 'c/tests/*' -not -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sources" ] && "$venv/bin/python" -c 'import shmbus._native' 2>/dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sources" ] && (cd / && "$venv/bin/python" -c 'import shmbus._native') 2>/dev/null; then
   echo "python-setup: shmbus in $venv is up to date"
 else
   (cd "$root" && "$venv/bin/python" -m pip install --quiet --no-build-isolation --no-index --no-deps --force-reinstall ./python)
