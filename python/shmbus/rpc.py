@@ -1,0 +1,248 @@
+"""Rpc (PROTOCOL.md §8): request/response between processes. Rpc.serve runs a Python handler on the C library's
+worker threads (each call takes the GIL); Rpc.connect makes a client whose request() waits for the answer."""
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable, Dict, Optional, Union
+
+from ._lib import Handle, as_bytes, check, encode_name, fail, ffi, invalid, lib, liveness_ms, spin_us, timeout_ms
+from .errors import make_error
+from .segment import Segment, check_mode
+
+TEXT = 1  # SHMBUS_MSG_TEXT
+_DEFAULT_MAX = 65536
+Reply = Union[bytes, bytearray, memoryview, str, Any]
+
+
+class RpcRequest:
+    """What a handler gets: `data` (a private copy), `is_text`, text(), `id`, `client_id`, `client_pid`."""
+
+    __slots__ = ("data", "is_text", "id", "client_id", "client_pid")
+
+    def __init__(self, data: bytes, is_text: bool, id: int, client_id: int, client_pid: int) -> None:
+        self.data = data
+        self.is_text = is_text
+        self.id = id
+        self.client_id = client_id
+        self.client_pid = client_pid
+
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+    def __repr__(self) -> str:
+        return f"<shmbus.RpcRequest id={self.id} client={self.client_id} size={len(self.data)}>"
+
+
+class RpcResponse(bytes):
+    """A response: the bytes (a private copy), plus `is_text` (the handler answered a string) and text()."""
+
+    is_text: bool
+
+    def __new__(cls, data: bytes, is_text: bool = False) -> "RpcResponse":
+        self = bytes.__new__(cls, data)
+        self.is_text = is_text
+        return self
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self)
+
+    def text(self) -> str:
+        return self.decode("utf-8")
+
+
+@ffi.def_extern()
+def _shmbus_rpc_handler(ctx: Any, req: Any, reply: Any) -> int:
+    server: RpcServer = ffi.from_handle(ctx)
+    try:
+        r = RpcRequest(ffi.buffer(req.data, req.size)[:], bool(req.flags & TEXT), req.id, req.client_id, req.client_pid)
+        out = server._handler(r)
+        flags = TEXT if isinstance(out, str) else 0
+        b = as_bytes(out if out is not None else b"", "the handler's reply")
+        n = len(memoryview(b).cast("B")) if not isinstance(b, (bytes, bytearray)) else len(b)
+        if n > reply.cap:
+            return lib.shmbus_rpc_reply_error(reply, f"ERR_MESSAGE_TOO_LARGE: reply of {n} bytes, the service takes at most {reply.cap}".encode())
+        ffi.memmove(reply.buf, b, n)
+        reply.data = reply.buf
+        reply.size = n
+        reply.flags = flags
+        return 0
+    except BaseException as e:  # noqa: BLE001 (any failure of the handler goes back to the client as ERR_REMOTE)
+        if server._on_error is not None:
+            try:
+                server._on_error(e)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+        msg = str(e) or type(e).__name__
+        return lib.shmbus_rpc_reply_error(reply, msg.encode("utf-8", "replace")[:255])
+
+
+class RpcServer:
+    """A running server (its workers are C threads calling the handler). close() stops taking requests, lets the
+    running handlers answer, and leaves the service."""
+
+    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_final")
+
+    def stats(self) -> Dict[str, int]:
+        """served, failed, in_flight (after close: the final figures)."""
+        if self._ptr is None:
+            return dict(self._final)
+        s = ffi.new("shmbus_rpc_server_stats*")
+        check(lib.shmbus_rpc_server_get_stats(self._ptr, s))
+        return {"served": int(s.served), "failed": int(s.failed), "in_flight": int(s.in_flight)}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        """Idempotent. stats() then keeps the figures read when the workers were told to stop."""
+        ptr = self._ptr
+        if ptr is not None:
+            lib.shmbus_rpc_server_stop(ptr)
+            self._final = self.stats()
+            self._ptr = None
+            lib.shmbus_rpc_server_close(ptr)  # joins the workers (the GIL is released meanwhile) and frees
+            self._self_handle = None
+
+    def __enter__(self) -> "RpcServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class RpcClient:
+    """A client of one service. request() sends and waits for the answer; one thread at a time per client."""
+
+    __slots__ = ("_h", "_name", "_cap", "_buf", "__weakref__")
+
+    def request(self, data: Any, *, timeout: Optional[float] = None) -> RpcResponse:
+        """Sends `data` (bytes-like, numpy, or str: a text request) and returns the response. Raises
+        ShmbusError ERR_NO_SERVER (no live server, or it died holding the request), ERR_REMOTE (the handler
+        failed: its message), ShmbusTimeoutError, ERR_MESSAGE_TOO_LARGE."""
+        flags = TEXT if isinstance(data, str) else 0
+        src = ffi.from_buffer(as_bytes(data))
+        if self._buf is None:
+            self._cap = self._cap or _service_max(self._name)
+            self._buf = ffi.new("uint8_t[]", self._cap)
+        n = ffi.new("size_t*")
+        rf = ffi.new("uint32_t*")
+        keep = self._h.enter()
+        try:
+            # Not sliced: a request is sent once; the C call bounds its own wait (timeout, server liveness).
+            rc = lib.shmbus_rpc_request_ex(self._h.ptr, src, len(src), flags, self._buf, self._cap, n, rf, timeout_ms(timeout))
+        finally:
+            del keep
+        if rc != 0:
+            raise fail(rc)
+        return RpcResponse(ffi.buffer(self._buf, n[0])[:], bool(rf[0] & TEXT))
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def client_id(self) -> int:
+        keep = self._h.enter()
+        try:
+            return int(lib.shmbus_rpc_client_id(self._h.ptr))
+        finally:
+            del keep
+
+    @property
+    def closed(self) -> bool:
+        return self._h.closed
+
+    def close(self) -> None:
+        """Removes this client's response queue (idempotent)."""
+        self._h.close()
+
+    def __enter__(self) -> "RpcClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _service_max(name: str) -> int:
+    """The service's largest message (its request ring's slotSize - 32, §8 params[1]); the default when the
+    service does not exist (the request then fails with ERR_NO_SERVER anyway)."""
+    try:
+        with Segment.open(name, kind="rpc", timeout=0) as seg:
+            slot = seg.params[1]
+        return max(1, slot - 32)
+    except Exception:  # noqa: BLE001 (missing or unreadable: the request reports it)
+        return _DEFAULT_MAX
+
+
+def _u32(v: Optional[int], what: str, low: int, high: int) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise invalid(f"{what} must be an int from {low} to {high}, got {v!r}")
+    return v
+
+
+class Rpc:
+    """Rpc.serve(name, handler, workers=...) / Rpc.connect(name) / Rpc.unlink(name)."""
+
+    @staticmethod
+    def serve(name: str, handler: Callable[[RpcRequest], Reply], *, workers: int = 1, max_message_size: int = 65536,
+              slots: int = 16, mode: int = 0o600, liveness_interval: Optional[float] = None, spin: Optional[int] = None,
+              on_error: Optional[Callable[[BaseException], None]] = None) -> RpcServer:
+        """Creates the service (or joins its servers) and runs `workers` handler threads in this process.
+        handler(req) returns bytes-like or str (a text reply); an exception goes back as ERR_REMOTE."""
+        if not callable(handler):
+            raise invalid("handler must be callable")
+        o = ffi.new("shmbus_rpc_serve_options*")
+        o.struct_size = ffi.sizeof("shmbus_rpc_serve_options")
+        o.workers = _u32(workers, "workers", 1, 64)
+        o.max_message_size = _u32(max_message_size, "max_message_size", 1, 1 << 30)
+        o.slots = _u32(slots, "slots", 1, 1 << 24)
+        o.mode = check_mode(mode)
+        if liveness_interval is not None:
+            o.liveness_ms = liveness_ms(liveness_interval)
+        if spin is not None:
+            o.spin_us = spin_us(spin)
+        server = object.__new__(RpcServer)
+        server._handler = handler
+        server._on_error = on_error
+        server._name = name
+        server._self_handle = ffi.new_handle(server)  # the C side's ctx: alive as long as the server runs
+        out = ffi.new("shmbus_rpc_server**")
+        check(lib.shmbus_rpc_serve(encode_name(name), lib._shmbus_rpc_handler, server._self_handle, o, out))
+        server._ptr = out[0]
+        rc = lib.shmbus_rpc_server_start(server._ptr)
+        if rc != 0:
+            lib.shmbus_rpc_server_close(server._ptr)
+            server._ptr = None
+            raise fail(rc)
+        return server
+
+    @staticmethod
+    def connect(name: str, *, max_message_size: Optional[int] = None, slots: int = 4, mode: int = 0o600,
+                liveness_interval: Optional[float] = None, spin: Optional[int] = None) -> RpcClient:
+        """A client; never waits and never fails for a missing server (each request reports it).
+        max_message_size: the largest response accepted (default: the service's)."""
+        o = ffi.new("shmbus_rpc_connect_options*")
+        o.struct_size = ffi.sizeof("shmbus_rpc_connect_options")
+        o.max_message_size = _u32(max_message_size, "max_message_size", 1, 1 << 30)
+        o.slots = _u32(slots, "slots", 1, 1 << 24)
+        o.mode = check_mode(mode)
+        if liveness_interval is not None:
+            o.liveness_ms = liveness_ms(liveness_interval)
+        if spin is not None:
+            o.spin_us = spin_us(spin)
+        out = ffi.new("shmbus_rpc_client**")
+        check(lib.shmbus_rpc_connect_ex(encode_name(name), o, out))
+        c = object.__new__(RpcClient)
+        c._h = Handle(out[0], lib.shmbus_rpc_client_close)
+        c._name = name
+        c._cap = max_message_size or 0
+        c._buf = None
+        return c
+
+    @staticmethod
+    def unlink(name: str) -> None:
+        check(lib.shmbus_rpc_unlink(encode_name(name)))
