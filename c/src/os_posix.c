@@ -379,7 +379,9 @@ int sbi_os_futex_wait(uint32_t* word, uint32_t expected, int64_t timeout_ms) {
     long rc;
     if (deadline != INT64_MAX) {
       const int64_t left = deadline - sbi_os_now_ns();
-      if (left <= 0) return SHMBUS_ETIMEDOUT;
+      /* Out of time: still report a word that moved (as Node's wait with timeout 0 does), else time out.
+         Acquire: the caller re-reads what the changer published. */
+      if (left <= 0) return __atomic_load_n(word, __ATOMIC_ACQUIRE) != expected ? SHMBUS_EAGAIN : SHMBUS_ETIMEDOUT;
       rel.tv_sec = (time_t)(left / 1000000000);
       rel.tv_nsec = (long)(left % 1000000000);
       relp = &rel;
