@@ -8,7 +8,7 @@
 //   SHMBUS_TEST_FILTER=re    only run test files whose path matches the regular expression
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareMatrix } from './node-matrix.mjs';
@@ -70,10 +70,26 @@ async function nodeSuite(label, files, env = {}, node = process.execPath) {
   count(label, res.out, res.code);
 }
 
+/** Deletes compiled files under `out` whose TypeScript source under `src` no longer exists. */
+function removeOrphans(out, src) {
+  if (!existsSync(out)) return;
+  for (const entry of readdirSync(out, { withFileTypes: true })) {
+    const path = join(out, entry.name);
+    if (entry.isDirectory()) {
+      removeOrphans(path, join(src, entry.name));
+      continue;
+    }
+    const stem = entry.name.replace(/(\.d)?\.(js|ts)(\.map)?$/, '');
+    if (!existsSync(join(src, `${stem}.ts`))) rmSync(path, { force: true });
+  }
+}
+
 step('system packages the suites need');
 spawnSync('bash', ['scripts/ci-deps.sh'], { stdio: 'inherit' });
 
 step('compile TypeScript');
+// tsc never deletes outputs: a test file removed or renamed in the sources would still run from an old dist/test.
+removeOrphans(join(root, 'dist', 'test'), join(root, 'test'));
 const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
 if (tsc.status !== 0) {
   console.log('\n0 passed, 1 failed');
