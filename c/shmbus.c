@@ -20,3 +20,4 @@
 #include "src/mailbox.c"
 #include "src/queue.c"
 #include "src/rpc.c"
+#include "src/frame.c"

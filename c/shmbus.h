@@ -705,6 +705,56 @@ void shmbus_rpc_client_close(shmbus_rpc_client* c);
 int shmbus_rpc_unlink(const char* name);
 /* ==== END: RPC ==== */
 
+/* ==== SECTION: FRAME ==== */
+/* The Frame codec (PROTOCOL.md §9): one image as one message of any channel. A message format, not a segment kind:
+   decode views the pixels inside the message (no copy); a writer loans shmbus_frame_size() bytes, writes the header
+   with shmbus_frame_write_header() and renders the pixels in place. */
+#define SHMBUS_FRAME_MAGIC 0x52464253u /* "SBFR" */
+#define SHMBUS_FRAME_VERSION 1
+#define SHMBUS_FRAME_HEADER_SIZE 64
+
+typedef enum shmbus_dtype { SHMBUS_DTYPE_UINT8 = 1, SHMBUS_DTYPE_UINT16 = 2, SHMBUS_DTYPE_FLOAT32 = 3 } shmbus_dtype;
+
+/* Channel order within a pixel; the channel count follows from it (GRAY 1, RGB/BGR 3, RGBA/BGRA 4). */
+typedef enum shmbus_pixel_format {
+  SHMBUS_FORMAT_GRAY = 1,
+  SHMBUS_FORMAT_RGB = 2,
+  SHMBUS_FORMAT_BGR = 3,
+  SHMBUS_FORMAT_RGBA = 4,
+  SHMBUS_FORMAT_BGRA = 5
+} shmbus_pixel_format;
+
+typedef struct shmbus_frame {
+  uint32_t width;
+  uint32_t height;
+  uint32_t channels;     /* decode fills it; write_header derives it from format */
+  int dtype;             /* shmbus_dtype */
+  int format;            /* shmbus_pixel_format */
+  uint32_t stride;       /* bytes from one row to the next; 0 in write_header/frame_size = packed rows */
+  uint64_t timestamp_us; /* microseconds since the Unix epoch, 0 = none */
+  const void* data;      /* decode: the first sample, inside the message (8-byte aligned when the message is) */
+  size_t data_size;      /* stride x height */
+} shmbus_frame;
+
+/* Checks every rule of §9 and fills `out` with views into `msg`. SHMBUS_EINVAL_ARG ("not a valid frame: ...") for
+   a corrupt, truncated or foreign message: nothing past `len` is ever pointed at. */
+int shmbus_frame_decode(const void* msg, size_t len, shmbus_frame* out);
+/* Bytes per sample of a dtype (1, 2, 4), 0 for an unknown one. */
+size_t shmbus_frame_bytes_per_sample(int dtype);
+/* Channels of a format (1, 3, 4), 0 for an unknown one. */
+uint32_t shmbus_frame_channels(int format);
+/* Message size of a frame of these dimensions (header + stride x height; stride 0 = packed), or 0 when the
+   dimensions are invalid (zero, unknown dtype/format, stride too small or not a multiple of the sample size). */
+size_t shmbus_frame_size(uint32_t width, uint32_t height, int format, int dtype, uint32_t stride);
+/* Writes the 64-byte header of `f` (width, height, dtype, format, stride (0 = packed), timestamp_us) at `msg`,
+   which must hold shmbus_frame_size() bytes (`cap`). The pixels go at msg + SHMBUS_FRAME_HEADER_SIZE. */
+int shmbus_frame_write_header(void* msg, size_t cap, const shmbus_frame* f);
+/* write_header, then copies `pixels` (rows of `src_stride` bytes, 0 = packed) into the frame's rows, zeroing each
+   row's padding. *out_len = the message size. */
+int shmbus_frame_encode(void* msg, size_t cap, const shmbus_frame* f, const void* pixels, size_t src_stride,
+                        size_t* out_len);
+/* ==== END: FRAME ==== */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

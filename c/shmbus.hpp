@@ -1208,4 +1208,56 @@ class RpcClient {
 
 /* ==== END: RPC ==== */
 
+/* ==== SECTION: FRAME ==== */
+namespace shmbus {
+
+/* A decoded Frame (PROTOCOL.md §9) over a message's bytes: no copy. Throws shmbus::error(SHMBUS_EINVAL_ARG) for a
+   corrupt or truncated frame. With <opencv2/core.hpp> included first, mat() is a cv::Mat header over the pixels
+   (row stride honoured). */
+class frame_view {
+ public:
+  explicit frame_view(bytes message) { check(shmbus_frame_decode(message.data(), message.size(), &f_)); }
+  std::uint32_t width() const noexcept { return f_.width; }
+  std::uint32_t height() const noexcept { return f_.height; }
+  std::uint32_t channels() const noexcept { return f_.channels; }
+  int dtype() const noexcept { return f_.dtype; }
+  int format() const noexcept { return f_.format; }
+  std::uint32_t stride() const noexcept { return f_.stride; }
+  std::uint64_t timestamp_us() const noexcept { return f_.timestamp_us; }
+  /* The stride-wide rows, padding included. */
+  bytes pixels() const noexcept { return {f_.data, f_.data_size}; }
+  /* Row y (its first sample). */
+  const void* row(std::uint32_t y) const noexcept { return static_cast<const std::byte*>(f_.data) + std::size_t(y) * f_.stride; }
+  const shmbus_frame& c_frame() const noexcept { return f_; }
+#if defined(OPENCV_CORE_HPP)
+  cv::Mat mat() const {
+    const int depth = f_.dtype == SHMBUS_DTYPE_UINT8 ? CV_8U : f_.dtype == SHMBUS_DTYPE_UINT16 ? CV_16U : CV_32F;
+    return cv::Mat(int(f_.height), int(f_.width), CV_MAKETYPE(depth, int(f_.channels)), const_cast<void*>(f_.data),
+                   std::size_t(f_.stride));
+  }
+#endif
+
+ private:
+  shmbus_frame f_{};
+};
+
+/* Writes a frame header into `room` (a loan of shmbus_frame_size() bytes) and returns the pixel rows to fill. */
+inline mutable_bytes write_frame_header(mutable_bytes room, std::uint32_t width, std::uint32_t height, int format,
+                                       int dtype = SHMBUS_DTYPE_UINT8, std::uint64_t timestamp_us = 0,
+                                       std::uint32_t stride = 0) {
+  shmbus_frame f{};
+  f.width = width;
+  f.height = height;
+  f.format = format;
+  f.dtype = dtype;
+  f.stride = stride;
+  f.timestamp_us = timestamp_us;
+  check(shmbus_frame_write_header(room.data(), room.size(), &f));
+  const std::size_t size = shmbus_frame_size(width, height, format, dtype, stride);
+  return {room.data() + SHMBUS_FRAME_HEADER_SIZE, size - SHMBUS_FRAME_HEADER_SIZE};
+}
+
+}  // namespace shmbus
+/* ==== END: FRAME ==== */
+
 #endif /* SHMBUS_HPP */

@@ -16,6 +16,7 @@ from .errors import (
     ShmbusPermissionError,
     ShmbusTimeoutError,
 )
+from .frame import Frame, FrameView
 from .mailbox import Mailbox, MailboxValue
 from .queue import Queue, QueueMessage
 from .segment import Segment, SegmentInfo
@@ -28,6 +29,8 @@ PROTOCOL_VERSION = 2
 
 __all__ = [
     "Event",
+    "Frame",
+    "FrameView",
     "Rpc",
     "RpcClient",
     "RpcRequest",

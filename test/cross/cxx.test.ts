@@ -25,17 +25,25 @@ after(() => {
 const OPENCV_STANDIN = `#ifndef OPENCV_CORE_HPP
 #define OPENCV_CORE_HPP
 #include <cstddef>
-#define CV_8UC1 0
-#define CV_8UC3 16
+#define CV_8U 0
+#define CV_16U 2
+#define CV_32F 5
+#define CV_MAKETYPE(depth, cn) ((depth) + (((cn) - 1) << 3))
+#define CV_8UC1 CV_MAKETYPE(CV_8U, 1)
+#define CV_8UC3 CV_MAKETYPE(CV_8U, 3)
 namespace cv {
 class Mat {
  public:
-  Mat(int r, int c, int type, void* d) : rows(r), cols(c), data(static_cast<unsigned char*>(d)), type_(type) {}
+  Mat(int r, int c, int type, void* d, std::size_t s = 0)
+      : rows(r), cols(c), data(static_cast<unsigned char*>(d)), step(s ? s : std::size_t(c) * elem(type)), type_(type) {}
   std::size_t total() const { return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols); }
-  std::size_t elemSize() const { return type_ == CV_8UC3 ? 3 : 1; }
+  std::size_t elemSize() const { return elem(type_); }
+  int type() const { return type_; }
   int rows, cols;
   unsigned char* data;
+  std::size_t step;
  private:
+  static std::size_t elem(int t) { return std::size_t((t >> 3) + 1) * ((t & 7) == CV_16U ? 2 : (t & 7) == CV_32F ? 4 : 1); }
   int type_;
 };
 }  // namespace cv
@@ -79,6 +87,30 @@ int main(int argc, char** argv) {
   for (const auto& rest : sub) n += (int)rest.size();                     // ends: no publisher left
   std::printf("after close %d\\n", n);
 
+  // A Frame (PROTOCOL §9) rendered into a loan and viewed in place: a cv::Mat header with the row stride.
+  auto frames = shmbus::Topic::create(name + "f", 1 << 16);
+  auto fsub = shmbus::Topic::subscribe(name + "f");
+  {
+    const std::size_t size = shmbus_frame_size(3, 2, SHMBUS_FORMAT_BGR, SHMBUS_DTYPE_UINT16, 24);
+    auto loan = frames.loan(size);
+    auto px = shmbus::write_frame_header(loan.bytes(), 3, 2, SHMBUS_FORMAT_BGR, SHMBUS_DTYPE_UINT16, 7, 24);
+    for (std::size_t i = 0; i < px.size(); i++) px.data()[i] = std::byte(i);
+    loan.commit();
+  }
+  auto fm = fsub.read(1000ms);
+  shmbus::frame_view fv(fm->data());
+  cv::Mat fmat = fv.mat();
+  std::printf("frame %ux%u c%u stride %u ts %llu mat %d %d step %zu elem %zu in-place %d\\n", fv.width(), fv.height(),
+              fv.channels(), fv.stride(), (unsigned long long)fv.timestamp_us(), fmat.rows, fmat.cols, fmat.step,
+              fmat.elemSize(), (const void*)fmat.data == fv.row(0));
+  try {
+    shmbus::frame_view bad(shmbus::bytes("not a frame"));
+  } catch (const shmbus::error& e) {
+    std::printf("bad frame %s\\n", shmbus_error_code(e.code()));
+  }
+  frames.close();
+  shmbus::Topic::unlink(name + "f");  // not tracked by the test's names: removed here
+
   auto mb = shmbus::Mailbox::create(mbname, 16);
   std::vector<std::byte> into;
   mb.write("abc");
@@ -99,6 +131,8 @@ too big ERR_INVALID_ARG
 seq 2 size 1
 try 0
 after close 0
+frame 3x2 c3 stride 24 ts 7 mat 2 3 step 24 elem 6 in-place 1
+bad frame ERR_INVALID_ARG
 mailbox 1 3
 ERR_MESSAGE_TOO_LARGE
 `;
