@@ -162,7 +162,7 @@ export function renderReport(r: RunInfo): string {
     `1-minute load average: ${r.loadBefore.toFixed(2)} at the start, ${r.loadAfter.toFixed(2)} at the end; per suite (before -> after): ${loads}.`,
     '',
     'Method (docs/performance.md): every figure comes from one run with its baselines measured in the same run. ' +
-      'Latencies are in microseconds (µs) unless a column says otherwise; p50/p99/p99.9 are nearest-rank percentiles over all samples of a row (after a warm-up), ' +
+      'Latencies are in microseconds (µs) unless a column says otherwise; p50/p99/p99.9 are nearest-rank percentiles over all samples of a row (after a warm-up; Topic round trips warm up for at least one lap of the ring, so first-touch page faults of fresh shared memory are excluded), ' +
       'never a mean. Rows that compete for the same minutes are measured in interleaved turns (fresh processes each turn, samples merged). ' +
       'Throughput figures ("ns / pair", GB/s) are the best of 5 timed batches for C and Node alike. Two-core rows pin one process per core (taskset / sched_setaffinity); ' +
       'their C spin floor is a pure pause loop, and the yielding C spin appears only in one-core rows.',
@@ -171,6 +171,17 @@ export function renderReport(r: RunInfo): string {
     ...(r.targets ? ['## Targets', '', renderTable(r.targets)] : []),
     ...r.results.flatMap((s) => [`## ${s.suite}`, '', `Load average ${s.loadBefore.toFixed(2)} before, ${s.loadAfter.toFixed(2)} after this suite.`, '', ...s.tables.map(renderTable)]),
   ].join('\n');
+}
+
+/**
+ * Warm-up round trips for a Topic ping-pong: a tenth of the run, and at least one full lap of the ring and 1000
+ * more. The first lap writes pages no process has touched yet (a minor page fault per 4 KiB in each process: one
+ * message in ~40 for 64 B records, enough to own the p99); steady state starts after it. A user who wants the first
+ * lap fast too can write the ring once at start-up.
+ */
+export function ringWarmup(capacity: number, size: number, iterations: number): number {
+  const record = (32 + size + 7) & ~7; // PROTOCOL §5.2: 32-byte header, payload rounded up to 8
+  return Math.max(100, Math.floor(iterations / 10), Math.ceil(capacity / record) + 1000);
 }
 
 /** High-resolution now in nanoseconds as a number. */

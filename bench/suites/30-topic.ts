@@ -26,7 +26,7 @@ import {
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { benchName, figureStats, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ringWarmup, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -62,7 +62,7 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
     await line(echo, /^ready$/);
     const buf = new Uint8Array(size);
     const dv = new DataView(buf.buffer);
-    const warmup = Math.max(100, Math.floor(iterations / 10));
+    const warmup = ringWarmup(layout.capacity, size, iterations);
     const samples = new Float64Array(iterations);
     await withPinnedSelf(cpus?.[0], async () => {
       for (let i = -warmup; i < iterations; i++) {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Topic } from '../../src/index.js';
 import { awaitView, createTopic, pollView } from '../api.js';
 import { cMemcpy, cPingPong, parseNsSamples, PeerSet, placementCpus, runProgram, SIZES, withPinnedSelf } from '../baselines.js';
-import { benchName, ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, ringWarmup, ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const NODE_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -82,7 +82,7 @@ async function roundTrip(bin: string, measure: Side, echo: Side, mode: Mode, ite
         ? cChild(bin, ['echo', a, b, mode, String(cpus?.[1] ?? -1)])
         : peers.spawn(['echo', a, b, mode, 'copy'], cpus?.[1]);
     await cLine(echoChild, /^ready$/, `${echo} echo`);
-    const warmup = Math.max(100, Math.floor(iterations / 10));
+    const warmup = ringWarmup(layout.capacity, SIZES.small, iterations);
     if (measure === 'C') {
       const out = await runProgram(bin, ['ping', a, b, mode, String(SIZES.small), String(iterations), String(warmup), String(cpus?.[0] ?? -1)], STEP_TIMEOUT_MS);
       await echoChild.done;
