@@ -3,45 +3,24 @@
  * the `decode` step (dimensions, names, timestamp, every sample of the stride-wide rows) and the `reencode` step
  * (encoding the decoded frame gives the same bytes); then corrupt and truncated frames are refused, never viewed.
  */
-#include "json.h"
+#include "vector.h"
 #include "test.h"
 
-#define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
-
+static vector_file V;
 static json* vec;
-static char* vec_text;
 static uint8_t* bin;
 static size_t bin_len;
 
-static uint64_t read_le(const uint8_t* p, int width) {
-  uint64_t v = 0;
-  for (int i = width - 1; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
 static void load(void) {
-  size_t len = 0;
-  vec_text = json_read_file(VECTORS "frame.json", &len);
-  CHECK(vec_text != NULL);
-  vec = json_parse(vec_text, len);
-  CHECK(vec != NULL);
-  bin = (uint8_t*)json_read_file(VECTORS "frame.bin", &bin_len);
-  CHECK(bin != NULL);
-  CHECK(json_get(vec, "size")->num == (double)bin_len);
+  CHECK(vector_load("frame", &V));
+  vec = V.doc;
+  bin = V.bin;
+  bin_len = V.len;
 }
 
 static void fields_read_as_their_values(void) {
   CHECK(vec != NULL && bin != NULL);
-  const json* fields = json_get(vec, "fields");
-  CHECK(fields != NULL && fields->n > 0);
-  for (size_t i = 0; i < fields->n; i++) {
-    const json* f = fields->items[i];
-    const char* type = json_get(f, "type")->str;
-    size_t off = (size_t)json_get(f, "offset")->num;
-    int width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 : strcmp(type, "u64") == 0 ? 8 : 4;
-    CHECK(off + (size_t)width <= bin_len);
-    CHECK((double)read_le(bin + off, width) == json_get(f, "value")->num);
-  }
+  CHECK(vector_fields_hold(&V));
 }
 
 static const char* dtype_name(int d) {
@@ -57,7 +36,7 @@ static const char* format_name(int f) {
 static double sample(const shmbus_frame* f, size_t i) {
   const uint8_t* d = (const uint8_t*)f->data;
   if (f->dtype == SHMBUS_DTYPE_UINT8) return d[i];
-  if (f->dtype == SHMBUS_DTYPE_UINT16) return (double)read_le(d + 2 * i, 2);
+  if (f->dtype == SHMBUS_DTYPE_UINT16) return (double)vector_read_le(d + 2 * i, 2);
   float v;
   memcpy(&v, d + 4 * i, 4);
   return v;
@@ -156,8 +135,6 @@ int main(void) {
   TEST_RUN(expect_steps_hold);
   TEST_RUN(corrupt_frames_are_refused);
   TEST_RUN(write_header_and_size);
-  json_free(vec);
-  free(vec_text);
-  free(bin);
+  vector_free(&V);
   return test_summary();
 }

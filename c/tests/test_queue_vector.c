@@ -4,48 +4,25 @@
  * queue segment with the vector's params and every `expect` step (tryReceive, trySend, stats) run through the
  * public API, then the `after` hints and pairs compared with the ring's bytes.
  */
-#include "json.h"
+#include "vector.h"
 #include "src/queue_ring.h"
 #include "test.h"
 
-#define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
-
+static vector_file V;
 static json* vec;
 static uint8_t* bin;
 static size_t bin_len;
 
-static uint64_t read_le(const uint8_t* p, int width) {
-  uint64_t v = 0;
-  for (int i = width - 1; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
 static void load(void) {
-  size_t len = 0;
-  char* text = json_read_file(VECTORS "queue-ring.json", &len);
-  CHECK(text != NULL);
-  vec = json_parse(text, len);
-  free(text);
-  CHECK(vec != NULL);
-  bin = (uint8_t*)json_read_file(VECTORS "queue-ring.bin", &bin_len);
-  CHECK(bin != NULL);
-  CHECK(json_get(vec, "size")->num == (double)bin_len);
+  CHECK(vector_load("queue-ring", &V));
+  vec = V.doc;
+  bin = V.bin;
+  bin_len = V.len;
 }
 
 static void fields_read_as_their_values(void) {
   CHECK(vec != NULL && bin != NULL);
-  const json* fields = json_get(vec, "fields");
-  CHECK(fields != NULL && fields->n > 0);
-  for (size_t i = 0; i < fields->n; i++) {
-    const json* f = fields->items[i];
-    const char* type = json_get(f, "type")->str;
-    size_t off = (size_t)json_get(f, "offset")->num;
-    int width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 : strcmp(type, "u64") == 0 ? 8 : 4;
-    CHECK(off + (size_t)width <= bin_len);
-    uint64_t v = read_le(bin + off, width);
-    if (strcmp(type, "i32") == 0) CHECK((double)(int32_t)v == json_get(f, "value")->num);
-    else CHECK((double)v == json_get(f, "value")->num);
-  }
+  CHECK(vector_fields_hold(&V));
 }
 
 static int copy_payload(shmbus_segment* seg, void* ctx) {
@@ -130,14 +107,14 @@ static void expect_steps_and_after_state(void) {
   const uint8_t* ring = (const uint8_t*)shmbus_segment_data(seg);
   if (ok && after != NULL) {
     uint32_t stride = (32 + p[1] + 63) / 64 * 64;
-    ok = (double)read_le(ring + 0, 4) == json_get(after, "tail")->num &&
-         (double)read_le(ring + 64, 4) == json_get(after, "head")->num;
+    ok = (double)vector_read_le(ring + 0, 4) == json_get(after, "tail")->num &&
+         (double)vector_read_le(ring + 64, 4) == json_get(after, "head")->num;
     const json* slots = json_get(after, "slots");
     for (size_t i = 0; ok && slots != NULL && i < slots->n; i++) {
       const json* sl = slots->items[i];
       size_t at = 320 + (size_t)json_get(sl, "slot")->num * stride;
-      ok = (double)read_le(ring + at, 4) == json_get(sl, "seq")->num &&
-           (double)read_le(ring + at + 4, 4) == json_get(sl, "pid")->num;
+      ok = (double)vector_read_le(ring + at, 4) == json_get(sl, "seq")->num &&
+           (double)vector_read_le(ring + at + 4, 4) == json_get(sl, "pid")->num;
     }
     if (!ok) fprintf(stderr, "  the after state differs\n");
   }
@@ -207,7 +184,6 @@ int main(void) {
   TEST_RUN(fields_read_as_their_values);
   TEST_RUN(expect_steps_and_after_state);
   TEST_RUN(c_writes_the_same_bytes);
-  json_free(vec);
-  free(bin);
+  vector_free(&V);
   return test_summary();
 }

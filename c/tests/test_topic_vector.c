@@ -4,47 +4,24 @@
  * topic segment with the vector's params and every `expect` step (subscribe, tryRead, lost, publish) run through
  * the public API with the results compared.
  */
-#include "json.h"
+#include "vector.h"
 #include "test.h"
 
-#define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
-
+static vector_file V;
 static json* vec;
-static char* vec_text;
 static uint8_t* bin;
 static size_t bin_len;
 
-static uint64_t read_le(const uint8_t* p, int width) {
-  uint64_t v = 0;
-  for (int i = width - 1; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
 static void load(void) {
-  size_t len = 0;
-  vec_text = json_read_file(VECTORS "topic-ring.json", &len);
-  CHECK(vec_text != NULL);
-  vec = json_parse(vec_text, len);
-  CHECK(vec != NULL);
-  bin = (uint8_t*)json_read_file(VECTORS "topic-ring.bin", &bin_len);
-  CHECK(bin != NULL);
-  CHECK(json_get(vec, "size")->num == (double)bin_len);
+  CHECK(vector_load("topic-ring", &V));
+  vec = V.doc;
+  bin = V.bin;
+  bin_len = V.len;
 }
 
 static void fields_read_as_their_values(void) {
   CHECK(vec != NULL && bin != NULL);
-  const json* fields = json_get(vec, "fields");
-  CHECK(fields != NULL && fields->n > 0);
-  for (size_t i = 0; i < fields->n; i++) {
-    const json* f = fields->items[i];
-    const char* type = json_get(f, "type")->str;
-    size_t off = (size_t)json_get(f, "offset")->num;
-    int width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 : strcmp(type, "u64") == 0 ? 8 : 4;
-    CHECK(off + (size_t)width <= bin_len);
-    uint64_t v = read_le(bin + off, width);
-    if (strcmp(type, "i32") == 0) CHECK((double)(int32_t)v == json_get(f, "value")->num);
-    else CHECK((double)v == json_get(f, "value")->num);
-  }
+  CHECK(vector_fields_hold(&V));
 }
 
 static int copy_payload(shmbus_segment* seg, void* ctx) {
@@ -150,8 +127,6 @@ int main(void) {
   for (int i = 0; i < nsubs; i++) shmbus_sub_close(subs[i]);
   shmbus_topic_close(pub);
   shmbus_segment_close(seg);
-  json_free(vec);
-  free(vec_text);
-  free(bin);
+  vector_free(&V);
   return test_summary();
 }
