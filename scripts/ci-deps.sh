@@ -6,6 +6,10 @@ command -v cc >/dev/null || need+=(gcc)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v strace >/dev/null || need+=(strace)
+# The C peer: make (c/Makefile), cmake and pkg-config (c/tests/consumer.sh checks the installed package).
+command -v make >/dev/null || need+=(make)
+command -v cmake >/dev/null || need+=(cmake)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
