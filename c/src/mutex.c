@@ -5,6 +5,7 @@
  * taker is told recovered = 1.
  */
 #include "internal.h"
+#include "sync_rounds.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -313,14 +314,8 @@ int shmbus_mutex_open_ex(const char* name, const shmbus_sync_options* opts, shmb
   int rc;
   if (out == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "out is NULL");
   if ((rc = sbi_sync_options(opts, &o)) != SHMBUS_OK) return rc;
-  rc = sbi_segment_open(name, SHMBUS_KIND_MUTEX, o.open_timeout_ms, &seg);
+  rc = sync_open_named(name, SHMBUS_KIND_MUTEX, SHMBUS_MUTEX_SIZE, &o, "mutex", &seg);
   if (rc != SHMBUS_OK) return rc;
-  if (seg->payload_size < SHMBUS_MUTEX_SIZE) {
-    rc = sbi_fail(SHMBUS_ESHM_CORRUPT, "mutex \"%s\" has a %zu-byte payload, less than %d", name, seg->payload_size,
-                  SHMBUS_MUTEX_SIZE);
-    sbi_segment_close(seg);
-    return rc;
-  }
   return mutex_wrap(seg, seg->payload, &o, out);
 }
 
@@ -329,19 +324,14 @@ int shmbus_mutex_embed(shmbus_segment* seg, size_t byte_offset, const shmbus_syn
   int rc;
   if (seg == NULL || out == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "segment and out are required");
   if ((rc = sbi_sync_options(opts, &o)) != SHMBUS_OK) return rc;
-  if (byte_offset % SHMBUS_SYNC_ALIGN != 0 || byte_offset > seg->payload_size ||
-      seg->payload_size - byte_offset < SHMBUS_MUTEX_SIZE ||
-      ((uintptr_t)(seg->payload + byte_offset) % SHMBUS_SYNC_ALIGN) != 0) {
-    return sbi_fail(SHMBUS_EINVAL_ARG, "a mutex needs %d bytes at an offset that is a multiple of %d inside the "
-                    "%zu-byte payload (got offset %zu)", SHMBUS_MUTEX_SIZE, SHMBUS_SYNC_ALIGN, seg->payload_size,
-                    byte_offset);
-  }
+  if ((rc = sync_check_embed(seg, byte_offset, SHMBUS_MUTEX_SIZE, "mutex")) != SHMBUS_OK) return rc;
   return mutex_wrap(NULL, seg->payload + byte_offset, &o, out);
 }
 
 int shmbus_mutex_lock(shmbus_mutex* m, int64_t timeout_ms, int* recovered) {
   if (m == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "mutex is NULL");
-  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "timeout_ms %lld: use -1 or >= 0", (long long)timeout_ms);
+  int rc = sync_check_timeout(timeout_ms);
+  if (rc != SHMBUS_OK) return rc;
   return sbi_mutex_lock_spin(m->block, timeout_ms, m->opts.liveness_ms, m->opts.spin_us, recovered);
 }
 

@@ -1,5 +1,6 @@
 /*
- * sync_rounds.h (c-sync): the contended path shared by RwLock, Semaphore and Event, as rounds. Each round tries;
+ * sync_rounds.h: what the sync primitives share: for all four, the open, embed and timeout checks; for RwLock,
+ * Semaphore and Event, the contended path as rounds (the Mutex has its own, c/src/mutex.c). Each round tries;
  * at most once per liveness interval the try may judge holders (a liveness check is "due"); otherwise the caller
  * sleeps for at most the time to the next check or the deadline, whichever comes first, and tries again. Every
  * sleep is bounded by the liveness interval (PROTOCOL §3: a state word may come back to the value a sleeper
