@@ -66,3 +66,11 @@ int sbi_holder_alive(uint32_t pid, uint64_t start, uint32_t ns) {
   if (state == 'Z' || state == 'X') return 0;
   return start == 0 || now_start == start;
 }
+
+int sbi_liveness_option(uint32_t given, const char* what, uint32_t* out) {
+  if (given > 0x7FFFFFFFu) {
+    return sbi_fail(SHMBUS_EINVAL_ARG, "%s: liveness_ms must be whole ms from 1 to 2^31-1 (got %u)", what, given);
+  }
+  if (given != 0) *out = given;
+  return SHMBUS_OK;
+}

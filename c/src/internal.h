@@ -210,6 +210,9 @@ const sbi_identity* sbi_self(void);
 uint32_t sbi_thread(void);
 /* §4.0: 1 alive, 0 dead. Another namespace or an unreadable /proc is alive. */
 int sbi_holder_alive(uint32_t pid, uint64_t start, uint32_t ns);
+/* The liveness_ms option of every handle (Node's livenessOption): 0 keeps *out (the default), else whole ms from 1
+   to 2^31-1 into *out; above that SHMBUS_EINVAL_ARG naming `what`. */
+int sbi_liveness_option(uint32_t given, const char* what, uint32_t* out);
 
 /* ---- Segments (segment.c, PROTOCOL §2) ------------------------------------------------------------------- */
 

@@ -98,8 +98,7 @@ static int mb_opts(const shmbus_mailbox_options *o, const char *what, unsigned *
   *open_timeout = SHMBUS_DEFAULT_OPEN_TIMEOUT_MS;
   if (o == NULL) return 0;
   if (sbi_check_mode(o->mode, mode) != 0) return SHMBUS_EINVAL_ARG;
-  if (o->liveness_ms > 0x7FFFFFFFu) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: liveness_ms must be from 1 to 2^31-1", what);
-  if (o->liveness_ms != 0) *liveness = o->liveness_ms;
+  if (sbi_liveness_option(o->liveness_ms, what, liveness) != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (o->open_timeout_ms != 0) *open_timeout = o->open_timeout_ms;
   return 0;
 }

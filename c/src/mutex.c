@@ -259,11 +259,8 @@ int sbi_sync_options(const shmbus_sync_options* in, sbi_sync_opts* out) {
     }
     out->open_timeout_ms = in->open_timeout_ms;
   }
-  if (SBI_SYNC_HAS(in, liveness_ms) && in->liveness_ms != 0) {
-    if (in->liveness_ms > 0x7FFFFFFFu) {
-      return sbi_fail(SHMBUS_EINVAL_ARG, "liveness_ms %u: whole ms from 1 to 2^31-1", in->liveness_ms);
-    }
-    out->liveness_ms = in->liveness_ms;
+  if (SBI_SYNC_HAS(in, liveness_ms) && sbi_liveness_option(in->liveness_ms, "options", &out->liveness_ms) != SHMBUS_OK) {
+    return SHMBUS_EINVAL_ARG;
   }
   if (SBI_SYNC_HAS(in, spin_us) && in->spin_us != 0) out->spin_us = in->spin_us < 0 ? -1 : in->spin_us;
   return SHMBUS_OK;

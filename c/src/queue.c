@@ -513,10 +513,8 @@ static int queue_options(const shmbus_queue_options* in, const char* what, queue
                     (long long)o.open_timeout_ms);
   }
   out->open_timeout_ms = o.open_timeout_ms;
-  if (o.liveness_ms > 0x7FFFFFFFu) {
-    return sbi_fail(SHMBUS_EINVAL_ARG, "%s: liveness_ms must be from 1 to 2^31-1 (got %u)", what, o.liveness_ms);
-  }
-  out->liveness_ms = o.liveness_ms == 0 ? SBI_Q_DEFAULT_LIVENESS_MS : o.liveness_ms;
+  out->liveness_ms = SBI_Q_DEFAULT_LIVENESS_MS;
+  if (sbi_liveness_option(o.liveness_ms, what, &out->liveness_ms) != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (o.spin_us > 1000000) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "%s: spin_us must be at most 1000000 (got %d)", what, o.spin_us);
   }

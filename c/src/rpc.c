@@ -493,11 +493,8 @@ static int rpc_serve_options(const shmbus_rpc_serve_options* in, rpc_serve_opts*
   out->slots = o.slots == 0 ? sbi_default_slots(size, RPC_DEFAULT_REQUEST_SLOTS) : o.slots;
   if (sbi_check_slots(out->slots, "shmbus_rpc_serve") != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (sbi_check_mode(o.mode, &out->mode) != 0) return SHMBUS_EINVAL_ARG;
-  if (o.liveness_ms > 0x7FFFFFFFu) {
-    return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_serve: liveness_ms must be from 1 to 2^31-1 (got %u)",
-                    o.liveness_ms);
-  }
-  out->liveness_ms = o.liveness_ms == 0 ? SHMBUS_DEFAULT_LIVENESS_MS : o.liveness_ms;
+  out->liveness_ms = SHMBUS_DEFAULT_LIVENESS_MS;
+  if (sbi_liveness_option(o.liveness_ms, "shmbus_rpc_serve", &out->liveness_ms) != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (o.spin_us > 1000000) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_serve: spin_us must be at most 1000000");
   out->spin_us = o.spin_us == 0 ? SBI_Q_DEFAULT_SPIN_US : o.spin_us < 0 ? 0u : (uint32_t)o.spin_us;
   return SHMBUS_OK;
@@ -878,7 +875,8 @@ int shmbus_rpc_connect_ex(const char* name, const shmbus_rpc_connect_options* op
   }
   if (o.slots != 0 && sbi_check_slots(o.slots, "shmbus_rpc_connect") != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (sbi_check_mode(o.mode, &mode) != 0) return SHMBUS_EINVAL_ARG;
-  if (o.liveness_ms > 0x7FFFFFFFu) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_connect: liveness_ms too large");
+  uint32_t liveness = SHMBUS_DEFAULT_LIVENESS_MS;
+  if ((rc = sbi_liveness_option(o.liveness_ms, "shmbus_rpc_connect", &liveness)) != SHMBUS_OK) return rc;
   if (o.spin_us > 1000000) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_connect: spin_us must be at most 1000000");
   if ((rc = rpc_check_name(name)) != SHMBUS_OK) return rc;
   c = SBI_CAST(shmbus_rpc_client*, calloc(1, sizeof *c));
@@ -889,7 +887,7 @@ int shmbus_rpc_connect_ex(const char* name, const shmbus_rpc_connect_options* op
   c->max_message_size = o.max_message_size;
   c->slots = o.slots;
   c->mode = mode;
-  c->liveness_ms = o.liveness_ms == 0 ? SHMBUS_DEFAULT_LIVENESS_MS : o.liveness_ms;
+  c->liveness_ms = liveness;
   c->spin_us = o.spin_us == 0 ? SBI_Q_DEFAULT_SPIN_US : o.spin_us < 0 ? 0u : (uint32_t)o.spin_us;
   *out = c;
   return SHMBUS_OK;

@@ -432,8 +432,7 @@ static int tp_publisher_opts(const shmbus_topic_options *o, const char *what, un
   *open_timeout = SHMBUS_DEFAULT_OPEN_TIMEOUT_MS;
   if (o == NULL) return 0;
   if (sbi_check_mode(o->mode, mode) != 0) return SHMBUS_EINVAL_ARG;
-  if (o->liveness_ms > 0x7FFFFFFFu) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: liveness_ms must be from 1 to 2^31-1", what);
-  if (o->liveness_ms != 0) *liveness = o->liveness_ms;
+  if (sbi_liveness_option(o->liveness_ms, what, liveness) != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (o->open_timeout_ms != 0) *open_timeout = o->open_timeout_ms;
   return 0;
 }
@@ -779,8 +778,7 @@ int shmbus_topic_subscribe_ex(const char *name, const shmbus_sub_options *opts, 
     o.from = opts->from;
     o.wait_ms = opts->wait_ms;
     if (opts->spin_us != 0) o.spin_us = opts->spin_us < 0 ? 0 : (uint32_t)opts->spin_us;
-    if (opts->liveness_ms > 0x7FFFFFFFu) return sbi_fail(SHMBUS_EINVAL_ARG, "liveness_ms must be from 1 to 2^31-1");
-    if (opts->liveness_ms != 0) o.liveness_ms = opts->liveness_ms;
+    if (sbi_liveness_option(opts->liveness_ms, "shmbus_topic_subscribe", &o.liveness_ms) != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   }
   if (o.from != SHMBUS_FROM_LATEST && o.from != SHMBUS_FROM_OLDEST) {
     return sbi_fail(SHMBUS_EINVAL_ARG, "from must be SHMBUS_FROM_LATEST or SHMBUS_FROM_OLDEST, got %d", o.from);
