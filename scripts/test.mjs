@@ -128,7 +128,8 @@ if (!filter) {
 if (existsSync(join(root, 'c', 'tests', 'run.sh')) && !filter) {
   step('C peer');
   const res = await run('bash', ['c/tests/run.sh']);
-  const m = res.out.match(/^(\d+) passed, (\d+) failed/m);
+  // run.sh prints a line per test binary and its total last: count the last one.
+  const m = [...res.out.matchAll(/^(\d+) passed, (\d+) failed/gm)].at(-1);
   if (m) {
     totals.passed += Number(m[1]);
     totals.failed += Number(m[2]);
