@@ -211,22 +211,29 @@ describe('shmbus CLI: stats and help', () => {
       const plain = cli('stats', name, '--count', '1', '--interval', '10');
       assert.match(plain.stdout, /SUBSCRIBER\s+ALIVE\s+LAG\s+LOST\s+LOST\/S/);
 
-      // A real terminal: script(1) runs the bin on a pty; ^C through the pty is the user's Ctrl-C.
-      const term = spawn('script', ['-qfec', `${process.execPath} ${bin} stats ${name} --interval 50`, '/dev/null'], {
+      // A real terminal: script(1) runs the bin on a pty; ^C through the pty is the user's Ctrl-C. script runs the
+      // command through $SHELL -c; `exec` makes node the pty's foreground process itself, so the ^C reaches only
+      // it (dash, the /bin/sh script falls back to when SHELL is unset, would otherwise die of the SIGINT: 130).
+      const term = spawn('script', ['-qfec', `exec ${process.execPath} ${bin} stats ${name} --interval 50`, '/dev/null'], {
         stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, SHELL: '/bin/sh' },
       });
       let out = '';
+      let err = '';
+      term.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const closed = new Promise<number | null>((resolve) => term.on('close', (c) => resolve(c)));
       const drawn = new Promise<void>((resolve) =>
         term.stdout.setEncoding('utf8').on('data', (d: string) => {
           out += d;
           if (out.includes('Ctrl-C to quit')) resolve();
         }),
       );
-      await drawn;
+      const early = await Promise.race([drawn.then(() => null), closed.then((c) => ({ c }))]);
+      assert.equal(early, null, `script(1) ended before the first screen: ${JSON.stringify({ out, err })}`);
       assert.ok(out.includes('\x1b[?1049h'), 'entered the alternate screen');
       term.stdin.write('\x03');
-      const code = await new Promise<number | null>((resolve) => term.on('close', (c) => resolve(c)));
-      assert.equal(code, 0);
+      const code = await closed;
+      assert.equal(code, 0, JSON.stringify({ out: out.slice(-300), err }));
       assert.ok(out.endsWith('\x1b[?25h\x1b[?1049l') || out.includes('\x1b[?25h\x1b[?1049l'), 'cursor shown, screen restored');
     } finally {
       await quit(p);
