@@ -108,6 +108,23 @@ if (existsSync(join(root, 'c', 'Makefile'))) {
   }
 }
 
+// The Python peer, installed into .cache/pyvenv as a user would (scripts/python-setup.sh), after the C build (the
+// package compiles c/shmbus.c) and before the Node suites: scenario and cross tests spawn Python programs with it
+// (SHMBUS_VENV_PYTHON), and pytest below spawns c/build/bin peers and the Node fixtures in dist/.
+let python = null;
+if (existsSync(join(root, 'python', 'pyproject.toml'))) {
+  step('install the Python peer (scripts/python-setup.sh)');
+  const setup = spawnSync('bash', ['scripts/python-setup.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  process.stdout.write(setup.stdout ?? '');
+  if (setup.status !== 0) {
+    failures.push(`python-setup (exit ${setup.status}): Python tests and the tests that spawn Python will fail`);
+    totals.failed += 1;
+  } else {
+    python = setup.stdout.trim().split('\n').pop();
+    process.env.SHMBUS_VENV_PYTHON = python;
+  }
+}
+
 const before = shmEntries();
 const runId = randomBytes(3).toString('hex');
 process.env.SHMBUS_TEST_RUN = runId;
@@ -137,24 +154,14 @@ if (existsSync(join(root, 'c', 'tests', 'run.sh')) && !filter) {
   if (res.code !== 0) failures.push(`C tests (exit ${res.code})`);
 }
 
-if (existsSync(join(root, 'python', 'tests')) && !filter) {
-  // After the C build: the package compiles c/shmbus.c, and its cross-language tests spawn c/build/bin peers and
-  // the Node fixtures in dist/. Installed into .cache/pyvenv as a user would (scripts/python-setup.sh).
+if (python && !filter) {
   step('python peer (pytest)');
-  const setup = spawnSync('bash', ['scripts/python-setup.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  process.stdout.write(setup.stdout ?? '');
-  if (setup.status !== 0) {
-    failures.push(`python-setup (exit ${setup.status})`);
-    totals.failed += 1;
-  } else {
-    const python = setup.stdout.trim().split('\n').pop();
-    const res = await run(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'python/tests']);
-    const num = (re) => Number((res.out.match(re) ?? [])[1] ?? 0);
-    totals.passed += num(/(\d+) passed/);
-    totals.failed += num(/(\d+) failed/) + num(/(\d+) errors?/);
-    totals.skipped += num(/(\d+) skipped/);
-    if (res.code !== 0) failures.push(`pytest (exit ${res.code})`);
-  }
+  const res = await run(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'python/tests']);
+  const num = (re) => Number((res.out.match(re) ?? [])[1] ?? 0);
+  totals.passed += num(/(\d+) passed/);
+  totals.failed += num(/(\d+) failed/) + num(/(\d+) errors?/);
+  totals.skipped += num(/(\d+) skipped/);
+  if (res.code !== 0) failures.push(`pytest (exit ${res.code})`);
 }
 
 if (process.env.SHMBUS_NODE_MATRIX !== '0') {

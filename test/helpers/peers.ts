@@ -22,3 +22,21 @@ export function cProgram(name: string): string {
 export function spawnC(name: string, args: string[] = [], options: SpawnOptions & { watchdogMs?: number } = {}): Peer {
   return spawnProcess(cProgram(name), args, options);
 }
+
+/**
+ * The Python that has the shmbus package installed (.cache/pyvenv, set up by scripts/python-setup.sh, which
+ * `npm test` runs before the Node suites and exports as SHMBUS_VENV_PYTHON); throws naming the fix when unset.
+ */
+export function venvPython(): string {
+  const fromEnv = process.env['SHMBUS_VENV_PYTHON'];
+  const path = fromEnv ?? fileURLToPath(new URL('../../../.cache/pyvenv/bin/python', import.meta.url));
+  if (!existsSync(path)) {
+    throw new Error(`no Python with shmbus installed at ${path}: run \`bash scripts/python-setup.sh\` (npm test does)`);
+  }
+  return path;
+}
+
+/** Spawns a Python program (`python <file> ...args`) with the venv's Python as a Peer (see spawnProcess). */
+export function spawnPython(file: string, args: string[] = [], options: SpawnOptions & { watchdogMs?: number } = {}): Peer {
+  return spawnProcess(venvPython(), ['-u', file, ...args], options);
+}
