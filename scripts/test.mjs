@@ -30,6 +30,11 @@ function run(cmd, args, opts = {}) {
       out += d;
       process.stdout.write(d);
     });
+    // Some runners (bun test) print their summary on stderr: when it is piped, it counts as output too.
+    child.stderr?.on('data', (d) => {
+      out += d;
+      process.stderr.write(d);
+    });
     child.on('exit', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), out }));
   });
 }
@@ -130,9 +135,12 @@ const runId = randomBytes(3).toString('hex');
 process.env.SHMBUS_TEST_RUN = runId;
 const filter = process.env.SHMBUS_TEST_FILTER ? new RegExp(process.env.SHMBUS_TEST_FILTER) : null;
 const slow = process.env.SHMBUS_SLOW === '1';
-const all = findTests(join(root, 'dist', 'test')).filter(
+const selected = findTests(join(root, 'dist', 'test')).filter(
   (f) => (slow || !f.endsWith('.slow.test.js')) && (!filter || filter.test(f)),
 );
+// The packaging tests (npm pack, install into a fresh project, run on every Node, Bun and Deno) run last, alone.
+const isPackaging = (f) => /[/\\]packaging[/\\]/.test(f);
+const all = selected.filter((f) => !isPackaging(f));
 await nodeSuite(`node ${process.version}`, all.map((f) => relative(root, f)));
 
 if (!filter) {
@@ -177,6 +185,44 @@ if (process.env.SHMBUS_NODE_MATRIX !== '0') {
       continue;
     }
     await nodeSuite(`node ${v.version} (matrix)`, subset, { SHMBUS_ADDON: v.addon }, v.node);
+  }
+}
+
+const packaging = selected.filter(isPackaging).map((f) => relative(root, f));
+if (packaging.length > 0) await nodeSuite('the npm package (pack, install, Node/Bun/Deno)', packaging);
+
+// Bun and Deno: the unit suites (one process each: their runners cannot spawn our Node fixtures) on the Node-API
+// prebuild, the build that serves both (src/native/locate.ts). Deno has no external-SharedArrayBuffer call, so it
+// runs as the fallback pass does (SHMBUS_BUFFER=external); Bun has the call. Cross-process use from Bun and Deno is
+// tested with the installed package in test/packaging.
+if (!filter || filter.test('runtimes')) {
+  step('Bun and Deno: the unit suites on the Node-API prebuild');
+  const { installRuntimes } = await import('./runtimes.mjs');
+  const rts = installRuntimes(root, (m) => process.stdout.write(`${m}\n`));
+  const pre = spawnSync(process.execPath, ['scripts/prebuild.mjs'], { stdio: 'inherit' });
+  const units = findTests(join(root, 'dist', 'test', 'unit')).map((f) => relative(join(root, 'dist', 'test'), f));
+  const env = { ...process.env, SHMBUS_ADDON: join(root, 'prebuilds', 'linux-x64', 'shmbus.napi.node'), NO_COLOR: '1' };
+  for (const [rt, bin] of Object.entries(rts)) {
+    if (typeof bin !== 'string' || pre.status !== 0) {
+      failures.push(`${rt}: ${typeof bin === 'string' ? 'the prebuilds did not build' : bin.error}`);
+      totals.failed += 1;
+      continue;
+    }
+    const res =
+      rt === 'bun'
+        ? await run(bin, ['test', ...units.map((f) => `./${f}`)], { cwd: join(root, 'dist', 'test'), env, stdio: ['ignore', 'pipe', 'pipe'] })
+        : await run(bin, ['test', '-A', '--no-check', ...units.map((f) => join('dist', 'test', f))], {
+            env: { ...env, SHMBUS_BUFFER: 'external', DENO_NO_UPDATE_CHECK: '1' },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+    // bun: "N pass" / "N fail"; deno: "ok | N passed (M steps) | K failed (J steps)": count tests at the step level.
+    const num = (re) => Number((res.out.match(re) ?? [])[1] ?? 0);
+    const passed = rt === 'bun' ? num(/^\s*(\d+) pass$/m) : num(/passed \((\d+) steps?\)/);
+    const failed = rt === 'bun' ? num(/^\s*(\d+) fail$/m) : num(/failed \((\d+) steps?\)/);
+    process.stdout.write(`${rt}: ${passed} passed, ${failed} failed\n`);
+    totals.passed += passed;
+    totals.failed += failed;
+    if (res.code !== 0 || failed > 0 || passed === 0) failures.push(`${rt} unit suites (exit ${res.code}, ${failed} failed)`);
   }
 }
 

@@ -4,8 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ShmbusError, type ShmbusErrorCode } from '../errors.js';
+import { addonCandidates, runtime } from './locate.js';
 
 /** Opaque handle of one mapping (a Napi::External). */
 export interface MappingHandle {
@@ -42,29 +42,22 @@ export interface NativeBinding {
   fence(kind: 0 | 1): void;
 }
 
-/**
- * Finds the built addon: $SHMBUS_ADDON if set (then only there: the Node-version matrix points it at an addon built
- * for that Node), else build/Release or build/Debug of the package.
- */
+/** Loads the first addon that exists among {@link addonCandidates} (locate.ts has the order and why). */
 function load(): NativeBinding {
   const require = createRequire(import.meta.url);
-  const override = process.env['SHMBUS_ADDON'];
-  const candidates =
-    override !== undefined && override !== ''
-      ? [override]
-      : [
-          fileURLToPath(new URL('../../../build/Release/shmbus.node', import.meta.url)),
-          fileURLToPath(new URL('../../../build/Debug/shmbus.node', import.meta.url)),
-        ];
+  const candidates = addonCandidates();
   for (const path of candidates) {
     if (existsSync(path)) return require(path) as NativeBinding;
   }
-  // The usual cause: installed with --ignore-scripts (or a failed node-gyp run), so the install script never built it.
+  // The usual causes: no prebuild for this platform or Node ABI, and the install script that would compile one did
+  // not run (npm >= 11 runs a dependency's install script only once approved; --ignore-scripts) or failed.
   throw new ShmbusError(
     'ERR_OS',
-    `the shmbus native addon is not built (looked for ${candidates.join(' and ')}). ` +
-      'It is compiled when the package is installed; if install scripts were skipped (npm install --ignore-scripts) ' +
-      'or the build failed, run "npm rebuild shmbus" (needs python3, make and a C++ compiler).',
+    `the shmbus native addon is not built and no prebuilt one fits ${runtime()} ${process.version} ` +
+      `(ABI ${process.versions.modules}, ${process.platform}-${process.arch}); looked for ${candidates.join(', ')}. ` +
+      'It is compiled when the package is installed: if install scripts were skipped (npm install --ignore-scripts, ' +
+      'or npm 11 waiting for "npm install-scripts approve shmbus") or the build failed, run "npm rebuild shmbus" ' +
+      '(needs python3, make and a C++ compiler).',
   );
 }
 

@@ -4,6 +4,13 @@
 
 #ifdef NODE_API_EXPERIMENTAL_HAS_CREATE_EXTERNAL_SHAREDARRAYBUFFER
 
+#ifndef _WIN32
+// Weak: the Node-API build is also loaded by runtimes without this function (Bun, Deno). There the symbol resolves
+// to null instead of killing the process at the first call, and we report failure: the caller then makes an
+// external (non-shared) ArrayBuffer over the mapping.
+#pragma weak node_api_create_external_sharedarraybuffer
+#endif
+
 namespace shmbus {
 namespace {
 struct Release {
@@ -19,6 +26,9 @@ void onFinalize(void* /*data*/, void* hint) {
 
 napi_status createSharedArrayBuffer(napi_env env, void* data, size_t length, ReleaseFn release, void* hint,
                                     napi_value* result) {
+#ifndef _WIN32
+  if (&node_api_create_external_sharedarraybuffer == nullptr) return napi_generic_failure;
+#endif
   auto* r = new Release{release, hint};
   napi_status s = node_api_create_external_sharedarraybuffer(env, data, length, onFinalize, r, result);
   if (s != napi_ok) delete r;
