@@ -10,6 +10,11 @@ command -v strace >/dev/null || need+=(strace)
 command -v make >/dev/null || need+=(make)
 command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# The Python peer (scripts/python-setup.sh): python3 with venv, cffi, numpy and pytest. A python3 that lacks them
+# (Debian's own, on a bare PATH) gets Debian's packages; a python3 from elsewhere (pyenv) brings its own.
+if ! python3 -c 'import cffi, numpy, pytest, venv' >/dev/null 2>&1 && [ "$(command -v python3 || true)" = /usr/bin/python3 ]; then
+  need+=(python3-venv python3-cffi python3-numpy python3-pytest python3-dev)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
