@@ -202,6 +202,19 @@ describe('Parts codec', () => {
     assert.throws(() => Parts.decode(put(nan, new DataView(nan.buffer).getUint32(16, true) + 6, 1, 3)), isCode('ERR_PARTS_CORRUPT'));
   });
 
+  it('judges JSON text as the C and Python readers do (the same lists as c/tests/test_parts.c)', () => {
+    const ok = ['0', '-0.5e+10', '1E-2', '"a\\u00e9\\n\\"\\\\\\/"', '[]', '{}', ' {"a":[1,true,false,null,{"b":"c"}]} \n', '"\\ud800"', '"é"', '[[[[[[[[[[1]]]]]]]]]]'];
+    const bad = ['', ' ', 'NaN', 'Infinity', '-Infinity', '01', '1.', '.5', '+1', '-', '1e', '[1,]', '{"a"}', '{"a":1,}', '{a:1}',
+      '"x', '"\\x"', '"\\u12"', '"tab\t"', '[1] x', 'tru', '\ufeff1', "'a'", '[1 2]', '{"a" 1}', 'nul'];
+    const asJson = (text: string): Uint8Array => {
+      const b = Parts.encode({ j: text });
+      b[new DataView(b.buffer).getUint32(16, true) + 6] = 3; // the string part turned into a json part
+      return b;
+    };
+    for (const t of ok) assert.deepEqual(Parts.decode(asJson(t))['j'], JSON.parse(t), t);
+    for (const t of bad) assert.throws(() => Parts.decode(asJson(t)), isCode('ERR_PARTS_CORRUPT'), JSON.stringify(t));
+  });
+
   it('seeded random mutations: ERR_PARTS_CORRUPT or a record whose views lie inside the message, nothing else', () => {
     const bytes = Parts.encode(sample().record);
     let seed = 12345;
