@@ -7,6 +7,10 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Frame, Parts, Topic, type PartsRecord } from '../../src/index.js';
 import { PART_TYPES, PARTS_DIR_OFFSET, PARTS_ENTRY_SIZE } from '../../src/codecs/parts.js';
@@ -14,8 +18,61 @@ import { trackNames, type Peer } from '../helpers/index.js';
 import { spawnC, spawnPython } from '../helpers/peers.js';
 
 const PY_PEER = fileURLToPath(new URL('../../../test/cross/parts-peer.py', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const names = trackNames();
-after(names.cleanup);
+const tmp = mkdtempSync(join(tmpdir(), 'shmbus-parts-'));
+after(() => {
+  names.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+// The C++ layer as an image service would use it: a request read in the ring (parts_view, frame_view), an answer
+// built straight into a loan (parts_builder measuring, then writing; the gray Frame rendered in a reserved part).
+const CXX_SERVICE = `#include "shmbus.hpp"
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+using namespace std::chrono_literals;
+
+static void answer(shmbus::parts_builder& b, const shmbus::frame_view& in, std::uint8_t** gray) {
+  const std::size_t size = shmbus_frame_size(in.width(), in.height(), SHMBUS_FORMAT_GRAY, SHMBUS_DTYPE_UINT8, 0);
+  auto room = b.reserve("image", size);
+  b.add_json("params", R"({"op":"gray","by":"c++"})").add_string("note", "done").add_i64("status", 0);
+  *gray = room.size() == 0 ? nullptr : reinterpret_cast<std::uint8_t*>(room.data());
+}
+
+int main(int argc, char** argv) {
+  if (argc != 3) return 2;
+  auto sub = shmbus::Topic::subscribe(argv[1], shmbus::from::oldest);
+  auto out = shmbus::Topic::open(argv[2]);
+  auto m = sub.read(10000ms);
+  if (!m) return 3;
+  shmbus::parts_view req(m->data());
+  for (shmbus::part p : req) std::printf("%.*s:%d ", int(p.name().size()), p.name().data(), p.type());
+  std::printf("op %s status %lld scale %g\\n", std::string(req.at("params").text()).c_str(), (long long)req.at("status").i64(),
+              req.at("scale").f64());
+  shmbus::frame_view in(req.at("image").data());
+  try { req.at("missing"); } catch (const shmbus::error& e) { std::printf("missing %s\\n", e.node_code()); }
+  try { req.at("status").text(); } catch (const shmbus::error& e) { std::printf("wrong type %s\\n", e.node_code()); }
+  try { shmbus::parts_view bad(m->data().text().substr(0, 40)); } catch (const shmbus::error& e) { std::printf("truncated %s\\n", e.node_code()); }
+  std::uint8_t* gray = nullptr;
+  shmbus::parts_builder measure;
+  answer(measure, in, &gray);
+  auto loan = out.loan(measure.finish());
+  shmbus::parts_builder b(loan.bytes());
+  answer(b, in, &gray);
+  shmbus::write_frame_header({reinterpret_cast<std::byte*>(gray), shmbus_frame_size(in.width(), in.height(), SHMBUS_FORMAT_GRAY, SHMBUS_DTYPE_UINT8, 0)},
+                             in.width(), in.height(), SHMBUS_FORMAT_GRAY);
+  for (std::uint32_t y = 0; y < in.height(); y++) {
+    const auto* row = static_cast<const std::uint8_t*>(in.row(y));
+    for (std::uint32_t x = 0; x < in.width(); x++)   // BGR -> gray, integer weights
+      gray[SHMBUS_FRAME_HEADER_SIZE + y * in.width() + x] = std::uint8_t((row[3 * x] * 29 + row[3 * x + 1] * 150 + row[3 * x + 2] * 77) >> 8);
+  }
+  std::printf("valid %d answered %llu\\n", int(m->valid()), (unsigned long long)loan.commit(b.finish()));
+  return 0;
+}
+`;
 
 const fnv1a = (bytes: Uint8Array): string => {
   let h = 0x811c9dc5;
@@ -154,6 +211,43 @@ describe('Parts across Node, C and Python', () => {
       await done(all);
     }
   });
+
+  for (const std of ['c++17', 'c++20']) {
+    it(`C++ (-std=${std}): reads a request with parts_view/frame_view in the ring and answers with parts_builder into a loan`, () => {
+      const lib = join(ROOT, 'c', 'build', 'libshmbus.a');
+      assert.ok(existsSync(lib), `${lib} is missing: run make -C c`);
+      const src = join(tmp, 'service.cpp');
+      const bin = join(tmp, `service-${std}`);
+      writeFileSync(src, CXX_SERVICE);
+      const cc = spawnSync('c++', [`-std=${std}`, '-Wall', '-Wextra', '-Werror', '-pedantic', `-I${join(ROOT, 'c')}`, src, lib, '-pthread', '-o', bin], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(cc.status, 0, cc.stderr);
+      const bgr = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30]); // 2x2: blue, green, red, dark
+      const request = Parts.encode({ image: Frame.encode({ width: 2, height: 2, format: 'BGR', data: bgr }), params: { op: 'gray' }, status: 7n, scale: 0.5 });
+      const { name: reqName, pub: reqPub } = topicWith(request);
+      const resName = names.name('parts-res');
+      const resPub = Topic.create(resName, { capacity: 1 << 16 });
+      const resSub = Topic.subscribe(resName, { from: 'oldest' });
+      try {
+        const r = spawnSync(bin, [reqName, resName], { encoding: 'utf8', timeout: 60_000 });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(
+          r.stdout,
+          'image:1 params:3 status:5 scale:4 op {"op":"gray"} status 7 scale 0.5\nmissing ERR_INVALID_ARG\nwrong type ERR_INVALID_ARG\n' +
+            'truncated ERR_PARTS_CORRUPT\nvalid 1 answered 1\n',
+        );
+        const res = Parts.decode(resSub.tryRead({ copy: false })!.data);
+        assert.deepEqual(res['params'], { op: 'gray', by: 'c++' });
+        assert.deepEqual([res['note'], res['status']], ['done', 0n]);
+        const gray = Frame.decode(res['image'] as Uint8Array);
+        assert.deepEqual([gray.format, gray.width, gray.height], ['GRAY', 2, 2]);
+        assert.deepEqual([...gray.data], [(255 * 29) >> 8, (255 * 150) >> 8, (255 * 77) >> 8, (10 * 29 + 20 * 150 + 30 * 77) >> 8]);
+      } finally {
+        resSub.close();
+        resPub.close();
+        reqPub.close();
+      }
+    });
+  }
 
   it('Python encodes a record into a loan; Node decodes the values, C the same digest', async () => {
     const name = names.name('parts');
