@@ -248,10 +248,12 @@ export const Parts = {
   /**
    * Reads a record: every header field, directory entry, name and text is checked (PROTOCOL.md §10 check order)
    * before a value is handed out. Bytes parts are views of `bytes` (no copy: valid as long as `bytes` is, e.g.
-   * until the message is released); strings and JSON are decoded copies; int64 parts are bigints.
+   * until the message is released); strings and JSON are decoded copies; int64 parts are bigints. The type
+   * parameter states the record you expect (unchecked, as with JSON.parse):
+   * `Parts.decode<{ image: Uint8Array; status: bigint }>(m.data).image`.
    * @throws ERR_PARTS_CORRUPT for bytes that are not a valid record; ERR_INVALID_ARG when `bytes` is no Uint8Array
    */
-  decode(bytes: Uint8Array): PartsRecord {
+  decode<T extends object = PartsRecord>(bytes: Uint8Array): T {
     if (!(bytes instanceof Uint8Array)) throw invalid('Parts.decode: needs a Uint8Array (e.g. msg.data)');
     const n = bytes.byteLength;
     if (n < PARTS_HEADER_SIZE) throw corrupt(`${n} bytes, less than the ${PARTS_HEADER_SIZE}-byte header`);
@@ -319,6 +321,6 @@ export const Parts = {
       }
       end = valueEnd;
     }
-    return out;
+    return out as T;
   },
 } as const;

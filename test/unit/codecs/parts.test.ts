@@ -60,8 +60,9 @@ describe('Parts codec', () => {
     assert.equal(image.buffer, bytes.buffer, 'a view, not a copy');
     assert.equal((image.byteOffset - bytes.byteOffset) % 64, 0);
     assert.equal((got['raw'] as Uint8Array).length, 0);
-    // The Frame inside decodes in place: its float32 samples are a view of the record's bytes.
-    const f = Frame.decode(image);
+    // The Frame inside decodes in place: its float32 samples are a view of the record's bytes. (The type parameter
+    // states the expected record, unchecked.)
+    const f = Frame.decode(Parts.decode<{ image: Uint8Array; status: bigint }>(bytes).image);
     assert.equal(f.data.buffer, bytes.buffer);
     assert.deepEqual([...f.data], [0.5, 1, 1.5, 2, 2.5, 3]);
   });
