@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Frame, Topic, isShmbusError } from '../../../src/index.js';
 import { FRAME_HEADER_SIZE } from '../../../src/codecs/frame.js';
 import { trackNames } from '../../helpers/index.js';
+import { seededRandom } from '../../helpers/seeded.js';
 
 const names = trackNames();
 after(names.cleanup);
@@ -77,11 +78,7 @@ describe('Frame codec', () => {
   it('every truncation and 20000 seeded header mutations: ERR_INVALID_ARG or a view inside the message, nothing else', () => {
     const good = Frame.encode({ width: 3, height: 2, format: 'RGB', dtype: 'uint16', stride: 24, data: new Uint16Array(18).map((_, i) => i) });
     for (let n = 0; n < good.length; n++) assert.throws(() => Frame.decode(good.subarray(0, n)), (e) => isShmbusError(e, 'ERR_INVALID_ARG'), `truncated at ${n}`);
-    let seed = 99;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
+    const rand = seededRandom(99);
     let accepted = 0;
     for (let round = 0; round < 20000; round++) {
       const m = good.slice(0, good.length - (round % 5 === 0 ? rand(good.length) : 0));

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Frame, Parts, Topic, isShmbusError, type PartsRecord } from '../../../src/index.js';
 import { PARTS_HEADER_SIZE } from '../../../src/codecs/parts.js';
 import { trackNames } from '../../helpers/index.js';
+import { seededRandom } from '../../helpers/seeded.js';
 
 const names = trackNames();
 after(names.cleanup);
@@ -218,11 +219,7 @@ describe('Parts codec', () => {
 
   it('seeded random mutations: ERR_PARTS_CORRUPT or a record whose views lie inside the message, nothing else', () => {
     const bytes = Parts.encode(sample().record);
-    let seed = 12345;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
+    const rand = seededRandom(12345);
     let refused = 0;
     for (let round = 0; round < 20000; round++) {
       const m = bytes.slice(0, bytes.length - (round % 7 === 0 ? rand(bytes.length) : 0));
