@@ -26,6 +26,8 @@ export interface BenchContext {
   log(message: string): void;
   /** SHMBUS_BENCH_QUICK=1: fewer iterations, for a smoke run. */
   quick: boolean;
+  /** Where suites write their plots (SVG): docs/bench for a full run, bench/results/plots otherwise. */
+  plotsDir?: string;
 }
 
 export type Suite = (ctx: BenchContext) => Promise<Table[]>;
