@@ -9,7 +9,7 @@
  * bar: a progress bar on stderr (the default when stderr is a terminal); lines: "progress <done> <total>" on
  * stdout after each window (what the orchestrator reads). Prints "result {json}" last: crc (the zlib CRC-32, as
  * Node's zlib.crc32 and Python's zlib.crc32 compute it), bytes, windows, seconds, startRssKiB and peakRssKiB
- * (getrusage's ru_maxrss before the first window and at the end).
+ * (the peak RSS, VmHWM, before the first window and at the end).
  */
 #include "shmbus.h"
 
@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,9 +51,17 @@ static uint32_t crc_update(uint32_t crc, const uint8_t* p, size_t n) {
   return ~crc;
 }
 
+/* This process's peak RSS (VmHWM of /proc/self/status), in KiB; -1 if unreadable. Not getrusage's ru_maxrss:
+   that one survives exec, so a program started by a big parent would report the parent's peak. */
 static long peak_rss_kib(void) {
-  struct rusage ru;
-  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+  FILE* f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+  }
+  if (f != NULL) fclose(f);
+  return kib;
 }
 
 static double now_s(void) {

@@ -7,7 +7,7 @@
  * the file. bar: a progress bar on stderr (the default when stderr is a terminal); lines: "progress <done>
  * <total>" on stdout after each window. Prints "result {json}" last.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Segment } from '../../src/index.js';
 
@@ -15,7 +15,9 @@ const [path, windowArg, mode] = process.argv.slice(2);
 const window = Number(windowArg);
 const lines = mode !== undefined ? mode === 'lines' : !process.stderr.isTTY;
 const total = statSync(path!).size;
-const startRss = process.resourceUsage().maxRSS; // KiB
+/** This process's peak RSS (VmHWM of /proc/self/status) in KiB (not resourceUsage().maxRSS: it survives exec). */
+const peakRssKiB = () => Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? -1);
+const startRss = peakRssKiB();
 const t0 = performance.now();
 let crc = 0;
 let windows = 0;
@@ -33,5 +35,5 @@ for (let off = 0; off < total; off += window) {
   }
 }
 if (!lines) process.stderr.write('\n');
-const result = { crc, bytes: total, windows, seconds: Number(((performance.now() - t0) / 1000).toFixed(3)), startRssKiB: startRss, peakRssKiB: process.resourceUsage().maxRSS };
+const result = { crc, bytes: total, windows, seconds: Number(((performance.now() - t0) / 1000).toFixed(3)), startRssKiB: startRss, peakRssKiB: peakRssKiB() };
 console.log(`result ${JSON.stringify(result)}`);

@@ -119,6 +119,7 @@ workers.forEach((w, i) => {
   );
   if (r.crc !== expected) failures.push(`${w.label}: CRC-32 ${hex(r.crc)}, the file's is ${hex(expected)}`);
   if (r.bytes !== size || r.windows !== windows) failures.push(`${w.label}: ${r.bytes} bytes in ${r.windows} windows, expected ${size} in ${windows}`);
+  if (!(r.startRssKiB > 0 && r.peakRssKiB >= r.startRssKiB)) failures.push(`${w.label}: no peak RSS (${r.startRssKiB} -> ${r.peakRssKiB} KiB)`);
   if (growth >= (4 * window) / MiB) failures.push(`${w.label}: peak RSS grew by ${growth.toFixed(0)} MiB, not bounded by the ${window / MiB} MiB window`);
 });
 cleanup();
