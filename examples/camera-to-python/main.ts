@@ -15,7 +15,9 @@
  *    size checked; then the same with a writer whose header lies about the size: both readers refuse it.
  * Exits 1 (after printing what failed) if any check fails.
  */
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Topic } from '../../src/index.js';
 import { Child, programCommand } from '../lib/children.js';
 
 const EXAMPLE = 'camera-to-python';
@@ -27,6 +29,16 @@ const { values } = parseArgs({
   },
 });
 const FRAMES = Number(values.frames);
+// The programs remove what they create; if one is killed (a failure here kills them all), nothing may linger in
+// /dev/shm: the topic's name and the legacy writers' plain objects go when this process exits.
+process.once('exit', () => {
+  try {
+    Topic.unlink(values.name);
+  } catch {
+    // already removed by the writer: the normal case
+  }
+  for (const suffix of ['', '-lie']) rmSync(`/dev/shm/${values.name}-legacy${suffix}`, { force: true });
+});
 const FPS = Number(values.fps);
 const failures: string[] = [];
 const check = (ok: boolean, what: string) => {

@@ -7,46 +7,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
-import { spawnPeer } from '../helpers/index.js';
 import { venvPython } from '../helpers/peers.js';
-
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const main = `${root}dist/examples/big-file/main.js`;
-
-function run(cmd: string, args: string[]): Promise<{ code: number | string; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(watchdog);
-      resolve({ code: code ?? signal ?? -1, out, err });
-    });
-  });
-}
+import { repoRoot as root, runCommand, runExample } from './example-run.js';
 
 describe('examples/big-file', () => {
   it('256 MiB through 16 MiB windows in Node, Python and C: the same CRC-32, peak RSS growth < 4 windows, progress, file removed', async () => {
-    const peer = spawnPeer(main, ['--size', '256', '--window', '16'], {
-      env: { ...process.env, SHMBUS_VENV_PYTHON: venvPython() },
-      watchdogMs: 60_000,
-    });
-    let text = '';
-    peer.child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-    const code = await peer.exited;
-    const all = `stdout:\n${text}\nstderr:\n${peer.stderr()}`;
+    const { code, lines, all } = await runExample('big-file', ['--size', '256', '--window', '16']);
     assert.equal(code, 0, `exit ${code}; ${all}`);
-    const lines = text.split('\n');
     const head = /^big-file: 256 MiB file (\S+) \(sparse: (\d+) MiB on disk\), CRC-32 (0x[0-9a-f]{8}); window 16 MiB$/.exec(lines[0]!);
     assert.ok(head, all);
     const [, file, onDisk, crc] = head;
@@ -80,7 +52,7 @@ describe('examples/big-file', () => {
         ['python', venvPython(), [`${root}examples/big-file/checksum.py`]],
         ['c', `${root}c/build/examples/big-file/checksum`, []],
       ] as const) {
-        const res = await run(cmd, [...args, file, window, 'bar']);
+        const res = await runCommand(cmd, [...args, file, window, 'bar']);
         assert.equal(res.code, 0, `${who}: ${res.err}`);
         const result = JSON.parse(/^result (.*)$/m.exec(res.out)![1]!) as { crc: number; bytes: number; windows: number };
         assert.deepEqual([result.crc, result.bytes, result.windows], [expected, data.length, 5], who);

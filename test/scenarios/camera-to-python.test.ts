@@ -8,34 +8,16 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnPeer, trackNames } from '../helpers/index.js';
+import { trackNames } from '../helpers/index.js';
 import { venvPython } from '../helpers/peers.js';
+import { repoRoot as root, runCommand as run, runExample } from './example-run.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const main = `${root}dist/examples/camera-to-python/main.js`;
 const names = trackNames();
 after(names.cleanup);
-
-/** Runs a command to its end; stdout and stderr as text. */
-function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | string; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const watchdog = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(watchdog);
-      resolve({ code: code ?? signal ?? -1, out, err });
-    });
-  });
-}
 
 /** Raw shm objects (not shmbus.*) whose name starts with `prefix`. */
 const rawObjects = (prefix: string) => readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
@@ -44,15 +26,7 @@ describe('examples/camera-to-python', () => {
   it('C++ writer -> Python (numpy) and Node readers: every pixel, checksums equal the writer\'s, read + lost + overwritten = published; legacy layout read and a lying header refused', async () => {
     const name = names.name('camera');
     const frames = 40;
-    const peer = spawnPeer(main, ['--name', name, '--frames', String(frames), '--fps', '40'], {
-      env: { ...process.env, SHMBUS_VENV_PYTHON: venvPython() },
-      watchdogMs: 60_000,
-    });
-    let text = '';
-    peer.child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-    const code = await peer.exited;
-    const lines = text.split('\n');
-    const all = `stdout:\n${text}\nstderr:\n${peer.stderr()}`;
+    const { code, out: text, lines, all } = await runExample('camera-to-python', ['--name', name, '--frames', String(frames), '--fps', '40']);
     assert.equal(code, 0, `exit ${code}; ${all}`);
     assert.match(text, new RegExp(`^writer \\(C\\+\\+\\): published ${frames} frames in [\\d.]+ s, each rendered straight into the ring`, 'm'), all);
 

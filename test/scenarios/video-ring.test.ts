@@ -8,11 +8,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { spawnPeer, trackNames } from '../helpers/index.js';
-import { venvPython } from '../helpers/peers.js';
+import { trackNames } from '../helpers/index.js';
+import { runExample } from './example-run.js';
 
-const main = fileURLToPath(new URL('../../examples/video-ring/main.js', import.meta.url));
 const names = trackNames();
 after(names.cleanup);
 
@@ -20,16 +18,8 @@ describe('examples/video-ring', () => {
   it('C++ and Node producers x Node, Python and C++ consumers: every frame verified, the slow consumer loses frames and every count adds up', async () => {
     const name = names.name('video-ring');
     const frames = 40; // per producer
-    const peer = spawnPeer(main, ['--name', name, '--frames', String(frames), '--fps', '0', '--slow', 'python', '--delay', '200'], {
-      env: { ...process.env, SHMBUS_VENV_PYTHON: venvPython() },
-      watchdogMs: 60_000,
-    });
-    let text = '';
-    peer.child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-    const code = await peer.exited;
-    const all = `stdout:\n${text}\nstderr:\n${peer.stderr()}`;
+    const { code, out: text, lines, all } = await runExample('video-ring', ['--name', name, '--frames', String(frames), '--fps', '0', '--slow', 'python', '--delay', '200']);
     assert.equal(code, 0, `exit ${code}; ${all}`);
-    const lines = text.split('\n');
     for (const producer of ['C\\+\\+ \\(0\\)', 'Node \\(1\\)']) {
       assert.match(text, new RegExp(`^producer ${producer}: published ${frames} frames in [\\d.]+ s, each rendered straight into the ring`, 'm'), all);
     }
