@@ -53,6 +53,9 @@ interface ConsumerResult {
 }
 
 const RING_FRAMES = 16;
+/** Rejects as soon as one of `children` fails (exits with an error): race it with a wait on another program. */
+const anyFails = (children: Child[]) => Promise.race(children.map((c) => c.success().then(() => new Promise<never>(() => {}))));
+
 const frameSize = Frame.byteLength({ width: WIDTH, height: HEIGHT, format: 'BGR' });
 const ring = Topic.create(name, { capacity: RING_FRAMES * (frameSize + 64), maxMessageSize: frameSize });
 console.log(
@@ -65,13 +68,14 @@ try {
   readers = consumers.map(
     (lang) => new Child(`consumer ${lang}`, [...programCommand(EXAMPLE, 'consumer', lang), name, ...(lang === values.slow ? [values.delay, String(RING_FRAMES)] : [])]),
   );
-  await Promise.all(readers.map((c) => c.line(/^ready$/)));
+  // A consumer that fails to start fails the run at once, not at the end of a 30 s wait for it.
+  await Promise.race([Promise.all(readers.map((c) => c.line(/^ready$/))), anyFails(readers)]);
   await ring.waitForSubscribers(3, { timeout: 30_000 }); // registered: nothing is published before all listen
   producers = [
     new Child('producer C++ (0)', [...programCommand(EXAMPLE, 'producer', 'cpp'), name, '0', values.frames, values.fps]),
     new Child('producer Node (1)', [...programCommand(EXAMPLE, 'producer', 'node'), name, '1', values.frames, values.fps]),
   ];
-  await Promise.all(producers.map((p) => p.line(/^open$/)));
+  await Promise.race([Promise.all(producers.map((p) => p.line(/^open$/))), anyFails(producers)]);
 } finally {
   Topic.unlink(name); // everyone is in (or something failed): the name can go, nothing lingers in /dev/shm
   ring.close(); // the producers publish from here; the streams end when the last of them closes
