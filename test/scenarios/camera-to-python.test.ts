@@ -85,11 +85,12 @@ describe('examples/camera-to-python', () => {
     const nodeDir = `${root}dist/readme-camera-${process.pid}/`;
     mkdirSync(nodeDir, { recursive: true });
     try {
-      writeFileSync(join(tmp, 'writer.cpp'), block('cpp'));
+      // ```c++, not ```cpp: test/cross/readme-c.test.ts runs the ```c/```cpp programs of the "C" and "C++" sections.
+      writeFileSync(join(tmp, 'writer.cpp'), block('c\\+\\+'));
       writeFileSync(join(tmp, 'reader.py'), block('python'));
       writeFileSync(`${nodeDir}reader.mjs`, block('javascript'));
-      // The command line the block's first comment gives (make -C c already ran: npm test builds the C peer first).
-      const cxx = await run('c++', ['-std=c++17', join(tmp, 'writer.cpp'), '-I', `${root}c`, `${root}c/build/libshmbus.a`, '-pthread', '-o', join(tmp, 'writer')]);
+      // The block's own command line (make -C c already ran: npm test builds the C peer first), warnings as errors.
+      const cxx = await run('c++', ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-pedantic', join(tmp, 'writer.cpp'), '-I', `${root}c`, `${root}c/build/libshmbus.a`, '-pthread', '-o', join(tmp, 'writer')]);
       assert.equal(cxx.code, 0, `the README's C++ writer compiles as documented:\n${cxx.err}`);
       // The readers first (they wait up to 10 s for the topic), then the writer (it waits for both).
       const python = run(venvPython(), [join(tmp, 'reader.py')]);
