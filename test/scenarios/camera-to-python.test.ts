@@ -18,13 +18,18 @@ import { repoRoot as root, runCommand as run, runExample } from './example-run.j
 
 const names = trackNames();
 after(names.cleanup);
-
 /** Raw shm objects (not shmbus.*) whose name starts with `prefix`. */
 const rawObjects = (prefix: string) => readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
+const legacyPrefixes: string[] = [];
+// The legacy writers' plain objects, should a failure have killed them before they removed them.
+after(() => {
+  for (const p of legacyPrefixes) for (const n of rawObjects(p)) rmSync(`/dev/shm/${n}`, { force: true });
+});
 
 describe('examples/camera-to-python', () => {
   it('C++ writer -> Python (numpy) and Node readers: every pixel, checksums equal the writer\'s, read + lost + overwritten = published; legacy layout read and a lying header refused', async () => {
     const name = names.name('camera');
+    legacyPrefixes.push(`${name}-legacy`);
     const frames = 40;
     const { code, out: text, lines, all } = await runExample('camera-to-python', ['--name', name, '--frames', String(frames), '--fps', '40']);
     assert.equal(code, 0, `exit ${code}; ${all}`);
