@@ -16,7 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Rpc, Topic } from '../src/index.js';
-import { awaitView, createTopic, pollView } from './api.js';
+import { awaitRead, createTopic, pollView } from './api.js';
 import { PeerSet, placementCpus, withPinnedSelf } from './baselines.js';
 import { flushGcLog } from './gclog.js';
 import { benchName, ringWarmup, ROOT, stats, type Stats } from './lib.js';
@@ -60,7 +60,7 @@ async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promis
         ping.publish(buf);
         if (pollView(sub) === null) {
           if (mode === 'poll') while (pollView(sub) === null);
-          else await awaitView(sub, 60_000);
+          else if ((await awaitRead(sub)) === null) throw new Error('the echo topic ended');
         }
         if (i >= 0) {
           start[i] = t0;
