@@ -37,6 +37,20 @@ interface Samples {
 
 const now = (): number => Number(process.hrtime.bigint());
 
+let peerPid = 0;
+const PEER_PID = (): number => peerPid;
+/** Thread id -> "parent"/"child" for every thread of the two processes (read right after the measured loop). */
+const threadOf = new Map<number, string>();
+function noteThreads(pids: number[]): void {
+  pids.forEach((pid, k) => {
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) threadOf.set(Number(t), k === 0 ? 'parent' : 'child');
+    } catch {
+      // gone
+    }
+  });
+}
+
 async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promise<void>): Promise<Samples> {
   const peers = new PeerSet(join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js'));
   const there = benchName('tail-ping');
@@ -70,8 +84,10 @@ async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promis
     };
     await withPinnedSelf(cpus?.[0], async () => {
       await loop(-warmup, 0);
+      peerPid = echo.child.pid!;
       await run([process.pid, echo.child.pid!]);
       await loop(0, iterations);
+      noteThreads([process.pid, PEER_PID()]);
     });
     ping.publish(new Uint8Array(1));
     await peers.line(echo, /^oneway /);
@@ -111,8 +127,10 @@ async function queuePath(run: (pids: number[]) => Promise<void>): Promise<Sample
     };
     await withPinnedSelf(cpus?.[0], async () => {
       await loop(-Math.max(1000, iterations / 10), 0);
+      peerPid = echo.child.pid!;
       await run([process.pid, echo.child.pid!]);
       await loop(0, iterations);
+      noteThreads([process.pid, PEER_PID()]);
     });
     qa.end();
     await echo.done;
@@ -148,8 +166,10 @@ async function rpcPath(run: (pids: number[]) => Promise<void>): Promise<Samples>
     };
     await withPinnedSelf(cpus?.[0], async () => {
       await loop(-Math.max(1000, iterations / 10), 0);
+      peerPid = server.child.pid!;
       await run([process.pid, server.child.pid!]);
       await loop(0, iterations);
+      noteThreads([process.pid, PEER_PID()]);
     });
     client.close();
     server.send('stop');
@@ -272,7 +292,8 @@ function causes(t0: number, t1: number, pids: number[], events: Event[], gcs: Gc
     if (e.kind === 'tick' && e.t >= t0) out.add(`timer interrupt on cpu ${e.cpu}`);
     if (e.kind === 'futex' && e.t >= t0 && pids.includes(e.pid)) out.add(`futex ${e.op === 1 || e.op === 10 ? 'wake' : e.op === 0 || e.op === 9 ? 'wait' : `op ${e.op}`} by ${who(e.pid)}${e.tid === e.pid ? '' : ' (thread)'}`);
     if (e.kind === 'switch' && e.next !== 0 && !pids.includes(e.next)) {
-      out.add(pids.includes(e.pid) || e.tid === 0 || e.pid === 0 ? `cpu ${e.cpu}: ${e.nextComm === 'node' ? 'node thread' : e.nextComm.replace(/[/:].*/, '')} ran` : `cpu ${e.cpu}: ${e.nextComm.replace(/[/:].*/, '')} ran`);
+      const own = threadOf.get(e.next);
+      out.add(own !== undefined ? `cpu ${e.cpu}: a helper thread of the ${own} ran` : `cpu ${e.cpu}: another process (${e.nextComm.replace(/[/:].*/, '')}) ran`);
     }
     if (e.kind === 'switch' && pids.includes(e.tid) && e.t >= t0) out.add(`${who(e.tid)} switched out (${e.prevState})`);
   }
