@@ -37,8 +37,25 @@ interface Samples {
 
 const now = (): number => Number(process.hrtime.bigint());
 
-let peerPid = 0;
-const PEER_PID = (): number => peerPid;
+/** Round trip i: start (ns, CLOCK_MONOTONIC) and length (ns). Warm-up round trips have negative i and are not kept. */
+const start = new Float64Array(iterations);
+const dur = new Float64Array(iterations);
+function record(i: number, t0: number): void {
+  if (i < 0) return;
+  start[i] = t0;
+  dur[i] = now() - t0;
+}
+
+/** Pinned to cpu 0: the warm-up round trips, then perf starts, then the measured ones; notes both processes' threads. */
+async function measure(peer: number, warmup: number, loop: (from: number, to: number) => Promise<void>): Promise<Samples> {
+  await withPinnedSelf(cpus?.[0], async () => {
+    await loop(-warmup, 0);
+    await startPerf();
+    await loop(0, iterations);
+    noteThreads([process.pid, peer]);
+  });
+  return { start, dur, pids: [process.pid, peer] };
+}
 /** Thread id -> "parent"/"child" for every thread of the two processes (read right after the measured loop). */
 const threadOf = new Map<number, string>();
 function noteThreads(pids: number[]): void {
@@ -51,7 +68,7 @@ function noteThreads(pids: number[]): void {
   });
 }
 
-async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promise<void>): Promise<Samples> {
+async function topicPath(mode: 'poll' | 'await'): Promise<Samples> {
   const peers = new PeerSet(join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js'));
   const there = benchName('tail-ping');
   const back = benchName('tail-pong');
@@ -59,8 +76,6 @@ async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promis
   const ping = createTopic(there, layout);
   createTopic(back, layout).close();
   const sub = Topic.subscribe(back, { spin: 50 });
-  const start = new Float64Array(iterations);
-  const dur = new Float64Array(iterations);
   try {
     const echo = peers.spawn(['echo', there, back, mode, 'copy'], cpus?.[1]);
     await peers.line(echo, /^ready$/);
@@ -76,23 +91,14 @@ async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promis
           if (mode === 'poll') while (pollView(sub) === null);
           else if ((await awaitRead(sub)) === null) throw new Error('the echo topic ended');
         }
-        if (i >= 0) {
-          start[i] = t0;
-          dur[i] = now() - t0;
-        }
+        record(i, t0);
       }
     };
-    await withPinnedSelf(cpus?.[0], async () => {
-      await loop(-warmup, 0);
-      peerPid = echo.child.pid!;
-      await run([process.pid, echo.child.pid!]);
-      await loop(0, iterations);
-      noteThreads([process.pid, PEER_PID()]);
-    });
+    const samples = await measure(echo.child.pid!, warmup, loop);
     ping.publish(new Uint8Array(1));
     await peers.line(echo, /^oneway /);
     await echo.done;
-    return { start, dur, pids: [process.pid, echo.child.pid!] };
+    return samples;
   } finally {
     peers.killAll();
     sub.close();
@@ -102,14 +108,12 @@ async function topicPath(mode: 'poll' | 'await', run: (pids: number[]) => Promis
   }
 }
 
-async function queuePath(run: (pids: number[]) => Promise<void>): Promise<Samples> {
+async function queuePath(): Promise<Samples> {
   const peers = new PeerSet(join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js'));
   const there = benchName('tail-qa');
   const back = benchName('tail-qb');
   const qa = Queue.create(there, { slots: 64, maxMessageSize: 64, spin: 50 });
   const qb = Queue.create(back, { slots: 64, maxMessageSize: 64, spin: 50 });
-  const start = new Float64Array(iterations);
-  const dur = new Float64Array(iterations);
   try {
     const echo = peers.spawn(['echo', there, back, '50'], cpus?.[1]);
     await peers.line(echo, /^ready$/);
@@ -119,22 +123,13 @@ async function queuePath(run: (pids: number[]) => Promise<void>): Promise<Sample
         const t0 = now();
         if (!qa.trySend(buf)) await qa.send(buf);
         if (qb.tryReceive() === null) await qb.receive();
-        if (i >= 0) {
-          start[i] = t0;
-          dur[i] = now() - t0;
-        }
+        record(i, t0);
       }
     };
-    await withPinnedSelf(cpus?.[0], async () => {
-      await loop(-Math.max(1000, iterations / 10), 0);
-      peerPid = echo.child.pid!;
-      await run([process.pid, echo.child.pid!]);
-      await loop(0, iterations);
-      noteThreads([process.pid, PEER_PID()]);
-    });
+    const samples = await measure(echo.child.pid!, Math.max(1000, iterations / 10), loop);
     qa.end();
     await echo.done;
-    return { start, dur, pids: [process.pid, echo.child.pid!] };
+    return samples;
   } finally {
     peers.killAll();
     qa.close();
@@ -144,11 +139,9 @@ async function queuePath(run: (pids: number[]) => Promise<void>): Promise<Sample
   }
 }
 
-async function rpcPath(run: (pids: number[]) => Promise<void>): Promise<Samples> {
+async function rpcPath(): Promise<Samples> {
   const peers = new PeerSet(join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js'));
   const name = benchName('tail-rpc');
-  const start = new Float64Array(iterations);
-  const dur = new Float64Array(iterations);
   const server = peers.spawn(['serve', name, '4096', '50'], cpus?.[1]);
   try {
     await peers.line(server, /^serving$/);
@@ -158,23 +151,14 @@ async function rpcPath(run: (pids: number[]) => Promise<void>): Promise<Samples>
       for (let i = from; i < to; i++) {
         const t0 = now();
         await client.request(payload);
-        if (i >= 0) {
-          start[i] = t0;
-          dur[i] = now() - t0;
-        }
+        record(i, t0);
       }
     };
-    await withPinnedSelf(cpus?.[0], async () => {
-      await loop(-Math.max(1000, iterations / 10), 0);
-      peerPid = server.child.pid!;
-      await run([process.pid, server.child.pid!]);
-      await loop(0, iterations);
-      noteThreads([process.pid, PEER_PID()]);
-    });
+    const samples = await measure(server.child.pid!, Math.max(1000, iterations / 10), loop);
     client.close();
     server.send('stop');
     await server.done;
-    return { start, dur, pids: [process.pid, server.child.pid!] };
+    return samples;
   } finally {
     peers.killAll();
     Rpc.unlink(name);
@@ -304,9 +288,8 @@ function pct(s: Stats): string {
   return `p50 ${(s.p50 / 1000).toFixed(2)} µs, p99 ${(s.p99 / 1000).toFixed(2)} (${(s.p99 / s.p50).toFixed(1)}x), p99.9 ${(s.p999 / 1000).toFixed(1)} (${(s.p999 / s.p50).toFixed(1)}x), n ${s.n}`;
 }
 
-const runner = async (_pids: number[]): Promise<void> => startPerf();
 const samples =
-  path === 'topic-poll' ? await topicPath('poll', runner) : path === 'topic-await' ? await topicPath('await', runner) : path === 'queue' ? await queuePath(runner) : path === 'rpc' ? await rpcPath(runner) : undefined;
+  path === 'topic-poll' ? await topicPath('poll') : path === 'topic-await' ? await topicPath('await') : path === 'queue' ? await queuePath() : path === 'rpc' ? await rpcPath() : undefined;
 if (samples === undefined) throw new Error(`unknown path ${path}`);
 const events = await stopPerf();
 // Children wrote their GC logs at exit; ours is written at our exit, so take our own entries now.
@@ -341,7 +324,12 @@ for (let i = 0; i < samples.dur.length; i++) {
   }
 }
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-const gcIn = (pid: number): number => gcs.filter((g) => g.pid === pid && g.t >= samples.start[0]! && g.t <= samples.start[samples.start.length - 1]!).length;
+const gcIn = (pid: number): string => {
+  const run = gcs.filter((g) => g.pid === pid && g.t >= samples.start[0]! && g.t <= samples.start[samples.start.length - 1]!);
+  if (run.length === 0) return '0';
+  const mean = run.reduce((x, g) => x + g.dur, 0) / run.length / 1000;
+  return `${run.length} (mean pause ${mean.toFixed(0)} µs, max ${(Math.max(...run.map((g) => g.dur)) / 1000).toFixed(0)})`;
+};
 console.log(`${path}: ${iterations} round trips, load ${load}, perf events ${events.length}, GCs during the run: parent ${gcIn(samples.pids[0]!)}, child ${gcIn(samples.pids[1]!)}`);
 const first = samples.start[0]!;
 const last = samples.start[samples.start.length - 1]! + samples.dur[samples.dur.length - 1]!;
