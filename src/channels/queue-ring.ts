@@ -627,14 +627,35 @@ export class QueueRing implements ParkableRing {
     if (r === TIMED_OUT) throw timeoutError(what, options.timeout ?? 0, this.segment.name);
   }
 
-  /** Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes. */
-  read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string): Promise<T | null | typeof TIMED_OUT> {
-    return this.#wait(true, () => this.tryTake(reader), deadline, signal, what);
+  /**
+   * Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes.
+   * `spun`: the caller tried and spun already ({@link takeOrSpin}), so the first sleep comes without a spin.
+   */
+  read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<T | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTake(reader), deadline, signal, what, spun);
   }
 
-  /** {@link tryTakeSlot} that waits: true ({@link held} names the slot), null at the end, or TIMED_OUT. */
-  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string): Promise<true | null | typeof TIMED_OUT> {
-    return this.#wait(true, () => this.tryTakeSlot(), deadline, signal, what);
+  /** {@link tryTakeSlot} that waits: true ({@link held} names the slot), null at the end, or TIMED_OUT. `spun`: as in read. */
+  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<true | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTakeSlot(), deadline, signal, what, spun);
+  }
+
+  /**
+   * {@link tryTake}, and when the queue is empty a waiting consumer's spin and one more try, all synchronous: what
+   * a receive does before it needs any async machinery (then it calls {@link read} with `spun`). `spin` false:
+   * only the try (a receive with timeout 0).
+   */
+  takeOrSpin<T>(reader: BodyReader<T>, spin: boolean): T | typeof EMPTY | typeof END {
+    const seen = this.commitsSeen();
+    const r = this.tryTake(reader);
+    return r === EMPTY && spin && this.#spinFor(true, seen) ? this.tryTake(reader) : r;
+  }
+
+  /** {@link tryTakeSlot} with the spin of {@link takeOrSpin}. */
+  takeSlotOrSpin(spin: boolean): true | typeof EMPTY | typeof END {
+    const seen = this.commitsSeen();
+    const r = this.tryTakeSlot();
+    return r === EMPTY && spin && this.#spinFor(true, seen) ? this.tryTakeSlot() : r;
   }
 
   /**
@@ -650,13 +671,13 @@ export class QueueRing implements ParkableRing {
     deadline: number,
     signal: AbortSignal | undefined,
     what: string,
+    spun = false,
   ): Promise<T | null | typeof TIMED_OUT> {
-    let spun = false;
     try {
       throwIfAborted(signal, what);
       const seen = consumer ? this.commitsSeen() : this.releasesSeen();
       let r = attempt();
-      if (r === EMPTY && remaining(deadline) !== 0 && this.#spinMs > 0) {
+      if (r === EMPTY && !spun && remaining(deadline) !== 0 && this.#spinMs > 0) {
         if (this.#spinFor(consumer, seen)) r = attempt();
         else spun = true; // ran out (or another waiter of ours spins): the first park sleeps at once
       }
