@@ -6,6 +6,11 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Rpc, ShmbusError } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
@@ -24,6 +29,55 @@ function server(lang: 'C' | 'Node', name: string, max: number): Peer {
 function client(lang: 'C' | 'Node', name: string, count: number, size: number): Peer {
   return lang === 'C' ? spawnC('rpc-peer', ['zc-client', name, String(count), String(size)]) : spawnPeer(fixture('rpc-zc'), ['client', name, String(count), String(size)]);
 }
+
+/**
+ * A C++17 program over shmbus.hpp's zero-copy wrappers: Queue::loan / receive_view, an RpcServer with zero_copy and
+ * RpcReply::loan, RpcClient::loan / commit (a View) and request_view. Prints one line per check.
+ */
+const CXX = String.raw`
+#include "shmbus.hpp"
+#include <cstdio>
+#include <thread>
+int main(int argc, char** argv) {
+  using namespace std::chrono_literals;
+  if (argc != 3) return 3;
+  std::string qn = argv[1], rn = argv[2];
+  {
+    auto q = shmbus::Queue::create(qn, 4, 1024);
+    auto loan = q.loan(5);
+    std::memcpy(loan.bytes().data(), "hello", 5);
+    loan.commit();
+    auto v = q.receive_view(1000ms);
+    std::printf("queue view %.*s\n", (int)v->text().size(), v->text().data());
+    v->release();
+    if (q.try_receive_view()) return 1;
+    if (!q.try_loan(4)) return 2; // aborted by its destructor
+    shmbus::Queue::unlink(qn);
+  }
+  {
+    shmbus::rpc_serve_options so;
+    so.zero_copy = true;
+    so.max_message_size = 1 << 16;
+    auto server = shmbus::RpcServer::serve(rn, [](const shmbus::RpcRequest& req, shmbus::RpcReply& reply) {
+      auto in = req.data();
+      auto out = reply.loan(in.size());
+      for (std::size_t i = 0; i < in.size(); i++) out.data()[i] = std::byte(255 - std::to_integer<int>(in.data()[i]));
+    }, so);
+    server.start();
+    auto client = shmbus::RpcClient::connect(rn);
+    auto loan = client.loan(3, 1000ms);
+    std::memcpy(loan.bytes().data(), "", 3);
+    auto res = loan.commit(5000ms);
+    auto b = res.bytes();
+    std::printf("rpc loan view %d %d %d\n", std::to_integer<int>(b.data()[0]), std::to_integer<int>(b.data()[1]), std::to_integer<int>(b.data()[2]));
+    res.release();
+    const std::byte two[2] = {std::byte(10), std::byte(20)};
+    auto r2 = client.request_view(shmbus::bytes(two, 2), 5000ms);
+    std::printf("rpc view %d %d\n", std::to_integer<int>(r2.bytes().data()[0]), std::to_integer<int>(r2.bytes().data()[1]));
+  }
+  return 0;
+}
+`;
 
 /** Checks an inverted image answer in place: byte i is 255 - ((i * 7 + k) & 255). */
 function inverted(data: Uint8Array, k: number): boolean {
@@ -105,6 +159,27 @@ describe('Rpc zero-copy across processes', () => {
       }
     });
   }
+
+  it('the C++ wrappers: Queue::loan / receive_view, RpcServer zero_copy with RpcReply::loan, RpcClient::loan / request_view', () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'shmbus-zc-cxx-'));
+    try {
+      const src = join(dir, 'prog.cpp');
+      const bin = join(dir, 'prog');
+      writeFileSync(src, CXX);
+      const lib = join(root, 'c', 'build', 'libshmbus.a');
+      const c = spawnSync('c++', ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-pedantic', `-I${join(root, 'c')}`, src, lib, '-pthread', '-o', bin], {
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.equal(c.status, 0, c.stderr);
+      const r = spawnSync(bin, [names.name('zcxq'), names.name('zcxr')], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'queue view hello\nrpc loan view 254 253 252\nrpc view 245 235\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('misuse gives typed errors: a response loan larger than the client takes, a second loan, commit twice, a request loan above maxMessageSize, release after close', async () => {
     const name = names.name('zr-misuse');
