@@ -118,11 +118,12 @@ async function queuePath(): Promise<Samples> {
     const echo = peers.spawn(['echo', there, back, '50'], cpus?.[1]);
     await peers.line(echo, /^ready$/);
     const buf = new Uint8Array(64).fill(0x5a);
+    const got = { into: new Uint8Array(64) }; // as bench/suites/40-queue.ts
     const loop = async (from: number, to: number): Promise<void> => {
       for (let i = from; i < to; i++) {
         const t0 = now();
         if (!qa.trySend(buf)) await qa.send(buf);
-        if (qb.tryReceive() === null) await qb.receive();
+        if (qb.tryReceive(got) === null) await qb.receive(got);
         record(i, t0);
       }
     };
