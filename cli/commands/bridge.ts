@@ -21,6 +21,7 @@ out = here -> NATS (topics and mailboxes: both ways by default; queues and rpcs:
   --host ID         this host's id: the origin mark and status name (default: hostname)
   --prefix P        first subject tokens (default shmbus)
   --status NAME     status Mailbox (default shmbus-bridge.<host>; shmbus ls and the viewer show it)
+  --status-interval MS  how often the status is rewritten (default 1000)
   --kv-bucket B     key-value bucket of the mailboxes (default shmbus)
   --rpc-timeout MS  time a relayed call may take (default 10000)
   --rpc-max-message-size BYTES  largest relayed request/response (default 4194304)
@@ -36,6 +37,7 @@ out = here -> NATS (topics and mailboxes: both ways by default; queues and rpcs:
     host: { type: 'string' },
     prefix: { type: 'string' },
     status: { type: 'string' },
+    'status-interval': { type: 'string' },
     'kv-bucket': { type: 'string' },
     'rpc-timeout': { type: 'string' },
     'rpc-max-message-size': { type: 'string' },
@@ -84,6 +86,7 @@ out = here -> NATS (topics and mailboxes: both ways by default; queues and rpcs:
       ...(str('host') !== undefined && { host: str('host') }),
       ...(str('prefix') !== undefined && { prefix: str('prefix') }),
       ...(str('status') !== undefined && { status: str('status') }),
+      ...(values['status-interval'] !== undefined && { statusInterval: intOption(values, 'status-interval', 1000, 1) }),
       ...(str('kv-bucket') !== undefined && { kvBucket: str('kv-bucket') }),
       ...(values['rpc-timeout'] !== undefined && { rpcTimeout: intOption(values, 'rpc-timeout', 10_000, 1) }),
       ...(values['rpc-max-message-size'] !== undefined && { rpcMaxMessageSize: intOption(values, 'rpc-max-message-size', 4 << 20, 1) }),

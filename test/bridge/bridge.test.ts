@@ -1,0 +1,233 @@
+/**
+ * `shmbus bridge` between two hosts on one machine, through a real nats-server with JetStream (started here on a
+ * free port, stopped by pid). Host A is this process's /dev/shm; host B is a mount namespace with its own tmpfs
+ * on /dev/shm (hosts.ts; where unshare is not allowed, host B shares /dev/shm and its names get a "-b" suffix:
+ * the test says so). Each host runs its bridge as `shmbus bridge` (the CLI) and host B's programs run under
+ * nsenter (peer.ts).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { crc32 } from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import { Frame, Mailbox, Queue, Rpc, Topic, isShmbusError } from '../../src/index.js';
+import { parseBridgeStatus, type BridgeStatus } from '../../src/bridge/index.js';
+import { spawnProcess, trackNames, unlinkQuietly, type Peer } from '../helpers/index.js';
+import { haveNatsServer, startHostB, startNatsServer, type HostB, type NatsServer } from './hosts.js';
+
+const CLI = fileURLToPath(new URL('../../cli/shmbus.js', import.meta.url));
+const PEER = fileURLToPath(new URL('./peer.js', import.meta.url));
+const RECORDS = 100_000;
+
+const skip = haveNatsServer() ? false : 'nats-server is not installed (scripts/ci-deps.sh installs it as root)';
+
+describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }, () => {
+  const names = trackNames();
+  const frames = names.name('bf');
+  const text = names.name('bt');
+  const queue = names.name('bq');
+  const mbox = names.name('bm');
+  const rpc = names.name('br');
+  const id = randomBytes(3).toString('hex');
+  const hostA = `A-${id}`;
+  const hostBId = `B-${id}`;
+  const statusA = `shmbus-bridge.${hostA}`;
+  let server: NatsServer;
+  let hostB: HostB;
+  let bridgeA: Peer;
+  let bridgeB: Peer;
+  const B = (n: string): string => hostB.name(n);
+
+  const argsA = (): string[] => [
+    CLI, 'bridge', '--nats', server.url, '--host', hostA, '--json', '--status-interval', '100',
+    '--topic', `${frames}=frames`, '--topic', `${text}=text`, '--queue', `${queue}=jobs:out`,
+    '--mailbox', `${mbox}=settings`, '--rpc', `${rpc}=gray:out`,
+  ];
+  const argsB = (): string[] => [
+    CLI, 'bridge', '--nats', server.url, '--host', hostBId, '--json', '--status-interval', '100',
+    '--topic', `${B(frames)}=frames`, '--topic', `${B(text)}=text`, '--queue', `${B(queue)}=jobs:in`,
+    '--mailbox', `${B(mbox)}=settings`, '--rpc', `${B(rpc)}=gray:in`,
+  ];
+  const startA = async (): Promise<Peer> => {
+    const p = spawnProcess(process.execPath, argsA(), { watchdogMs: 170_000 });
+    await p.line('"event":"ready"', 30_000);
+    return p;
+  };
+  const startB = async (): Promise<Peer> => {
+    const p = hostB.spawn(process.execPath, argsB(), 170_000);
+    await p.line('"event":"ready"', 30_000);
+    return p;
+  };
+  const onB = (args: string[]): Peer => hostB.spawn(process.execPath, [PEER, ...args], 170_000);
+  /** Host B's bridge status, read on host B. */
+  const statusOnB = async (): Promise<BridgeStatus> => {
+    const p = onB(['status', `shmbus-bridge.${hostBId}`]);
+    const l = await p.line(/^\{/);
+    await p.exited;
+    return parseBridgeStatus(new TextEncoder().encode(l))!;
+  };
+  /** Host A's bridge status once `ok` holds for it (waits on the status mailbox's changes). */
+  const statusOnA = async (ok: (s: BridgeStatus) => boolean): Promise<BridgeStatus> => {
+    const mb = Mailbox.open(statusA);
+    try {
+      for (;;) {
+        const s = parseBridgeStatus(mb.read().data);
+        if (s && ok(s)) return s;
+        await mb.changed({ timeout: 10_000 });
+      }
+    } finally {
+      mb.close();
+    }
+  };
+
+  before(async () => {
+    hostB = await startHostB();
+    server = await startNatsServer();
+    bridgeA = await startA();
+    bridgeB = await startB();
+  });
+
+  after(async () => {
+    for (const p of [bridgeA, bridgeB]) {
+      if (p && p.child.exitCode === null && p.child.signalCode === null) {
+        p.kill('SIGTERM');
+        await p.exited;
+      }
+    }
+    await hostB?.stop();
+    await server?.dispose();
+    names.cleanup();
+    unlinkQuietly(statusA, `${statusA}.j.${queue}`);
+  });
+
+  test('host B has its own /dev/shm (or says it shares it)', (t) => {
+    if (!hostB.isolated) t.diagnostic('unshare --mount is not allowed here: host B shares /dev/shm, its names end in "-b"');
+    assert.equal(typeof hostB.isolated, 'boolean');
+  });
+
+  test('1280x720 RGB frames published on host A arrive on host B with their checksums', async () => {
+    const shape = { width: 1280, height: 720, format: 'RGB' as const };
+    const pub = Topic.create(frames, { capacity: 16 << 20, maxMessageSize: Frame.byteLength(shape) });
+    const reader = onB(['frames', B(frames), '8']);
+    try {
+      for (let i = 0; i < 8; i++) {
+        const data = new Uint8Array(1280 * 720 * 3);
+        for (let p = 0; p < data.length; p += 4096) data.fill((i * 37 + p / 4096) & 255, p, p + 4096);
+        data[i] = 255 - i;
+        pub.publish(Frame.encode({ ...shape, data, timestamp: Date.now() }));
+        // One at a time: a Topic is lossy, and this test is about content, not loss.
+        const l = await reader.line(`frame ${i} `);
+        assert.equal(l, `frame ${i} ${crc32(data).toString(16)} 1280x720`);
+      }
+      await reader.exited;
+    } finally {
+      pub.close();
+    }
+  });
+
+  test('an Rpc call on host A is served on host B (small, 2.7 MB, and a remote error)', async () => {
+    const server = onB(['serve', B(rpc)]);
+    await server.line('serving');
+    const client = Rpc.connect(rpc, { maxMessageSize: 3 << 20 });
+    try {
+      const small = await client.request(new Uint8Array([1, 2, 3, 4, 5, 6]), { timeout: 10_000 });
+      assert.deepEqual([...small.data], [2, 5]);
+      const rgb = new Uint8Array(1280 * 720 * 3).map((_, i) => (i * 7) & 255);
+      const gray = await client.request(rgb, { timeout: 20_000 });
+      assert.equal(gray.data.length, 1280 * 720);
+      assert.equal(crc32(gray.data), crc32(rgb.filter((_, i) => i % 3 === 1)));
+      await assert.rejects(client.request('boom', { timeout: 10_000 }), (e: unknown) => isShmbusError(e, 'ERR_REMOTE') && /boom on host B/.test((e as Error).message));
+    } finally {
+      client.close();
+      server.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  test('a Mailbox value crosses to host B and an answer comes back', async () => {
+    const mb = Mailbox.create(mbox, { maxMessageSize: 4096 });
+    try {
+      const reader = onB(['mailbox', B(mbox)]);
+      mb.write('{"exposure":12}');
+      assert.equal(await reader.line(/^value/), 'value {"exposure":12}');
+      await reader.line('wrote');
+      await mb.changed({ since: 1, timeout: 10_000 });
+      assert.equal(mb.read().text(), 'from-b');
+      await reader.exited;
+    } finally {
+      mb.close();
+    }
+  });
+
+  test(`a Queue stream of ${RECORDS} records crosses without loss or duplicate through kill -9 of both bridges and a nats-server restart`, async () => {
+    const drain = onB(['drain', B(queue), String(RECORDS)]);
+    const q = Queue.create(queue, { slots: 1024, maxMessageSize: 64 });
+    const producer = (async () => {
+      for (let i = 0; i < RECORDS; i++) {
+        const s = String(i);
+        if (!q.trySend(s)) await q.send(s, { timeout: 60_000 });
+      }
+      q.end();
+    })();
+    try {
+      await drain.line(`at ${RECORDS / 4}`, 60_000);
+      bridgeA.kill('SIGKILL');
+      await bridgeA.exited;
+      bridgeA = await startA();
+      await drain.line(`at ${RECORDS / 2}`, 60_000);
+      bridgeB.kill('SIGKILL');
+      await bridgeB.exited;
+      bridgeB = await startB();
+      await drain.line(`at ${(RECORDS * 3) / 4}`, 60_000);
+      await server.restart();
+      for (const p of [bridgeA, bridgeB]) {
+        await p.line('"event":"disconnected"');
+        await p.line('"event":"reconnected"');
+      }
+      const done = JSON.parse((await drain.line(/^done/, 90_000)).slice(5)) as Record<string, unknown>;
+      assert.deepEqual(done, { count: RECORDS, dups: 0, missing: 0, outOfOrder: 0, ended: true });
+      await producer;
+      await drain.exited;
+    } finally {
+      q.close();
+    }
+  });
+
+  test('Topic messages published while nats-server is down are reported lost on host B after the reconnect', async () => {
+    const pub = Topic.create(text, { capacity: 1 << 16, maxMessageSize: 1024 });
+    const reader = onB(['text', B(text)]);
+    try {
+      pub.publish('before');
+      await reader.line('text before');
+      await server.stop();
+      await bridgeA.line('"event":"disconnected"');
+      for (let i = 0; i < 5; i++) pub.publish(`meanwhile ${i}`);
+      // Bridge A has seen (and dropped) them before the server comes back.
+      await statusOnA((s) => s.channels.find((c) => c.local === text)!.out.lost >= 5);
+      await server.restart();
+      const reconnected = JSON.parse(await bridgeA.line('"event":"reconnected"')) as { droppedWhileDown: number };
+      assert.equal(reconnected.droppedWhileDown, 5);
+      await bridgeB.line('"event":"reconnected"');
+      // Lossy channel: publish until one arrives (each one lost on the way is counted too).
+      let sent = 0;
+      for (;;) {
+        pub.publish(`after ${++sent}`);
+        try {
+          await reader.line('text after', 2000);
+          break;
+        } catch (e) {
+          if (sent >= 10) throw e;
+        }
+      }
+      const s = await statusOnB();
+      const t = s.channels.find((c) => c.remote === 'text')!;
+      assert.equal(t.in.lost, 5 + sent - 1);
+      assert.equal(s.connected, true);
+      assert.ok(s.reconnects >= 1);
+    } finally {
+      pub.close();
+      reader.kill('SIGTERM');
+      await reader.exited;
+    }
+  });
+});
