@@ -1,29 +1,32 @@
 /**
  * Queue <-> JetStream: lossless across hosts, one way per link.
  *
- * Out (`:out`): records taken from the local queue are journaled (journal.ts) before they are published with
- * message ids `<epoch>.<n>`; they leave the journal once JetStream acknowledged them. A bridge killed meanwhile
- * republishes the journal on restart: the stream's duplicate window drops what it already has. The end of the
- * local stream is published as a record with the Shmbus-End header.
+ * Out (`:out`): records taken from the local queue are journaled (journal.ts) before they are published; each
+ * record has an id `<epoch>.<n>` (the journal's epoch, numbers in order), small records travel packed together (one
+ * JetStream message and one acknowledgement for many), a record larger than max_payload in chunks. Records leave
+ * the journal once JetStream acknowledged them; a bridge killed meanwhile republishes the journal on restart (the
+ * stream's duplicate window drops repeated message ids). The end of the local stream is published as a message
+ * with the Shmbus-End header.
  *
- * In (`:in`): a durable pull consumer on a work-queue stream; each record is acknowledged only once it is in the
- * local queue, and the stream sequence of the last record put into the local queue is journaled right after it,
- * so that a record redelivered after a bridge restart is recognised and not put in twice. On every (re)start the
- * consumer is re-created, so that delivery restarts in stream order from the first unacknowledged record.
+ * In (`:in`): a durable pull consumer on a work-queue stream; a message is acknowledged only once its records are
+ * in the local queue, and the id of each record is journaled right after it went in, so that a record seen again
+ * (redelivered after a bridge restart, or republished by a restarted sender) is not put in twice. On every
+ * (re)start the consumer is re-created, so that delivery restarts in stream order from the first unacknowledged
+ * message.
  */
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType, type JsMsg } from 'nats';
 import { Queue } from '../channels/queue.js';
 import { errorText, newFigures, pause, type Link, type LinkContext } from './link.js';
 import { InJournal, OutJournal, type JournalRecord } from './journal.js';
 import { natsIdent, streamOf, subjectOf, type ResolvedChannel } from './spec.js';
-import { chunkHeader, chunkLimit, H, intHeader, makeHeaders, Reassembly, split } from './wire.js';
+import { chunkHeader, chunkLimit, H, idHeader, intHeader, makeHeaders, packRecords, PACK_OVERHEAD, Reassembly, split, unpackRecords } from './wire.js';
 
 /** Records taken from the local queue per JetStream batch (all published at once, acknowledged together). */
 const BATCH_RECORDS = 512;
 /** Bytes per batch (beyond the first record). */
 const BATCH_BYTES = 1 << 20;
-/** Records fetched from JetStream per pull. */
-const FETCH = 256;
+/** Messages fetched from JetStream per pull (each packs many records). */
+const FETCH = 16;
 /** JetStream's ack wait for the inbound consumer; records in hand are kept alive with working() well before. */
 const ACK_WAIT_MS = 30_000;
 const KEEPALIVE_MS = 5_000;
@@ -101,8 +104,8 @@ export class QueueLink implements Link {
     this.figures.state = 'running';
     let clean = false;
     try {
-      if (journal.pending.length > 0) {
-        ctx.log('resume', { channel: `queue ${this.channel.local}`, records: journal.pending.length });
+      if (journal.count > 0) {
+        ctx.log('resume', { channel: `queue ${this.channel.local}`, records: journal.count });
         if (!(await this.#publish(journal, journal.pending, q))) return;
         journal.done();
       }
@@ -119,8 +122,7 @@ export class QueueLink implements Link {
         }
         if (m === null) {
           // End of stream: carried over as a record of its own.
-          const id = journal.take();
-          if (!(await this.#send([{ data: new Uint8Array(0), text: false }], `${journal.epoch}.${id}`, q, true))) return;
+          if (!(await this.#sendEnd(journal.epoch, journal.take()))) return;
           this.figures.state = 'ended';
           ctx.log('ended', { channel: `queue ${this.channel.local}` });
           clean = true;
@@ -128,7 +130,7 @@ export class QueueLink implements Link {
         }
         // Journal each record as soon as it is taken (the local queue no longer has it).
         journal.add({ data: m.data, text: m.isText });
-        while (journal.pending.length < BATCH_RECORDS && journal.bytes < BATCH_BYTES) {
+        while (journal.count < BATCH_RECORDS && journal.bytes < BATCH_BYTES) {
           const more = q.tryReceive();
           if (more === null) break;
           journal.add({ data: more.data, text: more.isText });
@@ -137,7 +139,7 @@ export class QueueLink implements Link {
         journal.done();
       }
     } finally {
-      journal.close(clean && journal.pending.length === 0);
+      journal.close(clean && journal.count === 0);
     }
   }
 
@@ -147,48 +149,72 @@ export class QueueLink implements Link {
       if (this.ctx.signal.aborted) return false;
       await this.ctx.whenConnected();
       try {
-        const acks: Promise<unknown>[] = [];
-        records.forEach((r, i) => acks.push(...this.#publishOne(r, `${journal.epoch}.${journal.next + i}`, q, false)));
-        const results = await Promise.allSettled(acks);
+        const results = await Promise.allSettled(this.#messages(journal.epoch, journal.next, records, q));
         const failed = results.find((r) => r.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
         this.figures.out.messages += records.length;
         this.figures.out.bytes += records.reduce((a, r) => a + r.data.length, 0);
         return true;
       } catch (e) {
-        // Not acknowledged (disconnected, timed out): publish them all again; the duplicate window drops repeats.
+        // Not acknowledged (disconnected, timed out): publish them all again; repeats are dropped by the
+        // stream's duplicate window (same message ids) or by the receiver (same record ids).
         this.#fail(e);
         await pause(250, this.ctx.signal);
       }
     }
   }
 
-  /** Publishes one record (in chunks when larger than max_payload); the promises of its PubAcks. */
-  #publishOne(r: JournalRecord, id: string, q: Queue, end: boolean): Promise<unknown>[] {
-    const chunks = split(r.data, chunkLimit(this.ctx.maxPayload()));
-    return chunks.map((c, k) =>
-      this.ctx.js.publish(this.subject, c, {
-        msgID: chunks.length > 1 ? `${id}.${k}` : id,
-        timeout: 10_000,
-        headers: makeHeaders({
-          [H.origin]: this.ctx.host,
-          [H.text]: r.text ? 1 : undefined,
-          [H.end]: end ? 1 : undefined,
-          [H.slots]: q.slots,
-          [H.maxMessageSize]: q.maxMessageSize,
-          [H.chunk]: chunks.length > 1 ? `${k}/${chunks.length}` : undefined,
+  /**
+   * Publishes records numbered from `first`: small ones packed together up to max_payload (one JetStream message,
+   * one PubAck for many records), a record too large for one message alone in chunks. The promises of the PubAcks.
+   */
+  #messages(epoch: string, first: number, records: JournalRecord[], q: Queue): Promise<unknown>[] {
+    const limit = chunkLimit(this.ctx.maxPayload());
+    const acks: Promise<unknown>[] = [];
+    const sizes = { [H.origin]: this.ctx.host, [H.slots]: q.slots, [H.maxMessageSize]: q.maxMessageSize };
+    let i = 0;
+    while (i < records.length) {
+      const r = records[i]!;
+      if (r.data.length + PACK_OVERHEAD > limit) {
+        const chunks = split(r.data, limit);
+        chunks.forEach((c, k) =>
+          acks.push(
+            this.ctx.js.publish(this.subject, c, {
+              msgID: `${epoch}.${first + i}.${k}`,
+              timeout: 10_000,
+              headers: makeHeaders({ ...sizes, [H.id]: `${epoch}.${first + i}`, [H.text]: r.text ? 1 : undefined, [H.chunk]: `${k}/${chunks.length}` }),
+            }),
+          ),
+        );
+        i++;
+        continue;
+      }
+      let j = i;
+      let size = 0;
+      while (j < records.length && size + PACK_OVERHEAD + records[j]!.data.length <= limit) size += PACK_OVERHEAD + records[j++]!.data.length;
+      acks.push(
+        this.ctx.js.publish(this.subject, packRecords(records.slice(i, j)), {
+          msgID: `${epoch}.${first + i}-${first + j - 1}`,
+          timeout: 10_000,
+          headers: makeHeaders({ ...sizes, [H.id]: `${epoch}.${first + i}`, [H.pack]: j - i }),
         }),
-      }),
-    );
+      );
+      i = j;
+    }
+    return acks;
   }
 
-  /** Publishes the end marker until acknowledged; false if the bridge closes. */
-  async #send(records: JournalRecord[], id: string, q: Queue, end: boolean): Promise<boolean> {
+  /** Publishes the end-of-stream marker (record id `id`) until acknowledged; false if the bridge closes. */
+  async #sendEnd(epoch: string, id: number): Promise<boolean> {
     for (;;) {
       if (this.ctx.signal.aborted) return false;
       await this.ctx.whenConnected();
       try {
-        await Promise.all(records.flatMap((r) => this.#publishOne(r, id, q, end)));
+        await this.ctx.js.publish(this.subject, new Uint8Array(0), {
+          msgID: `${epoch}.${id}`,
+          timeout: 10_000,
+          headers: makeHeaders({ [H.origin]: this.ctx.host, [H.id]: `${epoch}.${id}`, [H.end]: 1 }),
+        });
         return true;
       } catch (e) {
         this.#fail(e);
@@ -248,38 +274,53 @@ export class QueueLink implements Link {
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(ACK_WAIT_MS),
-      max_ack_pending: 4 * FETCH,
+      max_ack_pending: 16 * FETCH,
     });
     const consumer = await ctx.js.consumers.get(this.stream, this.durable);
     const chunks = new Reassembly();
     let held: JsMsg[] = [];
+    const ack = (ms: JsMsg[]): void => {
+      for (const x of ms) {
+        x.ack();
+        this.#unacked.delete(x);
+      }
+    };
+    /** Stream sequence of the last message taken in this run (0: none yet). */
+    let last = 0;
     while (!ctx.signal.aborted) {
       if (!ctx.connected()) throw new Error('disconnected');
       const batch = await consumer.fetch({ max_messages: FETCH, expires: 1000 });
       for await (const jm of batch) {
         this.#unacked.add(jm);
-        const ack = (ms: JsMsg[]): void => {
-          for (const x of ms) {
-            x.ack();
-            this.#unacked.delete(x);
-          }
-        };
-        if (jm.seq <= journal.delivered) {
-          ack([jm]); // in the local queue already (delivered before a restart, not acknowledged then)
+        // Strictly in stream order (the id marks below rely on it): every message of the work-queue stream comes
+        // to this one consumer, so the next one is last + 1. A message seen again (its ack was late) is in already;
+        // a gap (a message not handed to us, say by a pull that ended early) re-creates the consumer, which
+        // restarts delivery from the first message not acknowledged.
+        if (last !== 0 && jm.seq <= last) {
+          jm.ack();
+          this.#unacked.delete(jm);
           continue;
         }
+        if (last !== 0 && jm.seq !== last + 1) {
+          ctx.log('resync', { channel: `queue ${this.channel.local}`, expected: last + 1, got: jm.seq });
+          for (const m of this.#unacked) m.nak();
+          this.#unacked.clear();
+          throw new Error(`stream sequence ${jm.seq} after ${last}: consumer re-created`);
+        }
+        last = jm.seq;
         const h = jm.headers;
         if (h?.get(H.origin) === ctx.host) {
           ack([jm]); // our own (a local name bridged out and in again): never back in
           continue;
         }
+        const id = idHeader(h);
         let data: Uint8Array | null = jm.data;
         const c = chunkHeader(h);
         if (c) {
           held.push(jm);
-          data = chunks.add('q', c.k, c.total, jm.data);
+          data = chunks.add(h?.get(H.id) ?? '', c.k, c.total, jm.data);
           if (data === null) {
-            if (!chunks.partial && c.k !== 0) {
+            if (!chunks.partial) {
               this.figures.in.lost++;
               this.#fail(new Error(`queue ${this.channel.local}: incomplete chunked record dropped at stream seq ${jm.seq}`));
               ack(held);
@@ -289,25 +330,44 @@ export class QueueLink implements Link {
           }
         } else held = [jm];
         if (h?.get(H.end)) {
-          this.#localQueue(h).end();
-          journal.set(jm.seq);
+          if (!id || id.n > journal.last(id.epoch)) {
+            this.#localQueue(h).end();
+            if (id) journal.set(id.epoch, id.n);
+          }
           ack(held);
           held = [];
           this.figures.state = 'ended';
           ctx.log('ended', { channel: `queue ${this.channel.local}` });
           return true;
         }
-        const q = this.#localQueue(h);
-        if (data.length > q.maxMessageSize) {
+        const count = intHeader(h, H.pack);
+        const records = count === undefined ? [{ data, text: h?.get(H.text) !== undefined }] : unpackRecords(data, count);
+        if (records === null) {
           this.figures.in.lost++;
-          this.#fail(new Error(`a ${data.length}-byte record does not fit queue ${q.name} (maxMessageSize ${q.maxMessageSize}): dropped`));
+          this.#fail(new Error(`queue ${this.channel.local}: a malformed pack at stream seq ${jm.seq} dropped`));
         } else {
-          const payload = h?.get(H.text) ? new TextDecoder().decode(data) : data;
-          // Full local queue: wait (backpressure reaches JetStream, which holds the rest).
-          if (!q.trySend(payload)) await q.send(payload, { signal: ctx.signal });
-          journal.set(jm.seq);
-          this.figures.in.messages++;
-          this.figures.in.bytes += data.length;
+          const q = this.#localQueue(h);
+          for (let i = 0; i < records.length; i++) {
+            // Already here (its acknowledgement was lost, or its sender republished it after a restart)?
+            if (id && id.n + i <= journal.last(id.epoch)) continue;
+            const r = records[i]!;
+            if (r.data.length > q.maxMessageSize) {
+              this.figures.in.lost++;
+              this.#fail(new Error(`a ${r.data.length}-byte record does not fit queue ${q.name} (maxMessageSize ${q.maxMessageSize}): dropped`));
+            } else {
+              const payload = r.text ? new TextDecoder().decode(r.data) : r.data;
+              // Full local queue: wait for room (JetStream holds the rest meanwhile). trySend and the journal
+              // write follow each other in one synchronous step, so that a kill between them is as unlikely as
+              // can be (it would put this record in twice after the restart).
+              for (let turn = 0; !q.trySend(payload); turn++) {
+                if (ctx.signal.aborted) return false;
+                await (turn < 20 ? new Promise((r) => setImmediate(r)) : pause(1, ctx.signal));
+              }
+              this.figures.in.messages++;
+              this.figures.in.bytes += r.data.length;
+            }
+            if (id) journal.set(id.epoch, id.n + i);
+          }
         }
         ack(held);
         held = [];

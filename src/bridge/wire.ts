@@ -18,6 +18,10 @@ export const H = {
   end: 'Shmbus-End',
   /** Queue record sent as a string (the receiving queue keeps the text flag). */
   text: 'Shmbus-Text',
+  /** Queue: "<epoch>.<n>", the sender's id of the (first) record in the message: the receiver's dedup key. */
+  id: 'Shmbus-Id',
+  /** Queue: the message packs this many records (packRecords). */
+  pack: 'Shmbus-Pack',
   /** Sender's channel sizes, so that the receiving bridge can create a like-sized channel. */
   capacity: 'Shmbus-Capacity',
   maxMessageSize: 'Shmbus-Max-Message-Size',
@@ -107,4 +111,49 @@ export class Reassembly {
   get partial(): boolean {
     return this.#parts.length > 0;
   }
+}
+
+/** A queue record in a pack. */
+export interface PackedRecord {
+  data: Uint8Array;
+  text: boolean;
+}
+
+/** Bytes of framing per packed record: u32 flags (bit 0: text), u32 length. */
+export const PACK_OVERHEAD = 8;
+
+/** Several queue records in one NATS message: per record u32 flags, u32 length, the bytes (little-endian). */
+export function packRecords(records: PackedRecord[]): Uint8Array {
+  const out = new Uint8Array(records.reduce((a, r) => a + PACK_OVERHEAD + r.data.length, 0));
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  for (const r of records) {
+    dv.setUint32(o, r.text ? 1 : 0, true);
+    dv.setUint32(o + 4, r.data.length, true);
+    out.set(r.data, o + PACK_OVERHEAD);
+    o += PACK_OVERHEAD + r.data.length;
+  }
+  return out;
+}
+
+/** Unpacks `count` records (views of `bytes`); null when the bytes do not hold exactly that (they come from the network). */
+export function unpackRecords(bytes: Uint8Array, count: number): PackedRecord[] | null {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: PackedRecord[] = [];
+  let o = 0;
+  for (let i = 0; i < count; i++) {
+    if (o + PACK_OVERHEAD > bytes.length) return null;
+    const flags = dv.getUint32(o, true);
+    const len = dv.getUint32(o + 4, true);
+    if (len > bytes.length - o - PACK_OVERHEAD) return null;
+    out.push({ data: bytes.subarray(o + PACK_OVERHEAD, o + PACK_OVERHEAD + len), text: (flags & 1) !== 0 });
+    o += PACK_OVERHEAD + len;
+  }
+  return o === bytes.length ? out : null;
+}
+
+/** Parses "<epoch>.<n>" (the Shmbus-Id header), or undefined. */
+export function idHeader(h: MsgHdrs | undefined): { epoch: string; n: number } | undefined {
+  const m = /^([0-9a-f]{1,16})\.(\d{1,15})$/.exec(h?.get(H.id) ?? '');
+  return m ? { epoch: m[1]!, n: Number(m[2]) } : undefined;
 }

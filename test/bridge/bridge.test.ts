@@ -159,35 +159,50 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
     }
   });
 
-  test(`a Queue stream of ${RECORDS} records crosses without loss or duplicate through kill -9 of both bridges and a nats-server restart`, async () => {
+  test(`a Queue stream of ${RECORDS} records crosses without loss or duplicate through kill -9 of both bridges and a nats-server restart`, async (t) => {
+    const t0 = performance.now();
+    const phases: string[] = [];
+    const mark = (what: string): void => void phases.push(`${what} ${Math.round(performance.now() - t0)} ms`);
     const drain = onB(['drain', B(queue), String(RECORDS)]);
     const q = Queue.create(queue, { slots: 1024, maxMessageSize: 64 });
+    // Bridge A is killed while the producer still sends (its local queue holds 1024: bridge A is busy draining it).
+    let atKill!: () => void;
+    const producerAtKill = new Promise<void>((r) => (atKill = r));
     const producer = (async () => {
       for (let i = 0; i < RECORDS; i++) {
+        if (i === (RECORDS * 3) / 10) atKill();
         const s = String(i);
         if (!q.trySend(s)) await q.send(s, { timeout: 60_000 });
       }
       q.end();
     })();
     try {
-      await drain.line(`at ${RECORDS / 4}`, 60_000);
+      await producerAtKill;
+      mark('producer at 3/10');
       bridgeA.kill('SIGKILL');
       await bridgeA.exited;
       bridgeA = await startA();
+      mark('bridge A restarted');
       await drain.line(`at ${RECORDS / 2}`, 60_000);
+      mark('1/2');
       bridgeB.kill('SIGKILL');
       await bridgeB.exited;
       bridgeB = await startB();
+      mark('bridge B restarted');
       await drain.line(`at ${(RECORDS * 3) / 4}`, 60_000);
+      mark('3/4');
       await server.restart();
       for (const p of [bridgeA, bridgeB]) {
         await p.line('"event":"disconnected"');
         await p.line('"event":"reconnected"');
       }
+      mark('server restarted, both reconnected');
       const done = JSON.parse((await drain.line(/^done/, 90_000)).slice(5)) as Record<string, unknown>;
-      assert.deepEqual(done, { count: RECORDS, dups: 0, missing: 0, outOfOrder: 0, ended: true });
       await producer;
       await drain.exited;
+      assert.deepEqual(done, { count: RECORDS, dups: 0, missing: 0, outOfOrder: 0, ended: true }, `${phases.join(', ')}; ${drain.stderr()}`);
+      mark('done');
+      t.diagnostic(phases.join(', '));
     } finally {
       q.close();
     }

@@ -73,6 +73,18 @@ switch (mode) {
     }
     const missing = seen.reduce((a, x) => a + (x ? 0 : 1), 0);
     out(`done ${JSON.stringify({ count, dups, missing, outOfOrder, ended: q.ended })}`);
+    if (missing > 0) {
+      // Which ones (stderr, for the failure message): the first ranges of missing indices.
+      const ranges: string[] = [];
+      for (let i = 0; i < total && ranges.length < 10; i++) {
+        if (seen[i]) continue;
+        let j = i;
+        while (j + 1 < total && !seen[j + 1]) j++;
+        ranges.push(`${i}-${j}`);
+        i = j;
+      }
+      process.stderr.write(`missing: ${ranges.join(' ')}\n`);
+    }
     q.close();
     break;
   }
