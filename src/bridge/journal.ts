@@ -155,6 +155,25 @@ export class OutJournal {
     this.#commit();
   }
 
+  /** Where the next record's bytes go: a view to receive into straight from the queue (see `added`). */
+  reserve(): Uint8Array {
+    return this.#seg.bytes.subarray(this.#used + 8);
+  }
+
+  /**
+   * Records a message received into reserve()'s view (`data` must be that view's first bytes: committed in place,
+   * no copy), or copies it when it did not fit there.
+   */
+  added(data: Uint8Array, text: boolean): void {
+    const inPlace = data.buffer === this.#seg.bytes.buffer && data.byteOffset === this.#seg.bytes.byteOffset + this.#used + 8;
+    if (!inPlace) return this.add({ data, text });
+    this.#dv.setUint32(this.#used, text ? 1 : 0, true);
+    this.#dv.setUint32(this.#used + 4, data.length, true);
+    this.#used += 8 + data.length;
+    this.#count++;
+    this.#commit();
+  }
+
   /** The pending records are in JetStream: forget them, move the id on. */
   done(): void {
     this.#next += this.#count;
@@ -190,32 +209,51 @@ const IN_ENTRY = EPOCH_BYTES + 8;
  * The in side: per sender journal epoch, the id of the last record put into the local queue. Records are numbered
  * by their sender (`<epoch>.<n>`, in order), so a record at or below the mark is already here: whether it comes
  * again because its acknowledgement was lost, or republished by a restarted sender.
+ *
+ * A put and its mark cannot be one atomic step, so before each put the journal also records it as pending with
+ * the local queue's commit counter (PROTOCOL §6, +1 per commit) at that moment. A bridge killed between the put
+ * and the mark is resolved on restart by the counter: moved on means the record went in. This assumes the bridge
+ * is the only sender of that queue while it is down (docs/bridge.md).
  */
 export class InJournal {
   #marks = new Map<string, number>();
+  #pending: { epoch: string; id: number; commits: number } | null = null;
 
   private constructor(
     private mb: Mailbox,
     readonly name: string,
+    commitsNow: () => number | null,
   ) {
     const v = mb.read().data;
     if (v.length === 0) return;
     const corrupt = () => new ShmbusError('ERR_SHM_CORRUPT', `bridge journal ${name}: not an inbound journal`, { segment: name });
     const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-    if (v.length < 8 || dv.getUint32(0, true) !== MAGIC) throw corrupt();
+    if (v.length < 8 + IN_ENTRY + 8 || dv.getUint32(0, true) !== MAGIC) throw corrupt();
     const count = dv.getUint32(4, true);
-    if (count > IN_EPOCHS || v.length !== 8 + count * IN_ENTRY) throw corrupt();
-    for (let i = 0; i < count; i++) {
-      const o = 8 + i * IN_ENTRY;
+    if (count > IN_EPOCHS || v.length !== 8 + IN_ENTRY + 8 + count * IN_ENTRY) throw corrupt();
+    const entry = (o: number): [string, number] => {
       const epoch = new TextDecoder().decode(v.subarray(o, o + EPOCH_BYTES)).trim();
       const id = dv.getFloat64(o + EPOCH_BYTES, true);
-      if (!Number.isSafeInteger(id) || id < 0) throw corrupt();
+      if (!Number.isSafeInteger(id) || id < -1) throw corrupt();
+      return [epoch, id];
+    };
+    for (let i = 0; i < count; i++) {
+      const [epoch, id] = entry(8 + IN_ENTRY + 8 + i * IN_ENTRY);
       this.#marks.set(epoch, id);
+    }
+    const [pe, pid] = entry(8);
+    const commits = dv.getUint32(8 + IN_ENTRY, true);
+    if (pid >= 0 && pid > this.last(pe)) {
+      // Killed around a put: the queue's commit counter tells whether it went in.
+      const now = commitsNow();
+      if (now !== null && now !== commits) this.#marks.set(pe, pid);
+      this.#save();
     }
   }
 
-  static open(name: string): InJournal {
-    return new InJournal(openOrCreate(name, 8 + IN_EPOCHS * IN_ENTRY).mb, name);
+  /** Opens the journal; `commitsNow` reads the local queue's commit counter (null: no queue). */
+  static open(name: string, commitsNow: () => number | null): InJournal {
+    return new InJournal(openOrCreate(name, 8 + IN_ENTRY + 8 + IN_EPOCHS * IN_ENTRY).mb, name, commitsNow);
   }
 
   /** The last record id of `epoch` in the local queue, or -1. */
@@ -223,18 +261,34 @@ export class InJournal {
     return this.#marks.get(epoch) ?? -1;
   }
 
+  /** Before a put: record `id` of `epoch` is about to go in, the queue's commit counter being `commits`. */
+  begin(epoch: string, id: number, commits: number): void {
+    this.#pending = { epoch, id, commits };
+    this.#save();
+  }
+
   /** Records that record `id` of `epoch` is in the local queue (persisted before this returns). */
   set(epoch: string, id: number): void {
     this.#marks.delete(epoch);
     this.#marks.set(epoch, id); // most recent last; the oldest epoch goes first when full
     while (this.#marks.size > IN_EPOCHS) this.#marks.delete(this.#marks.keys().next().value!);
-    const out = new Uint8Array(8 + this.#marks.size * IN_ENTRY);
+    this.#pending = null;
+    this.#save();
+  }
+
+  #save(): void {
+    const out = new Uint8Array(8 + IN_ENTRY + 8 + this.#marks.size * IN_ENTRY);
     const dv = new DataView(out.buffer);
+    const enc = new TextEncoder();
     dv.setUint32(0, MAGIC, true);
     dv.setUint32(4, this.#marks.size, true);
-    let o = 8;
+    const p = this.#pending;
+    out.set(enc.encode((p?.epoch ?? '').padEnd(EPOCH_BYTES, ' ').slice(0, EPOCH_BYTES)), 8);
+    dv.setFloat64(8 + EPOCH_BYTES, p ? p.id : -1, true);
+    dv.setUint32(8 + IN_ENTRY, p ? p.commits >>> 0 : 0, true);
+    let o = 8 + IN_ENTRY + 8;
     for (const [e, n] of this.#marks) {
-      out.set(new TextEncoder().encode(e.padEnd(EPOCH_BYTES, ' ').slice(0, EPOCH_BYTES)), o);
+      out.set(enc.encode(e.padEnd(EPOCH_BYTES, ' ').slice(0, EPOCH_BYTES)), o);
       dv.setFloat64(o + EPOCH_BYTES, n, true);
       o += IN_ENTRY;
     }

@@ -16,6 +16,8 @@
  */
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType, type JsMsg } from 'nats';
 import { Queue } from '../channels/queue.js';
+import { QUEUE_COMMITS_OFFSET } from '../protocol/index.js';
+import { Segment } from '../segment/segment.js';
 import { errorText, newFigures, pause, type Link, type LinkContext } from './link.js';
 import { InJournal, OutJournal, type JournalRecord } from './journal.js';
 import { natsIdent, streamOf, subjectOf, type ResolvedChannel } from './spec.js';
@@ -39,6 +41,8 @@ export class QueueLink implements Link {
   readonly stream: string;
   readonly durable: string;
   #queue: Queue | null = null;
+  /** The local queue's segment, for its commit counter (the inbound journal's witness). */
+  #queueSeg: Segment | null = null;
   #loop: Promise<void> = Promise.resolve();
   /** In: messages fetched and not yet acknowledged (kept alive with working()). */
   #unacked = new Set<JsMsg>();
@@ -112,7 +116,9 @@ export class QueueLink implements Link {
       for (;;) {
         let m;
         try {
-          m = await q.receive({ signal: ctx.signal });
+          // Received straight into the journal (the copy out of the queue is the journal's copy), then committed
+          // there at once: a kill in between loses the record, so that step is kept as short as it can be.
+          m = await q.receive({ signal: ctx.signal, into: journal.reserve() });
         } catch (e) {
           if (ctx.signal.aborted) {
             clean = true;
@@ -129,11 +135,11 @@ export class QueueLink implements Link {
           return;
         }
         // Journal each record as soon as it is taken (the local queue no longer has it).
-        journal.add({ data: m.data, text: m.isText });
+        journal.added(m.data, m.isText);
         while (journal.count < BATCH_RECORDS && journal.bytes < BATCH_BYTES) {
-          const more = q.tryReceive();
+          const more = q.tryReceive({ into: journal.reserve() });
           if (more === null) break;
-          journal.add({ data: more.data, text: more.isText });
+          journal.added(more.data, more.isText);
         }
         if (!(await this.#publish(journal, journal.pending, q))) return;
         journal.done();
@@ -227,7 +233,7 @@ export class QueueLink implements Link {
 
   async #relayIn(): Promise<void> {
     const { ctx } = this;
-    const journal = InJournal.open(this.journalName);
+    const journal = InJournal.open(this.journalName, () => this.#commits());
     const keepalive = setInterval(() => {
       for (const m of this.#unacked) m.working();
     }, KEEPALIVE_MS);
@@ -356,9 +362,9 @@ export class QueueLink implements Link {
               this.#fail(new Error(`a ${r.data.length}-byte record does not fit queue ${q.name} (maxMessageSize ${q.maxMessageSize}): dropped`));
             } else {
               const payload = r.text ? new TextDecoder().decode(r.data) : r.data;
-              // Full local queue: wait for room (JetStream holds the rest meanwhile). trySend and the journal
-              // write follow each other in one synchronous step, so that a kill between them is as unlikely as
-              // can be (it would put this record in twice after the restart).
+              // Pending first, with the queue's commit counter: a kill between the put and the mark is resolved
+              // on restart (journal.ts). Full local queue: wait for room (JetStream holds the rest meanwhile).
+              if (id) journal.begin(id.epoch, id.n + i, this.#commits() ?? 0);
               for (let turn = 0; !q.trySend(payload); turn++) {
                 if (ctx.signal.aborted) return false;
                 await (turn < 20 ? new Promise((r) => setImmediate(r)) : pause(1, ctx.signal));
@@ -389,6 +395,17 @@ export class QueueLink implements Link {
     return this.#queue;
   }
 
+  /** The local queue's commit counter (+1 per commit, PROTOCOL §6), or null when there is no queue yet. */
+  #commits(): number | null {
+    try {
+      this.#queueSeg ??= Segment.open(this.channel.local, { kind: 'queue', timeout: 0 });
+    } catch {
+      return null;
+    }
+    // SYNC QUEUE-COMMITS (seq_cst load): read before a put; a different value after a crash means it committed.
+    return Atomics.load(this.#queueSeg.words, QUEUE_COMMITS_OFFSET >> 2) >>> 0;
+  }
+
   async sample(): Promise<void> {
     try {
       if (this.channel.direction === 'out') this.figures.lag = this.#queue && !this.#queue.closed ? this.#queue.length : 0;
@@ -404,5 +421,6 @@ export class QueueLink implements Link {
   async close(): Promise<void> {
     await this.#loop;
     this.#queue?.close();
+    this.#queueSeg?.close();
   }
 }

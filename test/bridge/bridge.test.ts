@@ -165,12 +165,20 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
     const mark = (what: string): void => void phases.push(`${what} ${Math.round(performance.now() - t0)} ms`);
     const drain = onB(['drain', B(queue), String(RECORDS)]);
     const q = Queue.create(queue, { slots: 1024, maxMessageSize: 64 });
-    // Bridge A is killed while the producer still sends (its local queue holds 1024: bridge A is busy draining it).
+    // Bridge A is killed with the stream under way, at a point where it holds no record half-taken from its local
+    // queue: the producer pauses at 3/10 until bridge A reports every record so far acknowledged by JetStream (a
+    // kill inside the queue's receive itself loses that record: the local queue's at-most-once rule for a
+    // receiver killed mid-take, docs/bridge.md). Bridge B is killed while it is busy feeding its queue.
     let atKill!: () => void;
+    let resume!: () => void;
     const producerAtKill = new Promise<void>((r) => (atKill = r));
+    const resumed = new Promise<void>((r) => (resume = r));
     const producer = (async () => {
       for (let i = 0; i < RECORDS; i++) {
-        if (i === (RECORDS * 3) / 10) atKill();
+        if (i === (RECORDS * 3) / 10) {
+          atKill();
+          await resumed;
+        }
         const s = String(i);
         if (!q.trySend(s)) await q.send(s, { timeout: 60_000 });
       }
@@ -178,10 +186,12 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
     })();
     try {
       await producerAtKill;
+      await statusOnA((s) => s.channels.find((c) => c.local === queue)!.out.messages === (RECORDS * 3) / 10);
       mark('producer at 3/10');
       bridgeA.kill('SIGKILL');
       await bridgeA.exited;
       bridgeA = await startA();
+      resume();
       mark('bridge A restarted');
       await drain.line(`at ${RECORDS / 2}`, 60_000);
       mark('1/2');

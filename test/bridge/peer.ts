@@ -64,7 +64,10 @@ switch (mode) {
       if (m === null) break;
       const i = Number(m.text());
       if (!(i >= 0 && i < total)) throw new Error(`unexpected record ${m.text()}`);
-      if (seen[i]) dups++;
+      if (seen[i]) {
+        dups++;
+        process.stderr.write(`duplicate ${i} at count ${count}, previous record ${last}\n`);
+      }
       seen[i] = 1;
       if (i < last) outOfOrder++;
       last = i;
