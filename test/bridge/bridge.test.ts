@@ -125,6 +125,16 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
     }
   });
 
+  test('shmbus ls and inspect show the bridge status (rates, lost, lag per channel)', async () => {
+    const ls = spawnProcess(process.execPath, [CLI, 'ls', '--sample', '0']);
+    const row = await ls.line(statusA);
+    assert.match(row, new RegExp(`bridge ${hostA} connected \\(127\\.0\\.0\\.1:${server.port}\\), 5 channels, out \\d+/s, in \\d+/s, lost 0, lag \\d+`));
+    assert.equal(await ls.exited, 0);
+    const inspect = spawnProcess(process.execPath, [CLI, 'inspect', statusA, '--sample', '0']);
+    assert.match(await inspect.line(`topic ${frames}`), new RegExp(`both shmbus\\.topic\\.frames running: out 8 \\(`));
+    assert.equal(await inspect.exited, 0);
+  });
+
   test('an Rpc call on host A is served on host B (small, 2.7 MB, and a remote error)', async () => {
     const server = onB(['serve', B(rpc)]);
     await server.line('serving');
