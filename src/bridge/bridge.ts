@@ -45,9 +45,13 @@ export interface BridgeOptions {
   host?: string;
   /** First subject tokens (default 'shmbus'): subjects are `<prefix>.<kind>.<remote name>`. */
   prefix?: string;
+  /** Topics to relay (both ways unless `:in`/`:out`): core subjects, lossy. */
   topics?: BridgeChannelSpec[];
+  /** Queues to relay, each `:out` (drain the local queue) or `:in` (fill it): a JetStream stream, lossless. */
   queues?: BridgeChannelSpec[];
+  /** Mailboxes to relay (both ways unless `:in`/`:out`): keys of the key-value bucket. */
   mailboxes?: BridgeChannelSpec[];
+  /** Rpc services to relay, each `:in` (the service runs here) or `:out` (its callers run here). */
   rpcs?: BridgeChannelSpec[];
   /** Name of the status Mailbox (default `shmbus-bridge.<host>`); queue journals are `<status>.j.<queue>`. */
   status?: string;
@@ -61,8 +65,11 @@ export interface BridgeOptions {
   rpcMaxMessageSize?: number;
   /** NATS credentials file (JWT + nkey seed, as `nsc` writes it). */
   credentials?: string;
+  /** NATS user name (with `pass`). */
   user?: string;
+  /** NATS password. */
   pass?: string;
+  /** NATS token. */
   token?: string;
   /** TLS: `true` to require it with the system CAs, or files. */
   tls?: boolean | BridgeTlsOptions;
