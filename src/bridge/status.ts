@@ -71,7 +71,7 @@ export function bridgeSummary(s: BridgeStatus): string {
     outRate += c.out?.rate ?? 0;
     inRate += c.in?.rate ?? 0;
     lost += (c.out?.lost ?? 0) + (c.in?.lost ?? 0);
-    if (c.kind !== 'topic' || c.direction === 'out') lag = Math.max(lag, c.lag ?? 0);
+    lag = Math.max(lag, c.lag ?? 0);
   }
   const r = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
   return (
