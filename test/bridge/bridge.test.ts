@@ -66,10 +66,11 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
     await p.exited;
     return parseBridgeStatus(new TextEncoder().encode(l))!;
   };
-  /** Host A's bridge status once `ok` holds for it (waits on the status mailbox's changes). */
+  /** Host A's bridge status, written after this call, once `ok` holds for it (waits on the mailbox's changes). */
   const statusOnA = async (ok: (s: BridgeStatus) => boolean): Promise<BridgeStatus> => {
     const mb = Mailbox.open(statusA);
     try {
+      await mb.changed({ since: mb.version, timeout: 10_000 });
       for (;;) {
         const s = parseBridgeStatus(mb.read().data);
         if (s && ok(s)) return s;
@@ -120,6 +121,11 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
         assert.equal(l, `frame ${i} ${crc32(data).toString(16)} 1280x720`);
       }
       await reader.exited;
+      // No loop: what bridge B published into its topic was not sent back (B sent nothing, A received nothing).
+      const onB = (await statusOnB()).channels.find((c) => c.remote === 'frames')!;
+      assert.deepEqual([onB.in.messages, onB.in.lost, onB.out.messages], [8, 0, 0]);
+      const onA = (await statusOnA(() => true)).channels.find((c) => c.local === frames)!;
+      assert.deepEqual([onA.out.messages, onA.in.messages], [8, 0]);
     } finally {
       pub.close();
     }

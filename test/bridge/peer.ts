@@ -6,7 +6,7 @@
  *                         "done {count, dups, missing, outOfOrder, ended}" (records are decimal indices)
  *   serve RPC             serve: reply the green channel of an RGB request ("boom" throws); print "serving"
  *   mailbox NAME          print "value <text>" for the first value, write "from-b", print "wrote"
- *   status NAME           print the bridge status Mailbox NAME as one JSON line
+ *   status NAME           print the next value of the bridge status Mailbox NAME as one JSON line
  */
 import { crc32 } from 'node:zlib';
 import { Frame, Mailbox, Queue, Rpc, Topic } from '../../src/index.js';
@@ -116,6 +116,8 @@ switch (mode) {
   }
   case 'status': {
     const mb = Mailbox.open(name);
+    // The next status written, so that it counts everything that happened before this call.
+    await mb.changed({ since: mb.version, timeout: 10_000 });
     out(mb.read().text());
     mb.close();
     break;
