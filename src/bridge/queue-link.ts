@@ -104,7 +104,8 @@ export class QueueLink implements Link {
     this.figures.state = 'waiting';
     const q = await Queue.openAsync(this.channel.local, { timeout: Infinity, signal: ctx.signal });
     this.#queue = q.unref();
-    const journal = OutJournal.open(this.journalName, BATCH_BYTES + q.maxMessageSize + 8 * BATCH_RECORDS);
+    const size = BATCH_BYTES + q.maxMessageSize + 8 * BATCH_RECORDS;
+    let journal = OutJournal.open(this.journalName, size);
     this.figures.state = 'running';
     let clean = false;
     try {
@@ -112,6 +113,9 @@ export class QueueLink implements Link {
         ctx.log('resume', { channel: `queue ${this.channel.local}`, records: journal.count });
         if (!(await this.#publish(journal, journal.pending, q))) return;
         journal.done();
+        // A journal kept for its records may be too small for this queue (re-created bigger): open() renews it.
+        journal.close(false);
+        journal = OutJournal.open(this.journalName, size);
       }
       for (;;) {
         let m;
