@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { Frame, Mailbox, Queue, Rpc, Topic, isShmbusError } from '../../src/index.js';
+import { Frame, Mailbox, Queue, Rpc, Segment, Topic, isShmbusError } from '../../src/index.js';
 import { parseBridgeStatus, type BridgeStatus } from '../../src/bridge/index.js';
 import { spawnProcess, trackNames, unlinkQuietly, type Peer } from '../helpers/index.js';
 import { haveNatsServer, startHostB, startNatsServer, type HostB, type NatsServer } from './hosts.js';
@@ -270,5 +270,12 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
       reader.kill('SIGTERM');
       await reader.exited;
     }
+  });
+
+  test('SIGTERM stops a bridge cleanly: exit 0, its status and journal segments removed', async () => {
+    bridgeA.kill('SIGTERM');
+    assert.equal(await bridgeA.exited, 0);
+    const left = Segment.list().map((x) => x.name).filter((n) => n.startsWith(statusA));
+    assert.deepEqual(left, []);
   });
 });
