@@ -97,6 +97,16 @@ describe('shmbus bridge over NATS, host A -> host B', { skip, timeout: 170_000 }
     }
     await hostB?.stop();
     await server?.dispose();
+    if (hostB && !hostB.isolated) {
+      // Host B's segments live in this /dev/shm too: remove them (a namespace's tmpfs goes with it).
+      const statusB = `shmbus-bridge.${hostBId}`;
+      unlinkQuietly(...[frames, text, queue, mbox].map(B), statusB, `${statusB}.j.${B(queue)}`);
+      try {
+        Rpc.unlink(B(rpc)); // and the response queues of a bridge killed with its client open
+      } catch {
+        // not there
+      }
+    }
     names.cleanup();
     unlinkQuietly(statusA, `${statusA}.j.${queue}`);
   });
