@@ -51,7 +51,7 @@ export class TopicLink implements Link {
     }
     if (channel.direction !== 'in') {
       // Waits for the topic to appear (it may be created later, also by this bridge's inbound side).
-      this.#sub = Topic.subscribe(channel.local, { from: 'latest', timeout: Infinity, spin: 0 }).unref();
+      this.#sub = Topic.subscribe(channel.local, { from: 'latest', timeout: Infinity }).unref();
       this.#loop = this.#relayOut();
     }
     this.figures.state = 'running';
