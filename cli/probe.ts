@@ -76,6 +76,7 @@ import { holderAlive } from '../src/base/process.js';
 import { readU64, TWO32 } from '../src/base/u64.js';
 import { readCursor, ringParamsValid, type RingView } from '../src/channels/ring.js';
 import { describe } from './errors.js';
+import { parseBridgeStatus, type BridgeStatus } from '../src/bridge/status.js';
 
 export interface Holder {
   pid: number;
@@ -123,6 +124,8 @@ export interface MailboxState {
   /** When the current value was written (ms since the epoch), or null. */
   writtenAt: number | null;
   writersLock: Holder | null;
+  /** When the value is a bridge's status (src/bridge/status.ts): the status, for ls and the viewer. */
+  bridge?: BridgeStatus;
 }
 
 export interface RpcState {
@@ -246,6 +249,7 @@ function mailboxState(seg: Segment): MailboxState {
   const mb = Mailbox.open(seg.name);
   try {
     const v = mb.read();
+    const bridge = parseBridgeStatus(v.data);
     return {
       kind: 'mailbox',
       maxMessageSize: mb.maxMessageSize,
@@ -253,6 +257,7 @@ function mailboxState(seg: Segment): MailboxState {
       length: v.data.length,
       writtenAt: v.timestamp > 0 ? v.timestamp : null,
       writersLock: mutexHolder(seg.words, MAILBOX_MUTEX_OFFSET),
+      ...(bridge && { bridge }),
     };
   } finally {
     mb.close();

@@ -15,6 +15,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 if ! python3 -c 'import cffi, numpy, pytest, venv' >/dev/null 2>&1 && [ "$(command -v python3 || true)" = /usr/bin/python3 ]; then
   need+=(python3-venv python3-cffi python3-numpy python3-pytest python3-dev)
 fi
+# The NATS bridge tests (test/bridge) start a real nats-server with JetStream.
+command -v nats-server >/dev/null || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -6,6 +6,7 @@ import { date, rate, size, table } from '../format.js';
 import { mappers } from '../procmaps.js';
 import { counter, probe, ratePerSecond, type LiveState, type Probe } from '../probe.js';
 import { pidLabel } from './segments.js';
+import { bridgeSummary } from '../../src/bridge/status.js';
 
 export type Sampled = Probe & { rate: number | null };
 
@@ -46,6 +47,8 @@ export function summary(live: LiveState | null, r: number | null): string {
     case 'queue':
       return `depth ${live.length}/${live.slots}, ${rate(r)}${live.ended ? ', ended' : ''}${live.lost + live.abandoned > 0 ? `, lost ${live.lost}, abandoned ${live.abandoned}` : ''}`;
     case 'mailbox':
+      // A bridge's status mailbox (shmbus bridge): its figures instead of the mailbox's.
+      if (live.bridge) return bridgeSummary(live.bridge);
       return `version ${live.version}, ${size(live.length)}, ${rate(r)}`;
     case 'rpc':
       return `${live.workers.length} workers (${live.workers.filter((w) => w.busy).length} busy)`;
@@ -165,6 +168,12 @@ function inspectText(p: Sampled): string {
     add('value', `${size(l.length)} (max ${size(l.maxMessageSize)}), written ${date(l.writtenAt) ?? 'never'}`);
     add('rate', rate(p.rate));
     add('writers lock', holder(l.writersLock));
+    if (l.bridge) {
+      add('bridge', bridgeSummary(l.bridge));
+      for (const c of l.bridge.channels) {
+        add(`  ${c.kind} ${c.local}`, `${c.direction} ${c.subject} ${c.state}: out ${c.out.messages} (${c.out.rate.toFixed(0)}/s, lost ${c.out.lost}), in ${c.in.messages} (${c.in.rate.toFixed(0)}/s, lost ${c.in.lost}), lag ${c.lag}${c.error ? `, error ${c.error}` : ''}`);
+      }
+    }
   } else if (l?.kind === 'rpc') {
     add('request ring', `${l.slots} slots, requests up to ${size(l.maxMessageSize)}`);
     add('workers', l.workers.map((w) => `${holder(w)}${w.busy ? ' busy' : ''}`).join(', ') || 'none');

@@ -1,0 +1,228 @@
+/**
+ * Bridge benchmark (issue 16): shmbus channels across the NATS bridge beside plain NATS between two Node
+ * processes, same nats-server (Debian's, started here; skipped without it), same run:
+ *  1. 64 B round trip: plain NATS (publish -> an echoing process -> back) vs a local Topic -> bridge -> NATS ->
+ *     bridge -> a Topic on the "other host" -> an echoing process -> back the same way (two bridge crossings each
+ *     way). Both hosts are this machine (the bridges use different local names for the same subjects).
+ *  2. 1280x720x3 (2.7 MB) frames per second: published as fast as they go, counted by a receiving process: plain
+ *     NATS vs Topic -> bridge -> NATS -> bridge -> Topic. Both are lossy; the delivered rate and the losses show.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { setImmediate as yieldNow } from 'node:timers/promises';
+import { connect } from 'nats';
+import { Topic } from '../../src/index.js';
+import { haveNatsServer, startNatsServer, type NatsServer } from '../../test/bridge/hosts.js';
+import { benchName, ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Table } from '../lib.js';
+
+const PEER = join(ROOT, 'dist', 'bench', 'children', 'bridge-peer.js');
+const CLI = join(ROOT, 'dist', 'cli', 'shmbus.js');
+const FRAME = 1280 * 720 * 3;
+const TIMEOUT_MS = 60_000;
+
+function within<T>(p: Promise<T>, what: string, ms = TIMEOUT_MS): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(t),
+  );
+}
+
+function peer(args: string[]): LineChild {
+  return spawnLines(process.execPath, [PEER, ...args]);
+}
+
+/** A `shmbus bridge` process; resolves once it is ready. */
+async function bridge(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'bridge', '--json', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await within(
+    new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('"event":"ready"')) resolve();
+      });
+      child.once('exit', (c) => reject(new Error(`bridge exited (${c})`)));
+    }),
+    'bridge start',
+  );
+  return child;
+}
+
+async function stop(c: ChildProcess | LineChild | undefined): Promise<void> {
+  const child = c && 'child' in c ? c.child : c;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise((r) => child.once('close', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+function row(path: string, samples: number[], lost: number): Row {
+  const s = stats(samples);
+  return { path, 'p50 µs': s.p50, 'p99 µs': s.p99, 'p99.9 µs': s.p999, lost, n: s.n };
+}
+
+async function natsRoundTrip(server: NatsServer, n: number): Promise<Row> {
+  const echo = peer(['nats-echo', server.url, 'bench.ping', 'bench.pong']);
+  const nc = await connect({ servers: server.url });
+  try {
+    await within(echo.next(/^ready$/), 'nats-echo');
+    const sub = nc.subscribe('bench.pong');
+    const it = sub[Symbol.asyncIterator]();
+    const msg = new Uint8Array(64);
+    const samples: number[] = [];
+    for (let i = 0; i < n + n / 10; i++) {
+      const t0 = performance.now();
+      nc.publish('bench.ping', msg);
+      await it.next();
+      if (i >= n / 10) samples.push((performance.now() - t0) * 1000);
+    }
+    return row('plain NATS: Node -> nats-server -> Node echo -> back', samples, 0);
+  } finally {
+    await nc.close();
+    await stop(echo);
+  }
+}
+
+async function bridgeRoundTrip(server: NatsServer, n: number, id: string): Promise<Row> {
+  const a = (x: string): string => `bench-a-${x}-${id}`;
+  const b = (x: string): string => `bench-b-${x}-${id}`;
+  const common = ['--nats', server.url, '--prefix', `bench${id}`];
+  const pub = Topic.create(a('ping'), { capacity: 1 << 20, maxMessageSize: 4096 });
+  const bridges: ChildProcess[] = [];
+  let echo: LineChild | undefined;
+  let sub: ReturnType<typeof Topic.subscribe> | undefined;
+  try {
+    bridges.push(await bridge([...common, '--host', `a${id}`, '--topic', `${a('ping')}=ping:out`, '--topic', `${a('pong')}=pong:in`]));
+    bridges.push(await bridge([...common, '--host', `b${id}`, '--topic', `${b('ping')}=ping:in`, '--topic', `${b('pong')}=pong:out`]));
+    echo = peer(['topic-echo', b('ping'), b('pong')]);
+    sub = Topic.subscribe(a('pong'), { timeout: TIMEOUT_MS, spin: 50 });
+    const msg = new Uint8Array(64);
+    // Until the first echo comes back: the topics on the far side are created by the first messages.
+    for (let i = 0; ; i++) {
+      pub.publish(msg);
+      if ((await sub.read({ timeout: 200 }).catch(() => null)) !== null) break;
+      if (i > 300) throw new Error('bridge round trip: no echo');
+    }
+    const samples: number[] = [];
+    let lost = 0;
+    for (let i = 0; i < n + n / 10; i++) {
+      const t0 = performance.now();
+      pub.publish(msg);
+      const m = await sub.read({ timeout: 2000 }).catch(() => null);
+      if (m === null) {
+        lost++;
+        continue;
+      }
+      if (i >= n / 10) samples.push((performance.now() - t0) * 1000);
+    }
+    return row('shmbus Topic -> bridge -> nats-server -> bridge -> Topic echo -> back', samples, lost);
+  } finally {
+    sub?.close();
+    pub.close();
+    await stop(echo);
+    for (const c of bridges) await stop(c);
+    for (const x of [a('ping'), a('pong'), b('ping'), b('pong')]) {
+      try {
+        Topic.unlink(x);
+      } catch {
+        // not created
+      }
+    }
+  }
+}
+
+function frameRow(path: string, sent: number, line: string): Row {
+  const [, count, ms] = line.split(' ');
+  const got = Number(count);
+  const fps = got > 1 ? ((got - 1) * 1000) / Number(ms) : 0;
+  return { path, 'frames/s': fps, 'MB/s': (fps * FRAME) / 1e6, sent, delivered: got, lost: sent - got };
+}
+
+async function natsFrames(server: NatsServer, n: number): Promise<Row> {
+  const sink = peer(['nats-sink', server.url, 'bench.frames', String(n)]);
+  const nc = await connect({ servers: server.url });
+  try {
+    await within(sink.next(/^ready$/), 'nats-sink');
+    const frame = new Uint8Array(FRAME).fill(7);
+    for (let i = 0; i < n; i++) {
+      nc.publish('bench.frames', frame);
+      if (i % 3 === 2) await nc.flush(); // as the bridge does (every 8 MiB)
+      await yieldNow();
+    }
+    await nc.flush();
+    return frameRow('plain NATS: Node -> nats-server -> Node', n, await within(sink.next(/^got /), 'nats-sink'));
+  } finally {
+    await nc.close();
+    await stop(sink);
+  }
+}
+
+async function bridgeFrames(server: NatsServer, n: number, id: string): Promise<Row> {
+  const a = `bench-a-frames-${id}`;
+  const b = `bench-b-frames-${id}`;
+  const common = ['--nats', server.url, '--prefix', `benchf${id}`];
+  const pub = Topic.create(a, { capacity: 64 << 20, maxMessageSize: FRAME });
+  const bridges: ChildProcess[] = [];
+  let sink: LineChild | undefined;
+  try {
+    bridges.push(await bridge([...common, '--host', `a${id}`, '--topic', `${a}=frames:out`]));
+    bridges.push(await bridge([...common, '--host', `b${id}`, '--topic', `${b}=frames:in`]));
+    // The far topic is created by the first frame: one warm-up frame first, then the sink.
+    const frame = new Uint8Array(FRAME).fill(7);
+    sink = peer(['topic-sink', b, String(n + 1)]);
+    await within(sink.next(/^ready$/).then(() => undefined), 'topic-sink', TIMEOUT_MS);
+    for (let i = 0; i < n + 1; i++) {
+      pub.publish(frame);
+      await yieldNow();
+    }
+    return frameRow('shmbus Topic -> bridge -> nats-server -> bridge -> Topic', n + 1, await within(sink.next(/^got /), 'topic-sink'));
+  } finally {
+    pub.close();
+    await stop(sink);
+    for (const c of bridges) await stop(c);
+    for (const x of [a, b]) {
+      try {
+        Topic.unlink(x);
+      } catch {
+        // not created
+      }
+    }
+  }
+}
+
+export default async function bridgeSuite(ctx: BenchContext): Promise<Table[]> {
+  if (!haveNatsServer()) {
+    ctx.log('bridge: nats-server not installed (scripts/ci-deps.sh installs it): suite skipped');
+    return [];
+  }
+  const server = await startNatsServer();
+  const id = benchName('x').split('-').slice(2).join('');
+  try {
+    const n = ctx.quick ? 300 : 3000;
+    ctx.log('bridge: 64 B round trip, plain NATS');
+    const plain = await natsRoundTrip(server, n);
+    ctx.log('bridge: 64 B round trip across two bridges');
+    const bridged = await bridgeRoundTrip(server, n, id);
+    const frames = ctx.quick ? 30 : 200;
+    ctx.log('bridge: 2.7 MB frames, plain NATS');
+    const plainFrames = await natsFrames(server, frames);
+    ctx.log('bridge: 2.7 MB frames across two bridges');
+    const bridgedFrames = await bridgeFrames(server, frames, id);
+    return [
+      {
+        title: 'NATS bridge: 64 B round trip (µs)',
+        note: 'One message there and back; the bridged path crosses a bridge four times (A out, B in, B out, A in). Same nats-server, same run.',
+        columns: ['path', 'p50 µs', 'p99 µs', 'p99.9 µs', 'lost', 'n'],
+        rows: [plain, bridged],
+      },
+      {
+        title: 'NATS bridge: 1280x720x3 (2.7 MB) frames, one way',
+        note: 'Published as fast as they go (the publisher yields to the event loop between frames), counted by the receiving process; max_payload 8 MB, so no chunking. Both paths are lossy.',
+        columns: ['path', 'frames/s', 'MB/s', 'sent', 'delivered', 'lost'],
+        rows: [plainFrames, bridgedFrames],
+      },
+    ];
+  } finally {
+    await server.dispose();
+  }
+}
