@@ -53,7 +53,8 @@ typedef enum shmbus_error {
   SHMBUS_EOS = -18,                /* ERR_OS: an OS failure without a more specific code */
   SHMBUS_EABORTED = -19,           /* ERR_ABORTED */
   SHMBUS_EAGAIN = -20,             /* C only: a try_* call found nothing / no room / the lock busy */
-  SHMBUS_EEND = -21                /* C only: end of stream (Node returns null) */
+  SHMBUS_EEND = -21,               /* C only: end of stream (Node returns null) */
+  SHMBUS_EPARTS_CORRUPT = -22      /* ERR_PARTS_CORRUPT: not a valid Parts record (PROTOCOL.md §10) */
 } shmbus_error;
 
 /* A short English description of a code ("no such segment"); never NULL. */
