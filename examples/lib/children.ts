@@ -104,6 +104,16 @@ export class Child {
     });
   }
 
+  /** Resolves once the program has printed `n` lines matching `re` (counting from the start). */
+  async count(re: RegExp, n: number, timeoutMs = 30_000): Promise<void> {
+    for (;;) {
+      const count = this.lines.filter((l) => re.test(l)).length;
+      if (count >= n) return;
+      // Synchronous from the count to the registration: no line can slip between them.
+      await this.line(re, { from: this.lines.length, timeoutMs });
+    }
+  }
+
   /** Writes one line to the program's stdin. */
   send(line: string): void {
     this.process.stdin!.write(`${line}\n`);

@@ -1,0 +1,124 @@
+// The image service in C++ (service.py is the same service in Python): an Rpc server whose requests are Parts
+// records { image: a Frame, params: { "op": "gray" } | { "op": "resize", "width": w, "height": h } } and whose
+// answers are { status, message, server, image? } (status 0 = done, 1 = bad request). The request's frame is read in
+// place (shmbus::frame_view over the part: no copy) and the answer's frame is rendered straight into the answer's
+// record (parts_builder::reserve + write_frame_header), with plain loops (imageops.hpp).
+// Built by `make -C c examples`; run by hand: c/build/examples/image-service/service [name]   (Ctrl-C stops it)
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "imageops.hpp"
+#include "shmbus.hpp"
+
+namespace {
+
+// A request or an answer is one frame of up to 1 MiB minus the record's few hundred bytes; 4 requests in the ring.
+constexpr std::uint32_t kMaxMessage = 1u << 20;
+constexpr std::uint32_t kSlots = 4;
+
+shmbus::RpcServer* running = nullptr;
+extern "C" void on_signal(int) {
+  if (running != nullptr) running->stop();  // async-signal-safe: the workers stop after the request in hand
+}
+
+// The value of "key" in a JSON object written compactly by Node or Python (`{"op":"resize","width":301}`): enough
+// for the three keys this service takes, without a JSON library. A string value comes back without its quotes.
+std::optional<std::string> json_field(std::string_view json, std::string_view key) {
+  const std::string quoted = "\"" + std::string(key) + "\":";
+  const std::size_t at = json.find(quoted);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::size_t i = at + quoted.size();
+  if (i < json.size() && json[i] == '"') {
+    const std::size_t end = json.find('"', i + 1);
+    if (end == std::string_view::npos) return std::nullopt;
+    return std::string(json.substr(i + 1, end - i - 1));
+  }
+  std::size_t end = i;
+  while (end < json.size() && json[end] >= '0' && json[end] <= '9') end++;
+  if (end == i) return std::nullopt;
+  return std::string(json.substr(i, end - i));
+}
+
+struct answer {
+  std::vector<std::byte>& room;
+  const std::string& who;
+  // Status 1 (bad request) with a message.
+  shmbus::bytes refuse(const std::string& message) {
+    shmbus::parts_builder b(shmbus::mutable_bytes(room.data(), room.size()));
+    b.add_i64("status", 1).add_string("message", message).add_string("server", who);
+    return {room.data(), b.finish()};
+  }
+  // Status 0 with a width x height frame of `format`, whose pixel rows `render(rows, stride)` fills in place.
+  template <class Render>
+  shmbus::bytes image(std::uint32_t width, std::uint32_t height, int format, Render render) {
+    shmbus::parts_builder b(shmbus::mutable_bytes(room.data(), room.size()));
+    b.add_i64("status", 0).add_string("message", "ok").add_string("server", who);
+    const std::size_t size = shmbus_frame_size(width, height, format, SHMBUS_DTYPE_UINT8, 0);
+    shmbus::mutable_bytes rows = shmbus::write_frame_header(b.reserve("image", size), width, height, format);
+    render(reinterpret_cast<std::uint8_t*>(rows.data()), std::size_t(width) * imageops::channels_of(format));
+    return {room.data(), b.finish()};
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string name = argc > 1 ? argv[1] : "image-service";
+  const std::string who = "cpp-" + std::to_string(getpid());
+  try {
+    shmbus::rpc_serve_options o;
+    o.workers = 2;
+    o.max_message_size = kMaxMessage;
+    o.slots = kSlots;
+    auto server = shmbus::RpcServer::serve(
+        name,
+        [&who](const shmbus::RpcRequest& req, shmbus::RpcReply& reply) {
+          thread_local std::vector<std::byte> room(kMaxMessage);  // one answer buffer per worker thread
+          answer out{room, who};
+          // A corrupt record or frame throws shmbus::error: the client gets ERR_REMOTE with its message.
+          shmbus::parts_view parts(req.data());
+          shmbus::frame_view in(parts.at("image").data());
+          const std::string_view params = parts.at("params").text();
+          const std::string op = json_field(params, "op").value_or("");
+          const auto* pixels = static_cast<const std::uint8_t*>(in.row(0));
+          if (op == "gray") {
+            if (imageops::red_index(in.format()) < 0 || in.dtype() != SHMBUS_DTYPE_UINT8) {
+              return reply.set(out.refuse("gray needs a uint8 colour image"));
+            }
+            return reply.set(out.image(in.width(), in.height(), SHMBUS_FORMAT_GRAY, [&](std::uint8_t* rows, std::size_t stride) {
+              imageops::gray(pixels, in.stride(), in.width(), in.height(), in.format(), rows, stride);
+            }));
+          }
+          if (op == "resize") {
+            const unsigned long w = std::stoul(json_field(params, "width").value_or("0"));
+            const unsigned long h = std::stoul(json_field(params, "height").value_or("0"));
+            if (in.dtype() != SHMBUS_DTYPE_UINT8 || w < 1 || h < 1 || w * h * in.channels() > kMaxMessage - 4096) {
+              return reply.set(out.refuse("resize needs a width and height >= 1 whose frame fits the answer"));
+            }
+            return reply.set(out.image(std::uint32_t(w), std::uint32_t(h), in.format(), [&](std::uint8_t* rows, std::size_t stride) {
+              imageops::resize(pixels, in.stride(), in.width(), in.height(), int(in.channels()), rows, stride, std::uint32_t(w), std::uint32_t(h));
+            }));
+          }
+          reply.set(out.refuse("unknown op '" + op + "' (gray, resize)"));
+        },
+        o);
+    running = &server;
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    std::cout << "service (" << who << "): serving \"" << name << "\" with plain loops, 2 workers" << std::endl;
+    server.run();  // this thread and one more, until a signal stops them
+    const auto st = server.stats();
+    running = nullptr;
+    server.close();
+    std::cout << "service (" << who << "): stopped after " << st.served << " requests" << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "service (" << who << "): " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

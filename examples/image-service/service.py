@@ -1,0 +1,56 @@
+"""The image service in Python (service.cpp is the same service in C++): an Rpc server whose requests are Parts
+records { image: a Frame, params: { op: "gray" } | { op: "resize", width, height } } and whose answers are
+{ status, message, server, image? } (status 0 = done, 1 = bad request). The pixels go through numpy
+(imageops.py): Frame.decode gives a numpy view of the request, Frame.encode the answer's frame.
+
+Run by hand: .cache/pyvenv/bin/python examples/image-service/service.py [name]   (Ctrl-C stops it)
+"""
+import os
+import signal
+import sys
+import threading
+
+import shmbus
+from imageops import gray, resize
+
+name = sys.argv[1] if len(sys.argv) > 1 else "image-service"
+who = f"python-{os.getpid()}"
+# A request or an answer is one frame of up to 1 MiB minus the record's few hundred bytes (512x384 RGBA is 768 KiB);
+# 4 requests in the ring at once: 4 MiB of /dev/shm.
+MAX_MESSAGE = 1 << 20
+SLOTS = 4
+
+
+def answer(status: int, message: str, image: bytes = b"") -> bytes:
+    record = {"status": status, "message": message, "server": who}
+    if status == 0:
+        record["image"] = image
+    return shmbus.Parts.encode(record)
+
+
+def handle(req: shmbus.RpcRequest) -> bytes:
+    parts = shmbus.Parts.decode(req.data)  # a corrupt record raises: the client gets ERR_REMOTE with its message
+    params = parts.get("params")
+    frame = shmbus.Frame.decode(parts["image"])  # frame.array: a numpy view of the request's pixels
+    op = params.get("op") if isinstance(params, dict) else None
+    if op == "gray":
+        if frame.format not in ("RGB", "BGR", "RGBA", "BGRA") or frame.dtype != "uint8":
+            return answer(1, f"gray needs a uint8 colour image, got {frame.format} {frame.dtype}")
+        return answer(0, "ok", shmbus.Frame.encode(gray(frame.array, frame.format), "GRAY"))
+    if op == "resize":
+        w, h = params.get("width"), params.get("height")
+        if not (isinstance(w, int) and isinstance(h, int) and w >= 1 and h >= 1 and w * h * frame.channels <= MAX_MESSAGE - 4096):
+            return answer(1, f"resize needs a width and height >= 1 whose frame fits the answer, got {w!r} x {h!r}")
+        return answer(0, "ok", shmbus.Frame.encode(resize(frame.array, w, h), frame.format))
+    return answer(1, f"unknown op {op!r} (gray, resize)")
+
+
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+signal.signal(signal.SIGINT, lambda *_: stop.set())
+server = shmbus.Rpc.serve(name, handle, workers=2, max_message_size=MAX_MESSAGE, slots=SLOTS)
+print(f'service ({who}): serving "{name}" with numpy, 2 workers', flush=True)
+while not stop.wait(1.0):
+    pass
+server.close()
+print(f"service ({who}): stopped after {server.stats()['served']} requests", flush=True)
