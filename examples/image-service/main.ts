@@ -12,12 +12,16 @@ import { Child, programCommand, type Language } from '../lib/children.js';
 
 const name = process.argv[2] ?? `image-service-${process.pid}`;
 const routine = / -> \d+x\d+ \w+ by \S+: pixels match$/;
+const refusal = / refused by \S+: /;
 const children: Child[] = [];
 
 function start(label: string, program: string, language: Language, id?: string): Child {
   const args = id === undefined ? [name] : [name, id];
+  let refusals = 0;
   const kid = new Child(label, [...programCommand('image-service', program, language), ...args], (l) => {
-    if (!routine.test(l)) console.log(`  | ${l}`);
+    // Echo what tells the story: not each matching image, and only the first refusal of each client.
+    if (routine.test(l) || (refusal.test(l) && refusals++ > 0)) return;
+    console.log(`  | ${l}`);
   });
   children.push(kid);
   return kid;
