@@ -10,11 +10,15 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Segment } from '../../src/index.js';
-import { Child, programCommand, type Language } from '../lib/children.js';
+import { Child, atExit, programCommand, type Language } from '../lib/children.js';
 
 const dir = process.argv[2] ?? makeTree();
 const name = process.argv[3] ?? `file-stream-${process.pid}`;
-const children: Child[] = [];
+atExit(() => {
+  if (process.argv[2] === undefined) rmSync(dir, { recursive: true, force: true });
+  // The server and the clients remove their queues; this is for a run that failed midway.
+  for (const s of Segment.list()) if (s.name === name || s.name.startsWith(`${name}.`)) Queue.unlink(s.name);
+});
 
 /** A throwaway tree, the same everywhere: 12 folders of 150 files (sizes 0..4 KiB, UTF-8 names, three modes),
  * a nested folder and a symlink: 1816 entries. */
@@ -36,21 +40,13 @@ function makeTree(): string {
 
 function start(label: string, program: string, language: Language, args: string[]): Child {
   const kid = new Child(label, [...programCommand('file-stream', program, language), ...args], (l) => console.log(`  | ${l}`));
-  children.push(kid);
   return kid;
 }
 
-try {
-  console.log(`listing ${process.argv[2] ?? 'a generated tree'} from a C++ server to a Node and a Python client, queue "${name}"`);
-  const clients = [start('A', 'client', 'node', [name, dir, 'A']), start('B', 'client', 'python', [name, dir, 'B'])];
-  await Promise.all(clients.map((c) => c.line(/waiting for the server's queue/)));
-  console.log('> both clients wait for the server; start it');
-  const server = start('server', 'server', 'cpp', [name, dir, String(clients.length)]);
-  await Promise.all([...clients, server].map((c) => c.success()));
-  console.log('every record arrived once in both languages: counts and checksums agree with the server and with the disk');
-} finally {
-  for (const kid of children) kid.process.kill('SIGKILL');
-  if (process.argv[2] === undefined) rmSync(dir, { recursive: true, force: true });
-  // The server and the clients remove their queues; this is for a run that failed midway.
-  for (const s of Segment.list()) if (s.name === name || s.name.startsWith(`${name}.`)) Queue.unlink(s.name);
-}
+console.log(`listing ${process.argv[2] ?? 'a generated tree'} from a C++ server to a Node and a Python client, queue "${name}"`);
+const clients = [start('A', 'client', 'node', [name, dir, 'A']), start('B', 'client', 'python', [name, dir, 'B'])];
+await Promise.all(clients.map((c) => c.line(/waiting for the server's queue/)));
+console.log('> both clients wait for the server; start it');
+const server = start('server', 'server', 'cpp', [name, dir, String(clients.length)]);
+await Promise.all([...clients, server].map((c) => c.success()));
+console.log('every record arrived once in both languages: counts and checksums agree with the server and with the disk');

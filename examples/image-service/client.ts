@@ -57,9 +57,9 @@ function expected(img: Uint8Array, p: Params): { width: number; height: number; 
 }
 
 let stop = false;
-createInterface({ input: process.stdin })
+const input = createInterface({ input: process.stdin })
   .on('line', (l) => {
-    if (l.trim() === 'stop') stop = true;
+    if (l.trim() === 'stop') input.close(); // (an open stdin would keep the process alive)
   })
   .once('close', () => (stop = true));
 

@@ -132,7 +132,25 @@ export class Child {
 }
 
 const live = new Set<Child>();
-// An orchestrator that fails leaves no program behind.
+const cleanups: (() => void)[] = [];
+
+/**
+ * Runs `fn` (synchronous: unlinking names) when the orchestrator exits, however it exits: normally, on an error, or
+ * on Ctrl-C / SIGTERM. The programs still running are killed first.
+ */
+export function atExit(fn: () => void): void {
+  cleanups.push(fn);
+}
+
 process.once('exit', () => {
   for (const c of live) c.process.kill('SIGKILL');
+  for (const fn of cleanups.splice(0)) {
+    try {
+      fn();
+    } catch (e) {
+      console.error(e);
+    }
+  }
 });
+// Without these handlers a signal would end the process without 'exit': programs and names left behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
