@@ -54,7 +54,8 @@ try:
     types: Counter = Counter()
     count = total = size_of_files = 0
     trailer = None
-    for m in reply:  # until the end of the stream
+    # Until the end of the stream; 30 s without a record means the server is gone (ShmbusTimeoutError), not a hang.
+    while (m := reply.receive(timeout=30.0)) is not None:
         r = shmbus.Parts.decode(m)
         if "count" in r:
             trailer = (int(r["count"]), r["checksum"])

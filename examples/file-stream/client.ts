@@ -49,7 +49,8 @@ try {
   const types = new Map<string, number>();
   let [count, sum, bytes] = [0, 0n, 0n];
   let trailer: { count: number; checksum: string } | null = null;
-  for await (const m of reply) {
+  // Until the end of the stream; 30 s without a record means the server is gone (ERR_TIMEOUT), not a hang.
+  for (let m = await reply.receive({ timeout: 30_000 }); m !== null; m = await reply.receive({ timeout: 30_000 })) {
     const r = Parts.decode(m.data);
     if ('count' in r) {
       trailer = { count: Number(r['count']), checksum: String(r['checksum']) };
