@@ -9,11 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnPeer, trackNames } from '../helpers/index.js';
-import { venvPython } from '../helpers/peers.js';
+import { trackNames } from '../helpers/index.js';
+import { runExample } from './run-example.js';
 
-const main = fileURLToPath(new URL('../../examples/file-stream/main.js', import.meta.url));
 const names = trackNames();
 const tree = mkdtempSync(join(tmpdir(), 'shmbus-test-file-stream-'));
 after(() => {
@@ -43,12 +41,7 @@ describe('examples/file-stream', () => {
     const entries = files + 5 + 1 + 1; // files, folders, the nested folder, the symlink
 
     const name = names.name('file-stream');
-    const peer = spawnPeer(main, [tree, name], { env: { ...process.env, SHMBUS_VENV_PYTHON: venvPython() }, watchdogMs: 60_000 });
-    const out: string[] = [];
-    peer.child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    const code = await peer.exited;
-    const text = out.join('');
-    assert.equal(code, 0, `exit ${code}; stderr:\n${peer.stderr()}\nstdout:\n${text}`);
+    const { text } = await runExample('file-stream', [tree, name]);
 
     // The clients waited before the server existed.
     const order = ['A (node): waiting for', 'B (python): waiting for', '> both clients wait', 'server (cpp '].map((s) => text.indexOf(s));

@@ -7,12 +7,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { spawnPeer, trackNames } from '../helpers/index.js';
-import { venvPython } from '../helpers/peers.js';
+import { trackNames } from '../helpers/index.js';
 import { Rpc } from '../../src/index.js';
+import { runExample } from './run-example.js';
 
-const main = fileURLToPath(new URL('../../examples/image-service/main.js', import.meta.url));
 const names = trackNames((n) => {
   try {
     Rpc.unlink(n); // the service and dead clients' response queues, when a failed run left them
@@ -25,13 +23,7 @@ after(names.cleanup);
 describe('examples/image-service', () => {
   it('clients in three languages get checked images from a Python then a C++ service, through a kill -9', async () => {
     const name = names.name('image-service');
-    const peer = spawnPeer(main, [name], { env: { ...process.env, SHMBUS_VENV_PYTHON: venvPython() }, watchdogMs: 90_000 });
-    const out: string[] = [];
-    peer.child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    const code = await peer.exited;
-    const text = out.join('');
-    const lines = text.split('\n');
-    assert.equal(code, 0, `exit ${code}; stderr:\n${peer.stderr()}\nstdout:\n${text}`);
+    const { text, lines } = await runExample('image-service', [name], 90_000);
 
     assert.match(text, /\| service \(python-\d+\): serving "/);
     assert.match(text, /\| service \(cpp-\d+\): serving "/);
