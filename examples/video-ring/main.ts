@@ -1,92 +1,107 @@
 /**
- * The seed-002 scenario: a video ring shared by several producers and several consumers. Two camera processes
- * publish 1280x720 RGB frames into one Topic (zero-copy: each frame is rendered straight into the ring with
- * `loan`/`commit`); two viewer processes read them, each with its own cursor. The ring holds about 20 frames and
- * overwrites the oldest: the fast viewer reads frames in place (`copy: false`) and keeps up, the slow one copies
- * and analyses every frame, falls behind, skips to the oldest frame still in the ring and is told how many it lost.
- * The main process waits for both viewers to subscribe (`waitForSubscribers`), and the viewers' reads end by
- * themselves once no publisher is left (`read()` resolves null).
- * Run: node dist/examples/video-ring/main.js
+ * Seed 002 on shmbus: a video ring shared by 2 producers (one C++, one Node) and 3 consumers (Node, Python, C++)
+ * of 1280x720 BGR frames in one Topic.
+ *
+ *   npm run example -- video-ring [--frames 90] [--fps 30] [--slow python] [--delay 100] [--name video-<pid>]
+ *
+ * This orchestrator creates the topic (a ring of 16 frames), starts the consumers and waits until all three
+ * subscribed (no frame is published before everyone listens), starts the producers (producer.cpp and producer.ts:
+ * --frames frames each at --fps, rendered straight into the ring with a loan), removes the name and leaves once
+ * both producers are in. The consumers' streams end by themselves when the last producer closes. Every frame
+ * carries a stamp (producer, frame number, checksum) and a pattern (pattern.hpp): each consumer checks both, that
+ * each producer's frame numbers go up, and measures its frame rate. One consumer (--slow) is deliberately slow:
+ * it copies each frame out and spends --delay ms on it, falls behind, and is told exactly how many frames the ring
+ * overwrote before it could read them (lost). For every consumer, read + lost + overwritten-while-read must be the
+ * number of frames published. Exits 1 naming what failed.
  */
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { Topic } from '../../src/index.js';
+import { parseArgs } from 'node:util';
+import { Frame, Topic } from '../../src/index.js';
+import { Child, programCommand, type Language } from '../lib/children.js';
+import { HEIGHT, WIDTH } from './pattern.js';
 
-const WIDTH = 1280;
-const HEIGHT = 720;
-const FRAME = WIDTH * HEIGHT * 3;
-/** Each message: [camera u32][frame number u32][width u32][height u32] then the RGB pixels. */
-const HEADER = 16;
-const FRAMES_PER_CAMERA = 60;
+const EXAMPLE = 'video-ring';
+const { values } = parseArgs({
+  options: {
+    frames: { type: 'string', default: '90' }, // per producer
+    fps: { type: 'string', default: '30' }, // per producer; 0 = as fast as it can
+    slow: { type: 'string', default: 'python' }, // the deliberately slow consumer: node, python or cpp
+    delay: { type: 'string', default: '100' }, // ms the slow consumer spends on each frame
+    name: { type: 'string', default: `video-${process.pid}` },
+  },
+});
+const FRAMES = Number(values.frames);
+const TOTAL = 2 * FRAMES;
+const name = values.name;
+const consumers: Language[] = ['node', 'python', 'cpp'];
+if (!consumers.includes(values.slow as Language)) throw new Error(`--slow must be one of ${consumers.join(', ')}`);
+const failures: string[] = [];
+const check = (ok: boolean, what: string) => {
+  if (!ok) failures.push(what);
+};
 
-function run(role: string, ...args: string[]): { exited: Promise<number | null> } {
-  const child = fork(fileURLToPath(import.meta.url), [role, ...args]);
-  return { exited: new Promise((resolve) => child.once('exit', resolve)) };
+interface ConsumerResult {
+  consumer: string;
+  read: number;
+  overwritten: number;
+  bad: number;
+  lost: number;
+  first: number;
+  last: number;
+  perProducer: [number, number];
+  seconds: number;
 }
 
-/** A camera: renders frames into the ring in place and publishes them. */
-function camera(name: string, cam: number): void {
-  const pub = Topic.open(name); // a second publisher on the same ring: publishers take turns through its lock
-  for (let n = 0; n < FRAMES_PER_CAMERA; n++) {
-    const loan = pub.loan(HEADER + FRAME);
-    const head = new DataView(loan.bytes.buffer, loan.bytes.byteOffset, HEADER);
-    head.setUint32(0, cam, true);
-    head.setUint32(4, n, true);
-    head.setUint32(8, WIDTH, true);
-    head.setUint32(12, HEIGHT, true);
-    loan.bytes.fill((cam * 100 + n) & 0xff, HEADER); // "render" a flat gray frame
-    loan.commit();
-  }
-  console.log(`camera ${cam}: published ${FRAMES_PER_CAMERA} frames`);
-  pub.close();
+const frameSize = Frame.byteLength({ width: WIDTH, height: HEIGHT, format: 'BGR' });
+const ring = Topic.create(name, { capacity: 16 * (frameSize + 64), maxMessageSize: frameSize });
+console.log(
+  `video-ring: 2 producers (C++, Node) x 3 consumers (Node, Python, C++) of ${WIDTH}x${HEIGHT} BGR frames in topic ` +
+    `"${name}", a ring of 16 frames (${(ring.capacity / 2 ** 20).toFixed(0)} MiB)`,
+);
+let producers: Child[] = [];
+let readers: Child[] = [];
+try {
+  readers = consumers.map(
+    (lang) => new Child(`consumer ${lang}`, [...programCommand(EXAMPLE, 'consumer', lang), name, ...(lang === values.slow ? [values.delay] : [])]),
+  );
+  await Promise.all(readers.map((c) => c.line(/^ready$/)));
+  await ring.waitForSubscribers(3, { timeout: 30_000 }); // registered: nothing is published before all listen
+  producers = [
+    new Child('producer C++ (0)', [...programCommand(EXAMPLE, 'producer', 'cpp'), name, '0', values.frames, values.fps]),
+    new Child('producer Node (1)', [...programCommand(EXAMPLE, 'producer', 'node'), name, '1', values.frames, values.fps]),
+  ];
+  await Promise.all(producers.map((p) => p.line(/^open$/)));
+} finally {
+  Topic.unlink(name); // everyone is in (or something failed): the name can go, nothing lingers in /dev/shm
+  ring.close(); // the producers publish from here; the streams end when the last of them closes
 }
 
-/** A viewer: reads every frame it can until no publisher is left, checks order per camera. */
-async function viewer(name: string, kind: 'fast' | 'slow'): Promise<void> {
-  const sub = Topic.subscribe(name, { from: 'oldest' });
-  const next = [0, 0];
-  let frames = 0;
-  let brightness = 0;
-  for (;;) {
-    const m = await sub.read({ copy: kind === 'slow', timeout: 30_000 });
-    if (m === null) break; // end of stream: every publisher closed and nothing is left unread
-    const head = new DataView(m.data.buffer, m.data.byteOffset, HEADER);
-    const cam = head.getUint32(0, true);
-    const n = head.getUint32(4, true);
-    const pixel = m.data[HEADER]!;
-    // In place (copy: false), what was just read counts only if the frame was not overwritten meanwhile.
-    if (kind === 'fast' && !m.valid()) continue;
-    if (n < next[cam]!) throw new Error(`camera ${cam}: frame ${n} after ${next[cam]! - 1}`);
-    next[cam] = n + 1;
-    if (kind === 'slow') {
-      let sum = 0; // a slow analysis of the whole frame
-      for (let i = HEADER; i < m.data.length; i += 3) sum += m.data[i]!;
-      brightness = sum / (FRAME / 3);
-    } else {
-      brightness = pixel; // one pixel read in place, before the valid() check above
-    }
-    frames++;
-  }
-  const last = `last brightness ${brightness.toFixed(0)}`;
-  console.log(`viewer ${kind}: read ${frames} frames, lost ${sub.lost}, in order per camera; ${last}`);
-  sub.close();
+for (const p of producers) {
+  const line = await p.line(/^published /, { timeoutMs: 120_000 });
+  await p.success();
+  console.log(`${p.label}: ${line}, each rendered straight into the ring (a loan: no copy)`);
 }
-
-async function main(): Promise<void> {
-  const name = `video-${process.pid}`;
-  const ring = Topic.create(name, { capacity: 20 * (HEADER + FRAME + 64), maxMessageSize: HEADER + FRAME });
-  console.log(`ring "${name}": ${(ring.capacity / 2 ** 20).toFixed(0)} MiB, about 20 frames of ${WIDTH}x${HEIGHT} RGB`);
-  const viewers = [run('viewer', name, 'fast'), run('viewer', name, 'slow')];
-  await ring.waitForSubscribers(2, { timeout: 30_000 }); // no frame is published before both viewers listen
-  const cameras = [run('camera', name, '0'), run('camera', name, '1')];
-  await Promise.all(cameras.map((c) => c.exited));
-  ring.close(); // the last publisher leaves: the viewers' reads end once they have read what is left
-  await Promise.all(viewers.map((v) => v.exited));
-  console.log(`${2 * FRAMES_PER_CAMERA} frames went through; every viewer read each camera's frames in order`);
-  Topic.unlink(name);
+for (const c of readers) {
+  const line = await c.line(/^result /, { timeoutMs: 120_000 });
+  await c.success();
+  const r = JSON.parse(line.slice('result '.length)) as ConsumerResult;
+  const slow = r.consumer === values.slow;
+  const fps = r.read > 1 && r.seconds > 0 ? ((r.read - 1) / r.seconds).toFixed(1) : '-';
+  const accounted = r.read + r.lost + r.overwritten;
+  console.log(
+    `consumer ${r.consumer}${slow ? ` (slow: copies each frame out, then ${values.delay} ms on it)` : ' (reads in place)'}: ` +
+      `${r.read} frames at ${fps} fps (C++ ${r.perProducer[0]}, Node ${r.perProducer[1]}); lost ${r.lost}, ` +
+      `overwritten while read ${r.overwritten}: ${r.read} + ${r.lost} + ${r.overwritten} = ${accounted} of ${TOTAL} published; ` +
+      (r.bad === 0 ? 'every frame\'s pattern and checksum verified' : `${r.bad} frames FAILED the check`),
+  );
+  check(r.read > 0, `consumer ${r.consumer} read no frame`);
+  check(r.bad === 0, `consumer ${r.consumer}: ${r.bad} frames failed the pattern/checksum/order check`);
+  check(r.perProducer[0] + r.perProducer[1] === r.read, `consumer ${r.consumer}: per-producer counts do not add up to ${r.read}`);
+  check(accounted === TOTAL, `consumer ${r.consumer}: read + lost + overwritten = ${accounted}, ${TOTAL} were published`);
+  check(r.last >= r.first && r.last <= TOTAL, `consumer ${r.consumer}: seqs ${r.first}..${r.last} outside 1..${TOTAL}`);
+  if (slow && r.lost === 0) console.log(`note: the slow consumer lost nothing: the producers were slower than it on this machine`);
 }
-
-const [role, name, arg] = process.argv.slice(2);
-if (role === 'camera') camera(name!, Number(arg));
-else if (role === 'viewer') await viewer(name!, arg as 'fast' | 'slow');
-else await main();
+if (failures.length > 0) {
+  for (const f of failures) console.log(`FAILED: ${f}`);
+  process.exit(1);
+}
+console.log('video-ring: every check passed');
