@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackNames } from '../helpers/index.js';
-import { runExample } from './run-example.js';
+import { runExample } from './example-run.js';
 
 const names = trackNames();
 const tree = mkdtempSync(join(tmpdir(), 'shmbus-test-file-stream-'));
@@ -41,7 +41,9 @@ describe('examples/file-stream', () => {
     const entries = files + 5 + 1 + 1; // files, folders, the nested folder, the symlink
 
     const name = names.name('file-stream');
-    const { text } = await runExample('file-stream', [tree, name]);
+    const run = await runExample('file-stream', [tree, name]);
+    assert.equal(run.code, 0, run.all);
+    const { out: text } = run;
 
     // The clients waited before the server existed.
     const order = ['A (node): waiting for', 'B (python): waiting for', '> both clients wait', 'server (cpp '].map((s) => text.indexOf(s));

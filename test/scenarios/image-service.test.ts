@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { trackNames } from '../helpers/index.js';
 import { Rpc } from '../../src/index.js';
-import { runExample } from './run-example.js';
+import { runExample } from './example-run.js';
 
 const names = trackNames((n) => {
   try {
@@ -23,7 +23,9 @@ after(names.cleanup);
 describe('examples/image-service', () => {
   it('clients in three languages get checked images from a Python then a C++ service, through a kill -9', async () => {
     const name = names.name('image-service');
-    const { text, lines } = await runExample('image-service', [name], 90_000);
+    const run = await runExample('image-service', [name], 90_000);
+    assert.equal(run.code, 0, run.all);
+    const { out: text, lines } = run;
 
     assert.match(text, /\| service \(python-\d+\): serving "/);
     assert.match(text, /\| service \(cpp-\d+\): serving "/);

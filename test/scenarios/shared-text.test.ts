@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { trackNames } from '../helpers/index.js';
-import { runExample } from './run-example.js';
+import { runExample } from './example-run.js';
 
 const names = trackNames();
 after(names.cleanup);
@@ -15,7 +15,9 @@ after(names.cleanup);
 describe('examples/shared-text', () => {
   it('Node, Python and C++ instances each see every edit made by the others, a late one the current text', async () => {
     const name = names.name('shared-text');
-    const { lines } = await runExample('shared-text', [name]);
+    const run = await runExample('shared-text', [name]);
+    assert.equal(run.code, 0, run.all);
+    const { lines } = run;
     const has = (line: string): void => assert.ok(lines.includes(line), `missing line ${JSON.stringify(line)} in:\n${lines.join('\n')}`);
 
     has(`  | A (node) created "${name}": version 0: ""`);
