@@ -5,6 +5,7 @@
  * 1). Every answer is checked pixel by pixel against the same operation computed here, in plain loops. When the
  * service is gone (killed, restarting) a request fails at once with ERR_NO_SERVER (or within the liveness interval
  * when the service dies holding it); the client then retries the same request until the service is back.
+ * Zero-copy Rpc: the request record is written into a loaned request slot, the answer read in its response slot.
  * Run by hand (with a service running): node dist/examples/image-service/client.js [name] [id]
  */
 import { createInterface } from 'node:readline';
@@ -70,13 +71,18 @@ let [checked, refused, retries, badSamples, i] = [0, 0, 0, 0, 0];
 for (; !stop; i++) {
   const params = OPS[i % OPS.length]!;
   const img = pattern(i);
-  const request = Parts.encode({ image: Frame.encode({ width: WIDTH, height: HEIGHT, format: FORMAT, data: img }), params });
+  const record = { image: Frame.encode({ width: WIDTH, height: HEIGHT, format: FORMAT, data: img }), params };
+  const size = Parts.byteLength(record);
   const giveUp = Date.now() + RETRY_FOR_MS;
   let outage = false;
   let res;
   for (;;) {
     try {
-      res = await client.request(request, { timeout: 10_000 });
+      // Zero-copy both ways: the record is written straight into a request slot of the service's queue, and the
+      // answer is read in place in this client's response slot (copy: false) until res.release().
+      const loan = await client.loan(size, { timeout: 10_000 });
+      Parts.encodeInto(loan.bytes, record);
+      res = await loan.commit(size, { timeout: 10_000, copy: false });
       break;
     } catch (e) {
       if (!isShmbusError(e, 'ERR_NO_SERVER') || Date.now() > giveUp) throw e;
@@ -86,7 +92,7 @@ for (; !stop; i++) {
       await sleep(20); // a retry policy, not synchronisation: the service may take a while to come back
     }
   }
-  const parts = Parts.decode(res.data);
+  const parts = Parts.decode(res.data); // views into the response slot, as is the frame below
   const status = Number(parts['status']); // an int64 from Python (a bigint here), a number from C++
   const server = String(parts['server']);
   servers.set(server, (servers.get(server) ?? 0) + 1);
@@ -96,10 +102,11 @@ for (; !stop; i++) {
     if (status !== 1) throw new Error(`${who}: #${i} ${params.op} should have been refused, got status ${status}`);
     refused++;
     console.log(`${who}: #${i} ${params.op} refused by ${server}: ${String(parts['message'])}`);
+    res.release();
     continue;
   }
   if (status !== 0) throw new Error(`${who}: #${i} ${params.op} failed: status ${status}: ${String(parts['message'])}`);
-  const got = Frame.decode(parts['image'] as Uint8Array); // a view into the response: no copy
+  const got = Frame.decode(parts['image'] as Uint8Array); // a view into the response slot: no copy
   if (got.format !== want.format || got.width !== want.width || got.height !== want.height) {
     throw new Error(`${who}: #${i} got a ${got.width}x${got.height} ${got.format} frame, wanted ${want.width}x${want.height} ${want.format}`);
   }
@@ -108,6 +115,7 @@ for (; !stop; i++) {
   for (let y = 0; y < want.height; y++) {
     for (let k = 0; k < rowBytes; k++) if (got.bytes[y * got.stride + k] !== want.data[y * rowBytes + k]) wrong++;
   }
+  res.release(); // the slot goes back to the queue (the next request would release it too)
   badSamples += wrong;
   checked++;
   console.log(`${who}: #${i} ${params.op} -> ${got.width}x${got.height} ${got.format} by ${server}: ${wrong === 0 ? 'pixels match' : `${wrong} samples differ`}`);
