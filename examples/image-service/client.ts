@@ -5,7 +5,7 @@
  * 1). Every answer is checked pixel by pixel against the same operation computed here, in plain loops. When the
  * service is gone (killed, restarting) a request fails at once with ERR_NO_SERVER (or within the liveness interval
  * when the service dies holding it); the client then retries the same request until the service is back.
- * Zero-copy Rpc: the request record is written into a loaned request slot, the answer read in its response slot.
+ * The answer is read in place in this client's response slot (zero-copy response, `copy: false`).
  * Run by hand (with a service running): node dist/examples/image-service/client.js [name] [id]
  */
 import { createInterface } from 'node:readline';
@@ -71,18 +71,14 @@ let [checked, refused, retries, badSamples, i] = [0, 0, 0, 0, 0];
 for (; !stop; i++) {
   const params = OPS[i % OPS.length]!;
   const img = pattern(i);
-  const record = { image: Frame.encode({ width: WIDTH, height: HEIGHT, format: FORMAT, data: img }), params };
-  const size = Parts.byteLength(record);
+  const request = Parts.encode({ image: Frame.encode({ width: WIDTH, height: HEIGHT, format: FORMAT, data: img }), params });
   const giveUp = Date.now() + RETRY_FOR_MS;
   let outage = false;
   let res;
   for (;;) {
     try {
-      // Zero-copy both ways: the record is written straight into a request slot of the service's queue, and the
-      // answer is read in place in this client's response slot (copy: false) until res.release().
-      const loan = await client.loan(size, { timeout: 10_000 });
-      Parts.encodeInto(loan.bytes, record);
-      res = await loan.commit(size, { timeout: 10_000, copy: false });
+      // copy: false: the answer is read in place in this client's response slot until res.release().
+      res = await client.request(request, { timeout: 10_000, copy: false });
       break;
     } catch (e) {
       if (!isShmbusError(e, 'ERR_NO_SERVER') || Date.now() > giveUp) throw e;
