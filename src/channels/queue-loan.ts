@@ -54,6 +54,36 @@ export class HeldSlot {
   }
 }
 
+/**
+ * The one zero-copy view a handle holds (a Queue's message, an Rpc client's response): the message object handed
+ * out and the slot it reads. Holding another, or dropping, frees the slot. @internal
+ */
+export class ViewHolder<M> {
+  #message: M | null = null;
+  #slot: HeldSlot | null = null;
+
+  /** True when `message` is the view held now. */
+  holds(message: M): boolean {
+    return this.#message === message;
+  }
+
+  /** Holds `message` over `slot`, freeing the slot of the view held before. */
+  hold(message: M, slot: HeldSlot): void {
+    this.drop();
+    this.#message = message;
+    this.#slot = slot;
+  }
+
+  /** Frees the slot of the view held, if any. */
+  drop(): void {
+    const slot = this.#slot;
+    if (slot === null) return;
+    this.#message = null;
+    this.#slot = null;
+    slot.free();
+  }
+}
+
 /** A view of `length` bytes at `offset` of the ring's segment (the bytes of a held slot). @internal */
 export function slotBytes(ring: QueueRing, offset: number, length: number): Uint8Array {
   const b = ring.segment.bytes;

@@ -20,7 +20,7 @@ import { resolveCodec, type Codec, type CodecOption } from './codec.js';
 import { QueueMessage } from './queue-message.js';
 import { bodyFlags, copyBody, validateBody, writeBody, type BodyReader } from './queue-body.js';
 import { DEFAULT_SPIN_US, EMPTY, END, LIVENESS_INTERVAL_MS, QueueRing, TIMED_OUT } from './queue-ring.js';
-import { HeldSlot, QueueLoan, slotBytes } from './queue-loan.js';
+import { HeldSlot, QueueLoan, ViewHolder, slotBytes } from './queue-loan.js';
 
 export { QueueMessage } from './queue-message.js';
 export { QueueLoan } from './queue-loan.js';
@@ -234,15 +234,14 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   // Zero-copy: the open loans (given back on close) and the one view this handle holds (released by the next
   // receive, by release() or by close).
   readonly #loans = new Set<QueueLoan>();
-  #view: QueueMessage<T> | null = null;
-  #viewSlot: HeldSlot | null = null;
+  readonly #view = new ViewHolder<QueueMessage<T>>();
   /** Views of the slots' bodies by slot offset, reused while the length is the same (no view per message). */
   readonly #views = new Map<number, Uint8Array>();
   readonly #releaseView = (m: QueueMessage<T>): void => {
     if (this.#closed) {
       throw new ShmbusError('ERR_CLOSED', `queue "${this.name}" was closed: its zero-copy message was released then`, { segment: this.name });
     }
-    if (this.#view === m) this.#dropView();
+    if (this.#view.holds(m)) this.#view.drop();
   };
 
   private constructor(name: string, ring: QueueRing, codec: Codec<T> | undefined) {
@@ -518,14 +517,14 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     this.#assertOpen();
     const o = options === undefined ? undefined : optionsObject(options, 'tryReceive');
     if (o !== undefined && this.#zeroCopy(o)) return this.#ring.tryTakeSlot() === true ? this.#holdView() : null;
-    this.#dropView();
+    this.#view.drop();
     const r = this.#ring.tryTake(this.#reader(o?.into));
     return r === EMPTY || r === END ? null : r;
   }
 
   /** True for `copy: false` (checked against `into`); releases the view held so far either way. */
   #zeroCopy(o: QueueTryReceiveOptions): boolean {
-    this.#dropView();
+    this.#view.drop();
     if (o.copy === undefined || o.copy === true) return false;
     if (o.copy !== false) throw invalidArg('copy', 'a boolean', o.copy);
     if (o.into !== undefined) throw invalidArg('into', 'absent with copy: false (a zero-copy message is a view of the slot)', o.into);
@@ -534,25 +533,15 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
 
   /** Makes the message of the slot the ring just took (a view of it), the one view this handle holds. */
   #holdView(): QueueMessage<T> {
-    this.#dropView(); // a concurrent receive's view, if one was delivered meanwhile
+    this.#view.drop(); // a concurrent receive's view, if one was delivered meanwhile
     const slot = new HeldSlot(this.#ring);
     if (this.#closed) {
       slot.abort();
       this.#assertOpen();
     }
     const m = QueueMessage.create<T>(this.#bodyView(slot.offset, slot.length), (slot.flags & QUEUE_FLAG_TEXT) !== 0, this.#codec, this.#releaseView);
-    this.#view = m;
-    this.#viewSlot = slot;
+    this.#view.hold(m, slot);
     return m;
-  }
-
-  /** Frees the slot of the view this handle holds, if any. */
-  #dropView(): void {
-    const slot = this.#viewSlot;
-    if (slot === null) return;
-    this.#view = null;
-    this.#viewSlot = null;
-    slot.free();
   }
 
   #reader(into: unknown): BodyReader<QueueMessage<T>> {
@@ -643,7 +632,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     if (this.#closed) return;
     // Slots this handle holds go back before the mapping does: an open loan would hold back every later message
     // and a held view would stop producers (they are recovered only once this process exits).
-    this.#dropView();
+    this.#view.drop();
     for (const loan of this.#loans) loan.drop();
     this.#loans.clear();
     this.#closed = true;

@@ -26,7 +26,7 @@ import { utf8, type Codec } from '../codec.js';
 import { createQueueRing, defaultSlots } from '../queue.js';
 import { bodyFlags, copyBody, validateBody, writeBody } from '../queue-body.js';
 import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
-import { HeldSlot, slotBytes } from '../queue-loan.js';
+import { HeldSlot, ViewHolder, slotBytes } from '../queue-loan.js';
 import { RpcResponse } from './messages.js';
 import { RpcRequestLoan, type RequestLoanOwner } from './loans.js';
 import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
@@ -195,11 +195,10 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   readonly #ns: number;
   readonly #spinMs: number;
   /** The zero-copy response this client holds (released by the next request, release() or close). */
-  #view: RpcResponse<Res> | null = null;
-  #viewSlot: HeldSlot | null = null;
+  readonly #view = new ViewHolder<RpcResponse<Res>>();
   readonly #releaseView = (r: RpcResponse<Res>): void => {
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed: its zero-copy response was released then`, { segment: this.name });
-    if (this.#view === r) this.#dropView();
+    if (this.#view.holds(r)) this.#view.drop();
   };
   readonly #loanOwner: RequestLoanOwner<Res> = {
     commitRequest: (slot, size, options) => this.#commitLoan(slot, size, options),
@@ -284,7 +283,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     const deadline = deadlineAfter(timeout);
     const body = this.#codec === undefined ? data : this.#codec.encode(data);
     validateBody(body, what);
-    this.#dropView();
+    this.#view.drop();
     const service = this.#connect();
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
     this.#outBody = body;
@@ -379,7 +378,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   #loanRing(size: number): QueueRing {
     if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidArg('loan size', 'an integer >= 0', size);
-    this.#dropView();
+    this.#view.drop();
     const service = this.#connect();
     if (size > service.maxMessageSize) {
       throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', `${this.#what}: a ${size}-byte loan is larger than the service's maxMessageSize ${service.maxMessageSize}`, {
@@ -405,7 +404,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     try {
       if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
       if (options !== undefined) o = this.#requestOptions(options);
-      this.#dropView();
+      this.#view.drop();
       service = this.#connect();
       if (service.ring !== slot.ring) throw noServer(this.name, 'the service was replaced while the request was loaned');
     } catch (e) {
@@ -605,13 +604,12 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     const at = offset + RPC_RESPONSE_HEADER_SIZE;
     if (status === RPC_STATUS_OK) {
       const isText = (v.getUint32(offset + RPC_RES_FLAGS_OFFSET, true) & QUEUE_FLAG_TEXT) !== 0;
-      if (p.view && this.#pending.size === 0 && this.#view === null) {
+      if (p.view && this.#pending.size === 0) {
         // The only request in flight: hold its slot; the next request releases it, so no later response can find
         // the ring stopped at it.
         const slot = new HeldSlot(responses);
         const res = RpcResponse.create<Res>(slotBytes(responses, at, n), isText, this.#codec as Codec<Res> | undefined, this.#releaseView);
-        this.#view = res;
-        this.#viewSlot = slot;
+        this.#view.hold(res, slot);
         p.resolve(res);
         return true;
       }
@@ -641,14 +639,6 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     return false;
   }
 
-  /** Frees the slot of the zero-copy response this client holds, if any. */
-  #dropView(): void {
-    const slot = this.#viewSlot;
-    if (slot === null) return;
-    this.#view = null;
-    this.#viewSlot = null;
-    slot.free();
-  }
 
   #checkServers(responses: QueueRing): void {
     const service = this.#service;
@@ -666,7 +656,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       // Workers open the queue by name: once the name is gone (or names another object) no response can reach
       // this client. Fail what is pending now instead of at its timeout; the next request makes a new queue.
       this.#failAll(noServer(this.name, `this client's response queue "${responses.segment.name}" was removed, so no response can reach it`));
-      this.#dropView();
+      this.#view.drop();
       this.#responses = undefined;
       this.#aliveUntil = 0;
       responses.segment.close();
@@ -728,7 +718,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     if (this.#closed) return;
     this.#closed = true;
     this.#failAll(new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name }));
-    this.#dropView();
+    this.#view.drop();
     if (this.#responses !== undefined) {
       this.#responses.close();
       this.#responses.segment.close();
