@@ -854,7 +854,7 @@ int shmbus_frame_encode(void* msg, size_t cap, const shmbus_frame* f, const void
 typedef enum shmbus_part_type {
   SHMBUS_PART_BYTES = 1,
   SHMBUS_PART_STRING = 2, /* UTF-8 text */
-  SHMBUS_PART_JSON = 3,   /* UTF-8 JSON text (not parsed by the C reader) */
+  SHMBUS_PART_JSON = 3,   /* UTF-8 JSON text (the C reader checks its syntax and hands out the text) */
   SHMBUS_PART_F64 = 4,
   SHMBUS_PART_I64 = 5
 } shmbus_part_type;
@@ -877,9 +877,9 @@ typedef struct shmbus_parts_reader {
   uint32_t dir_offset;
 } shmbus_parts_reader;
 
-/* Checks every rule of §10 (header, each directory entry, names, UTF-8 of names and text) before anything is
-   handed out. SHMBUS_EPARTS_CORRUPT ("not a valid Parts record: ...") for a foreign, truncated or corrupt record:
-   nothing past `len` is ever pointed at. */
+/* Checks every rule of §10 (header, each directory entry, names, UTF-8 of names and text, JSON syntax: at most 512
+   arrays/objects deep) before anything is handed out. SHMBUS_EPARTS_CORRUPT ("not a valid Parts record: ...") for a
+   foreign, truncated or corrupt record: nothing past `len` is ever pointed at. */
 int shmbus_parts_reader_init(shmbus_parts_reader* r, const void* msg, size_t len);
 /* Parts in the record (0 for NULL). */
 uint32_t shmbus_parts_count(const shmbus_parts_reader* r);
@@ -905,7 +905,7 @@ int shmbus_parts_builder_init(shmbus_parts_builder* b, void* buf, size_t cap);
    before the call). */
 int shmbus_parts_add_bytes(shmbus_parts_builder* b, const char* name, const void* data, size_t size);
 int shmbus_parts_add_string(shmbus_parts_builder* b, const char* name, const char* text, size_t size);
-/* `json` must be JSON text (RFC 8259): the C builder checks its UTF-8, Node and Python readers parse it. */
+/* `json`: JSON text (RFC 8259, at most 512 arrays/objects deep), checked; copied as it is. */
 int shmbus_parts_add_json(shmbus_parts_builder* b, const char* name, const char* json, size_t size);
 int shmbus_parts_add_f64(shmbus_parts_builder* b, const char* name, double value);
 int shmbus_parts_add_i64(shmbus_parts_builder* b, const char* name, int64_t value);

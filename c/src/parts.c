@@ -1,7 +1,7 @@
 /*
  * Parts codec (PROTOCOL.md §10): a record of named values (bytes, string, json, float64, int64) as one message.
  * Plain bytes, no atomics: a record is read inside a message the channel already handed over. The reader checks
- * every rule once, in shmbus_parts_reader_init, before any pointer into the record is handed out; the builder writes
+ * every rule once (JSON syntax included), in shmbus_parts_reader_init, before any pointer into the record is handed out; the builder writes
  * values from the front of the caller's buffer and keeps the directory entries at its back until finish moves them
  * behind the last value (no allocation, no count to give in advance).
  */
@@ -58,6 +58,109 @@ static int pt_utf8_valid(const uint8_t* s, size_t n) {
     i += len;
   }
   return 1;
+}
+
+/* JSON text (RFC 8259) by recursive descent, at most PT_JSON_DEPTH arrays/objects deep (§10 lets a reader refuse
+   deeper text; this bounds the stack). Syntax only: UTF-8 was checked before, values are not converted. */
+#define PT_JSON_DEPTH 512
+
+typedef struct pt_json {
+  const uint8_t* p;
+  const uint8_t* end;
+} pt_json;
+
+static void pt_json_ws(pt_json* j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int pt_json_digits(pt_json* j) {
+  const uint8_t* start = j->p;
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+  return j->p > start;
+}
+
+static int pt_json_string(pt_json* j) {
+  j->p++; /* the opening quote */
+  while (j->p < j->end) {
+    const uint8_t c = *j->p++;
+    if (c == '"') return 1;
+    if (c < 0x20) return 0;
+    if (c != '\\') continue;
+    if (j->p >= j->end) return 0;
+    const uint8_t e = *j->p++;
+    if (e == 'u') {
+      for (int k = 0; k < 4; k++, j->p++) {
+        if (j->p >= j->end) return 0;
+        const uint8_t h = *j->p;
+        if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return 0;
+      }
+    } else if (strchr("\"\\/bfnrt", e) == NULL || e == 0) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+static int pt_json_value(pt_json* j, int depth) {
+  pt_json_ws(j);
+  if (j->p >= j->end) return 0;
+  const uint8_t c = *j->p;
+  if (c == '{' || c == '[') {
+    if (depth >= PT_JSON_DEPTH) return 0;
+    const uint8_t close = c == '{' ? '}' : ']';
+    j->p++;
+    pt_json_ws(j);
+    if (j->p < j->end && *j->p == close) {
+      j->p++;
+      return 1;
+    }
+    for (;;) {
+      if (c == '{') {
+        pt_json_ws(j);
+        if (j->p >= j->end || *j->p != '"' || !pt_json_string(j)) return 0;
+        pt_json_ws(j);
+        if (j->p >= j->end || *j->p++ != ':') return 0;
+      }
+      if (!pt_json_value(j, depth + 1)) return 0;
+      pt_json_ws(j);
+      if (j->p >= j->end) return 0;
+      const uint8_t next = *j->p++;
+      if (next == close) return 1;
+      if (next != ',') return 0;
+    }
+  }
+  if (c == '"') return pt_json_string(j);
+  static const char* const words[] = {"true", "false", "null"};
+  for (int w = 0; w < 3; w++) {
+    const size_t n = strlen(words[w]);
+    if ((size_t)(j->end - j->p) >= n && memcmp(j->p, words[w], n) == 0) {
+      j->p += n;
+      return 1;
+    }
+  }
+  if (c == '-') j->p++;
+  if (j->p < j->end && *j->p == '0') {
+    j->p++;
+  } else if (!pt_json_digits(j)) {
+    return 0;
+  }
+  if (j->p < j->end && *j->p == '.') {
+    j->p++;
+    if (!pt_json_digits(j)) return 0;
+  }
+  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+    j->p++;
+    if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+    if (!pt_json_digits(j)) return 0;
+  }
+  return 1;
+}
+
+static int pt_json_valid(const uint8_t* s, size_t n) {
+  pt_json j = {s, s + n};
+  if (!pt_json_value(&j, 0)) return 0;
+  pt_json_ws(&j);
+  return j.p == j.end;
 }
 
 /* A refusal naming the rule and the part (every format has at least one argument: C11 variadic macros). */
@@ -121,6 +224,8 @@ int shmbus_parts_reader_init(shmbus_parts_reader* r, const void* msg, size_t len
         return PT_BAD(i, "the name of part %u again", k);
     }
     if (pt_is_text(type) && !pt_utf8_valid(p + value, (size_t)size)) return PT_BAD(i, "%s", "text is not valid UTF-8");
+    if (type == SHMBUS_PART_JSON && !pt_json_valid(p + value, (size_t)size))
+      return PT_BAD(i, "%s", "json value is not JSON text (RFC 8259), or nested deeper than 512");
     end = value_end;
   }
   r->msg = p;
@@ -246,7 +351,9 @@ static int pt_add_text(shmbus_parts_builder* b, const char* name, int type, cons
   if (text == NULL && size > 0) return sbi_fail(SHMBUS_EINVAL_ARG, "parts builder: text is NULL");
   if (size > 0 && !pt_utf8_valid(SBI_CAST(const uint8_t*, text), size))
     return sbi_fail(SHMBUS_EINVAL_ARG, "parts builder: the text of part \"%.40s\" is not valid UTF-8", name ? name : "");
-  if (type == SHMBUS_PART_JSON && size == 0) return sbi_fail(SHMBUS_EINVAL_ARG, "parts_add_json: empty text is not JSON");
+  if (type == SHMBUS_PART_JSON && !pt_json_valid(SBI_CAST(const uint8_t*, text), size))
+    return sbi_fail(SHMBUS_EINVAL_ARG, "parts_add_json: the text of part \"%.40s\" is not JSON (RFC 8259, <= 512 deep)",
+                    name ? name : "");
   uint8_t* v;
   const int rc = pt_add(b, name, type, size, &v);
   if (rc == SHMBUS_OK && v != NULL && size > 0) memcpy(v, text, size);

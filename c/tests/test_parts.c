@@ -324,12 +324,63 @@ static void builder_checks_its_arguments(void) {
   CHECK(strcmp(shmbus_error_code(SHMBUS_EPARTS_CORRUPT), "ERR_PARTS_CORRUPT") == 0);
 }
 
+/* The JSON texts every reader judges alike (the same lists are in test/unit/codecs/parts.test.ts and
+   python/tests/test_parts.py). */
+static const char* const JSON_OK[] = {
+    "0", "-0.5e+10", "1E-2", "\"a\\u00e9\\n\\\"\\\\\\/\"", "[]", "{}", " {\"a\":[1,true,false,null,{\"b\":\"c\"}]} \n",
+    "\"\\ud800\"", "\"\xC3\xA9\"", "[[[[[[[[[[1]]]]]]]]]]",
+};
+static const char* const JSON_BAD[] = {
+    "", " ", "NaN", "Infinity", "-Infinity", "01", "1.", ".5", "+1", "-", "1e", "[1,]", "{\"a\"}", "{\"a\":1,}", "{a:1}",
+    "\"x", "\"\\x\"", "\"\\u12\"", "\"tab\t\"", "[1] x", "tru", "\xEF\xBB\xBF" "1", "'a'", "[1 2]", "{\"a\" 1}", "nul",
+};
+
+/* A record holding `text` as a string part, then turned into a json part (so any text can be judged). */
+static size_t text_as_json(uint8_t* buf, size_t cap, const char* text, size_t n) {
+  shmbus_parts_builder b;
+  size_t len = 0;
+  shmbus_parts_builder_init(&b, buf, cap);
+  if (shmbus_parts_add_string(&b, "j", text, n) != SHMBUS_OK || shmbus_parts_finish(&b, &len) != SHMBUS_OK) return 0;
+  buf[vector_read_le(buf + 16, 4) + 6] = SHMBUS_PART_JSON;
+  return len;
+}
+
+static void json_is_checked_by_reader_and_builder(void) {
+  static uint8_t buf[4096];
+  shmbus_parts_reader r;
+  shmbus_parts_builder b;
+  for (size_t i = 0; i < sizeof JSON_OK / sizeof JSON_OK[0]; i++) {
+    const size_t len = text_as_json(buf, sizeof buf, JSON_OK[i], strlen(JSON_OK[i]));
+    CHECK(len > 0);
+    CHECK_RC(shmbus_parts_reader_init(&r, buf, len), SHMBUS_OK);
+    shmbus_parts_builder_init(&b, buf, sizeof buf);
+    CHECK_RC(shmbus_parts_add_json(&b, "j", JSON_OK[i], strlen(JSON_OK[i])), SHMBUS_OK);
+  }
+  for (size_t i = 0; i < sizeof JSON_BAD / sizeof JSON_BAD[0]; i++) {
+    const size_t len = text_as_json(buf, sizeof buf, JSON_BAD[i], strlen(JSON_BAD[i]));
+    CHECK(len > 0);
+    if (shmbus_parts_reader_init(&r, buf, len) != SHMBUS_EPARTS_CORRUPT) fprintf(stderr, "  accepted %s\n", JSON_BAD[i]);
+    CHECK_RC(shmbus_parts_reader_init(&r, buf, len), SHMBUS_EPARTS_CORRUPT);
+    shmbus_parts_builder_init(&b, buf, sizeof buf);
+    CHECK_RC(shmbus_parts_add_json(&b, "j", JSON_BAD[i], strlen(JSON_BAD[i])), SHMBUS_EINVAL_ARG);
+  }
+  /* 512 arrays deep is the most the C reader takes (§10 lets a reader refuse deeper). */
+  static char deep[2 * 513 + 1];
+  for (int depth = 512; depth <= 513; depth++) {
+    memset(deep, '[', (size_t)depth);
+    memset(deep + depth, ']', (size_t)depth);
+    const size_t len = text_as_json(buf, sizeof buf, deep, 2 * (size_t)depth);
+    CHECK_RC(shmbus_parts_reader_init(&r, buf, len), depth == 512 ? SHMBUS_OK : SHMBUS_EPARTS_CORRUPT);
+  }
+}
+
 int main(void) {
   TEST_RUN(load);
   TEST_RUN(fields_read_as_their_values);
   TEST_RUN(expect_steps_hold);
   TEST_RUN(corrupt_records_are_refused);
   TEST_RUN(builder_checks_its_arguments);
+  TEST_RUN(json_is_checked_by_reader_and_builder);
   vector_free(&V);
   return test_summary();
 }

@@ -117,12 +117,20 @@ def _plan(record: Any, what: str) -> Tuple[List[Tuple[bytes, int, Any, int, int]
 
 
 def _write(mv: memoryview, parts: List[Tuple[bytes, int, Any, int, int]], dir_at: int, total: int) -> None:
-    mv[:total] = bytes(total)  # padding, reserved and flags are 0 (deterministic bytes)
+    # Padding, reserved and flags are 0 (deterministic bytes): only the gaps are zeroed, each value is copied once.
+    mv[:HEADER_SIZE] = bytes(HEADER_SIZE)
     _HEADER.pack_into(mv, 0, MAGIC, VERSION, HEADER_SIZE, len(parts), 0, dir_at, total)
+    end = HEADER_SIZE
     for i, (name, code, data, name_at, value_at) in enumerate(parts):
         mv[name_at : name_at + len(name)] = name
-        mv[value_at : value_at + len(data)] = data
+        mv[name_at + len(name) : value_at] = bytes(value_at - name_at - len(name))  # its 0 byte, alignment padding
+        end = value_at + len(data)
+        mv[value_at:end] = data
+        if code in (STRING, JSON):
+            mv[end] = 0
+            end += 1
         _ENTRY.pack_into(mv, dir_at + ENTRY_SIZE * i, name_at, len(name), code, 0, value_at, len(data))
+    mv[end:dir_at] = bytes(dir_at - end)
 
 
 class Parts:

@@ -171,6 +171,25 @@ def test_every_truncation_and_each_spoiled_field_is_refused():
     assert code_of(lambda: shmbus.Parts.decode(bytes(deep))) == "ERR_PARTS_CORRUPT"
 
 
+JSON_OK = ["0", "-0.5e+10", "1E-2", '"a\\u00e9\\n\\"\\\\\\/"', "[]", "{}", ' {"a":[1,true,false,null,{"b":"c"}]} \n', '"\\ud800"',
+           '"é"', "[[[[[[[[[[1]]]]]]]]]]"]
+JSON_BAD = ["", " ", "NaN", "Infinity", "-Infinity", "01", "1.", ".5", "+1", "-", "1e", "[1,]", '{"a"}', '{"a":1,}', "{a:1}",
+            '"x', '"\\x"', '"\\u12"', '"tab\t"', "[1] x", "tru", "\ufeff1", "'a'", "[1 2]", '{"a" 1}', "nul"]
+
+
+def test_json_text_is_judged_as_the_c_and_node_readers_do():
+    # The same lists as c/tests/test_parts.c and test/unit/codecs/parts.test.ts.
+    def as_json(text: str) -> bytes:
+        b = bytearray(shmbus.Parts.encode({"j": text}))
+        b[struct.unpack_from("<I", b, 16)[0] + 6] = 3  # the string part turned into a json part
+        return bytes(b)
+
+    for t in JSON_OK:
+        assert shmbus.Parts.decode(as_json(t))["j"] == json.loads(t), t
+    for t in JSON_BAD:
+        assert code_of(lambda t=t: shmbus.Parts.decode(as_json(t))) == "ERR_PARTS_CORRUPT", repr(t)
+
+
 def test_seeded_mutations_are_refused_or_give_views_inside_the_buffer():
     _, data = load()
     dir_at = struct.unpack_from("<I", data, 16)[0]

@@ -150,7 +150,8 @@ function plan(record: PartsRecord, what: string): Plan {
 }
 
 function write(target: Uint8Array, p: Plan): void {
-  target.fill(0, 0, p.totalSize); // padding, reserved and flags are 0 (deterministic bytes)
+  // Padding, reserved and flags are 0 (deterministic bytes): zero only the gaps, the values are written once.
+  target.fill(0, 0, PARTS_HEADER_SIZE);
   const dv = new DataView(target.buffer, target.byteOffset, p.totalSize);
   dv.setUint32(PARTS_MAGIC_OFFSET, PARTS_MAGIC, true);
   dv.setUint16(PARTS_VERSION_OFFSET, PARTS_VERSION, true);
@@ -158,16 +159,22 @@ function write(target: Uint8Array, p: Plan): void {
   dv.setUint32(PARTS_COUNT_OFFSET, p.parts.length, true);
   dv.setUint32(PARTS_DIR_OFFSET, p.dirOffset, true);
   dv.setUint32(PARTS_TOTAL_SIZE_OFFSET, p.totalSize, true);
+  let end = PARTS_HEADER_SIZE;
   p.parts.forEach((part, i) => {
     target.set(part.name, part.nameOffset);
+    target.fill(0, part.nameOffset + part.name.length, part.valueOffset); // the name's 0 byte, alignment padding
     target.set(part.value, part.valueOffset);
+    end = part.valueOffset + part.value.length;
+    if (part.type === PART_TYPES.string || part.type === PART_TYPES.json) target[end++] = 0;
     const e = p.dirOffset + PARTS_ENTRY_SIZE * i;
+    target.fill(0, e, e + PARTS_ENTRY_SIZE);
     dv.setUint32(e + PARTS_ENTRY_NAME_OFFSET, part.nameOffset, true);
     dv.setUint16(e + PARTS_ENTRY_NAME_SIZE, part.name.length, true);
     dv.setUint8(e + PARTS_ENTRY_TYPE, part.type);
     dv.setUint32(e + PARTS_ENTRY_VALUE_OFFSET, part.valueOffset, true);
     dv.setUint32(e + PARTS_ENTRY_VALUE_SIZE, part.value.length, true);
   });
+  target.fill(0, end, p.dirOffset);
 }
 
 function parseJson(text: string, name: string): JsonValue {
@@ -179,9 +186,33 @@ function parseJson(text: string, name: string): JsonValue {
   }
 }
 
-/** Defines `name` as an own data property (a name such as "__proto__" must not reach the prototype setter). */
+/** Sets part `name` as an own data property: "__proto__" (the one key whose assignment would reach the prototype
+ * setter of a plain object) is defined, every other name assigned (several times faster). */
 function put(out: PartsRecord, name: string, value: PartValue): void {
-  Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+  if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+  else out[name] = value;
+}
+
+/** Strict UTF-8 to a string; short ASCII (most part names) without the TextDecoder call. null if not UTF-8. */
+function utf8Text(bytes: Uint8Array): string | null {
+  if (bytes.length <= 64) {
+    let s = '';
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x80) return utf8Slow(bytes);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8Slow(bytes);
+}
+
+function utf8Slow(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 export const Parts = {
@@ -217,10 +248,12 @@ export const Parts = {
   /**
    * Reads a record: every header field, directory entry, name and text is checked (PROTOCOL.md §10 check order)
    * before a value is handed out. Bytes parts are views of `bytes` (no copy: valid as long as `bytes` is, e.g.
-   * until the message is released); strings and JSON are decoded copies; int64 parts are bigints.
+   * until the message is released); strings and JSON are decoded copies; int64 parts are bigints. The type
+   * parameter states the record you expect (unchecked, as with JSON.parse):
+   * `Parts.decode<{ image: Uint8Array; status: bigint }>(m.data).image`.
    * @throws ERR_PARTS_CORRUPT for bytes that are not a valid record; ERR_INVALID_ARG when `bytes` is no Uint8Array
    */
-  decode(bytes: Uint8Array): PartsRecord {
+  decode<T extends object = PartsRecord>(bytes: Uint8Array): T {
     if (!(bytes instanceof Uint8Array)) throw invalid('Parts.decode: needs a Uint8Array (e.g. msg.data)');
     const n = bytes.byteLength;
     if (n < PARTS_HEADER_SIZE) throw corrupt(`${n} bytes, less than the ${PARTS_HEADER_SIZE}-byte header`);
@@ -265,12 +298,8 @@ export const Parts = {
       if (bytes[nameOffset + nameSize] !== 0) throw corrupt(`${which}: name not followed by its 0 byte`);
       const nameBytes = bytes.subarray(nameOffset, nameOffset + nameSize);
       if (nameBytes.includes(0)) throw corrupt(`${which}: name holds a 0 byte`);
-      let name: string;
-      try {
-        name = strictUtf8.decode(nameBytes);
-      } catch {
-        throw corrupt(`${which}: name is not valid UTF-8`);
-      }
+      const name = utf8Text(nameBytes);
+      if (name === null) throw corrupt(`${which}: name is not valid UTF-8`);
       if (seen.has(name)) throw corrupt(`${which}: a second part named "${name}"`);
       seen.add(name);
       const value = bytes.subarray(valueOffset, valueOffset + valueSize);
@@ -285,17 +314,13 @@ export const Parts = {
           put(out, name, dv.getBigInt64(valueOffset, true));
           break;
         default: {
-          let s: string;
-          try {
-            s = strictUtf8.decode(value);
-          } catch {
-            throw corrupt(`part "${name}": text is not valid UTF-8`);
-          }
+          const s = utf8Text(value);
+          if (s === null) throw corrupt(`part "${name}": text is not valid UTF-8`);
           put(out, name, type === PART_TYPES.string ? s : parseJson(s, name));
         }
       }
       end = valueEnd;
     }
-    return out;
+    return out as T;
   },
 } as const;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Frame, Parts, Topic, isShmbusError, type PartsRecord } from '../../../src/index.js';
 import { PARTS_HEADER_SIZE } from '../../../src/codecs/parts.js';
 import { trackNames } from '../../helpers/index.js';
+import { seededRandom } from '../../helpers/seeded.js';
 
 const names = trackNames();
 after(names.cleanup);
@@ -60,8 +61,9 @@ describe('Parts codec', () => {
     assert.equal(image.buffer, bytes.buffer, 'a view, not a copy');
     assert.equal((image.byteOffset - bytes.byteOffset) % 64, 0);
     assert.equal((got['raw'] as Uint8Array).length, 0);
-    // The Frame inside decodes in place: its float32 samples are a view of the record's bytes.
-    const f = Frame.decode(image);
+    // The Frame inside decodes in place: its float32 samples are a view of the record's bytes. (The type parameter
+    // states the expected record, unchecked.)
+    const f = Frame.decode(Parts.decode<{ image: Uint8Array; status: bigint }>(bytes).image);
     assert.equal(f.data.buffer, bytes.buffer);
     assert.deepEqual([...f.data], [0.5, 1, 1.5, 2, 2.5, 3]);
   });
@@ -202,13 +204,22 @@ describe('Parts codec', () => {
     assert.throws(() => Parts.decode(put(nan, new DataView(nan.buffer).getUint32(16, true) + 6, 1, 3)), isCode('ERR_PARTS_CORRUPT'));
   });
 
+  it('judges JSON text as the C and Python readers do (the same lists as c/tests/test_parts.c)', () => {
+    const ok = ['0', '-0.5e+10', '1E-2', '"a\\u00e9\\n\\"\\\\\\/"', '[]', '{}', ' {"a":[1,true,false,null,{"b":"c"}]} \n', '"\\ud800"', '"é"', '[[[[[[[[[[1]]]]]]]]]]'];
+    const bad = ['', ' ', 'NaN', 'Infinity', '-Infinity', '01', '1.', '.5', '+1', '-', '1e', '[1,]', '{"a"}', '{"a":1,}', '{a:1}',
+      '"x', '"\\x"', '"\\u12"', '"tab\t"', '[1] x', 'tru', '\ufeff1', "'a'", '[1 2]', '{"a" 1}', 'nul'];
+    const asJson = (text: string): Uint8Array => {
+      const b = Parts.encode({ j: text });
+      b[new DataView(b.buffer).getUint32(16, true) + 6] = 3; // the string part turned into a json part
+      return b;
+    };
+    for (const t of ok) assert.deepEqual(Parts.decode(asJson(t))['j'], JSON.parse(t), t);
+    for (const t of bad) assert.throws(() => Parts.decode(asJson(t)), isCode('ERR_PARTS_CORRUPT'), JSON.stringify(t));
+  });
+
   it('seeded random mutations: ERR_PARTS_CORRUPT or a record whose views lie inside the message, nothing else', () => {
     const bytes = Parts.encode(sample().record);
-    let seed = 12345;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
+    const rand = seededRandom(12345);
     let refused = 0;
     for (let round = 0; round < 20000; round++) {
       const m = bytes.slice(0, bytes.length - (round % 7 === 0 ? rand(bytes.length) : 0));
