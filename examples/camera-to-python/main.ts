@@ -57,6 +57,9 @@ interface FrameResult {
   resizedMean?: number[] | null;
 }
 
+/** Rejects as soon as one of `children` fails (exits with an error): race it with a wait on another program. */
+const anyFails = (children: Child[]) => Promise.race(children.map((c) => c.success().then(() => new Promise<never>(() => {}))));
+
 /** The JSON a program printed as its "<word> {json}" line. */
 async function report<T>(child: Child, word: RegExp): Promise<{ word: string; value: T }> {
   const line = await child.line(new RegExp(`^(${word.source}) `), { timeoutMs: 60_000 });
@@ -73,7 +76,8 @@ async function cameraFrames(): Promise<void> {
     new Child('python reader', [...programCommand(EXAMPLE, 'reader', 'python'), topic]),
     new Child('node reader', [...programCommand(EXAMPLE, 'node-reader', 'node'), topic]),
   ];
-  const published = await writer.line(/^published \d+ frames/, { timeoutMs: 120_000 });
+  // A reader that fails (no numpy, say) fails the run at once, not when the writer gives up waiting for it.
+  const published = await Promise.race([writer.line(/^published \d+ frames/, { timeoutMs: 120_000 }), anyFails(readers)]);
   const sums = (await writer.line(/^sums /)).split(' ').slice(1).map(Number);
   await writer.success();
   console.log(`writer (C++): ${published}, each rendered straight into the ring (a loan: no copy)`);

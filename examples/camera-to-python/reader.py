@@ -42,7 +42,7 @@ def main() -> int:
         ok = ok and bool((img[:, :, 1] == y + np.uint8((2 * n) & 255)).all())
         ok = ok and bool((img[:, :, 2] == xy + np.uint8(n & 255)).all())
         total = int(img.sum(dtype=np.uint64))
-        px = img[360, 640].tolist()
+        px = img[360, 640].tolist() if img.shape == (720, 1280, 3) else None
         mean = cv2.resize(img, (640, 360), interpolation=cv2.INTER_AREA).mean(axis=(0, 1)) if cv2 else None
         del img, f  # no view of the ring kept past this frame
         if not msg.valid():  # lapped by the writer while we read in place: what we computed is not this frame

@@ -2,10 +2,11 @@
 // it reads (pattern.hpp: stamp, every pixel, checksum; frame numbers going up per producer). Fast (no delay): reads
 // in place (a view into the ring, no copy) and checks shmbus_msg_valid() afterwards: a frame lapped by the
 // producers while it was checked is counted as "overwritten" and its verdict dropped. Slow (delay-ms > 0): copies
-// each frame out (shmbus_sub_read_copy: never torn), then analyses it for delay-ms; it falls behind, the ring
-// overwrites what it has not read, and shmbus_sub_lost() counts exactly what it missed. Ends when no producer is
-// left; prints "ready" once subscribed and "result {json}" last.
-//   consumer <topic> [delay-ms]
+// each frame out (shmbus_sub_read_copy: never torn), then analyses it: at least delay-ms, and never done before
+// the producers are more than a ring (ring-frames) ahead of it, so that it loses frames on any machine however
+// loaded; the ring overwrites what it has not read and shmbus_sub_lost() counts exactly what it missed. Ends when
+// no producer is left; prints "ready" once subscribed and "result {json}" last.
+//   consumer <topic> [delay-ms ring-frames]
 #include "pattern.hpp"
 #include "shmbus.hpp"
 
@@ -16,6 +17,19 @@
 #include <thread>
 #include <vector>
 
+// The deliberately slow analysis of one frame: delay_ms, then on until the producers are more than a ring ahead
+// (or gone), so that the ring overwrites frames this consumer has not read.
+static void slow_analysis(shmbus_sub* sub, int delay_ms, std::uint64_t ring_frames) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  for (;;) {
+    shmbus_sub_stats_t st;
+    std::uint32_t producers = 0;
+    if (shmbus_sub_stats(sub, &st) != SHMBUS_OK || shmbus_sub_publishers(sub, &producers) != SHMBUS_OK) return;
+    if (st.lag > ring_frames || producers == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: consumer <topic> [delay-ms]\n");
@@ -23,6 +37,7 @@ int main(int argc, char** argv) {
   }
   using namespace video_ring;
   const int delay_ms = argc > 2 ? std::atoi(argv[2]) : 0;
+  const std::uint64_t ring_frames = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 16;
   const bool copy = delay_ms > 0;
   try {
     auto sub = shmbus::Subscriber::subscribe(argv[1], shmbus::from::oldest);
@@ -62,7 +77,7 @@ int main(int argc, char** argv) {
       } else {
         bad++;
       }
-      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));  // the slow analysis
+      if (copy) slow_analysis(sub.handle(), delay_ms, ring_frames);
     }
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     std::printf("result {\"consumer\":\"cpp\",\"read\":%llu,\"overwritten\":%llu,\"bad\":%llu,\"lost\":%llu,"

@@ -1,12 +1,13 @@
 """consumer.py: one of the video-ring viewers (seed 002), the Python twin of consumer.cpp.
 
-    python consumer.py <topic> [delay-ms]
+    python consumer.py <topic> [delay-ms ring-frames]
 
 Fast (no delay): each frame is a numpy (720, 1280, 3) array over the ring (shmbus.Frame.decode(msg.data).array,
 no copy); it is checked (the rules of pattern.hpp, with numpy broadcasting), then msg.valid() (lapped while
 checked: counted as "overwritten", verdict dropped). Slow (delay-ms > 0): each frame is copied out into one reused
-buffer (read(into=...): never torn), then analysed for delay-ms; it falls behind and sub.lost counts exactly what
-it missed. Prints "ready" once subscribed and "result {json}" last.
+buffer (read(into=...): never torn), then analysed: at least delay-ms, and never done before the producers are more
+than a ring (ring-frames) ahead, so it loses frames on any machine however loaded; sub.lost counts exactly what it
+missed. Prints "ready" once subscribed and "result {json}" last.
 """
 import json
 import sys
@@ -40,6 +41,7 @@ def verify(img: np.ndarray) -> tuple:
 def main() -> int:
     name = sys.argv[1]
     delay = float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.0
+    ring_frames = int(sys.argv[3]) if len(sys.argv) > 3 else 16
     sub = shmbus.Topic.subscribe(name, start="oldest")
     print("ready", flush=True)
     into = bytearray(shmbus.Frame.size(W, H, "BGR")) if delay > 0 else None
@@ -73,8 +75,10 @@ def main() -> int:
         else:
             bad += 1
         del msg
-        if delay > 0:
-            time.sleep(delay)  # the slow analysis
+        if delay > 0:  # the slow analysis: delay, then on until the producers are more than a ring ahead (or gone)
+            time.sleep(delay)
+            while sub.stats()["lag"] <= ring_frames and sub.publishers > 0:
+                time.sleep(0.01)
     result = {"consumer": "python", "read": read, "overwritten": overwritten, "bad": bad, "lost": sub.lost,
               "first": first, "last": last, "perProducer": per, "seconds": round(t1 - t0, 4)}
     sub.close()

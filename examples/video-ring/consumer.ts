@@ -2,16 +2,18 @@
  * consumer (Node): one of the video-ring viewers (seed 002), the Node twin of consumer.cpp. Fast (no delay): reads
  * in place (`copy: false`), checks the frame (pattern.ts), then `m.valid()` (lapped while checked: counted as
  * "overwritten", verdict dropped). Slow (delay-ms > 0): copies each frame out into one reused buffer (`into`:
- * never torn), then analyses it for delay-ms; it falls behind and `sub.lost` counts exactly what it missed.
+ * never torn), then analyses it: at least delay-ms, and never done before the producers are more than a ring
+ * (ring-frames) ahead, so it loses frames on any machine however loaded; `sub.lost` counts exactly what it missed.
  * Prints "ready" once subscribed and "result {json}" last.
- *   node dist/examples/video-ring/consumer.js <topic> [delay-ms]
+ *   node dist/examples/video-ring/consumer.js <topic> [delay-ms ring-frames]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Frame, Topic } from '../../src/index.js';
 import { HEIGHT, verify, WIDTH } from './pattern.js';
 
-const [name, delayArg] = process.argv.slice(2);
+const [name, delayArg, ringArg] = process.argv.slice(2);
 const delay = Number(delayArg ?? 0);
+const ringFrames = Number(ringArg ?? 16);
 const copy = delay > 0;
 const sub = Topic.subscribe(name!, { from: 'oldest' });
 console.log('ready');
@@ -54,7 +56,11 @@ for (;;) {
   } else {
     bad++;
   }
-  if (delay > 0) await sleep(delay); // the slow analysis
+  if (copy) {
+    // The slow analysis: delay ms, then on until the producers are more than a ring ahead (or gone).
+    await sleep(delay);
+    while (sub.stats().lag <= ringFrames && sub.publishers > 0) await sleep(10);
+  }
 }
 const result = { consumer: 'node', read, overwritten, bad, lost: sub.lost, first, last, perProducer: per, seconds: (t1 - t0) / 1000 };
 sub.close();

@@ -88,7 +88,8 @@ describe('examples/camera-to-python', () => {
       writeFileSync(join(tmp, 'writer.cpp'), block('cpp'));
       writeFileSync(join(tmp, 'reader.py'), block('python'));
       writeFileSync(`${nodeDir}reader.mjs`, block('javascript'));
-      const cxx = await run('c++', ['-std=c++17', '-O2', join(tmp, 'writer.cpp'), '-I', `${root}c`, `${root}c/build/libshmbus.a`, '-pthread', '-o', join(tmp, 'writer')]);
+      // The command line the block's first comment gives (make -C c already ran: npm test builds the C peer first).
+      const cxx = await run('c++', ['-std=c++17', join(tmp, 'writer.cpp'), '-I', `${root}c`, `${root}c/build/libshmbus.a`, '-pthread', '-o', join(tmp, 'writer')]);
       assert.equal(cxx.code, 0, `the README's C++ writer compiles as documented:\n${cxx.err}`);
       // The readers first (they wait up to 10 s for the topic), then the writer (it waits for both).
       const python = run(venvPython(), [join(tmp, 'reader.py')]);
