@@ -1,7 +1,8 @@
 // An image-service client in C++ (client.ts and client.py are the same client in Node and Python). It sends test
 // images (RGBA) with parameters as Parts records over Rpc, until "stop" (or the end of input) on stdin, cycling
 // through gray, resize to half, resize to an odd size, and one unknown op (which the service refuses with status
-// 1). Every answer is checked pixel by pixel against the same operation computed here (imageops.hpp). When the
+// 1). Every answer is checked pixel by pixel against the same operation computed here (imageops.hpp). Zero-copy
+// Rpc both ways: the request record is built in a loaned request slot, the answer read in its response slot. When the
 // service is gone (killed, restarting) a request fails at once with SHMBUS_ENO_SERVER (or within the liveness
 // interval when the service dies holding it); the client then retries the same request until the service is back.
 // Built by `make -C c examples`; run by hand (with a service running):
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -56,27 +58,45 @@ int main(int argc, char** argv) {
     auto client = shmbus::RpcClient::connect(name, co);
     std::cout << who << ": sending " << kWidth << "x" << kHeight << " RGBA images to \"" << name << "\"" << std::endl;
 
-    std::vector<std::byte> request(2u << 20);
     std::vector<std::uint8_t> want;
     std::map<std::string, int> servers;
     unsigned long checked = 0, refused = 0, retries = 0, bad_samples = 0, i = 0;
+    const std::size_t frame_size = shmbus_frame_size(kWidth, kHeight, kFormat, SHMBUS_DTYPE_UINT8, 0);
     for (; !stop.load(); i++) {
       const op& o = kOps[i % 4];
-      // The request record: params, then the image rendered straight into its bytes part (no staging copy).
-      shmbus::parts_builder b(shmbus::mutable_bytes(request.data(), request.size()));
-      b.add_json("params", o.json);
-      const std::size_t frame_size = shmbus_frame_size(kWidth, kHeight, kFormat, SHMBUS_DTYPE_UINT8, 0);
-      auto rows = shmbus::write_frame_header(b.reserve("image", frame_size), kWidth, kHeight, kFormat);
-      const auto* img = reinterpret_cast<const std::uint8_t*>(rows.data());  // also what the answer is checked against
-      imageops::pattern(reinterpret_cast<std::uint8_t*>(rows.data()), kWidth, kHeight, kChannels, std::uint32_t(i));
-      const std::size_t size = b.finish();
+      auto parts_of = [&](shmbus::parts_builder& b) {
+        b.add_json("params", o.json);
+        return b.reserve("image", frame_size);
+      };
+      shmbus::parts_builder measure;
+      parts_of(measure);
+      const std::size_t size = measure.finish();
 
+      // What the service must answer, computed here (from the request's pixels).
+      const bool gray = o.width == 0;
+      const std::uint32_t w = gray ? kWidth : o.width, h = gray ? kHeight : o.height;
+      const int want_format = gray ? SHMBUS_FORMAT_GRAY : kFormat;
+      const std::size_t row = std::size_t(w) * imageops::channels_of(want_format);
+      auto expect = [&](const std::uint8_t* img) {
+        want.resize(row * h);
+        if (gray) imageops::gray(img, std::size_t(kWidth) * kChannels, kWidth, kHeight, kFormat, want.data(), row);
+        else imageops::resize(img, std::size_t(kWidth) * kChannels, kWidth, kHeight, kChannels, want.data(), row, w, h);
+      };
       const auto give_up = std::chrono::steady_clock::now() + kRetryFor;
       bool outage = false;
-      shmbus::rpc_response res;
+      std::optional<shmbus::RpcClient::View> res;
       for (;;) {
         try {
-          res = client.request(shmbus::bytes(request.data(), size), std::chrono::seconds(10));
+          // Zero-copy both ways: the record is built in a loaned request slot (the image rendered into its bytes
+          // part, and what the answer must be computed from it there), and the answer is read in place in this
+          // client's response slot (a View).
+          auto loan = client.loan(size, std::chrono::seconds(10));
+          shmbus::parts_builder b(loan.bytes());
+          auto* img = reinterpret_cast<std::uint8_t*>(shmbus::write_frame_header(parts_of(b), kWidth, kHeight, kFormat).data());
+          imageops::pattern(img, kWidth, kHeight, kChannels, std::uint32_t(i));
+          b.finish();
+          if (&o != &kOps[3]) expect(img);
+          res.emplace(loan.commit(size, std::chrono::seconds(10)));
           break;
         } catch (const shmbus::error& e) {
           if (e.code() != SHMBUS_ENO_SERVER || std::chrono::steady_clock::now() > give_up) throw;
@@ -87,7 +107,7 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       }
-      shmbus::parts_view parts(res.view());
+      shmbus::parts_view parts(res->bytes());
       const std::int64_t status = parts.at("status").i64();
       const std::string server(parts.at("server").text());
       servers[server]++;
@@ -96,17 +116,10 @@ int main(int argc, char** argv) {
         if (status != 1) throw std::runtime_error("#" + std::to_string(i) + " sharpen should have been refused");
         refused++;
         std::cout << who << ": #" << i << " sharpen refused by " << server << ": " << parts.at("message").text() << std::endl;
+        res->release();
         continue;
       }
       if (status != 0) throw std::runtime_error("#" + std::to_string(i) + " failed: " + std::string(parts.at("message").text()));
-      // What the service must answer, computed here.
-      const bool gray = o.width == 0;
-      const std::uint32_t w = gray ? kWidth : o.width, h = gray ? kHeight : o.height;
-      const int want_format = gray ? SHMBUS_FORMAT_GRAY : kFormat;
-      const std::size_t row = std::size_t(w) * imageops::channels_of(want_format);
-      want.resize(row * h);
-      if (gray) imageops::gray(img, std::size_t(kWidth) * kChannels, kWidth, kHeight, kFormat, want.data(), row);
-      else imageops::resize(img, std::size_t(kWidth) * kChannels, kWidth, kHeight, kChannels, want.data(), row, w, h);
       shmbus::frame_view got(parts.at("image").data());  // a view into the response: no copy
       if (got.width() != w || got.height() != h || got.format() != want_format) {
         throw std::runtime_error("#" + std::to_string(i) + " got a frame of the wrong shape");
@@ -116,6 +129,7 @@ int main(int argc, char** argv) {
         const auto* g = static_cast<const std::uint8_t*>(got.row(y));
         for (std::size_t k = 0; k < row; k++) wrong += g[k] != want[y * row + k];
       }
+      res->release();  // the response slot goes back (the next request would release it too)
       bad_samples += wrong;
       checked++;
       std::cout << who << ": #" << i << " " << o.name << " -> " << w << "x" << h << (gray ? " GRAY" : " RGBA") << " by " << server

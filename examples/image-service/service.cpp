@@ -1,8 +1,9 @@
 // The image service in C++ (service.py is the same service in Python): an Rpc server whose requests are Parts
 // records { image: a Frame, params: { "op": "gray" } | { "op": "resize", "width": w, "height": h } } and whose
 // answers are { status, message, server, image? } (status 0 = done, 1 = bad request). The request's frame is read in
-// place (shmbus::frame_view over the part: no copy) and the answer's frame is rendered straight into the answer's
-// record (parts_builder::reserve + write_frame_header), with plain loops (imageops.hpp).
+// place in its request slot (zero_copy serving; shmbus::frame_view over the part) and the answer's frame is rendered
+// straight into the asking client's response slot (reply.loan, parts_builder::reserve, write_frame_header), with
+// plain loops (imageops.hpp): no copy of either image.
 // Built by `make -C c examples`; run by hand: c/build/examples/image-service/service [name]   (Ctrl-C stops it)
 #include <csignal>
 #include <cstdio>
@@ -10,7 +11,6 @@
 #include <optional>
 #include <string>
 #include <unistd.h>
-#include <vector>
 
 #include "imageops.hpp"
 #include "shmbus.hpp"
@@ -44,24 +44,34 @@ std::optional<std::string> json_field(std::string_view json, std::string_view ke
   return std::string(json.substr(i, end - i));
 }
 
+// The answer, written straight into the asking client's response slot (reply.loan: zero-copy): the record is
+// measured first (a parts_builder without a buffer), then built in the loan.
 struct answer {
-  std::vector<std::byte>& room;
+  shmbus::RpcReply& reply;
   const std::string& who;
   // Status 1 (bad request) with a message.
-  shmbus::bytes refuse(const std::string& message) {
-    shmbus::parts_builder b(shmbus::mutable_bytes(room.data(), room.size()));
-    b.add_i64("status", 1).add_string("message", message).add_string("server", who);
-    return {room.data(), b.finish()};
+  void refuse(const std::string& message) {
+    auto parts = [&](shmbus::parts_builder& b) { b.add_i64("status", 1).add_string("message", message).add_string("server", who); };
+    shmbus::parts_builder measure;
+    parts(measure);
+    shmbus::parts_builder b(reply.loan(measure.finish()));
+    parts(b);
+    b.finish();
   }
   // Status 0 with a width x height frame of `format`, whose pixel rows `render(rows, stride)` fills in place.
   template <class Render>
-  shmbus::bytes image(std::uint32_t width, std::uint32_t height, int format, Render render) {
-    shmbus::parts_builder b(shmbus::mutable_bytes(room.data(), room.size()));
-    b.add_i64("status", 0).add_string("message", "ok").add_string("server", who);
-    const std::size_t size = shmbus_frame_size(width, height, format, SHMBUS_DTYPE_UINT8, 0);
-    shmbus::mutable_bytes rows = shmbus::write_frame_header(b.reserve("image", size), width, height, format);
+  void image(std::uint32_t width, std::uint32_t height, int format, Render render) {
+    const std::size_t frame = shmbus_frame_size(width, height, format, SHMBUS_DTYPE_UINT8, 0);
+    auto parts = [&](shmbus::parts_builder& b) {
+      b.add_i64("status", 0).add_string("message", "ok").add_string("server", who);
+      return b.reserve("image", frame);
+    };
+    shmbus::parts_builder measure;
+    parts(measure);
+    shmbus::parts_builder b(reply.loan(measure.finish()));
+    shmbus::mutable_bytes rows = shmbus::write_frame_header(parts(b), width, height, format);
     render(reinterpret_cast<std::uint8_t*>(rows.data()), std::size_t(width) * imageops::channels_of(format));
-    return {room.data(), b.finish()};
+    b.finish();
   }
 };
 
@@ -75,12 +85,13 @@ int main(int argc, char** argv) {
     o.workers = 2;
     o.max_message_size = kMaxMessage;
     o.slots = kSlots;
+    o.zero_copy = true;  // req.data() is the request's slot, held until the answer is sent
     auto server = shmbus::RpcServer::serve(
         name,
         [&who](const shmbus::RpcRequest& req, shmbus::RpcReply& reply) {
-          thread_local std::vector<std::byte> room(kMaxMessage);  // one answer buffer per worker thread
-          answer out{room, who};
-          // A corrupt record or frame throws shmbus::error: the client gets ERR_REMOTE with its message.
+          answer out{reply, who};
+          // req.data() is the request's slot (zero_copy): the record and its frame are read in place. A corrupt
+          // record or frame throws shmbus::error: the client gets ERR_REMOTE with its message.
           shmbus::parts_view parts(req.data());
           shmbus::frame_view in(parts.at("image").data());
           const std::string_view params = parts.at("params").text();
@@ -88,23 +99,23 @@ int main(int argc, char** argv) {
           const auto* pixels = static_cast<const std::uint8_t*>(in.row(0));
           if (op == "gray") {
             if (imageops::red_index(in.format()) < 0 || in.dtype() != SHMBUS_DTYPE_UINT8) {
-              return reply.set(out.refuse("gray needs a uint8 colour image"));
+              return out.refuse("gray needs a uint8 colour image");
             }
-            return reply.set(out.image(in.width(), in.height(), SHMBUS_FORMAT_GRAY, [&](std::uint8_t* rows, std::size_t stride) {
+            return out.image(in.width(), in.height(), SHMBUS_FORMAT_GRAY, [&](std::uint8_t* rows, std::size_t stride) {
               imageops::gray(pixels, in.stride(), in.width(), in.height(), in.format(), rows, stride);
-            }));
+            });
           }
           if (op == "resize") {
             const unsigned long w = std::stoul(json_field(params, "width").value_or("0"));
             const unsigned long h = std::stoul(json_field(params, "height").value_or("0"));
             if (in.dtype() != SHMBUS_DTYPE_UINT8 || w < 1 || h < 1 || w * h * in.channels() > kMaxMessage - 4096) {
-              return reply.set(out.refuse("resize needs a width and height >= 1 whose frame fits the answer"));
+              return out.refuse("resize needs a width and height >= 1 whose frame fits the answer");
             }
-            return reply.set(out.image(std::uint32_t(w), std::uint32_t(h), in.format(), [&](std::uint8_t* rows, std::size_t stride) {
+            return out.image(std::uint32_t(w), std::uint32_t(h), in.format(), [&](std::uint8_t* rows, std::size_t stride) {
               imageops::resize(pixels, in.stride(), in.width(), in.height(), int(in.channels()), rows, stride, std::uint32_t(w), std::uint32_t(h));
-            }));
+            });
           }
-          reply.set(out.refuse("unknown op '" + op + "' (gray, resize)"));
+          out.refuse("unknown op '" + op + "' (gray, resize)");
         },
         o);
     running = &server;
