@@ -9,7 +9,7 @@
  */
 import { lstatSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { Parts, Queue } from '../../src/index.js';
+import { Parts, Queue, type QueueMessage } from '../../src/index.js';
 
 const name = process.argv[2] ?? 'file-stream';
 const root = process.argv[3] ?? '.';
@@ -50,7 +50,9 @@ try {
   let [count, sum, bytes] = [0, 0n, 0n];
   let trailer: { count: number; checksum: string } | null = null;
   // Until the end of the stream; 30 s without a record means the server is gone (ERR_TIMEOUT), not a hang.
-  for (let m = await reply.receive({ timeout: 30_000 }); m !== null; m = await reply.receive({ timeout: 30_000 })) {
+  // copy: false: each record is decoded in place in its slot, which the next receive releases.
+  const next = (): Promise<QueueMessage | null> => reply.receive({ timeout: 30_000, copy: false });
+  for (let m = await next(); m !== null; m = await next()) {
     const r = Parts.decode(m.data);
     if ('count' in r) {
       trailer = { count: Number(r['count']), checksum: String(r['checksum']) };
