@@ -7,7 +7,7 @@
 // records of FNV-1a-64("path\0size\0mtime_ns\0mode"), as 16 hex digits: order-independent, so a client can compare
 // it with its own listing. Each record is built in place in a loaned slot of the reply queue (no copy).
 // Built by `make -C c examples`; run by hand: c/build/examples/file-stream/server [name] [directory] [listings]
-// (listings: serve that many requests, then exit; 0 = until Ctrl-C).
+// (listings: serve that many requests, then exit; 0 = until Ctrl-C or Ctrl-D).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +99,13 @@ int main(int argc, char** argv) {
   const long listings = argc > 3 ? std::stol(argv[3]) : 0;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // The end of input (Ctrl-D, or the orchestrator gone) stops the server too: it never outlives its starter.
+  std::thread([] {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+    }
+    stopping.store(true);
+  }).detach();
   try {
     auto requests = shmbus::Queue::create(name, kRequestSlots, kMaxRecord);
     say("server (cpp ", getpid(), "): serving listings of ", root, " on \"", name, "\"");

@@ -4,12 +4,14 @@
 // place in its request slot (zero_copy serving; shmbus::frame_view over the part) and the answer's frame is rendered
 // straight into the asking client's response slot (reply.loan, parts_builder::reserve, write_frame_header), with
 // plain loops (imageops.hpp): no copy of either image.
-// Built by `make -C c examples`; run by hand: c/build/examples/image-service/service [name]   (Ctrl-C stops it)
+// Built by `make -C c examples`; run by hand: c/build/examples/image-service/service [name]   (Ctrl-C or Ctrl-D stops it)
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unistd.h>
 
 #include "imageops.hpp"
@@ -21,9 +23,10 @@ namespace {
 constexpr std::uint32_t kMaxMessage = 1u << 20;
 constexpr std::uint32_t kSlots = 4;
 
-shmbus::RpcServer* running = nullptr;
+std::atomic<shmbus::RpcServer*> running{nullptr};
 extern "C" void on_signal(int) {
-  if (running != nullptr) running->stop();  // async-signal-safe: the workers stop after the request in hand
+  // Async-signal-safe (a lock-free atomic load; stop() only sets a flag): the workers stop after the request in hand.
+  if (shmbus::RpcServer* s = running.load()) s->stop();
 }
 
 // The value of "key" in a JSON object written compactly by Node or Python (`{"op":"resize","width":301}`): enough
@@ -118,13 +121,20 @@ int main(int argc, char** argv) {
           out.refuse("unknown op '" + op + "' (gray, resize)");
         },
         o);
-    running = &server;
+    running.store(&server);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
+    // The end of input (Ctrl-D, or the orchestrator gone) stops the service too: it never outlives its starter.
+    std::thread([] {
+      std::string line;
+      while (std::getline(std::cin, line)) {
+      }
+      std::raise(SIGTERM);  // the same path as a signal
+    }).detach();
     std::cout << "service (" << who << "): serving \"" << name << "\" with plain loops, 2 workers" << std::endl;
     server.run();  // this thread and one more, until a signal stops them
     const auto st = server.stats();
-    running = nullptr;
+    running.store(nullptr);
     server.close();
     std::cout << "service (" << who << "): stopped after " << st.served << " requests" << std::endl;
   } catch (const std::exception& e) {

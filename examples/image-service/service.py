@@ -3,7 +3,7 @@ records { image: a Frame, params: { op: "gray" } | { op: "resize", width, height
 { status, message, server, image? } (status 0 = done, 1 = bad request). The pixels go through numpy
 (imageops.py): Frame.decode gives a numpy view of the request, Frame.encode the answer's frame.
 
-Run by hand: .cache/pyvenv/bin/python examples/image-service/service.py [name]   (Ctrl-C stops it)
+Run by hand: .cache/pyvenv/bin/python examples/image-service/service.py [name]   (Ctrl-C or Ctrl-D stops it)
 """
 import os
 import signal
@@ -48,6 +48,16 @@ def handle(req: shmbus.RpcRequest) -> bytes:
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+
+def watch_stdin() -> None:
+    """The end of input (Ctrl-D, or the orchestrator gone) stops the service too: it never outlives its starter."""
+    for _ in sys.stdin:
+        pass
+    stop.set()
+
+
+threading.Thread(target=watch_stdin, daemon=True).start()
 server = shmbus.Rpc.serve(name, handle, workers=2, max_message_size=MAX_MESSAGE, slots=SLOTS)
 print(f'service ({who}): serving "{name}" with numpy, 2 workers', flush=True)
 while not stop.wait(1.0):
