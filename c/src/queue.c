@@ -409,7 +409,7 @@ int sbi_ring_write(sbi_ring* r, sbi_body_writer w, void* ctx, uint32_t flags, in
     uint32_t seen = sbi_ring_releases(r);
     int rc = sbi_ring_try_write(r, w, ctx, flags);
     if (rc != SHMBUS_EAGAIN) return rc;
-    if (timeout_ms == 0 || (deadline != INT64_MAX && sbi_os_now_ns() >= deadline)) {
+    if (timeout_ms == 0 || sbi_time_up(deadline)) {
       return sbi_fail(SHMBUS_ETIMEDOUT, "send on queue \"%s\" timed out after %lld ms (the queue stayed full)",
                r->name, (long long)timeout_ms);
     }
@@ -428,7 +428,7 @@ int sbi_ring_read(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader r
     seen = sbi_ring_commits(r);
     rc = sbi_ring_try_take(r, limit, need, rd, ctx);
     if (rc != SHMBUS_EAGAIN) return rc;
-    if (timeout_ms == 0 || (deadline != INT64_MAX && sbi_os_now_ns() >= deadline)) {
+    if (timeout_ms == 0 || sbi_time_up(deadline)) {
       return sbi_fail(SHMBUS_ETIMEDOUT, "receive on queue \"%s\" timed out after %lld ms", r->name,
                (long long)timeout_ms);
     }

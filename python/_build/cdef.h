@@ -315,3 +315,13 @@ uint32_t shmbus_rpc_client_id(const shmbus_rpc_client* c);
 void shmbus_rpc_client_close(shmbus_rpc_client* c);
 int shmbus_rpc_unlink(const char* name);
 extern "Python" int _shmbus_rpc_handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);
+/* ASYNC (park capture + futex_waitv: shmbus/_aio.py) */
+typedef struct shmbus_park {
+  const uint32_t* word;
+  uint32_t expected;
+  int64_t timeout_ms;
+} shmbus_park;
+void shmbus_park_capture_begin(int skip);
+int shmbus_park_capture_end(shmbus_park* out);
+int shmbus_futex_waitv(const uint32_t* const* words, const uint32_t* expected, uint32_t n, int64_t deadline_ns);
+int shmbus_futex_wake_all(uint32_t* word);

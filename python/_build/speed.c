@@ -233,6 +233,24 @@ static PyObject *reader_read(ReaderObject *self, PyObject *arg) {
   return res;
 }
 
+/* park_read(ms): one shmbus_sub_read of at most ms, no slices and no spin of its own (the asyncio path runs it in
+   park capture, where it never sleeps: shmbus/_aio.py). */
+static PyObject *reader_park_read(ReaderObject *self, PyObject *arg) {
+  long long ms = PyLong_AsLongLong(arg);
+  if (ms == -1 && PyErr_Occurred()) return NULL;
+  if (self->closed) return raise_status(SHMBUS_ECLOSED);
+  shmbus_msg m;
+  int rc;
+  PyObject *keep = self->keep;
+  Py_INCREF(keep);
+  Py_BEGIN_ALLOW_THREADS
+  rc = shmbus_sub_read(self->sub, &m, ms);
+  Py_END_ALLOW_THREADS
+  PyObject *res = reader_result(self, rc, &m);
+  Py_DECREF(keep);
+  return res;
+}
+
 /* message(ptr, size, seq, ts, data): a Message over a payload read elsewhere (the read(into=) path). */
 static PyObject *reader_message(ReaderObject *self, PyObject *args) {
   unsigned long long ptr, seq;
@@ -271,6 +289,7 @@ static int reader_set_ended(ReaderObject *self, PyObject *v, void *closure) {
 static PyMethodDef reader_methods[] = {
     {"try_read", (PyCFunction)reader_try_read, METH_NOARGS, "the next message or None; never waits"},
     {"read", (PyCFunction)reader_read, METH_O, "read(ms): the next message, None on timeout or end of stream"},
+    {"park_read", (PyCFunction)reader_park_read, METH_O, "park_read(ms): one C read (the asyncio path)"},
     {"message", (PyCFunction)reader_message, METH_VARARGS, "a Message over a payload read elsewhere"},
     {"close", (PyCFunction)reader_close, METH_NOARGS, "later reads raise ERR_CLOSED; a parked read ends"},
     {NULL, NULL, 0, NULL},

@@ -53,7 +53,7 @@ def _options(slots: int = 0, max_message_size: int = 0, mode: int = 0o600, timeo
 
 
 class Queue:
-    __slots__ = ("_h", "_name", "_max", "_bufs", "_pending", "_inflight", "__weakref__")
+    __slots__ = ("_h", "_name", "_max", "_bufs", "__weakref__")
 
     @classmethod
     def _wrap(cls, ptr: Any, name: str) -> "Queue":
@@ -62,8 +62,6 @@ class Queue:
         self._name = name
         self._max = int(lib.shmbus_queue_max_message_size(ptr))
         self._bufs: List[Any] = []  # receive buffers; a handle may receive in several threads at once
-        self._pending: List[QueueMessage] = []  # taken by an async receive that was cancelled meanwhile
-        self._inflight: Any = None
         return self
 
     @classmethod
@@ -157,10 +155,6 @@ class Queue:
     def receive(self, timeout: Optional[float] = None) -> Optional[QueueMessage]:
         """The next message (bytes with .is_text), waiting while the queue is empty; None once the stream has
         ended and the queue is drained. Raises ShmbusTimeoutError (a TimeoutError) when `timeout` seconds pass."""
-        if self._inflight is not None:
-            _aio.settle(self)
-        if self._pending:
-            return self._pending.pop(0)
         box: list = [ETIMEDOUT]
 
         def call(p: Any, ms: int) -> int:
@@ -176,19 +170,11 @@ class Queue:
 
     def try_receive(self) -> Optional[QueueMessage]:
         """Never waits: None when nothing is there (check `ended` to tell the end of the stream)."""
-        if self._inflight is not None:
-            _aio.settle(self)
-        if self._pending:
-            return self._pending.pop(0)
         return self._finish(self._call(self._step, 0), False)
 
     async def receive_async(self, timeout: Optional[float] = None) -> Optional[QueueMessage]:
         """receive() without blocking the event loop."""
-        await _aio.settle_async(self)
-        if self._pending:
-            return self._pending.pop(0)
-        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN),
-                              self._pending.append, self)
+        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN))
         return self._finish(ETIMEDOUT if res == EAGAIN else res, True)
 
     def __iter__(self) -> Iterator[QueueMessage]:

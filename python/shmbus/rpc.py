@@ -2,8 +2,12 @@
 worker threads (each call takes the GIL); Rpc.connect makes a client whose request() waits for the answer."""
 from __future__ import annotations
 
+import asyncio
+import inspect
+import threading
 import traceback
-from typing import Any, Callable, Dict, Optional, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from ._lib import Handle, as_bytes, check, encode_name, fail, ffi, invalid, lib, liveness_ms, spin_us, timeout_ms
 from .errors import make_error
@@ -57,6 +61,9 @@ def _shmbus_rpc_handler(ctx: Any, req: Any, reply: Any) -> int:
     try:
         r = RpcRequest(ffi.buffer(req.data, req.size)[:], bool(req.flags & TEXT), req.id, req.client_id, req.client_pid)
         out = server._handler(r)
+        if inspect.isawaitable(out):
+            # an async handler: it runs on the event loop Rpc.serve was called in; this worker waits for it
+            out = asyncio.run_coroutine_threadsafe(_as_coroutine(out), server._loop).result()
         flags = TEXT if isinstance(out, str) else 0
         b = as_bytes(out if out is not None else b"", "the handler's reply")
         n = len(memoryview(b).cast("B")) if not isinstance(b, (bytes, bytearray)) else len(b)
@@ -77,11 +84,15 @@ def _shmbus_rpc_handler(ctx: Any, req: Any, reply: Any) -> int:
         return lib.shmbus_rpc_reply_error(reply, msg.encode("utf-8", "replace")[:255])
 
 
+async def _as_coroutine(aw: Awaitable[Any]) -> Any:
+    return await aw
+
+
 class RpcServer:
     """A running server (its workers are C threads calling the handler). close() stops taking requests, lets the
     running handlers answer, and leaves the service."""
 
-    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_final")
+    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_final", "_loop")
 
     def stats(self) -> Dict[str, int]:
         """served, failed, in_flight (after close: the final figures)."""
@@ -105,6 +116,17 @@ class RpcServer:
             lib.shmbus_rpc_server_close(ptr)  # joins the workers (the GIL is released meanwhile) and frees
             self._self_handle = None
 
+    async def close_async(self) -> None:
+        """close() without blocking the event loop: needed with an async handler, whose running calls need the
+        loop to finish while close() waits for them."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    async def __aenter__(self) -> "RpcServer":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close_async()
+
     def __enter__(self) -> "RpcServer":
         return self
 
@@ -115,7 +137,7 @@ class RpcServer:
 class RpcClient:
     """A client of one service. request() sends and waits for the answer; one thread at a time per client."""
 
-    __slots__ = ("_h", "_name", "_cap", "_buf", "__weakref__")
+    __slots__ = ("_h", "_name", "_cap", "_buf", "_one", "__weakref__")
 
     def request(self, data: Any, *, timeout: Optional[float] = None) -> RpcResponse:
         """Sends `data` (bytes-like, numpy, or str: a text request) and returns the response. Raises
@@ -137,6 +159,20 @@ class RpcClient:
         if rc != 0:
             raise fail(rc)
         return RpcResponse(ffi.buffer(self._buf, n[0])[:], bool(rf[0] & TEXT))
+
+    async def request_async(self, data: Any, *, timeout: Optional[float] = None) -> RpcResponse:
+        """request() without blocking the event loop. The C request is one call that sends and then waits, so it
+        runs on a small shared pool (RPC_THREADS threads for every client of the process; requests of one client
+        take turns). A cancelled request_async still completes its request in the background (its response is
+        dropped), as a request cannot be taken back once sent."""
+        self._h.enter()
+        one = self._one
+
+        def run() -> RpcResponse:
+            with one:
+                return self.request(data, timeout=timeout)
+
+        return await asyncio.get_running_loop().run_in_executor(_pool(), run)
 
     @property
     def name(self) -> str:
@@ -163,6 +199,19 @@ class RpcClient:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+RPC_THREADS = 8
+_rpc_pool: Optional[ThreadPoolExecutor] = None
+_rpc_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _rpc_pool
+    with _rpc_pool_lock:
+        if _rpc_pool is None:
+            _rpc_pool = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="shmbus-rpc")
+        return _rpc_pool
 
 
 def _service_max(name: str) -> int:
@@ -192,7 +241,9 @@ class Rpc:
               slots: int = 16, mode: int = 0o600, liveness_interval: Optional[float] = None, spin: Optional[int] = None,
               on_error: Optional[Callable[[BaseException], None]] = None) -> RpcServer:
         """Creates the service (or joins its servers) and runs `workers` handler threads in this process.
-        handler(req) returns bytes-like or str (a text reply); an exception goes back as ERR_REMOTE."""
+        handler(req) returns bytes-like or str (a text reply); an exception goes back as ERR_REMOTE. An async
+        handler (`async def`) runs on the event loop serve() is called in (each of the `workers` threads waits for
+        one call); stop such a server with `await server.close_async()` (or `async with`)."""
         if not callable(handler):
             raise invalid("handler must be callable")
         o = ffi.new("shmbus_rpc_serve_options*")
@@ -209,6 +260,12 @@ class Rpc:
         server._handler = handler
         server._on_error = on_error
         server._name = name
+        server._loop = None
+        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+            try:
+                server._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise invalid("an async handler needs Rpc.serve to be called inside a running event loop") from None
         server._self_handle = ffi.new_handle(server)  # the C side's ctx: alive as long as the server runs
         out = ffi.new("shmbus_rpc_server**")
         check(lib.shmbus_rpc_serve(encode_name(name), lib._shmbus_rpc_handler, server._self_handle, o, out))
@@ -241,6 +298,7 @@ class Rpc:
         c._name = name
         c._cap = max_message_size or 0
         c._buf = None
+        c._one = threading.Lock()  # one request at a time per client (request_async runs them on pool threads)
         return c
 
     @staticmethod

@@ -327,9 +327,10 @@ class Subscriber:
         """read() without blocking the event loop (see docs/python.md: asyncio)."""
         rd = self._rd
         m = rd.try_read()
-        if m is not None:
+        if m is not None or timeout == 0:
             return m
-        return await _aio.wait_call(self._h, lambda ms: rd.read(ms), timeout, rd.try_read)
+        return await _aio.wait(self._h, lambda _p, ms: rd.park_read(ms), timeout,
+                               lambda r: r is None and not rd.ended)
 
     def __iter__(self) -> Iterator[Message]:
         while True:
