@@ -33,6 +33,20 @@ FRAME = (720, 1280, 3)
 FRAME_BYTES = 720 * 1280 * 3
 
 
+def _rounds(pub, iterations: int, warmup: int, samples: list):
+    """One ping per step (the caller waits for the echo between steps); records the round trips past warmup."""
+    buf = bytearray(SMALL)
+    now = time.monotonic_ns
+    for i in range(-warmup, iterations):
+        t0 = now()
+        struct.pack_into("<d", buf, 0, float(t0))
+        pub.publish(buf)
+        yield
+        if i >= 0:
+            samples.append((now() - t0) / 1000.0)
+    pub.publish(b"x")
+
+
 def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int) -> None:
     if mode == "async":
         import asyncio
@@ -41,40 +55,23 @@ def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int) -> None:
         return
     pub = shmbus.Topic.open(ping)
     sub = shmbus.Topic.subscribe(pong, spin=None if mode == "read" else 0)
-    buf = bytearray(SMALL)
-    samples = []
-    now = time.monotonic_ns
-    for i in range(-warmup, iterations):
-        t0 = now()
-        struct.pack_into("<d", buf, 0, float(t0))
-        pub.publish(buf)
+    samples: list = []
+    for _ in _rounds(pub, iterations, warmup, samples):
         if mode == "poll":
             while sub.try_read() is None:
                 pass
-        else:
-            if sub.read(timeout=10.0) is None:
-                raise SystemExit("echo timed out")
-        if i >= 0:
-            samples.append((now() - t0) / 1000.0)
-    pub.publish(b"x")
+        elif sub.read(timeout=10.0) is None:
+            raise SystemExit("echo timed out")
     print(json.dumps({"samples": samples}))
 
 
 async def rtt_async(ping: str, pong: str, iterations: int, warmup: int) -> None:
     pub = shmbus.Topic.open(ping)
     sub = shmbus.Topic.subscribe(pong)
-    buf = bytearray(SMALL)
-    samples = []
-    now = time.monotonic_ns
-    for i in range(-warmup, iterations):
-        t0 = now()
-        struct.pack_into("<d", buf, 0, float(t0))
-        pub.publish(buf)
+    samples: list = []
+    for _ in _rounds(pub, iterations, warmup, samples):
         if await sub.read_async(timeout=10.0) is None:
             raise SystemExit("echo timed out")
-        if i >= 0:
-            samples.append((now() - t0) / 1000.0)
-    pub.publish(b"x")
     print(json.dumps({"samples": samples}))
 
 
