@@ -582,6 +582,47 @@ int shmbus_queue_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len,
 int shmbus_queue_try_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len);
 int shmbus_queue_try_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* len, uint32_t* flags);
 
+/* Zero-copy. A loan is a slot claimed for you: write the message at loan->data (loan->size bytes), then commit
+   it (its first `size` bytes) or abort it. Receivers take messages in order, so an open loan holds back the
+   messages sent after it: fill it promptly. A view is a taken message read in place (view->data, view->size,
+   view->flags) until shmbus_queue_release; a held view stops producers once they come round the ring to its slot.
+   A process that dies holding either is recovered as §6 says (a loan: nothing sent, counted `abandoned`; a view:
+   that message counted `lost`). The structs are caller memory (any number per handle, any thread); their
+   trailing fields belong to the library. Commit, abort or release every one before shmbus_queue_close. */
+typedef struct shmbus_qloan {
+  void* data;
+  size_t size;
+  void* slot_;      /* library's */
+  uint32_t seq_;    /* library's */
+  uint32_t open_;   /* library's: 1 until commit/abort */
+} shmbus_qloan;
+
+typedef struct shmbus_qview {
+  const void* data;
+  size_t size;
+  uint32_t flags;   /* SHMBUS_MSG_TEXT when the sender sent text */
+  uint32_t seq_;    /* library's */
+  void* slot_;      /* library's */
+  uint32_t open_;   /* library's: 1 until release */
+} shmbus_qview;
+
+/* Claims a slot for a `size`-byte message, waiting while the queue is full (timeout_ms as send: SHMBUS_ETIMEDOUT).
+   SHMBUS_EMESSAGE_TOO_LARGE above max_message_size (nothing claimed), SHMBUS_ECLOSED once the stream has ended. */
+int shmbus_queue_loan(shmbus_queue* q, size_t size, int64_t timeout_ms, shmbus_qloan* loan);
+/* Never waits: SHMBUS_EAGAIN when the queue is full. */
+int shmbus_queue_try_loan(shmbus_queue* q, size_t size, shmbus_qloan* loan);
+/* Sends the loan's first `size` bytes (<= loan->size; else SHMBUS_EINVAL_ARG and the loan is aborted) with `flags`
+   (SHMBUS_MSG_TEXT). SHMBUS_ECLOSED: the loan is not open, or the stream ended meanwhile (the slot is given back). */
+int shmbus_queue_commit(shmbus_queue* q, shmbus_qloan* loan, size_t size, uint32_t flags);
+/* Gives the slot back; nothing is sent. SHMBUS_ECLOSED when the loan is not open. */
+int shmbus_queue_abort(shmbus_queue* q, shmbus_qloan* loan);
+/* Receives the next message as a view (waits as shmbus_queue_receive: SHMBUS_ETIMEDOUT, SHMBUS_EEND). */
+int shmbus_queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeout_ms);
+/* Never waits: SHMBUS_EAGAIN when empty, SHMBUS_EEND when ended and drained. */
+int shmbus_queue_try_receive_view(shmbus_queue* q, shmbus_qview* view);
+/* Frees the view's slot (its bytes must not be used afterwards). SHMBUS_ECLOSED when the view is not open. */
+int shmbus_queue_release(shmbus_queue* q, shmbus_qview* view);
+
 /* Ends the stream for everyone (idempotent): later sends from any process fail with SHMBUS_ECLOSED; receivers
    get what is left, then SHMBUS_EEND. The handle stays usable. */
 int shmbus_queue_end(shmbus_queue* q);
@@ -626,6 +667,7 @@ typedef struct shmbus_rpc_reply {
   size_t size;
   uint32_t flags;       /* SHMBUS_MSG_TEXT: the reply is text (Node: res.isText) */
   char error[256];      /* set through shmbus_rpc_reply_error */
+  void* internal_;      /* library's: the worker (response loans) */
 } shmbus_rpc_reply;
 
 /* Serves one request: return 0 with the reply set, or fail with `return shmbus_rpc_reply_error(reply, "why");` (any
@@ -634,6 +676,13 @@ typedef struct shmbus_rpc_reply {
 typedef int (*shmbus_rpc_handler)(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);
 /* Records `message` as the handler's error and returns SHMBUS_EREMOTE. */
 int shmbus_rpc_reply_error(shmbus_rpc_reply* reply, const char* message);
+/* Zero-copy reply, inside a handler: room for a `size`-byte response in the asking client's response queue (waits
+   while it is full, as long as the client lives and the server is not stopped). Write the reply at *data, set
+   reply->data = *data and reply->size = the bytes written (<= size) and return 0: the worker commits it in place.
+   Returning non-zero, or setting reply->data elsewhere, gives the slot back (that reply or error is sent instead).
+   SHMBUS_EMESSAGE_TOO_LARGE: larger than the client's response slots (returning that code sends the client
+   SHMBUS_EMESSAGE_TOO_LARGE); SHMBUS_ECLOSED: the client is gone; SHMBUS_EINVAL_ARG: a second loan. */
+int shmbus_rpc_reply_loan(shmbus_rpc_reply* reply, size_t size, void** data);
 
 #define SHMBUS_RPC_DEFAULT_MAX_MESSAGE_SIZE 65536u
 #define SHMBUS_RPC_MAX_WORKERS 64u
@@ -649,6 +698,8 @@ typedef struct shmbus_rpc_serve_options {
   uint32_t liveness_ms;       /* lock liveness, and how often a worker blocked on a full response queue checks that
                                  its client lives; 0 = 50 */
   int32_t spin_us;            /* 0 = 50, negative = do not spin */
+  int zero_copy;              /* 1 = req->data points into the request's slot (no copy, no NUL after it); the slot
+                                 stays taken until the answer is sent, so at most `slots` requests are in hand */
 } shmbus_rpc_serve_options;
 
 typedef struct shmbus_rpc_connect_options {
@@ -696,6 +747,37 @@ int shmbus_rpc_request(shmbus_rpc_client* c, const void* req, size_t len, void* 
 /* The same with flags: SHMBUS_MSG_TEXT for a text request; *resp_flags (may be NULL) tells a text response. */
 int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, void* resp_buf,
                           size_t cap, size_t* resp_len, uint32_t* resp_flags, int64_t timeout_ms);
+/* Zero-copy client. A request loan is a slot in the service's request queue written in place (workers take
+   requests in order: fill it promptly); a response view is the response read in place, valid until
+   shmbus_rpc_view_release, this client's next request or loan, or its close. */
+typedef struct shmbus_rpc_loan {
+  void* data;
+  size_t size;
+  void* slot_;      /* library's */
+  uint32_t seq_;    /* library's */
+  uint32_t open_;   /* library's: 1 until commit/abort */
+} shmbus_rpc_loan;
+
+typedef struct shmbus_rpc_view {
+  const void* data;
+  size_t size;
+  uint32_t flags;   /* SHMBUS_MSG_TEXT when the handler answered text */
+} shmbus_rpc_view;
+
+/* Claims room for a `size`-byte request (waits while the request queue is full, at most timeout_ms). Errors as
+   shmbus_rpc_request before sending (SHMBUS_ENO_SERVER, SHMBUS_EMESSAGE_TOO_LARGE, SHMBUS_ETIMEDOUT). */
+int shmbus_rpc_request_loan(shmbus_rpc_client* c, size_t size, int64_t timeout_ms, shmbus_rpc_loan* loan);
+/* Gives the loaned slot back (nothing sent). SHMBUS_ECLOSED when the loan is not open. */
+int shmbus_rpc_request_abort(shmbus_rpc_client* c, shmbus_rpc_loan* loan);
+/* Sends the loan's first `size` bytes (flags: SHMBUS_MSG_TEXT) and waits for the response as a view. Errors as
+   shmbus_rpc_request (SHMBUS_EREMOTE, SHMBUS_EMESSAGE_TOO_LARGE for a TOO_LARGE answer: no view is held then). */
+int shmbus_rpc_request_commit(shmbus_rpc_client* c, shmbus_rpc_loan* loan, size_t size, uint32_t flags,
+                              shmbus_rpc_view* resp, int64_t timeout_ms);
+/* shmbus_rpc_request_ex with the response as a view. */
+int shmbus_rpc_request_view(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, shmbus_rpc_view* resp,
+                            int64_t timeout_ms);
+/* Frees the response view's slot (idempotent: a view released already, or by a later request, is ignored). */
+int shmbus_rpc_view_release(shmbus_rpc_client* c, shmbus_rpc_view* resp);
 /* This client's id (0 before its first request). */
 uint32_t shmbus_rpc_client_id(const shmbus_rpc_client* c);
 /* Ends and removes this client's response queue. NULL ignored. */

@@ -844,6 +844,54 @@ struct queue_message {
 /* A lossless bounded queue (RAII: the destructor detaches this handle; end() ends the stream for everyone). */
 class Queue {
  public:
+  /* A zero-copy send: write into bytes(), then commit() (or abort(); the destructor aborts). Fill it promptly:
+     receivers take messages in order. Must not outlive its Queue. */
+  class Loan {
+   public:
+    Loan(Loan&& o) noexcept : q_(std::exchange(o.q_, nullptr)), l_(o.l_) {}
+    Loan& operator=(Loan&&) = delete;
+    Loan(const Loan&) = delete;
+    ~Loan() {
+      if (q_ != nullptr) shmbus_queue_abort(q_, &l_);
+    }
+    mutable_bytes bytes() const noexcept { return {static_cast<std::byte*>(l_.data), l_.size}; }
+    /* Sends the first `size` bytes (default all); text marks UTF-8 text. */
+    void commit(std::size_t size, bool is_text = false) {
+      check(shmbus_queue_commit(std::exchange(q_, nullptr), &l_, size, is_text ? SHMBUS_MSG_TEXT : 0u));
+    }
+    void commit() { commit(l_.size); }
+    void abort() { check(shmbus_queue_abort(std::exchange(q_, nullptr), &l_)); }
+
+   private:
+    friend class Queue;
+    Loan(shmbus_queue* q, const shmbus_qloan& l) noexcept : q_(q), l_(l) {}
+    shmbus_queue* q_;
+    shmbus_qloan l_;
+  };
+
+  /* A message read in place (zero-copy): bytes() is valid until release() or the destructor, which frees the
+     slot. Release it promptly: senders stop at a held slot once they come round the ring. Must not outlive its
+     Queue. */
+  class View {
+   public:
+    View(View&& o) noexcept : q_(std::exchange(o.q_, nullptr)), v_(o.v_) {}
+    View& operator=(View&&) = delete;
+    View(const View&) = delete;
+    ~View() {
+      if (q_ != nullptr) shmbus_queue_release(q_, &v_);
+    }
+    shmbus::bytes bytes() const noexcept { return {static_cast<const std::byte*>(v_.data), v_.size}; }
+    bool is_text() const noexcept { return (v_.flags & SHMBUS_MSG_TEXT) != 0; }
+    std::string_view text() const noexcept { return bytes().text(); }
+    void release() { check(shmbus_queue_release(std::exchange(q_, nullptr), &v_)); }
+
+   private:
+    friend class Queue;
+    View(shmbus_queue* q, const shmbus_qview& v) noexcept : q_(q), v_(v) {}
+    shmbus_queue* q_;
+    shmbus_qview v_;
+  };
+
   static Queue create(const std::string& name, std::uint32_t slots = 0, std::uint32_t max_message_size = 0) {
     shmbus_queue* q = nullptr;
     check(shmbus_queue_create(name.c_str(), slots, max_message_size, &q));
@@ -929,6 +977,38 @@ class Queue {
     m.data.resize(len);
     m.is_text = (flags & SHMBUS_MSG_TEXT) != 0;
     return m;
+  }
+
+  /* Zero-copy send: a slot for a `size`-byte message, waiting while the queue is full (at most `timeout`). Throws
+     shmbus::error: SHMBUS_EMESSAGE_TOO_LARGE, SHMBUS_ECLOSED, SHMBUS_ETIMEDOUT. */
+  Loan loan(std::size_t size, std::chrono::milliseconds timeout = forever) {
+    shmbus_qloan l;
+    check(shmbus_queue_loan(handle(), size, detail::ms(timeout), &l));
+    return Loan(q_, l);
+  }
+  /* The same without waiting: std::nullopt when the queue is full. */
+  std::optional<Loan> try_loan(std::size_t size) {
+    shmbus_qloan l;
+    int rc = shmbus_queue_try_loan(handle(), size, &l);
+    if (rc == SHMBUS_EAGAIN) return std::nullopt;
+    check(rc);
+    return Loan(q_, l);
+  }
+  /* The next message read in place (waits up to `timeout`); std::nullopt at the end of the stream. */
+  std::optional<View> receive_view(std::chrono::milliseconds timeout = forever) {
+    shmbus_qview v;
+    int rc = shmbus_queue_receive_view(handle(), &v, detail::ms(timeout));
+    if (rc == SHMBUS_EEND) return std::nullopt;
+    check(rc);
+    return View(q_, v);
+  }
+  /* The same without waiting: std::nullopt when empty or ended (see ended()). */
+  std::optional<View> try_receive_view() {
+    shmbus_qview v;
+    int rc = shmbus_queue_try_receive_view(handle(), &v);
+    if (rc == SHMBUS_EAGAIN || rc == SHMBUS_EEND) return std::nullopt;
+    check(rc);
+    return View(q_, v);
   }
 
   /* Ends the stream for everyone (idempotent). */
@@ -1032,6 +1112,19 @@ class RpcReply {
   explicit RpcReply(shmbus_rpc_reply* r) noexcept : r_(r) {}
   void set(bytes data) { put(data, 0); }
   void set_text(std::string_view text) { put(bytes(text), SHMBUS_MSG_TEXT); }
+  /* Zero-copy reply: room for `size` bytes in the client's response slot, sent whole when the handler returns
+     (loaned(n) sends fewer; set()/set_text() afterwards send that instead and give the slot back). Throws
+     shmbus::error: SHMBUS_EMESSAGE_TOO_LARGE (uncaught, the client gets it), SHMBUS_ECLOSED (client gone). */
+  mutable_bytes loan(std::size_t size, bool is_text = false) {
+    void* p = nullptr;
+    check(shmbus_rpc_reply_loan(r_, size, &p));
+    r_->data = p;
+    r_->size = size;
+    r_->flags = is_text ? SHMBUS_MSG_TEXT : 0u;
+    return {static_cast<std::byte*>(p), size};
+  }
+  /* Sends only the first `n` bytes of the loan. */
+  void loaned(std::size_t n) noexcept { r_->size = n; }
 
  private:
   void put(bytes data, std::uint32_t flags) {
@@ -1052,6 +1145,7 @@ struct rpc_serve_options {
   unsigned mode = 0;
   std::chrono::milliseconds liveness{0};
   std::chrono::microseconds spin{0};
+  bool zero_copy = false; /* req.data() in the request's slot (held until the answer is sent) */
 };
 
 /* A server (RAII: the destructor stops it, waits for its workers and leaves the service). The handler runs on up
@@ -1070,6 +1164,7 @@ class RpcServer {
     c.mode = o.mode;
     c.liveness_ms = static_cast<std::uint32_t>(o.liveness.count());
     c.spin_us = static_cast<std::int32_t>(o.spin.count());
+    c.zero_copy = o.zero_copy ? 1 : 0;
     auto state = std::make_unique<handler>(std::move(h));
     shmbus_rpc_server* s = nullptr;
     check(shmbus_rpc_serve(name.c_str(), &RpcServer::trampoline, state.get(), &c, &s));
@@ -1116,6 +1211,9 @@ class RpcServer {
       RpcReply out(reply);
       (*static_cast<handler*>(ctx))(in, out);
       return 0;
+    } catch (const error& e) {
+      if (e.code() == SHMBUS_EMESSAGE_TOO_LARGE) return e.code(); /* a response loan too large: TOO_LARGE */
+      return shmbus_rpc_reply_error(reply, e.what());
     } catch (const std::exception& e) {
       return shmbus_rpc_reply_error(reply, e.what());
     } catch (...) {
@@ -1188,6 +1286,67 @@ class RpcClient {
   }
   rpc_response request_text(std::string_view text, std::chrono::milliseconds timeout = forever) {
     return request(bytes(text), timeout, true);
+  }
+
+  /* A response read in place: bytes() valid until release(), the destructor, or the client's next request. */
+  class View {
+   public:
+    View(View&& o) noexcept : c_(std::exchange(o.c_, nullptr)), v_(o.v_) {}
+    View& operator=(View&&) = delete;
+    View(const View&) = delete;
+    ~View() {
+      if (c_ != nullptr) shmbus_rpc_view_release(c_, &v_);
+    }
+    shmbus::bytes bytes() const noexcept { return {static_cast<const std::byte*>(v_.data), v_.size}; }
+    bool is_text() const noexcept { return (v_.flags & SHMBUS_MSG_TEXT) != 0; }
+    std::string_view text() const noexcept { return bytes().text(); }
+    void release() { check(shmbus_rpc_view_release(std::exchange(c_, nullptr), &v_)); }
+
+   private:
+    friend class RpcClient;
+    View(shmbus_rpc_client* c, const shmbus_rpc_view& v) noexcept : c_(c), v_(v) {}
+    shmbus_rpc_client* c_;
+    shmbus_rpc_view v_;
+  };
+
+  /* A request written in place: fill bytes(), then commit() for the response as a View (the destructor aborts). */
+  class Loan {
+   public:
+    Loan(Loan&& o) noexcept : c_(std::exchange(o.c_, nullptr)), l_(o.l_) {}
+    Loan& operator=(Loan&&) = delete;
+    Loan(const Loan&) = delete;
+    ~Loan() {
+      if (c_ != nullptr) shmbus_rpc_request_abort(c_, &l_);
+    }
+    mutable_bytes bytes() const noexcept { return {static_cast<std::byte*>(l_.data), l_.size}; }
+    View commit(std::size_t size, std::chrono::milliseconds timeout = forever, bool is_text = false) {
+      shmbus_rpc_view v;
+      shmbus_rpc_client* c = std::exchange(c_, nullptr);
+      check(shmbus_rpc_request_commit(c, &l_, size, is_text ? SHMBUS_MSG_TEXT : 0u, &v, detail::ms(timeout)));
+      return View(c, v);
+    }
+    View commit(std::chrono::milliseconds timeout = forever) { return commit(l_.size, timeout); }
+    void abort() { check(shmbus_rpc_request_abort(std::exchange(c_, nullptr), &l_)); }
+
+   private:
+    friend class RpcClient;
+    Loan(shmbus_rpc_client* c, const shmbus_rpc_loan& l) noexcept : c_(c), l_(l) {}
+    shmbus_rpc_client* c_;
+    shmbus_rpc_loan l_;
+  };
+
+  /* Zero-copy request: room for `size` bytes in the service's request queue (waits at most `timeout`). */
+  Loan loan(std::size_t size, std::chrono::milliseconds timeout = forever) {
+    shmbus_rpc_loan l;
+    check(shmbus_rpc_request_loan(handle(), size, detail::ms(timeout), &l));
+    return Loan(c_, l);
+  }
+  /* A request whose response is read in place. */
+  View request_view(bytes data, std::chrono::milliseconds timeout = forever, bool is_text = false) {
+    shmbus_rpc_view v;
+    check(shmbus_rpc_request_view(handle(), data.data(), data.size(), is_text ? SHMBUS_MSG_TEXT : 0u, &v,
+                                  detail::ms(timeout)));
+    return View(c_, v);
   }
   void close() noexcept {
     if (c_ != nullptr) shmbus_rpc_client_close(std::exchange(c_, nullptr));

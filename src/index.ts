@@ -19,7 +19,7 @@ export { Mutex } from './sync/mutex.js';
 export type { LockResult, LockOptions, MutexOptions } from './sync/mutex.js';
 export type { NamedLayout, RobustOptions, SyncClass, SyncCreateOptions, SyncOpenOptions } from './sync/primitive.js';
 export { MUTEX_SIZE, MUTEX_ALIGN } from './protocol/layout.js';
-export { Queue, QueueMessage } from './channels/queue.js';
+export { Queue, QueueMessage, QueueLoan } from './channels/queue.js';
 export type {
   QueueCreateOptions,
   QueueHandleOptions,
@@ -29,7 +29,7 @@ export type {
   QueueReceiveOptions,
   QueueTryReceiveOptions,
 } from './channels/queue.js';
-export { Rpc, RpcClient, RpcServer, RpcRequest, RpcResponse } from './channels/rpc.js';
+export { Rpc, RpcClient, RpcServer, RpcRequest, RpcResponse, RpcRequestLoan, RpcResponseLoan } from './channels/rpc.js';
 export type {
   RpcHandler,
   RpcReply,

@@ -7,10 +7,17 @@
  *                                                       "done <n>"
  *        queue-peer.js echo <in> <out> <spinUs>         sends back on <out> every message from <in> until <in> ends
  *        queue-peer.js serve <rpc> <maxMessageSize> <spinUs>  Rpc echo server; prints "serving", stops on "stop"
+ *        queue-peer.js serve-zc <rpc> <maxMessageSize> <spinUs>  the same, zero-copy (request view, response loan)
  * Bounded: every wait has a 60 s timeout, so a broken run ends instead of hanging.
  */
 import { createInterface } from 'node:readline';
-import { Queue, Rpc } from '../../src/index.js';
+import { Queue, Rpc, type RpcRequest, type RpcResponseLoan } from '../../src/index.js';
+
+/** Writes the request's 8-byte stamp into a response loan and returns the loan (the zero-copy echo's answer). */
+function echoStamp(loan: RpcResponseLoan, data: Uint8Array): RpcResponseLoan {
+  loan.bytes.set(data.subarray(0, 8));
+  return loan;
+}
 import { rpcServeOptions } from '../api.js';
 
 const [role, a, b, c] = process.argv.slice(2);
@@ -50,14 +57,31 @@ try {
     const spin = Number(c ?? 50);
     const qin = Queue.open(a!, { spin });
     const qout = Queue.open(b!, { spin });
+    const into = new Uint8Array(qin.maxMessageSize);
+    const echoInto = { into };
+    const echoWait = { timeout: TIMEOUT, into };
+    const echoSend = { timeout: TIMEOUT };
     say('ready');
     for (;;) {
-      const m = qin.tryReceive() ?? (await qin.receive({ timeout: TIMEOUT }));
+      // Options made once, receiving into one reused buffer: the echo allocates nothing per message of its own
+      // (as the Topic echo reads in place), so its scavenges are the channel's, not the harness's.
+      const m = qin.tryReceive(echoInto) ?? (await qin.receive(echoWait));
       if (m === null) break;
-      if (!qout.trySend(m.data)) await qout.send(m.data, { timeout: TIMEOUT });
+      if (!qout.trySend(m.data)) await qout.send(m.data, echoSend);
     }
-  } else if (role === 'serve') {
-    const server = Rpc.serve(a!, (req) => req.data, { workers: 1, maxMessageSize: Number(b), slots: 4, spin: Number(c ?? 50) });
+  } else if (role === 'serve' || role === 'serve-zc') {
+    // serve-zc: zero-copy echo of the same size: the request is read in its slot (copy: false) and the answer is a
+    // response loan carrying the request's first 8 bytes (a handler would render its result in place), as the
+    // Topic zero-copy frame echo does.
+    const handler =
+      role === 'serve'
+        ? (req: RpcRequest) => req.data
+        : (req: RpcRequest) => {
+            const loan = req.tryLoan(req.data.length);
+            if (loan === null) return req.loan(req.data.length).then((l) => echoStamp(l, req.data));
+            return echoStamp(loan, req.data);
+          };
+    const server = Rpc.serve(a!, handler, { workers: 1, maxMessageSize: Number(b), slots: 4, spin: Number(c ?? 50), copy: role === 'serve' });
     say('serving');
     await stdinLine('stop');
     await server.close();

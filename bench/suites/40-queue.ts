@@ -4,9 +4,13 @@
  *  2. Round trip, 64 B: Queue (there and back through two queues), Rpc request, beside child_process IPC, a Unix
  *     domain socket and HTTP over loopback.
  *  3. Round trip, one 2.7 MB image (1280x720x3): Rpc request beside the same baselines.
+ *  4. The same image round trip zero-copy (issue 20): Rpc with a loaned request, the handler reading it in place and
+ *     answering into a loaned response, the response read as a view; beside the copying Rpc and the Topic
+ *     zero-copy frame round trip (loan + copy: false), all measured in the same run.
  */
 import { join } from 'node:path';
-import { Queue, Rpc } from '../../src/index.js';
+import { Queue, Rpc, Topic } from '../../src/index.js';
+import { awaitView, createTopic, pollView } from '../api.js';
 import {
   childProcessIpcSamples,
   cPingPongSamples,
@@ -19,13 +23,15 @@ import {
   unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
-import { benchName, figureStats, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ringWarmup, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
+const TOPIC_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 /** The whole suite's watchdog: children still running then are killed and the suite fails. */
 const SUITE_TIMEOUT_MS = 10 * 60_000;
 
 const peers = new PeerSet(PEER);
+const topicPeers = new PeerSet(TOPIC_PEER);
 const peer = (args: string[], cpu?: number): LineChild => peers.spawn(args, cpu);
 const line = (child: LineChild, re: RegExp): Promise<string> => peers.line(child, re);
 
@@ -70,10 +76,13 @@ async function queueRoundTrip(iterations: number, spin = 50): Promise<Float64Arr
     const echo = peer(['echo', there, back, String(spin)], cpus?.[1]);
     await line(echo, /^ready$/);
     const buf = new Uint8Array(64).fill(0x5a);
+    // Received into one reused buffer, options made once (issue 12: the allocation-free receive, as the Topic rows
+    // read in place); the echo child does the same.
+    const got = { into: new Uint8Array(64) };
     const stats = await withPinnedSelf(cpus?.[0], () =>
       timeRoundTripSamples(iterations, async () => {
         if (!qa.trySend(buf)) await qa.send(buf);
-        if (qb.tryReceive() === null) await qb.receive();
+        if (qb.tryReceive(got) === null) await qb.receive(got);
       }),
     );
     qa.end();
@@ -109,6 +118,82 @@ async function rpcRoundTrip(size: number, iterations: number, reuse = false, spi
     return stats;
   } finally {
     Rpc.unlink(name);
+  }
+}
+
+/**
+ * Zero-copy Rpc round trip of a `size`-byte image, µs: the request is loaned and only its 8-byte stamp written (a
+ * producer would render the image in place), the server reads it in its slot and answers into a loaned response
+ * of the same size (stamp only), the client reads the response as a view and releases it.
+ */
+async function rpcZeroCopyRoundTrip(size: number, iterations: number, spin = 50): Promise<Float64Array> {
+  const cpus = placementCpus('cores');
+  const name = benchName('rpczc');
+  const server = peer(['serve-zc', name, String(Math.max(4096, size)), String(spin)], cpus?.[1]);
+  try {
+    await line(server, /^serving$/);
+    const client = Rpc.connect(name, { slots: 2, spin });
+    const stamp = new Uint8Array(8).fill(0x5a);
+    const stats = await withPinnedSelf(cpus?.[0], () =>
+      timeRoundTripSamples(iterations, async () => {
+        const loan = client.tryLoan(size) ?? (await client.loan(size));
+        loan.bytes.set(stamp);
+        const res = await loan.commit(size, { copy: false });
+        if (res.data.length !== size || res.data[7] !== 0x5a) throw new Error(`rpc zero-copy echo returned ${res.data.length} bytes`);
+        res.release();
+      }),
+    );
+    client.close();
+    server.send('stop');
+    await server.done;
+    return stats;
+  } finally {
+    Rpc.unlink(name);
+  }
+}
+
+/**
+ * Topic zero-copy frame round trip, µs (as bench/suites/30-topic.ts measures it): loan a frame on one topic, write
+ * its 8-byte stamp, commit; the child (bench/children/topic-peer.js echo, zero-copy) reads it as a view and loans
+ * the same size on the other topic; this process reads that as a view. `mode` 'await' spins 50 µs then parks
+ * (as Rpc waits); 'poll' never sleeps.
+ */
+async function topicZeroCopyRoundTrip(size: number, iterations: number, mode: 'await' | 'poll'): Promise<Float64Array> {
+  const cpus = placementCpus('cores');
+  const there = benchName('zping');
+  const back = benchName('zpong');
+  const layout = { capacity: Math.max(1 << 20, 4 * (size + 64)), maxMessageSize: Math.max(4096, size) };
+  const ping = createTopic(there, layout);
+  createTopic(back, layout).close();
+  const sub = Topic.subscribe(back, { spin: 50 });
+  try {
+    const echo = topicPeers.spawn(['echo', there, back, mode, 'zc'], cpus?.[1]);
+    await topicPeers.line(echo, /^ready$/);
+    const stamp = new Uint8Array(8).fill(0x5a);
+    const warmup = Math.min(ringWarmup(layout.capacity, size, iterations), 200);
+    const samples = new Float64Array(iterations);
+    await withPinnedSelf(cpus?.[0], async () => {
+      for (let i = -warmup; i < iterations; i++) {
+        const t0 = process.hrtime.bigint();
+        const loan = ping.loan(size);
+        loan.bytes.set(stamp);
+        loan.commit();
+        if (pollView(sub) === null) {
+          if (mode === 'poll') while (pollView(sub) === null);
+          else await awaitView(sub, 60_000);
+        }
+        if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+      }
+    });
+    ping.publish(new Uint8Array(1));
+    await topicPeers.line(echo, /^oneway /);
+    await echo.done;
+    return samples;
+  } finally {
+    sub.close();
+    ping.close();
+    Topic.unlink(there);
+    Topic.unlink(back);
   }
 }
 
@@ -166,6 +251,23 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
       sock: () => unixSocketSamples({ size: frame, iterations: n, ...place }),
       http: () => httpLoopbackSamples({ size: frame, iterations: n, ...place }),
     });
+    const nz = (ctx.quick ? 200 : 2000) / ROUNDS;
+    ctx.log('2.7 MB zero-copy round trips: Rpc loans and views, copying Rpc, Topic loan + copy: false (interleaved)');
+    const rZc = await interleave(ROUNDS, {
+      rpcZc: () => rpcZeroCopyRoundTrip(frame, nz),
+      rpc: () => rpcRoundTrip(frame, n, true),
+      topicAwait: () => topicZeroCopyRoundTrip(frame, nz, 'await'),
+      topicPoll: () => topicZeroCopyRoundTrip(frame, nz, 'poll'),
+    });
+    figureStats('rpc-zero-copy', rZc.rpcZc);
+    const zcRow = (path: string, s: Stats): Row => ({
+      path,
+      p50: s.p50,
+      p99: s.p99,
+      'p99.9': s.p999,
+      'p50 / Topic zero-copy p50 (spin, park)': `${(s.p50 / rZc.topicAwait.p50).toFixed(1)}x`,
+      n: s.n,
+    });
 
     return [
       {
@@ -179,7 +281,7 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
       {
         title: 'Round trip, 64 B (µs)',
         note:
-          'This process on cpu 0, the echoing child on cpu 1. Queue: send on one queue, the child echoes on another. ' +
+          'This process on cpu 0, the echoing child on cpu 1. Queue: send on one queue, the child echoes on another (both receive into a reused buffer, { into }). ' +
           'Rpc: client.request to an Rpc.serve echo handler. "spin 50 µs" rows: both sides re-check shared memory for 50 µs before sleeping (the default), ' +
           'so back-to-back round trips never sleep; "spin 0" rows: both sides sleep at once, so every message wakes a sleeping process, as the ' +
           'transports below do (compare these with IPC, sockets and the C futex row; the spinning rows with the C spin row). ' +
@@ -214,9 +316,28 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
           latencyRow('HTTP over loopback', rBig.http, rBig.ipc.p50),
         ],
       },
+      {
+        title: 'Round trip, one 2.7 MB image, zero-copy (µs)',
+        note:
+          'Same placement; the rows measured in 5 interleaved turns of one run. Rpc zero-copy: client.loan + ' +
+          'loan.commit(n, { copy: false }), the server (Rpc.serve copy: false) reads the request in its slot and answers ' +
+          'with req.loan of the same size; only an 8-byte stamp is written each way (a producer renders in place), so no ' +
+          'image byte is copied. Rpc copying: client.request with { into }, an echo handler (4 copies). Topic zero-copy: ' +
+          'Topic loan + read({ copy: false }) both ways through an echoing child, the way bench/suites/30-topic.ts ' +
+          'measures it ("spin, park" waits as Rpc does: spin 50 µs, then sleep; "poll" never sleeps). Target (issue 20): ' +
+          'Rpc zero-copy <= 3x the Topic zero-copy frame round trip.',
+        columns: ['path', 'p50', 'p99', 'p99.9', 'p50 / Topic zero-copy p50 (spin, park)', 'n'],
+        rows: [
+          zcRow('Rpc zero-copy (request loan, request view, response loan, response view)', rZc.rpcZc),
+          zcRow('Rpc copying, { into } a reused buffer (4 copies)', rZc.rpc),
+          zcRow('Topic zero-copy frame, spin then park', rZc.topicAwait),
+          zcRow('Topic zero-copy frame, poll', rZc.topicPoll),
+        ],
+      },
     ];
   } finally {
     clearTimeout(watchdog);
     peers.killAll();
+    topicPeers.killAll();
   }
 }

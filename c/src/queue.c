@@ -221,15 +221,36 @@ static int queue_claim(sbi_ring* r, uint8_t** out_slot, uint32_t* out_seq) {
            r->name);
 }
 
+/* Steps 6-9 of Send for a slot we hold WRITING in state `seq`: 0 committed, 1 recovered under us (a wrong verdict:
+ * nothing was sent, the slot is no longer ours), SHMBUS_ECLOSED (the stream ended: the slot was given back). */
+static int queue_commit(sbi_ring* r, uint8_t* slot, uint32_t seq, uint32_t length, uint32_t flags) {
+  uint64_t held = queue_make_pair(seq, r->me.pid);
+  /* SYNC QUEUE-CLOSE-CHECK (seq_cst load after the claim CAS): an end() ordered before our claim makes us give
+   * the slot back, so no message is committed after a receiver has seen the end of the stream. */
+  if (sbi_load32(queue_word(r, SBI_Q_CLOSED), __ATOMIC_SEQ_CST) != 0) {
+    queue_give_back(r, slot, seq);
+    return sbi_fail(SHMBUS_ECLOSED, "queue \"%s\" has ended (end of stream)", r->name);
+  }
+  /* SYNC QUEUE-HELD-CHECK (relaxed 64-bit load): still ours? If a peer recovered the slot while we wrote (a
+   * wrong verdict), its next owner's length and flags must not be overwritten: leave it. */
+  if (sbi_load64(queue_pair(slot), __ATOMIC_RELAXED) != held) return 1;
+  /* Relaxed stores: a consumer may peek at the length of an older lap concurrently (the COMMIT publishes). */
+  sbi_store32(&((uint32_t*)(void*)slot)[SBI_Q_SLOT_LENGTH / 4], length, __ATOMIC_RELAXED);
+  sbi_store32(&((uint32_t*)(void*)slot)[SBI_Q_SLOT_FLAGS / 4], flags, __ATOMIC_RELAXED);
+  /* SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
+   * (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (judged dead). */
+  if (!sbi_cas64(queue_pair(slot), &held, queue_make_pair(seq + 1, 0))) return 1;
+  /* Handle statistics (relaxed RMW). */
+  __atomic_fetch_add(&r->sent, 1, __ATOMIC_RELAXED);
+  queue_bump_commits(r);
+  return SHMBUS_OK;
+}
+
 int sbi_ring_try_write(sbi_ring* r, sbi_body_writer writer, void* ctx, uint32_t flags) {
   for (;;) {
     uint8_t* slot = NULL;
     uint32_t seq = 0, length = 0;
-    uint64_t held;
-    int rc = queue_claim(r, &slot, &seq);
-    if (rc == SHMBUS_ECLOSED) {
-      return sbi_fail(SHMBUS_ECLOSED, "queue \"%s\" has ended (end of stream)", r->name);
-    }
+    int rc = sbi_ring_try_claim(r, &slot, &seq);
     if (rc != SHMBUS_OK) return rc;
     rc = writer(ctx, slot + SBI_Q_SLOT_HEADER, r->slot_size, &length);
     if (rc == SHMBUS_OK && length > r->slot_size) rc = SHMBUS_EMESSAGE_TOO_LARGE;
@@ -237,39 +258,52 @@ int sbi_ring_try_write(sbi_ring* r, sbi_body_writer writer, void* ctx, uint32_t 
       queue_give_back(r, slot, seq);
       return rc;
     }
-    /* SYNC QUEUE-CLOSE-CHECK (seq_cst load after the claim CAS): an end() ordered before our claim makes us give
-     * the slot back, so no message is committed after a receiver has seen the end of the stream. */
-    if (sbi_load32(queue_word(r, SBI_Q_CLOSED), __ATOMIC_SEQ_CST) != 0) {
-      queue_give_back(r, slot, seq);
-      return sbi_fail(SHMBUS_ECLOSED, "queue \"%s\" has ended (end of stream)", r->name);
-    }
-    held = queue_make_pair(seq, r->me.pid);
-    /* SYNC QUEUE-HELD-CHECK (relaxed 64-bit load): still ours? If a peer recovered the slot while we wrote (a
-     * wrong verdict), its next owner's length and flags must not be overwritten: leave it, send again. */
-    if (sbi_load64(queue_pair(slot), __ATOMIC_RELAXED) != held) {
-      /* Handle statistics (relaxed RMW). */
-      __atomic_fetch_add(&r->resent, 1, __ATOMIC_RELAXED);
-      continue;
-    }
-    /* Relaxed stores: a consumer may peek at the length of an older lap concurrently (the COMMIT publishes). */
-    sbi_store32(&((uint32_t*)(void*)slot)[SBI_Q_SLOT_LENGTH / 4], length, __ATOMIC_RELAXED);
-    sbi_store32(&((uint32_t*)(void*)slot)[SBI_Q_SLOT_FLAGS / 4], flags, __ATOMIC_RELAXED);
-    /* SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
-     * (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (judged dead). */
-    if (sbi_cas64(queue_pair(slot), &held, queue_make_pair(seq + 1, 0))) {
-      /* Handle statistics (relaxed RMW). */
-      __atomic_fetch_add(&r->sent, 1, __ATOMIC_RELAXED);
-      queue_bump_commits(r);
-      return SHMBUS_OK;
-    }
-    /* Handle statistics (relaxed RMW). */
+    rc = queue_commit(r, slot, seq, length, flags);
+    if (rc != 1) return rc;
+    /* Recovered under us: the message was never visible; send it again. Handle statistics (relaxed RMW). */
     __atomic_fetch_add(&r->resent, 1, __ATOMIC_RELAXED);
   }
 }
 
+int sbi_ring_try_claim(sbi_ring* r, uint8_t** slot, uint32_t* seq) {
+  int rc = queue_claim(r, slot, seq);
+  if (rc == SHMBUS_ECLOSED) return sbi_fail(SHMBUS_ECLOSED, "queue \"%s\" has ended (end of stream)", r->name);
+  return rc;
+}
+
+int sbi_ring_commit_held(sbi_ring* r, uint8_t* slot, uint32_t seq, uint32_t length, uint32_t flags) {
+  int rc = queue_commit(r, slot, seq, length, flags);
+  if (rc != 1) return rc;
+  return sbi_fail(SHMBUS_ESHM_CORRUPT,
+                  "queue \"%s\": the slot of this loan was recovered by another process that judged this one dead; "
+                  "the message was not sent",
+                  r->name);
+}
+
+void sbi_ring_give_back(sbi_ring* r, uint8_t* slot, uint32_t seq) {
+  queue_give_back(r, slot, seq);
+}
+
 /* ---- consumer side -------------------------------------------------------------------------------------------- */
 
-int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader reader, void* ctx) {
+/* QUEUE-FREE of a slot we took in state `taken`: 1 freed (producers woken), 0 recovered under us. */
+static int queue_free(sbi_ring* r, uint8_t* slot, uint32_t taken) {
+  uint64_t held = queue_make_pair(taken, r->me.pid);
+  /* SYNC QUEUE-FREE (seq_cst 64-bit CAS, release part): the copy is done; (TAKEN, us) -> (next lap's FREE, 0);
+   * pairs with the next claim. Fails only if the slot was recovered (we were judged dead): the recoverer counted
+   * the message lost. */
+  if (!sbi_cas64(queue_pair(slot), &held, queue_make_pair(queue_next_lap(r, taken), 0))) return 0;
+  /* Handle statistics (relaxed RMW). */
+  __atomic_fetch_add(&r->received, 1, __ATOMIC_RELAXED);
+  queue_bump_releases(r);
+  return 1;
+}
+
+int sbi_ring_free_held(sbi_ring* r, uint8_t* slot, uint32_t seq) {
+  return queue_free(r, slot, seq);
+}
+
+int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held* out) {
   uint32_t pos, i;
   /* SYNC QUEUE-CLOSED (seq_cst load) before looking at any slot: pairs with QUEUE-CLOSE-CHECK of senders. */
   int closed = sbi_load32(queue_word(r, SBI_Q_CLOSED), __ATOMIC_SEQ_CST) != 0;
@@ -288,8 +322,7 @@ int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_read
       uint32_t taken = committed + 1;
       uint64_t ready = queue_make_pair(committed, 0);
       uint64_t mine = queue_make_pair(taken, r->me.pid);
-      uint32_t length, flags;
-      int rc;
+      uint32_t length;
       /* Relaxed peek: stable while the slot stays COMMITTED for this ticket (the CAS below checks that). */
       length = sbi_load32(&sw[SBI_Q_SLOT_LENGTH / 4], __ATOMIC_RELAXED);
       if (length <= r->slot_size && length > limit) {
@@ -302,13 +335,11 @@ int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_read
        * the acquire part pairs with the producer's COMMIT (body, length and flags are visible). */
       if (sbi_cas64(queue_pair(slot), &ready, mine)) {
         uint32_t p = pos;
-        uint64_t held = mine;
         /* SYNC QUEUE-HEAD (relaxed CAS): move the hint on; failure means another consumer helped. */
         __atomic_compare_exchange_n(queue_word(r, SBI_Q_HEAD), &p, pos + 1, 0, __ATOMIC_RELAXED,
                       __ATOMIC_RELAXED);
         queue_stamp_owner(r, slot, taken);
         length = sw[SBI_Q_SLOT_LENGTH / 4];
-        flags = sw[SBI_Q_SLOT_FLAGS / 4];
         if (length > r->slot_size) {
           queue_give_back(r, slot, taken);
           return sbi_fail(SHMBUS_ESHM_CORRUPT,
@@ -316,22 +347,14 @@ int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_read
                    "unlink it",
                    r->name, length, r->slot_size);
         }
-        rc = reader(ctx, slot + SBI_Q_SLOT_HEADER, length, flags);
-        if (rc != SHMBUS_OK) {
-          queue_give_back(r, slot, taken);
-          return rc;
-        }
-        /* SYNC QUEUE-FREE (seq_cst 64-bit CAS, release part): the copy is done; (TAKEN, us) -> (next lap's
-         * FREE, 0); pairs with the next claim. Fails only if the slot was recovered (we were judged dead):
-         * the recoverer counted the message lost, so this copy is void: take the next ticket. */
-        if (sbi_cas64(queue_pair(slot), &held, queue_make_pair(queue_next_lap(r, taken), 0))) {
-          /* Handle statistics (relaxed RMW). */
-          __atomic_fetch_add(&r->received, 1, __ATOMIC_RELAXED);
-          queue_bump_releases(r);
-          return SHMBUS_OK;
-        }
+        out->slot = slot;
+        out->seq = taken;
+        out->body = slot + SBI_Q_SLOT_HEADER;
+        out->length = length;
+        out->flags = sw[SBI_Q_SLOT_FLAGS / 4];
+        return SHMBUS_OK;
       }
-      /* SYNC QUEUE-HEAD (relaxed load): reload the hint after a lost race (or a void copy). */
+      /* SYNC QUEUE-HEAD (relaxed load): reload the hint after a lost race. */
       pos = sbi_load32(queue_word(r, SBI_Q_HEAD), __ATOMIC_RELAXED);
     } else if (dif < 0) {
       /* Ticket `pos` is not committed yet: empty, unless its producer died while writing it. */
@@ -344,6 +367,24 @@ int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_read
       __atomic_compare_exchange_n(queue_word(r, SBI_Q_HEAD), &p, pos + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
       pos = sbi_load32(queue_word(r, SBI_Q_HEAD), __ATOMIC_RELAXED);
     }
+  }
+  return sbi_fail(SHMBUS_ESHM_CORRUPT, "queue \"%s\" is corrupt: the consumer ticket never settles; unlink it",
+           r->name);
+}
+
+int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader reader, void* ctx) {
+  uint32_t i;
+  for (i = 0; i < QUEUE_RETRY_LIMIT; i++) {
+    sbi_held h;
+    int rc = sbi_ring_try_take_slot(r, limit, need, &h);
+    if (rc != SHMBUS_OK) return rc;
+    rc = reader(ctx, h.body, h.length, h.flags);
+    if (rc != SHMBUS_OK) {
+      queue_give_back(r, h.slot, h.seq);
+      return rc;
+    }
+    /* A failed FREE: the slot was recovered under us (we were judged dead): the copy is void, take the next. */
+    if (queue_free(r, h.slot, h.seq)) return SHMBUS_OK;
   }
   return sbi_fail(SHMBUS_ESHM_CORRUPT, "queue \"%s\" is corrupt: the consumer ticket never settles; unlink it",
            r->name);
@@ -403,37 +444,95 @@ void sbi_ring_park(sbi_ring* r, int consumer, uint32_t seen, int64_t deadline_ns
   (void)sbi_park_counter(word, sleepers, seen, left_ms);
 }
 
-int sbi_ring_write(sbi_ring* r, sbi_body_writer w, void* ctx, uint32_t flags, int64_t timeout_ms) {
-  int64_t deadline = sbi_deadline(timeout_ms);
-  for (;;) {
-    uint32_t seen = sbi_ring_releases(r);
-    int rc = sbi_ring_try_write(r, w, ctx, flags);
-    if (rc != SHMBUS_EAGAIN) return rc;
-    if (timeout_ms == 0 || sbi_time_up(deadline)) {
-      return sbi_fail(SHMBUS_ETIMEDOUT, "send on queue \"%s\" timed out after %lld ms (the queue stayed full)",
-               r->name, (long long)timeout_ms);
-    }
-    sbi_ring_park(r, 0, seen, deadline);
-  }
-}
+/* One try of a blocking call (write, claim, read, take): returns what sbi_ring_wait returns. */
+typedef int (*queue_attempt)(sbi_ring* r, void* ctx);
 
-int sbi_ring_read(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader rd, void* ctx, int64_t timeout_ms,
-          const int* stop) {
+/* Tries, then parks on the side's counter word until the try gives anything but SHMBUS_EAGAIN, `timeout_ms` passes
+ * (SHMBUS_ETIMEDOUT, message by `what`) or `stop` is set (SHMBUS_EABORTED). */
+static int queue_wait(sbi_ring* r, int consumer, queue_attempt attempt, void* ctx, int64_t timeout_ms, const int* stop,
+                      const char* what) {
   int64_t deadline = sbi_deadline(timeout_ms);
   for (;;) {
     uint32_t seen;
     int rc;
     /* The caller's process-local stop flag (relaxed load: checked again after every sleep). */
     if (stop != NULL && __atomic_load_n(stop, __ATOMIC_RELAXED)) return SHMBUS_EABORTED;
-    seen = sbi_ring_commits(r);
-    rc = sbi_ring_try_take(r, limit, need, rd, ctx);
+    seen = consumer ? sbi_ring_commits(r) : sbi_ring_releases(r);
+    rc = attempt(r, ctx);
     if (rc != SHMBUS_EAGAIN) return rc;
     if (timeout_ms == 0 || sbi_time_up(deadline)) {
-      return sbi_fail(SHMBUS_ETIMEDOUT, "receive on queue \"%s\" timed out after %lld ms", r->name,
-               (long long)timeout_ms);
+      return sbi_fail(SHMBUS_ETIMEDOUT, "%s on queue \"%s\" timed out after %lld ms%s", what, r->name,
+                      (long long)timeout_ms, consumer ? "" : " (the queue stayed full)");
     }
-    sbi_ring_park(r, 1, seen, deadline);
+    sbi_ring_park(r, consumer, seen, deadline);
   }
+}
+
+typedef struct queue_write_try {
+  sbi_body_writer w;
+  void* ctx;
+  uint32_t flags;
+} queue_write_try;
+
+static int queue_try_write_attempt(sbi_ring* r, void* ctx) {
+  const queue_write_try* t = SBI_CAST(const queue_write_try*, ctx);
+  return sbi_ring_try_write(r, t->w, t->ctx, t->flags);
+}
+
+int sbi_ring_write(sbi_ring* r, sbi_body_writer w, void* ctx, uint32_t flags, int64_t timeout_ms) {
+  queue_write_try t;
+  t.w = w;
+  t.ctx = ctx;
+  t.flags = flags;
+  return queue_wait(r, 0, queue_try_write_attempt, &t, timeout_ms, NULL, "send");
+}
+
+static int queue_try_claim_attempt(sbi_ring* r, void* ctx) {
+  sbi_held* h = SBI_CAST(sbi_held*, ctx);
+  int rc = sbi_ring_try_claim(r, &h->slot, &h->seq);
+  if (rc == SHMBUS_OK) {
+    h->body = h->slot + SBI_Q_SLOT_HEADER;
+    h->length = 0;
+    h->flags = 0;
+  }
+  return rc;
+}
+
+int sbi_ring_claim(sbi_ring* r, int64_t timeout_ms, sbi_held* out) {
+  return queue_wait(r, 0, queue_try_claim_attempt, out, timeout_ms, NULL, "loan");
+}
+
+typedef struct queue_read_try {
+  uint32_t limit;
+  uint32_t* need;
+  sbi_body_reader rd;
+  void* ctx;
+  sbi_held* held;
+} queue_read_try;
+
+static int queue_try_read_attempt(sbi_ring* r, void* ctx) {
+  const queue_read_try* t = SBI_CAST(const queue_read_try*, ctx);
+  return t->held != NULL ? sbi_ring_try_take_slot(r, t->limit, t->need, t->held)
+                         : sbi_ring_try_take(r, t->limit, t->need, t->rd, t->ctx);
+}
+
+int sbi_ring_read(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader rd, void* ctx, int64_t timeout_ms,
+          const int* stop) {
+  queue_read_try t;
+  t.limit = limit;
+  t.need = need;
+  t.rd = rd;
+  t.ctx = ctx;
+  t.held = NULL;
+  return queue_wait(r, 1, queue_try_read_attempt, &t, timeout_ms, stop, "receive");
+}
+
+int sbi_ring_take_slot(sbi_ring* r, int64_t timeout_ms, const int* stop, sbi_held* out) {
+  queue_read_try t;
+  memset(&t, 0, sizeof t);
+  t.limit = UINT32_MAX;
+  t.held = out;
+  return queue_wait(r, 1, queue_try_read_attempt, &t, timeout_ms, stop, "receive");
 }
 
 void sbi_ring_end(sbi_ring* r) {
@@ -759,6 +858,123 @@ int shmbus_queue_try_receive_ex(shmbus_queue* q, void* buf, size_t cap, size_t* 
 
 int shmbus_queue_try_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len) {
   return queue_receive(q, buf, cap, len, NULL, 0, 1);
+}
+
+/* ---- zero-copy --------------------------------------------------------------------------------------------------- */
+
+static int queue_check_loan(const shmbus_queue* q, size_t size, const shmbus_qloan* loan, const char* what) {
+  if (q == NULL || loan == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: NULL argument", what);
+  return queue_check_send(q, "", size, 0, what);
+}
+
+static void queue_lend(const sbi_held* h, size_t size, shmbus_qloan* loan) {
+  loan->data = h->body;
+  loan->size = size;
+  loan->slot_ = h->slot;
+  loan->seq_ = h->seq;
+  loan->open_ = 1;
+}
+
+int shmbus_queue_loan(shmbus_queue* q, size_t size, int64_t timeout_ms, shmbus_qloan* loan) {
+  sbi_held h;
+  int rc = queue_check_loan(q, size, loan, "shmbus_queue_loan");
+  if (rc != SHMBUS_OK) return rc;
+  loan->open_ = 0;
+  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_queue_loan: timeout_ms must be -1 or >= 0");
+  rc = sbi_ring_claim(&q->ring, timeout_ms, &h);
+  if (rc == SHMBUS_OK) queue_lend(&h, size, loan);
+  return rc;
+}
+
+int shmbus_queue_try_loan(shmbus_queue* q, size_t size, shmbus_qloan* loan) {
+  sbi_held h;
+  int rc = queue_check_loan(q, size, loan, "shmbus_queue_try_loan");
+  if (rc != SHMBUS_OK) return rc;
+  loan->open_ = 0;
+  rc = sbi_ring_try_claim(&q->ring, &h.slot, &h.seq);
+  if (rc == SHMBUS_EAGAIN) return sbi_fail(SHMBUS_EAGAIN, "queue \"%s\" is full", q->seg->name);
+  if (rc != SHMBUS_OK) return rc;
+  h.body = h.slot + SBI_Q_SLOT_HEADER;
+  queue_lend(&h, size, loan);
+  return SHMBUS_OK;
+}
+
+/* The loan's slot, once it is checked to lie in this queue's ring (the struct is caller memory). */
+static int queue_loan_slot(const shmbus_queue* q, const void* slot, uint32_t open, const char* what, uint8_t** out) {
+  const uint8_t* first = q->ring.base + SBI_Q_SLOTS;
+  uint64_t at;
+  if (!open) return sbi_fail(SHMBUS_ECLOSED, "%s: already ended (committed, aborted or released)", what);
+  at = (uint64_t)((const uint8_t*)slot - first);
+  if ((const uint8_t*)slot < first || at % q->ring.stride != 0 || at / q->ring.stride >= q->ring.slots) {
+    return sbi_fail(SHMBUS_EINVAL_ARG, "%s: the struct does not belong to queue \"%s\"", what, q->seg->name);
+  }
+  *out = q->ring.base + SBI_Q_SLOTS + at;
+  return SHMBUS_OK;
+}
+
+int shmbus_queue_commit(shmbus_queue* q, shmbus_qloan* loan, size_t size, uint32_t flags) {
+  uint8_t* slot = NULL;
+  int rc;
+  if (q == NULL || loan == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_queue_commit: NULL argument");
+  if ((rc = queue_loan_slot(q, loan->slot_, loan->open_, "shmbus_queue_commit", &slot)) != SHMBUS_OK) return rc;
+  loan->open_ = 0;
+  if (size > loan->size || (flags & ~SHMBUS_MSG_TEXT) != 0) {
+    sbi_ring_give_back(&q->ring, slot, loan->seq_);
+    return sbi_fail(SHMBUS_EINVAL_ARG,
+                    "shmbus_queue_commit: size %zu is more than the %zu bytes loaned, or unknown flags 0x%x (the "
+                    "loan was aborted)",
+                    size, loan->size, flags);
+  }
+  return sbi_ring_commit_held(&q->ring, slot, loan->seq_, (uint32_t)size, flags);
+}
+
+int shmbus_queue_abort(shmbus_queue* q, shmbus_qloan* loan) {
+  uint8_t* slot = NULL;
+  int rc;
+  if (q == NULL || loan == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_queue_abort: NULL argument");
+  if ((rc = queue_loan_slot(q, loan->slot_, loan->open_, "shmbus_queue_abort", &slot)) != SHMBUS_OK) return rc;
+  loan->open_ = 0;
+  sbi_ring_give_back(&q->ring, slot, loan->seq_);
+  return SHMBUS_OK;
+}
+
+static int queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeout_ms, int once) {
+  sbi_held h;
+  int rc;
+  const char* what = once ? "shmbus_queue_try_receive_view" : "shmbus_queue_receive_view";
+  if (q == NULL || view == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: NULL argument", what);
+  view->open_ = 0;
+  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: timeout_ms must be -1 or >= 0", what);
+  rc = once ? sbi_ring_try_take_slot(&q->ring, UINT32_MAX, NULL, &h) : sbi_ring_take_slot(&q->ring, timeout_ms, NULL, &h);
+  if (rc == SHMBUS_EAGAIN) return sbi_fail(SHMBUS_EAGAIN, "queue \"%s\" is empty", q->seg->name);
+  if (rc == SHMBUS_EEND) return sbi_fail(SHMBUS_EEND, "queue \"%s\": end of stream (ended and drained)", q->seg->name);
+  if (rc != SHMBUS_OK) return rc;
+  view->data = h.body;
+  view->size = h.length;
+  view->flags = h.flags & SHMBUS_MSG_TEXT;
+  view->slot_ = h.slot;
+  view->seq_ = h.seq;
+  view->open_ = 1;
+  return SHMBUS_OK;
+}
+
+int shmbus_queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeout_ms) {
+  return queue_receive_view(q, view, timeout_ms, 0);
+}
+
+int shmbus_queue_try_receive_view(shmbus_queue* q, shmbus_qview* view) {
+  return queue_receive_view(q, view, 0, 1);
+}
+
+int shmbus_queue_release(shmbus_queue* q, shmbus_qview* view) {
+  uint8_t* slot = NULL;
+  int rc;
+  if (q == NULL || view == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_queue_release: NULL argument");
+  if ((rc = queue_loan_slot(q, view->slot_, view->open_, "shmbus_queue_release", &slot)) != SHMBUS_OK) return rc;
+  view->open_ = 0;
+  /* 0: recovered under us (this process was judged dead); the message was counted lost. Nothing to undo. */
+  (void)sbi_ring_free_held(&q->ring, slot, view->seq_);
+  return SHMBUS_OK;
 }
 
 /* ---- end, stats, close ----------------------------------------------------------------------------------------- */

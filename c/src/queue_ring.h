@@ -64,6 +64,15 @@ typedef int (*sbi_body_writer)(void* ctx, uint8_t* body, uint32_t cap, uint32_t*
  * error code (the slot is given back, the message is dropped). */
 typedef int (*sbi_body_reader)(void* ctx, const uint8_t* body, uint32_t len, uint32_t flags);
 
+/* A slot this process holds: claimed (WRITING, a loan) or taken (TAKEN, a view), in state `seq`. */
+typedef struct sbi_held {
+    uint8_t* slot;
+    uint8_t* body;      /* the message bytes (slot + 32) */
+    uint32_t seq;
+    uint32_t length;    /* a taken slot's message length (0 for a claimed one) */
+    uint32_t flags;
+} sbi_held;
+
 /* ERR_SHM_CORRUPT unless a ring of these parameters fits in `avail` bytes from `base_offset` (64-aligned). */
 int sbi_ring_validate(const char* name, uint64_t base_offset, uint64_t avail, uint32_t slots, uint32_t slot_size);
 /* Lays out a fresh ring (inside a segment's init), tickets starting at `first_ticket`. */
@@ -77,6 +86,19 @@ int sbi_ring_try_write(sbi_ring* r, sbi_body_writer w, void* ctx, uint32_t flags
  * `limit` below the next message's length (and that length sane) it is not taken: SHMBUS_EMESSAGE_TOO_LARGE and
  * *need = its length. */
 int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader rd, void* ctx);
+/* Zero-copy. Claims a slot (a loan): 0 with slot/seq set, SHMBUS_EAGAIN full, SHMBUS_ECLOSED ended. */
+int sbi_ring_try_claim(sbi_ring* r, uint8_t** slot, uint32_t* seq);
+int sbi_ring_claim(sbi_ring* r, int64_t timeout_ms, sbi_held* out);
+/* Commits a claimed slot with `length` body bytes: 0, SHMBUS_ECLOSED (ended: given back), SHMBUS_ESHM_CORRUPT (the
+ * slot was recovered under us: nothing sent). */
+int sbi_ring_commit_held(sbi_ring* r, uint8_t* slot, uint32_t seq, uint32_t length, uint32_t flags);
+/* Gives back a slot held WRITING or TAKEN (a loan's abort; a taken message dropped). */
+void sbi_ring_give_back(sbi_ring* r, uint8_t* slot, uint32_t seq);
+/* Takes the next message and keeps the slot TAKEN (a view): 0 with *out set, else as sbi_ring_try_take. */
+int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held* out);
+int sbi_ring_take_slot(sbi_ring* r, int64_t timeout_ms, const int* stop, sbi_held* out);
+/* Frees a taken slot: 1 freed, 0 it had been recovered under us (counted lost; the bytes may have changed). */
+int sbi_ring_free_held(sbi_ring* r, uint8_t* slot, uint32_t seq);
 /* Blocking forms: wait while full / empty, until `timeout_ms` (-1 forever). `stop` (may be NULL): a process-local
  * flag checked between sleeps (SHMBUS_EABORTED once it is non-zero). */
 int sbi_ring_write(sbi_ring* r, sbi_body_writer w, void* ctx, uint32_t flags, int64_t timeout_ms);

@@ -445,6 +445,14 @@ typedef struct rpc_worker {
   shmbus_rpc_req req;
   uint64_t client_start;
   uint32_t client_ns;
+  /* Zero-copy: the request's slot while it is in hand, and the response loan of the handler, if any. */
+  sbi_held req_slot;
+  int req_held;
+  sbi_held loan;
+  rpc_responder* loan_to;
+  size_t loan_size;
+  int loan_open;
+  int loan_too_large;
 } rpc_worker;
 
 struct shmbus_rpc_server {
@@ -457,6 +465,7 @@ struct shmbus_rpc_server {
   rpc_worker* w;
   uint32_t max_payload;
   uint32_t spin_us;
+  int zero_copy; /* requests are handed to the handler in their slots */
   int stop;      /* process-local flag: workers stop taking requests */
   int running;   /* a run or start is in progress */
   int background; /* started with shmbus_rpc_server_start: close joins the threads */
@@ -466,6 +475,7 @@ struct shmbus_rpc_server {
 typedef struct rpc_serve_opts {
   uint32_t workers, slots, slot_size, liveness_ms, spin_us;
   unsigned mode;
+  int zero_copy;
 } rpc_serve_opts;
 
 static int rpc_serve_options(const shmbus_rpc_serve_options* in, rpc_serve_opts* out) {
@@ -497,6 +507,10 @@ static int rpc_serve_options(const shmbus_rpc_serve_options* in, rpc_serve_opts*
   if (sbi_liveness_option(o.liveness_ms, "shmbus_rpc_serve", &out->liveness_ms) != SHMBUS_OK) return SHMBUS_EINVAL_ARG;
   if (o.spin_us > 1000000) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_serve: spin_us must be at most 1000000");
   out->spin_us = o.spin_us == 0 ? SBI_Q_DEFAULT_SPIN_US : o.spin_us < 0 ? 0u : (uint32_t)o.spin_us;
+  if (o.zero_copy != 0 && o.zero_copy != 1) {
+    return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_serve: zero_copy must be 0 or 1 (got %d)", o.zero_copy);
+  }
+  out->zero_copy = o.zero_copy;
   return SHMBUS_OK;
 }
 
@@ -541,6 +555,7 @@ int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, co
   s->ctx = ctx;
   s->workers = o.workers;
   s->spin_us = o.spin_us;
+  s->zero_copy = o.zero_copy;
   for (;;) {
     rc = rpc_service_open(name, o.spin_us, o.liveness_ms, &s->svc);
     if (rc == SHMBUS_ESHM_NOT_FOUND) {
@@ -581,6 +596,22 @@ int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, co
 }
 
 /* Reads the request out of its slot (still TAKEN by us) and marks the entry busy with it. */
+/* Fills the request in hand from the header at `body` (`len` bytes in all, checked by the caller) and marks the
+   entry busy with it (the slot is still TAKEN by us). `data` is where the payload is (a copy, or the slot). */
+static void rpc_accept_request(rpc_worker* w, const uint8_t* body, uint32_t len, const uint8_t* data) {
+  w->req.data = data;
+  w->req.size = len - RPC_REQ_HEADER;
+  w->req.client_id = sbi_get32(body + 0);
+  w->req.id = sbi_get32(body + 4);
+  w->req.client_pid = sbi_get32(body + 8);
+  w->req.flags = sbi_get32(body + 12) & SHMBUS_MSG_TEXT;
+  w->client_start = sbi_get64(body + 16);
+  w->client_ns = sbi_get32(body + 24);
+  /* Marked busy while the slot is still ours (TAKEN with our pid): from here on a client learns of our death. */
+  rpc_set_busy(&w->server->svc, w->entry, w->req.client_id, w->req.id);
+  w->valid = 1;
+}
+
 static int rpc_read_request(void* ctx, const uint8_t* body, uint32_t len, uint32_t flags) {
   rpc_worker* w = SBI_CAST(rpc_worker*, ctx);
   uint32_t n;
@@ -591,17 +622,7 @@ static int rpc_read_request(void* ctx, const uint8_t* body, uint32_t len, uint32
   if (n > w->server->max_payload) return SHMBUS_OK;
   memcpy(w->req_buf, body + RPC_REQ_HEADER, n);
   w->req_buf[n] = 0; /* convenience for text handlers; not part of size */
-  w->req.data = w->req_buf;
-  w->req.size = n;
-  w->req.client_id = sbi_get32(body + 0);
-  w->req.id = sbi_get32(body + 4);
-  w->req.client_pid = sbi_get32(body + 8);
-  w->req.flags = sbi_get32(body + 12) & SHMBUS_MSG_TEXT;
-  w->client_start = sbi_get64(body + 16);
-  w->client_ns = sbi_get32(body + 24);
-  /* Marked busy while the slot is still ours (TAKEN with our pid): from here on a client learns of our death. */
-  rpc_set_busy(&w->server->svc, w->entry, w->req.client_id, w->req.id);
-  w->valid = 1;
+  rpc_accept_request(w, body, len, w->req_buf);
   return SHMBUS_OK;
 }
 
@@ -699,6 +720,70 @@ int shmbus_rpc_reply_error(shmbus_rpc_reply* reply, const char* message) {
   return SHMBUS_EREMOTE;
 }
 
+int shmbus_rpc_reply_loan(shmbus_rpc_reply* reply, size_t size, void** data) {
+  rpc_worker* w;
+  rpc_responder* r;
+  shmbus_rpc_server* s;
+  if (reply == NULL || data == NULL || reply->internal_ == NULL) {
+    return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_reply_loan: call it with the reply of a handler in progress");
+  }
+  w = SBI_CAST(rpc_worker*, reply->internal_);
+  s = w->server;
+  *data = NULL;
+  if (w->loan_open) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_reply_loan: this request already has a loan");
+  r = rpc_responder_for(w, w->req.client_id);
+  if (r == NULL) return sbi_fail(SHMBUS_ECLOSED, "rpc \"%s\": the client of this request is gone", s->name);
+  if (r->ring.slot_size < RPC_RES_HEADER || size > r->ring.slot_size - RPC_RES_HEADER) {
+    w->loan_too_large = 1;
+    return sbi_fail(SHMBUS_EMESSAGE_TOO_LARGE,
+                    "rpc \"%s\": a %zu-byte response loan is larger than the client's response slots (%u bytes)",
+                    s->name, size, r->ring.slot_size - RPC_RES_HEADER);
+  }
+  for (;;) {
+    uint32_t seen = sbi_ring_releases(&r->ring);
+    int rc = sbi_ring_try_claim(&r->ring, &w->loan.slot, &w->loan.seq);
+    if (rc == SHMBUS_OK) break;
+    if (rc != SHMBUS_EAGAIN) {
+      rpc_evict(r); /* ended by its client (or corrupt): that client cannot be answered */
+      return sbi_fail(SHMBUS_ECLOSED, "rpc \"%s\": the client of this request is gone", s->name);
+    }
+    /* Process-local stop flag (seq_cst load; set by shmbus_rpc_server_stop). */
+    if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST) ||
+        !sbi_holder_alive(w->req.client_pid, w->client_start, w->client_ns)) {
+      rpc_evict(r);
+      return sbi_fail(SHMBUS_ECLOSED, "rpc \"%s\": the client of this request died (or the server stops)", s->name);
+    }
+    sbi_ring_park(&r->ring, 0, seen, sbi_deadline(s->svc.liveness_ms));
+  }
+  w->loan.body = w->loan.slot + SBI_Q_SLOT_HEADER;
+  w->loan_to = r;
+  w->loan_size = size;
+  w->loan_open = 1;
+  *data = w->loan.body + RPC_RES_HEADER;
+  return SHMBUS_OK;
+}
+
+/* Ends the handler's response loan: commits it as the answer (1), or gives it back (0: answer otherwise). */
+static int rpc_end_loan(rpc_worker* w, int rc, const shmbus_rpc_reply* reply) {
+  uint8_t* body = w->loan.body;
+  if (!w->loan_open) return 0;
+  w->loan_open = 0;
+  if (rc != SHMBUS_OK || reply->data != body + RPC_RES_HEADER || reply->size > w->loan_size) {
+    sbi_ring_give_back(&w->loan_to->ring, w->loan.slot, w->loan.seq);
+    return 0;
+  }
+  sbi_put32(body + 0, w->req.id);
+  sbi_put32(body + 4, RPC_STATUS_OK);
+  sbi_put32(body + 8, reply->flags & SHMBUS_MSG_TEXT);
+  sbi_put32(body + 12, 0);
+  if (sbi_ring_commit_held(&w->loan_to->ring, w->loan.slot, w->loan.seq, RPC_RES_HEADER + (uint32_t)reply->size, 0) !=
+      SHMBUS_OK) {
+    rpc_evict(w->loan_to); /* its client ended the queue: dropped, as a copied reply would be */
+    sbi_clear_error();
+  }
+  return 1;
+}
+
 /* Runs the handler on the request in hand and answers it. */
 static void rpc_handle(rpc_worker* w) {
   shmbus_rpc_server* s = w->server;
@@ -707,10 +792,22 @@ static void rpc_handle(rpc_worker* w) {
   memset(&reply, 0, sizeof reply);
   reply.buf = w->rep_buf;
   reply.cap = s->max_payload;
+  reply.internal_ = w;
+  w->loan_open = 0;
+  w->loan_too_large = 0;
   /* Statistics of this process (relaxed RMWs: several workers count at once). */
   __atomic_fetch_add(&s->in_flight, 1, __ATOMIC_RELAXED);
   rc = s->handler(s->ctx, &w->req, &reply);
   __atomic_fetch_add(&s->served, 1, __ATOMIC_RELAXED);
+  if (rpc_end_loan(w, rc, &reply)) {
+    __atomic_fetch_sub(&s->in_flight, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  if (rc == SHMBUS_EMESSAGE_TOO_LARGE && w->loan_too_large) {
+    rpc_respond(w, RPC_STATUS_TOO_LARGE, NULL, 0, 0);
+    __atomic_fetch_sub(&s->in_flight, 1, __ATOMIC_RELAXED);
+    return;
+  }
   if (rc == SHMBUS_OK && reply.data == NULL && reply.size > 0) {
     rc = shmbus_rpc_reply_error(&reply, "the handler set a reply size without reply data");
   }
@@ -738,7 +835,20 @@ static void* rpc_work(void* arg) {
   uint32_t i;
   /* Process-local stop flag (seq_cst load), also checked by the ring read between its sleeps. */
   while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
-    int rc = sbi_ring_read(&s->svc.ring, UINT32_MAX, NULL, rpc_read_request, w, RPC_WORKER_SLICE_MS, &s->stop);
+    int rc;
+    if (s->zero_copy) {
+      /* The request stays in its slot (TAKEN by us) while the handler runs; freed once it is answered. */
+      rc = sbi_ring_take_slot(&s->svc.ring, RPC_WORKER_SLICE_MS, &s->stop, &w->req_slot);
+      w->valid = 0;
+      if (rc == SHMBUS_OK) {
+        w->req_held = 1;
+        if (w->req_slot.length >= RPC_REQ_HEADER) {
+          rpc_accept_request(w, w->req_slot.body, w->req_slot.length, w->req_slot.body + RPC_REQ_HEADER);
+        }
+      }
+    } else {
+      rc = sbi_ring_read(&s->svc.ring, UINT32_MAX, NULL, rpc_read_request, w, RPC_WORKER_SLICE_MS, &s->stop);
+    }
     if (rc == SHMBUS_ETIMEDOUT || rc == SHMBUS_ESHM_CORRUPT) continue; /* the bad slot was freed */
     if (rc == SHMBUS_EABORTED) break; /* stopped */
     if (rc != SHMBUS_OK) {
@@ -747,8 +857,13 @@ static void* rpc_work(void* arg) {
       rpc_free_entry(&s->svc, w->entry);
       break;
     }
+    if (w->valid) rpc_handle(w);
+    if (w->req_held) {
+      /* The answer is in the client's queue (or was dropped): the request's slot is done with. */
+      w->req_held = 0;
+      (void)sbi_ring_free_held(&s->svc.ring, w->req_slot.slot, w->req_slot.seq);
+    }
     if (!w->valid) continue;
-    rpc_handle(w);
     /* Only now: the response is in the client's queue (or was dropped), so a death before this point is seen by
        the client as "busy with a dead holder" and fails its request instead of leaving it waiting. */
     rpc_set_idle(&s->svc, w->entry);
@@ -851,7 +966,16 @@ struct shmbus_rpc_client {
   uint32_t next_id;
   uint32_t max_message_size, slots, liveness_ms, spin_us;
   unsigned mode;
+  sbi_held view;  /* the response slot a zero-copy response holds (view_open) */
+  int view_open;
 };
+
+/* Frees the slot of the zero-copy response this client holds, if any. */
+static void rpc_drop_view(shmbus_rpc_client* c) {
+  if (!c->view_open) return;
+  c->view_open = 0;
+  if (c->rseg != NULL) (void)sbi_ring_free_held(&c->responses, c->view.slot, c->view.seq);
+}
 
 int shmbus_rpc_connect_ex(const char* name, const shmbus_rpc_connect_options* opts, shmbus_rpc_client** out) {
   shmbus_rpc_connect_options o;
@@ -903,6 +1027,7 @@ static int rpc_no_server(const char* name, const char* why) {
 }
 
 static void rpc_drop_responses(shmbus_rpc_client* c, int unlink) {
+  rpc_drop_view(c);
   if (c->rseg == NULL) return;
   sbi_ring_end(&c->responses);
   if (unlink) (void)shmbus_segment_unlink(c->rseg->name);
@@ -997,68 +1122,52 @@ typedef struct rpc_response_in {
   void* buf;
   size_t cap;
   size_t len;
+  int view;          /* keep an OK response in its slot (c->view) instead of copying it */
+  const uint8_t* data;
   char error[512];
 } rpc_response_in;
 
-static int rpc_read_response(void* ctx, const uint8_t* body, uint32_t len, uint32_t flags) {
-  rpc_response_in* in = SBI_CAST(rpc_response_in*, ctx);
+/* Reads one taken response: ours (matched) or one of an earlier timed-out id. 1 when its slot is kept as a view. */
+static int rpc_read_response(rpc_response_in* in, const sbi_held* h) {
+  const uint8_t* body = h->body;
   size_t n;
-  (void)flags;
-  if (len < RPC_RES_HEADER || sbi_get32(body) != in->id) return SHMBUS_OK; /* not ours: an earlier timed-out id */
+  if (h->length < RPC_RES_HEADER || sbi_get32(body) != in->id) return 0; /* not ours: an earlier timed-out id */
   in->matched = 1;
   in->status = sbi_get32(body + 4);
   in->flags = sbi_get32(body + 8) & SHMBUS_MSG_TEXT;
-  n = len - RPC_RES_HEADER;
+  n = h->length - RPC_RES_HEADER;
   in->len = n;
   if (in->status == RPC_STATUS_ERROR) {
     rpc_error_message(body + RPC_RES_HEADER, n, in->error, sizeof in->error);
     if (in->cap > 0) memcpy(in->buf, body + RPC_RES_HEADER, n < in->cap ? n : in->cap);
+  } else if (in->status == RPC_STATUS_OK && in->view) {
+    in->data = body + RPC_RES_HEADER;
+    return 1;
   } else if (in->status == RPC_STATUS_OK && n <= in->cap && n > 0) {
     memcpy(in->buf, body + RPC_RES_HEADER, n);
   }
-  return SHMBUS_OK;
+  return 0;
 }
 
-int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, void* resp_buf,
-                          size_t cap, size_t* resp_len, uint32_t* resp_flags, int64_t timeout_ms) {
-  rpc_request_out out;
-  rpc_response_in in;
-  int64_t deadline, next_check;
-  int rc;
-  if (c == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request: the client is NULL");
-  if (req == NULL && len > 0) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request: req is NULL");
-  if (resp_buf == NULL && cap > 0) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request: resp_buf is NULL");
-  if ((flags & ~SHMBUS_MSG_TEXT) != 0) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request: unknown flags");
-  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request: timeout_ms must be -1 or >= 0");
-  deadline = sbi_deadline(timeout_ms);
-  if ((rc = rpc_connect_now(c)) != SHMBUS_OK) return rc;
-  if (len > c->svc.ring.slot_size - RPC_REQ_HEADER) {
-    return sbi_fail(SHMBUS_EMESSAGE_TOO_LARGE,
-                    "request to rpc \"%s\": a %zu-byte request is larger than the service's max_message_size %u",
-                    c->name, len, c->svc.ring.slot_size - RPC_REQ_HEADER);
-  }
-  out.c = c;
-  out.id = ++c->next_id;
-  out.flags = flags;
-  out.data = req;
-  out.size = len;
-  rc = sbi_ring_write(&c->svc.ring, rpc_write_request, &out, 0, timeout_ms < 0 ? -1 : sbi_left_ms(deadline));
-  if (rc == SHMBUS_ETIMEDOUT) {
-    return sbi_fail(SHMBUS_ETIMEDOUT, "request to rpc \"%s\" timed out after %lld ms (the request queue stayed full)",
-                    c->name, (long long)timeout_ms);
-  }
-  if (rc != SHMBUS_OK) return rc;
-  memset(&in, 0, sizeof in);
-  in.id = out.id;
-  in.buf = resp_buf;
-  in.cap = cap;
-  next_check = sbi_os_now_ns() + (int64_t)c->liveness_ms * 1000000;
+/* Waits for the response to request in->id (sent already): 0 with `in` filled, or an error. */
+static int rpc_await(shmbus_rpc_client* c, rpc_response_in* in, int64_t deadline, int64_t timeout_ms) {
+  int64_t next_check = sbi_os_now_ns() + (int64_t)c->liveness_ms * 1000000;
   for (;;) {
     uint32_t seen = sbi_ring_commits(&c->responses);
     int64_t now, wake;
-    rc = sbi_ring_try_take(&c->responses, UINT32_MAX, NULL, rpc_read_response, &in);
-    if (rc == SHMBUS_OK && in.matched) break;
-    if (rc == SHMBUS_OK || rc == SHMBUS_ESHM_CORRUPT) continue;
+    sbi_held h;
+    int rc = sbi_ring_try_take_slot(&c->responses, UINT32_MAX, NULL, &h);
+    if (rc == SHMBUS_OK) {
+      if (rpc_read_response(in, &h)) {
+        c->view = h;
+        c->view_open = 1;
+      } else {
+        (void)sbi_ring_free_held(&c->responses, h.slot, h.seq);
+      }
+      if (in->matched) return SHMBUS_OK;
+      continue;
+    }
+    if (rc == SHMBUS_ESHM_CORRUPT) continue;
     if (rc != SHMBUS_EAGAIN) return rc;
     now = sbi_os_now_ns();
     if (now >= next_check) {
@@ -1072,7 +1181,7 @@ int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uin
         rpc_drop_responses(c, 0);
         return rpc_no_server(c->name, "this client's response queue was removed, so no response can reach it");
       }
-      pid = rpc_dead_worker_holding(&c->svc, c->client_id, out.id);
+      pid = rpc_dead_worker_holding(&c->svc, c->client_id, in->id);
       if (pid != 0) {
         return sbi_fail(SHMBUS_ENO_SERVER, "rpc \"%s\": the server process %u died while handling the request",
                         c->name, pid);
@@ -1087,25 +1196,196 @@ int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uin
     wake = deadline < next_check ? deadline : next_check;
     sbi_ring_park(&c->responses, 1, seen, wake);
   }
-  if (resp_flags != NULL) *resp_flags = in.flags;
-  if (in.status == RPC_STATUS_OK) {
-    if (resp_len != NULL) *resp_len = in.len;
-    if (in.len > cap) {
-      return sbi_fail(SHMBUS_EMESSAGE_TOO_LARGE,
-                      "rpc \"%s\": the %zu-byte response is larger than the %zu-byte buffer (the response is dropped)",
-                      c->name, in.len, cap);
-    }
-    return SHMBUS_OK;
+}
+
+/* The result of a matched response that is not OK (or a copy that did not fit): the error to return. */
+static int rpc_response_error(shmbus_rpc_client* c, const rpc_response_in* in) {
+  if (in->status == RPC_STATUS_OK) {
+    return sbi_fail(SHMBUS_EMESSAGE_TOO_LARGE,
+                    "rpc \"%s\": the %zu-byte response is larger than the %zu-byte buffer (the response is dropped)",
+                    c->name, in->len, in->cap);
   }
-  if (in.status == RPC_STATUS_TOO_LARGE) {
+  if (in->status == RPC_STATUS_TOO_LARGE) {
     return sbi_fail(SHMBUS_EMESSAGE_TOO_LARGE,
                     "rpc \"%s\": the response did not fit this client's response slots; connect with a larger "
                     "max_message_size",
                     c->name);
   }
-  /* ERROR: the handler's message; the JSON body ({"name","message","code"?}) is in resp_buf as far as it fits. */
-  if (resp_len != NULL) *resp_len = in.len < cap ? in.len : cap;
-  return sbi_fail(SHMBUS_EREMOTE, "%s", in.error);
+  /* ERROR: the handler's message; the JSON body ({"name","message","code"?}) is in the buffer as far as it fits. */
+  return sbi_fail(SHMBUS_EREMOTE, "%s", in->error);
+}
+
+/* Checks shared by the request functions; connects. */
+static int rpc_request_start(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, int64_t timeout_ms,
+                             const char* what) {
+  int rc;
+  if (c == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: the client is NULL", what);
+  if (req == NULL && len > 0) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: req is NULL", what);
+  if ((flags & ~SHMBUS_MSG_TEXT) != 0) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: unknown flags", what);
+  if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: timeout_ms must be -1 or >= 0", what);
+  rpc_drop_view(c);
+  if ((rc = rpc_connect_now(c)) != SHMBUS_OK) return rc;
+  if (len > c->svc.ring.slot_size - RPC_REQ_HEADER) {
+    return sbi_fail(SHMBUS_EMESSAGE_TOO_LARGE,
+                    "request to rpc \"%s\": a %zu-byte request is larger than the service's max_message_size %u",
+                    c->name, len, c->svc.ring.slot_size - RPC_REQ_HEADER);
+  }
+  return SHMBUS_OK;
+}
+
+/* Sends a copied request; *id gets its id. */
+static int rpc_send(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, int64_t deadline,
+                    int64_t timeout_ms, uint32_t* id) {
+  rpc_request_out out;
+  int rc;
+  out.c = c;
+  out.id = ++c->next_id;
+  out.flags = flags;
+  out.data = req;
+  out.size = len;
+  *id = out.id;
+  rc = sbi_ring_write(&c->svc.ring, rpc_write_request, &out, 0, timeout_ms < 0 ? -1 : sbi_left_ms(deadline));
+  if (rc == SHMBUS_ETIMEDOUT) {
+    return sbi_fail(SHMBUS_ETIMEDOUT, "request to rpc \"%s\" timed out after %lld ms (the request queue stayed full)",
+                    c->name, (long long)timeout_ms);
+  }
+  return rc;
+}
+
+int shmbus_rpc_request_ex(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, void* resp_buf,
+                          size_t cap, size_t* resp_len, uint32_t* resp_flags, int64_t timeout_ms) {
+  rpc_response_in in;
+  int64_t deadline = sbi_deadline(timeout_ms);
+  int rc;
+  if (c != NULL && resp_buf == NULL && cap > 0) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request: resp_buf is NULL");
+  if ((rc = rpc_request_start(c, req, len, flags, timeout_ms, "shmbus_rpc_request")) != SHMBUS_OK) return rc;
+  memset(&in, 0, sizeof in);
+  if ((rc = rpc_send(c, req, len, flags, deadline, timeout_ms, &in.id)) != SHMBUS_OK) return rc;
+  in.buf = resp_buf;
+  in.cap = cap;
+  if ((rc = rpc_await(c, &in, deadline, timeout_ms)) != SHMBUS_OK) return rc;
+  if (resp_flags != NULL) *resp_flags = in.flags;
+  if (in.status == RPC_STATUS_OK) {
+    if (resp_len != NULL) *resp_len = in.len;
+    if (in.len > cap) return rpc_response_error(c, &in);
+    return SHMBUS_OK;
+  }
+  if (in.status == RPC_STATUS_ERROR && resp_len != NULL) *resp_len = in.len < cap ? in.len : cap;
+  return rpc_response_error(c, &in);
+}
+
+/* Waits for request `id`'s response as a view into *resp. */
+static int rpc_await_view(shmbus_rpc_client* c, uint32_t id, shmbus_rpc_view* resp, int64_t deadline,
+                          int64_t timeout_ms) {
+  rpc_response_in in;
+  int rc;
+  memset(&in, 0, sizeof in);
+  in.id = id;
+  in.view = 1;
+  if ((rc = rpc_await(c, &in, deadline, timeout_ms)) != SHMBUS_OK) return rc;
+  if (in.status != RPC_STATUS_OK) return rpc_response_error(c, &in);
+  resp->data = in.data;
+  resp->size = in.len;
+  resp->flags = in.flags;
+  return SHMBUS_OK;
+}
+
+int shmbus_rpc_request_view(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, shmbus_rpc_view* resp,
+                            int64_t timeout_ms) {
+  int64_t deadline = sbi_deadline(timeout_ms);
+  uint32_t id = 0;
+  int rc;
+  if (resp == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request_view: resp is NULL");
+  memset(resp, 0, sizeof *resp);
+  if ((rc = rpc_request_start(c, req, len, flags, timeout_ms, "shmbus_rpc_request_view")) != SHMBUS_OK) return rc;
+  if ((rc = rpc_send(c, req, len, flags, deadline, timeout_ms, &id)) != SHMBUS_OK) return rc;
+  return rpc_await_view(c, id, resp, deadline, timeout_ms);
+}
+
+int shmbus_rpc_request_loan(shmbus_rpc_client* c, size_t size, int64_t timeout_ms, shmbus_rpc_loan* loan) {
+  sbi_held h;
+  int rc;
+  if (loan == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request_loan: loan is NULL");
+  loan->open_ = 0;
+  if ((rc = rpc_request_start(c, "", size, 0, timeout_ms, "shmbus_rpc_request_loan")) != SHMBUS_OK) return rc;
+  rc = sbi_ring_claim(&c->svc.ring, timeout_ms, &h);
+  if (rc != SHMBUS_OK) return rc;
+  loan->data = h.body + RPC_REQ_HEADER;
+  loan->size = size;
+  loan->slot_ = h.slot;
+  loan->seq_ = h.seq;
+  loan->open_ = 1;
+  return SHMBUS_OK;
+}
+
+/* The loan's slot once it is checked to lie in this client's request ring (the struct is caller memory). */
+static int rpc_loan_slot(shmbus_rpc_client* c, const shmbus_rpc_loan* loan, const char* what, uint8_t** out) {
+  const sbi_ring* r = &c->svc.ring;
+  const uint8_t* first;
+  uint64_t at;
+  if (!loan->open_) return sbi_fail(SHMBUS_ECLOSED, "%s: the loan was already committed or aborted", what);
+  if (c->svc.seg == NULL) return sbi_fail(SHMBUS_ECLOSED, "%s: the service was closed since the loan", what);
+  first = r->base + SBI_Q_SLOTS;
+  at = (uint64_t)((const uint8_t*)loan->slot_ - first);
+  if ((const uint8_t*)loan->slot_ < first || at % r->stride != 0 || at / r->stride >= r->slots) {
+    return sbi_fail(SHMBUS_EINVAL_ARG, "%s: the loan does not belong to this client's service", what);
+  }
+  *out = r->base + SBI_Q_SLOTS + at;
+  return SHMBUS_OK;
+}
+
+int shmbus_rpc_request_abort(shmbus_rpc_client* c, shmbus_rpc_loan* loan) {
+  uint8_t* slot = NULL;
+  int rc;
+  if (c == NULL || loan == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request_abort: NULL argument");
+  if ((rc = rpc_loan_slot(c, loan, "shmbus_rpc_request_abort", &slot)) != SHMBUS_OK) return rc;
+  loan->open_ = 0;
+  sbi_ring_give_back(&c->svc.ring, slot, loan->seq_);
+  return SHMBUS_OK;
+}
+
+int shmbus_rpc_request_commit(shmbus_rpc_client* c, shmbus_rpc_loan* loan, size_t size, uint32_t flags,
+                              shmbus_rpc_view* resp, int64_t timeout_ms) {
+  int64_t deadline = sbi_deadline(timeout_ms);
+  const sbi_identity* me = sbi_self();
+  uint8_t* slot = NULL;
+  uint8_t* body;
+  uint32_t id;
+  int rc;
+  if (c == NULL || loan == NULL || resp == NULL) {
+    return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_request_commit: NULL argument");
+  }
+  memset(resp, 0, sizeof *resp);
+  if ((rc = rpc_loan_slot(c, loan, "shmbus_rpc_request_commit", &slot)) != SHMBUS_OK) return rc;
+  loan->open_ = 0;
+  if (size > loan->size || (flags & ~SHMBUS_MSG_TEXT) != 0 || timeout_ms < -1) {
+    sbi_ring_give_back(&c->svc.ring, slot, loan->seq_);
+    return sbi_fail(SHMBUS_EINVAL_ARG,
+                    "shmbus_rpc_request_commit: size %zu above the %zu bytes loaned, unknown flags or a bad timeout "
+                    "(the loan was aborted)",
+                    size, loan->size);
+  }
+  rpc_drop_view(c);
+  id = ++c->next_id;
+  body = slot + SBI_Q_SLOT_HEADER;
+  sbi_put32(body + 0, c->client_id);
+  sbi_put32(body + 4, id);
+  sbi_put32(body + 8, me->pid);
+  sbi_put32(body + 12, flags);
+  sbi_put64(body + 16, me->start);
+  sbi_put32(body + 24, me->ns);
+  sbi_put32(body + 28, 0);
+  rc = sbi_ring_commit_held(&c->svc.ring, slot, loan->seq_, RPC_REQ_HEADER + (uint32_t)size, 0);
+  if (rc != SHMBUS_OK) return rc;
+  return rpc_await_view(c, id, resp, deadline, timeout_ms);
+}
+
+int shmbus_rpc_view_release(shmbus_rpc_client* c, shmbus_rpc_view* resp) {
+  if (c == NULL || resp == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_rpc_view_release: NULL argument");
+  if (c->view_open && resp->data == c->view.body + RPC_RES_HEADER) rpc_drop_view(c);
+  resp->data = NULL;
+  resp->size = 0;
+  return SHMBUS_OK;
 }
 
 int shmbus_rpc_request(shmbus_rpc_client* c, const void* req, size_t len, void* resp_buf, size_t cap,

@@ -358,8 +358,86 @@ static void last_server_out_removes_dead_clients_queues(void) {
   CHECK(response_queues(n) == 0);
 }
 
+/* Zero-copy handler: bytes answered inverted in a response loan; "big" loans more than the client takes;
+   "twice" checks that a second loan is refused; "elsewhere" loans, then answers from its own buffer. */
+static int zc_handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply) {
+  uint8_t* out = NULL;
+  (void)ctx;
+  if ((req->flags & SHMBUS_MSG_TEXT) && req->size == 3 && memcmp(req->data, "big", 3) == 0) {
+    return shmbus_rpc_reply_loan(reply, 1u << 20, (void**)&out); /* SHMBUS_EMESSAGE_TOO_LARGE, returned as is */
+  }
+  int rc = shmbus_rpc_reply_loan(reply, req->size, (void**)&out);
+  if (rc != 0) return rc;
+  if ((req->flags & SHMBUS_MSG_TEXT) && req->size == 5 && memcmp(req->data, "twice", 5) == 0) {
+    void* again = NULL;
+    rc = shmbus_rpc_reply_loan(reply, 1, &again);
+    return shmbus_rpc_reply_error(reply, rc == SHMBUS_EINVAL_ARG ? "second loan refused" : "second loan allowed");
+  }
+  if ((req->flags & SHMBUS_MSG_TEXT) && req->size == 9 && memcmp(req->data, "elsewhere", 9) == 0) {
+    reply->data = "other";
+    reply->size = 5;
+    return 0;
+  }
+  for (size_t i = 0; i < req->size; i++) out[i] = (uint8_t)(255 - ((const uint8_t*)req->data)[i]);
+  reply->data = out;
+  reply->size = req->size;
+  return 0;
+}
+
+static void zero_copy_requests_and_responses(void) {
+  const char* n = fresh("rpc-zc");
+  shmbus_rpc_serve_options o;
+  shmbus_rpc_connect_options co;
+  shmbus_rpc_server* srv = NULL;
+  shmbus_rpc_client* c = NULL;
+  shmbus_rpc_loan loan;
+  shmbus_rpc_view v;
+  char buf[64];
+  size_t len = 0;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.workers = 2;
+  o.max_message_size = 4096;
+  o.zero_copy = 1;
+  CHECK_OK(shmbus_rpc_serve(n, zc_handler, NULL, &o, &srv));
+  CHECK_OK(shmbus_rpc_server_start(srv));
+  memset(&co, 0, sizeof co);
+  co.struct_size = sizeof co;
+  co.max_message_size = 4096;
+  CHECK_OK(shmbus_rpc_connect_ex(n, &co, &c));
+  for (int k = 0; k < 20; k++) {
+    CHECK_OK(shmbus_rpc_request_loan(c, 100, 1000, &loan));
+    for (int i = 0; i < 100; i++) ((uint8_t*)loan.data)[i] = (uint8_t)(i + k);
+    CHECK_OK(shmbus_rpc_request_commit(c, &loan, 100, 0, &v, 5000));
+    CHECK(v.size == 100);
+    for (int i = 0; i < 100; i++) CHECK(((const uint8_t*)v.data)[i] == (uint8_t)(255 - (uint8_t)(i + k)));
+    if (k % 2 == 0) CHECK_OK(shmbus_rpc_view_release(c, &v)); /* else: the next request releases it */
+  }
+  CHECK(shmbus_rpc_request_commit(c, &loan, 100, 0, &v, 5000) == SHMBUS_ECLOSED); /* committed twice */
+  CHECK_OK(shmbus_rpc_request_view(c, "\x01\x02", 2, 0, &v, 5000));
+  CHECK(v.size == 2 && ((const uint8_t*)v.data)[0] == 254 && ((const uint8_t*)v.data)[1] == 253);
+  CHECK_OK(shmbus_rpc_view_release(c, &v));
+  CHECK_OK(shmbus_rpc_view_release(c, &v)); /* idempotent */
+  CHECK(shmbus_rpc_request_ex(c, "big", 3, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000) == SHMBUS_EMESSAGE_TOO_LARGE);
+  CHECK(shmbus_rpc_request_ex(c, "twice", 5, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000) == SHMBUS_EREMOTE);
+  CHECK(strstr(shmbus_last_error_message(), "second loan refused") != NULL);
+  CHECK_OK(shmbus_rpc_request_ex(c, "elsewhere", 9, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000));
+  CHECK(len == 5 && memcmp(buf, "other", 5) == 0);
+  CHECK(shmbus_rpc_request_loan(c, 4097, 0, &loan) == SHMBUS_EMESSAGE_TOO_LARGE);
+  CHECK_OK(shmbus_rpc_request_loan(c, 4, 0, &loan));
+  CHECK_OK(shmbus_rpc_request_abort(c, &loan));
+  CHECK(shmbus_rpc_request_abort(c, &loan) == SHMBUS_ECLOSED);
+  CHECK(shmbus_rpc_request_commit(c, &loan, 5, 0, &v, 0) == SHMBUS_ECLOSED);
+  /* Still serving after all that: a plain request. */
+  CHECK_OK(shmbus_rpc_request(c, "\x10", 1, buf, sizeof buf, &len, 5000));
+  CHECK(len == 1 && (uint8_t)buf[0] == 0xef);
+  shmbus_rpc_client_close(c);
+  shmbus_rpc_server_close(srv);
+}
+
 int main(void) {
   RUN(echo_text_and_remote_error);
+  RUN(zero_copy_requests_and_responses);
   RUN(no_server_fails_at_once);
   RUN(concurrent_clients_on_two_server_processes);
   RUN(killed_server_is_no_server_not_a_timeout);

@@ -49,8 +49,6 @@ export const EMPTY: unique symbol = Symbol('empty');
 export const END: unique symbol = Symbol('end of stream');
 /** Returned by QueueRing#read when its deadline passed. @internal */
 export const TIMED_OUT: unique symbol = Symbol('timed-out');
-/** #copyOut's result when our FREE found the slot recovered under us: the copy is void, take the next ticket. */
-const RECOVERED: unique symbol = Symbol('recovered');
 
 /** The low 32 bits of a (seq, pid) pair as a u64 (pid 0): the value every FREE / COMMITTED pair has. */
 function pair0(seq: number): bigint {
@@ -187,13 +185,13 @@ export class QueueRing implements ParkableRing {
    * @throws ERR_CLOSED after end(), ERR_MESSAGE_TOO_LARGE (from the writer)
    */
   tryWrite(writer: BodyWriter, flags: number): boolean {
-    const w = this.#words;
     for (;;) {
       const slot = this.#claim();
       if (slot === FULL) return false;
       if (slot === CLOSED) throw this.#closedError();
       const si = this.#claimedSi;
       const seq = this.#claimedSeq;
+      const held = this.#claimedPair;
       const slotOffset = this.#first + slot * this.#stride;
       let length: number;
       try {
@@ -202,33 +200,91 @@ export class QueueRing implements ParkableRing {
         this.#giveBack(si, seq);
         throw e;
       }
-      // SYNC QUEUE-CLOSE-CHECK (seq_cst load after the claim CAS): an end() ordered before our claim makes us give
-      // the slot back, so no message is committed after a receiver has already seen the end of the stream.
-      if (Atomics.load(w, this.#closed) !== 0) {
-        this.#giveBack(si, seq);
-        throw this.#closedError();
-      }
-      // SYNC QUEUE-HELD-CHECK (seq_cst load of the low half): still ours? If a peer recovered the slot while we wrote
-      // (a wrong verdict), its next owner's length and flags must not be overwritten: leave it alone, send again.
-      if (Atomics.load(w, si) !== seq) {
-        this.counters.resent++;
-        continue;
-      }
-      w[(slotOffset + QUEUE_SLOT_LENGTH_OFFSET) >> 2] = length;
-      w[(slotOffset + QUEUE_SLOT_FLAGS_OFFSET) >> 2] = flags;
-      const held = this.#claimedPair;
-      // SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
-      // (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (we were judged dead).
-      if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(seq + 1)) === held) {
-        this.counters.sent++;
-        // SYNC QUEUE-COMMITS (seq_cst RMW): bumps the consumers' futex word; pairs with the load before a sleep.
-        const old = Atomics.add(w, this.#commits, 1);
-        // SYNC PARK (seq_cst load of the sleepers word, §3 counter rule): wake consumers only if one announced.
-        wakeCounter(w, this.#consumerSleepers, this.#commits, old);
-        return true;
-      }
+      if (this.#commit(si, seq, held, slotOffset, length, flags)) return true;
       this.counters.resent++;
     }
+  }
+
+  /**
+   * Claims a slot for a zero-copy send (a loan): fills {@link held} (the slot, its body offset, the pair we hold)
+   * and returns true, or false when the ring is full. The slot stays WRITING (our pid) until
+   * {@link commitHeld} or {@link abortHeld}; if this process dies first, RECOVER frees it (counted abandoned).
+   * @throws ERR_CLOSED after end()
+   */
+  tryClaim(): boolean {
+    const slot = this.#claim();
+    if (slot === FULL) return false;
+    if (slot === CLOSED) throw this.#closedError();
+    this.#hold(slot, this.#claimedSi, this.#claimedSeq, this.#claimedPair, 0, 0);
+    return true;
+  }
+
+  /**
+   * Commits a slot claimed by {@link tryClaim} with `length` body bytes. True when sent; false when the slot was
+   * recovered under us (a wrong verdict of death: the loan's bytes may belong to the next owner now, nothing was
+   * sent). @throws ERR_CLOSED when the stream ended meanwhile (the slot is given back)
+   */
+  commitHeld(si: number, seq: number, pair: bigint, length: number, flags: number): boolean {
+    const slotOffset = ((si << 2) - QUEUE_SLOT_SEQ_OFFSET) | 0;
+    return this.#commit(si, seq, pair, slotOffset, length, flags);
+  }
+
+  /** Gives back a slot held by a loan (WRITING) or a view (TAKEN) without sending or consuming it. */
+  abortHeld(si: number, seq: number): void {
+    this.#giveBack(si, seq);
+  }
+
+  /**
+   * Frees a slot taken by {@link tryTakeSlot} (the view is done). True when freed; false when it had been recovered
+   * under us (its recoverer counted it lost; the bytes read through the view may have been overwritten).
+   */
+  freeHeld(si: number, seq: number, pair: bigint): boolean {
+    return this.#free(si, seq, pair);
+  }
+
+  /** True while this process still holds the slot (its pair is the one we wrote). */
+  holds(si: number, pair: bigint): boolean {
+    // SYNC QUEUE-HELD-CHECK (seq_cst 64-bit load of the pair): a check only; the CAS that ends the hold decides.
+    return Atomics.load(this.#words64, si >> 1) === pair;
+  }
+
+  /** The slot last claimed by tryClaim or taken by tryTakeSlot (reused: copy what you keep). */
+  readonly held = { slot: 0, si: 0, seq: 0, pair: 0n, offset: 0, length: 0, flags: 0 };
+
+  #hold(slot: number, si: number, seq: number, pair: bigint, length: number, flags: number): void {
+    const h = this.held;
+    h.slot = slot;
+    h.si = si;
+    h.seq = seq;
+    h.pair = pair;
+    h.offset = this.#first + slot * this.#stride + QUEUE_SLOT_HEADER_SIZE;
+    h.length = length;
+    h.flags = flags;
+  }
+
+  /** Steps 6-9 of Send for a slot we hold WRITING: close check, held check, length/flags, COMMIT, wake. */
+  #commit(si: number, seq: number, held: bigint, slotOffset: number, length: number, flags: number): boolean {
+    const w = this.#words;
+    // SYNC QUEUE-CLOSE-CHECK (seq_cst load after the claim CAS): an end() ordered before our claim makes us give
+    // the slot back, so no message is committed after a receiver has already seen the end of the stream.
+    if (Atomics.load(w, this.#closed) !== 0) {
+      this.#giveBack(si, seq);
+      throw this.#closedError();
+    }
+    // SYNC QUEUE-HELD-CHECK (seq_cst load of the low half; no BigInt): still ours? If a peer recovered the slot while
+    // we wrote (a wrong verdict), its next owner's length and flags must not be overwritten: leave it alone.
+    if (Atomics.load(w, si) !== seq) return false;
+    w[(slotOffset + QUEUE_SLOT_LENGTH_OFFSET) >> 2] = length;
+    w[(slotOffset + QUEUE_SLOT_FLAGS_OFFSET) >> 2] = flags;
+    // SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
+    // (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (we were judged dead).
+    if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(seq + 1)) !== held) return false;
+    this.counters.sent++;
+    // SYNC QUEUE-COMMITS (seq_cst RMW): bumps the consumers' futex word; pairs with the load before a sleep.
+    const old = Atomics.add(w, this.#commits, 1);
+    // SYNC PARK (seq_cst load of the sleepers word, §3 counter rule): wake consumers only if one announced.
+    wakeCounter(w, this.#consumerSleepers, this.#commits, old);
+    return true;
   }
 
   /** Returns the slot index claimed (see #claimedSi/#claimedSeq), FULL or CLOSED. */
@@ -313,8 +369,37 @@ export class QueueRing implements ParkableRing {
 
   /** Takes the next message through `reader`: its result, EMPTY, or END (ended and drained). @throws ERR_SHM_CORRUPT */
   tryTake<T>(reader: BodyReader<T>): T | typeof EMPTY | typeof END {
+    for (let i = 0; i < RETRY_LIMIT; i++) {
+      const slot = this.#take();
+      if (slot === EMPTY || slot === END) return slot;
+      const h = this.held;
+      let out: T;
+      try {
+        out = reader(this.#bytes, h.offset, h.length, h.flags);
+      } catch (e) {
+        this.#giveBack(h.si, h.seq);
+        throw e;
+      }
+      // A failed FREE means the slot was recovered under us: the copy is void, take the next ticket.
+      if (this.#free(h.si, h.seq, h.pair)) return out;
+    }
+    throw this.#corrupt('the consumer ticket never settles');
+  }
+
+  /**
+   * Takes the next message for a zero-copy read (a view): fills {@link held} (slot, body offset, length, flags,
+   * the pair we hold) and returns true, or EMPTY / END. The slot stays TAKEN (our pid) until {@link freeHeld} (or
+   * {@link abortHeld}); if this process dies first, RECOVER frees it (counted lost). @throws ERR_SHM_CORRUPT
+   */
+  tryTakeSlot(): true | typeof EMPTY | typeof END {
+    const slot = this.#take();
+    return slot === EMPTY || slot === END ? slot : true;
+  }
+
+  /** TAKE of the next committed ticket: the slot index ({@link held} filled), EMPTY or END. */
+  #take(): number | typeof EMPTY | typeof END {
     const w = this.#words;
-    // SYNC QUEUE-CLOSED (seq_cst load) before looking at the slot: pairs with QUEUE-CLOSE-CHECK in tryWrite.
+    // SYNC QUEUE-CLOSED (seq_cst load) before looking at the slot: pairs with QUEUE-CLOSE-CHECK in #commit.
     const closed = Atomics.load(w, this.#closed) !== 0;
     // SYNC QUEUE-HEAD (seq_cst load): a ticket hint; the slot's SEQ decides.
     let pos = Atomics.load(w, this.#head);
@@ -332,14 +417,19 @@ export class QueueRing implements ParkableRing {
         // SYNC QUEUE-TAKE (seq_cst 64-bit CAS): (COMMITTED, 0) -> (TAKEN, our pid); exactly one consumer wins; the
         // acquire part pairs with the release part of the producer's COMMIT CAS (the body is visible).
         if (Atomics.compareExchange(this.#words64, si >> 1, ready, mine) === ready) {
-          this.#claimedPair = mine;
           // SYNC QUEUE-HEAD (seq_cst CAS): move the hint on; failure means another consumer helped already.
           Atomics.compareExchange(w, this.#head, pos, (pos + 1) | 0);
           stampOwner(w, si, taken, this.#me);
-          const out = this.#copyOut(slot, si, taken, reader);
-          if (out !== RECOVERED) return out;
+          const off = this.#first + slot * this.#stride;
+          const length = w[(off + QUEUE_SLOT_LENGTH_OFFSET) >> 2]! >>> 0;
+          if (length > this.slotSize) {
+            this.#giveBack(si, taken);
+            throw this.#corrupt(`a slot claims ${length} bytes, more than slotSize ${this.slotSize}`);
+          }
+          this.#hold(slot, si, taken, mine, length, w[(off + QUEUE_SLOT_FLAGS_OFFSET) >> 2]!);
+          return slot;
         }
-        // SYNC QUEUE-HEAD (seq_cst load): reload the hint after a lost race (or a void copy).
+        // SYNC QUEUE-HEAD (seq_cst load): reload the hint after a lost race.
         pos = Atomics.load(w, this.#head);
       } else if (dif < 0) {
         // Ticket `pos` is not committed yet: empty, unless its producer died while writing it.
@@ -354,33 +444,18 @@ export class QueueRing implements ParkableRing {
     throw this.#corrupt('the consumer ticket never settles');
   }
 
-  #copyOut<T>(slot: number, si: number, taken: number, reader: BodyReader<T>): T | typeof RECOVERED {
-    const w = this.#words;
-    const off = this.#first + slot * this.#stride;
-    const length = w[(off + QUEUE_SLOT_LENGTH_OFFSET) >> 2]! >>> 0;
-    const flags = w[(off + QUEUE_SLOT_FLAGS_OFFSET) >> 2]!;
-    if (length > this.slotSize) {
-      this.#giveBack(si, taken);
-      throw this.#corrupt(`a slot claims ${length} bytes, more than slotSize ${this.slotSize}`);
-    }
-    let out: T;
-    try {
-      out = reader(this.#bytes, off + QUEUE_SLOT_HEADER_SIZE, length, flags);
-    } catch (e) {
-      this.#giveBack(si, taken);
-      throw e;
-    }
-    const held = this.#claimedPair;
+  /** QUEUE-FREE of a slot we took: true when freed (and producers woken), false when it was recovered under us. */
+  #free(si: number, taken: number, held: bigint): boolean {
     // SYNC QUEUE-FREE (seq_cst 64-bit CAS, release part): the copy is done; (TAKEN, us) -> (next lap's FREE, 0);
     // pairs with the next claim. Fails only if the slot was recovered (we were judged dead): the recoverer counted
-    // the message lost and a producer may be overwriting it, so the copy is void.
-    if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(this.#nextLap(taken))) !== held) return RECOVERED;
+    // the message lost and a producer may be overwriting it.
+    if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(this.#nextLap(taken))) !== held) return false;
     this.counters.received++;
     // SYNC QUEUE-RELEASES (seq_cst RMW): bumps the producers' futex word.
-    const old = Atomics.add(w, this.#releases, 1);
+    const old = Atomics.add(this.#words, this.#releases, 1);
     // SYNC PARK (seq_cst load of the producers' sleepers word, §3 counter rule).
-    wakeCounter(w, this.#producerSleepers, this.#releases, old);
-    return out;
+    wakeCounter(this.#words, this.#producerSleepers, this.#releases, old);
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -441,9 +516,10 @@ export class QueueRing implements ParkableRing {
 
   /**
    * Sleeps until the consumers' (or producers') futex word moves past `seen`, the deadline passes, or (while
-   * another process holds the blocking slot) the liveness interval elapses. Spins first.
+   * another process holds the blocking slot) the liveness interval elapses. Spins first, unless `spin` is false
+   * (the caller spun already).
    */
-  park(consumer: boolean, seen: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  park(consumer: boolean, seen: number, deadline: number, signal: AbortSignal | undefined, spin = true): Promise<void> {
     return parkRing(this, {
       words: this.#words,
       word: consumer ? this.#commits : this.#releases,
@@ -452,9 +528,31 @@ export class QueueRing implements ParkableRing {
       seen,
       deadline,
       signal,
-      spinMs: this.#spinMs,
+      spinMs: spin ? this.#spinMs : 0,
       livenessMs: this.#livenessMs,
     });
+  }
+
+  /**
+   * The spin of a waiter, synchronously: re-reads the side's futex word (commits for consumers, releases for
+   * producers) for up to the spin time; true when it moved from `seen`. Only the first waiter of this process
+   * spins (as in parkRing). The clock is first read after 128 loads: a message that follows closely costs no clock
+   * read (performance.now() allocates on Node 20).
+   */
+  #spinFor(consumer: boolean, seen: number): boolean {
+    if (this.#spinMs <= 0 || this.localSleepers[consumer ? 0 : 1] !== 0) return false;
+    const w = this.#words;
+    const word = consumer ? this.#commits : this.#releases;
+    let until = 0;
+    for (let i = 1; ; i++) {
+      // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the futex word moves.
+      if (Atomics.load(w, word) !== seen) return true;
+      if ((i & 127) === 0) {
+        const now = performance.now();
+        if (until === 0) until = now + this.#spinMs;
+        else if (now >= until) return false;
+      }
+    }
   }
 
   /** Word values used by waiters. */
@@ -515,26 +613,100 @@ export class QueueRing implements ParkableRing {
 
   /** Sends with backpressure: tries, then spins and sleeps until a slot frees up. */
   async write(writer: BodyWriter, flags: number, options: WaitOptions, what: string): Promise<void> {
-    const deadline = deadlineAfter(options.timeout);
-    for (;;) {
-      throwIfAborted(options.signal, what);
-      const seen = this.releasesSeen();
-      if (this.tryWrite(writer, flags)) return;
-      if (remaining(deadline) === 0) throw timeoutError(what, options.timeout ?? 0, this.segment.name);
-      await this.park(false, seen, deadline, options.signal);
-    }
+    await this.#producerWait(() => this.tryWrite(writer, flags), options, what);
   }
 
-  /** Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes. */
-  async read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string): Promise<T | null | typeof TIMED_OUT> {
+  /** {@link tryClaim} with backpressure: resolves once {@link held} names a claimed slot. */
+  async claim(options: WaitOptions, what: string): Promise<void> {
+    await this.#producerWait(() => this.tryClaim(), options, what);
+  }
+
+  async #producerWait(attempt: () => boolean, options: WaitOptions, what: string): Promise<void> {
+    const deadline = deadlineAfter(options.timeout);
+    const r = await this.#wait(false, () => (attempt() ? true : EMPTY), deadline, options.signal, what);
+    if (r === TIMED_OUT) throw timeoutError(what, options.timeout ?? 0, this.segment.name);
+  }
+
+  /**
+   * Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes.
+   * `spun`: the caller tried and spun already ({@link takeOrSpin}), so the first sleep comes without a spin.
+   */
+  read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<T | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTake(reader), deadline, signal, what, spun);
+  }
+
+  /** {@link tryTakeSlot} that waits: true ({@link held} names the slot), null at the end, or TIMED_OUT. `spun`: as in read. */
+  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<true | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTakeSlot(), deadline, signal, what, spun);
+  }
+
+  /**
+   * {@link tryTake}, and when the queue is empty a waiting consumer's spin and one more try, all synchronous: what
+   * a receive does before it needs any async machinery (then it calls {@link read} with `spun`). `spin` false:
+   * only the try (a receive with timeout 0).
+   */
+  takeOrSpin<T>(reader: BodyReader<T>, spin: boolean): T | typeof EMPTY | typeof END {
+    const seen = this.commitsSeen();
+    const r = this.tryTake(reader);
+    return r === EMPTY && spin && this.#spinFor(true, seen) ? this.tryTake(reader) : r;
+  }
+
+  /** {@link tryTakeSlot} with the spin of {@link takeOrSpin}. */
+  takeSlotOrSpin(spin: boolean): true | typeof EMPTY | typeof END {
+    const seen = this.commitsSeen();
+    const r = this.tryTakeSlot();
+    return r === EMPTY && spin && this.#spinFor(true, seen) ? this.tryTakeSlot() : r;
+  }
+
+  /**
+   * Tries, then parks on the side's futex word until the try succeeds, the stream ends or `deadline` passes. The
+   * first try and the spin run synchronously, before any async machinery: a message (or a free slot) that comes
+   * within the spin is returned through one resolved promise, with no async frame, park request or park promise
+   * (each an allocation and a microtask hop per message: the garbage of a Queue or Rpc round trip drove its
+   * scavenges, and a scavenge on one side runs the other side's spin out into a futex sleep).
+   */
+  #wait<T>(
+    consumer: boolean,
+    attempt: () => T | typeof EMPTY | typeof END,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    what: string,
+    spun = false,
+  ): Promise<T | null | typeof TIMED_OUT> {
+    try {
+      throwIfAborted(signal, what);
+      const seen = consumer ? this.commitsSeen() : this.releasesSeen();
+      let r = attempt();
+      if (r === EMPTY && !spun && remaining(deadline) !== 0 && this.#spinMs > 0) {
+        if (this.#spinFor(consumer, seen)) r = attempt();
+        else spun = true; // ran out (or another waiter of ours spins): the first park sleeps at once
+      }
+      if (r === END) return Promise.resolve(null);
+      if (r !== EMPTY) return Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#waitSlow(consumer, attempt, deadline, signal, what, spun);
+  }
+
+  /** The loop of {@link #wait} once the fast path found nothing; the first park skips its spin if we spun. */
+  async #waitSlow<T>(
+    consumer: boolean,
+    attempt: () => T | typeof EMPTY | typeof END,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    what: string,
+    spun: boolean,
+  ): Promise<T | null | typeof TIMED_OUT> {
     for (;;) {
       throwIfAborted(signal, what);
-      const seen = this.commitsSeen();
-      const r = this.tryTake(reader);
+      const seen = consumer ? this.commitsSeen() : this.releasesSeen();
+      const r = attempt();
       if (r === END) return null;
       if (r !== EMPTY) return r;
       if (remaining(deadline) === 0) return TIMED_OUT;
-      await this.park(true, seen, deadline, signal);
+      await this.park(consumer, seen, deadline, signal, !spun);
+      spun = false;
     }
   }
 }

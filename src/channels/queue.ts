@@ -3,6 +3,7 @@
  * class and its options; the pieces live beside it, one concern each:
  * - queue-message.ts: QueueMessage (bytes, text(), json(), value);
  * - queue-body.ts: how a message body is written into a slot and copied out;
+ * - queue-loan.ts: zero-copy slots (QueueLoan, and the held slot behind loans and views);
  * - queue-ring.ts: the ring algorithm (claim, commit, take, free as 64-bit CASes);
  * - queue-recovery.ts: who holds a slot and whether it still lives;
  * - queue-park.ts: spinning and sleeping (sleepers words, §3).
@@ -19,8 +20,10 @@ import { resolveCodec, type Codec, type CodecOption } from './codec.js';
 import { QueueMessage } from './queue-message.js';
 import { bodyFlags, copyBody, validateBody, writeBody, type BodyReader } from './queue-body.js';
 import { DEFAULT_SPIN_US, EMPTY, END, LIVENESS_INTERVAL_MS, QueueRing, TIMED_OUT } from './queue-ring.js';
+import { HeldSlot, QueueLoan, ViewHolder, slotBytes } from './queue-loan.js';
 
 export { QueueMessage } from './queue-message.js';
+export { QueueLoan } from './queue-loan.js';
 
 /** What `send` takes: bytes or a string without a codec; the codec's value type with one. */
 export type QueueInput<T> = [T] extends [Uint8Array] ? Uint8Array | string : T;
@@ -68,12 +71,21 @@ export interface QueueReceiveOptions extends WaitOptions {
    * message.
    */
   into?: Uint8Array;
+  /**
+   * false: zero-copy. `m.data` is a view of the message in its slot (shared memory), valid until `m.release()`,
+   * the next receive of this handle, or its close (each releases it): a handle holds at most one such view, and a
+   * held slot stops producers once they come round the ring to it, so release it promptly. Not with `into`.
+   * Default true (a private copy).
+   */
+  copy?: boolean;
 }
 
 /** Options of {@link Queue.tryReceive}. */
 export interface QueueTryReceiveOptions {
   /** As in {@link QueueReceiveOptions.into}. */
   into?: Uint8Array;
+  /** As in {@link QueueReceiveOptions.copy}. */
+  copy?: boolean;
 }
 
 /** A queue's counters (approximate while others work on it). */
@@ -95,6 +107,8 @@ export interface QueueStats {
 }
 
 const DEFAULT_SLOTS = 64;
+/** receive() without options (no object made per call). */
+const NO_RECEIVE_OPTIONS: QueueReceiveOptions = Object.freeze({});
 const DEFAULT_MAX_MESSAGE_SIZE = 4096;
 /** Default slot counts shrink so that a ring of big slots stays within this many bytes (at least 2 slots). */
 const DEFAULT_RING_BUDGET = 16 << 20;
@@ -219,6 +233,18 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   readonly #readInto: BodyReader<QueueMessage<T>> = (bytes, offset, length, flags) => this.#deliverInto(bytes, offset, length, flags);
   readonly #readCopy: BodyReader<QueueMessage<T>> = (bytes, offset, length, flags) =>
     QueueMessage.create<T>(copyBody(bytes, offset, length), (flags & QUEUE_FLAG_TEXT) !== 0, this.#codec);
+  // Zero-copy: the open loans (given back on close) and the one view this handle holds (released by the next
+  // receive, by release() or by close).
+  readonly #loans = new Set<QueueLoan>();
+  readonly #view = new ViewHolder<QueueMessage<T>>();
+  /** Views of the slots' bodies by slot offset, reused while the length is the same (no view per message). */
+  readonly #views = new Map<number, Uint8Array>();
+  readonly #releaseView = (m: QueueMessage<T>): void => {
+    if (this.#closed) {
+      throw new ShmbusError('ERR_CLOSED', `queue "${this.name}" was closed: its zero-copy message was released then`, { segment: this.name });
+    }
+    if (this.#view.holds(m)) this.#view.drop();
+  };
 
   private constructor(name: string, ring: QueueRing, codec: Codec<T> | undefined) {
     this.name = name;
@@ -378,6 +404,77 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   }
 
   /**
+   * Zero-copy send: claims a slot for a `size`-byte message, waiting while the queue is full, and lends it to you:
+   * write the message into `loan.bytes`, then `loan.commit()` (or `commit(n)` for fewer bytes) or `loan.abort()`.
+   * Receivers take messages in order, so an open loan holds back the messages sent after it: fill it promptly.
+   * Closing this handle aborts its open loans. Loans carry raw bytes (no codec).
+   * @throws ERR_MESSAGE_TOO_LARGE (size > maxMessageSize), ERR_CLOSED (stream ended or handle closed), ERR_TIMEOUT,
+   *   ERR_ABORTED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const loan = await q.loan(4);
+   * loan.bytes.set([1, 2, 3, 4]);
+   * loan.commit();
+   * ```
+   */
+  async loan(size: number, options?: WaitOptions): Promise<QueueLoan> {
+    this.#checkLoan(size);
+    const o = options === undefined ? {} : optionsObject(options, 'loan');
+    if (o.timeout !== undefined) validateTimeout(o.timeout);
+    validateSignal(o.signal);
+    if (!this.#ring.tryClaim()) await this.#ring.claim(o, `loan on ${this.#where}`);
+    return this.#lend(size);
+  }
+
+  /**
+   * {@link loan} without waiting.
+   * @returns null when the queue is full
+   * @throws ERR_MESSAGE_TOO_LARGE, ERR_CLOSED, ERR_INVALID_ARG
+   */
+  tryLoan(size: number): QueueLoan | null {
+    this.#checkLoan(size);
+    return this.#ring.tryClaim() ? this.#lend(size) : null;
+  }
+
+  #checkLoan(size: number): void {
+    this.#assertOpen();
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidArg('loan size', 'an integer >= 0', size);
+    if (size > this.maxMessageSize) {
+      throw new ShmbusError(
+        'ERR_MESSAGE_TOO_LARGE',
+        `${this.#where}: a ${size}-byte loan is larger than maxMessageSize ${this.maxMessageSize}; create the queue with a larger maxMessageSize`,
+        { segment: this.name },
+      );
+    }
+  }
+
+  /** Wraps the slot the ring just claimed in a loan (given back at once if this handle closed meanwhile). */
+  #lend(size: number): QueueLoan {
+    const slot = new HeldSlot(this.#ring);
+    if (this.#closed) {
+      slot.abort();
+      this.#assertOpen();
+    }
+    const loan = QueueLoan.create(this, slot, this.#bodyView(slot.offset, size));
+    this.#loans.add(loan);
+    return loan;
+  }
+
+  /** A view of `size` bytes at `offset` of the ring, cached per offset while the size stays the same. */
+  #bodyView(offset: number, size: number): Uint8Array {
+    const cached = this.#views.get(offset);
+    if (cached !== undefined && cached.length === size) return cached;
+    const v = slotBytes(this.#ring, offset, size);
+    this.#views.set(offset, v);
+    return v;
+  }
+
+  /** @internal QueueLoan#commit / abort: forget the loan. */
+  loanEnded(loan: QueueLoan): void {
+    this.#loans.delete(loan);
+  }
+
+  /**
    * Receives the next message, waiting while the queue is empty. Resolves `null` once the stream has ended and
    * the queue is drained.
    * @throws ERR_TIMEOUT, ERR_ABORTED, ERR_CLOSED (this handle was closed), ERR_SHM_CORRUPT, ERR_INVALID_ARG
@@ -387,20 +484,45 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
    * if (m === null) console.log('end of stream'); else console.log(m.text());
    * ```
    */
-  async receive(options?: QueueReceiveOptions): Promise<QueueMessage<T> | null> {
-    this.#assertOpen();
-    const o = options === undefined ? {} : optionsObject(options, 'receive');
-    // Checked before the first try, so a bad option fails the same whether or not a message is there.
-    if (o.timeout !== undefined) validateTimeout(o.timeout);
-    const signal = validateSignal(o.signal);
-    const reader = this.#reader(o.into);
-    const first = this.#ring.tryTake(reader);
-    if (first === END) return null;
-    if (first !== EMPTY) return first;
+  receive(options?: QueueReceiveOptions): Promise<QueueMessage<T> | null> {
+    // Synchronous up to the end of the spin (issue 12): a message that is there or comes within the spin is
+    // returned through one resolved promise, with no async function frame (an allocation and a hop per message).
+    let o: QueueReceiveOptions;
+    let signal: AbortSignal | undefined;
+    try {
+      this.#assertOpen();
+      o = options === undefined ? NO_RECEIVE_OPTIONS : optionsObject(options, 'receive');
+      // Checked before the first try, so a bad option fails the same whether or not a message is there.
+      if (o.timeout !== undefined) validateTimeout(o.timeout);
+      signal = validateSignal(o.signal);
+      if (this.#zeroCopy(o)) {
+        const r = this.#ring.takeSlotOrSpin(o.timeout !== 0);
+        return r === EMPTY ? this.#receiveViewWait(o, signal) : Promise.resolve(r === END ? null : this.#holdView());
+      }
+      const reader = this.#reader(o.into);
+      const first = this.#ring.takeOrSpin(reader, o.timeout !== 0);
+      if (first === END) return Promise.resolve(null);
+      if (first !== EMPTY) return Promise.resolve(first);
+      return this.#receiveWait(reader, o, signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** receive() once the first try and the spin found nothing: sleeps until a message comes. */
+  async #receiveWait(reader: BodyReader<QueueMessage<T>>, o: QueueReceiveOptions, signal: AbortSignal | undefined): Promise<QueueMessage<T> | null> {
     const what = `receive on ${this.#where}`;
-    const r = await this.#ring.read(reader === this.#readInto ? this.#keepInto(o.into!) : reader, deadlineAfter(o.timeout), signal, what);
+    const r = await this.#ring.read(reader === this.#readInto ? this.#keepInto(o.into!) : reader, deadlineAfter(o.timeout), signal, what, true);
     if (r === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
     return r;
+  }
+
+  /** receive({ copy: false }) once the first try and the spin found nothing. */
+  async #receiveViewWait(o: QueueReceiveOptions, signal: AbortSignal | undefined): Promise<QueueMessage<T> | null> {
+    const what = `receive on ${this.#where}`;
+    const w = await this.#ring.takeSlot(deadlineAfter(o.timeout), signal, what, true);
+    if (w === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
+    return w === null ? null : this.#holdView();
   }
 
   /**
@@ -410,8 +532,33 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
    */
   tryReceive(options?: QueueTryReceiveOptions): QueueMessage<T> | null {
     this.#assertOpen();
-    const r = this.#ring.tryTake(this.#reader(options === undefined ? undefined : optionsObject(options, 'tryReceive').into));
+    const o = options === undefined ? undefined : optionsObject(options, 'tryReceive');
+    if (o !== undefined && this.#zeroCopy(o)) return this.#ring.tryTakeSlot() === true ? this.#holdView() : null;
+    this.#view.drop();
+    const r = this.#ring.tryTake(this.#reader(o?.into));
     return r === EMPTY || r === END ? null : r;
+  }
+
+  /** True for `copy: false` (checked against `into`); releases the view held so far either way. */
+  #zeroCopy(o: QueueTryReceiveOptions): boolean {
+    this.#view.drop();
+    if (o.copy === undefined || o.copy === true) return false;
+    if (o.copy !== false) throw invalidArg('copy', 'a boolean', o.copy);
+    if (o.into !== undefined) throw invalidArg('into', 'absent with copy: false (a zero-copy message is a view of the slot)', o.into);
+    return true;
+  }
+
+  /** Makes the message of the slot the ring just took (a view of it), the one view this handle holds. */
+  #holdView(): QueueMessage<T> {
+    this.#view.drop(); // a concurrent receive's view, if one was delivered meanwhile
+    const slot = new HeldSlot(this.#ring);
+    if (this.#closed) {
+      slot.abort();
+      this.#assertOpen();
+    }
+    const m = QueueMessage.create<T>(this.#bodyView(slot.offset, slot.length), (slot.flags & QUEUE_FLAG_TEXT) !== 0, this.#codec, this.#releaseView);
+    this.#view.hold(m, slot);
+    return m;
   }
 
   #reader(into: unknown): BodyReader<QueueMessage<T>> {
@@ -500,6 +647,11 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
    */
   close(): void {
     if (this.#closed) return;
+    // Slots this handle holds go back before the mapping does: an open loan would hold back every later message
+    // and a held view would stop producers (they are recovered only once this process exits).
+    this.#view.drop();
+    for (const loan of this.#loans) loan.drop();
+    this.#loans.clear();
     this.#closed = true;
     this.#ring.segment.close();
   }

@@ -8,6 +8,7 @@
 import { ShmbusError } from '../errors.js';
 import { RpcClient } from './rpc/client.js';
 import type { RpcRequest } from './rpc/messages.js';
+import type { RpcResponseLoan } from './rpc/loans.js';
 import { connectSettings, notFunction, serveSettings, type RpcConnectOptions, type RpcServeOptions } from './rpc/options.js';
 import { RpcServer, removeStaleResponseQueues } from './rpc/server.js';
 import { Service, unlinkQuietly, validateServiceName } from './rpc/service.js';
@@ -15,11 +16,12 @@ import type { CodecOption } from './codec.js';
 
 export { RpcClient, type RpcClientStats, type RpcRequestOptions } from './rpc/client.js';
 export { RpcRequest, RpcResponse } from './rpc/messages.js';
+export { RpcRequestLoan, RpcResponseLoan } from './rpc/loans.js';
 export type { RpcConnectOptions, RpcServeOptions } from './rpc/options.js';
 export { RpcServer, type RpcServerStats } from './rpc/server.js';
 
-/** What a handler returns without a codec: the response payload. */
-export type RpcReply = Uint8Array | string;
+/** What a handler returns without a codec: the response payload, or the response loan it filled (`req.loan`). */
+export type RpcReply = Uint8Array | string | RpcResponseLoan;
 /**
  * Serves one request; a throw (or rejection) is sent back to the caller as ERR_REMOTE and the server keeps
  * serving. With a codec, `Req` is the decoded request type and `Res` what the handler returns (encoded by it).

@@ -12,6 +12,13 @@
  *                                              writing it: "stuck" (the test kills it with -9)
  *   recv <name> <n>                            receives n text messages, printing "got <text>" for each, then
  *                                              "stats abandoned=<a> lost=<l>"
+ * Zero-copy roles (loans and views, test/cross/queue-zero-copy.test.ts):
+ *   zc-produce <name> <id> <count> <size>      sends count checksummed messages written in loaned slots; "done .."
+ *   zc-consume <name> <count>                  receives count messages as views, checks each in place;
+ *                                              "consumed <n> <sum of seqs>"
+ *   zc-loan-stuck <name> <n>                   sends n messages (producer 9) through loans, then loans one more
+ *                                              slot, writes half of it and prints "stuck" (the test kills it)
+ *   zc-view-stuck <name>                       takes one message as a view, prints "holding <id> <seq>" and stays
  */
 #include "src/queue_ring.h"
 #include "../channel_peer.h"
@@ -178,6 +185,77 @@ static int recv_n(const char* name, uint32_t n) {
   return 0;
 }
 
+static int zc_produce(const char* name, uint32_t id, uint32_t count, size_t size) {
+  shmbus_queue* q = NULL;
+  peer_check(shmbus_queue_open(name, &q), "open");
+  peer_say("ready");
+  for (uint32_t seq = 0; seq < count; seq++) {
+    shmbus_qloan loan;
+    peer_check(shmbus_queue_loan(q, size, 30000, &loan), "loan");
+    fill_message((uint8_t*)loan.data, size, id, seq);
+    peer_check(shmbus_queue_commit(q, &loan, size, 0), "commit");
+  }
+  peer_say("done %u %u", id, count);
+  shmbus_queue_close(q);
+  return 0;
+}
+
+static int zc_consume(const char* name, uint32_t count) {
+  shmbus_queue* q = NULL;
+  uint64_t sum = 0;
+  uint32_t n = 0;
+  peer_check(shmbus_queue_open(name, &q), "open");
+  peer_say("ready");
+  for (; n < count; n++) {
+    shmbus_qview v;
+    uint32_t id = 0, seq = 0;
+    int rc = shmbus_queue_receive_view(q, &v, 30000);
+    if (rc == SHMBUS_EEND) break;
+    peer_check(rc, "receive_view");
+    if (!check_message((const uint8_t*)v.data, v.size, &id, &seq)) {
+      fprintf(stderr, "checksum mismatch in message %u/%u\n", id, seq);
+      return 1;
+    }
+    sum += seq;
+    peer_check(shmbus_queue_release(q, &v), "release");
+  }
+  peer_say("consumed %u %llu", n, (unsigned long long)sum);
+  shmbus_queue_close(q);
+  return 0;
+}
+
+static int zc_loan_stuck(const char* name, uint32_t n) {
+  shmbus_queue* q = NULL;
+  shmbus_qloan loan;
+  peer_check(shmbus_queue_open(name, &q), "open");
+  for (uint32_t seq = 0; seq < n; seq++) {
+    peer_check(shmbus_queue_loan(q, 64, 5000, &loan), "loan");
+    fill_message((uint8_t*)loan.data, 64, 9, seq);
+    peer_check(shmbus_queue_commit(q, &loan, 64, 0), "commit");
+  }
+  peer_check(shmbus_queue_loan(q, 64, 5000, &loan), "loan");
+  memset(loan.data, 0xee, 32);
+  peer_say("stuck");
+  for (;;) {
+    if (pause() == 12345) break; /* never: pause returns only -1 */
+  }
+  return 1;
+}
+
+static int zc_view_stuck(const char* name) {
+  shmbus_queue* q = NULL;
+  shmbus_qview v;
+  uint32_t id = 0, seq = 0;
+  peer_check(shmbus_queue_open(name, &q), "open");
+  peer_check(shmbus_queue_receive_view(q, &v, 20000), "receive_view");
+  if (!check_message((const uint8_t*)v.data, v.size, &id, &seq)) return 1;
+  peer_say("holding %u %u", id, seq);
+  for (;;) {
+    if (pause() == 12345) break;
+  }
+  return 1;
+}
+
 int main(int argc, char** argv) {
   const char* role = argc > 1 ? argv[1] : "";
   if (strcmp(role, "produce") == 0 && argc == 6) {
@@ -187,6 +265,12 @@ int main(int argc, char** argv) {
   if (strcmp(role, "stream") == 0 && argc == 5) return stream(argv[2], argv[3], (uint32_t)atoi(argv[4]));
   if (strcmp(role, "stuck") == 0 && argc == 3) return stuck(argv[2]);
   if (strcmp(role, "recv") == 0 && argc == 4) return recv_n(argv[2], (uint32_t)atoi(argv[3]));
+  if (strcmp(role, "zc-produce") == 0 && argc == 6) {
+    return zc_produce(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]), (size_t)atoi(argv[5]));
+  }
+  if (strcmp(role, "zc-consume") == 0 && argc == 4) return zc_consume(argv[2], (uint32_t)atoi(argv[3]));
+  if (strcmp(role, "zc-loan-stuck") == 0 && argc == 4) return zc_loan_stuck(argv[2], (uint32_t)atoi(argv[3]));
+  if (strcmp(role, "zc-view-stuck") == 0 && argc == 3) return zc_view_stuck(argv[2]);
   fprintf(stderr, "usage: queue-peer produce|consume|stream|stuck|recv ... (see the source)\n");
   return 2;
 }

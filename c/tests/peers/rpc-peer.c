@@ -8,6 +8,14 @@
  *   client <name> <client> <count> <lanes>     sends count requests "<client>:<i>" from `lanes` threads (one rpc
  *                                             client each) and checks each answer is "ok:<client>:<i>": "done <ok>"
  *   call <name> <text> [timeoutMs]             one text request: "ok <response text>" or "error <CODE> <message>"
+ * Zero-copy roles (test/cross/rpc-zero-copy.test.ts):
+ *   zc-serve <name> <workers> <maxMessageSize> serves with zero_copy = 1 until "stop" on stdin. Bytes: answered
+ *                                             with every byte inverted (255 - b), written into a response loan;
+ *                                             text "loan-hang": loans a response, prints "loaned <id>", never
+ *                                             answers. "serving", then "stopped <served>".
+ *   zc-client <name> <count> <size>            count requests written in request loans (byte i = (i * 7 + k)
+ *                                             & 255 for request k), each response read as a view and checked
+ *                                             (every byte inverted): "done <count>"
  */
 #include "../channel_peer.h"
 
@@ -36,6 +44,57 @@ static int handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply
   return 0;
 }
 
+static int zc_handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply) {
+  uint8_t* out = NULL;
+  (void)ctx;
+  if (req->flags & SHMBUS_MSG_TEXT) {
+    if (req->size == 9 && memcmp(req->data, "loan-hang", 9) == 0) {
+      int rc = shmbus_rpc_reply_loan(reply, 16, (void**)&out);
+      if (rc != 0) return rc;
+      memset(out, 0xee, 8);
+      peer_say("loaned %u", req->id);
+      for (;;) pause();
+    }
+    return shmbus_rpc_reply_error(reply, "zc-serve answers bytes");
+  }
+  int rc = shmbus_rpc_reply_loan(reply, req->size, (void**)&out);
+  if (rc != 0) return rc;
+  const uint8_t* in = (const uint8_t*)req->data;
+  for (size_t i = 0; i < req->size; i++) out[i] = (uint8_t)(255 - in[i]);
+  reply->data = out;
+  reply->size = req->size;
+  return 0;
+}
+
+static int zc_client(const char* name, uint32_t count, size_t size) {
+  shmbus_rpc_client* c = NULL;
+  peer_check(shmbus_rpc_connect(name, &c), "connect");
+  peer_say("ready");
+  for (uint32_t k = 0; k < count; k++) {
+    shmbus_rpc_loan loan;
+    shmbus_rpc_view v;
+    peer_check(shmbus_rpc_request_loan(c, size, 30000, &loan), "request_loan");
+    uint8_t* p = (uint8_t*)loan.data;
+    for (size_t i = 0; i < size; i++) p[i] = (uint8_t)(i * 7 + k);
+    peer_check(shmbus_rpc_request_commit(c, &loan, size, 0, &v, 30000), "request_commit");
+    const uint8_t* r = (const uint8_t*)v.data;
+    if (v.size != size) {
+      fprintf(stderr, "response %u: %zu bytes, want %zu\n", k, v.size, size);
+      return 1;
+    }
+    for (size_t i = 0; i < size; i++) {
+      if (r[i] != (uint8_t)(255 - (uint8_t)(i * 7 + k))) {
+        fprintf(stderr, "response %u: byte %zu is %u\n", k, i, r[i]);
+        return 1;
+      }
+    }
+    peer_check(shmbus_rpc_view_release(c, &v), "view_release");
+  }
+  peer_say("done %u", count);
+  shmbus_rpc_client_close(c);
+  return 0;
+}
+
 /* Reads stdin until "stop" (or EOF), then stops the server. */
 static void* watch_stdin(void* arg) {
   char line[256];
@@ -47,7 +106,7 @@ static void* watch_stdin(void* arg) {
   return NULL;
 }
 
-static int serve(const char* name, uint32_t workers, uint32_t max_size) {
+static int serve(const char* name, uint32_t workers, uint32_t max_size, int zero_copy) {
   shmbus_rpc_serve_options o;
   shmbus_rpc_server_stats st;
   pthread_t t;
@@ -55,7 +114,8 @@ static int serve(const char* name, uint32_t workers, uint32_t max_size) {
   o.struct_size = sizeof o;
   o.workers = workers;
   o.max_message_size = max_size;
-  peer_check(shmbus_rpc_serve(name, handler, NULL, &o, &server), "serve");
+  o.zero_copy = zero_copy;
+  peer_check(shmbus_rpc_serve(name, zero_copy ? zc_handler : handler, NULL, &o, &server), "serve");
   peer_say("serving");
   pthread_create(&t, NULL, watch_stdin, NULL);
   peer_check(shmbus_rpc_server_run(server), "run");
@@ -144,7 +204,11 @@ static int call(const char* name, const char* text, int64_t timeout_ms) {
 int main(int argc, char** argv) {
   const char* role = argc > 1 ? argv[1] : "";
   if (strcmp(role, "serve") == 0 && (argc == 4 || argc == 5)) {
-    return serve(argv[2], (uint32_t)atoi(argv[3]), argc == 5 ? (uint32_t)atoi(argv[4]) : 0);
+    return serve(argv[2], (uint32_t)atoi(argv[3]), argc == 5 ? (uint32_t)atoi(argv[4]) : 0, 0);
+  }
+  if (strcmp(role, "zc-serve") == 0 && argc == 5) return serve(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]), 1);
+  if (strcmp(role, "zc-client") == 0 && argc == 5) {
+    return zc_client(argv[2], (uint32_t)atoi(argv[3]), (size_t)atoll(argv[4]));
   }
   if (strcmp(role, "client") == 0 && argc == 6) {
     return client(argv[2], argv[3], (uint32_t)atoi(argv[4]), (uint32_t)atoi(argv[5]));

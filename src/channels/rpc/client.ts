@@ -26,7 +26,9 @@ import { utf8, type Codec } from '../codec.js';
 import { createQueueRing, defaultSlots } from '../queue.js';
 import { bodyFlags, copyBody, validateBody, writeBody } from '../queue-body.js';
 import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
+import { HeldSlot, ViewHolder, slotBytes } from '../queue-loan.js';
 import { RpcResponse } from './messages.js';
+import { RpcRequestLoan, type RequestLoanOwner } from './loans.js';
 import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
 import { Service, noServer, responseQueueName, unlinkQuietly } from './service.js';
 import { osName } from '../../protocol/names.js';
@@ -38,6 +40,13 @@ export interface RpcRequestOptions extends WaitOptions {
    * buffer): saves allocating a fresh array per response, which for megabyte responses costs more than the copy.
    */
   into?: Uint8Array;
+  /**
+   * false: zero-copy response. `res.data` is a view of the response in this client's response queue, valid until
+   * `res.release()`, this client's next request (or loan), or its close. Only while this request is the client's
+   * only one in flight when its response arrives; otherwise (concurrent requests) the response is copied, since
+   * responses held in place would stop the workers once they come round the ring. Not with `into`.
+   */
+  copy?: boolean;
 }
 
 /** Counters of an {@link RpcClient}. */
@@ -61,6 +70,8 @@ class Pending<Res> {
   readonly resolve: (r: RpcResponse<Res>) => void;
   readonly reject: (e: ShmbusError) => void;
   readonly into: Uint8Array | undefined;
+  /** copy: false was asked for. */
+  view = false;
   timer: LongTimer | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
@@ -183,6 +194,16 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   readonly #startHi: number;
   readonly #ns: number;
   readonly #spinMs: number;
+  /** The zero-copy response this client holds (released by the next request, release() or close). */
+  readonly #view = new ViewHolder<RpcResponse<Res>>();
+  readonly #releaseView = (r: RpcResponse<Res>): void => {
+    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed: its zero-copy response was released then`, { segment: this.name });
+    if (this.#view.holds(r)) this.#view.drop();
+  };
+  readonly #loanOwner: RequestLoanOwner<Res> = {
+    commitRequest: (slot, size, options) => this.#commitLoan(slot, size, options),
+    abortRequest: (slot) => slot.abort(),
+  };
 
   /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
   static create<Req, Res>(name: string, settings: ConnectSettings<Req, Res>): RpcClient<Req, Res> {
@@ -251,18 +272,18 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     let timeout: number | undefined;
     let signal: AbortSignal | undefined;
     let into: Uint8Array | undefined;
+    let view = false;
     if (options !== undefined) {
-      const o = optionsObject(options, 'request');
+      const o = this.#requestOptions(options);
       timeout = o.timeout;
       signal = o.signal;
       into = o.into;
-      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
-      if (signal?.aborted) throw abortedError(signal, what);
-      if (into !== undefined && !(into instanceof Uint8Array)) throw invalidArg('into', 'a Uint8Array', into);
+      view = o.copy === false;
     }
     const deadline = deadlineAfter(timeout);
     const body = this.#codec === undefined ? data : this.#codec.encode(data);
     validateBody(body, what);
+    this.#view.drop();
     const service = this.#connect();
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
     this.#outBody = body;
@@ -275,6 +296,35 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     } finally {
       this.#outBody = '';
     }
+    return this.#awaitResponse(service, id, written ? null : body, deadline, timeout, signal, into, view);
+  }
+
+  /** Checks request options (also a loan's commit options). */
+  #requestOptions(options: RpcRequestOptions): RpcRequestOptions {
+    const o = optionsObject(options, 'request');
+    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', o.signal);
+    if (o.signal?.aborted) throw abortedError(o.signal, this.#what);
+    if (o.into !== undefined && !(o.into instanceof Uint8Array)) throw invalidArg('into', 'a Uint8Array', o.into);
+    if (o.copy !== undefined && typeof o.copy !== 'boolean') throw invalidArg('copy', 'a boolean', o.copy);
+    if (o.copy === false && o.into !== undefined) throw invalidArg('into', 'absent with copy: false (a zero-copy response is a view of its slot)', o.into);
+    return o;
+  }
+
+  /**
+   * Registers request `id` (sent already when `unsent` is null, else sent once the queue has room) and resolves
+   * with its response.
+   */
+  #awaitResponse(
+    service: Service,
+    id: number,
+    unsent: Uint8Array | string | null,
+    deadline: number,
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+    into: Uint8Array | undefined,
+    view: boolean,
+  ): Promise<RpcResponse<Res>> {
+    const written = unsent === null;
     let resolve!: (r: RpcResponse<Res>) => void;
     let reject!: (e: ShmbusError) => void;
     const result = new Promise<RpcResponse<Res>>((res, rej) => {
@@ -282,6 +332,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       reject = rej;
     });
     const p = new Pending<Res>(id, resolve, reject, into);
+    p.view = view;
     this.#pending.set(p);
     if (written) {
       this.#sent++;
@@ -291,11 +342,94 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       if (this.#pending.size === 1 && !this.#pumping && this.#spinMs > 0) this.#spinForResponse(this.#responses!);
       if (this.#pending.size > 0 && !this.#pumping) void this.#pump(this.#responses!);
     } else {
-      void this.#sendSlow(service, body, id, deadline, timeout, signal);
+      void this.#sendSlow(service, unsent, id, deadline, timeout, signal);
     }
     // Answered while the pump spun (the common case for quick handlers): no timer, no listener.
     if (this.#pending.has(id)) this.#arm(p, deadline, timeout, signal);
     return result;
+  }
+
+  /**
+   * Zero-copy request: claims a slot for a `size`-byte request in the service's queue (waiting while it is full)
+   * and lends it: write the payload into `loan.bytes`, then `loan.commit(n?, options?)` sends it and resolves with
+   * the response. Workers take requests in order, so fill it promptly. Releases the zero-copy response this client
+   * held. Loans carry raw bytes (no codec).
+   * @throws ERR_NO_SERVER, ERR_MESSAGE_TOO_LARGE, ERR_CLOSED, ERR_TIMEOUT, ERR_ABORTED, ERR_INVALID_ARG
+   * @example
+   * ```ts
+   * const loan = await client.loan(3);
+   * loan.bytes.set([1, 2, 3]);
+   * const res = await loan.commit();
+   * ```
+   */
+  async loan(size: number, options?: WaitOptions): Promise<RpcRequestLoan<Res>> {
+    const ring = this.#loanRing(size);
+    const o: WaitOptions = options === undefined ? {} : optionsObject(options, 'loan');
+    if (!ring.tryClaim()) await ring.claim(o, `loan on ${this.#what}`);
+    return this.#lend(ring, size);
+  }
+
+  /** {@link loan} without waiting. @returns null when the request queue is full @throws as {@link loan} */
+  tryLoan(size: number): RpcRequestLoan<Res> | null {
+    const ring = this.#loanRing(size);
+    return ring.tryClaim() ? this.#lend(ring, size) : null;
+  }
+
+  #loanRing(size: number): QueueRing {
+    if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidArg('loan size', 'an integer >= 0', size);
+    this.#view.drop();
+    const service = this.#connect();
+    if (size > service.maxMessageSize) {
+      throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', `${this.#what}: a ${size}-byte loan is larger than the service's maxMessageSize ${service.maxMessageSize}`, {
+        segment: this.name,
+      });
+    }
+    return service.ring;
+  }
+
+  #lend(ring: QueueRing, size: number): RpcRequestLoan<Res> {
+    const slot = new HeldSlot(ring);
+    if (this.#closed) {
+      slot.abort();
+      throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
+    }
+    return RpcRequestLoan.create<Res>(this.#loanOwner, slot, slotBytes(ring, slot.offset + RPC_REQUEST_HEADER_SIZE, size));
+  }
+
+  /** A request loan's commit: header, §6 commit, then wait for the response as request() does. */
+  #commitLoan(slot: HeldSlot, size: number, options: RpcRequestOptions | undefined): Promise<RpcResponse<Res>> {
+    let o: RpcRequestOptions = {};
+    let service: Service;
+    try {
+      if (this.#closed) throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
+      if (options !== undefined) o = this.#requestOptions(options);
+      this.#view.drop();
+      service = this.#connect();
+      if (service.ring !== slot.ring) throw noServer(this.name, 'the service was replaced while the request was loaned');
+    } catch (e) {
+      slot.abort();
+      this.#failed++;
+      return Promise.reject(e);
+    }
+    const id = (this.#nextId = (this.#nextId + 1) >>> 0);
+    const view = slot.ring.view;
+    const at = slot.offset;
+    view.setUint32(at + RPC_REQ_CLIENT_OFFSET, this.#clientId, true);
+    view.setUint32(at + RPC_REQ_ID_OFFSET, id, true);
+    view.setUint32(at + RPC_REQ_PID_OFFSET, this.#pid, true);
+    view.setUint32(at + RPC_REQ_FLAGS_OFFSET, 0, true);
+    view.setUint32(at + RPC_REQ_START_OFFSET, this.#startLo, true);
+    view.setUint32(at + RPC_REQ_START_OFFSET + 4, this.#startHi, true);
+    view.setUint32(at + RPC_REQ_NS_OFFSET, this.#ns, true);
+    view.setUint32(at + RPC_REQ_NS_OFFSET + 4, 0, true);
+    try {
+      slot.commit(RPC_REQUEST_HEADER_SIZE + size, 0);
+    } catch (e) {
+      this.#failed++;
+      return Promise.reject(this.#sendError(e));
+    }
+    return this.#awaitResponse(service, id, null, deadlineAfter(o.timeout), o.timeout, o.signal, o.into, o.copy === false);
   }
 
   /** A full request queue: wait for room (bounded by the request's deadline and signal), then start the pump. */
@@ -356,7 +490,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     const until = performance.now() + this.#spinMs;
     for (;;) {
       const seen = responses.commitsSeen();
-      const r = responses.tryTake(this.#deliver);
+      const r = this.#takeResponse(responses);
       if (r === END) return;
       if (r !== EMPTY) {
         if (this.#pending.size === 0) return;
@@ -413,9 +547,10 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
           nextCheck = performance.now() + interval;
           continue;
         }
-        let r: boolean | null | typeof TIMED_OUT;
+        let r: true | null | typeof TIMED_OUT;
         try {
-          r = await responses.read(this.#deliver, nextCheck, undefined, what);
+          r = await responses.takeSlot(nextCheck, undefined, what);
+          if (r === true) this.#taken(responses);
         } catch (e) {
           if (this.#closed) return;
           if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue;
@@ -429,10 +564,35 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     }
   }
 
-  /** Reads one response out of its slot and settles the request it answers (into its `into` buffer if it fits). */
-  readonly #deliver = (bytes: Uint8Array, offset: number, length: number): boolean => {
+  /** Takes one response (if any) and settles the request it answers: true, EMPTY or END. */
+  #takeResponse(responses: QueueRing): true | typeof EMPTY | typeof END {
+    const r = responses.tryTakeSlot();
+    if (r === true) this.#taken(responses);
+    return r;
+  }
+
+  /** The response the ring just took (responses.held): settle its request; free the slot unless kept as a view. */
+  #taken(responses: QueueRing): void {
+    const h = responses.held;
+    const si = h.si;
+    const seq = h.seq;
+    const pair = h.pair;
+    let kept = false;
+    try {
+      kept = this.#deliver(responses, h.offset, h.length);
+    } finally {
+      if (!kept) responses.freeHeld(si, seq, pair);
+    }
+  }
+
+  /**
+   * Reads one response in its slot and settles the request it answers (into its `into` buffer if it fits, or as
+   * a view of the slot for a lone copy: false request). True when the slot is kept for that view.
+   */
+  #deliver(responses: QueueRing, offset: number, length: number): boolean {
     if (length < RPC_RESPONSE_HEADER_SIZE) return false;
-    const v = this.#responses!.view;
+    const bytes = responses.segment.bytes;
+    const v = responses.view;
     const id = v.getUint32(offset + RPC_RES_ID_OFFSET, true);
     const p = this.#pending.get(id);
     if (p === undefined) return false; // timed out or aborted already
@@ -444,6 +604,15 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     const at = offset + RPC_RESPONSE_HEADER_SIZE;
     if (status === RPC_STATUS_OK) {
       const isText = (v.getUint32(offset + RPC_RES_FLAGS_OFFSET, true) & QUEUE_FLAG_TEXT) !== 0;
+      if (p.view && this.#pending.size === 0) {
+        // The only request in flight: hold its slot; the next request releases it, so no later response can find
+        // the ring stopped at it.
+        const slot = new HeldSlot(responses);
+        const res = RpcResponse.create<Res>(slotBytes(responses, at, n), isText, this.#codec as Codec<Res> | undefined, this.#releaseView);
+        this.#view.hold(res, slot);
+        p.resolve(res);
+        return true;
+      }
       const into = p.into;
       let data: Uint8Array;
       if (into !== undefined && into.length === n) {
@@ -453,7 +622,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
         data = copyBody(bytes, at, n, into);
       }
       p.resolve(RpcResponse.create<Res>(data, isText, this.#codec as Codec<Res> | undefined));
-      return true;
+      return false;
     }
     this.#failed++;
     if (status === RPC_STATUS_TOO_LARGE) {
@@ -467,15 +636,16 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     } else {
       p.reject(remoteError(this.name, copyBody(bytes, at, n)));
     }
-    return true;
-  };
+    return false;
+  }
+
 
   #checkServers(responses: QueueRing): void {
     const service = this.#service;
     if (service === undefined) return;
     // A worker that sent our response and died before clearing BUSY: take what is already here first.
     for (;;) {
-      const r = responses.tryTake(this.#deliver);
+      const r = this.#takeResponse(responses);
       if (r === EMPTY || r === END) break;
     }
     if (!service.anyAlive()) {
@@ -486,6 +656,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       // Workers open the queue by name: once the name is gone (or names another object) no response can reach
       // this client. Fail what is pending now instead of at its timeout; the next request makes a new queue.
       this.#failAll(noServer(this.name, `this client's response queue "${responses.segment.name}" was removed, so no response can reach it`));
+      this.#view.drop();
       this.#responses = undefined;
       this.#aliveUntil = 0;
       responses.segment.close();
@@ -547,6 +718,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     if (this.#closed) return;
     this.#closed = true;
     this.#failAll(new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name }));
+    this.#view.drop();
     if (this.#responses !== undefined) {
       this.#responses.close();
       this.#responses.segment.close();

@@ -46,6 +46,12 @@ export interface RpcServeOptions<Req = Uint8Array, Res = Uint8Array | string> {
   /** Decodes requests (`req.value`) and encodes what the handler returns: 'json', 'v8' or a {@link Codec}. */
   codec?: CodecOption<Req | Res>;
   /**
+   * false: zero-copy requests. `req.data` is a view of the request's slot in the service's queue (no copy); the
+   * slot stays taken until the answer is sent, so at most `slots` requests are in hand at once across all workers.
+   * Default true (each worker copies the request out and frees the slot at once).
+   */
+  copy?: boolean;
+  /**
    * Called when a handler throws or rejects (after the caller was sent ERR_REMOTE), with the request (valid only
    * during this call). The failure is also counted in `stats().failed`. An onError that throws is reported as a
    * process warning.
@@ -86,6 +92,8 @@ export interface ServeSettings<Req, Res> {
   livenessInterval: number;
   codec: Codec<Req | Res> | undefined;
   onError: ((error: unknown, request: RpcRequest<Req>) => void) | undefined;
+  /** Requests are views of their slots (serve option copy: false). */
+  zeroCopy: boolean;
 }
 
 export function serveSettings<Req, Res>(options: RpcServeOptions<Req, Res> | undefined): ServeSettings<Req, Res> {
@@ -95,6 +103,7 @@ export function serveSettings<Req, Res>(options: RpcServeOptions<Req, Res> | und
   const { slots, slotSize } = validateRingOptions(o.slots ?? defaultSlots(size, DEFAULT_REQUEST_SLOTS), size + RPC_REQUEST_HEADER_SIZE);
   validateSpin(o.spin, 0);
   if (o.onError !== undefined && typeof o.onError !== 'function') throw invalidArg('onError', 'a function', o.onError);
+  if (o.copy !== undefined && typeof o.copy !== 'boolean') throw invalidArg('copy', 'a boolean', o.copy);
   return {
     workers,
     slots,
@@ -104,6 +113,7 @@ export function serveSettings<Req, Res>(options: RpcServeOptions<Req, Res> | und
     livenessInterval: livenessOption(o.livenessInterval, DEFAULT_LIVENESS_INTERVAL),
     codec: resolveCodec(o.codec),
     onError: o.onError,
+    zeroCopy: o.copy === false,
   };
 }
 

@@ -22,7 +22,17 @@ import type { Codec } from '../codec.js';
 import { openQueueRing } from '../queue.js';
 import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
 import { copyBytes } from '../../base/copy.js';
-import { RpcRequest } from './messages.js';
+import { RpcRequest, type ResponseLoaner } from './messages.js';
+import { RpcResponseLoan, type ResponseLoanOwner } from './loans.js';
+import { HeldSlot, slotBytes } from '../queue-loan.js';
+import { tooLarge } from '../queue-body.js';
+import { remaining, throwIfAborted, timeoutError, type WaitOptions } from '../../base/deadline.js';
+import {
+  RPC_RES_FLAGS_OFFSET,
+  RPC_RES_ID_OFFSET,
+  RPC_RES_STATUS_OFFSET,
+  RPC_RESPONSE_HEADER_SIZE,
+} from '../../protocol/layout.js';
 import type { ServeSettings } from './options.js';
 import { holderAlive } from '../../base/process.js';
 import { Service, errorBody, responseQueueName, unlinkQuietly, writeResponse } from './service.js';
@@ -83,6 +93,23 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
   #served = 0;
   #failed = 0;
   #inFlight = 0;
+  readonly #zeroCopy: boolean;
+  /** Response loans not committed or aborted yet: close() gives them back once it stops waiting for handlers. */
+  readonly #openLoans = new Set<RpcResponseLoan>();
+  /** Request slots held by handlers in progress (copy: false): close() frees them once it stops waiting. */
+  readonly #heldRequests = new Set<HeldSlot>();
+  /** Response loans: made by a worker's request, ended through this server. */
+  readonly #loaner: ResponseLoaner = {
+    tryLoan: (req, size) => this.#tryLoan(req, size),
+    loan: (req, size, options) => this.#loan(req, size, options),
+  };
+  readonly #loanOwner: ResponseLoanOwner = {
+    commitResponse: (loan, slot, size) => this.#commitLoan(loan, slot, size),
+    abortResponse: (loan, slot) => {
+      this.#openLoans.delete(loan);
+      slot.abort();
+    },
+  };
 
   /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
   static create<Req, Res>(
@@ -110,6 +137,7 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     this.#onError = settings.onError;
     this.#liveness = settings.livenessInterval;
     this.#spin = settings.spin;
+    this.#zeroCopy = settings.zeroCopy;
     // Every worker's wait listens on the one signal (up to 64 per process): not a leak.
     setMaxListeners(RPC_MAX_WORKERS + 1, this.#abort.signal);
     for (const entry of entries) {
@@ -156,19 +184,16 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     // The view of `scratch` handed out last: requests of the same length reuse it (no subarray per request).
     let view = scratch;
     const req = RpcRequest.create<Req>(this.#codec as Codec<Req> | undefined);
-    const reader = (bytes: Uint8Array, offset: number, length: number): boolean => {
-      if (length < RPC_REQUEST_HEADER_SIZE) return false; // not a request: nobody to answer
+    req.loaner = this.#loaner;
+    /** Reads a request at `offset` (`length` bytes with its header) into `req`; `data` is its payload. */
+    const accept = (offset: number, length: number, data: Uint8Array): void => {
       const v = ring.view;
-      const n = length - RPC_REQUEST_HEADER_SIZE;
-      if (scratch.length < n) scratch = view = new Uint8Array(Math.max(n, Math.min(2 * scratch.length, ring.slotSize)));
-      if (view.length !== n || view.buffer !== scratch.buffer) view = scratch.subarray(0, n);
-      copyBytes(view, 0, bytes, offset + RPC_REQUEST_HEADER_SIZE, n);
       const clientId = v.getUint32(offset + RPC_REQ_CLIENT_OFFSET, true);
       const id = v.getUint32(offset + RPC_REQ_ID_OFFSET, true);
       // Marked busy while the slot is still ours (TAKEN with our pid): from here on a client learns of our death.
       service.setBusy(entry, clientId, id);
       req.set(
-        view,
+        data,
         (v.getUint32(offset + RPC_REQ_FLAGS_OFFSET, true) & QUEUE_FLAG_TEXT) !== 0,
         id,
         clientId,
@@ -176,8 +201,38 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
         v.getUint32(offset + RPC_REQ_START_OFFSET, true) + v.getUint32(offset + RPC_REQ_START_OFFSET + 4, true) * TWO32,
         v.getUint32(offset + RPC_REQ_NS_OFFSET, true),
       );
+    };
+    const reader = (bytes: Uint8Array, offset: number, length: number): boolean => {
+      if (length < RPC_REQUEST_HEADER_SIZE) return false; // not a request: nobody to answer
+      const n = length - RPC_REQUEST_HEADER_SIZE;
+      if (scratch.length < n) scratch = view = new Uint8Array(Math.max(n, Math.min(2 * scratch.length, ring.slotSize)));
+      if (view.length !== n || view.buffer !== scratch.buffer) view = scratch.subarray(0, n);
+      copyBytes(view, 0, bytes, offset + RPC_REQUEST_HEADER_SIZE, n);
+      accept(offset, length, view);
       return true;
     };
+    // Zero-copy: the request stays in its slot (TAKEN by us) until the answer is sent; `held` frees it then.
+    let held: HeldSlot | null = null;
+    let views = new Map<number, Uint8Array>();
+    const takeView = (): boolean => {
+      const h = new HeldSlot(ring);
+      if (h.length < RPC_REQUEST_HEADER_SIZE) {
+        h.free(); // not a request: nobody to answer
+        return false;
+      }
+      const n = h.length - RPC_REQUEST_HEADER_SIZE;
+      let data = views.get(h.offset);
+      if (data === undefined || data.length !== n) {
+        data = slotBytes(ring, h.offset + RPC_REQUEST_HEADER_SIZE, n);
+        if (views.size > 4 * ring.slots) views = new Map();
+        views.set(h.offset, data);
+      }
+      held = h;
+      this.#heldRequests.add(h);
+      accept(h.offset, h.length, data);
+      return true;
+    };
+    const zeroCopy = this.#zeroCopy;
     // Requests taken without waiting since the last macrotask turn: yield now and then, so a steady stream of
     // quick requests cannot starve this process's timers and I/O.
     let streak = 0;
@@ -185,14 +240,27 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
       let got: boolean | null | typeof TIMED_OUT | typeof EMPTY | typeof END;
       try {
         // Try first without the read's promises: a busy worker takes the next request synchronously.
-        got = streak < SYNC_STREAK ? ring.tryTake(reader) : EMPTY;
-        if (got === END) return;
-        if (got === EMPTY) {
-          if (streak >= SYNC_STREAK) await new Promise(setImmediate);
-          streak = 0;
-          got = await ring.read(reader, Infinity, signal, what);
+        if (zeroCopy) {
+          got = streak < SYNC_STREAK ? ring.tryTakeSlot() : EMPTY;
+          if (got === END) return;
+          if (got === EMPTY) {
+            if (streak >= SYNC_STREAK) await new Promise(setImmediate);
+            streak = 0;
+            got = await ring.takeSlot(Infinity, signal, what);
+          } else {
+            streak++;
+          }
+          if (got === true) got = takeView();
         } else {
-          streak++;
+          got = streak < SYNC_STREAK ? ring.tryTake(reader) : EMPTY;
+          if (got === END) return;
+          if (got === EMPTY) {
+            if (streak >= SYNC_STREAK) await new Promise(setImmediate);
+            streak = 0;
+            got = await ring.read(reader, Infinity, signal, what);
+          } else {
+            streak++;
+          }
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -208,6 +276,16 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
         if (pending !== undefined) await pending;
       } finally {
         this.#inFlight--;
+        const loan = req.responseLoan;
+        if (loan !== undefined && loan.state === 'open') loan.abort(); // a loan the handler left open after the answer
+        req.responseLoan = undefined;
+        // The request's slot (zero-copy) is done with: the answer is in the client's queue or was dropped.
+        const h = held as HeldSlot | null;
+        if (h !== null) {
+          held = null;
+          // Not when close() gave up on this handler: it freed the slot then (the slot may be another's by now).
+          if (this.#heldRequests.delete(h)) h.free();
+        }
         // Only now: the response is in the client's queue (or was dropped), so a death before this point is
         // seen by the client as "busy with a dead holder" and fails its request instead of leaving it waiting.
         service.setIdle(entry);
@@ -233,6 +311,23 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
   }
 
   #reply(req: RpcRequest<Req>, value: Res): Promise<void> | undefined {
+    // A response loan decides first: committed, it was the answer; returned open, it is committed whole; left open
+    // while something else is returned, it is aborted and that value answers.
+    const loan = req.responseLoan;
+    if (loan !== undefined) {
+      if (loan.state === 'committed') return undefined;
+      if (loan.state === 'open') {
+        if ((value as unknown) === loan) {
+          try {
+            loan.commit();
+          } catch (e) {
+            return this.#fail(req, e);
+          }
+          return undefined;
+        }
+        loan.abort();
+      }
+    }
     let body: Uint8Array | string;
     const codec = this.#codec;
     if (codec !== undefined) {
@@ -253,6 +348,10 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
   }
 
   #fail(req: RpcRequest<Req>, e: unknown): Promise<void> | undefined {
+    const loan = req.responseLoan;
+    if (loan !== undefined && loan.state === 'open') loan.abort();
+    if (loan !== undefined && loan.state === 'committed') return undefined; // answered already: nothing to fail
+    if (e !== undefined && e === req.loanTooLarge) return this.#send(req, RPC_STATUS_TOO_LARGE, EMPTY_BODY);
     this.#failed++;
     if (this.#onError !== undefined) {
       try {
@@ -264,10 +363,8 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     return this.#send(req, RPC_STATUS_ERROR, errorBody(e));
   }
 
-  #send(req: RpcRequest<Req>, status: number, body: Uint8Array | string): Promise<void> | undefined {
-    if (this.#abandoned) return undefined;
-    this.#served++;
-    const clientId = req.clientId;
+  /** The open response queue of `clientId`, opened now if needed; undefined when the client is gone. */
+  #responder(clientId: number): QueueRing | undefined {
     let ring = this.#responders.get(clientId);
     if (ring === undefined) {
       try {
@@ -278,6 +375,95 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
       if (this.#responders.size >= MAX_RESPONDERS) this.#evict(this.#responders.keys().next().value!);
       this.#responders.set(clientId, ring);
     }
+    return ring;
+  }
+
+  /** Checks a response loan request; the client's response ring. */
+  #loanRing(req: RpcRequest<unknown>, size: number): QueueRing {
+    if (req.responseLoan !== undefined) {
+      throw new ShmbusError('ERR_INVALID_ARG', `rpc "${this.name}": this request already has a response loan (one per request)`);
+    }
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+      throw new ShmbusError('ERR_INVALID_ARG', `rpc "${this.name}": a loan size must be an integer >= 0 (got ${describe(size)})`);
+    }
+    const ring = this.#responder(req.clientId);
+    if (ring === undefined || this.#abandoned) {
+      throw new ShmbusError('ERR_CLOSED', `rpc "${this.name}": the client of this request is gone`, { segment: this.name });
+    }
+    if (size > ring.slotSize - RPC_RESPONSE_HEADER_SIZE) {
+      const e = tooLarge(`rpc "${this.name}" response loan`, size, ring.slotSize - RPC_RESPONSE_HEADER_SIZE);
+      req.loanTooLarge = e;
+      throw e;
+    }
+    return ring;
+  }
+
+  /** Wraps the slot `ring` just claimed as the request's response loan. */
+  #lend(req: RpcRequest<unknown>, ring: QueueRing, size: number): RpcResponseLoan {
+    const slot = new HeldSlot(ring);
+    const loan = RpcResponseLoan.create(this.#loanOwner, slot, slotBytes(ring, slot.offset + RPC_RESPONSE_HEADER_SIZE, size), req.id);
+    req.responseLoan = loan;
+    this.#openLoans.add(loan);
+    return loan;
+  }
+
+  #tryLoan(req: RpcRequest<unknown>, size: number): RpcResponseLoan | null {
+    const ring = this.#loanRing(req, size);
+    try {
+      if (!ring.tryClaim()) return null;
+    } catch (e) {
+      this.#evict(req.clientId); // its queue ended: the client closed
+      throw e;
+    }
+    return this.#lend(req, ring, size);
+  }
+
+  /** Waits for room in the client's response queue (as long as the client lives), then lends it. */
+  async #loan(req: RpcRequest<unknown>, size: number, options: WaitOptions | undefined): Promise<RpcResponseLoan> {
+    const what = `rpc "${this.name}" response loan`;
+    const deadline = deadlineAfter(options?.timeout);
+    for (;;) {
+      throwIfAborted(options?.signal, what);
+      const ring = this.#loanRing(req, size);
+      const seen = ring.releasesSeen();
+      const loan = this.#tryLoan(req, size);
+      if (loan !== null) return loan;
+      if (!holderAlive(req.clientPid, req.clientStart, req.clientNs)) {
+        this.#evict(req.clientId);
+        throw new ShmbusError('ERR_CLOSED', `rpc "${this.name}": the client of this request died`, { segment: this.name });
+      }
+      if (remaining(deadline) === 0) throw timeoutError(what, options?.timeout ?? 0, this.name);
+      await ring.park(false, seen, Math.min(deadline, deadlineAfter(this.#liveness)), options?.signal);
+    }
+  }
+
+  /** Commits a response loan: the §8 response header, then the §6 commit. */
+  #commitLoan(loan: RpcResponseLoan, slot: HeldSlot, size: number): void {
+    this.#openLoans.delete(loan);
+    if (this.#abandoned) {
+      slot.abort(); // close() stopped waiting for this handler: its answer is dropped
+      return;
+    }
+    const v = slot.ring.view;
+    v.setUint32(slot.offset + RPC_RES_ID_OFFSET, loan.requestId, true);
+    v.setUint32(slot.offset + RPC_RES_STATUS_OFFSET, RPC_STATUS_OK, true);
+    v.setUint32(slot.offset + RPC_RES_FLAGS_OFFSET, 0, true);
+    v.setUint32(slot.offset + 12, 0, true);
+    this.#served++;
+    try {
+      slot.commit(RPC_RESPONSE_HEADER_SIZE + size, 0);
+    } catch (e) {
+      if (e instanceof ShmbusError && e.code === 'ERR_CLOSED') return; // the client ended its queue: dropped
+      throw e;
+    }
+  }
+
+  #send(req: RpcRequest<Req>, status: number, body: Uint8Array | string): Promise<void> | undefined {
+    if (this.#abandoned) return undefined;
+    this.#served++;
+    const clientId = req.clientId;
+    const ring = this.#responder(clientId);
+    if (ring === undefined) return undefined;
     try {
       if (writeResponse(ring, req.id, status, body)) return undefined;
     } catch (e) {
@@ -344,6 +530,12 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     await Promise.race([Promise.allSettled(this.#loops), gaveUp]);
     timer?.clear();
     this.#abandoned = true;
+    // A handler still running holds its response loan WRITING at the head of its client's response queue, which
+    // would hold back every later response to that client while this process lives: give them back.
+    for (const loan of [...this.#openLoans]) if (loan.state === 'open') loan.abort();
+    // Likewise a request slot (copy: false) would stop the clients once they come round the ring to it.
+    for (const h of this.#heldRequests) h.free();
+    this.#heldRequests.clear();
     const last = this.#service.leave(this.#entries);
     for (const id of [...this.#responders.keys()]) this.#evict(id);
     this.#service.segment.close();

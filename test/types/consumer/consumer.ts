@@ -13,11 +13,14 @@ import {
   Message,
   Mutex,
   Queue,
+  QueueLoan,
   QueueMessage,
   Rpc,
   RpcClient,
   RpcRequest,
+  RpcRequestLoan,
   RpcResponse,
+  RpcResponseLoan,
   RpcServer,
   RwLock,
   Segment,
@@ -124,6 +127,11 @@ export async function queues(): Promise<void> {
   void ok;
   const m = await q.receive({ timeout: 1000 });
   if (m instanceof QueueMessage) void m.text();
+  const loan = await q.loan(3, { timeout: 1000 });
+  if (loan instanceof QueueLoan) loan.bytes.set([1, 2, 3]);
+  loan.commit();
+  const view = q.tryReceive({ copy: false });
+  if (view !== null) view.release();
   for await (const msg of Queue.open('types.q')) {
     const t: string = msg.text();
     void t;
@@ -142,6 +150,24 @@ export async function rpcs(): Promise<void> {
   const answered: boolean = res instanceof RpcResponse;
   const reply: string = res.text();
   void [res.data.length, answered, reply, server.stats().served, client.stats().inFlight];
+  const zc = Rpc.serve(
+    'types.rpczc',
+    async (req) => {
+      const out = await req.loan(req.data.length);
+      out.bytes.set(req.data);
+      return out instanceof RpcResponseLoan ? out : new Uint8Array(0);
+    },
+    { copy: false },
+  );
+  const zclient = Rpc.connect('types.rpczc');
+  const rl = await zclient.loan(2, { timeout: 1000 });
+  const loaned: boolean = rl instanceof RpcRequestLoan;
+  rl.bytes.set([4, 5]);
+  const view = await rl.commit(2, { copy: false, timeout: 1000 });
+  void [loaned, view.data.length];
+  view.release();
+  zclient.close();
+  await zc.close();
   client.close();
   await server.close();
   Rpc.unlink('types.rpc');
