@@ -325,3 +325,13 @@ void shmbus_park_capture_begin(int skip);
 int shmbus_park_capture_end(shmbus_park* out);
 int shmbus_futex_waitv(const uint32_t* const* words, const uint32_t* expected, uint32_t n, int64_t deadline_ns);
 int shmbus_futex_wake_all(uint32_t* word);
+/* QUEUE zero-copy (wip/zc) */
+typedef struct shmbus_qloan { void* data; size_t size; ...; } shmbus_qloan;
+typedef struct shmbus_qview { const void* data; size_t size; uint32_t flags; ...; } shmbus_qview;
+int shmbus_queue_loan(shmbus_queue* q, size_t size, int64_t timeout_ms, shmbus_qloan* loan);
+int shmbus_queue_try_loan(shmbus_queue* q, size_t size, shmbus_qloan* loan);
+int shmbus_queue_commit(shmbus_queue* q, shmbus_qloan* loan, size_t size, uint32_t flags);
+int shmbus_queue_abort(shmbus_queue* q, shmbus_qloan* loan);
+int shmbus_queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeout_ms);
+int shmbus_queue_try_receive_view(shmbus_queue* q, shmbus_qview* view);
+int shmbus_queue_release(shmbus_queue* q, shmbus_qview* view);
