@@ -287,6 +287,7 @@ typedef struct shmbus_rpc_serve_options {
   unsigned mode;
   uint32_t liveness_ms;
   int32_t spin_us;
+  int zero_copy;
   ...;
 } shmbus_rpc_serve_options;
 typedef struct shmbus_rpc_connect_options {
@@ -335,3 +336,12 @@ int shmbus_queue_abort(shmbus_queue* q, shmbus_qloan* loan);
 int shmbus_queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeout_ms);
 int shmbus_queue_try_receive_view(shmbus_queue* q, shmbus_qview* view);
 int shmbus_queue_release(shmbus_queue* q, shmbus_qview* view);
+/* RPC zero-copy (wip/zc) */
+typedef struct shmbus_rpc_loan { void* data; size_t size; ...; } shmbus_rpc_loan;
+typedef struct shmbus_rpc_view { const void* data; size_t size; uint32_t flags; ...; } shmbus_rpc_view;
+int shmbus_rpc_reply_loan(shmbus_rpc_reply* reply, size_t size, void** data);
+int shmbus_rpc_request_loan(shmbus_rpc_client* c, size_t size, int64_t timeout_ms, shmbus_rpc_loan* loan);
+int shmbus_rpc_request_abort(shmbus_rpc_client* c, shmbus_rpc_loan* loan);
+int shmbus_rpc_request_commit(shmbus_rpc_client* c, shmbus_rpc_loan* loan, size_t size, uint32_t flags, shmbus_rpc_view* resp, int64_t timeout_ms);
+int shmbus_rpc_request_view(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, shmbus_rpc_view* resp, int64_t timeout_ms);
+int shmbus_rpc_view_release(shmbus_rpc_client* c, shmbus_rpc_view* resp);
