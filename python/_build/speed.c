@@ -201,7 +201,8 @@ static PyObject *reader_read(ReaderObject *self, PyObject *arg) {
       if ((i & 63u) == 0 && now_ns() >= until) break;
     }
   }
-  const int64_t deadline = ms < 0 ? INT64_MAX : start + (int64_t)ms * 1000000;
+  /* anything the nanosecond clock cannot hold (about 292 years) is forever, never a wrapped past */
+  const int64_t deadline = ms < 0 || ms > (INT64_MAX - start) / 1000000 ? INT64_MAX : start + (int64_t)ms * 1000000;
   PyObject *keep = self->keep; /* held across the GIL release: close() cannot free the handle under us */
   Py_INCREF(keep);
   for (;;) {
