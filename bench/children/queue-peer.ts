@@ -57,11 +57,17 @@ try {
     const spin = Number(c ?? 50);
     const qin = Queue.open(a!, { spin });
     const qout = Queue.open(b!, { spin });
+    const into = new Uint8Array(qin.maxMessageSize);
+    const echoInto = { into };
+    const echoWait = { timeout: TIMEOUT, into };
+    const echoSend = { timeout: TIMEOUT };
     say('ready');
     for (;;) {
-      const m = qin.tryReceive() ?? (await qin.receive({ timeout: TIMEOUT }));
+      // Options made once, receiving into one reused buffer: the echo allocates nothing per message of its own
+      // (as the Topic echo reads in place), so its scavenges are the channel's, not the harness's.
+      const m = qin.tryReceive(echoInto) ?? (await qin.receive(echoWait));
       if (m === null) break;
-      if (!qout.trySend(m.data)) await qout.send(m.data, { timeout: TIMEOUT });
+      if (!qout.trySend(m.data)) await qout.send(m.data, echoSend);
     }
   } else if (role === 'serve' || role === 'serve-zc') {
     // serve-zc: zero-copy echo of the same size: the request is read in its slot (copy: false) and the answer is a

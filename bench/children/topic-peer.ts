@@ -15,7 +15,7 @@
  * Bounded: every read times out after 60 s, so a broken run ends instead of hanging.
  */
 import { Mailbox, Topic } from '../../src/index.js';
-import { awaitView, pollView, seqNumber } from '../api.js';
+import { awaitRead, pollView, seqNumber } from '../api.js';
 import { stats } from '../lib.js';
 
 const [role, a, b, c, d] = process.argv.slice(2);
@@ -36,7 +36,9 @@ try {
         if (mode === 'poll') {
           while ((data = pollView(sub)) === null);
         } else {
-          data = await awaitView(sub, TIMEOUT);
+          const m = await awaitRead(sub);
+          if (m === null) throw new Error(`topic "${a}" ended`);
+          data = m.data;
         }
       }
       const now = process.hrtime.bigint();

@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { Mailbox, Topic } from '../../src/index.js';
-import { awaitView, createMailbox, createTopic, HAS_SINGLE_PUBLISHER, pollView } from '../api.js';
+import { awaitRead, createMailbox, createTopic, HAS_SINGLE_PUBLISHER, pollView } from '../api.js';
 import { iceoryx, type Iceoryx } from '../iceoryx.js';
 import {
   childProcessIpc,
@@ -78,7 +78,7 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
         }
         if (pollView(sub) === null) {
           if (mode === 'poll') while (pollView(sub) === null);
-          else await awaitView(sub, 60_000);
+          else if ((await awaitRead(sub)) === null) throw new Error('the echo topic ended');
         }
         if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
       }

@@ -516,9 +516,10 @@ export class QueueRing implements ParkableRing {
 
   /**
    * Sleeps until the consumers' (or producers') futex word moves past `seen`, the deadline passes, or (while
-   * another process holds the blocking slot) the liveness interval elapses. Spins first.
+   * another process holds the blocking slot) the liveness interval elapses. Spins first, unless `spin` is false
+   * (the caller spun already).
    */
-  park(consumer: boolean, seen: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  park(consumer: boolean, seen: number, deadline: number, signal: AbortSignal | undefined, spin = true): Promise<void> {
     return parkRing(this, {
       words: this.#words,
       word: consumer ? this.#commits : this.#releases,
@@ -527,9 +528,31 @@ export class QueueRing implements ParkableRing {
       seen,
       deadline,
       signal,
-      spinMs: this.#spinMs,
+      spinMs: spin ? this.#spinMs : 0,
       livenessMs: this.#livenessMs,
     });
+  }
+
+  /**
+   * The spin of a waiter, synchronously: re-reads the side's futex word (commits for consumers, releases for
+   * producers) for up to the spin time; true when it moved from `seen`. Only the first waiter of this process
+   * spins (as in parkRing). The clock is first read after 128 loads: a message that follows closely costs no clock
+   * read (performance.now() allocates on Node 20).
+   */
+  #spinFor(consumer: boolean, seen: number): boolean {
+    if (this.#spinMs <= 0 || this.localSleepers[consumer ? 0 : 1] !== 0) return false;
+    const w = this.#words;
+    const word = consumer ? this.#commits : this.#releases;
+    let until = 0;
+    for (let i = 1; ; i++) {
+      // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the futex word moves.
+      if (Atomics.load(w, word) !== seen) return true;
+      if ((i & 127) === 0) {
+        const now = performance.now();
+        if (until === 0) until = now + this.#spinMs;
+        else if (now >= until) return false;
+      }
+    }
   }
 
   /** Word values used by waiters. */
@@ -604,23 +627,76 @@ export class QueueRing implements ParkableRing {
     if (r === TIMED_OUT) throw timeoutError(what, options.timeout ?? 0, this.segment.name);
   }
 
-  /** Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes. */
-  read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string): Promise<T | null | typeof TIMED_OUT> {
-    return this.#wait(true, () => this.tryTake(reader), deadline, signal, what);
+  /**
+   * Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes.
+   * `spun`: the caller tried and spun already ({@link takeOrSpin}), so the first sleep comes without a spin.
+   */
+  read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<T | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTake(reader), deadline, signal, what, spun);
   }
 
-  /** {@link tryTakeSlot} that waits: true ({@link held} names the slot), null at the end, or TIMED_OUT. */
-  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string): Promise<true | null | typeof TIMED_OUT> {
-    return this.#wait(true, () => this.tryTakeSlot(), deadline, signal, what);
+  /** {@link tryTakeSlot} that waits: true ({@link held} names the slot), null at the end, or TIMED_OUT. `spun`: as in read. */
+  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<true | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTakeSlot(), deadline, signal, what, spun);
   }
 
-  /** Tries, then parks on the side's futex word until the try succeeds, the stream ends or `deadline` passes. */
-  async #wait<T>(
+  /**
+   * {@link tryTake}, and when the queue is empty a waiting consumer's spin and one more try, all synchronous: what
+   * a receive does before it needs any async machinery (then it calls {@link read} with `spun`). `spin` false:
+   * only the try (a receive with timeout 0).
+   */
+  takeOrSpin<T>(reader: BodyReader<T>, spin: boolean): T | typeof EMPTY | typeof END {
+    const seen = this.commitsSeen();
+    const r = this.tryTake(reader);
+    return r === EMPTY && spin && this.#spinFor(true, seen) ? this.tryTake(reader) : r;
+  }
+
+  /** {@link tryTakeSlot} with the spin of {@link takeOrSpin}. */
+  takeSlotOrSpin(spin: boolean): true | typeof EMPTY | typeof END {
+    const seen = this.commitsSeen();
+    const r = this.tryTakeSlot();
+    return r === EMPTY && spin && this.#spinFor(true, seen) ? this.tryTakeSlot() : r;
+  }
+
+  /**
+   * Tries, then parks on the side's futex word until the try succeeds, the stream ends or `deadline` passes. The
+   * first try and the spin run synchronously, before any async machinery: a message (or a free slot) that comes
+   * within the spin is returned through one resolved promise, with no async frame, park request or park promise
+   * (each an allocation and a microtask hop per message: the garbage of a Queue or Rpc round trip drove its
+   * scavenges, and a scavenge on one side runs the other side's spin out into a futex sleep).
+   */
+  #wait<T>(
     consumer: boolean,
     attempt: () => T | typeof EMPTY | typeof END,
     deadline: number,
     signal: AbortSignal | undefined,
     what: string,
+    spun = false,
+  ): Promise<T | null | typeof TIMED_OUT> {
+    try {
+      throwIfAborted(signal, what);
+      const seen = consumer ? this.commitsSeen() : this.releasesSeen();
+      let r = attempt();
+      if (r === EMPTY && !spun && remaining(deadline) !== 0 && this.#spinMs > 0) {
+        if (this.#spinFor(consumer, seen)) r = attempt();
+        else spun = true; // ran out (or another waiter of ours spins): the first park sleeps at once
+      }
+      if (r === END) return Promise.resolve(null);
+      if (r !== EMPTY) return Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#waitSlow(consumer, attempt, deadline, signal, what, spun);
+  }
+
+  /** The loop of {@link #wait} once the fast path found nothing; the first park skips its spin if we spun. */
+  async #waitSlow<T>(
+    consumer: boolean,
+    attempt: () => T | typeof EMPTY | typeof END,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    what: string,
+    spun: boolean,
   ): Promise<T | null | typeof TIMED_OUT> {
     for (;;) {
       throwIfAborted(signal, what);
@@ -629,7 +705,8 @@ export class QueueRing implements ParkableRing {
       if (r === END) return null;
       if (r !== EMPTY) return r;
       if (remaining(deadline) === 0) return TIMED_OUT;
-      await this.park(consumer, seen, deadline, signal);
+      await this.park(consumer, seen, deadline, signal, !spun);
+      spun = false;
     }
   }
 }

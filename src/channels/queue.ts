@@ -107,6 +107,8 @@ export interface QueueStats {
 }
 
 const DEFAULT_SLOTS = 64;
+/** receive() without options (no object made per call). */
+const NO_RECEIVE_OPTIONS: QueueReceiveOptions = Object.freeze({});
 const DEFAULT_MAX_MESSAGE_SIZE = 4096;
 /** Default slot counts shrink so that a ring of big slots stays within this many bytes (at least 2 slots). */
 const DEFAULT_RING_BUDGET = 16 << 20;
@@ -482,30 +484,45 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
    * if (m === null) console.log('end of stream'); else console.log(m.text());
    * ```
    */
-  async receive(options?: QueueReceiveOptions): Promise<QueueMessage<T> | null> {
-    this.#assertOpen();
-    const o = options === undefined ? {} : optionsObject(options, 'receive');
-    // Checked before the first try, so a bad option fails the same whether or not a message is there.
-    if (o.timeout !== undefined) validateTimeout(o.timeout);
-    const signal = validateSignal(o.signal);
-    if (this.#zeroCopy(o)) {
-      const what = `receive on ${this.#where}`;
-      let r = this.#ring.tryTakeSlot();
-      if (r === EMPTY) {
-        const w = await this.#ring.takeSlot(deadlineAfter(o.timeout), signal, what);
-        if (w === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
-        r = w === null ? END : w;
+  receive(options?: QueueReceiveOptions): Promise<QueueMessage<T> | null> {
+    // Synchronous up to the end of the spin (issue 12): a message that is there or comes within the spin is
+    // returned through one resolved promise, with no async function frame (an allocation and a hop per message).
+    let o: QueueReceiveOptions;
+    let signal: AbortSignal | undefined;
+    try {
+      this.#assertOpen();
+      o = options === undefined ? NO_RECEIVE_OPTIONS : optionsObject(options, 'receive');
+      // Checked before the first try, so a bad option fails the same whether or not a message is there.
+      if (o.timeout !== undefined) validateTimeout(o.timeout);
+      signal = validateSignal(o.signal);
+      if (this.#zeroCopy(o)) {
+        const r = this.#ring.takeSlotOrSpin(o.timeout !== 0);
+        return r === EMPTY ? this.#receiveViewWait(o, signal) : Promise.resolve(r === END ? null : this.#holdView());
       }
-      return r === END ? null : this.#holdView();
+      const reader = this.#reader(o.into);
+      const first = this.#ring.takeOrSpin(reader, o.timeout !== 0);
+      if (first === END) return Promise.resolve(null);
+      if (first !== EMPTY) return Promise.resolve(first);
+      return this.#receiveWait(reader, o, signal);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const reader = this.#reader(o.into);
-    const first = this.#ring.tryTake(reader);
-    if (first === END) return null;
-    if (first !== EMPTY) return first;
+  }
+
+  /** receive() once the first try and the spin found nothing: sleeps until a message comes. */
+  async #receiveWait(reader: BodyReader<QueueMessage<T>>, o: QueueReceiveOptions, signal: AbortSignal | undefined): Promise<QueueMessage<T> | null> {
     const what = `receive on ${this.#where}`;
-    const r = await this.#ring.read(reader === this.#readInto ? this.#keepInto(o.into!) : reader, deadlineAfter(o.timeout), signal, what);
+    const r = await this.#ring.read(reader === this.#readInto ? this.#keepInto(o.into!) : reader, deadlineAfter(o.timeout), signal, what, true);
     if (r === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
     return r;
+  }
+
+  /** receive({ copy: false }) once the first try and the spin found nothing. */
+  async #receiveViewWait(o: QueueReceiveOptions, signal: AbortSignal | undefined): Promise<QueueMessage<T> | null> {
+    const what = `receive on ${this.#where}`;
+    const w = await this.#ring.takeSlot(deadlineAfter(o.timeout), signal, what, true);
+    if (w === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
+    return w === null ? null : this.#holdView();
   }
 
   /**

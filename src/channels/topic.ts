@@ -58,6 +58,7 @@ import {
   SLEEPERS_INDEX,
   commitRecord,
   initRing,
+  ReclaimMarks,
   recordSize,
   reserve,
   ringParamsValid,
@@ -335,11 +336,14 @@ export class Topic<T = Uint8Array> {
   #loan: Loan | null = null;
   #closed = false;
   readonly #reservation: Reservation = { seq: 0, at: 0, padAt: -1, size: 0, cursor: { writeSeq: 0, writePos: 0, tailSeq: 0, tailPos: 0 } };
+  /** Where this publisher's recent records end: lets a batch reclaim skip most of its header walk. */
+  readonly #marks: ReclaimMarks;
 
   private constructor(segment: Segment, codec: Codec<T> | undefined, timestamps: boolean, entry: number) {
     this.#segment = segment;
     this.#timestamps = timestamps;
     this.#view = ringView(segment);
+    this.#marks = new ReclaimMarks(this.#view.capacity);
     this.#mutex = new Mutex(segment, TOPIC_MUTEX_OFFSET);
     this.#codec = codec;
     this.name = segment.name;
@@ -620,7 +624,7 @@ export class Topic<T = Uint8Array> {
   /** Holding the lock: reserves; releases the lock if that fails. */
   #reserve(size: number): Reservation {
     try {
-      return reserve(this.#view, size, this.#reservation);
+      return reserve(this.#view, size, this.#reservation, this.#marks);
     } catch (e) {
       this.#unlock();
       throw e;
@@ -633,7 +637,7 @@ export class Topic<T = Uint8Array> {
       const words = this.#view.words;
       // The commit word before ours (we hold the lock, so it is stable): what the §3 counter rule compares tags with.
       const old = Atomics.load(words, COMMIT_INDEX);
-      commitRecord(this.#view, r, size, this.#timestamps ? nowMicros() : 0);
+      commitRecord(this.#view, r, size, this.#timestamps ? nowMicros() : 0, this.#marks);
       // SYNC TOPIC-PARK (§3 counter rule: seq_cst load after the seq_cst commit store in commitRecord): pairs with
       // the subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
       wakeCounter(words, SLEEPERS_INDEX, COMMIT_INDEX, old);

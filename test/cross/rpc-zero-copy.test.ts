@@ -160,6 +160,38 @@ describe('Rpc zero-copy across processes', () => {
     });
   }
 
+  it('close({ timeout }) giving up on a hung handler frees its request slot and response loan: the next server answers', async () => {
+    const name = names.name('zr-hung');
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => (entered = resolve));
+    const hung = Rpc.serve(
+      name,
+      async (req) => {
+        await req.loan(4); // WRITING at the head of the client's response queue
+        entered();
+        return new Promise<never>(() => {});
+      },
+      { copy: false, slots: 2 },
+    );
+    const c = Rpc.connect(name, { slots: 2 });
+    let next: Awaited<ReturnType<typeof Rpc.serve>> | undefined;
+    try {
+      const lost = c.request('a', { timeout: 2000 });
+      lost.catch(() => {}); // fails once the server is gone
+      await inHandler;
+      // Joins the same service (the hung server is alive), so the next requests use the same request ring.
+      next = Rpc.serve(name, (req) => req.data, { copy: false, slots: 2 });
+      await hung.close({ timeout: 50 });
+      // Another server lives, and the hung one left the table cleanly: the request is not failed at once.
+      await assert.rejects(lost, (e: unknown) => e instanceof ShmbusError && (e.code === 'ERR_TIMEOUT' || e.code === 'ERR_NO_SERVER'));
+      // More than a lap of both 2-slot rings: neither the request slot nor the response loan stayed held.
+      for (let i = 0; i < 5; i++) assert.deepEqual([...(await c.request(new Uint8Array([i]), { timeout: 10_000, copy: false })).data], [i]);
+    } finally {
+      c.close();
+      await next?.close();
+    }
+  });
+
   it('the C++ wrappers: Queue::loan / receive_view, RpcServer zero_copy with RpcReply::loan, RpcClient::loan / request_view', () => {
     const root = fileURLToPath(new URL('../../..', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'shmbus-zc-cxx-'));

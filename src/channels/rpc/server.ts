@@ -94,6 +94,10 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
   #failed = 0;
   #inFlight = 0;
   readonly #zeroCopy: boolean;
+  /** Response loans not committed or aborted yet: close() gives them back once it stops waiting for handlers. */
+  readonly #openLoans = new Set<RpcResponseLoan>();
+  /** Request slots held by handlers in progress (copy: false): close() frees them once it stops waiting. */
+  readonly #heldRequests = new Set<HeldSlot>();
   /** Response loans: made by a worker's request, ended through this server. */
   readonly #loaner: ResponseLoaner = {
     tryLoan: (req, size) => this.#tryLoan(req, size),
@@ -101,7 +105,10 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
   };
   readonly #loanOwner: ResponseLoanOwner = {
     commitResponse: (loan, slot, size) => this.#commitLoan(loan, slot, size),
-    abortResponse: (_loan, slot) => slot.abort(),
+    abortResponse: (loan, slot) => {
+      this.#openLoans.delete(loan);
+      slot.abort();
+    },
   };
 
   /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
@@ -221,6 +228,7 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
         views.set(h.offset, data);
       }
       held = h;
+      this.#heldRequests.add(h);
       accept(h.offset, h.length, data);
       return true;
     };
@@ -275,7 +283,8 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
         const h = held as HeldSlot | null;
         if (h !== null) {
           held = null;
-          h.free();
+          // Not when close() gave up on this handler: it freed the slot then (the slot may be another's by now).
+          if (this.#heldRequests.delete(h)) h.free();
         }
         // Only now: the response is in the client's queue (or was dropped), so a death before this point is
         // seen by the client as "busy with a dead holder" and fails its request instead of leaving it waiting.
@@ -394,6 +403,7 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     const slot = new HeldSlot(ring);
     const loan = RpcResponseLoan.create(this.#loanOwner, slot, slotBytes(ring, slot.offset + RPC_RESPONSE_HEADER_SIZE, size), req.id);
     req.responseLoan = loan;
+    this.#openLoans.add(loan);
     return loan;
   }
 
@@ -429,6 +439,11 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
 
   /** Commits a response loan: the §8 response header, then the §6 commit. */
   #commitLoan(loan: RpcResponseLoan, slot: HeldSlot, size: number): void {
+    this.#openLoans.delete(loan);
+    if (this.#abandoned) {
+      slot.abort(); // close() stopped waiting for this handler: its answer is dropped
+      return;
+    }
     const v = slot.ring.view;
     v.setUint32(slot.offset + RPC_RES_ID_OFFSET, loan.requestId, true);
     v.setUint32(slot.offset + RPC_RES_STATUS_OFFSET, RPC_STATUS_OK, true);
@@ -515,6 +530,12 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     await Promise.race([Promise.allSettled(this.#loops), gaveUp]);
     timer?.clear();
     this.#abandoned = true;
+    // A handler still running holds its response loan WRITING at the head of its client's response queue, which
+    // would hold back every later response to that client while this process lives: give them back.
+    for (const loan of [...this.#openLoans]) if (loan.state === 'open') loan.abort();
+    // Likewise a request slot (copy: false) would stop the clients once they come round the ring to it.
+    for (const h of this.#heldRequests) h.free();
+    this.#heldRequests.clear();
     const last = this.#service.leave(this.#entries);
     for (const id of [...this.#responders.keys()]) this.#evict(id);
     this.#service.segment.close();

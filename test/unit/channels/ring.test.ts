@@ -19,6 +19,7 @@ import {
   placeRecord,
   publishCursor,
   readCursor,
+  ReclaimMarks,
   reclaimAhead,
   recordSize,
   reserve,
@@ -299,5 +300,47 @@ describe('ring writer and readers', () => {
     assert.equal(after.tailSeq, seq);
     const got = readAll(new RingReader(view, 'oldest'), view);
     assert.deepEqual(got.map((m) => m.seq), [seq]);
+  });
+
+  it('reclaim marks end every batch reclaim at the same tail as the whole header walk, also among other publishers', () => {
+    // Two rings fed the same records: one publisher walks every reclaim, the other jumps by its marks. A second
+    // publisher (no marks) writes some records into the marked ring, as another process would.
+    for (const capacity of [4096, 65536, 1 << 20]) {
+      const plain = makeRing(capacity, 1000);
+      const marked = makeRing(capacity, 1000);
+      const marks = new ReclaimMarks(capacity);
+      let x = 12345;
+      const rand = (n: number): number => {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        return x % n;
+      };
+      for (let i = 0; i < 30_000; i++) {
+        const size = rand(8) === 0 ? rand(1001) : 64 + rand(40);
+        const other = rand(5) === 0; // a record of another publisher: no mark for it
+        const a = reserve(plain, size);
+        commitRecord(plain, a, size, 0);
+        const b = reserve(marked, size, undefined, other ? undefined : marks);
+        commitRecord(marked, b, size, 0, other ? undefined : marks);
+        assert.deepEqual(readCursor(marked), readCursor(plain), `capacity ${capacity}, record ${i + 1}`);
+      }
+    }
+  });
+
+  it('a reclaim mark that does not match the ring (a header changed behind it) falls back to the whole walk', () => {
+    const view = makeRing(4096, 200);
+    const marks = new ReclaimMarks(4096);
+    const put = (): void => {
+      const r = reserve(view, 100, undefined, marks);
+      commitRecord(view, r, 100, 0, marks);
+    };
+    for (let i = 0; i < 30; i++) put();
+    // Damage the header of the oldest records: the whole walk notices the broken chain and drops everything.
+    const c = readCursor(view);
+    for (let p = c.tailPos; p < c.tailPos + 1024 && p < 4096; p += 136) view.words[(view.dataOffset + p + 8) >> 2] = 0x7fffffff;
+    put();
+    const after = readCursor(view);
+    assert.ok(after.tailSeq >= c.tailSeq, 'the tail moved forward');
+    for (let i = 0; i < 100; i++) put(); // and the ring goes on publishing
+    assert.equal(readCursor(view).writeSeq, 131);
   });
 });
