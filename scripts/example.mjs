@@ -44,12 +44,13 @@ if (existsSync(join(root, 'python', 'pyproject.toml'))) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   if (setup.status !== 0) {
-    console.error(`example: scripts/python-setup.sh failed (exit ${setup.status ?? setup.signal})`);
-    process.exit(1);
+    // Examples without Python programs still run; the others fail naming the missing Python.
+    console.error(`example: scripts/python-setup.sh failed (exit ${setup.status ?? setup.signal}): the Python programs cannot run`);
+  } else {
+    const lines = setup.stdout.trim().split('\n');
+    process.stderr.write(lines.slice(0, -1).map((l) => `${l}\n`).join(''));
+    env.SHMBUS_VENV_PYTHON = lines.at(-1);
   }
-  const lines = setup.stdout.trim().split('\n');
-  process.stderr.write(lines.slice(0, -1).map((l) => `${l}\n`).join(''));
-  env.SHMBUS_VENV_PYTHON = lines.at(-1);
 }
 
 const child = spawn(process.execPath, [main, ...args], { stdio: 'inherit', env });

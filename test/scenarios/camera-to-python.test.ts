@@ -18,13 +18,18 @@ import { repoRoot as root, runCommand as run, runExample } from './example-run.j
 
 const names = trackNames();
 after(names.cleanup);
-
 /** Raw shm objects (not shmbus.*) whose name starts with `prefix`. */
 const rawObjects = (prefix: string) => readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
+const legacyPrefixes: string[] = [];
+// The legacy writers' plain objects, should a failure have killed them before they removed them.
+after(() => {
+  for (const p of legacyPrefixes) for (const n of rawObjects(p)) rmSync(`/dev/shm/${n}`, { force: true });
+});
 
 describe('examples/camera-to-python', () => {
   it('C++ writer -> Python (numpy) and Node readers: every pixel, checksums equal the writer\'s, read + lost + overwritten = published; legacy layout read and a lying header refused', async () => {
     const name = names.name('camera');
+    legacyPrefixes.push(`${name}-legacy`);
     const frames = 40;
     const { code, out: text, lines, all } = await runExample('camera-to-python', ['--name', name, '--frames', String(frames), '--fps', '40']);
     assert.equal(code, 0, `exit ${code}; ${all}`);
@@ -85,11 +90,12 @@ describe('examples/camera-to-python', () => {
     const nodeDir = `${root}dist/readme-camera-${process.pid}/`;
     mkdirSync(nodeDir, { recursive: true });
     try {
-      writeFileSync(join(tmp, 'writer.cpp'), block('cpp'));
+      // ```c++, not ```cpp: test/cross/readme-c.test.ts runs the ```c/```cpp programs of the "C" and "C++" sections.
+      writeFileSync(join(tmp, 'writer.cpp'), block('c\\+\\+'));
       writeFileSync(join(tmp, 'reader.py'), block('python'));
       writeFileSync(`${nodeDir}reader.mjs`, block('javascript'));
-      // The command line the block's first comment gives (make -C c already ran: npm test builds the C peer first).
-      const cxx = await run('c++', ['-std=c++17', join(tmp, 'writer.cpp'), '-I', `${root}c`, `${root}c/build/libshmbus.a`, '-pthread', '-o', join(tmp, 'writer')]);
+      // The block's own command line (make -C c already ran: npm test builds the C peer first), warnings as errors.
+      const cxx = await run('c++', ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-pedantic', join(tmp, 'writer.cpp'), '-I', `${root}c`, `${root}c/build/libshmbus.a`, '-pthread', '-o', join(tmp, 'writer')]);
       assert.equal(cxx.code, 0, `the README's C++ writer compiles as documented:\n${cxx.err}`);
       // The readers first (they wait up to 10 s for the topic), then the writer (it waits for both).
       const python = run(venvPython(), [join(tmp, 'reader.py')]);
