@@ -55,8 +55,11 @@ try:
     count = total = size_of_files = 0
     trailer = None
     # Until the end of the stream; 30 s without a record means the server is gone (ShmbusTimeoutError), not a hang.
-    while (m := reply.receive(timeout=30.0)) is not None:
-        r = shmbus.Parts.decode(m)
+    # receive_view: each record is decoded in place in its slot (the strings and numbers come out as Python values),
+    # then the slot is released.
+    while (m := reply.receive_view(timeout=30.0)) is not None:
+        r = shmbus.Parts.decode(m.data)
+        m.release()
         if "count" in r:
             trailer = (int(r["count"]), r["checksum"])
             continue

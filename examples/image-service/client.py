@@ -1,7 +1,8 @@
 """An image-service client in Python (client.ts and client.cpp are the same client in Node and C++). It sends test
 images (BGR) with parameters as Parts records over Rpc, until "stop" (or the end of input) on stdin, cycling through
 gray, resize to half, resize to an odd size, and one unknown op (which the service refuses with status 1). Every
-answer is checked pixel by pixel against the same operation computed here (imageops.py). When the service is gone
+answer is checked pixel by pixel against the same operation computed here (imageops.py), in place in its response
+slot (request(copy=False): a zero-copy view, released after the check). When the service is gone
 (killed, restarting) a request fails at once with ERR_NO_SERVER (or within the liveness interval when the service
 dies holding it); the client then retries the same request until the service is back.
 
@@ -56,7 +57,7 @@ while not stop.is_set():
     outage = False
     while True:
         try:
-            res = client.request(request, timeout=10.0)
+            res = client.request(request, timeout=10.0, copy=False)  # the answer read in its response slot
             break
         except shmbus.ShmbusError as e:
             if e.code != "ERR_NO_SERVER" or time.monotonic() > give_up:
@@ -66,7 +67,7 @@ while not stop.is_set():
             outage = True
             retries += 1
             time.sleep(0.02)  # a retry policy, not synchronisation: the service may take a while to come back
-    parts = shmbus.Parts.decode(res)
+    parts = shmbus.Parts.decode(res.data)  # views into the response slot, as is the frame below
     status, server = int(parts["status"]), parts["server"]
     servers[server] += 1
     if outage:
@@ -77,6 +78,8 @@ while not stop.is_set():
             raise SystemExit(f"{who}: #{i} {params} should have been refused, got status {status}")
         refused += 1
         print(f"{who}: #{i} {params['op']} refused by {server}: {parts['message']}", flush=True)
+        del parts
+        res.release()
     else:
         if status != 0:
             raise SystemExit(f"{who}: #{i} {params} failed: status {status}: {parts['message']}")
@@ -84,9 +87,11 @@ while not stop.is_set():
         if got.format != want_format or got.array.shape[:2] != want.shape[:2]:
             raise SystemExit(f"{who}: #{i} got a {got.width}x{got.height} {got.format} frame, wanted {want.shape} {want_format}")
         wrong = int(np.count_nonzero(got.array != want))
+        del got, parts  # no view into the slot is kept past its release
+        res.release()
         bad_pixels += wrong
         checked += 1
-        print(f"{who}: #{i} {params['op']} -> {got.width}x{got.height} {got.format} by {server}: "
+        print(f"{who}: #{i} {params['op']} -> {want.shape[1]}x{want.shape[0]} {want_format} by {server}: "
               f"{'pixels match' if wrong == 0 else f'{wrong} samples differ'}", flush=True)
     i += 1
 client.close()

@@ -1,7 +1,8 @@
 """The image service in Python (service.cpp is the same service in C++): an Rpc server whose requests are Parts
 records { image: a Frame, params: { op: "gray" } | { op: "resize", width, height } } and whose answers are
 { status, message, server, image? } (status 0 = done, 1 = bad request). The pixels go through numpy
-(imageops.py): Frame.decode gives a numpy view of the request, Frame.encode the answer's frame.
+(imageops.py). Zero-copy Rpc: the request is read in place in its slot (copy=False: Frame.decode gives a numpy view
+of the request's pixels there) and the answer is written into a loan of the client's response slot (req.loan).
 
 Run by hand: .cache/pyvenv/bin/python examples/image-service/service.py [name]   (Ctrl-C or Ctrl-D stops it)
 """
@@ -21,28 +22,33 @@ MAX_MESSAGE = 1 << 20
 SLOTS = 4
 
 
-def answer(status: int, message: str, image: bytes = b"") -> bytes:
+def answer(req: shmbus.RpcRequest, status: int, message: str, image: bytes = b"") -> memoryview:
+    """The answer, written straight into the asking client's response slot (req.loan: zero-copy)."""
     record = {"status": status, "message": message, "server": who}
     if status == 0:
         record["image"] = image
-    return shmbus.Parts.encode(record)
+    buf = req.loan(shmbus.Parts.size(record))
+    shmbus.Parts.encode_into(buf, record)
+    return buf
 
 
-def handle(req: shmbus.RpcRequest) -> bytes:
-    parts = shmbus.Parts.decode(req.data)  # a corrupt record raises: the client gets ERR_REMOTE with its message
+def handle(req: shmbus.RpcRequest) -> memoryview:
+    # req.data is the request's slot (serve(copy=False)): the record and its frame are read in place, valid during
+    # this call. A corrupt record raises: the client gets ERR_REMOTE with its message.
+    parts = shmbus.Parts.decode(req.data)
     params = parts.get("params")
     frame = shmbus.Frame.decode(parts["image"])  # frame.array: a numpy view of the request's pixels
     op = params.get("op") if isinstance(params, dict) else None
     if op == "gray":
         if frame.format not in ("RGB", "BGR", "RGBA", "BGRA") or frame.dtype != "uint8":
-            return answer(1, f"gray needs a uint8 colour image, got {frame.format} {frame.dtype}")
-        return answer(0, "ok", shmbus.Frame.encode(gray(frame.array, frame.format), "GRAY"))
+            return answer(req, 1, f"gray needs a uint8 colour image, got {frame.format} {frame.dtype}")
+        return answer(req, 0, "ok", shmbus.Frame.encode(gray(frame.array, frame.format), "GRAY"))
     if op == "resize":
         w, h = params.get("width"), params.get("height")
         if not (isinstance(w, int) and isinstance(h, int) and w >= 1 and h >= 1 and w * h * frame.channels <= MAX_MESSAGE - 4096):
-            return answer(1, f"resize needs a width and height >= 1 whose frame fits the answer, got {w!r} x {h!r}")
-        return answer(0, "ok", shmbus.Frame.encode(resize(frame.array, w, h), frame.format))
-    return answer(1, f"unknown op {op!r} (gray, resize)")
+            return answer(req, 1, f"resize needs a width and height >= 1 whose frame fits the answer, got {w!r} x {h!r}")
+        return answer(req, 0, "ok", shmbus.Frame.encode(resize(frame.array, w, h), frame.format))
+    return answer(req, 1, f"unknown op {op!r} (gray, resize)")
 
 
 stop = threading.Event()
@@ -58,7 +64,7 @@ def watch_stdin() -> None:
 
 
 threading.Thread(target=watch_stdin, daemon=True).start()
-server = shmbus.Rpc.serve(name, handle, workers=2, max_message_size=MAX_MESSAGE, slots=SLOTS)
+server = shmbus.Rpc.serve(name, handle, workers=2, max_message_size=MAX_MESSAGE, slots=SLOTS, copy=False)
 print(f'service ({who}): serving "{name}" with numpy, 2 workers', flush=True)
 while not stop.wait(1.0):
     pass
