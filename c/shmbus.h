@@ -788,6 +788,30 @@ void shmbus_rpc_client_close(shmbus_rpc_client* c);
 int shmbus_rpc_unlink(const char* name);
 /* ==== END: RPC ==== */
 
+/* ==== SECTION: ASYNC ==== */
+/* For a binding that multiplexes many waits on one thread (Python asyncio): instead of sleeping, a blocking call
+   can hand back the futex word it would sleep on, and one thread waits for many such words at once. */
+typedef struct shmbus_park {
+  const uint32_t* word; /* the futex word (in shared memory mapped by the handle of the call) */
+  uint32_t expected;    /* the call would have slept while the word held this value */
+  int64_t timeout_ms;   /* for this long at most (-1: until woken); a slice bounds liveness checks */
+} shmbus_park;
+/* Park capture for the calling thread: until shmbus_park_capture_end, its protocol waits (Topic read, Queue
+   receive, Mailbox wait, Rpc response, Mutex/RwLock/Semaphore/Event waits) never sleep. The first `skip` sleeps end
+   at once as timeouts (as if a multiplexer had already waited them out: liveness checks run); the next is recorded
+   and the call returns SHMBUS_ETIMEDOUT as if its time were up. Call again once the word moved or its time passed. */
+void shmbus_park_capture_begin(int skip);
+/* Ends park capture: 1 with *out filled when a sleep was recorded, else 0. */
+int shmbus_park_capture_end(shmbus_park* out);
+/* Waits until one of n (1..128) futex words no longer holds its expected value or is woken, or deadline_ns
+   (CLOCK_MONOTONIC, -1 none) passes: the index of a woken word, SHMBUS_EAGAIN (a word differed at the call),
+   SHMBUS_ETIMEDOUT, SHMBUS_EOS (no futex_waitv: Linux < 5.16) or SHMBUS_EINVAL_ARG (a word not mapped). It reports one index: after a wake, re-check
+   every word of the group (PROTOCOL §3). */
+int shmbus_futex_waitv(const uint32_t* const* words, const uint32_t* expected, uint32_t n, int64_t deadline_ns);
+/* FUTEX_WAKE (shared) of every waiter on `word`; returns how many were woken. */
+int shmbus_futex_wake_all(uint32_t* word);
+/* ==== END: ASYNC ==== */
+
 /* ==== SECTION: FRAME ==== */
 /* The Frame codec (PROTOCOL.md §9): one image as one message of any channel. A message format, not a segment kind:
    decode views the pixels inside the message (no copy); a writer loans shmbus_frame_size() bytes, writes the header

@@ -5,6 +5,7 @@
 // Environment:
 //   SHMBUS_SLOW=1            also run the slow soak/stress suites (*.slow.test.js)
 //   SHMBUS_NODE_MATRIX=0     skip the Node 22/24/26 matrix (default: on; installs them from npm into .cache/)
+//   SHMBUS_PY_MATRIX=0       skip the Python 3.9-3.13 matrix (scripts/python-matrix.sh)
 //   SHMBUS_TEST_FILTER=re    only run test files whose path matches the regular expression
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -171,6 +172,18 @@ if (python && !filter) {
   totals.skipped += num(/(\d+) skipped/);
   if (res.code !== 0) failures.push(`pytest (exit ${res.code})`);
 }
+
+// ==== python matrix (py) ====
+// The Python peer on CPython 3.9-3.13 (scripts/python-matrix.sh: a venv per version under .cache, a pytest subset;
+// a version without an interpreter or a cffi wheel is skipped with the reason, after its compile checks).
+if (python && !filter && process.env.SHMBUS_PY_MATRIX !== '0') {
+  step('python peer on CPython 3.9-3.13 (scripts/python-matrix.sh)');
+  const res = await run('bash', ['scripts/python-matrix.sh']);
+  totals.passed += (res.out.match(/: ok/g) ?? []).length;
+  totals.skipped += (res.out.match(/: skipped/g) ?? []).length;
+  if (res.code !== 0) failures.push(`python matrix (exit ${res.code})`);
+}
+// ==== end python matrix (py) ====
 
 if (process.env.SHMBUS_NODE_MATRIX !== '0') {
   const matrix = await prepareMatrix(root, (msg) => process.stdout.write(`${msg}\n`));

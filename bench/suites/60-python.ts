@@ -23,7 +23,7 @@ const peers = new PeerSet(NODE_PEER, STEP_TIMEOUT_MS);
 const running = new Set<LineChild>();
 
 type Side = 'Python' | 'Node';
-type Mode = 'poll' | 'read';
+type Mode = 'poll' | 'read' | 'async';
 
 /** The venv's python with the package installed (scripts/python-setup.sh: a no-op when up to date). */
 function venvPython(): string {
@@ -66,7 +66,7 @@ async function roundTrip(py: string, measure: Side, echo: Side, mode: Mode, iter
   try {
     let echoChild: LineChild;
     if (echo === 'Python') {
-      echoChild = spawnLines(py, [PYBENCH, 'echo', a, b, mode]);
+      echoChild = spawnLines(py, [PYBENCH, 'echo', a, b, mode === 'poll' ? 'poll' : 'read']);
       running.add(echoChild);
     } else {
       echoChild = peers.spawn(['echo', a, b, mode === 'poll' ? 'poll' : 'await', 'copy']);
@@ -131,11 +131,14 @@ export default async function pythonSuite(ctx: BenchContext): Promise<Table[]> {
       ['Python', 'Node'],
       ['Node', 'Python'],
     ];
-    for (const mode of ['poll', 'read'] as const) {
-      for (const [measure, echo] of pairs) {
+    const modeLabel = { poll: 'busy-poll', read: 'default read (spin, then park)', async: 'await read_async() (asyncio)' };
+    for (const mode of ['poll', 'read', 'async'] as const) {
+      // asyncio: Python measures (its loop awaits each echo), Python and Node echo with a blocking read
+      const modePairs = mode === 'async' ? pairs.filter(([m]) => m === 'Python') : pairs;
+      for (const [measure, echo] of modePairs) {
         ctx.log(`Topic 64 B round trip, ${mode}: ${measure} measures, ${echo} echoes`);
         const s = await roundTrip(py, measure, echo, mode, mode === 'poll' ? n : Math.round(5_000 / k));
-        rows.push(row(`Topic ${measure} <-> ${echo} (${measure} measures)`, mode === 'poll' ? 'busy-poll' : 'default read (spin, then park)', s));
+        rows.push(row(`Topic ${measure} <-> ${echo} (${measure} measures)`, modeLabel[mode], s));
       }
     }
     rows.push(row('multiprocessing.Pipe (Python <-> Python)', 'blocking recv', pipe));

@@ -250,6 +250,12 @@ int sbi_check_mode(unsigned mode, unsigned* out);
 /* STATE words (Semaphore value, Event, RwLock occupied): the counting rule. Announce on `sleepers`, re-check
    that `word` still holds `expected`, futex-wait. 0 woken or changed, SHMBUS_ETIMEDOUT. */
 int sbi_park(uint32_t* word, uint32_t* sleepers, uint32_t expected, int64_t timeout_ms);
+/* The futex sleep of every protocol wait on a shared word: sbi_os_futex_wait, or recorded instead while the thread
+   is in park capture (shmbus_park_capture_begin); then sbi_park_captured() is 1 and sbi_left_ms answers 0. */
+int sbi_park_sleep(uint32_t* word, uint32_t expected, int64_t timeout_ms);
+int sbi_park_captured(void);
+/* 1 once `deadline` (from sbi_deadline) has passed, or a sleep was captured (park capture ends the call there). */
+int sbi_time_up(int64_t deadline);
 /* After a seq_cst change of a state word: wake all sleepers if any announced (no syscall otherwise). */
 void sbi_wake_sleepers(uint32_t* word, uint32_t* sleepers);
 /* COUNTER words (only move forward mod 2^32: Queue commits/releases, Topic commit and registry words, Mailbox

@@ -154,7 +154,7 @@ static int mx_contend(uint8_t* m, int64_t deadline, uint32_t liveness_ms, int* r
       mx_give_up(m);
       return SHMBUS_ETIMEDOUT;
     }
-    sbi_os_futex_wait(mx_word(m), v, mx_sleep_ms(next_check, left));
+    sbi_park_sleep(mx_word(m), v, mx_sleep_ms(next_check, left));
   }
 }
 

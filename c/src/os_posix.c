@@ -68,6 +68,7 @@ int64_t sbi_deadline(int64_t timeout_ms) {
 
 int64_t sbi_left_ms(int64_t deadline) {
   int64_t left;
+  if (sbi_park_captured()) return 0; /* park capture: the call ends where it would have slept */
   if (deadline == INT64_MAX) return -1;
   left = deadline - sbi_os_now_ns();
   if (left <= 0) return 0;
@@ -395,6 +396,48 @@ int sbi_os_futex_wait(uint32_t* word, uint32_t expected, int64_t timeout_ms) {
     /* EAGAIN: the word no longer held `expected`. Anything else is treated the same: the caller re-checks. */
     return SHMBUS_EAGAIN;
   }
+}
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+int shmbus_futex_waitv(const uint32_t* const* words, const uint32_t* expected, uint32_t n, int64_t deadline_ns) {
+  struct { /* struct futex_waitv, spelled out so that old kernel headers still build */
+    uint64_t val;
+    uint64_t uaddr;
+    uint32_t flags;
+    uint32_t reserved;
+  } v[128];
+  struct timespec abs;
+  long rc;
+  uint32_t i;
+  if (words == NULL || expected == NULL || n == 0 || n > 128) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_futex_waitv: 1..128 words");
+  for (i = 0; i < n; i++) {
+    v[i].val = expected[i];
+    v[i].uaddr = (uint64_t)(uintptr_t)words[i];
+    v[i].flags = 2; /* FUTEX2_SIZE_U32, shared (no FUTEX2_PRIVATE): the words are in shared memory */
+    v[i].reserved = 0;
+  }
+  for (;;) {
+    if (deadline_ns >= 0) {
+      abs.tv_sec = (time_t)(deadline_ns / 1000000000);
+      abs.tv_nsec = (long)(deadline_ns % 1000000000);
+    }
+    rc = syscall(SYS_futex_waitv, v, n, 0, deadline_ns >= 0 ? &abs : NULL, CLOCK_MONOTONIC);
+    if (rc >= 0) return (int)rc;
+    if (errno == EINTR) continue; /* the deadline is absolute: retry as it is */
+    if (errno == ETIMEDOUT) return SHMBUS_ETIMEDOUT;
+    if (errno == EAGAIN) return SHMBUS_EAGAIN;
+    if (errno == ENOSYS) return sbi_fail(SHMBUS_EOS, "futex_waitv: not supported by this kernel (Linux >= 5.16)");
+    /* EFAULT (a word not mapped), EINVAL, ENOMEM: the caller's words are at fault, not the kernel */
+    return sbi_fail(SHMBUS_EINVAL_ARG, "futex_waitv: %s", strerror(errno));
+  }
+}
+
+int shmbus_futex_wake_all(uint32_t* word) {
+  if (word == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "shmbus_futex_wake_all: word is NULL");
+  return sbi_os_futex_wake(word, SBI_WAKE_ALL);
 }
 
 int sbi_os_futex_wake(uint32_t* word, int n) {

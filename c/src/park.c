@@ -9,6 +9,51 @@
  */
 #include "internal.h"
 
+/* Park capture (shmbus_park_capture_begin): per thread, so only the binding's own calls on its event-loop thread
+   are affected. */
+static SBI_THREAD_LOCAL struct {
+  int on;
+  int skip;        /* sleeps still to end at once as timeouts (a slice a multiplexer already waited out) */
+  int captured;
+  shmbus_park park;
+} park_capture;
+
+void shmbus_park_capture_begin(int skip) {
+  park_capture.on = 1;
+  park_capture.skip = skip > 0 ? skip : 0;
+  park_capture.captured = 0;
+}
+
+int shmbus_park_capture_end(shmbus_park* out) {
+  const int captured = park_capture.captured;
+  if (captured && out != NULL) *out = park_capture.park;
+  park_capture.on = 0;
+  park_capture.captured = 0;
+  return captured;
+}
+
+int sbi_park_captured(void) { return park_capture.captured; }
+
+int sbi_time_up(int64_t deadline) { return park_capture.captured || (deadline != INT64_MAX && sbi_os_now_ns() >= deadline); }
+
+int sbi_park_sleep(uint32_t* word, uint32_t expected, int64_t timeout_ms) {
+  if (park_capture.on && timeout_ms != 0) {
+    if (park_capture.skip > 0) {
+      park_capture.skip--;
+      return SHMBUS_ETIMEDOUT;
+    }
+    /* Record the sleep instead of taking it; sbi_left_ms now says the time is up, so the call returns. */
+    if (!park_capture.captured) {
+      park_capture.park.word = word;
+      park_capture.park.expected = expected;
+      park_capture.park.timeout_ms = timeout_ms;
+      park_capture.captured = 1;
+    }
+    return SHMBUS_ETIMEDOUT;
+  }
+  return sbi_os_futex_wait(word, expected, timeout_ms);
+}
+
 int sbi_park(uint32_t* word, uint32_t* sleepers, uint32_t expected, int64_t timeout_ms) {
   /* SYNC PARK (seq_cst RMW): announce before the re-check, the Dekker pair with the waker's change + load. */
   if (sbi_add32(sleepers, 1, __ATOMIC_SEQ_CST) == 0xFFFFFFFFu) {
@@ -19,7 +64,7 @@ int sbi_park(uint32_t* word, uint32_t* sleepers, uint32_t expected, int64_t time
   if (sbi_load32(word, __ATOMIC_SEQ_CST) != expected) return SHMBUS_OK;
   /* SYNC PARK (seq_cst load): 0 means a waker already cleared this announcement: re-check instead of sleeping. */
   if (sbi_load32(sleepers, __ATOMIC_SEQ_CST) == 0) return SHMBUS_OK;
-  return sbi_os_futex_wait(word, expected, timeout_ms) == SHMBUS_ETIMEDOUT ? SHMBUS_ETIMEDOUT : SHMBUS_OK;
+  return sbi_park_sleep(word, expected, timeout_ms) == SHMBUS_ETIMEDOUT ? SHMBUS_ETIMEDOUT : SHMBUS_OK;
 }
 
 void sbi_wake_sleepers(uint32_t* word, uint32_t* sleepers) {
@@ -47,7 +92,7 @@ int sbi_park_counter(uint32_t* word, uint32_t* sleepers, uint32_t seen, int64_t 
   }
   /* SYNC PARK (seq_cst load): the word may have moved before the tag was visible. */
   if (sbi_load32(word, __ATOMIC_SEQ_CST) != seen) return SHMBUS_OK;
-  return sbi_os_futex_wait(word, seen, timeout_ms) == SHMBUS_ETIMEDOUT ? SHMBUS_ETIMEDOUT : SHMBUS_OK;
+  return sbi_park_sleep(word, seen, timeout_ms) == SHMBUS_ETIMEDOUT ? SHMBUS_ETIMEDOUT : SHMBUS_OK;
 }
 
 void sbi_wake_counter(uint32_t* word, uint32_t* sleepers, uint32_t old_value) {

@@ -460,7 +460,7 @@ static int queue_wait(sbi_ring* r, int consumer, queue_attempt attempt, void* ct
     seen = consumer ? sbi_ring_commits(r) : sbi_ring_releases(r);
     rc = attempt(r, ctx);
     if (rc != SHMBUS_EAGAIN) return rc;
-    if (timeout_ms == 0 || (deadline != INT64_MAX && sbi_os_now_ns() >= deadline)) {
+    if (timeout_ms == 0 || sbi_time_up(deadline)) {
       return sbi_fail(SHMBUS_ETIMEDOUT, "%s on queue \"%s\" timed out after %lld ms%s", what, r->name,
                       (long long)timeout_ms, consumer ? "" : " (the queue stayed full)");
     }

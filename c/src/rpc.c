@@ -764,12 +764,18 @@ int shmbus_rpc_reply_loan(shmbus_rpc_reply* reply, size_t size, void** data) {
 }
 
 /* Ends the handler's response loan: commits it as the answer (1), or gives it back (0: answer otherwise). */
-static int rpc_end_loan(rpc_worker* w, int rc, const shmbus_rpc_reply* reply) {
+static int rpc_end_loan(rpc_worker* w, int rc, shmbus_rpc_reply* reply) {
   uint8_t* body = w->loan.body;
   if (!w->loan_open) return 0;
   w->loan_open = 0;
   if (rc != SHMBUS_OK || reply->data != body + RPC_RES_HEADER || reply->size > w->loan_size) {
     sbi_ring_give_back(&w->loan_to->ring, w->loan.slot, w->loan.seq);
+    if (rc == SHMBUS_OK && reply->data == body + RPC_RES_HEADER) {
+      /* More than loaned: the bytes are no longer ours to send. */
+      (void)shmbus_rpc_reply_error(reply, "the handler's reply size is larger than its response loan");
+      reply->data = NULL;
+      reply->size = 0;
+    }
     return 0;
   }
   sbi_put32(body + 0, w->req.id);
@@ -803,6 +809,7 @@ static void rpc_handle(rpc_worker* w) {
     __atomic_fetch_sub(&s->in_flight, 1, __ATOMIC_RELAXED);
     return;
   }
+  if (rc == SHMBUS_OK && reply.error[0] != 0) rc = SHMBUS_EREMOTE; /* set by rpc_end_loan */
   if (rc == SHMBUS_EMESSAGE_TOO_LARGE && w->loan_too_large) {
     rpc_respond(w, RPC_STATUS_TOO_LARGE, NULL, 0, 0);
     __atomic_fetch_sub(&s->in_flight, 1, __ATOMIC_RELAXED);

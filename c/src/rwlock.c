@@ -312,7 +312,7 @@ static void rw_read_sleep(shmbus_rwlock* rw, const rw_reader* rd, int64_t ms) {
     /* SYNC RW-WRITER-WAITERS (seq_cst CAS v -> v|WAITERS): the write unlock's exchange returns the bit, and the
        futex re-checks the word, so no wake is lost. */
     if ((v & RW_WRITER_WAITERS) == 0 && !sbi_cas32(writer, &v, v | RW_WRITER_WAITERS)) return;
-    sbi_os_futex_wait(writer, v | RW_WRITER_WAITERS, ms);
+    sbi_park_sleep(writer, v | RW_WRITER_WAITERS, ms);
     return;
   }
   /* Every slot taken: sleep while `occupied` is full, announced in its sleepers word (§3 PARK, state word). */

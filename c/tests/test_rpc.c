@@ -373,6 +373,11 @@ static int zc_handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* re
     rc = shmbus_rpc_reply_loan(reply, 1, &again);
     return shmbus_rpc_reply_error(reply, rc == SHMBUS_EINVAL_ARG ? "second loan refused" : "second loan allowed");
   }
+  if ((req->flags & SHMBUS_MSG_TEXT) && req->size == 4 && memcmp(req->data, "over", 4) == 0) {
+    reply->data = out;
+    reply->size = 5; /* one more byte than loaned */
+    return 0;
+  }
   if ((req->flags & SHMBUS_MSG_TEXT) && req->size == 9 && memcmp(req->data, "elsewhere", 9) == 0) {
     reply->data = "other";
     reply->size = 5;
@@ -421,6 +426,8 @@ static void zero_copy_requests_and_responses(void) {
   CHECK(shmbus_rpc_request_ex(c, "big", 3, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000) == SHMBUS_EMESSAGE_TOO_LARGE);
   CHECK(shmbus_rpc_request_ex(c, "twice", 5, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000) == SHMBUS_EREMOTE);
   CHECK(strstr(shmbus_last_error_message(), "second loan refused") != NULL);
+  CHECK(shmbus_rpc_request_ex(c, "over", 4, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000) == SHMBUS_EREMOTE);
+  CHECK(strstr(shmbus_last_error_message(), "larger than its response loan") != NULL);
   CHECK_OK(shmbus_rpc_request_ex(c, "elsewhere", 9, SHMBUS_MSG_TEXT, buf, sizeof buf, &len, NULL, 5000));
   CHECK(len == 5 && memcmp(buf, "other", 5) == 0);
   CHECK(shmbus_rpc_request_loan(c, 4097, 0, &loan) == SHMBUS_EMESSAGE_TOO_LARGE);

@@ -1,75 +1,52 @@
 /**
- * The seed-004 scenario: a server process walks a directory tree and streams one record per file (path, size,
- * modification time) to a client through a Queue, then ends the stream; the client prints what it got.
- * No handshake per record: the Queue is lossless, applies backpressure when the client falls behind, and `end()`
- * marks the end of the stream (`close()` only lets go of a handle). Run: node dist/examples/file-stream/main.js [directory]
+ * The seed-004 scenario, across languages: a C++ server (server.cpp) streams a directory listing (path, type, size,
+ * mtime, mode) as Parts records over Queues to a Node and a Python client (client.ts, client.py), then ends each
+ * stream. The clients start first and wait for the server's queue; each checks that the count and checksum of what
+ * it got equal the server's trailer and its own listing of the directory. This orchestrator makes a test tree (or
+ * takes a directory), starts the clients, then the server, and echoes what they print.
+ * Run: npm run example -- file-stream [directory] [queue name]
  */
-import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Queue } from '../../src/index.js';
+import { Queue, Segment } from '../../src/index.js';
+import { Child, atExit, programCommand, type Language } from '../lib/children.js';
 
-/** One directory entry as it travels: "path\tsize\tmtimeMs" (a string message; any bytes would do). */
-function* walk(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(path);
-    else if (entry.isFile()) {
-      const st = statSync(path);
-      yield `${path}\t${st.size}\t${Math.round(st.mtimeMs)}`;
+const dir = process.argv[2] ?? makeTree();
+const name = process.argv[3] ?? `file-stream-${process.pid}`;
+atExit(() => {
+  if (process.argv[2] === undefined) rmSync(dir, { recursive: true, force: true });
+  // The server and the clients remove their queues; this is for a run that failed midway.
+  for (const s of Segment.list()) if (s.name === name || s.name.startsWith(`${name}.`)) Queue.unlink(s.name);
+});
+
+/** A throwaway tree, the same everywhere: 12 folders of 150 files (sizes 0..4 KiB, UTF-8 names, three modes),
+ * a nested folder and a symlink: 1816 entries. */
+function makeTree(): string {
+  const root = mkdtempSync(join(tmpdir(), 'shmbus-file-stream-'));
+  for (let d = 0; d < 12; d++) {
+    const sub = join(root, `dir${d}`);
+    mkdirSync(sub);
+    for (let f = 0; f < 150; f++) {
+      const file = join(sub, f % 10 === 0 ? `Grüße-${f}.txt` : `file${f}.dat`);
+      writeFileSync(file, Buffer.alloc((d * 977 + f * 131) % 4097, f), { mode: [0o644, 0o600, 0o755][f % 3] });
     }
   }
-}
-
-async function server(name: string, dir: string): Promise<void> {
-  // Whichever side starts first creates the queue; the other opens it.
-  const q = Queue.openOrCreate(name, { slots: 256, maxMessageSize: 4096 });
-  let sent = 0;
-  for (const record of walk(dir)) {
-    await q.send(record, { timeout: 10_000 }); // waits while the client is behind (backpressure)
-    sent++;
-  }
-  q.end(); // end of stream: the client drains what is left, then its loop ends
-  console.log(`server: sent ${sent} records, then ended the stream`);
-  q.close(); // lets go of this handle only
-}
-
-async function client(): Promise<void> {
-  const name = `files-${process.pid}`;
-  const dir = process.argv[2] ?? makeTree();
-  const q = Queue.openOrCreate(name, { slots: 256, maxMessageSize: 4096 });
-  console.log(`client: listening on queue "${name}" before the server starts`);
-  const kid = fork(fileURLToPath(import.meta.url), ['server', name, dir]);
-  const exited = new Promise((r) => kid.once('exit', r));
-  let files = 0;
-  let bytes = 0;
-  let largest = '';
-  let largestSize = -1;
-  for await (const m of q) {
-    const [path, size] = m.text().split('\t');
-    files++;
-    bytes += Number(size);
-    if (Number(size) > largestSize) [largest, largestSize] = [path!, Number(size)];
-  }
-  await exited;
-  console.log(`client: got ${files} records (${bytes} bytes in all), then the end of the stream`);
-  console.log(`client: largest file ${largest.slice(dir.length + 1)} (${largestSize} bytes)`);
-  q.close();
-  Queue.unlink(name);
-  if (process.argv[2] === undefined) rmSync(dir, { recursive: true });
-}
-
-/** A throwaway tree of 1000 files in 10 folders, so the run is the same everywhere. */
-function makeTree(): string {
-  const root = mkdtempSync(join(tmpdir(), 'shmbus-files-'));
-  for (let d = 0; d < 10; d++) {
-    mkdirSync(join(root, `dir${d}`));
-    for (let f = 0; f < 100; f++) writeFileSync(join(root, `dir${d}`, `file${f}.txt`), 'x'.repeat(d * 100 + f));
-  }
+  mkdirSync(join(root, 'dir0', 'nested', 'deeper'), { recursive: true });
+  writeFileSync(join(root, 'dir0', 'nested', 'deeper', 'leaf.txt'), 'leaf');
+  symlinkSync('dir1/file1.dat', join(root, 'link-to-file1'));
   return root;
 }
 
-if (process.argv[2] === 'server') await server(process.argv[3]!, process.argv[4]!);
-else await client();
+function start(label: string, program: string, language: Language, args: string[]): Child {
+  const kid = new Child(label, [...programCommand('file-stream', program, language), ...args], (l) => console.log(`  | ${l}`));
+  return kid;
+}
+
+console.log(`listing ${process.argv[2] ?? 'a generated tree'} from a C++ server to a Node and a Python client, queue "${name}"`);
+const clients = [start('A', 'client', 'node', [name, dir, 'A']), start('B', 'client', 'python', [name, dir, 'B'])];
+await Promise.all(clients.map((c) => c.line(/waiting for the server's queue/)));
+console.log('> both clients wait for the server; start it');
+const server = start('server', 'server', 'cpp', [name, dir, String(clients.length)]);
+await Promise.all([...clients, server].map((c) => c.success()));
+console.log('every record arrived once in both languages: counts and checksums agree with the server and with the disk');

@@ -1,78 +1,56 @@
 /**
- * The seed-001 scenario: process 1 asks process 2 to process an image and waits for the answer. The server converts
- * 1280x720 RGB images to grayscale with two concurrent workers; the client sends images through Rpc and gets the
- * gray images back (2.7 MB in, 0.9 MB out, no sockets). Run: node dist/examples/image-service/main.js
+ * The seed-001 scenario, across languages: clients in Node, Python and C++ (client.ts, client.py, client.cpp) send
+ * images plus JSON parameters as Parts records over Rpc to an image service (service.py: numpy; service.cpp: plain
+ * loops) and check every answer pixel by pixel against their own computation. In the middle, the Python service is
+ * killed (kill -9) and a C++ service takes its place: the clients get ERR_NO_SERVER, retry, and go on with the new
+ * service, none of them hangs. This orchestrator starts everything, steps on what the programs print, and echoes
+ * their lines (all but the per-image "pixels match" ones), then their totals.
+ * Run: npm run example -- image-service
  */
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { Rpc, isShmbusError } from '../../src/index.js';
+import { Rpc } from '../../src/index.js';
+import { Child, atExit, programCommand, type Language } from '../lib/children.js';
 
-const WIDTH = 1280;
-const HEIGHT = 720;
+const name = process.argv[2] ?? `image-service-${process.pid}`;
+const routine = / -> \d+x\d+ \w+ by \S+: pixels match$/;
+const refusal = / refused by \S+: /;
+// The last server out removes the service and each client its response queue; this is for a run that fails
+// midway (the service, and the response queues of dead clients).
+atExit(() => Rpc.unlink(name));
 
-async function server(name: string): Promise<void> {
-  const service = Rpc.serve(
-    name,
-    (req) => {
-      const rgb = req.data;
-      if (rgb.length !== WIDTH * HEIGHT * 3) throw new Error(`expected a ${WIDTH}x${HEIGHT} RGB image, got ${rgb.length} bytes`);
-      const gray = new Uint8Array(WIDTH * HEIGHT);
-      for (let i = 0, j = 0; i < gray.length; i++, j += 3) {
-        gray[i] = (77 * rgb[j]! + 150 * rgb[j + 1]! + 29 * rgb[j + 2]!) >> 8;
-      }
-      return gray;
-    },
-    { workers: 2, maxMessageSize: 3 << 20, slots: 4 }, // requests up to 3 MiB, 12 MiB of /dev/shm
-  );
-  console.log(`server ${process.pid}: serving "${name}" with 2 workers`);
-  process.send!('ready');
-  process.once('message', async () => {
-    await service.close();
-    const { served, failed } = service.stats();
-    console.log(`server: stopped after ${served} requests (${failed} failed)`);
-    process.exit(0);
+function start(label: string, program: string, language: Language, id?: string): Child {
+  const args = id === undefined ? [name] : [name, id];
+  let refusals = 0;
+  const kid = new Child(label, [...programCommand('image-service', program, language), ...args], (l) => {
+    // Echo what tells the story: not each matching image, and only the first refusal of each client.
+    if (routine.test(l) || (refusal.test(l) && refusals++ > 0)) return;
+    console.log(`  | ${l}`);
   });
+  return kid;
 }
 
-async function client(): Promise<void> {
-  const name = `image-${process.pid}`;
-  const noServer = Rpc.connect(name);
-  try {
-    await noServer.request('hello', { timeout: 5000 });
-  } catch (e) {
-    if (!isShmbusError(e, 'ERR_NO_SERVER')) throw e;
-    console.log('client: before the server starts, a request fails at once with ERR_NO_SERVER');
-  }
-  noServer.close();
-
-  const kid = fork(fileURLToPath(import.meta.url), ['server', name]);
-  await new Promise((r) => kid.once('message', r));
-  const client = Rpc.connect(name, { slots: 2 });
-  const image = new Uint8Array(WIDTH * HEIGHT * 3);
-  for (let i = 0; i < image.length; i += 3) [image[i], image[i + 1], image[i + 2]] = [200, 100, 50];
-  const times: number[] = [];
-  let gray: Uint8Array = new Uint8Array(0);
-  for (let i = 0; i < 20; i++) {
-    const t0 = performance.now();
-    gray = (await client.request(image, { timeout: 5000 })).data;
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  console.log(`client: sent ${image.length} bytes of RGB, got ${gray.length} bytes of gray; pixel 0 = ${gray[0]}`);
-  console.log(`client: 20 round trips, median ${times[10]!.toFixed(2)} ms (copy in, convert, copy back)`);
-  try {
-    await client.request(new Uint8Array(10), { timeout: 5000 });
-  } catch (e) {
-    if (!isShmbusError(e, 'ERR_REMOTE')) throw e;
-    console.log(`client: a bad image gives ERR_REMOTE: ${e.message}`);
-  }
-  const again = await client.request(image, { timeout: 5000 });
-  console.log(`client: the server kept serving: got ${again.data.length} bytes`);
-  client.close();
-  const exited = new Promise((r) => kid.once('exit', r));
-  kid.send('stop');
-  await exited;
+console.log(`image service "${name}" (Rpc, Parts records), clients in Node, Python and C++`);
+const first = start('python service', 'service', 'python');
+await first.line(/serving/);
+const clients = [start('A', 'client', 'node', 'A'), start('B', 'client', 'python', 'B'), start('C', 'client', 'cpp', 'C')];
+// Each client has had 3 images answered by the Python service...
+await Promise.all(clients.map((c) => c.count(/ by python-\d+: pixels match$/, 3)));
+console.log('> kill -9 the Python service, in the middle of the clients\' requests');
+first.process.kill('SIGKILL');
+await first.exited;
+// ...each finds it gone and keeps retrying...
+await Promise.all(clients.map((c) => c.line(/ERR_NO_SERVER/)));
+console.log('> start the C++ service');
+const second = start('C++ service', 'service', 'cpp');
+await second.line(/serving/);
+// ...and goes on with the new one: 3 more images each.
+await Promise.all(clients.map((c) => c.count(/ by cpp-\d+: pixels match$/, 3)));
+console.log('> stop the clients, then the C++ service');
+for (const c of clients) {
+  c.send('stop');
+  c.endInput();
 }
-
-if (process.argv[2] === 'server') await server(process.argv[3]!);
-else await client();
+await Promise.all(clients.map((c) => c.success()));
+second.process.kill('SIGTERM');
+await second.success();
+const totals = clients.map((c) => c.lines.find((l) => l.includes(': done: '))!);
+console.log(`every image checked pixel by pixel in 3 languages; no client hung:\n${totals.join('\n')}`);

@@ -104,6 +104,16 @@ export class Child {
     });
   }
 
+  /** Resolves once the program has printed `n` lines matching `re` (counting from the start). */
+  async count(re: RegExp, n: number, timeoutMs = 30_000): Promise<void> {
+    for (;;) {
+      const count = this.lines.filter((l) => re.test(l)).length;
+      if (count >= n) return;
+      // Synchronous from the count to the registration: no line can slip between them.
+      await this.line(re, { from: this.lines.length, timeoutMs });
+    }
+  }
+
   /** Writes one line to the program's stdin. */
   send(line: string): void {
     this.process.stdin!.write(`${line}\n`);
@@ -122,7 +132,25 @@ export class Child {
 }
 
 const live = new Set<Child>();
-// An orchestrator that fails leaves no program behind.
+const cleanups: (() => void)[] = [];
+
+/**
+ * Runs `fn` (synchronous: unlinking names) when the orchestrator exits, however it exits: normally, on an error, or
+ * on Ctrl-C / SIGTERM. The programs still running are killed first.
+ */
+export function atExit(fn: () => void): void {
+  cleanups.push(fn);
+}
+
 process.once('exit', () => {
   for (const c of live) c.process.kill('SIGKILL');
+  for (const fn of cleanups.splice(0)) {
+    try {
+      fn();
+    } catch (e) {
+      console.error(e);
+    }
+  }
 });
+// Without these handlers a signal would end the process without 'exit': programs and names left behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));

@@ -287,6 +287,7 @@ typedef struct shmbus_rpc_serve_options {
   unsigned mode;
   uint32_t liveness_ms;
   int32_t spin_us;
+  int zero_copy;
   ...;
 } shmbus_rpc_serve_options;
 typedef struct shmbus_rpc_connect_options {
@@ -315,3 +316,32 @@ uint32_t shmbus_rpc_client_id(const shmbus_rpc_client* c);
 void shmbus_rpc_client_close(shmbus_rpc_client* c);
 int shmbus_rpc_unlink(const char* name);
 extern "Python" int _shmbus_rpc_handler(void* ctx, const shmbus_rpc_req* req, shmbus_rpc_reply* reply);
+/* ASYNC (park capture + futex_waitv: shmbus/_aio.py) */
+typedef struct shmbus_park {
+  const uint32_t* word;
+  uint32_t expected;
+  int64_t timeout_ms;
+} shmbus_park;
+void shmbus_park_capture_begin(int skip);
+int shmbus_park_capture_end(shmbus_park* out);
+int shmbus_futex_waitv(const uint32_t* const* words, const uint32_t* expected, uint32_t n, int64_t deadline_ns);
+int shmbus_futex_wake_all(uint32_t* word);
+/* QUEUE zero-copy (wip/zc) */
+typedef struct shmbus_qloan { void* data; size_t size; ...; } shmbus_qloan;
+typedef struct shmbus_qview { const void* data; size_t size; uint32_t flags; ...; } shmbus_qview;
+int shmbus_queue_loan(shmbus_queue* q, size_t size, int64_t timeout_ms, shmbus_qloan* loan);
+int shmbus_queue_try_loan(shmbus_queue* q, size_t size, shmbus_qloan* loan);
+int shmbus_queue_commit(shmbus_queue* q, shmbus_qloan* loan, size_t size, uint32_t flags);
+int shmbus_queue_abort(shmbus_queue* q, shmbus_qloan* loan);
+int shmbus_queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeout_ms);
+int shmbus_queue_try_receive_view(shmbus_queue* q, shmbus_qview* view);
+int shmbus_queue_release(shmbus_queue* q, shmbus_qview* view);
+/* RPC zero-copy (wip/zc) */
+typedef struct shmbus_rpc_loan { void* data; size_t size; ...; } shmbus_rpc_loan;
+typedef struct shmbus_rpc_view { const void* data; size_t size; uint32_t flags; ...; } shmbus_rpc_view;
+int shmbus_rpc_reply_loan(shmbus_rpc_reply* reply, size_t size, void** data);
+int shmbus_rpc_request_loan(shmbus_rpc_client* c, size_t size, int64_t timeout_ms, shmbus_rpc_loan* loan);
+int shmbus_rpc_request_abort(shmbus_rpc_client* c, shmbus_rpc_loan* loan);
+int shmbus_rpc_request_commit(shmbus_rpc_client* c, shmbus_rpc_loan* loan, size_t size, uint32_t flags, shmbus_rpc_view* resp, int64_t timeout_ms);
+int shmbus_rpc_request_view(shmbus_rpc_client* c, const void* req, size_t len, uint32_t flags, shmbus_rpc_view* resp, int64_t timeout_ms);
+int shmbus_rpc_view_release(shmbus_rpc_client* c, shmbus_rpc_view* resp);

@@ -24,7 +24,8 @@ def ffibuilder() -> FFI:
     ffi.set_source(
         "shmbus._native",
         '#include "shmbus.h"\n',
-        sources=[str(unity)],
+        # speed.c: the CPython-API hot path (module shmbus._speed, loaded from this same file by _lib.py)
+        sources=[str(unity), str(Path(__file__).resolve().parent / "speed.c")],
         include_dirs=[str(C_DIR)],
         extra_compile_args=["-O2", "-std=gnu11", "-pthread", "-D_GNU_SOURCE"],
         extra_link_args=["-pthread"],

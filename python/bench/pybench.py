@@ -1,9 +1,10 @@
 """The Python side of bench/suites/60-python.ts. Every measuring command prints one JSON line.
 
-rtt <ping> <pong> <poll|read> <iterations> <warmup>
+rtt <ping> <pong> <poll|read|async> <iterations> <warmup>
     publishes 64 B on <ping> (f64 CLOCK_MONOTONIC ns at byte 0, as bench/children/topic-peer.js expects), waits
-    for the echo on <pong> (poll: busy try_read; read: read() with its default spin, then park); then sends a
-    1-byte message to stop the echo side. Prints {"samples": [µs, ...]}.
+    for the echo on <pong> (poll: busy try_read; read: read() with its default spin, then park; async: `await
+    sub.read_async()` in an asyncio loop); then sends a 1-byte message to stop the echo side.
+    Prints {"samples": [µs, ...]}.
 echo <ping> <pong> <poll|read>
     prints "ready"; echoes every message of <ping> on <pong> until a 1-byte message.
 mp <pipe|queue> <iterations> <warmup>
@@ -32,30 +33,50 @@ FRAME = (720, 1280, 3)
 FRAME_BYTES = 720 * 1280 * 3
 
 
-def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int) -> None:
-    pub = shmbus.Topic.open(ping)
-    sub = shmbus.Topic.subscribe(pong, spin=None if mode == "read" else 0)
+def _rounds(pub, iterations: int, warmup: int, samples: list):
+    """One ping per step (the caller waits for the echo between steps); records the round trips past warmup."""
     buf = bytearray(SMALL)
-    samples = []
     now = time.monotonic_ns
     for i in range(-warmup, iterations):
         t0 = now()
         struct.pack_into("<d", buf, 0, float(t0))
         pub.publish(buf)
-        if mode == "poll":
-            while sub.try_read() is None:
-                pass
-        else:
-            if sub.read(timeout=10.0) is None:
-                raise SystemExit("echo timed out")
+        yield
         if i >= 0:
             samples.append((now() - t0) / 1000.0)
     pub.publish(b"x")
+
+
+def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int) -> None:
+    if mode == "async":
+        import asyncio
+
+        asyncio.run(rtt_async(ping, pong, iterations, warmup))
+        return
+    pub = shmbus.Topic.open(ping)
+    sub = shmbus.Topic.subscribe(pong, spin=None if mode == "read" else 0)
+    samples: list = []
+    for _ in _rounds(pub, iterations, warmup, samples):
+        if mode == "poll":
+            while sub.try_read() is None:
+                pass
+        elif sub.read(timeout=10.0) is None:
+            raise SystemExit("echo timed out")
+    print(json.dumps({"samples": samples}))
+
+
+async def rtt_async(ping: str, pong: str, iterations: int, warmup: int) -> None:
+    pub = shmbus.Topic.open(ping)
+    sub = shmbus.Topic.subscribe(pong)
+    samples: list = []
+    for _ in _rounds(pub, iterations, warmup, samples):
+        if await sub.read_async(timeout=10.0) is None:
+            raise SystemExit("echo timed out")
     print(json.dumps({"samples": samples}))
 
 
 def echo(ping: str, pong: str, mode: str) -> None:
-    sub = shmbus.Topic.subscribe(ping, spin=None if mode == "read" else 0)
+    sub = shmbus.Topic.subscribe(ping, spin=0 if mode == "poll" else None)
     pub = shmbus.Topic.open(pong)
     print("ready", flush=True)
     while True:
@@ -64,7 +85,7 @@ def echo(ping: str, pong: str, mode: str) -> None:
             while m is None:
                 m = sub.try_read()
         else:
-            m = sub.read(timeout=60.0)
+            m = sub.read(timeout=60.0)  # "read" and "async" measuring sides: the echo reads blocking
             if m is None:
                 raise SystemExit("ping timed out")
         if m.size == 1:

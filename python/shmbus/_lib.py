@@ -7,6 +7,9 @@ import math
 import time
 from typing import Any, Callable, Optional, Union
 
+import importlib.util
+
+from . import _native  # type: ignore[attr-defined]
 from ._native import ffi, lib  # type: ignore[import-not-found]
 from .errors import EAGAIN, EEND, ShmbusError, code_of, make_error
 
@@ -24,6 +27,25 @@ def fail(status: int) -> ShmbusError:
     if not msg:
         msg = ffi.string(lib.shmbus_strerror(status)).decode("utf-8", "replace")
     return make_error(code_of(status), msg)
+
+
+def _load_speed() -> Any:
+    """shmbus._speed (python/_build/speed.c): the CPython-API hot path, compiled into the same shared object as
+    _native (one copy of the C library), so it is loaded from that file under its own name."""
+    spec = importlib.util.spec_from_file_location("shmbus._speed", _native.__file__)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.init(fail)
+    return mod
+
+
+speed = _load_speed()
+
+
+def address(ptr: Any) -> int:
+    """A C handle pointer as an int (what _speed takes)."""
+    return int(ffi.cast("uintptr_t", ptr))
 
 
 def check(status: int) -> int:

@@ -2,13 +2,14 @@
 end() ends the stream for everyone; close() detaches this handle."""
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
+from typing import Any, AsyncIterator, Dict, Iterator, List, Optional, Set
 
 from . import _aio
 from ._lib import (
     EAGAIN, EEND, ETIMEDOUT, Handle, as_bytes, blocking, check, encode_name, fail, ffi, invalid, lib, liveness_ms,
     spin_us, timeout_ms,
 )
+from .errors import make_error
 from .segment import check_mode
 
 TEXT = 1  # SHMBUS_MSG_TEXT: the message was sent as a string
@@ -52,8 +53,106 @@ def _options(slots: int = 0, max_message_size: int = 0, mode: int = 0o600, timeo
     return o
 
 
+def _release_view(mv: Optional[memoryview]) -> None:
+    if mv is not None:
+        try:
+            mv.release()  # no use of the slot after the loan/view ends
+        except BufferError:
+            pass  # exported (a numpy array over it): it stays valid memory, its bytes may change
+
+
+class QueueLoan:
+    """A claimed slot (zero-copy send): fill `buffer` (exactly the loaned size), then commit(size=None, text=False)
+    or abort(). `with q.loan(n) as buf:` commits on exit and aborts on an exception. An open loan holds back every
+    message behind it (receivers take messages in order): fill it promptly."""
+
+    __slots__ = ("_q", "_c", "buffer", "_open")
+
+    def __init__(self, q: "Queue", c: Any, buffer: memoryview) -> None:
+        self._q = q
+        self._c = c
+        self.buffer = buffer
+        self._open = True
+
+    def commit(self, size: Optional[int] = None, *, text: bool = False) -> None:
+        """Sends the first `size` bytes (default all). ERR_INVALID_ARG (and the loan aborted) for a size outside
+        0..loaned; ERR_CLOSED if it ended already or the stream ended (the slot is given back)."""
+        cap = len(self.buffer) if self._open else 0
+        self._end()
+        n = cap if size is None else size
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
+            self._q._call(lib.shmbus_queue_abort, self._c)
+            raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
+        check(self._q._call(lib.shmbus_queue_commit, self._c, n, TEXT if text else 0))
+
+    def abort(self) -> None:
+        """Gives the slot back unsent."""
+        self._end()
+        check(self._q._call(lib.shmbus_queue_abort, self._c))
+
+    def _end(self) -> None:
+        if not self._open:
+            raise make_error("ERR_CLOSED", "this loan was already committed or aborted")
+        self._open = False
+        self._q._loans.discard(self)
+        _release_view(self.buffer)
+
+    def __enter__(self) -> memoryview:
+        return self.buffer
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
+        if self._open:
+            self.commit() if et is None else self.abort()
+
+
+class QueueView:
+    """A received message read in place (zero-copy): `data` is a read-only memoryview of the slot, valid until
+    release() (or the next receive of this Queue object, or its close, which release it). A held view stops
+    producers once they come round the ring to its slot: release it promptly. A context manager (release on exit)."""
+
+    __slots__ = ("_q", "_c", "_mv", "is_text", "_open")
+
+    def __init__(self, q: "Queue", c: Any, mv: memoryview, is_text: bool) -> None:
+        self._q = q
+        self._c = c
+        self._mv = mv
+        self.is_text = is_text
+        self._open = True
+
+    @property
+    def data(self) -> memoryview:
+        if not self._open:
+            raise make_error("ERR_CLOSED", "this view was released")
+        return self._mv
+
+    def tobytes(self) -> bytes:
+        return self.data.tobytes()
+
+    def text(self) -> str:
+        return self.tobytes().decode("utf-8")
+
+    def release(self) -> None:
+        """Gives the slot back (idempotent); ERR_CLOSED once the Queue is closed (close() released it)."""
+        if self._q._h.closed:
+            raise make_error("ERR_CLOSED", "the queue is closed (its close released this view)")
+        if not self._open:
+            return
+        self._open = False
+        if self._q._view is self:
+            self._q._view = None
+        _release_view(self._mv)
+        check(self._q._call(lib.shmbus_queue_release, self._c))
+
+    def __enter__(self) -> "QueueView":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._open and not self._q._h.closed:
+            self.release()
+
+
 class Queue:
-    __slots__ = ("_h", "_name", "_max", "_bufs", "_pending", "_inflight", "__weakref__")
+    __slots__ = ("_h", "_name", "_max", "_bufs", "_loans", "_view", "__weakref__")
 
     @classmethod
     def _wrap(cls, ptr: Any, name: str) -> "Queue":
@@ -62,8 +161,8 @@ class Queue:
         self._name = name
         self._max = int(lib.shmbus_queue_max_message_size(ptr))
         self._bufs: List[Any] = []  # receive buffers; a handle may receive in several threads at once
-        self._pending: List[QueueMessage] = []  # taken by an async receive that was cancelled meanwhile
-        self._inflight: Any = None
+        self._loans: Set[QueueLoan] = set()  # open loans, aborted by close()
+        self._view: Optional[QueueView] = None  # the one view this object holds (released by the next receive)
         return self
 
     @classmethod
@@ -157,10 +256,8 @@ class Queue:
     def receive(self, timeout: Optional[float] = None) -> Optional[QueueMessage]:
         """The next message (bytes with .is_text), waiting while the queue is empty; None once the stream has
         ended and the queue is drained. Raises ShmbusTimeoutError (a TimeoutError) when `timeout` seconds pass."""
-        if self._inflight is not None:
-            _aio.settle(self)
-        if self._pending:
-            return self._pending.pop(0)
+        if self._view is not None:
+            self._drop_view()
         box: list = [ETIMEDOUT]
 
         def call(p: Any, ms: int) -> int:
@@ -176,19 +273,15 @@ class Queue:
 
     def try_receive(self) -> Optional[QueueMessage]:
         """Never waits: None when nothing is there (check `ended` to tell the end of the stream)."""
-        if self._inflight is not None:
-            _aio.settle(self)
-        if self._pending:
-            return self._pending.pop(0)
+        if self._view is not None:
+            self._drop_view()
         return self._finish(self._call(self._step, 0), False)
 
     async def receive_async(self, timeout: Optional[float] = None) -> Optional[QueueMessage]:
         """receive() without blocking the event loop."""
-        await _aio.settle_async(self)
-        if self._pending:
-            return self._pending.pop(0)
-        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN),
-                              self._pending.append, self)
+        if self._view is not None:
+            self._drop_view()
+        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN))
         return self._finish(ETIMEDOUT if res == EAGAIN else res, True)
 
     def __iter__(self) -> Iterator[QueueMessage]:
@@ -244,8 +337,69 @@ class Queue:
         return self._h.closed
 
     def close(self) -> None:
-        """Detaches this handle (idempotent) without ending the stream."""
+        """Detaches this handle (idempotent) without ending the stream; aborts its open loans and releases its view
+        first (the C handle does not)."""
+        if self._h.closed:
+            return
+        for loan in list(self._loans):
+            loan.abort()
+        self._drop_view()
         self._h.close()
+
+    # -- zero-copy (see /work/plan/zc-api.md; C: shmbus_queue_loan / receive_view) ----------------------------
+    def loan(self, size: int, *, timeout: Optional[float] = None) -> QueueLoan:
+        """Claims a slot for a message of `size` bytes, waiting while the queue is full (ShmbusTimeoutError after
+        `timeout` seconds); ERR_MESSAGE_TOO_LARGE above max_message_size."""
+        c = self._loan_struct(size)
+        check(blocking(self._h, lambda p, ms: lib.shmbus_queue_loan(p, size, ms, c), timeout))
+        return self._new_loan(c)
+
+    def try_loan(self, size: int) -> Optional[QueueLoan]:
+        """loan() that never waits: None when the queue is full."""
+        c = self._loan_struct(size)
+        rc = self._call(lib.shmbus_queue_try_loan, size, c)
+        if rc == EAGAIN:
+            return None
+        check(rc)
+        return self._new_loan(c)
+
+    def _loan_struct(self, size: int) -> Any:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise invalid(f"size must be an int >= 0, got {size!r}")
+        return ffi.new("shmbus_qloan*")
+
+    def _new_loan(self, c: Any) -> QueueLoan:
+        loan = QueueLoan(self, c, self._h.view_at(c.data, int(c.size)))
+        self._loans.add(loan)
+        return loan
+
+    def receive_view(self, timeout: Optional[float] = None) -> Optional[QueueView]:
+        """receive(), zero-copy: a QueueView of the slot; None once the stream has ended and the queue is drained;
+        ShmbusTimeoutError after `timeout` seconds. Releases this object's previous view first."""
+        self._drop_view()
+        c = ffi.new("shmbus_qview*")
+        rc = blocking(self._h, lambda p, ms: lib.shmbus_queue_receive_view(p, c, ms), timeout)
+        return self._new_view(rc, c)
+
+    def try_receive_view(self) -> Optional[QueueView]:
+        """Never waits: None when nothing is there (or the stream ended: see `ended`)."""
+        self._drop_view()
+        c = ffi.new("shmbus_qview*")
+        rc = self._call(lib.shmbus_queue_try_receive_view, c)
+        return None if rc == EAGAIN else self._new_view(rc, c)
+
+    def _new_view(self, rc: int, c: Any) -> Optional[QueueView]:
+        if rc == EEND:
+            return None
+        check(rc)
+        v = QueueView(self, c, self._h.view_at(c.data, int(c.size)).toreadonly(), bool(c.flags & TEXT))
+        self._view = v
+        return v
+
+    def _drop_view(self) -> None:
+        v = self._view
+        if v is not None:
+            v.release()
 
     def __enter__(self) -> "Queue":
         return self

@@ -2,8 +2,12 @@
 worker threads (each call takes the GIL); Rpc.connect makes a client whose request() waits for the answer."""
 from __future__ import annotations
 
+import asyncio
+import inspect
+import threading
 import traceback
-from typing import Any, Callable, Dict, Optional, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from ._lib import Handle, as_bytes, check, encode_name, fail, ffi, invalid, lib, liveness_ms, spin_us, timeout_ms
 from .errors import make_error
@@ -15,19 +19,38 @@ Reply = Union[bytes, bytearray, memoryview, str, Any]
 
 
 class RpcRequest:
-    """What a handler gets: `data` (a private copy), `is_text`, text(), `id`, `client_id`, `client_pid`."""
+    """What a handler gets: `data` (a private copy; with serve(copy=False) a read-only memoryview of the request's
+    slot, valid during the handler call only), `is_text`, text(), `id`, `client_id`, `client_pid`, and loan(size)."""
 
-    __slots__ = ("data", "is_text", "id", "client_id", "client_pid")
+    __slots__ = ("data", "is_text", "id", "client_id", "client_pid", "_reply", "_loan", "_loan_ptr")
 
-    def __init__(self, data: bytes, is_text: bool, id: int, client_id: int, client_pid: int) -> None:
+    def __init__(self, data: Any, is_text: bool, id: int, client_id: int, client_pid: int, reply: Any = None) -> None:
         self.data = data
         self.is_text = is_text
         self.id = id
         self.client_id = client_id
         self.client_pid = client_pid
+        self._reply = reply
+        self._loan: Optional[memoryview] = None
+        self._loan_ptr: Any = None
 
     def text(self) -> str:
-        return self.data.decode("utf-8")
+        return bytes(self.data).decode("utf-8")
+
+    def loan(self, size: int) -> memoryview:
+        """Room for the response in the asking client's response queue (zero-copy answer): write it, then return
+        this memoryview (or a slice buf[:n] of it) from the handler. Returning anything else answers that instead
+        (the loan is given back). ERR_MESSAGE_TOO_LARGE above the client's response size, ERR_INVALID_ARG for a
+        second loan, ERR_CLOSED when the client is gone; waits while the client's response queue is full."""
+        if self._reply is None:
+            raise make_error("ERR_CLOSED", "the handler call of this request has returned")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise invalid(f"size must be an int >= 0, got {size!r}")
+        out = ffi.new("void**")
+        check(lib.shmbus_rpc_reply_loan(self._reply, size, out))
+        self._loan_ptr = out[0]
+        self._loan = memoryview(ffi.buffer(out[0], size))
+        return self._loan
 
     def __repr__(self) -> str:
         return f"<shmbus.RpcRequest id={self.id} client={self.client_id} size={len(self.data)}>"
@@ -54,9 +77,25 @@ class RpcResponse(bytes):
 @ffi.def_extern()
 def _shmbus_rpc_handler(ctx: Any, req: Any, reply: Any) -> int:
     server: RpcServer = ffi.from_handle(ctx)
+    view: Optional[memoryview] = None
+    r: Optional[RpcRequest] = None
     try:
-        r = RpcRequest(ffi.buffer(req.data, req.size)[:], bool(req.flags & TEXT), req.id, req.client_id, req.client_pid)
+        if server._zero_copy:
+            view = memoryview(ffi.buffer(req.data, req.size)).toreadonly()
+            data: Any = view
+        else:
+            data = ffi.buffer(req.data, req.size)[:]
+        r = RpcRequest(data, bool(req.flags & TEXT), req.id, req.client_id, req.client_pid, reply)
         out = server._handler(r)
+        if inspect.isawaitable(out):
+            # an async handler: it runs on the event loop Rpc.serve was called in; this worker waits for it
+            out = asyncio.run_coroutine_threadsafe(_as_coroutine(out), server._loop).result()
+        if r._loan is not None and _is_loan_prefix(out, r._loan, r._loan_ptr):
+            # the answer is the loaned response slot (zero-copy): the worker commits the first len(out) bytes
+            reply.data = r._loan_ptr
+            reply.size = len(out)
+            reply.flags = 0
+            return 0
         flags = TEXT if isinstance(out, str) else 0
         b = as_bytes(out if out is not None else b"", "the handler's reply")
         n = len(memoryview(b).cast("B")) if not isinstance(b, (bytes, bytearray)) else len(b)
@@ -75,13 +114,122 @@ def _shmbus_rpc_handler(ctx: Any, req: Any, reply: Any) -> int:
                 traceback.print_exc()
         msg = str(e) or type(e).__name__
         return lib.shmbus_rpc_reply_error(reply, msg.encode("utf-8", "replace")[:255])
+    finally:
+        if r is not None:
+            r._reply = None
+            for mv in (r._loan, view):
+                if mv is not None:
+                    try:
+                        mv.release()  # the slots belong to the library again: no use after the call
+                    except BufferError:
+                        pass
+
+
+def _is_loan_prefix(out: Any, loan: memoryview, ptr: Any) -> bool:
+    """True when `out` is the loan's memoryview or a slice of it that starts at its first byte."""
+    if not isinstance(out, memoryview) or out.obj is not loan.obj or not out.c_contiguous:
+        return False
+    if len(out) == 0:
+        return True
+    return int(ffi.cast("uintptr_t", ffi.from_buffer(out))) == int(ffi.cast("uintptr_t", ptr))
+
+
+class RpcView:
+    """A response read in place (request(copy=False), loan commit(copy=False)): `data` is a read-only memoryview of
+    the client's response slot, valid until release(), the client's next request or loan, or its close. A context
+    manager (release on exit)."""
+
+    __slots__ = ("_client", "_c", "_mv", "is_text", "_open")
+
+    def __init__(self, client: "RpcClient", c: Any) -> None:
+        self._client = client
+        self._c = c
+        self._mv = client._h.view_at(c.data, int(c.size)).toreadonly()
+        self.is_text = bool(c.flags & TEXT)
+        self._open = True
+
+    @property
+    def data(self) -> memoryview:
+        if not self._open:
+            raise make_error("ERR_CLOSED", "this response view was released")
+        return self._mv
+
+    def tobytes(self) -> bytes:
+        return self.data.tobytes()
+
+    def text(self) -> str:
+        return self.tobytes().decode("utf-8")
+
+    def release(self) -> None:
+        """Gives the slot back (idempotent; also done by the client's next request and by its close)."""
+        if not self._open:
+            return
+        self._open = False
+        if self._client._view is self:
+            self._client._view = None
+        try:
+            self._mv.release()
+        except BufferError:
+            pass  # exported (a numpy array over it): valid memory, its bytes may change
+        if not self._client._h.closed:
+            check(self._client._call(lib.shmbus_rpc_view_release, self._c))
+
+    def __enter__(self) -> "RpcView":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class RpcRequestLoan:
+    """A request written in place: fill `buffer`, then commit(size=None, *, timeout=None, copy=True, text=False)
+    sends it and returns the response (RpcResponse, or an RpcView with copy=False); or abort()."""
+
+    __slots__ = ("_client", "_c", "buffer", "_open")
+
+    def __init__(self, client: "RpcClient", c: Any) -> None:
+        self._client = client
+        self._c = c
+        self.buffer = client._h.view_at(c.data, int(c.size))
+        self._open = True
+
+    def _end(self) -> int:
+        if not self._open:
+            raise make_error("ERR_CLOSED", "this loan was already committed or aborted")
+        self._open = False
+        self._client._loan = None
+        cap = len(self.buffer)
+        try:
+            self.buffer.release()
+        except BufferError:
+            pass
+        return cap
+
+    def commit(self, size: Optional[int] = None, *, timeout: Optional[float] = None, copy: bool = True,
+               text: bool = False) -> Union["RpcResponse", RpcView]:
+        cap = self._end()
+        n = cap if size is None else size
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
+            self._client._call(lib.shmbus_rpc_request_abort, self._c)
+            raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
+        v = ffi.new("shmbus_rpc_view*")
+        check(self._client._call(lib.shmbus_rpc_request_commit, self._c, n, TEXT if text else 0, v, timeout_ms(timeout)))
+        return self._client._response(v, copy)
+
+    def abort(self) -> None:
+        self._end()
+        check(self._client._call(lib.shmbus_rpc_request_abort, self._c))
+
+
+async def _as_coroutine(aw: Awaitable[Any]) -> Any:
+    return await aw
 
 
 class RpcServer:
     """A running server (its workers are C threads calling the handler). close() stops taking requests, lets the
     running handlers answer, and leaves the service."""
 
-    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_final")
+    __slots__ = ("_ptr", "_handler", "_on_error", "_self_handle", "_name", "_final", "_loop", "_zero_copy")
 
     def stats(self) -> Dict[str, int]:
         """served, failed, in_flight (after close: the final figures)."""
@@ -105,6 +253,17 @@ class RpcServer:
             lib.shmbus_rpc_server_close(ptr)  # joins the workers (the GIL is released meanwhile) and frees
             self._self_handle = None
 
+    async def close_async(self) -> None:
+        """close() without blocking the event loop: needed with an async handler, whose running calls need the
+        loop to finish while close() waits for them."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    async def __aenter__(self) -> "RpcServer":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close_async()
+
     def __enter__(self) -> "RpcServer":
         return self
 
@@ -115,14 +274,55 @@ class RpcServer:
 class RpcClient:
     """A client of one service. request() sends and waits for the answer; one thread at a time per client."""
 
-    __slots__ = ("_h", "_name", "_cap", "_buf", "__weakref__")
+    __slots__ = ("_h", "_name", "_cap", "_buf", "_one", "_view", "_loan", "__weakref__")
 
-    def request(self, data: Any, *, timeout: Optional[float] = None) -> RpcResponse:
+    def _call(self, fn: Any, *args: Any) -> int:
+        keep = self._h.enter()
+        try:
+            return fn(self._h.ptr, *args)
+        finally:
+            del keep
+
+    def _response(self, v: Any, copy: bool) -> Union["RpcResponse", RpcView]:
+        view = RpcView(self, v)
+        if not copy:
+            self._view = view
+            return view
+        res = RpcResponse(view.tobytes(), view.is_text)
+        view.release()
+        return res
+
+    def _drop(self) -> None:
+        """The client's next request/loan ends its previous view (as the C library does)."""
+        if self._view is not None:
+            self._view.release()
+        if self._loan is not None:
+            raise invalid("a request loan of this client is still open: commit or abort it first")
+
+    def loan(self, size: int, *, timeout: Optional[float] = None) -> RpcRequestLoan:
+        """Room for a request in the service's request queue (zero-copy request; waits while it is full).
+        ERR_NO_SERVER at once when no server lives, ERR_MESSAGE_TOO_LARGE above the service's size."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise invalid(f"size must be an int >= 0, got {size!r}")
+        self._drop()
+        c = ffi.new("shmbus_rpc_loan*")
+        check(self._call(lib.shmbus_rpc_request_loan, size, timeout_ms(timeout), c))
+        self._loan = RpcRequestLoan(self, c)
+        return self._loan
+
+    def request(self, data: Any, *, timeout: Optional[float] = None, copy: bool = True) -> Union[RpcResponse, RpcView]:
         """Sends `data` (bytes-like, numpy, or str: a text request) and returns the response. Raises
         ShmbusError ERR_NO_SERVER (no live server, or it died holding the request), ERR_REMOTE (the handler
-        failed: its message), ShmbusTimeoutError, ERR_MESSAGE_TOO_LARGE."""
+        failed: its message), ShmbusTimeoutError, ERR_MESSAGE_TOO_LARGE. copy=False: the response as an RpcView of
+        the response slot (zero-copy), valid until its release(), the next request or loan, or close()."""
         flags = TEXT if isinstance(data, str) else 0
         src = ffi.from_buffer(as_bytes(data))
+        if self._view is not None or self._loan is not None:
+            self._drop()
+        if not copy:
+            v = ffi.new("shmbus_rpc_view*")
+            check(self._call(lib.shmbus_rpc_request_view, src, len(src), flags, v, timeout_ms(timeout)))
+            return self._response(v, False)
         if self._buf is None:
             self._cap = self._cap or _service_max(self._name)
             self._buf = ffi.new("uint8_t[]", self._cap)
@@ -137,6 +337,20 @@ class RpcClient:
         if rc != 0:
             raise fail(rc)
         return RpcResponse(ffi.buffer(self._buf, n[0])[:], bool(rf[0] & TEXT))
+
+    async def request_async(self, data: Any, *, timeout: Optional[float] = None) -> RpcResponse:
+        """request() without blocking the event loop. The C request is one call that sends and then waits, so it
+        runs on a small shared pool (RPC_THREADS threads for every client of the process; requests of one client
+        take turns). A cancelled request_async still completes its request in the background (its response is
+        dropped), as a request cannot be taken back once sent."""
+        self._h.enter()
+        one = self._one
+
+        def run() -> RpcResponse:
+            with one:
+                return self.request(data, timeout=timeout)
+
+        return await asyncio.get_running_loop().run_in_executor(_pool(), run)
 
     @property
     def name(self) -> str:
@@ -155,7 +369,14 @@ class RpcClient:
         return self._h.closed
 
     def close(self) -> None:
-        """Removes this client's response queue (idempotent)."""
+        """Removes this client's response queue (idempotent); aborts an open request loan and releases the
+        response view first (the C handle does not)."""
+        if self._h.closed:
+            return
+        if self._loan is not None:
+            self._loan.abort()
+        if self._view is not None:
+            self._view.release()
         self._h.close()
 
     def __enter__(self) -> "RpcClient":
@@ -163,6 +384,19 @@ class RpcClient:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+RPC_THREADS = 8
+_rpc_pool: Optional[ThreadPoolExecutor] = None
+_rpc_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _rpc_pool
+    with _rpc_pool_lock:
+        if _rpc_pool is None:
+            _rpc_pool = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="shmbus-rpc")
+        return _rpc_pool
 
 
 def _service_max(name: str) -> int:
@@ -190,9 +424,11 @@ class Rpc:
     @staticmethod
     def serve(name: str, handler: Callable[[RpcRequest], Reply], *, workers: int = 1, max_message_size: int = 65536,
               slots: int = 16, mode: int = 0o600, liveness_interval: Optional[float] = None, spin: Optional[int] = None,
-              on_error: Optional[Callable[[BaseException], None]] = None) -> RpcServer:
+              on_error: Optional[Callable[[BaseException], None]] = None, copy: bool = True) -> RpcServer:
         """Creates the service (or joins its servers) and runs `workers` handler threads in this process.
-        handler(req) returns bytes-like or str (a text reply); an exception goes back as ERR_REMOTE."""
+        handler(req) returns bytes-like or str (a text reply); an exception goes back as ERR_REMOTE. An async
+        handler (`async def`) runs on the event loop serve() is called in (each of the `workers` threads waits for
+        one call); stop such a server with `await server.close_async()` (or `async with`)."""
         if not callable(handler):
             raise invalid("handler must be callable")
         o = ffi.new("shmbus_rpc_serve_options*")
@@ -209,6 +445,14 @@ class Rpc:
         server._handler = handler
         server._on_error = on_error
         server._name = name
+        server._loop = None
+        server._zero_copy = not copy
+        o.zero_copy = 0 if copy else 1
+        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+            try:
+                server._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise invalid("an async handler needs Rpc.serve to be called inside a running event loop") from None
         server._self_handle = ffi.new_handle(server)  # the C side's ctx: alive as long as the server runs
         out = ffi.new("shmbus_rpc_server**")
         check(lib.shmbus_rpc_serve(encode_name(name), lib._shmbus_rpc_handler, server._self_handle, o, out))
@@ -241,6 +485,9 @@ class Rpc:
         c._name = name
         c._cap = max_message_size or 0
         c._buf = None
+        c._view = None
+        c._loan = None
+        c._one = threading.Lock()  # one request at a time per client (request_async runs them on pool threads)
         return c
 
     @staticmethod

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ._lib import EAGAIN, Handle, blocking, check, encode_name, ffi, invalid, lib, sync_options
+from . import _aio
+from ._lib import EAGAIN, ETIMEDOUT, Handle, blocking, check, encode_name, ffi, invalid, lib, sync_options
 from .segment import Segment
 
 
@@ -61,6 +62,15 @@ class _Primitive:
         """Detaches (idempotent); never unlocks anything."""
         self._h.close()
 
+    async def _wait_async(self, fn: Any, timeout: Optional[float], *args: Any) -> int:
+        """fn(ptr, ms, *args) without blocking the event loop (shmbus/_aio.py); raises its error status."""
+        return check(await _aio.wait(self._h, lambda p, ms: fn(p, ms, *args), timeout, lambda r: r == ETIMEDOUT))
+
+    async def _lock_async(self, fn: Any, timeout: Optional[float]) -> LockResult:
+        rec = ffi.new("int*")
+        await self._wait_async(fn, timeout, rec)
+        return LockResult(bool(rec[0]))
+
     def _call(self, fn: Any, *args: Any) -> int:
         keep = self._h.enter()
         try:
@@ -101,6 +111,11 @@ class Mutex(_Primitive):
         rc = blocking(self._h, lambda p, ms: lib.shmbus_mutex_lock(p, ms, rec), timeout)
         check(rc)
         return LockResult(bool(rec[0]))
+
+    async def lock_async(self, timeout: Optional[float] = None) -> LockResult:
+        """lock() without blocking the event loop. Ownership is per thread: the event loop's thread holds it, so
+        unlock() from the same loop; a second lock through this object while it is held is ERR_INVALID_ARG."""
+        return await self._lock_async(lib.shmbus_mutex_lock, timeout)
 
     def try_lock(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
@@ -152,6 +167,11 @@ class RwLock(_Primitive):
         check(blocking(self._h, lambda p, ms: lib.shmbus_rwlock_read_lock(p, ms, rec), timeout))
         return LockResult(bool(rec[0]))
 
+    async def read_lock_async(self, timeout: Optional[float] = None) -> LockResult:
+        """read_lock() without blocking the event loop (held by the loop's thread)."""
+        return await self._lock_async(lib.shmbus_rwlock_read_lock, timeout)
+
+
     def try_read_lock(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
         return _result(self._call(lib.shmbus_rwlock_try_read_lock, rec), rec)
@@ -163,6 +183,11 @@ class RwLock(_Primitive):
         rec = ffi.new("int*")
         check(blocking(self._h, lambda p, ms: lib.shmbus_rwlock_write_lock(p, ms, rec), timeout))
         return LockResult(bool(rec[0]))
+
+    async def write_lock_async(self, timeout: Optional[float] = None) -> LockResult:
+        """write_lock() without blocking the event loop (held by the loop's thread)."""
+        return await self._lock_async(lib.shmbus_rwlock_write_lock, timeout)
+
 
     def try_write_lock(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
@@ -243,6 +268,11 @@ class Semaphore(_Primitive):
         check(blocking(self._h, lambda p, ms: lib.shmbus_semaphore_acquire(p, ms, rec), timeout))
         return LockResult(bool(rec[0]))
 
+    async def acquire_async(self, timeout: Optional[float] = None) -> LockResult:
+        """acquire() without blocking the event loop."""
+        return await self._lock_async(lib.shmbus_semaphore_acquire, timeout)
+
+
     def try_acquire(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
         return _result(self._call(lib.shmbus_semaphore_try_acquire, rec), rec)
@@ -312,6 +342,10 @@ class Event(_Primitive):
     def wait(self, timeout: Optional[float] = None) -> None:
         """Waits until the event is set; ShmbusTimeoutError (a TimeoutError) after `timeout` seconds."""
         check(blocking(self._h, lambda p, ms: lib.shmbus_event_wait(p, ms), timeout))
+
+    async def wait_async(self, timeout: Optional[float] = None) -> None:
+        """wait() without blocking the event loop."""
+        await self._wait_async(lib.shmbus_event_wait, timeout)
 
     @property
     def is_set(self) -> bool:

@@ -6,48 +6,34 @@ from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
 from . import _aio
 from ._lib import (
-    EAGAIN, EEND, ETIMEDOUT, Handle, as_bytes, blocking, check, encode_name, fail, ffi, invalid, lib, liveness_ms,
-    spin_us, timeout_ms,
+    EAGAIN, EEND, ETIMEDOUT, Handle, address, as_bytes, blocking, check, encode_name, fail, ffi, invalid, lib,
+    liveness_ms, speed, spin_us, timeout_ms,
 )
 from .segment import check_mode
 
 _STARTS = {"latest": 0, "oldest": 1}
+_publish = speed.publish
+DEFAULT_SPIN_US = 50  # the C library's default (topic.c DEFAULT_SPIN_US)
 
 
-class Message:
-    """One message read from a topic. `data` is a memoryview into the ring (zero-copy): publishers may overwrite
-    it at any time once the ring wraps, so use the bytes, then check `valid()`. With read(into=buf) it is a view
-    of your buffer instead, and valid() is always True."""
+class Message(speed.MessageBase):  # type: ignore[misc, name-defined]
+    """One message read from a topic (made by reads only). `data` is a memoryview into the ring (zero-copy):
+    publishers may overwrite it at any time once the ring wraps, so use the bytes, then check `valid()`. With
+    read(into=buf) it is a view of your buffer instead, and valid() is always True. The message itself is a
+    buffer too: `pub.publish(msg)`, `np.frombuffer(msg, ...)`, `bytes(msg)` take its payload without a copy.
 
-    __slots__ = ("_sub", "_keep", "_ptr", "size", "seq", "timestamp_us", "_data", "_copied")
+    Fields (C, python/_build/speed.c): size, seq, timestamp_us, data, valid()."""
 
-    def __init__(self, sub: "Subscriber", ptr: Any, size: int, seq: int, ts: int, data: Optional[memoryview]) -> None:
-        self._sub = sub
-        self._keep = sub._h.keep  # the mapping stays while this message (or a view of it) lives
-        self._ptr = ptr
-        self.size = size
-        self.seq = seq
-        self.timestamp_us = ts
-        self._data = data
-        self._copied = data is not None
-
-    @property
-    def data(self) -> memoryview:
-        """The payload as a read-only-by-convention memoryview (shares memory with the ring or your buffer)."""
-        if self._data is None:
-            self._data = self._sub._h.view_at(self._ptr, self.size, self._keep)
-        return self._data
+    __slots__ = ()
+    size: int
+    seq: int
+    timestamp_us: int
+    data: memoryview
 
     @property
     def timestamp(self) -> float:
         """Commit time in seconds since the Unix epoch (µs resolution); 0.0 when the publisher skips the clock."""
         return self.timestamp_us / 1e6
-
-    def valid(self) -> bool:
-        """True while the payload has not been overwritten (always for copies). Check it after using the bytes."""
-        if self._copied:
-            return True
-        return self._sub._valid(self.seq, self._keep)
 
     def tobytes(self) -> bytes:
         """A private copy of the payload, taken and then validated: raises LookupError if a publisher overwrote
@@ -133,7 +119,7 @@ def _topic_options(**kw: Any) -> Any:
 class Topic:
     """A publisher on a topic. Topic.subscribe(...) makes a Subscriber."""
 
-    __slots__ = ("_h", "_name", "_loan", "_seq", "__weakref__")
+    __slots__ = ("_h", "_name", "_loan", "_addr", "__weakref__")
 
     @classmethod
     def _wrap(cls, ptr: Any, name: str) -> "Topic":
@@ -141,7 +127,7 @@ class Topic:
         self._h = Handle(ptr, lib.shmbus_topic_close)
         self._name = name
         self._loan: Optional[Loan] = None
-        self._seq = ffi.new("uint64_t*")  # publish's out-param, reused (a handle is used by one thread at a time)
+        self._addr = address(ptr)  # for _speed.publish
         return self
 
     @classmethod
@@ -203,7 +189,7 @@ class Topic:
             o.liveness_ms = liveness_ms(liveness_interval)
         out = ffi.new("shmbus_sub**")
         check(lib.shmbus_topic_subscribe_ex(encode_name(name), o, out))
-        return Subscriber._wrap(out[0], name)
+        return Subscriber._wrap(out[0], name, DEFAULT_SPIN_US if spin is None else spin)
 
     @staticmethod
     def unlink(name: str) -> None:
@@ -220,17 +206,17 @@ class Topic:
         """Copies `data` (bytes, bytearray, memoryview, numpy array or str) into the ring; returns its seq.
         Waits only for another publisher's short critical section (timeout in seconds, None = forever; a dead
         holder is taken over within the lock's liveness interval, so this wait is not sliced)."""
-        # bytes pass to a `const void*` as they are (cffi); anything else through one buffer export
-        src = data if type(data) is bytes else ffi.from_buffer(as_bytes(data))
-        ms = -1 if timeout is None else timeout_ms(timeout)
-        seq = self._seq
-        keep = self._h.keep
+        keep = self._h.keep  # held in this frame: a close() from another thread cannot free the handle mid-call
         if keep is None:
             raise fail(-11)
-        rc = lib.shmbus_topic_publish_ex(self._h.ptr, src, len(src), ms, seq)
-        if rc != 0:
-            raise fail(rc)
-        return seq[0]
+        try:
+            seq = _publish(self._addr, data, -1 if timeout is None else timeout_ms(timeout))
+        except (TypeError, BufferError, ValueError):
+            as_bytes(data)  # not a C-contiguous buffer: raises ERR_INVALID_ARG with the reason
+            raise
+        if seq < 0:
+            raise fail(seq)
+        return seq
 
     def loan(self, size: int, *, timeout: Optional[float] = None) -> Loan:
         """Reserves `size` bytes in the ring: a Loan whose `buffer` you fill, then commit (or abort)."""
@@ -293,106 +279,64 @@ class Topic:
 class Subscriber:
     """Reads a topic. read() -> Message | None; `for msg in sub` until the end of the stream; `async for` too."""
 
-    __slots__ = ("_h", "_name", "_m", "_ended", "_pending", "_inflight", "__weakref__")
+    __slots__ = ("_h", "_name", "_rd", "__weakref__")
 
     @classmethod
-    def _wrap(cls, ptr: Any, name: str) -> "Subscriber":
+    def _wrap(cls, ptr: Any, name: str, spin: int) -> "Subscriber":
         self = object.__new__(cls)
         self._h = Handle(ptr, lib.shmbus_sub_close)
         self._name = name
-        self._m = ffi.new("shmbus_msg*")
-        self._ended = False
-        self._pending: Optional[Message] = None
-        self._inflight: Any = None  # a slice of an abandoned read_async still running (see _aio.settle)
+        # The C side of reads (python/_build/speed.c); it holds `keep` until close() drops it.
+        self._rd = speed.Reader(address(ptr), self._h.keep, Message, spin)
         return self
-
-    def _step(self, ptr: Any, ms: int, into: Any = None) -> Any:
-        """One C read of at most ms: a Message, or the status (ETIMEDOUT, EEND, EAGAIN)."""
-        m = self._m
-        if into is None:
-            rc = lib.shmbus_sub_read(ptr, m, ms) if ms != 0 else lib.shmbus_sub_try_read(ptr, m)
-            if rc == 0:
-                return Message(self, m.data, m.size, m.seq, m.timestamp_us, None)
-        else:
-            buf, cap = into[0], into[1]
-            rc = lib.shmbus_sub_read_copy(ptr, buf, cap, m, ms)
-            if rc == 0:
-                return Message(self, m.data, int(m.size), int(m.seq), int(m.timestamp_us), None)
-        return rc
-
-    def _finish(self, res: Any, into: Any = None) -> Optional[Message]:
-        if isinstance(res, Message):
-            if into is not None:
-                res._data = into[2][: res.size]
-                res._copied = True
-            return res
-        if res in (ETIMEDOUT, EAGAIN):
-            return None
-        if res == EEND:
-            self._ended = True
-            return None
-        raise fail(res)
-
-    def _into(self, into: Any) -> Any:
-        if into is None:
-            return None
-        mv = memoryview(into)
-        if mv.readonly or not mv.c_contiguous:
-            raise invalid("into must be a writable C-contiguous buffer")
-        mv = mv.cast("B")
-        return (ffi.from_buffer(mv), len(mv), mv)
 
     def read(self, timeout: Optional[float] = None, *, into: Any = None) -> Optional[Message]:
         """The next message, waiting up to `timeout` seconds (None = forever, 0 = try once). None when nothing
         came in time, or at the end of the stream (then `ended` is True: a publisher was seen, none is left and
         nothing is unread). With `into` (a writable buffer) the payload is copied there (a message larger than it
         raises ERR_MESSAGE_TOO_LARGE and stays unread)."""
-        if self._pending is not None:
-            m, self._pending = self._pending, None
-            return m
-        it = self._into(into)
-        box: list = [ETIMEDOUT]
+        if into is None:
+            return self._rd.read(-1 if timeout is None else timeout_ms(timeout))
+        return self._read_into(timeout, into)
 
-        def call(p: Any, ms: int) -> int:
-            r = self._step(p, ms, it)
-            box[0] = r
-            return 0 if isinstance(r, Message) else r
-
-        blocking(self._h, call, timeout)
-        res = box[0]
-        return self._finish(res, it)
+    def _read_into(self, timeout: Optional[float], into: Any) -> Optional[Message]:
+        mv = memoryview(into)
+        if mv.readonly or not mv.c_contiguous:
+            raise invalid("into must be a writable C-contiguous buffer")
+        mv = mv.cast("B")
+        buf, cap = ffi.from_buffer(mv), len(mv)
+        m = ffi.new("shmbus_msg*")
+        rc = blocking(self._h, lambda p, ms: lib.shmbus_sub_read_copy(p, buf, cap, m, ms), timeout)
+        if rc == 0:
+            return self._rd.message(int(ffi.cast("uintptr_t", m.data)), int(m.size), int(m.seq),
+                                    int(m.timestamp_us), mv[: int(m.size)])
+        if rc in (ETIMEDOUT, EAGAIN):
+            return None
+        if rc == EEND:
+            self._rd.ended = True
+            return None
+        raise fail(rc)
 
     def try_read(self, *, into: Any = None) -> Optional[Message]:
         """The next message if one is there, else None; never waits (the busy-poll path: one C call)."""
-        if into is not None or self._pending is not None or self._inflight is not None:
-            return self.read(0, into=into)
-        keep = self._h.keep
-        if keep is None:
-            raise fail(-11)
-        m = self._m
-        rc = lib.shmbus_sub_try_read(self._h.ptr, m)
-        if rc == 0:
-            return Message(self, m.data, m.size, m.seq, m.timestamp_us, None)
-        return self._finish(rc)
+        if into is not None:
+            return self._read_into(0, into)
+        return self._rd.try_read()
 
     async def read_async(self, timeout: Optional[float] = None) -> Optional[Message]:
         """read() without blocking the event loop (see docs/python.md: asyncio)."""
-        await _aio.settle_async(self)
-        if self._pending is not None:
-            m, self._pending = self._pending, None
+        rd = self._rd
+        m = rd.try_read()
+        if m is not None or timeout == 0:
             return m
-
-        def keep(res: Any) -> None:
-            self._pending = res
-
-        res = await _aio.wait(self._h, self._step, timeout, lambda r: r in (ETIMEDOUT, EAGAIN), keep, self)
-        return self._finish(res)
+        return await _aio.wait(self._h, lambda _p, ms: rd.park_read(ms), timeout,
+                               lambda r: r is None and not rd.ended)
 
     def __iter__(self) -> Iterator[Message]:
         while True:
             m = self.read()
             if m is None:
-                if self._ended or self._h.closed:
+                if self._rd.ended or self._h.closed:
                     return
                 continue
             yield m
@@ -404,16 +348,10 @@ class Subscriber:
         while True:
             m = await self.read_async()
             if m is None:
-                if self._ended or self._h.closed:
+                if self._rd.ended or self._h.closed:
                     return
                 continue
             yield m
-
-    def _valid(self, seq: int, keep: Any) -> bool:
-        # `keep` (held by the message) keeps the subscriber's C handle alive, also after close()
-        m = ffi.new("shmbus_msg*")
-        m.seq = seq
-        return keep is not None and bool(lib.shmbus_msg_valid(self._h.ptr, m))
 
     @property
     def lost(self) -> int:
@@ -426,7 +364,7 @@ class Subscriber:
 
     @property
     def ended(self) -> bool:
-        return self._ended
+        return bool(self._rd.ended)
 
     @property
     def publishers(self) -> int:
@@ -457,7 +395,12 @@ class Subscriber:
 
     def close(self) -> None:
         """Detaches (idempotent). The registration is removed once no message view of it is left."""
-        self._pending = None
+        rd = self._rd
+        rd.close()  # a read parked in another thread ends within one slice
+        closed = speed.Reader(0, None, Message, 0)  # drops `keep`: the C close runs once no message is left
+        closed.close()
+        closed.ended = rd.ended
+        self._rd = closed
         self._h.close()
 
     def __enter__(self) -> "Subscriber":

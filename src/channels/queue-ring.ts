@@ -34,6 +34,7 @@ import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOption
 import { wakeCounter } from '../base/park.js';
 import { validateSpin } from '../base/spin.js';
 import type { BodyReader, BodyWriter } from './queue-body.js';
+import { HeldSlot } from './queue-loan.js';
 import { readOwner, selfStamp, slotHolderAlive, stampOwner, type Stamp } from './queue-recovery.js';
 import { parkRing, type ParkableRing } from './queue-park.js';
 
@@ -616,9 +617,15 @@ export class QueueRing implements ParkableRing {
     await this.#producerWait(() => this.tryWrite(writer, flags), options, what);
   }
 
-  /** {@link tryClaim} with backpressure: resolves once {@link held} names a claimed slot. */
-  async claim(options: WaitOptions, what: string): Promise<void> {
-    await this.#producerWait(() => this.tryClaim(), options, what);
+  /**
+   * {@link tryClaim} with backpressure: resolves with the claimed slot. A snapshot taken in the same synchronous
+   * step as the claim: {@link held} may name another caller's slot by the time an await resumes.
+   */
+  async claim(options: WaitOptions, what: string): Promise<HeldSlot> {
+    const deadline = deadlineAfter(options.timeout);
+    const r = await this.#wait(false, () => (this.tryClaim() ? new HeldSlot(this) : EMPTY), deadline, options.signal, what);
+    if (r === TIMED_OUT) throw timeoutError(what, options.timeout ?? 0, this.segment.name);
+    return r as HeldSlot;
   }
 
   async #producerWait(attempt: () => boolean, options: WaitOptions, what: string): Promise<void> {
@@ -635,9 +642,22 @@ export class QueueRing implements ParkableRing {
     return this.#wait(true, () => this.tryTake(reader), deadline, signal, what, spun);
   }
 
-  /** {@link tryTakeSlot} that waits: true ({@link held} names the slot), null at the end, or TIMED_OUT. `spun`: as in read. */
-  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<true | null | typeof TIMED_OUT> {
-    return this.#wait(true, () => this.tryTakeSlot(), deadline, signal, what, spun);
+  /**
+   * {@link tryTakeSlot} that waits: the taken slot (a snapshot made with the take, as in {@link claim}), null at
+   * the end, or TIMED_OUT. `spun`: as in read.
+   */
+  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<HeldSlot | null | typeof TIMED_OUT> {
+    return this.#wait(
+      true,
+      () => {
+        const r = this.tryTakeSlot();
+        return r === true ? new HeldSlot(this) : r;
+      },
+      deadline,
+      signal,
+      what,
+      spun,
+    );
   }
 
   /**

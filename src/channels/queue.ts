@@ -422,8 +422,8 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     const o = options === undefined ? {} : optionsObject(options, 'loan');
     if (o.timeout !== undefined) validateTimeout(o.timeout);
     validateSignal(o.signal);
-    if (!this.#ring.tryClaim()) await this.#ring.claim(o, `loan on ${this.#where}`);
-    return this.#lend(size);
+    const slot = this.#ring.tryClaim() ? new HeldSlot(this.#ring) : await this.#ring.claim(o, `loan on ${this.#where}`);
+    return this.#lend(size, slot);
   }
 
   /**
@@ -433,7 +433,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
    */
   tryLoan(size: number): QueueLoan | null {
     this.#checkLoan(size);
-    return this.#ring.tryClaim() ? this.#lend(size) : null;
+    return this.#ring.tryClaim() ? this.#lend(size, new HeldSlot(this.#ring)) : null;
   }
 
   #checkLoan(size: number): void {
@@ -449,8 +449,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   }
 
   /** Wraps the slot the ring just claimed in a loan (given back at once if this handle closed meanwhile). */
-  #lend(size: number): QueueLoan {
-    const slot = new HeldSlot(this.#ring);
+  #lend(size: number, slot: HeldSlot): QueueLoan {
     if (this.#closed) {
       slot.abort();
       this.#assertOpen();
@@ -497,7 +496,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
       signal = validateSignal(o.signal);
       if (this.#zeroCopy(o)) {
         const r = this.#ring.takeSlotOrSpin(o.timeout !== 0);
-        return r === EMPTY ? this.#receiveViewWait(o, signal) : Promise.resolve(r === END ? null : this.#holdView());
+        return r === EMPTY ? this.#receiveViewWait(o, signal) : Promise.resolve(r === END ? null : this.#holdView(new HeldSlot(this.#ring)));
       }
       const reader = this.#reader(o.into);
       const first = this.#ring.takeOrSpin(reader, o.timeout !== 0);
@@ -522,7 +521,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
     const what = `receive on ${this.#where}`;
     const w = await this.#ring.takeSlot(deadlineAfter(o.timeout), signal, what, true);
     if (w === TIMED_OUT) throw timeoutError(what, o.timeout ?? 0, this.name);
-    return w === null ? null : this.#holdView();
+    return w === null ? null : this.#holdView(w);
   }
 
   /**
@@ -533,7 +532,7 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   tryReceive(options?: QueueTryReceiveOptions): QueueMessage<T> | null {
     this.#assertOpen();
     const o = options === undefined ? undefined : optionsObject(options, 'tryReceive');
-    if (o !== undefined && this.#zeroCopy(o)) return this.#ring.tryTakeSlot() === true ? this.#holdView() : null;
+    if (o !== undefined && this.#zeroCopy(o)) return this.#ring.tryTakeSlot() === true ? this.#holdView(new HeldSlot(this.#ring)) : null;
     this.#view.drop();
     const r = this.#ring.tryTake(this.#reader(o?.into));
     return r === EMPTY || r === END ? null : r;
@@ -549,9 +548,8 @@ export class Queue<T = Uint8Array> implements AsyncIterable<QueueMessage<T>> {
   }
 
   /** Makes the message of the slot the ring just took (a view of it), the one view this handle holds. */
-  #holdView(): QueueMessage<T> {
+  #holdView(slot: HeldSlot): QueueMessage<T> {
     this.#view.drop(); // a concurrent receive's view, if one was delivered meanwhile
-    const slot = new HeldSlot(this.#ring);
     if (this.#closed) {
       slot.abort();
       this.#assertOpen();

@@ -156,6 +156,37 @@ describe('Queue zero-copy across processes', () => {
     }
   });
 
+  it('loans that waited on a full queue each get their own slot (several waiting on one handle at once)', async () => {
+    const name = names.name('zq-wait');
+    const q = Queue.create(name, { slots: 2, maxMessageSize: 8 });
+    const other = Queue.open(name);
+    try {
+      assert.equal(q.trySend('a') && q.trySend('b'), true);
+      const waiting = [q.loan(1, { timeout: 10_000 }), q.loan(1, { timeout: 10_000 }), q.loan(1, { timeout: 10_000 })];
+      // Free the ring from another handle: each waiting loan must come back with a slot of its own.
+      const got: string[] = [];
+      for (let i = 0; i < 2; i++) got.push(other.tryReceive()!.text());
+      const first = await Promise.race(waiting);
+      first.bytes[0] = 0x31;
+      first.commit();
+      got.push(String.fromCharCode((await other.receive({ timeout: 10_000 }))!.data[0]!)); // a copy: the slot goes back
+      const rest = await Promise.all(waiting);
+      const open = rest.filter((l) => l.open);
+      assert.equal(open.length, 2);
+      open[0]!.bytes[0] = 0x32;
+      open[1]!.bytes[0] = 0x33;
+      open[0]!.commit();
+      open[1]!.commit();
+      for (let i = 0; i < 2; i++) got.push(String.fromCharCode((await other.receive({ timeout: 10_000 }))!.data[0]!));
+      assert.deepEqual(got, ['a', 'b', '1', '2', '3']);
+      assert.equal(other.tryReceive(), null);
+      assert.deepEqual([q.stats().abandoned, q.stats().lost], [0, 0]);
+    } finally {
+      other.close();
+      q.close();
+    }
+  });
+
   it('the next receive releases the view this handle held; a view of an ended stream is null', async () => {
     const name = names.name('zq-next');
     const q = Queue.create(name, { slots: 2, maxMessageSize: 8 });

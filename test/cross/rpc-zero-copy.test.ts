@@ -160,6 +160,37 @@ describe('Rpc zero-copy across processes', () => {
     });
   }
 
+  it('two zero-copy workers sharing one ring, clients loaning at once: every request read and answered right', async () => {
+    const name = names.name('zr-race');
+    const srv = Rpc.serve(
+      name,
+      async (req) => {
+        await new Promise(setImmediate); // both workers wait at once, then resume
+        const loan = await req.loan(req.data.length);
+        loan.bytes.set(req.data);
+        return loan;
+      },
+      { copy: false, workers: 2, slots: 4 },
+    );
+    const clients = [Rpc.connect(name), Rpc.connect(name), Rpc.connect(name)];
+    try {
+      await Promise.all(
+        clients.map(async (c, ci) => {
+          for (let k = 0; k < 60; k++) {
+            const loan = await c.loan(8, { timeout: 10_000 });
+            loan.bytes.fill(ci * 64 + (k % 64));
+            const res = await loan.commit(8, { copy: false, timeout: 10_000 });
+            assert.deepEqual([...res.data], new Array(8).fill(ci * 64 + (k % 64)));
+            res.release();
+          }
+        }),
+      );
+    } finally {
+      for (const c of clients) c.close();
+      await srv.close();
+    }
+  });
+
   it('close({ timeout }) giving up on a hung handler frees its request slot and response loan: the next server answers', async () => {
     const name = names.name('zr-hung');
     let entered!: () => void;

@@ -6,23 +6,18 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { spawnPeer, trackNames } from '../helpers/index.js';
-import { venvPython } from '../helpers/peers.js';
+import { trackNames } from '../helpers/index.js';
+import { runExample } from './example-run.js';
 
-const main = fileURLToPath(new URL('../../examples/shared-text/main.js', import.meta.url));
 const names = trackNames();
 after(names.cleanup);
 
 describe('examples/shared-text', () => {
   it('Node, Python and C++ instances each see every edit made by the others, a late one the current text', async () => {
     const name = names.name('shared-text');
-    const peer = spawnPeer(main, [name], { env: { ...process.env, SHMBUS_VENV_PYTHON: venvPython() }, watchdogMs: 60_000 });
-    const out: string[] = [];
-    peer.child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    const code = await peer.exited;
-    const lines = out.join('').split('\n');
-    assert.equal(code, 0, `exit ${code}; stderr:\n${peer.stderr()}\nstdout:\n${lines.join('\n')}`);
+    const run = await runExample('shared-text', [name]);
+    assert.equal(run.code, 0, run.all);
+    const { lines } = run;
     const has = (line: string): void => assert.ok(lines.includes(line), `missing line ${JSON.stringify(line)} in:\n${lines.join('\n')}`);
 
     has(`  | A (node) created "${name}": version 0: ""`);

@@ -365,14 +365,14 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   async loan(size: number, options?: WaitOptions): Promise<RpcRequestLoan<Res>> {
     const ring = this.#loanRing(size);
     const o: WaitOptions = options === undefined ? {} : optionsObject(options, 'loan');
-    if (!ring.tryClaim()) await ring.claim(o, `loan on ${this.#what}`);
-    return this.#lend(ring, size);
+    const slot = ring.tryClaim() ? new HeldSlot(ring) : await ring.claim(o, `loan on ${this.#what}`);
+    return this.#lend(ring, size, slot);
   }
 
   /** {@link loan} without waiting. @returns null when the request queue is full @throws as {@link loan} */
   tryLoan(size: number): RpcRequestLoan<Res> | null {
     const ring = this.#loanRing(size);
-    return ring.tryClaim() ? this.#lend(ring, size) : null;
+    return ring.tryClaim() ? this.#lend(ring, size, new HeldSlot(ring)) : null;
   }
 
   #loanRing(size: number): QueueRing {
@@ -388,8 +388,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     return service.ring;
   }
 
-  #lend(ring: QueueRing, size: number): RpcRequestLoan<Res> {
-    const slot = new HeldSlot(ring);
+  #lend(ring: QueueRing, size: number, slot: HeldSlot): RpcRequestLoan<Res> {
     if (this.#closed) {
       slot.abort();
       throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
@@ -547,10 +546,10 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
           nextCheck = performance.now() + interval;
           continue;
         }
-        let r: true | null | typeof TIMED_OUT;
+        let r: HeldSlot | null | typeof TIMED_OUT;
         try {
           r = await responses.takeSlot(nextCheck, undefined, what);
-          if (r === true) this.#taken(responses);
+          if (r instanceof HeldSlot) this.#taken(responses, r);
         } catch (e) {
           if (this.#closed) return;
           if (e instanceof ShmbusError && e.code === 'ERR_SHM_CORRUPT') continue;
@@ -567,19 +566,21 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   /** Takes one response (if any) and settles the request it answers: true, EMPTY or END. */
   #takeResponse(responses: QueueRing): true | typeof EMPTY | typeof END {
     const r = responses.tryTakeSlot();
-    if (r === true) this.#taken(responses);
+    if (r === true) this.#taken(responses, responses.held); // read at once: no await in between
     return r;
   }
 
-  /** The response the ring just took (responses.held): settle its request; free the slot unless kept as a view. */
-  #taken(responses: QueueRing): void {
-    const h = responses.held;
+  /**
+   * A taken response (`h`: a HeldSlot, or the ring's reused `held` read in the same synchronous step as the take):
+   * settle its request; free the slot unless it is kept as a view.
+   */
+  #taken(responses: QueueRing, h: HeldSlot | QueueRing['held']): void {
     const si = h.si;
     const seq = h.seq;
     const pair = h.pair;
     let kept = false;
     try {
-      kept = this.#deliver(responses, h.offset, h.length);
+      kept = this.#deliver(responses, h, h.offset, h.length);
     } finally {
       if (!kept) responses.freeHeld(si, seq, pair);
     }
@@ -589,7 +590,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
    * Reads one response in its slot and settles the request it answers (into its `into` buffer if it fits, or as
    * a view of the slot for a lone copy: false request). True when the slot is kept for that view.
    */
-  #deliver(responses: QueueRing, offset: number, length: number): boolean {
+  #deliver(responses: QueueRing, h: HeldSlot | QueueRing['held'], offset: number, length: number): boolean {
     if (length < RPC_RESPONSE_HEADER_SIZE) return false;
     const bytes = responses.segment.bytes;
     const v = responses.view;
@@ -607,7 +608,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       if (p.view && this.#pending.size === 0) {
         // The only request in flight: hold its slot; the next request releases it, so no later response can find
         // the ring stopped at it.
-        const slot = new HeldSlot(responses);
+        const slot = h instanceof HeldSlot ? h : new HeldSlot(responses); // `held` is still this take's here
         const res = RpcResponse.create<Res>(slotBytes(responses, at, n), isText, this.#codec as Codec<Res> | undefined, this.#releaseView);
         this.#view.hold(res, slot);
         p.resolve(res);

@@ -214,8 +214,7 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     // Zero-copy: the request stays in its slot (TAKEN by us) until the answer is sent; `held` frees it then.
     let held: HeldSlot | null = null;
     let views = new Map<number, Uint8Array>();
-    const takeView = (): boolean => {
-      const h = new HeldSlot(ring);
+    const takeView = (h: HeldSlot): boolean => {
       if (h.length < RPC_REQUEST_HEADER_SIZE) {
         h.free(); // not a request: nobody to answer
         return false;
@@ -241,16 +240,19 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
       try {
         // Try first without the read's promises: a busy worker takes the next request synchronously.
         if (zeroCopy) {
-          got = streak < SYNC_STREAK ? ring.tryTakeSlot() : EMPTY;
+          // A slot taken synchronously is read from ring.held at once; a waited one comes as its own snapshot (the
+          // other workers share the ring and its `held`).
+          const first = streak < SYNC_STREAK ? ring.tryTakeSlot() : EMPTY;
+          got = first === true ? takeView(new HeldSlot(ring)) : first;
           if (got === END) return;
           if (got === EMPTY) {
             if (streak >= SYNC_STREAK) await new Promise(setImmediate);
             streak = 0;
-            got = await ring.takeSlot(Infinity, signal, what);
+            const w = await ring.takeSlot(Infinity, signal, what);
+            got = w instanceof HeldSlot ? takeView(w) : w;
           } else {
             streak++;
           }
-          if (got === true) got = takeView();
         } else {
           got = streak < SYNC_STREAK ? ring.tryTake(reader) : EMPTY;
           if (got === END) return;
