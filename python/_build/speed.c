@@ -48,7 +48,7 @@ typedef struct {
   Py_ssize_t size;
   unsigned long long seq;
   long long ts;
-  PyObject *data;   /* the memoryview handed out (cached), or the view of the caller's buffer */
+  PyObject *data;   /* read(into=...) only: the view of the caller's buffer */
   int copied;
 } MsgObject;
 
@@ -68,12 +68,13 @@ static PyBufferProcs msg_as_buffer = {(getbufferproc)msg_getbuffer, NULL};
 
 static PyObject *msg_get_data(MsgObject *self, void *closure) {
   (void)closure;
-  if (self->data == NULL) {
-    self->data = PyMemoryView_FromObject((PyObject *)self);
-    if (self->data == NULL) return NULL;
+  if (self->data != NULL) { /* read(into=...): the view of the caller's buffer */
+    Py_INCREF(self->data);
+    return self->data;
   }
-  Py_INCREF(self->data);
-  return self->data;
+  /* A new view each time, never cached: the view references this message (its exporter), so a cached one would
+     make a cycle that this non-GC type never frees (and `keep` would hold the subscriber's C handle open). */
+  return PyMemoryView_FromObject((PyObject *)self);
 }
 
 static PyObject *msg_valid(MsgObject *self, PyObject *unused) {
