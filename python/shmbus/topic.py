@@ -329,7 +329,8 @@ class Subscriber:
     async def read_async(self, timeout: Optional[float] = None) -> Optional[Message]:
         """read() without blocking the event loop (see docs/python.md: asyncio)."""
         rd = self._rd
-        m = rd.try_read()
+        # try, then spin (as Node's await read does): a message that comes within the spin costs no thread switch
+        m = rd.try_read() if timeout == 0 else rd.spin_read()
         if m is not None or timeout == 0:
             return m
         return await _aio.wait(self._h, lambda _p, ms: rd.park_read(ms), timeout,
