@@ -48,7 +48,7 @@ typedef struct {
   Py_ssize_t size;
   unsigned long long seq;
   long long ts;
-  PyObject *data;   /* the memoryview handed out (cached), or the view of the caller's buffer */
+  PyObject *data;   /* read(into=...) only: the view of the caller's buffer */
   int copied;
 } MsgObject;
 
@@ -68,12 +68,13 @@ static PyBufferProcs msg_as_buffer = {(getbufferproc)msg_getbuffer, NULL};
 
 static PyObject *msg_get_data(MsgObject *self, void *closure) {
   (void)closure;
-  if (self->data == NULL) {
-    self->data = PyMemoryView_FromObject((PyObject *)self);
-    if (self->data == NULL) return NULL;
+  if (self->data != NULL) { /* read(into=...): the view of the caller's buffer */
+    Py_INCREF(self->data);
+    return self->data;
   }
-  Py_INCREF(self->data);
-  return self->data;
+  /* A new view each time, never cached: the view references this message (its exporter), so a cached one would
+     make a cycle that this non-GC type never frees (and `keep` would hold the subscriber's C handle open). */
+  return PyMemoryView_FromObject((PyObject *)self);
 }
 
 static PyObject *msg_valid(MsgObject *self, PyObject *unused) {
@@ -183,6 +184,27 @@ static PyObject *reader_try_read(ReaderObject *self, PyObject *unused) {
   return reader_result(self, rc, &m);
 }
 
+/* Re-reads the ring for the spin time (GIL held): the status of the last try. */
+static int reader_spin(ReaderObject *self, shmbus_msg *m, int64_t start) {
+  int rc = SHMBUS_EAGAIN;
+  if (self->spin_ns <= 0) return rc;
+  const int64_t until = start + self->spin_ns;
+  for (unsigned i = 1;; i++) {
+    rc = shmbus_sub_try_read(self->sub, m);
+    if (rc != SHMBUS_EAGAIN || ((i & 63u) == 0 && now_ns() >= until)) return rc;
+  }
+}
+
+/* spin_read(): try, then spin; never parks (None when nothing came): the asyncio path's first step. */
+static PyObject *reader_spin_read(ReaderObject *self, PyObject *unused) {
+  (void)unused;
+  if (self->closed) return raise_status(SHMBUS_ECLOSED);
+  shmbus_msg m;
+  int rc = shmbus_sub_try_read(self->sub, &m);
+  if (rc == SHMBUS_EAGAIN) rc = reader_spin(self, &m, now_ns());
+  return reader_result(self, rc, &m);
+}
+
 /* read(ms): ms < 0 forever, 0 try once. Tries and spins with the GIL held (no thread switch on the fast path),
    then parks in slices with the GIL released, checking signals and close() between slices. */
 static PyObject *reader_read(ReaderObject *self, PyObject *arg) {
@@ -193,14 +215,8 @@ static PyObject *reader_read(ReaderObject *self, PyObject *arg) {
   int rc = shmbus_sub_try_read(self->sub, &m);
   if (rc != SHMBUS_EAGAIN || ms == 0) return reader_result(self, rc, &m);
   const int64_t start = now_ns();
-  if (self->spin_ns > 0) {
-    const int64_t until = start + self->spin_ns;
-    for (unsigned i = 1;; i++) {
-      rc = shmbus_sub_try_read(self->sub, &m);
-      if (rc != SHMBUS_EAGAIN) return reader_result(self, rc, &m);
-      if ((i & 63u) == 0 && now_ns() >= until) break;
-    }
-  }
+  rc = reader_spin(self, &m, start);
+  if (rc != SHMBUS_EAGAIN) return reader_result(self, rc, &m);
   /* anything the nanosecond clock cannot hold (about 292 years) is forever, never a wrapped past */
   const int64_t deadline = ms < 0 || ms > (INT64_MAX - start) / 1000000 ? INT64_MAX : start + (int64_t)ms * 1000000;
   PyObject *keep = self->keep; /* held across the GIL release: close() cannot free the handle under us */
@@ -290,6 +306,7 @@ static int reader_set_ended(ReaderObject *self, PyObject *v, void *closure) {
 static PyMethodDef reader_methods[] = {
     {"try_read", (PyCFunction)reader_try_read, METH_NOARGS, "the next message or None; never waits"},
     {"read", (PyCFunction)reader_read, METH_O, "read(ms): the next message, None on timeout or end of stream"},
+    {"spin_read", (PyCFunction)reader_spin_read, METH_NOARGS, "try, then spin; None when nothing came"},
     {"park_read", (PyCFunction)reader_park_read, METH_O, "park_read(ms): one C read (the asyncio path)"},
     {"message", (PyCFunction)reader_message, METH_VARARGS, "a Message over a payload read elsewhere"},
     {"close", (PyCFunction)reader_close, METH_NOARGS, "later reads raise ERR_CLOSED; a parked read ends"},

@@ -22,6 +22,7 @@ POLL_MS instead (still O(1) threads; wakes are up to POLL_MS late)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -144,6 +145,15 @@ class _Mux:
 
 
 _mux = _Mux()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has none of the parent's waiter threads: start from an empty multiplexer.
+    global _mux
+    _mux = _Mux()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def threads() -> int:

@@ -183,13 +183,16 @@ class Topic:
         o.struct_size = ffi.sizeof("shmbus_sub_options")
         o.__setattr__("from", _STARTS[start])
         o.wait_ms = timeout_ms(wait, "wait")
-        if spin is not None:
-            o.spin_us = spin_us(spin)
+        spin = DEFAULT_SPIN_US if spin is None else spin
+        spin_us(spin)  # checks it
+        # The spin runs in _speed's read (GIL held, no thread switch); the C read itself parks at once, so a
+        # blocking read spins once, not twice, and an asyncio wait (park capture) never spins on the loop.
+        o.spin_us = -1
         if liveness_interval is not None:
             o.liveness_ms = liveness_ms(liveness_interval)
         out = ffi.new("shmbus_sub**")
         check(lib.shmbus_topic_subscribe_ex(encode_name(name), o, out))
-        return Subscriber._wrap(out[0], name, DEFAULT_SPIN_US if spin is None else spin)
+        return Subscriber._wrap(out[0], name, spin)
 
     @staticmethod
     def unlink(name: str) -> None:
@@ -326,7 +329,8 @@ class Subscriber:
     async def read_async(self, timeout: Optional[float] = None) -> Optional[Message]:
         """read() without blocking the event loop (see docs/python.md: asyncio)."""
         rd = self._rd
-        m = rd.try_read()
+        # try, then spin (as Node's await read does): a message that comes within the spin costs no thread switch
+        m = rd.try_read() if timeout == 0 else rd.spin_read()
         if m is not None or timeout == 0:
             return m
         return await _aio.wait(self._h, lambda _p, ms: rd.park_read(ms), timeout,

@@ -234,3 +234,21 @@ def test_bad_arguments_are_invalid_arg_never_a_crash(unique_name) -> None:
         shmbus.Queue.open(name)  # a topic is not a queue
     assert e5.value.code == "ERR_SHM_KIND"
     pub.close()
+
+
+def test_the_c_handle_closes_once_no_message_or_view_is_left(unique_name) -> None:
+    """A message's views keep the mapping; once they and the message are gone, close() really detaches (the
+    registration disappears): no reference cycle between a message and its memoryview keeps the handle open."""
+    name = unique_name("views")
+    pub = shmbus.Topic.create(name, capacity=1 << 12)
+    sub = shmbus.Topic.subscribe(name)
+    pub.publish(b"abc")
+    m = sub.read(timeout=1)
+    d = m.data
+    arr = m.numpy()
+    assert bytes(d) == b"abc" and bytes(m) == b"abc" and arr[0] == ord("a")
+    sub.close()
+    assert pub.subscribers == 1  # the views still hold the mapping (and so the registration)
+    del d, m, arr
+    assert pub.subscribers == 0
+    pub.close()
