@@ -46,6 +46,7 @@ __all__ = [
     "Message",
     "Mutex",
     "PROTOCOL_VERSION",
+    "Parts",
     "Queue",
     "QueueMessage",
     "Segment",
