@@ -201,9 +201,40 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     if (this.#view.holds(r)) this.#view.drop();
   };
   readonly #loanOwner: RequestLoanOwner<Res> = {
-    commitRequest: (slot, size, options) => this.#commitLoan(slot, size, options),
-    abortRequest: (slot) => slot.abort(),
+    commitRequest: (slot, size, options) => {
+      try {
+        return this.#commitLoan(slot, size, options);
+      } finally {
+        this.#loanEnded();
+      }
+    },
+    abortRequest: (slot) => {
+      try {
+        slot.abort();
+      } finally {
+        this.#loanEnded();
+      }
+    },
   };
+  /** Request loans not yet committed or aborted: their slots live in the mapping of the service they came from. */
+  #openLoans = 0;
+  /**
+   * Services replaced (#connect) while a loan was open on them: their mappings stay open until the last loan ends,
+   * so that its commit or abort reaches the shared slot (an abort on a closed mapping would leave the slot WRITING
+   * under this live process, and every later server would wait behind it).
+   */
+  #retired: Service[] = [];
+
+  #loanEnded(): void {
+    if (--this.#openLoans > 0) return;
+    for (const s of this.#retired.splice(0)) s.segment.close();
+  }
+
+  #retire(service: Service | undefined): void {
+    if (service === undefined) return;
+    if (this.#openLoans > 0) this.#retired.push(service);
+    else service.segment.close();
+  }
 
   /** @internal The library's way to make one (the constructor is private: users get instances from the API). */
   static create<Req, Res>(name: string, settings: ConnectSettings<Req, Res>): RpcClient<Req, Res> {
@@ -393,7 +424,9 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       slot.abort();
       throw new ShmbusError('ERR_CLOSED', `rpc client of "${this.name}" was closed`, { segment: this.name });
     }
-    return RpcRequestLoan.create<Res>(this.#loanOwner, slot, slotBytes(ring, slot.offset + RPC_REQUEST_HEADER_SIZE, size));
+    const loan = RpcRequestLoan.create<Res>(this.#loanOwner, slot, slotBytes(ring, slot.offset + RPC_REQUEST_HEADER_SIZE, size));
+    this.#openLoans++;
+    return loan;
   }
 
   /** A request loan's commit: header, §6 commit, then wait for the response as request() does. */
@@ -684,7 +717,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     if (now < this.#aliveUntil) return this.#service!;
     const s = this.#settings;
     if (this.#service === undefined || !this.#service.anyAlive()) {
-      this.#service?.segment.close();
+      this.#retire(this.#service);
       this.#service = undefined;
       try {
         this.#service = Service.open(this.name, s.spin, s.livenessInterval);
@@ -726,6 +759,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       unlinkQuietly(this.#responses.segment.name);
     }
     this.#service?.segment.close();
+    for (const r of this.#retired.splice(0)) r.segment.close();
   }
 
   [Symbol.dispose](): void {
