@@ -10,6 +10,8 @@ command -v strace >/dev/null || need+=(strace)
 command -v make >/dev/null || need+=(make)
 command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# The C fuzz targets (c/fuzz/run.sh): clang with libFuzzer and the sanitizers' runtimes (libclang-rt-dev).
+[ -n "$(find /usr/lib/llvm-*/lib/clang -name 'libclang_rt.fuzzer-*.a' 2>/dev/null | head -1)" ] || need+=(clang libclang-rt-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
