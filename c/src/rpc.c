@@ -208,7 +208,9 @@ static void rpc_retire(rpc_service* s) {
 }
 
 static int rpc_lock(rpc_service* s) {
-  return sbi_mutex_lock(s->p + RPC_LOCK, -1, s->liveness_ms, NULL);
+  /* Held for a few instructions: a holder still alive after 100 liveness intervals is stopped or forged (as in
+     Node): ETIMEDOUT rather than a serve/close that never returns. */
+  return sbi_mutex_lock(s->p + RPC_LOCK, (int64_t)s->liveness_ms * 100, s->liveness_ms, NULL);
 }
 
 static void rpc_unlock(rpc_service* s) {

@@ -94,6 +94,7 @@ export class Service {
   readonly #words: Int32Array;
   readonly #words64: BigInt64Array;
   readonly #lock: Mutex;
+  readonly #lockWait: { timeout: number };
 
   constructor(segment: Segment, spin: number | undefined, livenessInterval: number) {
     this.segment = segment;
@@ -109,6 +110,9 @@ export class Service {
     this.#words = segment.words;
     this.#words64 = new BigInt64Array(segment.buffer, 0, segment.size >> 3);
     this.#lock = new Mutex(segment, RPC_LOCK_OFFSET, { livenessInterval });
+    // The lock is held for a few instructions; a live holder after 100 liveness intervals is stopped or forged:
+    // ERR_TIMEOUT then, instead of hanging serve/close/unlink forever.
+    this.#lockWait = { timeout: livenessInterval * 100 };
   }
 
   /** Largest request payload of this service. */
@@ -186,7 +190,7 @@ export class Service {
    * @throws ERR_TOO_MANY_WORKERS when the table has no room for `count` more
    */
   join(count: number, slots: number, slotSize: number): JoinResult {
-    this.#lock.lockSync();
+    this.#lock.lockSync(this.#lockWait);
     try {
       if (this.retired) {
         // The previous holder retired it but may have died before unlinking the name.
@@ -259,7 +263,7 @@ export class Service {
    * Returns true when this was the last server.
    */
   leave(entries: readonly number[]): boolean {
-    this.#lock.lockSync();
+    this.#lock.lockSync(this.#lockWait);
     try {
       for (const i of entries) this.#free(i);
       if (this.retired) return false;
@@ -273,7 +277,7 @@ export class Service {
 
   /** Retires the service now, whoever serves it (Rpc.unlink). */
   retireNow(): void {
-    this.#lock.lockSync();
+    this.#lock.lockSync(this.#lockWait);
     try {
       if (!this.retired) this.#retire();
       else this.#unlinkIfNamed();
