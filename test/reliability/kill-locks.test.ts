@@ -12,7 +12,7 @@ import { Mutex, Segment, Semaphore } from '../../src/index.js';
 import { CHAOS, repairChaos } from '../fixtures/lock-chaos-state.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, type Figures } from './lib.js';
+import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, type Figures } from './lib.js';
 
 const { name, cleanup } = trackNames();
 const figures: Figures[] = [];
@@ -32,7 +32,7 @@ describe('locks under randomized kill -9', { concurrency: false }, () => {
       const violations: string[] = [];
       const start = async (i: number): Promise<void> => {
         const args = [kind, roles[i]!, segName, String(i)];
-        const p = r.next() < 0.25 ? spawnPeer(fixture('lock-chaos'), args, { watchdogMs: 600_000 }) : spawnC('sync-peer', ['chaos', ...args], { watchdogMs: 600_000 });
+        const p = r.next() < NODE_SHARE ? spawnPeer(fixture('lock-chaos'), args, { watchdogMs: 600_000 }) : spawnC('sync-peer', ['chaos', ...args], { watchdogMs: 600_000 });
         live[i] = p;
         await p.line('ready');
       };

@@ -10,7 +10,7 @@ import { crc32 } from 'node:zlib';
 import { Mailbox } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
 
 const { name, cleanup } = trackNames();
 afterAll(cleanup);
@@ -49,7 +49,7 @@ describe('Mailbox under randomized kill -9', () => {
     let kills = 0;
     try {
       for (let run = 0; run < RUNS && violations.length === 0; run++) {
-        const node = r.next() < 0.2;
+        const node = r.next() < NODE_SHARE;
         const reader = r.next() < 0.25;
         let v: Peer;
         const before = mb.version;

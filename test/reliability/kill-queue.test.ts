@@ -12,7 +12,7 @@ import { Queue, Segment } from '../../src/index.js';
 import { checkMessage, fillMessage } from '../fixtures/queue-msg.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
 
 const { name, cleanup } = trackNames();
 afterAll(cleanup);
@@ -61,7 +61,7 @@ describe('Queue under randomized kill -9', () => {
       let sent = 0;
       try {
         for (let run = 0; run < runs; run++) {
-          const node = r.next() < 0.2;
+          const node = r.next() < NODE_SHARE;
           const consumer = r.next() < 0.3;
           let v: Peer;
           if (consumer) {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Rpc, isShmbusError } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
 
 const { name, cleanup } = trackNames((n) => {
   try {
@@ -51,7 +51,7 @@ describe('Rpc under randomized kill -9', () => {
     let kills = 0;
     try {
       for (let run = 0; run < RUNS && violations.length === 0; run++) {
-        const node = r.next() < 0.2;
+        const node = r.next() < NODE_SHARE;
         const isClient = r.next() < 0.3;
         let v: Peer;
         if (isClient) {

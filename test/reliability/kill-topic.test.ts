@@ -11,7 +11,7 @@ import { randomFillSync } from 'node:crypto';
 import { Topic, isShmbusError } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
 
 const { name, cleanup } = trackNames();
 afterAll(cleanup);
@@ -76,7 +76,7 @@ describe('Topic under randomized kill -9', () => {
       for (let run = 0; run < RUNS; run++) {
         const pubId = 1 + (run % 63);
         const victims: Peer[] = [];
-        const node = r.next() < 0.2;
+        const node = r.next() < NODE_SHARE;
         if (node) nodeVictims++;
         const mode = r.next() < 0.5 ? 'publish' : 'loan';
         const maxSize = r.pick([64, 600, 4000]);
@@ -88,7 +88,7 @@ describe('Topic under randomized kill -9', () => {
         if (r.next() < 0.4) {
           // A subscriber victim beside it (killed too, at its own random instant).
           victims.push(
-            r.next() < 0.2
+            r.next() < NODE_SHARE
               ? spawnPeer(fixture('topic-subscriber'), [JSON.stringify({ topic: topicName, sub: run, pubs: 64 })])
               : spawnC('topic-peer', ['sub', topicName, '64', '0', '0', 'latest', r.next() < 0.5 ? 'copy' : 'zc', 'go']),
           );

@@ -11,6 +11,8 @@ import type { Peer } from '../helpers/index.js';
 export const SLOW = process.env['SHMBUS_SLOW'] === '1';
 /** Kills (runs) per channel kind: 50 in npm test, 1000 in the slow suite (SHMBUS_KILL_RUNS overrides). */
 export const RUNS = Number(process.env['SHMBUS_KILL_RUNS'] ?? (SLOW ? 1000 : 50));
+/** The share of victims that are Node processes (the rest are C peers, much cheaper to start: ~5 ms vs ~250 ms). */
+export const NODE_SHARE = Number(process.env['SHMBUS_KILL_NODE_SHARE'] ?? 0.12);
 /** Nobody may wait longer than this for anything after a kill (liveness intervals are 10-500 ms; CI is slow). */
 export const LIVENESS_BOUND_MS = 15_000;
 

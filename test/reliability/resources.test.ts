@@ -1,7 +1,7 @@
 /**
  * Exhausted resources, each in a private /dev/shm (a tmpfs mounted in a private mount namespace with `unshare`, so
  * nothing touches the machine's /dev/shm): /dev/shm full in the middle of a stream, thousands of segments, the
- * file-descriptor limit (prlimit), and (SHMBUS_SLOW=1) the mapping count limit (vm.max_map_count). Typed errors only,
+ * file-descriptor limit (prlimit), and (SHMBUS_SLOW=1, a todo: see below) the mapping count limit (vm.max_map_count). Typed errors only,
  * no SIGBUS, and the process keeps working once the resource is back.
  */
 import { describe, it } from 'node:test';
@@ -57,7 +57,12 @@ describe('exhausted resources', { skip }, () => {
     assert.equal(r['recovered'], true);
   });
 
-  it('the mapping count limit (vm.max_map_count): a typed error, then recovery', { skip: SLOW ? false : 'SHMBUS_SLOW=1 (maps ~65 000 segments)' }, async (t) => {
+  // Known limit (docs/reliability.md): at vm.max_map_count V8's own next mmap fails first and node aborts ("Zone
+  // Allocation failed"), before shmbus sees a failed mmap. A todo until segments keep headroom below the limit.
+  it('the mapping count limit (vm.max_map_count): a typed error, then recovery', {
+    skip: SLOW ? false : 'SHMBUS_SLOW=1 (maps ~65 000 segments)',
+    todo: 'node aborts in V8 when the mapping count is exhausted; shmbus needs to refuse new segments with headroom',
+  }, async (t) => {
     const r = await scenario('400m', ['maps']);
     t.diagnostic(JSON.stringify(r));
     assert.ok((r['atLimit'] as number) > 1000);
