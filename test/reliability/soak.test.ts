@@ -1,7 +1,8 @@
 /**
  * Soak: every channel under load in one process for a while (SHMBUS_SOAK_MINUTES with SHMBUS_SLOW=1, default 60;
  * 16 s in npm test), its resident memory (VmRSS) and open file descriptors sampled every second from /proc. After a
- * warm-up (the first quarter) they must stay flat: fds exactly, RSS within 25% + 16 MiB of the warm-up level (the
+ * warm-up (the first quarter) they must stay flat: fds within 2 of the warm-up level (a create or open holds one
+ * for a moment), RSS within 25% + 16 MiB of the warm-up level (the
  * garbage collector moves it; a leak per operation grows it without bound). Figures go to docs/reliability.md with
  * SHMBUS_RELIABILITY_REPORT=1.
  */
@@ -55,8 +56,11 @@ describe('soak', () => {
     const quarters = [1, 2, 3, 4].map((k) => mib(samples[Math.min(samples.length - 1, Math.floor((k * samples.length) / 4) - 1)]!.rss));
     const line = `${SECONDS} s: RSS ${mib(samples[0]!.rss)} MiB at start, ${mib(baseRss)} MiB after warm-up, max ${mib(maxRss)} MiB after (at each quarter: ${quarters.join(', ')}); open fds ${[...fdSet].join('/')}; ops ${JSON.stringify(done)}`;
     t.diagnostic(line);
-    await report('soak', [{ kind: SLOW ? `soak ${SECONDS / 60} min` : `soak ${SECONDS} s (npm test)`, runs: 1, kills: 0, recoveries: 'n/a', violations: (fdSet.size > 1 ? 1 : 0) + (maxRss > baseRss * 1.25 + 16 * 2 ** 20 ? 1 : 0), note: line }]);
-    assert.equal(fdSet.size, 1, `open fds changed after warm-up: ${[...fdSet].join(', ')}`);
+    await report('soak', [{ kind: SLOW ? `soak ${SECONDS / 60} min` : `soak ${SECONDS} s (npm test)`, runs: 1, kills: 0, recoveries: 'n/a', violations: (Math.max(...fdSet) > Math.max(...base.map((x) => x.fds)) + 2 ? 1 : 0) + (maxRss > baseRss * 1.25 + 16 * 2 ** 20 ? 1 : 0), note: line }]);
+    // A create or open holds one descriptor for a moment (the sampler may catch it): one leaked per round would be
+    // thousands.
+    const baseFds = Math.max(...base.map((x) => x.fds));
+    assert.ok(Math.max(...fdSet) <= baseFds + 2, `open fds grew after warm-up: ${baseFds} then ${[...fdSet].join(', ')}`);
     assert.ok(maxRss <= baseRss * 1.25 + 16 * 2 ** 20, `RSS grew from ${mib(baseRss)} to ${mib(maxRss)} MiB`);
     assert.ok(done['requests']! > 0 && done['published']! > 0 && done['segments']! > 0);
   });
