@@ -21,3 +21,4 @@
 #include "src/queue.c"
 #include "src/rpc.c"
 #include "src/frame.c"
+#include "src/parts.c"

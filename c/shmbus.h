@@ -53,7 +53,8 @@ typedef enum shmbus_error {
   SHMBUS_EOS = -18,                /* ERR_OS: an OS failure without a more specific code */
   SHMBUS_EABORTED = -19,           /* ERR_ABORTED */
   SHMBUS_EAGAIN = -20,             /* C only: a try_* call found nothing / no room / the lock busy */
-  SHMBUS_EEND = -21                /* C only: end of stream (Node returns null) */
+  SHMBUS_EEND = -21,               /* C only: end of stream (Node returns null) */
+  SHMBUS_EPARTS_CORRUPT = -22      /* ERR_PARTS_CORRUPT: not a valid Parts record (PROTOCOL.md §10) */
 } shmbus_error;
 
 /* A short English description of a code ("no such segment"); never NULL. */
@@ -754,6 +755,84 @@ int shmbus_frame_write_header(void* msg, size_t cap, const shmbus_frame* f);
 int shmbus_frame_encode(void* msg, size_t cap, const shmbus_frame* f, const void* pixels, size_t src_stride,
                         size_t* out_len);
 /* ==== END: FRAME ==== */
+
+/* ==== SECTION: PARTS ==== */
+/* The Parts codec (PROTOCOL.md §10): a record of named values (bytes, UTF-8 string, JSON text, float64, int64) as one
+   message of any channel. A reader checks the whole record once (shmbus_parts_reader_init) and then hands out views
+   into it (no copy); a builder writes a record into a caller's buffer (a loan), bytes values 64-byte aligned in the
+   record so that a Frame inside one is viewed in place. */
+#define SHMBUS_PARTS_MAGIC 0x54504253u /* "SBPT" */
+#define SHMBUS_PARTS_VERSION 1
+#define SHMBUS_PARTS_HEADER_SIZE 32
+#define SHMBUS_PARTS_ENTRY_SIZE 16
+#define SHMBUS_PARTS_MAX_COUNT 1024
+#define SHMBUS_PARTS_MAX_NAME 255
+#define SHMBUS_PARTS_BYTES_ALIGN 64
+
+typedef enum shmbus_part_type {
+  SHMBUS_PART_BYTES = 1,
+  SHMBUS_PART_STRING = 2, /* UTF-8 text */
+  SHMBUS_PART_JSON = 3,   /* UTF-8 JSON text (the C reader checks its syntax and hands out the text) */
+  SHMBUS_PART_F64 = 4,
+  SHMBUS_PART_I64 = 5
+} shmbus_part_type;
+
+/* One part of a record read by a shmbus_parts_reader: pointers into the record, valid while its bytes are. */
+typedef struct shmbus_part {
+  const char* name;  /* UTF-8, NUL-terminated inside the record */
+  size_t name_size;  /* bytes, without the NUL */
+  int type;          /* shmbus_part_type */
+  const void* data;  /* the value: bytes (8-aligned when the record is), text (NUL-terminated), or 8 number bytes */
+  size_t size;       /* bytes of the value (text: without the NUL) */
+  double f64;        /* SHMBUS_PART_F64: the value */
+  int64_t i64;       /* SHMBUS_PART_I64: the value */
+} shmbus_part;
+
+typedef struct shmbus_parts_reader {
+  const uint8_t* msg;  /* the record */
+  size_t size;         /* its totalSize (the message may be longer) */
+  uint32_t count;
+  uint32_t dir_offset;
+} shmbus_parts_reader;
+
+/* Checks every rule of §10 (header, each directory entry, names, UTF-8 of names and text, JSON syntax: at most 512
+   arrays/objects deep) before anything is handed out. SHMBUS_EPARTS_CORRUPT ("not a valid Parts record: ...") for a
+   foreign, truncated or corrupt record: nothing past `len` is ever pointed at. */
+int shmbus_parts_reader_init(shmbus_parts_reader* r, const void* msg, size_t len);
+/* Parts in the record (0 for NULL). */
+uint32_t shmbus_parts_count(const shmbus_parts_reader* r);
+/* Part `index` (0..count-1, directory order); SHMBUS_EINVAL_ARG past the end. */
+int shmbus_parts_get(const shmbus_parts_reader* r, uint32_t index, shmbus_part* out);
+/* The part named `name` (NUL-terminated UTF-8); SHMBUS_EINVAL_ARG when there is none. */
+int shmbus_parts_find(const shmbus_parts_reader* r, const char* name, shmbus_part* out);
+
+/* Builds a record in `buf`: values from the front, directory entries kept at the back until finish. */
+typedef struct shmbus_parts_builder {
+  uint8_t* buf;  /* NULL: measuring only (finish gives the size to loan) */
+  size_t cap;
+  size_t pos;    /* where the next part's name goes */
+  uint32_t count;
+  int finished;
+} shmbus_parts_builder;
+
+/* Starts a record in buf[0..cap) (cap >= 32), or a measurement when buf is NULL (cap ignored; duplicate names
+   are caught only when writing). */
+int shmbus_parts_builder_init(shmbus_parts_builder* b, void* buf, size_t cap);
+/* Each add appends one part named `name` (1..255 bytes of UTF-8, NUL-terminated, unique); SHMBUS_EINVAL_ARG for a
+   bad or duplicate name, more than 1024 parts, invalid UTF-8 text, or a buffer too small (the builder is then as
+   before the call). */
+int shmbus_parts_add_bytes(shmbus_parts_builder* b, const char* name, const void* data, size_t size);
+int shmbus_parts_add_string(shmbus_parts_builder* b, const char* name, const char* text, size_t size);
+/* `json`: JSON text (RFC 8259, at most 512 arrays/objects deep), checked; copied as it is. */
+int shmbus_parts_add_json(shmbus_parts_builder* b, const char* name, const char* json, size_t size);
+int shmbus_parts_add_f64(shmbus_parts_builder* b, const char* name, double value);
+int shmbus_parts_add_i64(shmbus_parts_builder* b, const char* name, int64_t value);
+/* A bytes part of `size` bytes whose value the caller fills in place (*out: 64-byte aligned in the record; NULL
+   when measuring): render a Frame straight into a loaned record. */
+int shmbus_parts_reserve_bytes(shmbus_parts_builder* b, const char* name, size_t size, void** out);
+/* Writes the header and the directory; *out_len = the record's size (the bytes to commit or send). */
+int shmbus_parts_finish(shmbus_parts_builder* b, size_t* out_len);
+/* ==== END: PARTS ==== */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1260,4 +1260,141 @@ inline mutable_bytes write_frame_header(mutable_bytes room, std::uint32_t width,
 }  // namespace shmbus
 /* ==== END: FRAME ==== */
 
+/* ==== SECTION: PARTS ==== */
+#include <iterator>
+#include <string>
+#include <string_view>
+
+namespace shmbus {
+
+/* One part of a parts_view (PROTOCOL.md §10): views into the record, valid while the record's bytes are. */
+class part {
+ public:
+  explicit part(const shmbus_part& p) noexcept : p_(p) {}
+  std::string_view name() const noexcept { return {p_.name, p_.name_size}; }
+  int type() const noexcept { return p_.type; }
+  /* The value's bytes, whatever the type (a bytes part: 8-aligned when the record is; a Frame: frame_view(p.data())). */
+  bytes data() const noexcept { return {p_.data, p_.size}; }
+  /* A string or json part's text; throws error(SHMBUS_EINVAL_ARG) for another type. */
+  std::string_view text() const {
+    want(p_.type == SHMBUS_PART_STRING || p_.type == SHMBUS_PART_JSON, "string or json");
+    return {static_cast<const char*>(p_.data), p_.size};
+  }
+  double f64() const {
+    want(p_.type == SHMBUS_PART_F64, "float64");
+    return p_.f64;
+  }
+  std::int64_t i64() const {
+    want(p_.type == SHMBUS_PART_I64, "int64");
+    return p_.i64;
+  }
+  const shmbus_part& c_part() const noexcept { return p_; }
+
+ private:
+  void want(bool ok, const char* what) const {
+    if (!ok) throw error(SHMBUS_EINVAL_ARG, "ERR_INVALID_ARG: part \"" + std::string(name()) + "\" is not " + what);
+  }
+  shmbus_part p_;
+};
+
+/* A checked Parts record over a message's bytes (no copy): throws shmbus::error(SHMBUS_EPARTS_CORRUPT) for a corrupt,
+   truncated or foreign record. Iterate it (directory order), index it, or find a part by name. */
+class parts_view {
+ public:
+  explicit parts_view(bytes record) { check(shmbus_parts_reader_init(&r_, record.data(), record.size())); }
+  std::size_t size() const noexcept { return r_.count; }
+  part operator[](std::size_t i) const {
+    shmbus_part p;
+    check(shmbus_parts_get(&r_, static_cast<std::uint32_t>(i < r_.count ? i : r_.count), &p));
+    return part(p);
+  }
+  std::optional<part> find(std::string_view name) const {
+    for (std::size_t i = 0; i < r_.count; i++) {
+      part p = (*this)[i];
+      if (p.name() == name) return p;
+    }
+    return std::nullopt;
+  }
+  /* The part named `name`; throws error(SHMBUS_EINVAL_ARG) when there is none. */
+  part at(std::string_view name) const {
+    if (auto p = find(name)) return *p;
+    throw error(SHMBUS_EINVAL_ARG, "ERR_INVALID_ARG: no part named \"" + std::string(name) + "\"");
+  }
+  /* The record's own size (the message may be longer). */
+  std::size_t record_size() const noexcept { return r_.size; }
+
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = part;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = part;
+    iterator(const parts_view* v, std::size_t i) noexcept : v_(v), i_(i) {}
+    part operator*() const { return (*v_)[i_]; }
+    iterator& operator++() noexcept {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const iterator& o) const noexcept { return i_ == o.i_; }
+    bool operator!=(const iterator& o) const noexcept { return i_ != o.i_; }
+
+   private:
+    const parts_view* v_;
+    std::size_t i_;
+  };
+  iterator begin() const noexcept { return {this, 0}; }
+  iterator end() const noexcept { return {this, r_.count}; }
+  const shmbus_parts_reader& c_reader() const noexcept { return r_; }
+
+ private:
+  shmbus_parts_reader r_{};
+};
+
+/* Builds a Parts record into `room` (a loan's bytes, a vector...): add parts, then finish() gives the size to
+   commit. Default-constructed, it only measures (finish() = the size to loan). Throws shmbus::error. */
+class parts_builder {
+ public:
+  parts_builder() { check(shmbus_parts_builder_init(&b_, nullptr, 0)); }
+  explicit parts_builder(mutable_bytes room) { check(shmbus_parts_builder_init(&b_, room.data(), room.size())); }
+  parts_builder& add_bytes(std::string_view name, bytes data) {
+    check(shmbus_parts_add_bytes(&b_, std::string(name).c_str(), data.data(), data.size()));
+    return *this;
+  }
+  parts_builder& add_string(std::string_view name, std::string_view text) {
+    check(shmbus_parts_add_string(&b_, std::string(name).c_str(), text.data(), text.size()));
+    return *this;
+  }
+  parts_builder& add_json(std::string_view name, std::string_view json) {
+    check(shmbus_parts_add_json(&b_, std::string(name).c_str(), json.data(), json.size()));
+    return *this;
+  }
+  parts_builder& add_f64(std::string_view name, double v) {
+    check(shmbus_parts_add_f64(&b_, std::string(name).c_str(), v));
+    return *this;
+  }
+  parts_builder& add_i64(std::string_view name, std::int64_t v) {
+    check(shmbus_parts_add_i64(&b_, std::string(name).c_str(), v));
+    return *this;
+  }
+  /* A bytes part to fill in place (64-byte aligned in the record; empty when measuring). */
+  mutable_bytes reserve(std::string_view name, std::size_t size) {
+    void* p = nullptr;
+    check(shmbus_parts_reserve_bytes(&b_, std::string(name).c_str(), size, &p));
+    return {static_cast<std::byte*>(p), p != nullptr ? size : 0};
+  }
+  /* Writes the header and directory; returns the record's size. */
+  std::size_t finish() {
+    std::size_t n = 0;
+    check(shmbus_parts_finish(&b_, &n));
+    return n;
+  }
+
+ private:
+  shmbus_parts_builder b_{};
+};
+
+}  // namespace shmbus
+/* ==== END: PARTS ==== */
+
 #endif /* SHMBUS_HPP */

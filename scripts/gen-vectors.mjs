@@ -341,7 +341,81 @@ async function frame() {
   return { bin, json };
 }
 
-const GENERATORS = { 'segment-header': segmentHeader, 'queue-ring': queueRing, 'topic-ring': topicRing, frame };
+// ---- §10 Parts codec (owner: parts) ------------------------------------------------------------------------------
+// One part of each type, in this order: a 3x2 GRAY float32 Frame in a bytes part (64-byte aligned, so it decodes in
+// place), JSON parameters, a non-ASCII string under a non-ASCII name, a float64, an int64 beyond 2^53 (a reader must
+// keep all 64 bits), an empty bytes part and a boolean (JSON). Re-encoding the decoded parts in order must give the
+// same bytes in every language (the writer layout of §10 is deterministic).
+async function parts() {
+  const { Frame } = await import('../dist/src/codecs/frame.js');
+  const P = await import('../dist/src/codecs/parts.js');
+  const pixels = [0.5, 1, 1.5, 2, 2.5, 3];
+  const image = Frame.encode({ width: 3, height: 2, format: 'GRAY', dtype: 'float32', data: new Float32Array(pixels) });
+  const status = -1234567890123456789n;
+  const record = {
+    image,
+    params: { op: 'gray', size: [640, 480], keep: true, note: null, name: 'é' },
+    'notë': 'héllo-✓',
+    scale: 0.25,
+    status,
+    empty: new Uint8Array(0),
+    ok: true,
+  };
+  const bin = P.Parts.encode(record);
+  const dv = new DataView(bin.buffer);
+  const dir = dv.getUint32(P.PARTS_DIR_OFFSET, true);
+  const typeName = Object.fromEntries(Object.entries(P.PART_TYPES).map(([k, v]) => [v, k]));
+  const decoded = P.Parts.decode(bin);
+  const entries = Object.keys(record).map((name, i) => {
+    const e = dir + P.PARTS_ENTRY_SIZE * i;
+    const type = typeName[dv.getUint8(e + P.PARTS_ENTRY_TYPE)];
+    const v = decoded[name];
+    const value = type === 'bytes' ? [...v] : type === 'int64' ? String(v) : v;
+    return { name, type, nameOffset: dv.getUint32(e, true), valueOffset: dv.getUint32(e + P.PARTS_ENTRY_VALUE_OFFSET, true), size: dv.getUint32(e + P.PARTS_ENTRY_VALUE_SIZE, true), value };
+  });
+  const f = (name, offset, type) => field(bin, name, offset, type);
+  const json = {
+    vector: 'parts',
+    section: '10',
+    description:
+      'One Parts record (PROTOCOL 10): a 3x2 GRAY float32 Frame as a bytes part, JSON params, a string under a ' +
+      'non-ASCII name, a float64, an int64 beyond 2^53, an empty bytes part and a boolean (JSON), in that order.',
+    map: { as: 'message', codec: 'parts' },
+    fields: [
+      f('magic', P.PARTS_MAGIC_OFFSET, 'u32'),
+      f('version', P.PARTS_VERSION_OFFSET, 'u16'),
+      f('headerSize', P.PARTS_HEADER_SIZE_OFFSET, 'u16'),
+      f('count', P.PARTS_COUNT_OFFSET, 'u32'),
+      f('flags', P.PARTS_FLAGS_OFFSET, 'u32'),
+      f('dirOffset', P.PARTS_DIR_OFFSET, 'u32'),
+      f('totalSize', P.PARTS_TOTAL_SIZE_OFFSET, 'u32'),
+      ...entries.flatMap((_, i) => {
+        const e = dir + P.PARTS_ENTRY_SIZE * i;
+        return [
+          f(`entry[${i}].nameOffset`, e + P.PARTS_ENTRY_NAME_OFFSET, 'u32'),
+          f(`entry[${i}].nameSize`, e + P.PARTS_ENTRY_NAME_SIZE, 'u16'),
+          f(`entry[${i}].type`, e + P.PARTS_ENTRY_TYPE, 'u8'),
+          f(`entry[${i}].flags`, e + P.PARTS_ENTRY_FLAGS, 'u8'),
+          f(`entry[${i}].valueOffset`, e + P.PARTS_ENTRY_VALUE_OFFSET, 'u32'),
+          f(`entry[${i}].valueSize`, e + P.PARTS_ENTRY_VALUE_SIZE, 'u32'),
+        ];
+      }),
+      f('image.frameMagic', entries[0].valueOffset, 'u32'),
+    ],
+    expect: [
+      { op: 'decode', result: { count: entries.length, totalSize: bin.length, parts: entries } },
+      { op: 'decodeFrame', args: { part: 'image' }, result: { width: 3, height: 2, channels: 1, dtype: 'float32', format: 'GRAY', stride: 12, data: pixels } },
+      { op: 'reencode', result: true },
+    ],
+    notes: [
+      'parts lists every part in directory order: value is the bytes as numbers (bytes), the text (string), the parsed value (json), the number (float64) or the decimal text (int64, beyond 2^53).',
+      'Bytes values start at multiples of 64 within the record, other values at multiples of 8; padding bytes are 0.',
+    ],
+  };
+  return { bin, json };
+}
+
+const GENERATORS = { 'segment-header': segmentHeader, 'queue-ring': queueRing, 'topic-ring': topicRing, frame, parts };
 
 const only = process.argv.slice(2);
 for (const [name, generate] of Object.entries(GENERATORS)) {

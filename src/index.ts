@@ -78,3 +78,5 @@ export type {
 export type { Codec, CodecOption } from './channels/codec.js';
 export { Frame } from './codecs/frame.js';
 export type { FrameShape, FrameInput, DecodedFrame, FrameLoan, FrameDtype, FrameFormat, FrameData } from './codecs/frame.js';
+export { Parts } from './codecs/parts.js';
+export type { PartsRecord, PartValue, PartType, JsonValue, JsonObject, JsonArray } from './codecs/parts.js';

@@ -31,6 +31,7 @@ static const sbi_error_entry sbi_errors[] = {
     {SHMBUS_ETOO_MANY_WORKERS, "ERR_TOO_MANY_WORKERS", "too many workers"},
     {SHMBUS_EOS, "ERR_OS", "operating system error"},
     {SHMBUS_EABORTED, "ERR_ABORTED", "aborted"},
+    {SHMBUS_EPARTS_CORRUPT, "ERR_PARTS_CORRUPT", "not a valid Parts record"},
     /* No Node code: Node expresses these outcomes as values (false, null). */
     {SHMBUS_EAGAIN, "EAGAIN", "would block (nothing available, no room, or busy)"},
     {SHMBUS_EEND, "EEND", "end of stream"},

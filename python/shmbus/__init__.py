@@ -18,6 +18,7 @@ from .errors import (
 )
 from .frame import Frame, FrameView
 from .mailbox import Mailbox, MailboxValue
+from .parts import Parts
 from .queue import Queue, QueueMessage
 from .segment import Segment, SegmentInfo
 from .rpc import Rpc, RpcClient, RpcRequest, RpcResponse, RpcServer

@@ -25,6 +25,7 @@ C_CODES: Dict[int, str] = {
     -17: "ERR_TOO_MANY_WORKERS",
     -18: "ERR_OS",
     -19: "ERR_ABORTED",
+    -22: "ERR_PARTS_CORRUPT",
 }
 EAGAIN = -20
 EEND = -21

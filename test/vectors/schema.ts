@@ -70,6 +70,11 @@ export const OPS: Record<string, Record<string, string>> = {
     decode: 'Frame.decode the bytes; result: { width, height, channels, dtype, format, stride, timestampMicros, data: the samples as numbers }',
     reencode: 'Frame.encode the decoded frame again; result: true when the bytes are identical',
   },
+  parts: {
+    decode: 'Parts.decode the bytes; result: { count, totalSize, parts: [{ name, type, nameOffset, valueOffset, size, value }] } in directory order (value: bytes as numbers, text, parsed JSON, float64 number, int64 as decimal text)',
+    decodeFrame: 'args { part }: Frame.decode the bytes part of that name in place; result: { width, height, channels, dtype, format, stride, data: the samples }',
+    reencode: 'Parts.encode the decoded parts again, in order; result: true when the bytes are identical',
+  },
   topic: {
     subscribe: 'args { id, from: "oldest" | "latest" }: a subscriber named id; result: null',
     tryRead: 'args { id }: read one record without waiting; result: { seq, size, timestampMicros, bytes } | null',

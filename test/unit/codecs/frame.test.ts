@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Frame, Topic, isShmbusError } from '../../../src/index.js';
 import { FRAME_HEADER_SIZE } from '../../../src/codecs/frame.js';
 import { trackNames } from '../../helpers/index.js';
+import { seededRandom } from '../../helpers/seeded.js';
 
 const names = trackNames();
 after(names.cleanup);
@@ -72,6 +73,29 @@ describe('Frame codec', () => {
     corrupt(28, 1, 4, /flags/);
     corrupt(40, 11, 4, /data size 11/);
     bad(() => Frame.decode('x' as unknown as Uint8Array), /Uint8Array/);
+  });
+
+  it('every truncation and 20000 seeded header mutations: ERR_INVALID_ARG or a view inside the message, nothing else', () => {
+    const good = Frame.encode({ width: 3, height: 2, format: 'RGB', dtype: 'uint16', stride: 24, data: new Uint16Array(18).map((_, i) => i) });
+    for (let n = 0; n < good.length; n++) assert.throws(() => Frame.decode(good.subarray(0, n)), (e) => isShmbusError(e, 'ERR_INVALID_ARG'), `truncated at ${n}`);
+    const rand = seededRandom(99);
+    let accepted = 0;
+    for (let round = 0; round < 20000; round++) {
+      const m = good.slice(0, good.length - (round % 5 === 0 ? rand(good.length) : 0));
+      for (let k = 1 + rand(2); k > 0; k--) {
+        const at = rand(Math.min(m.length, 48)); // the header fields (44..63 are reserved)
+        if (at < m.length) m[at] = rand(2) === 0 ? m[at]! ^ (1 << rand(8)) : rand(256);
+      }
+      try {
+        const f = Frame.decode(m);
+        const inside = (v: ArrayBufferView) => v.buffer === m.buffer && v.byteOffset >= m.byteOffset + FRAME_HEADER_SIZE && v.byteOffset + v.byteLength <= m.byteOffset + m.length;
+        assert.ok(inside(f.bytes) && inside(f.data) && f.bytes.length === f.stride * f.height, `round ${round}`);
+        accepted++;
+      } catch (e) {
+        assert.ok(isShmbusError(e, 'ERR_INVALID_ARG'), `round ${round}: ${String(e)}`);
+      }
+    }
+    assert.ok(accepted > 0 && accepted < 20000, `${accepted} accepted`);
   });
 
   it('loan renders straight into a topic ring; a subscriber decodes it in place (copy: false)', async () => {

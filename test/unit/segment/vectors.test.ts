@@ -6,7 +6,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Frame, Queue, Segment, Topic, type Subscriber } from '../../../src/index.js';
+import { Frame, Parts, Queue, Segment, Topic, type PartsRecord, type Subscriber } from '../../../src/index.js';
+import { PART_TYPES, PARTS_DIR_OFFSET, PARTS_ENTRY_SIZE } from '../../../src/codecs/parts.js';
 import { decodeHeader, encodeHeader } from '../../../src/protocol/header.js';
 import { HEADER_SIZE, HDR_STATE_OFFSET, PROTOCOL_VERSION } from '../../../src/protocol/layout.js';
 import { OPS, readField, validateVector, type Json, type Vector, type VectorStep } from '../../vectors/schema.js';
@@ -65,6 +66,35 @@ function frameRunner(bin: Uint8Array): Runner {
         return { width, height, channels, dtype, format, stride, timestampMicros: Math.round(f.timestamp * 1000), data: [...f.data] };
       }
       return Buffer.compare(Frame.encode({ ...f, data: f.bytes }), bin) === 0;
+    },
+    close() {},
+  };
+}
+
+function partsRunner(bin: Uint8Array): Runner {
+  return {
+    step(s) {
+      const rec = Parts.decode(bin);
+      if (s.op === 'decode') {
+        const dv = new DataView(bin.buffer, bin.byteOffset, bin.length);
+        const dir = dv.getUint32(PARTS_DIR_OFFSET, true);
+        const typeName = Object.fromEntries(Object.entries(PART_TYPES).map(([k, v]) => [v, k]));
+        const parts = Object.entries(rec).map(([name, v], i) => {
+          const e = dir + PARTS_ENTRY_SIZE * i;
+          const type = typeName[dv.getUint8(e + 6)]!;
+          const value = v instanceof Uint8Array ? [...v] : typeof v === 'bigint' ? String(v) : v;
+          if (v instanceof Uint8Array) assert.equal(v.buffer, bin.buffer, `${name}: a view of the record`);
+          return { name, type, nameOffset: dv.getUint32(e, true), valueOffset: dv.getUint32(e + 8, true), size: dv.getUint32(e + 12, true), value };
+        });
+        return { count: parts.length, totalSize: dv.getUint32(20, true), parts };
+      }
+      if (s.op === 'decodeFrame') {
+        const f = Frame.decode(rec[String(s.args?.['part'])] as Uint8Array);
+        assert.equal(f.data.buffer, bin.buffer, 'the frame is viewed in place');
+        const { width, height, channels, dtype, format, stride } = f;
+        return { width, height, channels, dtype, format, stride, data: [...f.data] };
+      }
+      return Buffer.compare(Parts.encode(rec as PartsRecord), bin) === 0;
     },
     close() {},
   };
@@ -146,7 +176,7 @@ describe('test vectors (test/vectors: the bytes and what an implementation must 
     it(`${stem}: every expect step gives its result (${json.expect?.length ?? 0} steps)`, () => {
       let runner: Runner;
       if (json.map.as === 'header') runner = headerRunner(bin);
-      else if (json.map.as === 'message') runner = frameRunner(bin);
+      else if (json.map.as === 'message') runner = json.map.codec === 'parts' ? partsRunner(bin) : frameRunner(bin);
       else {
         const { kind, params } = json.map;
         assert.ok(kind in OPS, `no runner for kind ${kind}`);
