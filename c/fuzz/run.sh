@@ -37,9 +37,12 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # Seeds: real segments made by the library.
 "$cc" -g -O1 -pthread -I"$c" "$here/gen_seeds.c" "$c/shmbus.c" -o "$out/gen_seeds" && mkdir -p "$work/segment" && "$out/gen_seeds" "$work/segment"
-mkdir -p "$work/frame"
+mkdir -p "$work/frame" "$work/parts"
 cp "$root/test/vectors/frame.bin" "$work/frame/" 2>/dev/null || true
-for target in fuzz_frame fuzz_segment; do
+cp "$root/test/vectors/parts.bin" "$work/parts/" 2>/dev/null || true
+targets=(fuzz_frame fuzz_segment)
+grep -q shmbus_parts_reader_init "$c/shmbus.h" && targets+=(fuzz_parts) # the Parts codec, where it exists
+for target in "${targets[@]}"; do
   corpus="$work/${target#fuzz_}"
   mkdir -p "$corpus"
   if ! build "$target"; then

@@ -47,6 +47,34 @@ def test_frame_decode_arbitrary_bytes(data: bytes) -> None:
         assert r.code == "ERR_INVALID_ARG"
 
 
+PARTS_VECTOR = (Path(__file__).resolve().parents[2] / "test" / "vectors" / "parts.bin")
+
+
+@pytest.mark.skipif(not hasattr(shmbus, "Parts") or not PARTS_VECTOR.exists(), reason="no Parts codec in this tree")
+@given(st.one_of(st.binary(max_size=400),
+                 st.tuples(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+                           st.integers(0, 10**6))))
+@SETTINGS
+def test_parts_decode_arbitrary_bytes(case) -> None:
+    if isinstance(case, bytes):
+        data = case
+    else:
+        vector = PARTS_VECTOR.read_bytes()
+        writes, cut = case
+        buf = bytearray(vector[: cut % (len(vector) + 17)])
+        for at, v in writes:
+            if buf:
+                buf[at % len(buf)] = v
+        data = bytes(buf)
+    r = only_typed(lambda: shmbus.Parts.decode(data))
+    if isinstance(r, ShmbusError):
+        assert r.code in ("ERR_PARTS_CORRUPT", "ERR_INVALID_ARG")
+        return
+    for v in r.values():
+        if isinstance(v, memoryview):
+            bytes(v)  # readable, inside the buffer
+
+
 def _make_templates() -> dict:
     """Real segments of every kind, made by the Python peer with some traffic, as raw bytes."""
     out = {}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { Frame, ShmbusError } from '../../src/index.js';
+import { Frame, Parts, ShmbusError } from '../../src/index.js';
 import { decodeHeader } from '../../src/protocol/index.js';
 import { onlyShmbusErrors, params } from './lib.js';
 
@@ -59,6 +59,37 @@ describe('decoders over arbitrary bytes (fast-check)', () => {
           const d = r.data as ArrayBufferView;
           assert.equal(d.buffer, bytes.buffer, 'the pixels are a view of the message');
           assert.ok(d.byteOffset >= bytes.byteOffset && d.byteOffset + d.byteLength <= bytes.byteOffset + bytes.byteLength);
+        },
+      ),
+      params(),
+    );
+  });
+
+  it('Parts.decode: arbitrary bytes and the vector with bytes overwritten give a record whose bytes parts lie inside the message, or ERR_PARTS_CORRUPT', () => {
+    const vector = new Uint8Array(readFileSync(fileURLToPath(new URL('../../../test/vectors/parts.bin', import.meta.url))));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 400 }),
+          fc.tuple(fc.array(fc.tuple(fc.nat(vector.length - 1), fc.nat(255)), { maxLength: 4 }), fc.nat(vector.length + 16)).map(([w, len]) => {
+            const b = new Uint8Array(len);
+            b.set(vector.subarray(0, Math.min(len, vector.length)));
+            for (const [at, v] of w) if (at < len) b[at] = v;
+            return b;
+          }),
+        ),
+        (bytes) => {
+          const r = onlyShmbusErrors('Parts.decode', () => Parts.decode(bytes));
+          if (r instanceof ShmbusError) {
+            assert.match(r.code, /^ERR_(PARTS_CORRUPT|INVALID_ARG)$/);
+            return;
+          }
+          for (const v of Object.values(r)) {
+            if (v instanceof Uint8Array) {
+              assert.equal(v.buffer, bytes.buffer, 'a bytes part is a view of the message');
+              assert.ok(v.byteOffset >= bytes.byteOffset && v.byteOffset + v.byteLength <= bytes.byteOffset + bytes.byteLength);
+            }
+          }
         },
       ),
       params(),
