@@ -20,17 +20,10 @@ import {
   type SegmentKind,
 } from '../../src/index.js';
 import { trackNames, uniqueName } from '../helpers/index.js';
+import { unlinkAny } from '../reliability/lib.js';
 import { RUNS, onlyShmbusErrors, onlyShmbusErrorsAsync, params } from './lib.js';
 
-const { name, cleanup } = trackNames((n) => {
-  for (const unlink of [() => Rpc.unlink(n), () => Segment.unlink(n)]) {
-    try {
-      unlink();
-    } catch {
-      // already gone
-    }
-  }
-});
+const { name, cleanup } = trackNames(unlinkAny);
 after(cleanup);
 
 interface Template {

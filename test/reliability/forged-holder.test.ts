@@ -11,19 +11,9 @@ import { Rpc, Segment, Semaphore, isShmbusError } from '../../src/index.js';
 import { RPC_LOCK_OFFSET } from '../../src/protocol/index.js';
 import { expectCleanExit, trackNames } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
+import { unlinkAny } from './lib.js';
 
-const { name, cleanup } = trackNames((n) => {
-  try {
-    Rpc.unlink(n);
-  } catch {
-    // gone
-  }
-  try {
-    Segment.unlink(n);
-  } catch {
-    // gone
-  }
-});
+const { name, cleanup } = trackNames(unlinkAny);
 after(cleanup);
 
 const timedOut = (e: unknown): boolean => isShmbusError(e, 'ERR_TIMEOUT');

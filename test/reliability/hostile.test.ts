@@ -10,20 +10,9 @@ import { Mailbox, Queue, Rpc, ShmbusError, Topic } from '../../src/index.js';
 import { spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
 import { fileURLToPath } from 'node:url';
-import { LIVENESS_BOUND_MS, SLOW, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, SLOW, rng, unlinkAny, within } from './lib.js';
 
-const { name, cleanup } = trackNames((n) => {
-  try {
-    Rpc.unlink(n);
-  } catch {
-    // gone or not an rpc
-  }
-  try {
-    Topic.unlink(n);
-  } catch {
-    // gone
-  }
-});
+const { name, cleanup } = trackNames(unlinkAny);
 afterAll(cleanup);
 
 const hostile = fileURLToPath(new URL('./hostile-writer.js', import.meta.url));

@@ -10,15 +10,9 @@ import assert from 'node:assert/strict';
 import { Rpc, isShmbusError } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, unlinkAny, within } from './lib.js';
 
-const { name, cleanup } = trackNames((n) => {
-  try {
-    Rpc.unlink(n);
-  } catch {
-    // already gone
-  }
-});
+const { name, cleanup } = trackNames(unlinkAny);
 afterAll(cleanup);
 
 describe('Rpc under randomized kill -9', () => {

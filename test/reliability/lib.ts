@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Rpc, Segment } from '../../src/index.js';
 import type { Peer } from '../helpers/index.js';
 
 export const SLOW = process.env['SHMBUS_SLOW'] === '1';
@@ -15,6 +16,20 @@ export const RUNS = Number(process.env['SHMBUS_KILL_RUNS'] ?? (SLOW ? 1000 : 50)
 export const NODE_SHARE = Number(process.env['SHMBUS_KILL_NODE_SHARE'] ?? 0.12);
 /** Nobody may wait longer than this for anything after a kill (liveness intervals are 10-500 ms; CI is slow). */
 export const LIVENESS_BOUND_MS = 15_000;
+
+/**
+ * Removes a name whatever it holds (for trackNames): an Rpc service's name and its dead clients' response queues
+ * (Rpc.unlink), or any other segment.
+ */
+export function unlinkAny(n: string): void {
+  for (const unlink of [() => Rpc.unlink(n), () => Segment.unlink(n)]) {
+    try {
+      unlink();
+    } catch {
+      // gone, or not of that kind
+    }
+  }
+}
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same kill schedule. */
 export interface Rng {
