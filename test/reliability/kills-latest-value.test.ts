@@ -42,13 +42,27 @@ describe('Mailbox under randomized kill -9', () => {
         await new Promise((res) => setImmediate(res));
       }
     })();
-    const cReader = spawnC('mailbox-peer', ['reader', mbName]);
+    // A C reader beside the test's own: it reads until "STOP" (or for at most 60 s), so one runs per batch of runs.
+    let cReader = spawnC('mailbox-peer', ['reader', mbName]);
     await cReader.line('ready');
+    const stopReader = async (): Promise<void> => {
+      mb.write('STOP');
+      const done = await cReader.line(/^done/, LIVENESS_BOUND_MS).catch((e: unknown) => String(e));
+      if (!done.startsWith('done')) violations.push(`the C reader: ${done}`);
+      const code = await cReader.exited;
+      if (code !== 0) violations.push(`the C reader exited ${code} (a torn value?): ${cReader.stderr().slice(0, 300)}`);
+    };
     const marker = new Uint8Array(64);
     const dv = new DataView(marker.buffer);
     let kills = 0;
     try {
       for (let run = 0; run < RUNS && violations.length === 0; run++) {
+        if (run > 0 && run % 25 === 0) {
+          await stopReader();
+          mb.write(marker); // not "STOP": the next reader would stop at once
+          cReader = spawnC('mailbox-peer', ['reader', mbName]);
+          await cReader.line('ready');
+        }
         const node = r.next() < NODE_SHARE;
         const reader = r.next() < 0.25;
         let v: Peer;
@@ -77,11 +91,7 @@ describe('Mailbox under randomized kill -9', () => {
           violations.push(`run ${run}: write after the kill: ${String(e)}`);
         }
       }
-      mb.write('STOP');
-      const done = await cReader.line(/^done/, LIVENESS_BOUND_MS).catch((e: unknown) => String(e));
-      if (!done.startsWith('done')) violations.push(`the C reader: ${done}`);
-      const code = await cReader.exited;
-      if (code !== 0) violations.push(`the C reader exited ${code} (a torn value?): ${cReader.stderr().slice(0, 300)}`);
+      await stopReader();
     } finally {
       reading = false;
       await survivor;
