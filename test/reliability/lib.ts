@@ -129,7 +129,8 @@ export async function report(section: string, rows: Figures[]): Promise<void> {
     }
     const table = ['| kind | runs | kills | recoveries | violations | what was killed, what was checked |', '|---|---:|---:|---:|---:|---|',
       ...[...byKind.keys()].sort().map((k) => byKind.get(k)!)];
-    const stamp = `Last written: ${new Date().toISOString().slice(0, 16)}Z (${SLOW ? 'slow suite, SHMBUS_SLOW=1' : 'npm test size'}).`;
+    const size = process.env['SHMBUS_KILL_RUNS'] ? `SHMBUS_KILL_RUNS=${process.env['SHMBUS_KILL_RUNS']}` : SLOW ? 'slow suite, SHMBUS_SLOW=1' : 'npm test size';
+    const stamp = `Last written: ${new Date().toISOString().slice(0, 16)}Z (${size}).`;
     text = `${text.slice(0, a + begin.length)}\n${stamp}\n\n${table.join('\n')}\n${text.slice(b)}`;
     writeFileSync(doc, text);
   } finally {
