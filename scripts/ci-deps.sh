@@ -12,11 +12,13 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 # The Python peer (scripts/python-setup.sh): python3 with venv, cffi, numpy and pytest. A python3 that lacks them
 # (Debian's own, on a bare PATH) gets Debian's packages; a python3 from elsewhere (pyenv) brings its own.
-if ! python3 -c 'import cffi, numpy, pytest, venv' >/dev/null 2>&1 && [ "$(command -v python3 || true)" = /usr/bin/python3 ]; then
-  need+=(python3-venv python3-cffi python3-numpy python3-pytest python3-dev)
+if ! python3 -c 'import cffi, numpy, pytest, hypothesis, venv' >/dev/null 2>&1 && [ "$(command -v python3 || true)" = /usr/bin/python3 ]; then
+  need+=(python3-venv python3-cffi python3-numpy python3-pytest python3-hypothesis python3-dev)
 fi
 # The NATS bridge tests (test/bridge) start a real nats-server with JetStream.
 command -v nats-server >/dev/null || need+=(nats-server)
+# The C fuzz targets (c/fuzz/run.sh): clang with libFuzzer and the sanitizers' runtimes (libclang-rt-dev).
+[ -n "$(find /usr/lib/llvm-*/lib/clang -name 'libclang_rt.fuzzer-*.a' 2>/dev/null | head -1)" ] || need+=(clang libclang-rt-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

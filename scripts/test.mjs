@@ -163,6 +163,21 @@ if (existsSync(join(root, 'c', 'tests', 'run.sh')) && !filter) {
   if (res.code !== 0) failures.push(`C tests (exit ${res.code})`);
 }
 
+// ==== reliability (rel) ====
+// The C peer's parsers under libFuzzer with AddressSanitizer and UBSan (c/fuzz/run.sh): a few seconds per target
+// here, minutes with SHMBUS_SLOW=1; its last line is "N passed, M failed" (targets, plus the regression inputs).
+if (existsSync(join(root, 'c', 'fuzz', 'run.sh')) && !filter) {
+  step('C fuzz targets (c/fuzz/run.sh)');
+  const res = await run('bash', ['c/fuzz/run.sh']);
+  const m = [...res.out.matchAll(/^(\d+) passed, (\d+) failed/gm)].at(-1);
+  if (m) {
+    totals.passed += Number(m[1]);
+    totals.failed += Number(m[2]);
+  }
+  if (res.code !== 0) failures.push(`C fuzz (exit ${res.code})`);
+}
+// ==== end reliability (rel) ====
+
 if (python && !filter) {
   step('python peer (pytest)');
   const res = await run(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'python/tests']);

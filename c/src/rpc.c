@@ -208,20 +208,25 @@ static void rpc_retire(rpc_service* s) {
 }
 
 static int rpc_lock(rpc_service* s) {
-  return sbi_mutex_lock(s->p + RPC_LOCK, -1, s->liveness_ms, NULL);
+  /* Held for a few instructions: a holder still alive after 100 liveness intervals is stopped or forged (as in
+     Node): ETIMEDOUT rather than a serve/close that never returns. */
+  return sbi_mutex_lock(s->p + RPC_LOCK, (int64_t)s->liveness_ms * 100, s->liveness_ms, NULL);
 }
 
 static void rpc_unlock(rpc_service* s) {
   (void)sbi_mutex_unlock(s->p + RPC_LOCK);
 }
 
-/* Claims entry `i` if it is free or (reclaim) if its holder is dead. */
+/* Claims entry `i` if it is free or (reclaim) if its holder is dead; reclaim 1 spares a dead entry still busy
+   (its client has yet to learn that the request died with it), reclaim 2 takes it too. */
 static int rpc_claim(rpc_service* s, uint32_t i, int reclaim) {
   const sbi_identity* me = sbi_self();
   uint8_t* e = rpc_entry(s, i);
   /* SYNC RPC-WORKER (seq_cst 64-bit load): the (pid, state) pair the CAS below expects. */
   uint64_t expected = sbi_load64(rpc_entry_pair(s, i), __ATOMIC_SEQ_CST);
   if (expected != 0 && (!reclaim || rpc_live_pid(s, i) != 0)) return 0;
+  /* SYNC RPC-BUSY (acquire load): a dead holder's busy no longer changes. */
+  if (expected != 0 && reclaim == 1 && sbi_load32(sbi_word(e, RPC_W_BUSY), __ATOMIC_ACQUIRE) != 0) return 0;
   /* SYNC RPC-WORKER (seq_cst 64-bit CAS): pid and state change together, so a live entry is never taken over. */
   if (!sbi_cas64(rpc_entry_pair(s, i), &expected, (uint64_t)me->pid | ((uint64_t)RPC_STARTING << 32))) return 0;
   /* Relaxed stores: clients may read these concurrently (they trust them only in state SERVING). */
@@ -262,10 +267,11 @@ static int rpc_join(rpc_service* s, uint32_t count, uint32_t slots, uint32_t slo
     rpc_unlock(s);
     return RPC_JOIN_RETIRED;
   }
-  /* FREE entries first: a dead worker's entry may still tell a waiting client which request died with it. */
-  for (pass = 0; pass < 2; pass++) {
+  /* FREE entries first, then dead idle ones: a dead worker's busy entry tells a waiting client which request died
+     with it (reclaiming it first made that request wait for its timeout: found by the kill -9 suite). */
+  for (pass = 0; pass < 3; pass++) {
     for (i = 0; i < RPC_MAX_WORKERS && got < count; i++)
-      if (rpc_claim(s, i, pass == 1)) entries[got++] = i;
+      if (rpc_claim(s, i, (int)pass)) entries[got++] = i;
   }
   if (got < count) {
     for (i = 0; i < got; i++) rpc_free_entry(s, entries[i]);

@@ -331,7 +331,9 @@ int shmbus_semaphore_release(shmbus_semaphore* s, uint32_t n) {
   int rc;
   if (s == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "semaphore is NULL");
   if (n < 1 || n > SEMA_VALUE_MAX) return sbi_fail(SHMBUS_EINVAL_ARG, "release(n): n %u is not from 1 to 2^31-1", n);
-  if ((rc = sem_enter(s, SHMBUS_FOREVER, &rec)) != SHMBUS_OK) return rc;
+  /* The ledger is held for a few instructions: a holder still alive after 100 liveness intervals is stopped or
+     forged (as Node's Semaphore): ETIMEDOUT rather than a release that never returns. */
+  if ((rc = sem_enter(s, (int64_t)s->opts.liveness_ms * 100, &rec)) != SHMBUS_OK) return rc;
   v = sem_get(sem_w(s, SEMA_VALUE));
   if ((uint64_t)v + n > SEMA_VALUE_MAX) {
     sem_leave(s, 0);

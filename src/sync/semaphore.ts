@@ -66,6 +66,9 @@ export interface SemaphoreInit {
 export type SemaphoreOptions = RobustOptions;
 export type SemaphoreCreateOptions = SyncCreateOptions & SemaphoreInit;
 
+/** How many liveness intervals a call waits for a live holder of the ledger (5 s at the default 50 ms). */
+const LEDGER_WAIT_INTERVALS = 100;
+
 /** The algorithm over one semaphore's words. @internal */
 class SemCore {
   readonly words: Int32Array;
@@ -128,9 +131,14 @@ class SemCore {
     wakeSleepers(this.words, this.waiters, this.value);
   }
 
-  /** Locks the ledger, blocking (briefly: it is held for a few instructions, or its holder is dead). */
+  /**
+   * Locks the ledger, blocking briefly: it is held for a few instructions, or its holder is dead (taken over). A
+   * holder still alive after LEDGER_WAIT_INTERVALS liveness intervals is stopped or forged (any process that can
+   * write the segment can name a live pid there): ERR_TIMEOUT then, rather than hanging a call that has no timeout.
+   */
   #enterSync(): LockResult {
-    return this.mutex.tryAcquire() ? CLEAN : this.mutex.lockSync(Infinity, `the ledger of ${this.what}`);
+    if (this.mutex.tryAcquire()) return CLEAN;
+    return this.mutex.lockSync(this.livenessInterval * LEDGER_WAIT_INTERVALS, `the ledger of ${this.what}`);
   }
 
   leave(): void {

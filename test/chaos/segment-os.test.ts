@@ -6,19 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Segment, isShmbusError } from '../../src/index.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames } from '../helpers/index.js';
+import { otherUser } from '../reliability/other-user.js';
 
 const { name: fresh, cleanup } = trackNames();
 after(cleanup);
 
 const isRoot = process.getuid?.() === 0;
 
-/** Can user `nobody` run node on our fixtures? (A checkout under a private home directory cannot.) */
-function nobodyCanRunFixtures(): string | true {
-  if (!isRoot) return 'needs root to switch to another user';
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e',
-    `require('fs').accessSync(${JSON.stringify(fixture('segment-peer'))}, require('fs').constants.R_OK)`]);
-  return r.status === 0 ? true : `user nobody cannot read the checkout (${r.stderr.toString().trim().split('\n')[0]})`;
-}
+// Another user runs the fixture from a copy it can read (test/reliability/other-user.ts), so these tests also run
+// where the checkout is private (CI's /root).
+const users = otherUser();
+after(() => users.cleanup());
 
 function canMountPrivateTmpfs(): string | true {
   if (!isRoot) return 'needs root for a private mount namespace';
@@ -27,13 +25,13 @@ function canMountPrivateTmpfs(): string | true {
 }
 
 describe('the OS boundary: permissions, space, file windows', () => {
-  const nobody = nobodyCanRunFixtures();
+  const nobody = users.skip ?? true;
   const tmpfs = canMountPrivateTmpfs();
 
   it('segments are created 0600 by default: another user gets ERR_SHM_PERMISSION', { skip: nobody === true ? false : nobody }, async () => {
     const name = fresh('perm');
     const seg = Segment.create(name, { size: 64 });
-    const peer = spawnPeer(fixture('segment-peer'), [], { wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+    const peer = users.spawn(fixture('segment-peer'));
     await peer.line('ready');
     peer.send(`open ${name}`);
     assert.equal(await peer.line(/^(opened|error)/), 'error ERR_SHM_PERMISSION');
@@ -46,7 +44,7 @@ describe('the OS boundary: permissions, space, file windows', () => {
     const name = fresh('perm666');
     const seg = Segment.create(name, { size: 64, mode: 0o666 });
     seg.bytes[0] = 9;
-    const peer = spawnPeer(fixture('segment-peer'), [], { wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+    const peer = users.spawn(fixture('segment-peer'));
     await peer.line('ready');
     peer.send(`open ${name}`);
     assert.equal(await peer.line(/^(opened|error)/), 'opened 64 raw');

@@ -94,6 +94,7 @@ export class Service {
   readonly #words: Int32Array;
   readonly #words64: BigInt64Array;
   readonly #lock: Mutex;
+  readonly #lockWait: { timeout: number };
 
   constructor(segment: Segment, spin: number | undefined, livenessInterval: number) {
     this.segment = segment;
@@ -109,6 +110,9 @@ export class Service {
     this.#words = segment.words;
     this.#words64 = new BigInt64Array(segment.buffer, 0, segment.size >> 3);
     this.#lock = new Mutex(segment, RPC_LOCK_OFFSET, { livenessInterval });
+    // The lock is held for a few instructions; a live holder after 100 liveness intervals is stopped or forged:
+    // ERR_TIMEOUT then, instead of hanging serve/close/unlink forever.
+    this.#lockWait = { timeout: livenessInterval * 100 };
   }
 
   /** Largest request payload of this service. */
@@ -186,7 +190,7 @@ export class Service {
    * @throws ERR_TOO_MANY_WORKERS when the table has no room for `count` more
    */
   join(count: number, slots: number, slotSize: number): JoinResult {
-    this.#lock.lockSync();
+    this.#lock.lockSync(this.#lockWait);
     try {
       if (this.retired) {
         // The previous holder retired it but may have died before unlinking the name.
@@ -200,11 +204,12 @@ export class Service {
       const me = selfIdentity();
       const ns = selfIdentity().ns;
       const got: number[] = [];
-      // FREE entries first: a dead worker's entry may still tell a waiting client which request died with it
-      // (BUSY, CLIENT, REQUEST); reclaim those only when no FREE entry is left.
-      for (let pass = 0; pass < 2; pass++) {
+      // FREE entries first, then dead idle ones: a dead worker's busy entry tells a waiting client which request
+      // died with it (BUSY, CLIENT, REQUEST); reclaiming it first made that request wait for its timeout (found by
+      // the kill -9 suite). Busy dead entries are reclaimed only when nothing else is left.
+      for (let pass = 0; pass < 3; pass++) {
         for (let i = 0; i < RPC_MAX_WORKERS && got.length < count; i++) {
-          if (this.#claim(i, me.pid, me.startTime, ns, pass === 1)) got.push(i);
+          if (this.#claim(i, me.pid, me.startTime, ns, pass)) got.push(i);
         }
       }
       if (got.length < count) {
@@ -222,13 +227,18 @@ export class Service {
     }
   }
 
-  /** Claims entry `i` if it is free, or (with `reclaim`) if its holder is dead. */
-  #claim(i: number, pid: number, start: number, ns: number, reclaim: boolean): boolean {
+  /**
+   * Claims entry `i` if it is free, or (reclaim 1 or 2) if its holder is dead: 1 spares a dead entry still BUSY
+   * (its client has yet to learn that the request died with it), 2 takes it too.
+   */
+  #claim(i: number, pid: number, start: number, ns: number, reclaim: number): boolean {
     const e = this.#entry(i);
     // SYNC RPC-WORKER (seq_cst 64-bit load): the (PID, STATE) pair the CAS below expects.
     const expected = Atomics.load(this.#words64, e >> 1);
-    if (expected !== 0n && (!reclaim || this.#livePid(i) !== 0)) return false;
+    if (expected !== 0n && (reclaim === 0 || this.#livePid(i) !== 0)) return false;
     const w = this.#words;
+    // SYNC RPC-BUSY (acquire): a dead holder's BUSY no longer changes.
+    if (expected !== 0n && reclaim === 1 && Atomics.load(w, e + E_BUSY) !== 0) return false;
     const mine = BigInt(pid) | (BigInt(RPC_WORKER_STARTING) << 32n);
     // SYNC RPC-WORKER (seq_cst 64-bit CAS): PID and STATE change together, so a live entry is never taken over.
     if (Atomics.compareExchange(this.#words64, e >> 1, expected, mine) !== expected) return false;
@@ -259,7 +269,7 @@ export class Service {
    * Returns true when this was the last server.
    */
   leave(entries: readonly number[]): boolean {
-    this.#lock.lockSync();
+    this.#lock.lockSync(this.#lockWait);
     try {
       for (const i of entries) this.#free(i);
       if (this.retired) return false;
@@ -273,7 +283,7 @@ export class Service {
 
   /** Retires the service now, whoever serves it (Rpc.unlink). */
   retireNow(): void {
-    this.#lock.lockSync();
+    this.#lock.lockSync(this.#lockWait);
     try {
       if (!this.retired) this.#retire();
       else this.#unlinkIfNamed();
