@@ -45,8 +45,11 @@ export function buildAddon(root, { node, nodedir, buildRoot }) {
   cpSync(join(root, 'binding.gyp'), join(buildRoot, 'binding.gyp'));
   cpSync(join(root, 'src', 'native'), join(buildRoot, 'src', 'native'), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(buildRoot, 'node_modules'));
-  // node-gyp run by hand ignores .npmrc's nodedir: pass the headers explicitly.
-  const r = sh(node, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, '-j', '2'], { cwd: buildRoot });
+  // node-gyp run by hand ignores .npmrc's nodedir: pass the headers explicitly. Under npm (npm test, npm pack) the
+  // environment carries npm_config_nodedir (.npmrc: Node 20's headers), which node-gyp prefers to --nodedir: set it
+  // to ours too, or every build gets Node 20's headers.
+  const env = { ...process.env, npm_config_nodedir: nodedir };
+  const r = sh(node, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, '-j', '2'], { cwd: buildRoot, env });
   const addon = join(buildRoot, 'build', 'Release', 'shmbus.node');
   if (!r.ok || !existsSync(addon)) return { error: `addon build failed:\n${r.out.slice(-3000)}` };
   return { addon };
