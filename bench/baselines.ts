@@ -20,6 +20,7 @@ import { request, Agent } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { buildC, ROOT, spawnLines, stats, type LineChild, type Stats } from './lib.js';
+import { readFrames } from './framing.js';
 
 /** Payload sizes shared by every suite: a small message, one 1280x720 RGB frame, and 6 MiB. */
 export const SIZES = { small: 64, frame: 1280 * 720 * 3, large: 6 * 1024 * 1024 } as const;
@@ -460,43 +461,25 @@ export async function childProcessIpcSamples(options: IpcOptions): Promise<Float
   }
 }
 
-/** Reads length-prefixed frames (u32 LE length + bytes) from a socket; one pending reader at a time. */
+/** Waits for length-prefixed frames (bench/framing.ts) from a socket; one pending reader at a time. */
 class FrameReader {
-  #chunks: Buffer[] = [];
-  #have = 0;
-  #need = -1;
+  #arrived = 0;
   #resolve: (() => void) | undefined;
   constructor(socket: Socket) {
-    socket.on('data', (b: Buffer) => {
-      this.#chunks.push(b);
-      this.#have += b.length;
-      this.#check();
+    readFrames(socket, () => {
+      const resolve = this.#resolve;
+      this.#resolve = undefined;
+      if (resolve) resolve();
+      else this.#arrived++;
     });
-  }
-  #check(): void {
-    if (this.#resolve === undefined) return;
-    if (this.#need < 0) {
-      if (this.#have < 4) return;
-      if (this.#chunks[0]!.length < 4) this.#chunks = [Buffer.concat(this.#chunks)];
-      this.#need = 4 + this.#chunks[0]!.readUInt32LE(0);
-    }
-    if (this.#have < this.#need) return;
-    // Joined once per frame (joining per chunk would be quadratic for MB payloads).
-    const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
-    const rest = all.subarray(this.#need);
-    this.#chunks = rest.length > 0 ? [rest] : [];
-    this.#have = rest.length;
-    this.#need = -1;
-    const resolve = this.#resolve;
-    this.#resolve = undefined;
-    resolve();
   }
   /** Resolves when the next whole frame has arrived (its bytes are consumed). */
   next(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#resolve = resolve;
-      this.#check();
-    });
+    if (this.#arrived > 0) {
+      this.#arrived--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (this.#resolve = resolve));
   }
 }
 

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Queue, Topic } from '../src/index.js';
 import { ROOT } from './lib.js';
+import { readFrames, writeFramed } from './framing.js';
 
 /** Byte 0 of every message. */
 export const KIND = { probe: 0, data: 1, last: 2, hello: 3, ack: 4 } as const;
@@ -62,41 +63,6 @@ class Inbox {
     const d = this.#items.shift();
     return d !== undefined ? Promise.resolve(d) : new Promise((resolve) => this.#waiting.push(resolve));
   }
-}
-
-/** Length-prefixed frames (u32 LE + payload) over a stream socket. */
-function framed(socket: Socket, inbox: Inbox): void {
-  socket.setNoDelay(true);
-  let chunks: Buffer[] = [];
-  let have = 0;
-  let need = -1;
-  socket.on('data', (b: Buffer) => {
-    chunks.push(b);
-    have += b.length;
-    for (;;) {
-      if (need < 0) {
-        if (have < 4) return;
-        if (chunks[0]!.length < 4) chunks = [Buffer.concat(chunks)];
-        need = 4 + chunks[0]!.readUInt32LE(0);
-      }
-      if (have < need) return;
-      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      inbox.push(all.subarray(4, need));
-      const rest = all.subarray(need);
-      chunks = rest.length > 0 ? [rest] : [];
-      have = rest.length;
-      need = -1;
-    }
-  });
-}
-
-function writeFramed(socket: Socket, data: Uint8Array): void {
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt32LE(data.length, 0);
-  socket.cork();
-  socket.write(head);
-  socket.write(data);
-  socket.uncork();
 }
 
 const PEER_SCRIPT = join(ROOT, 'dist', 'bench', 'children', 'transport-peer.js');
@@ -207,7 +173,7 @@ export async function openParent(
       const sockets: Socket[] = [];
       const server: Server = createServer((s) => {
         sockets.push(s);
-        framed(s, inbox);
+        readFrames(s, (d) => inbox.push(d));
       });
       server.listen(address);
       await once(server, 'listening');
@@ -364,7 +330,7 @@ export async function openPeer(c: LinkConfig, post?: (d: Uint8Array) => void, on
     case 'unix-socket': {
       const s = connect(c.address);
       await once(s, 'connect');
-      framed(s, inbox);
+      readFrames(s, (d) => inbox.push(d));
       return { send: (d) => writeFramed(s, d), receive: () => inbox.next(), async close() { s.destroy(); } };
     }
     case 'zeromq': {

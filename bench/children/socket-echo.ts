@@ -5,6 +5,7 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
+import { readFrames, writeFramed } from '../framing.js';
 
 const path = process.argv[2];
 if (path === undefined || typeof process.send !== 'function') {
@@ -14,28 +15,7 @@ if (path === undefined || typeof process.send !== 'function') {
 
 function serve(socket: Socket): void {
   socket.setNoDelay(true);
-  // Chunks are kept in a list and joined once a whole frame is there (joining per chunk is quadratic in MBs).
-  let chunks: Buffer[] = [];
-  let have = 0;
-  let need = -1;
-  socket.on('data', (b: Buffer) => {
-    chunks.push(b);
-    have += b.length;
-    for (;;) {
-      if (need < 0) {
-        if (have < 4) return;
-        if (chunks[0]!.length < 4) chunks = [Buffer.concat(chunks)];
-        need = 4 + chunks[0]!.readUInt32LE(0);
-      }
-      if (have < need) return;
-      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      socket.write(all.subarray(0, need));
-      const rest = all.subarray(need);
-      chunks = rest.length > 0 ? [rest] : [];
-      have = rest.length;
-      need = -1;
-    }
-  });
+  readFrames(socket, (payload) => writeFramed(socket, payload));
   socket.on('error', () => socket.destroy());
 }
 
