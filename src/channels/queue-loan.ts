@@ -5,11 +5,24 @@
  */
 import { ShmbusError } from '../errors.js';
 import { invalidArg } from '../base/options.js';
-import type { QueueRing } from './queue-ring.js';
+
+/**
+ * What a held slot needs of its ring (QueueRing has it). Stated here rather than imported, so that this module
+ * stays below queue-ring.ts, which makes HeldSlots. @internal
+ */
+export interface SlotRing {
+  readonly segment: { readonly name: string; readonly bytes: Uint8Array };
+  readonly view: DataView;
+  /** The slot the ring claimed or took last. */
+  readonly held: { readonly si: number; readonly seq: number; readonly pair: bigint; readonly offset: number; readonly length: number; readonly flags: number };
+  commitHeld(si: number, seq: number, pair: bigint, length: number, flags: number): boolean;
+  abortHeld(si: number, seq: number): void;
+  freeHeld(si: number, seq: number, pair: bigint): boolean;
+}
 
 /** One slot held by this process: its ring, word index, state, the pair we wrote and the body's byte offset. @internal */
 export class HeldSlot {
-  readonly ring: QueueRing;
+  readonly ring: SlotRing;
   readonly si: number;
   readonly seq: number;
   readonly pair: bigint;
@@ -20,7 +33,7 @@ export class HeldSlot {
   readonly flags: number;
 
   /** The slot the ring claimed or took last (ring.held), copied. */
-  constructor(ring: QueueRing) {
+  constructor(ring: SlotRing) {
     const h = ring.held;
     this.ring = ring;
     this.si = h.si;
@@ -85,7 +98,7 @@ export class ViewHolder<M> {
 }
 
 /** A view of `length` bytes at `offset` of the ring's segment (the bytes of a held slot). @internal */
-export function slotBytes(ring: QueueRing, offset: number, length: number): Uint8Array {
+export function slotBytes(ring: SlotRing, offset: number, length: number): Uint8Array {
   const b = ring.segment.bytes;
   // `new Uint8Array(buffer, ...)` costs less than `subarray` (no species lookup).
   return new Uint8Array(b.buffer, b.byteOffset + offset, length);

@@ -8,15 +8,16 @@
 import { ShmbusError } from '../errors.js';
 import { RpcClient } from './rpc/client.js';
 import type { RpcRequest } from './rpc/messages.js';
-import type { RpcResponseLoan } from './rpc/loans.js';
+import type { RpcResponseLoan } from './rpc/messages.js';
 import { connectSettings, notFunction, serveSettings, type RpcConnectOptions, type RpcServeOptions } from './rpc/options.js';
 import { RpcServer, removeStaleResponseQueues } from './rpc/server.js';
 import { Service, unlinkQuietly, validateServiceName } from './rpc/service.js';
 import type { CodecOption } from './codec.js';
 
-export { RpcClient, type RpcClientStats, type RpcRequestOptions } from './rpc/client.js';
+export { RpcClient, type RpcClientStats } from './rpc/client.js';
+export type { RpcRequestOptions } from './rpc/messages.js';
 export { RpcRequest, RpcResponse } from './rpc/messages.js';
-export { RpcRequestLoan, RpcResponseLoan } from './rpc/loans.js';
+export { RpcRequestLoan, RpcResponseLoan } from './rpc/messages.js';
 export type { RpcConnectOptions, RpcServeOptions } from './rpc/options.js';
 export { RpcServer, type RpcServerStats } from './rpc/server.js';
 

@@ -27,27 +27,11 @@ import { createQueueRing, defaultSlots } from '../queue.js';
 import { bodyFlags, copyBody, validateBody, writeBody } from '../queue-body.js';
 import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
 import { HeldSlot, ViewHolder, slotBytes } from '../queue-loan.js';
-import { RpcResponse } from './messages.js';
-import { RpcRequestLoan, type RequestLoanOwner } from './loans.js';
+import { RpcRequestLoan, RpcResponse, type RequestLoanOwner, type RpcRequestOptions } from './messages.js';
 import { DEFAULT_RESPONSE_SLOTS, DEFAULT_SPIN_US, type ConnectSettings } from './options.js';
 import { Service, noServer, responseQueueName, unlinkQuietly } from './service.js';
 import { osName } from '../../protocol/names.js';
 
-/** Options of {@link RpcClient.request}. */
-export interface RpcRequestOptions extends WaitOptions {
-  /**
-   * Copy the response into this buffer when it fits (then `res.data` is a view of it, valid until you reuse the
-   * buffer): saves allocating a fresh array per response, which for megabyte responses costs more than the copy.
-   */
-  into?: Uint8Array;
-  /**
-   * false: zero-copy response. `res.data` is a view of the response in this client's response queue, valid until
-   * `res.release()`, this client's next request (or loan), or its close. Only while this request is the client's
-   * only one in flight when its response arrives; otherwise (concurrent requests) the response is copied, since
-   * responses held in place would stop the workers once they come round the ring. Not with `into`.
-   */
-  copy?: boolean;
-}
 
 /** Counters of an {@link RpcClient}. */
 export interface RpcClientStats {
