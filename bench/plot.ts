@@ -72,6 +72,10 @@ export function lineChart(o: ChartOptions): string {
   const ok = (p: [number, number]): boolean =>
     Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!o.xLog || p[0] > 0) && (!o.yLog || p[1] > 0);
   const series = o.series.map((s) => ({ ...s, points: s.points.filter(ok) })).filter((s) => s.points.length > 0);
+  if (series.length === 0) {
+    // Nothing measured (every transport failed, or a partial run): an empty chart that says so.
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="14"><rect width="${W}" height="${H}" fill="#fff"/><text x="${W / 2}" y="${H / 2}" text-anchor="middle">${esc(o.title)}: no data in this run</text></svg>\n`;
+  }
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];

@@ -26,6 +26,12 @@ describe('bench plots', () => {
     for (const [, pts] of svg.matchAll(/points="([^"]*)"/g)) assert.equal(pts!.split(' ').length, 2);
   });
 
+  it('a chart without any point says so instead of drawing axes', () => {
+    const svg = lineChart({ title: 'T', xLabel: 'x', yLabel: 'y', xLog: true, series: [{ name: 'a', points: [[0, 1]] }] });
+    assert.match(svg, /T: no data in this run/);
+    assert.doesNotMatch(svg, /<polyline/);
+  });
+
   it('ticks: decades on log axes, round steps on linear ones', () => {
     assert.deepEqual(ticks(1, 10_000, true), [1, 10, 100, 1000, 10_000]);
     assert.deepEqual(ticks(1, 20, true), [1, 2, 5, 10, 20]);
