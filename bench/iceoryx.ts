@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASELINE_TIMEOUT_MS, parseNsSamples, placementCpus, runProgram, type Placement } from './baselines.js';
-import { ROOT } from './lib.js';
+import { onPath, ROOT } from './lib.js';
 
 /** Options of {@link Iceoryx.pingPongSamples}. */
 export interface IoxPingPongOptions {
@@ -35,10 +35,6 @@ export interface Iceoryx {
 }
 
 const INCLUDE = '/usr/include/iceoryx';
-
-function onPath(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 /** The newest installed header directory (/usr/include/iceoryx/v2.0.3), or undefined. */
 function includeDir(): string | undefined {

@@ -245,6 +245,11 @@ export function spawnLines(cmd: string, args: string[], env: NodeJS.ProcessEnv =
   };
 }
 
+/** True when `cmd` is a command on PATH (a server or compiler a suite needs). */
+export function onPath(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
 /** True when `taskset` exists, so suites can pin processes to cores. */
 export function canPin(): boolean {
   return spawnSync('taskset', ['-c', '0', 'true']).status === 0;

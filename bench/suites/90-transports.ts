@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { forkPeer, KIND, openParent, startTransport, type ParentSide, type Started, type TransportName } from '../transports.js';
 import { placementCpus, withPinnedSelf } from '../baselines.js';
 import { cdfPoints, lineChart, type Series } from '../plot.js';
-import { benchName, fmt, stats, type BenchContext, type Row, type Table } from '../lib.js';
+import { benchName, fmt, onPath, stats, type BenchContext, type Row, type Table } from '../lib.js';
 
 const TRANSPORTS: { name: TransportName; label: string }[] = [
   { name: 'shmbus-topic', label: 'shmbus Topic' },
@@ -184,17 +184,16 @@ async function stream(r: Rig, size: number, count: number): Promise<{ perSecond:
 
 /** The runtime a transport needs (server binary, npm package), or why it cannot run here. */
 function unavailable(t: TransportName): string | null {
-  const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
   const install = (pkg: string): void => {
     if (process.getuid?.() !== 0) return;
     spawnSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkg}`], {
       stdio: 'ignore',
     });
   };
-  if (t === 'redis' && !has('redis-server')) install('redis-server');
-  if (t === 'nats' && !has('nats-server')) install('nats-server');
-  if (t === 'redis' && !has('redis-server')) return 'redis-server is not installed (apt-get install redis-server)';
-  if (t === 'nats' && !has('nats-server')) return 'nats-server is not installed (apt-get install nats-server)';
+  if (t === 'redis' && !onPath('redis-server')) install('redis-server');
+  if (t === 'nats' && !onPath('nats-server')) install('nats-server');
+  if (t === 'redis' && !onPath('redis-server')) return 'redis-server is not installed (apt-get install redis-server)';
+  if (t === 'nats' && !onPath('nats-server')) return 'nats-server is not installed (apt-get install nats-server)';
   return null;
 }
 
