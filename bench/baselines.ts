@@ -47,8 +47,12 @@ const CHILDREN = join(ROOT, 'dist', 'bench', 'children');
 export function placementCpus(placement: Placement): [number, number] | undefined {
   if (placement === 'any') return undefined;
   if (placement === 'same-core') return [0, 0];
-  return availableParallelism() >= 2 ? [0, 1] : undefined;
+  return CPUS_AT_START >= 2 ? [0, 1] : undefined;
 }
+
+// Read once at load: availableParallelism() follows this process's affinity, so asked from inside withPinnedSelf it
+// says 1, and a suite that placed its peer from there left it on the measuring core (both sides on one CPU).
+const CPUS_AT_START = availableParallelism();
 
 /**
  * `[command, args]` that run `node <script> ...args` pinned to `cpu` (all its threads, through taskset), or
