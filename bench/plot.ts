@@ -27,8 +27,16 @@ export interface ChartOptions {
   height?: number;
 }
 
-// Distinguishable colours (Okabe-Ito, then a few more), in series order.
+// Distinguishable colours (Okabe-Ito, then a few more), in series order; past them the colours repeat dashed, so
+// every series of a chart (the transports suite draws 13) has its own style.
 const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442', '#999999', '#7F3C8D'];
+const DASHES = ['', '7 4', '2 3'];
+
+/** The stroke attributes of series `i`: a colour, dashed on the second round of colours, dotted on the third. */
+export function seriesStyle(i: number): string {
+  const dash = DASHES[Math.floor(i / COLORS.length) % DASHES.length]!;
+  return `stroke="${COLORS[i % COLORS.length]!}"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
+}
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -64,9 +72,10 @@ export function ticks(lo: number, hi: number, log: boolean): number[] {
 
 /** The chart as an SVG document. Non-positive values are dropped on log axes; series without points are skipped. */
 export function lineChart(o: ChartOptions): string {
-  const W = o.width ?? 760;
-  const H = o.height ?? 440;
-  const m = { left: 70, right: 190, top: 40, bottom: 56 };
+  const m = { left: 70, right: 270, top: 40, bottom: 56 };
+  const W = o.width ?? 840;
+  // Tall enough for the legend (18 px a series) beside the plot area.
+  const H = o.height ?? Math.max(440, m.top + m.bottom + 20 + o.series.length * 18);
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const ok = (p: [number, number]): boolean =>
@@ -108,13 +117,14 @@ export function lineChart(o: ChartOptions): string {
   );
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
+    const style = seriesStyle(i);
     const pts = s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ');
-    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`);
+    out.push(`<polyline fill="none" ${style} stroke-width="2" points="${pts}"/>`);
     if (s.points.length <= 12) {
       for (const p of s.points) out.push(`<circle cx="${X(p[0]).toFixed(1)}" cy="${Y(p[1]).toFixed(1)}" r="3" fill="${color}"/>`);
     }
     const ly = m.top + 10 + i * 18;
-    out.push(`<line x1="${m.left + pw + 14}" y1="${ly}" x2="${m.left + pw + 34}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
+    out.push(`<line x1="${m.left + pw + 14}" y1="${ly}" x2="${m.left + pw + 34}" y2="${ly}" ${style} stroke-width="3"/>`);
     out.push(`<text x="${m.left + pw + 40}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`);
   });
   out.push('</svg>');

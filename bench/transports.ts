@@ -9,7 +9,7 @@
  * (a thread for worker_threads). Message byte 0 says what it is (KIND): peers answer probes so the parent knows a
  * subscription is live before it measures (pub/sub transports drop what they publish before that).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -19,6 +19,14 @@ import { Worker } from 'node:worker_threads';
 import { Queue, Topic } from '../src/index.js';
 import { ROOT } from './lib.js';
 import { readFrames, writeFramed } from './framing.js';
+
+/**
+ * The stream window of the throughput workloads: every peer acks each `window`-th message (at most 64 messages
+ * or 1 MiB per window) and at most two windows are in flight. One rule for every row, Node or program.
+ */
+export function windowFor(size: number): number {
+  return Math.max(1, Math.min(64, Math.floor((1 << 20) / size)));
+}
 
 /** Byte 0 of every message. */
 export const KIND = { probe: 0, data: 1, last: 2, hello: 3, ack: 4 } as const;
@@ -461,4 +469,102 @@ export function forkPeer(config: LinkConfig, cpu: number | undefined): ChildProc
   const opts = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[], serialization: 'advanced' as const };
   if (cpu === undefined) return fork(PEER_SCRIPT, args, opts);
   return fork(PEER_SCRIPT, args, { ...opts, execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath, ...process.execArgv] });
+}
+
+// ---- program transports (both sides in C or Python) -----------------------------------------------------------
+
+/**
+ * Transports whose two sides are another program speaking the protocol above (KIND bytes, windows, acks):
+ * bench/c/transport-driver.c (C <-> C over c/shmbus.h Topic and Queue: the floor) and
+ * bench/children/transport-driver.py (multiprocessing.Pipe, multiprocessing.Queue and the Python shmbus Topic).
+ * The suite gives them the same iteration counts and windows as the Node rows; they print one JSON line per op.
+ */
+export type ProgramTransport = 'c-topic' | 'c-queue' | 'py-pipe' | 'py-queue' | 'py-topic';
+
+/** One op of a program run: 64 B round trips to peer 0, or a flow-controlled one-way stream to every peer. */
+export type ProgramOp = { rtt: number; warm: number } | { size: number; count: number; window: number };
+
+export interface RoundTripResult {
+  /** Round trips in µs. */
+  samples: Float64Array;
+  /** CPU µs (user + system of every process) per round trip. */
+  cpuPer: number;
+}
+
+export interface StreamResult {
+  /** Messages delivered per second, per peer. */
+  perSecond: number;
+  /** CPU µs (user + system of every process) per message. */
+  cpuPer: number;
+}
+
+/** What to run a program transport with: `command` starts it (binary or interpreter + script). */
+export interface ProgramRun {
+  command: [string, ...string[]];
+  /** Transport argument of the program: topic/queue (C), pipe/queue/topic (Python). */
+  kind: string;
+  /** Base of its shm names (benchName): <name>-down, <name>-up, <name>-d<i>; removed here if the program left them. */
+  name: string;
+  peers: number;
+  /** Parent and peer CPUs (the program pins itself and its peers), or undefined: unpinned. */
+  cpus: [number, number] | undefined;
+  maxSize: number;
+  ops: ProgramOp[];
+  timeoutMs: number;
+}
+
+/**
+ * Runs a program transport in its own process group (killed as a group, by its pid, if it overruns `timeoutMs`)
+ * and returns one result per op. Segments it may have left behind (a crash) are unlinked.
+ */
+export async function runProgramTransport(r: ProgramRun): Promise<(RoundTripResult | StreamResult)[]> {
+  const args = [
+    ...r.command.slice(1),
+    r.kind,
+    r.name,
+    String(r.peers),
+    String(r.cpus?.[0] ?? -1),
+    String(r.cpus?.[1] ?? -1),
+    String(r.maxSize),
+    ...r.ops.map((o) => ('rtt' in o ? `rtt:${o.rtt}:${o.warm}` : `stream:${o.size}:${o.count}:${o.window}`)),
+  ];
+  const child = spawn(r.command[0], args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  let timer: NodeJS.Timeout | undefined;
+  const code = await new Promise<number | 'timeout'>((resolve) => {
+    timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL'); // its peers too (same process group)
+      } catch {
+        // already gone
+      }
+      resolve('timeout');
+    }, r.timeoutMs);
+    child.on('close', (c) => resolve(c ?? -1));
+    child.on('error', () => resolve(-1));
+  });
+  clearTimeout(timer);
+  const leftovers = [`${r.name}-down`, `${r.name}-up`, ...Array.from({ length: r.peers }, (_, i) => `${r.name}-d${i}`)];
+  for (const n of leftovers) {
+    try {
+      Topic.unlink(n); // any segment kind (Topic and Queue both unlink the named segment)
+    } catch {
+      // not there (the program removed it): the normal case
+    }
+  }
+  if (code !== 0) {
+    const why = code === 'timeout' ? `no result within ${r.timeoutMs / 1000} s` : `exit ${code}`;
+    throw new Error(`${r.kind} (${r.command.join(' ')}) failed (${why}): ${Buffer.concat(err).toString('utf8').trim().split('\n').pop() ?? ''}`);
+  }
+  const lines = Buffer.concat(out).toString('utf8').trim().split('\n').filter((l) => l.startsWith('{'));
+  if (lines.length !== r.ops.length) throw new Error(`${r.kind}: ${lines.length} results for ${r.ops.length} ops`);
+  return lines.map((l, i) => {
+    const j = JSON.parse(l) as { samples?: number[]; n?: number; seconds?: number; cpuUs: number };
+    const op = r.ops[i]!;
+    if ('rtt' in op) return { samples: Float64Array.from(j.samples ?? []), cpuPer: j.cpuUs / op.rtt };
+    return { perSecond: j.n! / j.seconds!, cpuPer: j.cpuUs / j.n! };
+  });
 }

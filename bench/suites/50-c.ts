@@ -25,7 +25,7 @@ type Side = 'C' | 'Node';
 type Mode = 'poll' | 'park';
 
 /** Builds bench/c/<name>.c with the C library (c/shmbus.c) into .cache/bench, when any source is newer. */
-function buildWithShmbus(name: string): string {
+export function buildWithShmbus(name: string): string {
   const src = join(ROOT, 'bench', 'c', `${name}.c`);
   const lib = join(ROOT, 'c');
   const inputs = [src, join(lib, 'shmbus.c'), join(lib, 'shmbus.h'), ...readdirSync(join(lib, 'src')).map((f) => join(lib, 'src', f))];

@@ -26,7 +26,7 @@ type Side = 'Python' | 'Node';
 type Mode = 'poll' | 'read' | 'async';
 
 /** The venv's python with the package installed (scripts/python-setup.sh: a no-op when up to date). */
-function venvPython(): string {
+export function venvPython(): string {
   const r = spawnSync('bash', [join(ROOT, 'scripts', 'python-setup.sh')], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`scripts/python-setup.sh failed:\n${r.stderr}`);
   return r.stdout.trim().split('\n').pop()!;

@@ -9,21 +9,46 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { forkPeer, KIND, openParent, startTransport, type ParentSide, type Started, type TransportName } from '../transports.js';
+import {
+  forkPeer,
+  KIND,
+  openParent,
+  runProgramTransport,
+  startTransport,
+  windowFor,
+  type ParentSide,
+  type ProgramOp,
+  type ProgramTransport,
+  type RoundTripResult,
+  type Started,
+  type StreamResult,
+  type TransportName,
+} from '../transports.js';
 import { placementCpus, withPinnedSelf } from '../baselines.js';
 import { cdfPoints, lineChart, type Series } from '../plot.js';
-import { benchName, fmt, onPath, stats, type BenchContext, type Row, type Table } from '../lib.js';
+import { benchName, fmt, onPath, ROOT, stats, type BenchContext, type Row, type Table } from '../lib.js';
+import { buildWithShmbus } from './50-c.js';
+import { venvPython } from './60-python.js';
 
-const TRANSPORTS: { name: TransportName; label: string }[] = [
+type Entry = { label: string } & ({ name: TransportName } | { program: ProgramTransport });
+
+/** Node rows (bench/transports.ts), then the C and Python ones (both sides in that language, same protocol). */
+const TRANSPORTS: Entry[] = [
   { name: 'shmbus-topic', label: 'shmbus Topic' },
   { name: 'shmbus-queue', label: 'shmbus Queue' },
+  { program: 'c-topic', label: 'C shmbus Topic (C <-> C)' },
+  { program: 'c-queue', label: 'C shmbus Queue (C <-> C)' },
+  { program: 'py-topic', label: 'Python shmbus Topic' },
   { name: 'worker', label: 'worker_threads postMessage (same process)' },
   { name: 'ipc', label: 'child_process IPC' },
   { name: 'unix-socket', label: 'Unix socket' },
+  { program: 'py-pipe', label: 'Python multiprocessing.Pipe' },
+  { program: 'py-queue', label: 'Python multiprocessing.Queue' },
   { name: 'zeromq', label: 'ZeroMQ ipc://' },
   { name: 'redis', label: 'Redis pub/sub (Unix socket)' },
   { name: 'nats', label: 'NATS core pub/sub' },
 ];
+const PY_DRIVER = join(ROOT, 'bench', 'children', 'transport-driver.py');
 /** Transports that keep what is sent before the peer listens (one probe is enough: a Queue, a MessagePort). */
 const LOSSLESS = new Set<TransportName>(['shmbus-queue', 'worker']);
 const SIZES = [64, 4096, 65536, 1 << 20, 1280 * 720 * 3, 8 << 20];
@@ -116,7 +141,7 @@ const cpuNow = (): number => {
 };
 
 /** 64 B round trips: samples (µs) and CPU µs per round trip (both sides and any server). */
-async function roundTrips(r: Rig, iterations: number): Promise<{ samples: Float64Array; cpuPer: number }> {
+async function roundTrips(r: Rig, iterations: number): Promise<RoundTripResult> {
   const m = message(64, KIND.data, 0);
   const warm = Math.min(2000, iterations);
   for (let i = 0; i < warm; i++) {
@@ -156,8 +181,7 @@ async function streamEnd(r: Rig): Promise<number> {
  * each `window`-th message and at most two windows are in flight, so lossy transports lose nothing and the figure
  * is a delivered rate. Returns messages per second (per peer) and CPU µs per message (all processes).
  */
-async function stream(r: Rig, size: number, count: number): Promise<{ perSecond: number; cpuPer: number }> {
-  const window = Math.max(1, Math.min(64, Math.floor((1 << 20) / size)));
+async function stream(r: Rig, { size, count, window }: StreamOp): Promise<StreamResult> {
   const n = Math.ceil(count / window) * window;
   const m = message(size, KIND.data, window);
   let inFlight = 0;
@@ -197,6 +221,78 @@ function unavailable(t: TransportName): string | null {
   return null;
 }
 
+/** How one transport runs the workloads: the Node harness above, or a program doing both sides (C, Python). */
+interface Runner {
+  /** Round trips, then a stream of every size: parent on one core, one peer on the other. */
+  pinned(iterations: number, streams: StreamOp[], log: (m: string) => void): Promise<{ rtt: RoundTripResult; streams: StreamResult[] }>;
+  /** A 64 B stream to `k` peers, unpinned, after an untimed warm-up stream of the same length. */
+  fanout(k: number, op: StreamOp): Promise<StreamResult>;
+}
+
+interface StreamOp {
+  size: number;
+  count: number;
+  window: number;
+}
+
+function nodeRunner(name: TransportName, label: string): Runner {
+  return {
+    pinned: (iterations, streams, log) =>
+      withPinnedSelf(placementCpus('cores')?.[0], async () => {
+        const r = await rig(name, 1, true);
+        try {
+          log(`${label}: 64 B round trips`);
+          const rtt = await within(BENCH_TIMEOUT_MS, `${label} round trips`, roundTrips(r, iterations));
+          const out: StreamResult[] = [];
+          for (const op of streams) {
+            log(`${label}: stream of ${op.size} B messages`);
+            out.push(await within(BENCH_TIMEOUT_MS, `${label} ${op.size} B stream`, stream(r, op)));
+          }
+          return { rtt, streams: out };
+        } finally {
+          await r.close().catch(() => undefined);
+        }
+      }),
+    async fanout(k, op) {
+      const r = await rig(name, k, false);
+      try {
+        await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k} warm-up`, stream(r, op));
+        return await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k}`, stream(r, op));
+      } finally {
+        await r.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+function programRunner(t: ProgramTransport, label: string, command: [string, ...string[]]): Runner {
+  const kind = t.replace(/^(c|py)-/, '');
+  const run = (peers: number, cpus: [number, number] | undefined, ops: ProgramOp[]) =>
+    runProgramTransport({ command, kind, name: benchName(`tr-${t}`), peers, cpus, maxSize: MAX_SIZE, ops, timeoutMs: BENCH_TIMEOUT_MS * ops.length });
+  return {
+    async pinned(iterations, streams, log) {
+      log(`${label}: 64 B round trips and streams of ${streams.map((s) => sizeLabel(s.size)).join(', ')} (one program run)`);
+      const [rtt, ...out] = await run(1, placementCpus('cores'), [{ rtt: iterations, warm: Math.min(2000, iterations) }, ...streams]);
+      return { rtt: rtt as RoundTripResult, streams: out as StreamResult[] };
+    },
+    async fanout(k, op) {
+      const [, timed] = await run(k, undefined, [op, op]);
+      return timed as StreamResult;
+    },
+  };
+}
+
+/** The runner of a transport, or why it cannot run here. */
+function runnerFor(e: Entry): Runner | string {
+  try {
+    if ('name' in e) return unavailable(e.name) ?? nodeRunner(e.name, e.label);
+    if (e.program.startsWith('c-')) return programRunner(e.program, e.label, [buildWithShmbus('transport-driver')]);
+    return programRunner(e.program, e.label, [venvPython(), PY_DRIVER]);
+  } catch (err) {
+    return `cannot run here: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
 export default async function transports(ctx: BenchContext): Promise<Table[]> {
   const q = ctx.quick ? 10 : 1;
   const rttRows: Row[] = [];
@@ -207,66 +303,59 @@ export default async function transports(ctx: BenchContext): Promise<Table[]> {
   const fanCpu: Series[] = [];
   const fanRate: Series[] = [];
   let topicP50 = NaN;
-  const cpus = placementCpus('cores');
-  for (const { name, label } of TRANSPORTS) {
-    const why = unavailable(name);
-    if (why !== null) {
-      rttRows.push({ transport: label, p50: why });
+  const streams: StreamOp[] = SIZES.map((size) => ({
+    size,
+    count: Math.max(8, Math.floor(Math.max(32, Math.min(50_000, Math.floor((256 << 20) / size))) / q)),
+    window: windowFor(size),
+  }));
+  const fanOp: StreamOp = { size: 64, count: Math.floor(20_000 / q), window: windowFor(64) };
+  for (const e of TRANSPORTS) {
+    const { label } = e;
+    const runner = runnerFor(e);
+    if (typeof runner === 'string') {
+      rttRows.push({ transport: label, p50: runner });
       continue;
     }
-    // Round trip and throughput: this process on one core, the peer on the other.
-    await withPinnedSelf(cpus?.[0], async () => {
-      let r: Rig | undefined;
-      try {
-        r = await rig(name, 1, true);
-        ctx.log(`${label}: 64 B round trips`);
-        const rt = await within(BENCH_TIMEOUT_MS, `${label} round trips`, roundTrips(r, Math.floor(20_000 / q)));
-        const s = stats(rt.samples);
-        if (name === 'shmbus-topic') topicP50 = s.p50;
-        rttRows.push({
-          transport: label,
-          p50: s.p50,
-          p99: s.p99,
-          'p99.9': s.p999,
-          'x shmbus Topic p50': s.p50 / topicP50,
-          'CPU µs per round trip': rt.cpuPer,
-        });
-        cdf.push({ name: label, points: cdfPoints(rt.samples) });
-        const points: [number, number][] = [];
-        const row: Row = { transport: label };
-        for (const size of SIZES) {
-          ctx.log(`${label}: stream of ${size} B messages`);
-          const count = Math.max(32, Math.min(50_000, Math.floor((256 << 20) / size))) / q;
-          const st = await within(BENCH_TIMEOUT_MS, `${label} ${size} B stream`, stream(r, size, Math.max(8, Math.floor(count))));
-          const mbps = (st.perSecond * size) / 1e6;
-          points.push([size, mbps]);
-          row[sizeLabel(size)] = `${fmt(mbps)} MB/s, ${fmt(st.cpuPer)} µs CPU`;
-        }
-        tputRows.push(row);
-        tput.push({ name: label, points });
-      } catch (e) {
-        rttRows.push({ transport: label, p50: `failed: ${(e as Error).message.split('\n')[0]}` });
-      } finally {
-        await r?.close().catch(() => undefined);
-      }
-    });
+    // Round trip and throughput: the parent on one core, the peer on the other.
+    try {
+      const { rtt: rt, streams: st } = await runner.pinned(Math.floor(20_000 / q), streams, ctx.log);
+      const s = stats(rt.samples);
+      if ('name' in e && e.name === 'shmbus-topic') topicP50 = s.p50;
+      rttRows.push({
+        transport: label,
+        p50: s.p50,
+        p99: s.p99,
+        'p99.9': s.p999,
+        'x shmbus Topic p50': s.p50 / topicP50,
+        'CPU µs per round trip': rt.cpuPer,
+      });
+      cdf.push({ name: label, points: cdfPoints(rt.samples) });
+      const points: [number, number][] = [];
+      const row: Row = { transport: label };
+      st.forEach((r, i) => {
+        const size = streams[i]!.size;
+        const mbps = (r.perSecond * size) / 1e6;
+        points.push([size, mbps]);
+        row[sizeLabel(size)] = `${fmt(mbps)} MB/s, ${fmt(r.cpuPer)} µs CPU`;
+      });
+      tputRows.push(row);
+      tput.push({ name: label, points });
+    } catch (err) {
+      rttRows.push({ transport: label, p50: `failed: ${(err as Error).message.split('\n')[0]}` });
+    }
     // Fan-out: no pinning (8 subscribers on 2 cores: the scheduler decides, for every transport alike).
     const rate: [number, number][] = [];
     const cost: [number, number][] = [];
     const row: Row = { transport: label };
     for (const k of FANOUT) {
-      let r: Rig | undefined;
+      ctx.log(`${label}: 64 B to ${k} subscriber(s)`);
       try {
-        r = await rig(name, k, false);
-        ctx.log(`${label}: 64 B to ${k} subscriber(s)`);
-        const st = await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k}`, stream(r, 64, Math.floor(20_000 / q)));
+        const st = await runner.fanout(k, fanOp);
         rate.push([k, st.perSecond]);
         cost.push([k, st.cpuPer]);
         row[`${k} sub`] = `${fmt(st.perSecond / 1000)}k msg/s, ${fmt(st.cpuPer)} µs CPU`;
-      } catch (e) {
-        row[`${k} sub`] = `failed: ${(e as Error).message.split('\n')[0]}`;
-      } finally {
-        await r?.close().catch(() => undefined);
+      } catch (err) {
+        row[`${k} sub`] = `failed: ${(err as Error).message.split('\n')[0]}`;
       }
     }
     fanRows.push(row);

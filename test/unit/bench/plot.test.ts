@@ -1,7 +1,7 @@
 /** The SVG plots of the benchmark report (bench/plot.ts): axes, series, CDF points. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cdfPoints, lineChart, ticks } from '../../../bench/plot.js';
+import { cdfPoints, lineChart, seriesStyle, ticks } from '../../../bench/plot.js';
 
 describe('bench plots', () => {
   it('a chart has one polyline per series with points, a legend entry each, and drops what a log axis cannot show', () => {
@@ -30,6 +30,18 @@ describe('bench plots', () => {
     const svg = lineChart({ title: 'T', xLabel: 'x', yLabel: 'y', xLog: true, series: [{ name: 'a', points: [[0, 1]] }] });
     assert.match(svg, /T: no data in this run/);
     assert.doesNotMatch(svg, /<polyline/);
+  });
+
+  it('every series of a 13-transport chart has its own line style, and the legend fits the height', () => {
+    const styles = Array.from({ length: 13 }, (_, i) => seriesStyle(i));
+    assert.equal(new Set(styles).size, 13);
+    const series = styles.map((_, i) => ({ name: `t${i}`, points: [[1, i + 1], [2, i + 2]] as [number, number][] }));
+    const svg = lineChart({ title: 'T', xLabel: 'x', yLabel: 'y', series });
+    const height = Number(/height="(\d+)"/.exec(svg)![1]);
+    const legendYs = [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)" dominant-baseline="middle">t\d+</g)].map((m) => Number(m[1]));
+    assert.equal(legendYs.length, 13);
+    assert.ok(Math.max(...legendYs) < height, 'the last legend entry is inside the picture');
+    assert.match(svg, /stroke-dasharray/);
   });
 
   it('ticks: decades on log axes, round steps on linear ones', () => {
