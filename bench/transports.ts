@@ -482,7 +482,7 @@ export function forkPeer(config: LinkConfig, cpu: number | undefined): ChildProc
 export type ProgramTransport = 'c-topic' | 'c-queue' | 'py-pipe' | 'py-queue' | 'py-topic';
 
 /** One op of a program run: 64 B round trips to peer 0, or a flow-controlled one-way stream to every peer. */
-export type ProgramOp = { rtt: number; warm: number } | { size: number; count: number; window: number };
+export type ProgramOp = { rtt: number; warm: number } | { size: number; count: number; window: number; capMs?: number };
 
 export interface RoundTripResult {
   /** Round trips in µs. */
@@ -526,7 +526,7 @@ export async function runProgramTransport(r: ProgramRun): Promise<(RoundTripResu
     String(r.cpus?.[0] ?? -1),
     String(r.cpus?.[1] ?? -1),
     String(r.maxSize),
-    ...r.ops.map((o) => ('rtt' in o ? `rtt:${o.rtt}:${o.warm}` : `stream:${o.size}:${o.count}:${o.window}`)),
+    ...r.ops.map((o) => ('rtt' in o ? `rtt:${o.rtt}:${o.warm}` : `stream:${o.size}:${o.count}:${o.window}${o.capMs === undefined ? '' : `:${o.capMs}`}`)),
   ];
   const child = spawn(r.command[0], args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const out: Buffer[] = [];

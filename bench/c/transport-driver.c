@@ -12,8 +12,9 @@
  *     the ops in order and prints one JSON line per op:
  *       rtt:<iterations>:<warm>            64 B round trips to peer 0
  *           {"op":"rtt","samples":[µs...],"cpuUs":<both processes, timed loop only>}
- *       stream:<size>:<count>:<window>     one-way stream; every peer acks each window-th message and at most two
- *                                          windows are in flight (the suite's rule)
+ *       stream:<size>:<count>:<window>[:<cap-ms>]  one-way stream; every peer acks each window-th message and at
+ *                                          most two windows are in flight (the suite's rule); with cap-ms (the
+ *                                          untimed warm-up) it stops at the first window boundary after that long
  *           {"op":"stream","size":s,"n":n,"seconds":x,"cpuUs":<all processes>}
  *   transport-driver peer <topic|queue> <name> <index> <cpu|-1> <max-size>
  *     the peer: answers probes (hello), echoes window-0 data, acks each window, reports its CPU time for the
@@ -221,7 +222,7 @@ static void acks(link_t* l) {
   }
 }
 
-static void stream(link_t* l, size_t size, long count, int window) {
+static void stream(link_t* l, size_t size, long count, int window, long cap_ms) {
   long n = (count + window - 1) / window * window;
   uint8_t* m = message(size, K_DATA, (uint8_t)window);
   size_t len = size < 2 ? 2 : size;
@@ -236,6 +237,7 @@ static void stream(link_t* l, size_t size, long count, int window) {
         acks(l);
         in_flight--;
       }
+      if (cap_ms > 0 && (now_s() - t0) * 1000 > (double)cap_ms) n = i;
     }
   }
   while (in_flight > 0) {
@@ -301,12 +303,12 @@ static int parent(int queue, const char* name, int peers, int parent_cpu, int pe
     if (n > 0 && m[0] == K_HELLO) got++;
   }
   for (int i = 0; i < nops; i++) {
-    long a = 0, b = 0, c = 0;
+    long a = 0, b = 0, c = 0, d = 0;
     if (sscanf(ops[i], "rtt:%ld:%ld", &a, &b) == 2) {
       rtt(&l, a, b);
-    } else if (sscanf(ops[i], "stream:%ld:%ld:%ld", &a, &b, &c) == 3 && a > 0 && b > 0 && c > 0 && c < 256 &&
+    } else if (sscanf(ops[i], "stream:%ld:%ld:%ld:%ld", &a, &b, &c, &d) >= 3 && a > 0 && b > 0 && c > 0 && c < 256 &&
                (size_t)a <= max_size) {
-      stream(&l, (size_t)a, b, (int)c);
+      stream(&l, (size_t)a, b, (int)c, d);
     } else {
       fprintf(stderr, "transport-driver: bad op %s\n", ops[i]);
       return 2;

@@ -8,8 +8,11 @@ program (bench/c/transport-driver.c):
     python transport-driver.py <pipe|queue|topic> <name> <peers> <parent-cpu|-1> <peer-cpu|-1> <max-size> op...
       rtt:<iterations>:<warm>          64 B round trips to peer 0:
                                        {"op":"rtt","samples":[µs...],"cpuUs":<both processes, timed loop only>}
-      stream:<size>:<count>:<window>   one-way stream; every peer acks each window-th message, at most two windows
-                                       in flight: {"op":"stream","size":s,"n":n,"seconds":x,"cpuUs":<all processes>}
+      stream:<size>:<count>:<window>[:<cap-ms>]
+                                       one-way stream; every peer acks each window-th message, at most two windows
+                                       in flight: {"op":"stream","size":s,"n":n,"seconds":x,"cpuUs":<all processes>};
+                                       with cap-ms (the untimed warm-up) it stops at the first window boundary
+                                       after that long
 
 Peers are multiprocessing.Process children (pinned to <peer-cpu>); pipe: one duplex Pipe per peer; queue: one
 Queue down per peer and one shared Queue up; topic: one down Topic for all peers and one up Topic (the layouts
@@ -186,7 +189,7 @@ def rtt(link, iterations: int, warm: int) -> None:
     print(json.dumps({"op": "rtt", "cpuUs": mine + peer, "samples": samples}), flush=True)
 
 
-def stream(link, peers: int, size: int, count: int, window: int) -> None:
+def stream(link, peers: int, size: int, count: int, window: int, cap_ms: int = 0) -> None:
     n = -(-count // window) * window
     m = message(size, DATA, window)
 
@@ -199,13 +202,17 @@ def stream(link, peers: int, size: int, count: int, window: int) -> None:
     in_flight = 0
     c0 = cpu_us()
     t0 = time.perf_counter()
-    for i in range(1, n + 1):
+    i = 0
+    while i < n:
+        i += 1
         link.send(m)
         if i % window == 0:
             in_flight += 1
             while in_flight > 2:
                 acks()
                 in_flight -= 1
+            if cap_ms > 0 and (time.perf_counter() - t0) * 1000 > cap_ms:
+                n = i
     while in_flight > 0:
         acks()
         in_flight -= 1
@@ -252,8 +259,8 @@ def main(argv: list) -> int:
             f = op.split(":")
             if f[0] == "rtt" and len(f) == 3:
                 rtt(link, int(f[1]), int(f[2]))
-            elif f[0] == "stream" and len(f) == 4 and 0 < int(f[1]) <= max_size and 0 < int(f[3]) < 256:
-                stream(link, peers, int(f[1]), int(f[2]), int(f[3]))
+            elif f[0] == "stream" and len(f) in (4, 5) and 0 < int(f[1]) <= max_size and 0 < int(f[3]) < 256:
+                stream(link, peers, int(f[1]), int(f[2]), int(f[3]), int(f[4]) if len(f) == 5 else 0)
             else:
                 print(f"transport-driver.py: bad op {op}", file=sys.stderr)
                 return 2

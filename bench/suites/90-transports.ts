@@ -179,10 +179,11 @@ async function streamEnd(r: Rig): Promise<number> {
 /**
  * One-way stream of `count` messages of `size` bytes to every peer, flow-controlled by windows: every peer acks
  * each `window`-th message and at most two windows are in flight, so lossy transports lose nothing and the figure
- * is a delivered rate. Returns messages per second (per peer) and CPU µs per message (all processes).
+ * is a delivered rate. Returns messages per second (per peer) and CPU µs per message (all processes). With
+ * `capMs` (the untimed warm-up) it stops at the first window boundary after that many ms.
  */
-async function stream(r: Rig, { size, count, window }: StreamOp): Promise<StreamResult> {
-  const n = Math.ceil(count / window) * window;
+async function stream(r: Rig, { size, count, window, capMs }: StreamOp): Promise<StreamResult> {
+  let n = Math.ceil(count / window) * window;
   const m = message(size, KIND.data, window);
   let inFlight = 0;
   const acks = async (): Promise<void> => {
@@ -197,6 +198,7 @@ async function stream(r: Rig, { size, count, window }: StreamOp): Promise<Stream
     if (i % window === 0) {
       inFlight++;
       while (inFlight > 2) await acks();
+      if (capMs !== undefined && performance.now() - t0 > capMs) n = i;
     }
   }
   while (inFlight > 0) await acks();
@@ -229,13 +231,20 @@ interface Runner {
   fanout(k: number, op: StreamOp): Promise<StreamResult>;
 }
 
-interface StreamOp {
-  size: number;
-  count: number;
-  window: number;
-}
+/** A stream op (see {@link stream}); the C and Python programs take the same fields. */
+type StreamOp = Extract<ProgramOp, { size: number }>;
 
-function nodeRunner(name: TransportName, label: string): Runner {
+/**
+ * The untimed warm-up stream before the first timed stream of every rig (pinned and fan-out alike): 6000 64 B
+ * messages, or fewer if they take more than 1 s. A fresh Node peer runs its loop in V8's interpreter for its first
+ * few thousand messages (a quick run's 2000-message fan-out stream measured mostly that: Topic to 1 subscriber
+ * went from 18k to 220-270k msg/s between the first and the third 2000-message stream of one rig).
+ */
+const WARM_UP: StreamOp = { size: 64, count: 6000, window: windowFor(64), capMs: 1000 };
+/** A quick run's warm-up: the same stream capped at 0.25 s (a quick run is a smoke test that must stay short). */
+const QUICK_WARM_UP: StreamOp = { ...WARM_UP, capMs: 250 };
+
+function nodeRunner(name: TransportName, label: string, warmUp: StreamOp): Runner {
   return {
     pinned: (iterations, streams, log) =>
       withPinnedSelf(placementCpus('cores')?.[0], async () => {
@@ -244,6 +253,7 @@ function nodeRunner(name: TransportName, label: string): Runner {
           log(`${label}: 64 B round trips`);
           const rtt = await within(BENCH_TIMEOUT_MS, `${label} round trips`, roundTrips(r, iterations));
           const out: StreamResult[] = [];
+          await within(BENCH_TIMEOUT_MS, `${label} warm-up stream`, stream(r, warmUp));
           for (const op of streams) {
             log(`${label}: stream of ${op.size} B messages`);
             out.push(await within(BENCH_TIMEOUT_MS, `${label} ${op.size} B stream`, stream(r, op)));
@@ -256,7 +266,7 @@ function nodeRunner(name: TransportName, label: string): Runner {
     async fanout(k, op) {
       const r = await rig(name, k, false);
       try {
-        await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k} warm-up`, stream(r, op));
+        await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k} warm-up`, stream(r, warmUp));
         return await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k}`, stream(r, op));
       } finally {
         await r.close().catch(() => undefined);
@@ -265,29 +275,31 @@ function nodeRunner(name: TransportName, label: string): Runner {
   };
 }
 
-function programRunner(t: ProgramTransport, label: string, command: [string, ...string[]]): Runner {
+function programRunner(t: ProgramTransport, label: string, command: [string, ...string[]], warmUp: StreamOp): Runner {
   const kind = t.replace(/^(c|py)-/, '');
   const run = (peers: number, cpus: [number, number] | undefined, ops: ProgramOp[]) =>
     runProgramTransport({ command, kind, name: benchName(`tr-${t}`), peers, cpus, maxSize: MAX_SIZE, ops, timeoutMs: BENCH_TIMEOUT_MS * ops.length });
   return {
     async pinned(iterations, streams, log) {
       log(`${label}: 64 B round trips and streams of ${streams.map((s) => sizeLabel(s.size)).join(', ')} (one program run)`);
-      const [rtt, ...out] = await run(1, placementCpus('cores'), [{ rtt: iterations, warm: Math.min(2000, iterations) }, ...streams]);
+      const [rtt, , ...out] = await run(1, placementCpus('cores'), [{ rtt: iterations, warm: Math.min(2000, iterations) }, warmUp, ...streams]);
       return { rtt: rtt as RoundTripResult, streams: out as StreamResult[] };
     },
     async fanout(k, op) {
-      const [, timed] = await run(k, undefined, [op, op]);
+      const [, timed] = await run(k, undefined, [warmUp, op]);
       return timed as StreamResult;
     },
   };
 }
 
+let python: string | undefined;
+
 /** The runner of a transport, or why it cannot run here. */
-function runnerFor(e: Entry): Runner | string {
+function runnerFor(e: Entry, warmUp: StreamOp): Runner | string {
   try {
-    if ('name' in e) return unavailable(e.name) ?? nodeRunner(e.name, e.label);
-    if (e.program.startsWith('c-')) return programRunner(e.program, e.label, [buildWithShmbus('transport-driver')]);
-    return programRunner(e.program, e.label, [venvPython(), PY_DRIVER]);
+    if ('name' in e) return unavailable(e.name) ?? nodeRunner(e.name, e.label, warmUp);
+    if (e.program.startsWith('c-')) return programRunner(e.program, e.label, [buildWithShmbus('transport-driver')], warmUp);
+    return programRunner(e.program, e.label, [(python ??= venvPython()), PY_DRIVER], warmUp);
   } catch (err) {
     return `cannot run here: ${(err as Error).message.split('\n')[0]}`;
   }
@@ -311,7 +323,7 @@ export default async function transports(ctx: BenchContext): Promise<Table[]> {
   const fanOp: StreamOp = { size: 64, count: Math.floor(20_000 / q), window: windowFor(64) };
   for (const e of TRANSPORTS) {
     const { label } = e;
-    const runner = runnerFor(e);
+    const runner = runnerFor(e, ctx.quick ? QUICK_WARM_UP : WARM_UP);
     if (typeof runner === 'string') {
       rttRows.push({ transport: label, p50: runner });
       continue;
