@@ -259,6 +259,25 @@ static int parent(int queue, const char* name, int peers, int parent_cpu, int pe
     fprintf(stderr, "transport-driver: peers must be 1..%d\n", MAX_PEERS);
     return 2;
   }
+  /* every op is checked before anything is created or started: a bad one leaves nothing behind */
+  struct { int rtt; long a, b, c, d; } op[256];
+  if (nops > 256) {
+    fprintf(stderr, "transport-driver: at most 256 ops\n");
+    return 2;
+  }
+  for (int i = 0; i < nops; i++) {
+    long a = 0, b = 0, c = 0, d = 0;
+    if (sscanf(ops[i], "rtt:%ld:%ld", &a, &b) == 2 && a > 0 && b >= 0) {
+      op[i].rtt = 1;
+    } else if (sscanf(ops[i], "stream:%ld:%ld:%ld:%ld", &a, &b, &c, &d) >= 3 && a > 0 && b > 0 && c > 0 && c < 256 &&
+               d >= 0 && (size_t)a <= max_size) {
+      op[i].rtt = 0;
+    } else {
+      fprintf(stderr, "transport-driver: bad op %s\n", ops[i]);
+      return 2;
+    }
+    op[i].a = a, op[i].b = b, op[i].c = c, op[i].d = d;
+  }
   pin(parent_cpu);
   link_t l = {.queue = queue, .peers = peers};
   shmbus_topic* up = NULL;
@@ -303,16 +322,8 @@ static int parent(int queue, const char* name, int peers, int parent_cpu, int pe
     if (n > 0 && m[0] == K_HELLO) got++;
   }
   for (int i = 0; i < nops; i++) {
-    long a = 0, b = 0, c = 0, d = 0;
-    if (sscanf(ops[i], "rtt:%ld:%ld", &a, &b) == 2) {
-      rtt(&l, a, b);
-    } else if (sscanf(ops[i], "stream:%ld:%ld:%ld:%ld", &a, &b, &c, &d) >= 3 && a > 0 && b > 0 && c > 0 && c < 256 &&
-               (size_t)a <= max_size) {
-      stream(&l, (size_t)a, b, (int)c, d);
-    } else {
-      fprintf(stderr, "transport-driver: bad op %s\n", ops[i]);
-      return 2;
-    }
+    if (op[i].rtt) rtt(&l, op[i].a, op[i].b);
+    else stream(&l, (size_t)op[i].a, op[i].b, (int)op[i].c, op[i].d);
   }
   uint8_t bye[2] = {K_BYE, 0};
   link_send(&l, bye, 2);

@@ -228,6 +228,20 @@ def main(argv: list) -> int:
         return 2
     kind, name = argv[0], argv[1]
     peers, parent_cpu, peer_cpu, max_size = int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5])
+    ops = []
+    for op in argv[6:]:  # every op is checked before anything is created or started
+        f = op.split(":")
+        try:
+            v = [int(x) for x in f[1:]]
+        except ValueError:
+            v = []
+        if f[0] == "rtt" and len(v) == 2 and v[0] > 0 and v[1] >= 0:
+            ops.append(("rtt", v))
+        elif f[0] == "stream" and len(v) in (3, 4) and 0 < v[0] <= max_size and v[1] > 0 and 0 < v[2] < 256:
+            ops.append(("stream", v))
+        else:
+            print(f"transport-driver.py: bad op {op}", file=sys.stderr)
+            return 2
     pin(parent_cpu)
     procs = []
     if kind == "topic":
@@ -255,15 +269,11 @@ def main(argv: list) -> int:
         while got < peers:
             if link.receive()[0] == HELLO:
                 got += 1
-        for op in argv[6:]:
-            f = op.split(":")
-            if f[0] == "rtt" and len(f) == 3:
-                rtt(link, int(f[1]), int(f[2]))
-            elif f[0] == "stream" and len(f) in (4, 5) and 0 < int(f[1]) <= max_size and 0 < int(f[3]) < 256:
-                stream(link, peers, int(f[1]), int(f[2]), int(f[3]), int(f[4]) if len(f) == 5 else 0)
+        for what, v in ops:
+            if what == "rtt":
+                rtt(link, v[0], v[1])
             else:
-                print(f"transport-driver.py: bad op {op}", file=sys.stderr)
-                return 2
+                stream(link, peers, *v)
         link.send(message(2, BYE, 0))
         failed = 0
         for p in procs:
