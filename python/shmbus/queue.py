@@ -9,28 +9,15 @@ from ._lib import (
     EAGAIN, EEND, ETIMEDOUT, Handle, as_bytes, blocking, check, encode_name, fail, ffi, invalid, lib, liveness_ms,
     spin_us, timeout_ms,
 )
+from ._view import SlotView, TextBytes, release_memoryview
 from .errors import make_error
 from .segment import check_mode
 
 TEXT = 1  # SHMBUS_MSG_TEXT: the message was sent as a string
 
 
-class QueueMessage(bytes):
+class QueueMessage(TextBytes):
     """A received message: the bytes themselves (a private copy), plus `is_text` (sent as a string) and text()."""
-
-    is_text: bool
-
-    def __new__(cls, data: bytes, is_text: bool = False) -> "QueueMessage":
-        self = bytes.__new__(cls, data)
-        self.is_text = is_text
-        return self
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self)
-
-    def text(self) -> str:
-        return self.decode("utf-8")
 
 
 def _options(slots: int = 0, max_message_size: int = 0, mode: int = 0o600, timeout: Optional[float] = 0.0,
@@ -51,14 +38,6 @@ def _options(slots: int = 0, max_message_size: int = 0, mode: int = 0o600, timeo
     if liveness_interval is not None:
         o.liveness_ms = liveness_ms(liveness_interval)
     return o
-
-
-def _release_view(mv: Optional[memoryview]) -> None:
-    if mv is not None:
-        try:
-            mv.release()  # no use of the slot after the loan/view ends
-        except BufferError:
-            pass  # exported (a numpy array over it): it stays valid memory, its bytes may change
 
 
 class QueueLoan:
@@ -95,7 +74,7 @@ class QueueLoan:
             raise make_error("ERR_CLOSED", "this loan was already committed or aborted")
         self._open = False
         self._q._loans.discard(self)
-        _release_view(self.buffer)
+        release_memoryview(self.buffer)
 
     def __enter__(self) -> memoryview:
         return self.buffer
@@ -105,49 +84,23 @@ class QueueLoan:
             self.commit() if et is None else self.abort()
 
 
-class QueueView:
+class QueueView(SlotView):
     """A received message read in place (zero-copy): `data` is a read-only memoryview of the slot, valid until
     release() (or the next receive of this Queue object, or its close, which release it). A held view stops
     producers once they come round the ring to its slot: release it promptly. A context manager (release on exit)."""
 
-    __slots__ = ("_q", "_c", "_mv", "is_text", "_open")
-
-    def __init__(self, q: "Queue", c: Any, mv: memoryview, is_text: bool) -> None:
-        self._q = q
-        self._c = c
-        self._mv = mv
-        self.is_text = is_text
-        self._open = True
-
-    @property
-    def data(self) -> memoryview:
-        if not self._open:
-            raise make_error("ERR_CLOSED", "this view was released")
-        return self._mv
-
-    def tobytes(self) -> bytes:
-        return self.data.tobytes()
-
-    def text(self) -> str:
-        return self.tobytes().decode("utf-8")
+    __slots__ = ()
 
     def release(self) -> None:
         """Gives the slot back (idempotent); ERR_CLOSED once the Queue is closed (close() released it)."""
-        if self._q._h.closed:
+        q = self._owner
+        if q._h.closed:
             raise make_error("ERR_CLOSED", "the queue is closed (its close released this view)")
-        if not self._open:
-            return
-        self._open = False
-        if self._q._view is self:
-            self._q._view = None
-        _release_view(self._mv)
-        check(self._q._call(lib.shmbus_queue_release, self._c))
-
-    def __enter__(self) -> "QueueView":
-        return self
+        if self._end():
+            check(q._call(lib.shmbus_queue_release, self._c))
 
     def __exit__(self, *exc: Any) -> None:
-        if self._open and not self._q._h.closed:
+        if self._open and not self._owner._h.closed:
             self.release()
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from ._lib import Handle, as_bytes, check, encode_name, fail, ffi, invalid, lib, liveness_ms, spin_us, timeout_ms
+from ._view import SlotView, TextBytes
 from .errors import make_error
 from .segment import Segment, check_mode
 
@@ -56,22 +57,8 @@ class RpcRequest:
         return f"<shmbus.RpcRequest id={self.id} client={self.client_id} size={len(self.data)}>"
 
 
-class RpcResponse(bytes):
+class RpcResponse(TextBytes):
     """A response: the bytes (a private copy), plus `is_text` (the handler answered a string) and text()."""
-
-    is_text: bool
-
-    def __new__(cls, data: bytes, is_text: bool = False) -> "RpcResponse":
-        self = bytes.__new__(cls, data)
-        self.is_text = is_text
-        return self
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self)
-
-    def text(self) -> str:
-        return self.decode("utf-8")
 
 
 @ffi.def_extern()
@@ -134,48 +121,21 @@ def _is_loan_prefix(out: Any, loan: memoryview, ptr: Any) -> bool:
     return int(ffi.cast("uintptr_t", ffi.from_buffer(out))) == int(ffi.cast("uintptr_t", ptr))
 
 
-class RpcView:
+class RpcView(SlotView):
     """A response read in place (request(copy=False), loan commit(copy=False)): `data` is a read-only memoryview of
     the client's response slot, valid until release(), the client's next request or loan, or its close. A context
     manager (release on exit)."""
 
-    __slots__ = ("_client", "_c", "_mv", "is_text", "_open")
+    __slots__ = ()
 
     def __init__(self, client: "RpcClient", c: Any) -> None:
-        self._client = client
-        self._c = c
-        self._mv = client._h.view_at(c.data, int(c.size)).toreadonly()
-        self.is_text = bool(c.flags & TEXT)
-        self._open = True
-
-    @property
-    def data(self) -> memoryview:
-        if not self._open:
-            raise make_error("ERR_CLOSED", "this response view was released")
-        return self._mv
-
-    def tobytes(self) -> bytes:
-        return self.data.tobytes()
-
-    def text(self) -> str:
-        return self.tobytes().decode("utf-8")
+        super().__init__(client, c, client._h.view_at(c.data, int(c.size)).toreadonly(), bool(c.flags & TEXT))
 
     def release(self) -> None:
         """Gives the slot back (idempotent; also done by the client's next request and by its close)."""
-        if not self._open:
-            return
-        self._open = False
-        if self._client._view is self:
-            self._client._view = None
-        try:
-            self._mv.release()
-        except BufferError:
-            pass  # exported (a numpy array over it): valid memory, its bytes may change
-        if not self._client._h.closed:
-            check(self._client._call(lib.shmbus_rpc_view_release, self._c))
-
-    def __enter__(self) -> "RpcView":
-        return self
+        client = self._owner
+        if self._end() and not client._h.closed:
+            check(client._call(lib.shmbus_rpc_view_release, self._c))
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
