@@ -60,14 +60,14 @@ class QueueLoan:
         self._end()
         n = cap if size is None else size
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
-            self._q._call(lib.shmbus_queue_abort, self._c)
+            self._q._h.call(lib.shmbus_queue_abort, self._c)
             raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
-        check(self._q._call(lib.shmbus_queue_commit, self._c, n, TEXT if text else 0))
+        check(self._q._h.call(lib.shmbus_queue_commit, self._c, n, TEXT if text else 0))
 
     def abort(self) -> None:
         """Gives the slot back unsent."""
         self._end()
-        check(self._q._call(lib.shmbus_queue_abort, self._c))
+        check(self._q._h.call(lib.shmbus_queue_abort, self._c))
 
     def _end(self) -> None:
         if not self._open:
@@ -97,7 +97,7 @@ class QueueView(SlotView):
         if q._h.closed:
             raise make_error("ERR_CLOSED", "the queue is closed (its close released this view)")
         if self._end():
-            check(q._call(lib.shmbus_queue_release, self._c))
+            check(q._h.call(lib.shmbus_queue_release, self._c))
 
     def __exit__(self, *exc: Any) -> None:
         if self._open and not self._owner._h.closed:
@@ -148,13 +148,6 @@ class Queue:
     def unlink(name: str) -> None:
         check(lib.shmbus_queue_unlink(encode_name(name)))
 
-    def _call(self, fn: Any, *args: Any) -> int:
-        keep = self._h.enter()
-        try:
-            return fn(self._h.ptr, *args)
-        finally:
-            del keep
-
     # -- sending ---------------------------------------------------------------------------------------------
     def send(self, data: Any, *, timeout: Optional[float] = None) -> None:
         """Sends bytes-like data or a str (received as text), waiting while the queue is full (timeout seconds,
@@ -168,7 +161,7 @@ class Queue:
         """False when the queue is full."""
         flags = TEXT if isinstance(data, str) else 0
         src = ffi.from_buffer(as_bytes(data))
-        rc = self._call(lib.shmbus_queue_try_send_ex, src, len(src), flags)
+        rc = self._h.call(lib.shmbus_queue_try_send_ex, src, len(src), flags)
         if rc == EAGAIN:
             return False
         check(rc)
@@ -228,7 +221,7 @@ class Queue:
         """Never waits: None when nothing is there (check `ended` to tell the end of the stream)."""
         if self._view is not None:
             self._drop_view()
-        return self._finish(self._call(self._step, 0), False)
+        return self._finish(self._h.call(self._step, 0), False)
 
     async def receive_async(self, timeout: Optional[float] = None) -> Optional[QueueMessage]:
         """receive() without blocking the event loop."""
@@ -257,15 +250,15 @@ class Queue:
     # -- lifecycle -------------------------------------------------------------------------------------------
     def end(self) -> None:
         """Ends the stream for every process (idempotent); this handle stays open."""
-        check(self._call(lib.shmbus_queue_end))
+        check(self._h.call(lib.shmbus_queue_end))
 
     @property
     def ended(self) -> bool:
-        return bool(check(self._call(lib.shmbus_queue_ended)))
+        return bool(check(self._h.call(lib.shmbus_queue_ended)))
 
     def stats(self) -> Dict[str, int]:
         s = ffi.new("shmbus_queue_stats*")
-        check(self._call(lib.shmbus_queue_get_stats, s))
+        check(self._h.call(lib.shmbus_queue_get_stats, s))
         return {"length": int(s.length), "slots": int(s.slots), "max_message_size": int(s.max_message_size),
                 "abandoned": int(s.abandoned), "lost": int(s.lost), "sent": int(s.sent), "received": int(s.received)}
 
@@ -279,7 +272,7 @@ class Queue:
 
     @property
     def slots(self) -> int:
-        return int(self._call(lib.shmbus_queue_slots))
+        return int(self._h.call(lib.shmbus_queue_slots))
 
     @property
     def max_message_size(self) -> int:
@@ -310,7 +303,7 @@ class Queue:
     def try_loan(self, size: int) -> Optional[QueueLoan]:
         """loan() that never waits: None when the queue is full."""
         c = self._loan_struct(size)
-        rc = self._call(lib.shmbus_queue_try_loan, size, c)
+        rc = self._h.call(lib.shmbus_queue_try_loan, size, c)
         if rc == EAGAIN:
             return None
         check(rc)
@@ -338,7 +331,7 @@ class Queue:
         """Never waits: None when nothing is there (or the stream ended: see `ended`)."""
         self._drop_view()
         c = ffi.new("shmbus_qview*")
-        rc = self._call(lib.shmbus_queue_try_receive_view, c)
+        rc = self._h.call(lib.shmbus_queue_try_receive_view, c)
         return None if rc == EAGAIN else self._new_view(rc, c)
 
     def _new_view(self, rc: int, c: Any) -> Optional[QueueView]:

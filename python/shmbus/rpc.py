@@ -135,7 +135,7 @@ class RpcView(SlotView):
         """Gives the slot back (idempotent; also done by the client's next request and by its close)."""
         client = self._owner
         if self._end() and not client._h.closed:
-            check(client._call(lib.shmbus_rpc_view_release, self._c))
+            check(client._h.call(lib.shmbus_rpc_view_release, self._c))
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
@@ -170,15 +170,15 @@ class RpcRequestLoan:
         cap = self._end()
         n = cap if size is None else size
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
-            self._client._call(lib.shmbus_rpc_request_abort, self._c)
+            self._client._h.call(lib.shmbus_rpc_request_abort, self._c)
             raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
         v = ffi.new("shmbus_rpc_view*")
-        check(self._client._call(lib.shmbus_rpc_request_commit, self._c, n, TEXT if text else 0, v, timeout_ms(timeout)))
+        check(self._client._h.call(lib.shmbus_rpc_request_commit, self._c, n, TEXT if text else 0, v, timeout_ms(timeout)))
         return self._client._response(v, copy)
 
     def abort(self) -> None:
         self._end()
-        check(self._client._call(lib.shmbus_rpc_request_abort, self._c))
+        check(self._client._h.call(lib.shmbus_rpc_request_abort, self._c))
 
 
 async def _as_coroutine(aw: Awaitable[Any]) -> Any:
@@ -236,13 +236,6 @@ class RpcClient:
 
     __slots__ = ("_h", "_name", "_cap", "_buf", "_one", "_view", "_loan", "__weakref__")
 
-    def _call(self, fn: Any, *args: Any) -> int:
-        keep = self._h.enter()
-        try:
-            return fn(self._h.ptr, *args)
-        finally:
-            del keep
-
     def _response(self, v: Any, copy: bool) -> Union["RpcResponse", RpcView]:
         view = RpcView(self, v)
         if not copy:
@@ -266,7 +259,7 @@ class RpcClient:
             raise invalid(f"size must be an int >= 0, got {size!r}")
         self._drop()
         c = ffi.new("shmbus_rpc_loan*")
-        check(self._call(lib.shmbus_rpc_request_loan, size, timeout_ms(timeout), c))
+        check(self._h.call(lib.shmbus_rpc_request_loan, size, timeout_ms(timeout), c))
         self._loan = RpcRequestLoan(self, c)
         return self._loan
 
@@ -281,7 +274,7 @@ class RpcClient:
             self._drop()
         if not copy:
             v = ffi.new("shmbus_rpc_view*")
-            check(self._call(lib.shmbus_rpc_request_view, src, len(src), flags, v, timeout_ms(timeout)))
+            check(self._h.call(lib.shmbus_rpc_request_view, src, len(src), flags, v, timeout_ms(timeout)))
             return self._response(v, False)
         if self._buf is None:
             self._cap = self._cap or _service_max(self._name)
