@@ -126,6 +126,14 @@ class Handle:
             raise make_error("ERR_CLOSED", "this handle is closed")
         return keep
 
+    def call(self, fn: Any, *args: Any) -> Any:
+        """fn(ptr, *args) with the handle held open for the call (ERR_CLOSED after close())."""
+        keep = self.enter()
+        try:
+            return fn(self.ptr, *args)
+        finally:
+            del keep
+
     def close(self) -> None:
         self._closed = True
         self.keep = None

@@ -9,28 +9,15 @@ from ._lib import (
     EAGAIN, EEND, ETIMEDOUT, Handle, as_bytes, blocking, check, encode_name, fail, ffi, invalid, lib, liveness_ms,
     spin_us, timeout_ms,
 )
+from ._view import SlotView, TextBytes, release_memoryview
 from .errors import make_error
 from .segment import check_mode
 
 TEXT = 1  # SHMBUS_MSG_TEXT: the message was sent as a string
 
 
-class QueueMessage(bytes):
+class QueueMessage(TextBytes):
     """A received message: the bytes themselves (a private copy), plus `is_text` (sent as a string) and text()."""
-
-    is_text: bool
-
-    def __new__(cls, data: bytes, is_text: bool = False) -> "QueueMessage":
-        self = bytes.__new__(cls, data)
-        self.is_text = is_text
-        return self
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self)
-
-    def text(self) -> str:
-        return self.decode("utf-8")
 
 
 def _options(slots: int = 0, max_message_size: int = 0, mode: int = 0o600, timeout: Optional[float] = 0.0,
@@ -53,14 +40,6 @@ def _options(slots: int = 0, max_message_size: int = 0, mode: int = 0o600, timeo
     return o
 
 
-def _release_view(mv: Optional[memoryview]) -> None:
-    if mv is not None:
-        try:
-            mv.release()  # no use of the slot after the loan/view ends
-        except BufferError:
-            pass  # exported (a numpy array over it): it stays valid memory, its bytes may change
-
-
 class QueueLoan:
     """A claimed slot (zero-copy send): fill `buffer` (exactly the loaned size), then commit(size=None, text=False)
     or abort(). `with q.loan(n) as buf:` commits on exit and aborts on an exception. An open loan holds back every
@@ -81,21 +60,21 @@ class QueueLoan:
         self._end()
         n = cap if size is None else size
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
-            self._q._call(lib.shmbus_queue_abort, self._c)
+            self._q._h.call(lib.shmbus_queue_abort, self._c)
             raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
-        check(self._q._call(lib.shmbus_queue_commit, self._c, n, TEXT if text else 0))
+        check(self._q._h.call(lib.shmbus_queue_commit, self._c, n, TEXT if text else 0))
 
     def abort(self) -> None:
         """Gives the slot back unsent."""
         self._end()
-        check(self._q._call(lib.shmbus_queue_abort, self._c))
+        check(self._q._h.call(lib.shmbus_queue_abort, self._c))
 
     def _end(self) -> None:
         if not self._open:
             raise make_error("ERR_CLOSED", "this loan was already committed or aborted")
         self._open = False
         self._q._loans.discard(self)
-        _release_view(self.buffer)
+        release_memoryview(self.buffer)
 
     def __enter__(self) -> memoryview:
         return self.buffer
@@ -105,49 +84,23 @@ class QueueLoan:
             self.commit() if et is None else self.abort()
 
 
-class QueueView:
+class QueueView(SlotView):
     """A received message read in place (zero-copy): `data` is a read-only memoryview of the slot, valid until
     release() (or the next receive of this Queue object, or its close, which release it). A held view stops
     producers once they come round the ring to its slot: release it promptly. A context manager (release on exit)."""
 
-    __slots__ = ("_q", "_c", "_mv", "is_text", "_open")
-
-    def __init__(self, q: "Queue", c: Any, mv: memoryview, is_text: bool) -> None:
-        self._q = q
-        self._c = c
-        self._mv = mv
-        self.is_text = is_text
-        self._open = True
-
-    @property
-    def data(self) -> memoryview:
-        if not self._open:
-            raise make_error("ERR_CLOSED", "this view was released")
-        return self._mv
-
-    def tobytes(self) -> bytes:
-        return self.data.tobytes()
-
-    def text(self) -> str:
-        return self.tobytes().decode("utf-8")
+    __slots__ = ()
 
     def release(self) -> None:
         """Gives the slot back (idempotent); ERR_CLOSED once the Queue is closed (close() released it)."""
-        if self._q._h.closed:
+        q = self._owner
+        if q._h.closed:
             raise make_error("ERR_CLOSED", "the queue is closed (its close released this view)")
-        if not self._open:
-            return
-        self._open = False
-        if self._q._view is self:
-            self._q._view = None
-        _release_view(self._mv)
-        check(self._q._call(lib.shmbus_queue_release, self._c))
-
-    def __enter__(self) -> "QueueView":
-        return self
+        if self._end():
+            check(q._h.call(lib.shmbus_queue_release, self._c))
 
     def __exit__(self, *exc: Any) -> None:
-        if self._open and not self._q._h.closed:
+        if self._open and not self._owner._h.closed:
             self.release()
 
 
@@ -195,13 +148,6 @@ class Queue:
     def unlink(name: str) -> None:
         check(lib.shmbus_queue_unlink(encode_name(name)))
 
-    def _call(self, fn: Any, *args: Any) -> int:
-        keep = self._h.enter()
-        try:
-            return fn(self._h.ptr, *args)
-        finally:
-            del keep
-
     # -- sending ---------------------------------------------------------------------------------------------
     def send(self, data: Any, *, timeout: Optional[float] = None) -> None:
         """Sends bytes-like data or a str (received as text), waiting while the queue is full (timeout seconds,
@@ -215,7 +161,7 @@ class Queue:
         """False when the queue is full."""
         flags = TEXT if isinstance(data, str) else 0
         src = ffi.from_buffer(as_bytes(data))
-        rc = self._call(lib.shmbus_queue_try_send_ex, src, len(src), flags)
+        rc = self._h.call(lib.shmbus_queue_try_send_ex, src, len(src), flags)
         if rc == EAGAIN:
             return False
         check(rc)
@@ -275,7 +221,7 @@ class Queue:
         """Never waits: None when nothing is there (check `ended` to tell the end of the stream)."""
         if self._view is not None:
             self._drop_view()
-        return self._finish(self._call(self._step, 0), False)
+        return self._finish(self._h.call(self._step, 0), False)
 
     async def receive_async(self, timeout: Optional[float] = None) -> Optional[QueueMessage]:
         """receive() without blocking the event loop."""
@@ -304,15 +250,15 @@ class Queue:
     # -- lifecycle -------------------------------------------------------------------------------------------
     def end(self) -> None:
         """Ends the stream for every process (idempotent); this handle stays open."""
-        check(self._call(lib.shmbus_queue_end))
+        check(self._h.call(lib.shmbus_queue_end))
 
     @property
     def ended(self) -> bool:
-        return bool(check(self._call(lib.shmbus_queue_ended)))
+        return bool(check(self._h.call(lib.shmbus_queue_ended)))
 
     def stats(self) -> Dict[str, int]:
         s = ffi.new("shmbus_queue_stats*")
-        check(self._call(lib.shmbus_queue_get_stats, s))
+        check(self._h.call(lib.shmbus_queue_get_stats, s))
         return {"length": int(s.length), "slots": int(s.slots), "max_message_size": int(s.max_message_size),
                 "abandoned": int(s.abandoned), "lost": int(s.lost), "sent": int(s.sent), "received": int(s.received)}
 
@@ -326,7 +272,7 @@ class Queue:
 
     @property
     def slots(self) -> int:
-        return int(self._call(lib.shmbus_queue_slots))
+        return int(self._h.call(lib.shmbus_queue_slots))
 
     @property
     def max_message_size(self) -> int:
@@ -357,7 +303,7 @@ class Queue:
     def try_loan(self, size: int) -> Optional[QueueLoan]:
         """loan() that never waits: None when the queue is full."""
         c = self._loan_struct(size)
-        rc = self._call(lib.shmbus_queue_try_loan, size, c)
+        rc = self._h.call(lib.shmbus_queue_try_loan, size, c)
         if rc == EAGAIN:
             return None
         check(rc)
@@ -385,7 +331,7 @@ class Queue:
         """Never waits: None when nothing is there (or the stream ended: see `ended`)."""
         self._drop_view()
         c = ffi.new("shmbus_qview*")
-        rc = self._call(lib.shmbus_queue_try_receive_view, c)
+        rc = self._h.call(lib.shmbus_queue_try_receive_view, c)
         return None if rc == EAGAIN else self._new_view(rc, c)
 
     def _new_view(self, rc: int, c: Any) -> Optional[QueueView]:

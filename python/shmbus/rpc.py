@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from ._lib import Handle, as_bytes, check, encode_name, fail, ffi, invalid, lib, liveness_ms, spin_us, timeout_ms
+from ._view import SlotView, TextBytes
 from .errors import make_error
 from .segment import Segment, check_mode
 
@@ -56,22 +57,8 @@ class RpcRequest:
         return f"<shmbus.RpcRequest id={self.id} client={self.client_id} size={len(self.data)}>"
 
 
-class RpcResponse(bytes):
+class RpcResponse(TextBytes):
     """A response: the bytes (a private copy), plus `is_text` (the handler answered a string) and text()."""
-
-    is_text: bool
-
-    def __new__(cls, data: bytes, is_text: bool = False) -> "RpcResponse":
-        self = bytes.__new__(cls, data)
-        self.is_text = is_text
-        return self
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self)
-
-    def text(self) -> str:
-        return self.decode("utf-8")
 
 
 @ffi.def_extern()
@@ -134,48 +121,21 @@ def _is_loan_prefix(out: Any, loan: memoryview, ptr: Any) -> bool:
     return int(ffi.cast("uintptr_t", ffi.from_buffer(out))) == int(ffi.cast("uintptr_t", ptr))
 
 
-class RpcView:
+class RpcView(SlotView):
     """A response read in place (request(copy=False), loan commit(copy=False)): `data` is a read-only memoryview of
     the client's response slot, valid until release(), the client's next request or loan, or its close. A context
     manager (release on exit)."""
 
-    __slots__ = ("_client", "_c", "_mv", "is_text", "_open")
+    __slots__ = ()
 
     def __init__(self, client: "RpcClient", c: Any) -> None:
-        self._client = client
-        self._c = c
-        self._mv = client._h.view_at(c.data, int(c.size)).toreadonly()
-        self.is_text = bool(c.flags & TEXT)
-        self._open = True
-
-    @property
-    def data(self) -> memoryview:
-        if not self._open:
-            raise make_error("ERR_CLOSED", "this response view was released")
-        return self._mv
-
-    def tobytes(self) -> bytes:
-        return self.data.tobytes()
-
-    def text(self) -> str:
-        return self.tobytes().decode("utf-8")
+        super().__init__(client, c, client._h.view_at(c.data, int(c.size)).toreadonly(), bool(c.flags & TEXT))
 
     def release(self) -> None:
         """Gives the slot back (idempotent; also done by the client's next request and by its close)."""
-        if not self._open:
-            return
-        self._open = False
-        if self._client._view is self:
-            self._client._view = None
-        try:
-            self._mv.release()
-        except BufferError:
-            pass  # exported (a numpy array over it): valid memory, its bytes may change
-        if not self._client._h.closed:
-            check(self._client._call(lib.shmbus_rpc_view_release, self._c))
-
-    def __enter__(self) -> "RpcView":
-        return self
+        client = self._owner
+        if self._end() and not client._h.closed:
+            check(client._h.call(lib.shmbus_rpc_view_release, self._c))
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
@@ -210,15 +170,15 @@ class RpcRequestLoan:
         cap = self._end()
         n = cap if size is None else size
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
-            self._client._call(lib.shmbus_rpc_request_abort, self._c)
+            self._client._h.call(lib.shmbus_rpc_request_abort, self._c)
             raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
         v = ffi.new("shmbus_rpc_view*")
-        check(self._client._call(lib.shmbus_rpc_request_commit, self._c, n, TEXT if text else 0, v, timeout_ms(timeout)))
+        check(self._client._h.call(lib.shmbus_rpc_request_commit, self._c, n, TEXT if text else 0, v, timeout_ms(timeout)))
         return self._client._response(v, copy)
 
     def abort(self) -> None:
         self._end()
-        check(self._client._call(lib.shmbus_rpc_request_abort, self._c))
+        check(self._client._h.call(lib.shmbus_rpc_request_abort, self._c))
 
 
 async def _as_coroutine(aw: Awaitable[Any]) -> Any:
@@ -276,13 +236,6 @@ class RpcClient:
 
     __slots__ = ("_h", "_name", "_cap", "_buf", "_one", "_view", "_loan", "__weakref__")
 
-    def _call(self, fn: Any, *args: Any) -> int:
-        keep = self._h.enter()
-        try:
-            return fn(self._h.ptr, *args)
-        finally:
-            del keep
-
     def _response(self, v: Any, copy: bool) -> Union["RpcResponse", RpcView]:
         view = RpcView(self, v)
         if not copy:
@@ -306,7 +259,7 @@ class RpcClient:
             raise invalid(f"size must be an int >= 0, got {size!r}")
         self._drop()
         c = ffi.new("shmbus_rpc_loan*")
-        check(self._call(lib.shmbus_rpc_request_loan, size, timeout_ms(timeout), c))
+        check(self._h.call(lib.shmbus_rpc_request_loan, size, timeout_ms(timeout), c))
         self._loan = RpcRequestLoan(self, c)
         return self._loan
 
@@ -321,7 +274,7 @@ class RpcClient:
             self._drop()
         if not copy:
             v = ffi.new("shmbus_rpc_view*")
-            check(self._call(lib.shmbus_rpc_request_view, src, len(src), flags, v, timeout_ms(timeout)))
+            check(self._h.call(lib.shmbus_rpc_request_view, src, len(src), flags, v, timeout_ms(timeout)))
             return self._response(v, False)
         if self._buf is None:
             self._cap = self._cap or _service_max(self._name)

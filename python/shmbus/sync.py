@@ -71,13 +71,6 @@ class _Primitive:
         await self._wait_async(fn, timeout, rec)
         return LockResult(bool(rec[0]))
 
-    def _call(self, fn: Any, *args: Any) -> int:
-        keep = self._h.enter()
-        try:
-            return fn(self._h.ptr, *args)
-        finally:
-            del keep
-
 
 class Mutex(_Primitive):
     """A robust mutual-exclusion lock. `with m as held:` locks (held.recovered) and unlocks on exit."""
@@ -119,14 +112,14 @@ class Mutex(_Primitive):
 
     def try_lock(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
-        return _result(self._call(lib.shmbus_mutex_try_lock, rec), rec)
+        return _result(self._h.call(lib.shmbus_mutex_try_lock, rec), rec)
 
     def unlock(self) -> None:
-        check(self._call(lib.shmbus_mutex_unlock))
+        check(self._h.call(lib.shmbus_mutex_unlock))
 
     @property
     def locked_by_me(self) -> bool:
-        return bool(self._call(lib.shmbus_mutex_is_locked_by_me))
+        return bool(self._h.call(lib.shmbus_mutex_is_locked_by_me))
 
     def __enter__(self) -> LockResult:
         return self.lock()
@@ -174,10 +167,10 @@ class RwLock(_Primitive):
 
     def try_read_lock(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
-        return _result(self._call(lib.shmbus_rwlock_try_read_lock, rec), rec)
+        return _result(self._h.call(lib.shmbus_rwlock_try_read_lock, rec), rec)
 
     def read_unlock(self) -> None:
-        check(self._call(lib.shmbus_rwlock_read_unlock))
+        check(self._h.call(lib.shmbus_rwlock_read_unlock))
 
     def write_lock(self, timeout: Optional[float] = None) -> LockResult:
         rec = ffi.new("int*")
@@ -191,14 +184,14 @@ class RwLock(_Primitive):
 
     def try_write_lock(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
-        return _result(self._call(lib.shmbus_rwlock_try_write_lock, rec), rec)
+        return _result(self._h.call(lib.shmbus_rwlock_try_write_lock, rec), rec)
 
     def write_unlock(self) -> None:
-        check(self._call(lib.shmbus_rwlock_write_unlock))
+        check(self._h.call(lib.shmbus_rwlock_write_unlock))
 
     @property
     def write_locked_by_me(self) -> bool:
-        return bool(self._call(lib.shmbus_rwlock_is_write_locked_by_me))
+        return bool(self._h.call(lib.shmbus_rwlock_is_write_locked_by_me))
 
     def read(self, timeout: Optional[float] = None) -> "_Held":
         """`with rw.read() as held:` a read hold for the block (held.recovered)."""
@@ -275,15 +268,15 @@ class Semaphore(_Primitive):
 
     def try_acquire(self) -> Optional[LockResult]:
         rec = ffi.new("int*")
-        return _result(self._call(lib.shmbus_semaphore_try_acquire, rec), rec)
+        return _result(self._h.call(lib.shmbus_semaphore_try_acquire, rec), rec)
 
     def release(self, n: int = 1) -> None:
         _check_units(n, "n", 1)
-        check(self._call(lib.shmbus_semaphore_release, n))
+        check(self._h.call(lib.shmbus_semaphore_release, n))
 
     @property
     def value(self) -> int:
-        return check(self._call(lib.shmbus_semaphore_value))
+        return check(self._h.call(lib.shmbus_semaphore_value))
 
     def __enter__(self) -> LockResult:
         return self.acquire()
@@ -334,10 +327,10 @@ class Event(_Primitive):
         return cls._new(out[0], segment)
 
     def set(self) -> None:
-        check(self._call(lib.shmbus_event_set))
+        check(self._h.call(lib.shmbus_event_set))
 
     def reset(self) -> None:
-        check(self._call(lib.shmbus_event_reset))
+        check(self._h.call(lib.shmbus_event_reset))
 
     def wait(self, timeout: Optional[float] = None) -> None:
         """Waits until the event is set; ShmbusTimeoutError (a TimeoutError) after `timeout` seconds."""
@@ -349,8 +342,8 @@ class Event(_Primitive):
 
     @property
     def is_set(self) -> bool:
-        return bool(check(self._call(lib.shmbus_event_is_set)))
+        return bool(check(self._h.call(lib.shmbus_event_is_set)))
 
     @property
     def manual_reset(self) -> bool:
-        return bool(check(self._call(lib.shmbus_event_manual_reset)))
+        return bool(check(self._h.call(lib.shmbus_event_manual_reset)))

@@ -76,15 +76,15 @@ class Loan:
         self._end()
         n = cap if size is None else size
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
-            self._topic._call(lib.shmbus_topic_abort)
+            self._topic._h.call(lib.shmbus_topic_abort)
             raise invalid(f"size must be an int in [0, {cap}], got {size!r} (the loan was aborted)")
         seq = ffi.new("uint64_t*")
-        check(self._topic._call(lib.shmbus_topic_commit, n, seq))
+        check(self._topic._h.call(lib.shmbus_topic_commit, n, seq))
         return int(seq[0])
 
     def abort(self) -> None:
         self._end()
-        check(self._topic._call(lib.shmbus_topic_abort))
+        check(self._topic._h.call(lib.shmbus_topic_abort))
 
     def _end(self) -> None:
         if not self._open:
@@ -198,13 +198,6 @@ class Topic:
     def unlink(name: str) -> None:
         check(lib.shmbus_topic_unlink(encode_name(name)))
 
-    def _call(self, fn: Any, *args: Any) -> int:
-        keep = self._h.enter()
-        try:
-            return fn(self._h.ptr, *args)
-        finally:
-            del keep
-
     def publish(self, data: Any, *, timeout: Optional[float] = None) -> int:
         """Copies `data` (bytes, bytearray, memoryview, numpy array or str) into the ring; returns its seq.
         Waits only for another publisher's short critical section (timeout in seconds, None = forever; a dead
@@ -235,7 +228,7 @@ class Topic:
     @property
     def subscribers(self) -> int:
         n = ffi.new("uint32_t*")
-        check(self._call(lib.shmbus_topic_subscribers, n))
+        check(self._h.call(lib.shmbus_topic_subscribers, n))
         return int(n[0])
 
     def wait_for_subscribers(self, n: int = 1, *, timeout: Optional[float] = None) -> int:
@@ -247,7 +240,7 @@ class Topic:
 
     def stats(self) -> Dict[str, int]:
         s = ffi.new("shmbus_topic_stats_t*")
-        check(self._call(lib.shmbus_topic_stats, s))
+        check(self._h.call(lib.shmbus_topic_stats, s))
         return {"published": int(s.published), "oldest": int(s.oldest), "publishers": int(s.publishers),
                 "subscribers": int(s.subscribers), "max_lag": int(s.max_lag), "lost": int(s.lost)}
 
@@ -257,11 +250,11 @@ class Topic:
 
     @property
     def capacity(self) -> int:
-        return int(self._call(lib.shmbus_topic_capacity))
+        return int(self._h.call(lib.shmbus_topic_capacity))
 
     @property
     def max_message_size(self) -> int:
-        return int(self._call(lib.shmbus_topic_max_message_size))
+        return int(self._h.call(lib.shmbus_topic_max_message_size))
 
     @property
     def closed(self) -> bool:
