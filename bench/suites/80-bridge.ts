@@ -4,13 +4,17 @@
  *  1. 64 B round trip: plain NATS (publish -> an echoing process -> back) vs a local Topic -> bridge -> NATS ->
  *     bridge -> a Topic on the "other host" -> an echoing process -> back the same way (two bridge crossings each
  *     way). Both hosts are this machine (the bridges use different local names for the same subjects).
- *  2. 1280x720x3 (2.7 MB) frames per second: published as fast as they go, counted by a receiving process: plain
+ *  2. Where the round trip's time goes: one way across one bridge, timed on one clock (this process both ends):
+ *     a local Topic -> bridge (out) -> NATS subscriber here, and a NATS publish here -> bridge (in) -> local Topic
+ *     read here, beside a NATS publish -> subscribe here (the server hop alone).
+ *  3. 1280x720x3 (2.7 MB) frames per second: published as fast as they go, counted by a receiving process: plain
  *     NATS vs Topic -> bridge -> NATS -> bridge -> Topic. Both are lossy; the delivered rate and the losses show.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { connect } from 'nats';
+import { H, makeHeaders } from '../../src/bridge/wire.js';
 import { Topic } from '../../src/index.js';
 import { haveNatsServer, startNatsServer, type NatsServer } from '../../test/bridge/hosts.js';
 import { benchName, ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Table } from '../lib.js';
@@ -131,6 +135,83 @@ async function bridgeRoundTrip(server: NatsServer, n: number, id: string): Promi
   }
 }
 
+/**
+ * One way across one bridge, both ends in this process (one clock): out (local Topic -> bridge -> NATS here), in
+ * (NATS here -> bridge -> local Topic here), and the server hop alone (NATS here -> NATS here).
+ */
+async function crossings(server: NatsServer, n: number, id: string): Promise<Row[]> {
+  const common = ['--nats', server.url, '--prefix', `benchc${id}`];
+  const outName = `bench-c-out-${id}`;
+  const inName = `bench-c-in-${id}`;
+  const pub = Topic.create(outName, { capacity: 1 << 20, maxMessageSize: 4096 });
+  const bridges: ChildProcess[] = [];
+  const nc = await connect({ servers: server.url });
+  let sub: ReturnType<typeof Topic.subscribe> | undefined;
+  try {
+    bridges.push(await bridge([...common, '--host', `ca${id}`, '--topic', `${outName}=x:out`]));
+    bridges.push(await bridge([...common, '--host', `cb${id}`, '--topic', `${inName}=y:in`]));
+    const msg = new Uint8Array(64);
+    const rows: Row[] = [];
+    // Out: the bridge's NATS message arrives here.
+    const it = nc.subscribe(`benchc${id}.topic.x`)[Symbol.asyncIterator]();
+    await nc.flush();
+    let samples: number[] = [];
+    for (let i = 0; i < n + n / 10; i++) {
+      const t0 = performance.now();
+      pub.publish(msg);
+      await within(it.next(), 'bridge out');
+      if (i >= n / 10) samples.push((performance.now() - t0) * 1000);
+    }
+    rows.push(row('one way: Topic -> bridge (out) -> nats-server -> NATS subscriber', samples, 0));
+    // In: a NATS message with the bridge's headers, read from the local topic the far bridge publishes into.
+    let num = 1;
+    const send = (): void => nc.publish(`benchc${id}.topic.y`, msg, { headers: makeHeaders({ [H.origin]: `z${id}`, [H.run]: 'r', [H.n]: num++, [H.capacity]: 1 << 20, [H.maxMessageSize]: 4096 }) });
+    for (let i = 0; !sub; i++) {
+      send(); // the first message creates the topic
+      await nc.flush();
+      try {
+        sub = Topic.subscribe(inName, { timeout: 200, from: 'latest' });
+      } catch (e) {
+        if (i > 100) throw e;
+      }
+    }
+    samples = [];
+    let lost = 0;
+    for (let i = 0; i < n + n / 10; i++) {
+      const t0 = performance.now();
+      send();
+      // No spin: a synchronous spin here would hold back the client's flush (a microtask) and time itself.
+      const m = await sub.read({ timeout: 2000 }).catch(() => null);
+      if (m === null) lost++;
+      else if (i >= n / 10) samples.push((performance.now() - t0) * 1000);
+    }
+    rows.push(row('one way: NATS publisher -> nats-server -> bridge (in) -> Topic', samples, lost));
+    const it2 = nc.subscribe(`benchc${id}.plain`)[Symbol.asyncIterator]();
+    await nc.flush();
+    samples = [];
+    for (let i = 0; i < n + n / 10; i++) {
+      const t0 = performance.now();
+      nc.publish(`benchc${id}.plain`, msg);
+      await within(it2.next(), 'plain one way');
+      if (i >= n / 10) samples.push((performance.now() - t0) * 1000);
+    }
+    rows.push(row('one way: NATS publisher -> nats-server -> NATS subscriber (no bridge)', samples, 0));
+    return rows;
+  } finally {
+    sub?.close();
+    pub.close();
+    await nc.close();
+    for (const c of bridges) await stop(c);
+    for (const x of [outName, inName]) {
+      try {
+        Topic.unlink(x);
+      } catch {
+        // not created
+      }
+    }
+  }
+}
+
 function frameRow(path: string, sent: number, line: string): Row {
   const [, count, ms] = line.split(' ');
   const got = Number(count);
@@ -203,6 +284,8 @@ export default async function bridgeSuite(ctx: BenchContext): Promise<Table[]> {
     const plain = await natsRoundTrip(server, n);
     ctx.log('bridge: 64 B round trip across two bridges');
     const bridged = await bridgeRoundTrip(server, n, id);
+    ctx.log('bridge: one way across one bridge (out, in) and the server hop alone');
+    const oneWay = await crossings(server, n, id);
     const frames = ctx.quick ? 30 : 200;
     ctx.log('bridge: 2.7 MB frames, plain NATS');
     const plainFrames = await natsFrames(server, frames);
@@ -214,6 +297,12 @@ export default async function bridgeSuite(ctx: BenchContext): Promise<Table[]> {
         note: 'One message there and back; the bridged path crosses a bridge four times (A out, B in, B out, A in). Same nats-server, same run.',
         columns: ['path', 'p50 µs', 'p99 µs', 'p99.9 µs', 'lost', 'n'],
         rows: [plain, bridged],
+      },
+      {
+        title: 'NATS bridge: 64 B one way across one bridge (µs)',
+        note: 'Where the round trip goes: both ends in the bench process (one clock). A bridge crossing = a futex wake of the bridge (a thread hop into its event loop) or a socket read, NATS header encode/decode, a Topic publish or read; the last row is the server hop alone.',
+        columns: ['path', 'p50 µs', 'p99 µs', 'p99.9 µs', 'lost', 'n'],
+        rows: oneWay,
       },
       {
         title: 'NATS bridge: 1280x720x3 (2.7 MB) frames, one way',

@@ -13,6 +13,18 @@ import { isShmbusError } from '../errors.js';
 import { Mailbox } from '../channels/mailbox.js';
 import { ShmbusError } from '../errors.js';
 import { Segment } from '../segment/segment.js';
+import { QueueRing } from '../channels/queue-ring.js';
+import {
+  QUEUE_PARAM_SLOTS,
+  QUEUE_PARAM_SLOT_SIZE,
+  QUEUE_SLOTS_OFFSET,
+  QUEUE_SLOT_OWNER_SEQ_OFFSET,
+  QUEUE_SLOT_SEQ_OFFSET,
+  QUEUE_STATE_COMMITTED,
+  QUEUE_STATE_TAKEN,
+  QUEUE_TAIL_OFFSET,
+  queueSlotStride,
+} from '../protocol/index.js';
 
 const MAGIC = 0x314a4253; // "SBJ1"
 const EPOCH_BYTES = 16;
@@ -211,18 +223,20 @@ const IN_ENTRY = EPOCH_BYTES + 8;
  * again because its acknowledgement was lost, or republished by a restarted sender.
  *
  * A put and its mark cannot be one atomic step, so before each put the journal also records it as pending with
- * the local queue's commit counter (PROTOCOL §6, +1 per commit) at that moment. A bridge killed between the put
- * and the mark is resolved on restart by the counter: moved on means the record went in. This assumes the bridge
- * is the only sender of that queue while it is down (docs/bridge.md).
+ * the ticket that put will claim in the local queue (QueueTickets). A bridge killed between the put and the mark
+ * is resolved on restart by that ticket's slot: committed, taken, or freed by a receiver means the record went in.
+ * (The queue's commit counter cannot tell: a recovery of our dead WRITING slot moves it too, and a kill between the
+ * COMMIT CAS and the counter's increment does not.) This assumes the bridge is the queue's only sender
+ * (docs/bridge.md).
  */
 export class InJournal {
   #marks = new Map<string, number>();
-  #pending: { epoch: string; id: number; commits: number } | null = null;
+  #pending: { epoch: string; id: number; ticket: number } | null = null;
 
   private constructor(
     private mb: Mailbox,
     readonly name: string,
-    commitsNow: () => number | null,
+    tickets: () => QueueTickets | null,
   ) {
     const v = mb.read().data;
     if (v.length === 0) return;
@@ -242,18 +256,17 @@ export class InJournal {
       this.#marks.set(epoch, id);
     }
     const [pe, pid] = entry(8);
-    const commits = dv.getUint32(8 + IN_ENTRY, true);
+    const ticket = dv.getUint32(8 + IN_ENTRY, true);
     if (pid >= 0 && pid > this.last(pe)) {
-      // Killed around a put: the queue's commit counter tells whether it went in.
-      const now = commitsNow();
-      if (now !== null && now !== commits) this.#marks.set(pe, pid);
+      // Killed around a put: the slot of the ticket it was to claim tells whether it went in.
+      if (tickets()?.wentIn(ticket)) this.#marks.set(pe, pid);
       this.#save();
     }
   }
 
-  /** Opens the journal; `commitsNow` reads the local queue's commit counter (null: no queue). */
-  static open(name: string, commitsNow: () => number | null): InJournal {
-    return new InJournal(openOrCreate(name, 8 + IN_ENTRY + 8 + IN_EPOCHS * IN_ENTRY).mb, name, commitsNow);
+  /** Opens the journal; `tickets` reads the local queue's slots (null: no queue yet). */
+  static open(name: string, tickets: () => QueueTickets | null): InJournal {
+    return new InJournal(openOrCreate(name, 8 + IN_ENTRY + 8 + IN_EPOCHS * IN_ENTRY).mb, name, tickets);
   }
 
   /** The last record id of `epoch` in the local queue, or -1. */
@@ -261,9 +274,9 @@ export class InJournal {
     return this.#marks.get(epoch) ?? -1;
   }
 
-  /** Before a put: record `id` of `epoch` is about to go in, the queue's commit counter being `commits`. */
-  begin(epoch: string, id: number, commits: number): void {
-    this.#pending = { epoch, id, commits };
+  /** Before a put: record `id` of `epoch` is about to go in, as ticket `ticket` of the local queue (QueueTickets.next). */
+  begin(epoch: string, id: number, ticket: number): void {
+    this.#pending = { epoch, id, ticket };
     this.#save();
   }
 
@@ -285,7 +298,7 @@ export class InJournal {
     const p = this.#pending;
     out.set(enc.encode((p?.epoch ?? '').padEnd(EPOCH_BYTES, ' ').slice(0, EPOCH_BYTES)), 8);
     dv.setFloat64(8 + EPOCH_BYTES, p ? p.id : -1, true);
-    dv.setUint32(8 + IN_ENTRY, p ? p.commits >>> 0 : 0, true);
+    dv.setUint32(8 + IN_ENTRY, p ? p.ticket >>> 0 : 0, true);
     let o = 8 + IN_ENTRY + 8;
     for (const [e, n] of this.#marks) {
       out.set(enc.encode(e.padEnd(EPOCH_BYTES, ' ').slice(0, EPOCH_BYTES)), o);
@@ -304,5 +317,87 @@ export class InJournal {
         // gone already
       }
     }
+  }
+}
+
+/**
+ * Read-only look at a local queue's tickets (PROTOCOL §6), for the inbound journal's pending put: which ticket the
+ * next put of the queue's only sender will claim, and, after a kill, whether the put of a ticket went in. Reads
+ * only; the queue's own code does every CAS.
+ */
+export class QueueTickets {
+  readonly #words: Int32Array;
+  readonly #slots: number;
+  readonly #first: number;
+  readonly #stride: number;
+
+  constructor(private readonly seg: Segment) {
+    const slots = seg.params[QUEUE_PARAM_SLOTS]!;
+    const slotSize = seg.params[QUEUE_PARAM_SLOT_SIZE]!;
+    // Nothing read from shared memory is trusted: slots, slot size and the ring's extent are checked first.
+    QueueRing.validate(seg, 0, slots, slotSize);
+    this.#words = seg.words;
+    this.#slots = slots;
+    this.#first = QUEUE_SLOTS_OFFSET;
+    this.#stride = queueSlotStride(slotSize);
+  }
+
+  /** Opens queue `name`'s segment (null when there is none yet). */
+  static open(name: string): QueueTickets | null {
+    let seg: Segment;
+    try {
+      seg = Segment.open(name, { kind: 'queue', timeout: 0 });
+    } catch {
+      return null;
+    }
+    try {
+      return new QueueTickets(seg);
+    } catch (e) {
+      seg.close();
+      throw e;
+    }
+  }
+
+  #seq(ticket: number): number {
+    const i = (this.#first + (ticket & (this.#slots - 1)) * this.#stride + QUEUE_SLOT_SEQ_OFFSET) >> 2;
+    // SYNC QUEUE-SLOT-LOAD (seq_cst load of the pair's low half alone: the state word; ECMAScript defines the
+    // mixed-size access, and nothing here CASes on it).
+    return Atomics.load(this.#words, i);
+  }
+
+  /**
+   * The ticket the next put claims, when the caller is the queue's only sender: the tail hint, moved past slots
+   * already claimed for their ticket (a put killed before it advanced the tail). A full queue keeps it: the put
+   * waits for that very slot.
+   */
+  next(): number {
+    // SYNC QUEUE-TAIL (seq_cst load of the producers' hint).
+    let t = Atomics.load(this.#words, QUEUE_TAIL_OFFSET >> 2);
+    for (let n = 0; n < this.#slots && ((this.#seq(t) - Math.imul(t, 4)) | 0) > 0; n++) t = (t + 1) | 0;
+    return t >>> 0;
+  }
+
+  /**
+   * Did the put of `ticket` go in? Its slot says so while no later ticket reused it (none can: the caller was the
+   * only sender and is only now back): COMMITTED or TAKEN: yes; freed once (4 * slots ahead): yes if a receiver
+   * took it (it stamped ownerSeq = TAKEN of that ticket before freeing), no if its WRITING was recovered (ownerSeq
+   * still the writer's); FREE, WRITING (a dead writer, recovered later) or the slot's previous ticket: no.
+   */
+  wentIn(ticket: number): boolean {
+    const t = ticket | 0;
+    const d = (this.#seq(t) - Math.imul(t, 4)) | 0;
+    if (d === QUEUE_STATE_COMMITTED || d === QUEUE_STATE_TAKEN) return true;
+    if (d === Math.imul(this.#slots, 4)) {
+      const o = (this.#first + (t & (this.#slots - 1)) * this.#stride + QUEUE_SLOT_OWNER_SEQ_OFFSET) >> 2;
+      // SYNC QUEUE-OWNER (seq_cst load, reader side: the receiver's release store of ownerSeq before its FREE).
+      return Atomics.load(this.#words, o) === ((Math.imul(t, 4) + QUEUE_STATE_TAKEN) | 0);
+    }
+    // Reused by a later ticket: another sender was at work (outside the documented use); counting it in avoids a
+    // duplicate, the choice the journal makes everywhere else it cannot know.
+    return d > Math.imul(this.#slots, 4);
+  }
+
+  close(): void {
+    this.seg.close();
   }
 }

@@ -16,10 +16,8 @@
  */
 import { AckPolicy, DeliverPolicy, nanos, RetentionPolicy, StorageType, type JsMsg } from 'nats';
 import { Queue } from '../channels/queue.js';
-import { QUEUE_COMMITS_OFFSET } from '../protocol/index.js';
-import { Segment } from '../segment/segment.js';
 import { errorText, newFigures, pause, type Link, type LinkContext } from './link.js';
-import { InJournal, OutJournal, type JournalRecord } from './journal.js';
+import { InJournal, OutJournal, QueueTickets, type JournalRecord } from './journal.js';
 import { natsIdent, streamOf, subjectOf, type ResolvedChannel } from './spec.js';
 import { chunkHeader, chunkLimit, H, idHeader, intHeader, makeHeaders, packRecords, PACK_OVERHEAD, Reassembly, split, unpackRecords } from './wire.js';
 
@@ -41,8 +39,8 @@ export class QueueLink implements Link {
   readonly stream: string;
   readonly durable: string;
   #queue: Queue | null = null;
-  /** The local queue's segment, for its commit counter (the inbound journal's witness). */
-  #queueSeg: Segment | null = null;
+  /** The local queue's tickets (the inbound journal's witness of a put cut short). */
+  #tickets: QueueTickets | null = null;
   #loop: Promise<void> = Promise.resolve();
   /** In: messages fetched and not yet acknowledged (kept alive with working()). */
   #unacked = new Set<JsMsg>();
@@ -237,7 +235,7 @@ export class QueueLink implements Link {
 
   async #relayIn(): Promise<void> {
     const { ctx } = this;
-    const journal = InJournal.open(this.journalName, () => this.#commits());
+    const journal = InJournal.open(this.journalName, () => this.#queueTickets());
     const keepalive = setInterval(() => {
       for (const m of this.#unacked) m.working();
     }, KEEPALIVE_MS);
@@ -366,9 +364,9 @@ export class QueueLink implements Link {
               this.#fail(new Error(`a ${r.data.length}-byte record does not fit queue ${q.name} (maxMessageSize ${q.maxMessageSize}): dropped`));
             } else {
               const payload = r.text ? new TextDecoder().decode(r.data) : r.data;
-              // Pending first, with the queue's commit counter: a kill between the put and the mark is resolved
-              // on restart (journal.ts). Full local queue: wait for room (JetStream holds the rest meanwhile).
-              if (id) journal.begin(id.epoch, id.n + i, this.#commits() ?? 0);
+              // Pending first, with the ticket the put will claim: a kill between the put and the mark is resolved
+              // on restart by that ticket's slot (journal.ts). Full local queue: wait for room (JetStream holds the rest meanwhile).
+              if (id) journal.begin(id.epoch, id.n + i, this.#queueTickets()?.next() ?? 0);
               for (let turn = 0; !q.trySend(payload); turn++) {
                 if (ctx.signal.aborted) return false;
                 await (turn < 20 ? new Promise((r) => setImmediate(r)) : pause(1, ctx.signal));
@@ -399,15 +397,10 @@ export class QueueLink implements Link {
     return this.#queue;
   }
 
-  /** The local queue's commit counter (+1 per commit, PROTOCOL §6), or null when there is no queue yet. */
-  #commits(): number | null {
-    try {
-      this.#queueSeg ??= Segment.open(this.channel.local, { kind: 'queue', timeout: 0 });
-    } catch {
-      return null;
-    }
-    // SYNC QUEUE-COMMITS (seq_cst load): read before a put; a different value after a crash means it committed.
-    return Atomics.load(this.#queueSeg.words, QUEUE_COMMITS_OFFSET >> 2) >>> 0;
+  /** The local queue's tickets, or null when there is no queue yet. */
+  #queueTickets(): QueueTickets | null {
+    this.#tickets ??= QueueTickets.open(this.channel.local);
+    return this.#tickets;
   }
 
   async sample(): Promise<void> {
@@ -425,6 +418,6 @@ export class QueueLink implements Link {
   async close(): Promise<void> {
     await this.#loop;
     this.#queue?.close();
-    this.#queueSeg?.close();
+    this.#tickets?.close();
   }
 }
