@@ -97,6 +97,70 @@ uint32_t* wordAddress(const Napi::CallbackInfo& info) {
   return reinterpret_cast<uint32_t*>(base) + index;
 }
 
+// The 64-bit CAS of the Queue/Rpc rings' (SEQ, PID) pairs (PROTOCOL.md §6) without BigInts: Atomics on a
+// BigInt64Array allocate a BigInt for every operand and result (~10 per Queue round trip and side), and that garbage
+// drove the scavenges in the round trip's tail (issue 12). A call costs about what the BigInt CAS cost (~90 ns here,
+// mostly Node-API's own), with no garbage. Plain Node-API, no wrapper objects: it runs four times per message.
+struct PairWords {
+  uint32_t* base;
+  size_t words;  // length of the Int32Array it was made from
+};
+
+// pairWords(words: Int32Array): an External naming the view's memory for cas64. The caller keeps `words` (and so the
+// mapping) alive as long as it uses the External; made once per ring.
+napi_value JsPairWords(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value out = nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, nullptr, "pairWords: an Int32Array expected");
+    return nullptr;
+  }
+  auto* p = new PairWords{static_cast<uint32_t*>(data), length};
+  if (napi_create_external(
+          env, p, [](node_api_basic_env, void* d, void*) { delete static_cast<PairWords*>(d); }, nullptr, &out) !=
+      napi_ok) {
+    delete p;
+    return nullptr;
+  }
+  return out;
+}
+
+// cas64(pairs, index, expectedLo, expectedHi, desiredLo, desiredHi): seq_cst compare-and-swap of the u64 whose low
+// half is words[index] and high half words[index + 1]; true when it swapped.
+napi_value JsCas64(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 6;
+  napi_value argv[6];
+  void* ext = nullptr;
+  uint32_t index = 0;
+  int32_t half[4];
+  bool ok = napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) == napi_ok && argc == 6 &&
+            napi_get_value_external(env, argv[0], &ext) == napi_ok && ext != nullptr &&
+            napi_get_value_uint32(env, argv[1], &index) == napi_ok;
+  for (int i = 0; ok && i < 4; i++) ok = napi_get_value_int32(env, argv[2 + i], &half[i]) == napi_ok;
+  const PairWords* p = static_cast<const PairWords*>(ext);
+  uint64_t* word = ok ? reinterpret_cast<uint64_t*>(p->base + index) : nullptr;
+  // The pair must lie inside the view and be 8-byte aligned (the rings' SEQ words are): anything else is a bug.
+  if (!ok || (index & 1) != 0 || static_cast<size_t>(index) + 2 > p->words ||
+      (reinterpret_cast<uintptr_t>(word) & 7) != 0) {
+    napi_throw_range_error(env, nullptr, "cas64: an aligned pair index inside the view expected");
+    return nullptr;
+  }
+  uint64_t expected = (static_cast<uint64_t>(static_cast<uint32_t>(half[1])) << 32) | static_cast<uint32_t>(half[0]);
+  uint64_t desired = (static_cast<uint64_t>(static_cast<uint32_t>(half[3])) << 32) | static_cast<uint32_t>(half[2]);
+  // seq_cst 64-bit CAS, like the JS Atomics it pairs with: the caller names the SYNC point (QUEUE-CLAIM, -COMMIT,
+  // -TAKE, -FREE).
+  bool swapped = __atomic_compare_exchange_n(word, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  napi_value result = nullptr;
+  napi_get_boolean(env, swapped, &result);
+  return result;
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) : env_(env) {
@@ -122,6 +186,12 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("fence", &Addon::JsFence),
         InstanceMethod("waiterKind", &Addon::JsWaiterKind),
     });
+    // The pair CAS is plain Node-API (no instance data, no wrapper): see JsCas64.
+    napi_value fn;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "pairWords", NAPI_AUTO_LENGTH, JsPairWords, nullptr, &fn));
+    exports.Set("pairWords", Napi::Value(env, fn));
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "cas64", NAPI_AUTO_LENGTH, JsCas64, nullptr, &fn));
+    exports.Set("cas64", Napi::Value(env, fn));
   }
 
  private:

@@ -594,12 +594,11 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   #taken(responses: QueueRing, h: HeldSlot | QueueRing['held']): void {
     const si = h.si;
     const seq = h.seq;
-    const pair = h.pair;
     let kept = false;
     try {
       kept = this.#deliver(responses, h, h.offset, h.length);
     } finally {
-      if (!kept) responses.freeHeld(si, seq, pair);
+      if (!kept) responses.freeHeld(si, seq);
     }
   }
 
