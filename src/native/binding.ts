@@ -50,6 +50,8 @@ export interface NativeBinding {
    * halves given as int32 bit patterns; true when it swapped.
    */
   cas64(pairs: PairWordsHandle, index: number, expectedLo: number, expectedHi: number, desiredLo: number, desiredHi: number): boolean;
+  /** Stores CLOCK_REALTIME in µs since the epoch as a u64 at words[index] (low half), words[index + 1] (plain stores). */
+  stampMicros(pairs: PairWordsHandle, index: number): void;
   /** C11 atomic_thread_fence: 0 = acquire, 1 = release. */
   fence(kind: 0 | 1): void;
 }
