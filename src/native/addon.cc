@@ -132,26 +132,36 @@ napi_value JsPairWords(napi_env env, napi_callback_info cbinfo) {
   return out;
 }
 
+// The arguments (pairs, index, int32...) of cas64 and stampMicros: the PairWords and the index of a u64 whose two
+// words lie inside its view (and, with `aligned`, start 8-byte aligned), plus `extra` int32s; null after throwing a
+// RangeError naming `what`.
+const PairWords* pairArgs(napi_env env, napi_callback_info cbinfo, size_t extra, bool aligned, const char* what,
+                          uint32_t* index, int32_t* ints) {
+  size_t argc = 2 + extra;
+  napi_value argv[6];
+  void* ext = nullptr;
+  bool ok = extra <= 4 && napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) == napi_ok &&
+            argc == 2 + extra && napi_get_value_external(env, argv[0], &ext) == napi_ok && ext != nullptr &&
+            napi_get_value_uint32(env, argv[1], index) == napi_ok;
+  for (size_t i = 0; ok && i < extra; i++) ok = napi_get_value_int32(env, argv[2 + i], &ints[i]) == napi_ok;
+  const PairWords* p = static_cast<const PairWords*>(ext);
+  if (!ok || static_cast<size_t>(*index) + 2 > p->words ||
+      (aligned && (reinterpret_cast<uintptr_t>(p->base + *index) & 7) != 0)) {
+    napi_throw_range_error(env, nullptr, what);
+    return nullptr;
+  }
+  return p;
+}
+
 // cas64(pairs, index, expectedLo, expectedHi, desiredLo, desiredHi): seq_cst compare-and-swap of the u64 whose low
 // half is words[index] and high half words[index + 1]; true when it swapped.
 napi_value JsCas64(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 6;
-  napi_value argv[6];
-  void* ext = nullptr;
   uint32_t index = 0;
   int32_t half[4];
-  bool ok = napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) == napi_ok && argc == 6 &&
-            napi_get_value_external(env, argv[0], &ext) == napi_ok && ext != nullptr &&
-            napi_get_value_uint32(env, argv[1], &index) == napi_ok;
-  for (int i = 0; ok && i < 4; i++) ok = napi_get_value_int32(env, argv[2 + i], &half[i]) == napi_ok;
-  const PairWords* p = static_cast<const PairWords*>(ext);
-  uint64_t* word = ok ? reinterpret_cast<uint64_t*>(p->base + index) : nullptr;
-  // The pair must lie inside the view and be 8-byte aligned (the rings' SEQ words are): anything else is a bug.
-  if (!ok || (index & 1) != 0 || static_cast<size_t>(index) + 2 > p->words ||
-      (reinterpret_cast<uintptr_t>(word) & 7) != 0) {
-    napi_throw_range_error(env, nullptr, "cas64: an aligned pair index inside the view expected");
-    return nullptr;
-  }
+  // The pair must be 8-byte aligned (the rings' SEQ words are): anything else is a bug.
+  const PairWords* p = pairArgs(env, cbinfo, 4, true, "cas64: an aligned pair index inside the view expected", &index, half);
+  if (p == nullptr) return nullptr;
+  uint64_t* word = reinterpret_cast<uint64_t*>(p->base + index);
   uint64_t expected = (static_cast<uint64_t>(static_cast<uint32_t>(half[1])) << 32) | static_cast<uint32_t>(half[0]);
   uint64_t desired = (static_cast<uint64_t>(static_cast<uint32_t>(half[3])) << 32) | static_cast<uint32_t>(half[2]);
   // seq_cst 64-bit CAS, like the JS Atomics it pairs with: the caller names the SYNC point (QUEUE-CLAIM, -COMMIT,
@@ -167,18 +177,9 @@ napi_value JsCas64(napi_env env, napi_callback_info cbinfo) {
 // caller's commit store publishes them). A Topic publish stamped its record with performance.now(), ~100-150 ns and
 // a heap number per message on Node 20 (issue 12): this costs the Node-API call and allocates nothing.
 napi_value JsStampMicros(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void* ext = nullptr;
   uint32_t index = 0;
-  bool ok = napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) == napi_ok && argc == 2 &&
-            napi_get_value_external(env, argv[0], &ext) == napi_ok && ext != nullptr &&
-            napi_get_value_uint32(env, argv[1], &index) == napi_ok;
-  const PairWords* p = static_cast<const PairWords*>(ext);
-  if (!ok || static_cast<size_t>(index) + 2 > p->words) {
-    napi_throw_range_error(env, nullptr, "stampMicros: a u64 index inside the view expected");
-    return nullptr;
-  }
+  const PairWords* p = pairArgs(env, cbinfo, 0, false, "stampMicros: a u64 index inside the view expected", &index, nullptr);
+  if (p == nullptr) return nullptr;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   uint64_t us = static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;

@@ -367,26 +367,24 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     view: boolean,
   ): Promise<RpcResponse<Res>> {
     const written = unsent === null;
-    if (written && this.#pending.size === 0 && !this.#pumping && this.#spinMs > 0) return this.#awaitLone(id, deadline, timeout, signal, into, view);
-    const p = new Pending<Res>(id, this.#loneResolve, this.#loneReject, into).reuse(id, into, view);
-    const result = this.#promiseFor(p);
-    this.#pending.set(p);
-    if (written) {
-      this.#sent++;
-      if (!this.#pumping) void this.#pump(this.#responses!);
+    let p: Pending<Res>;
+    if (written && this.#pending.size === 0 && !this.#pumping && this.#spinMs > 0) {
+      const lone = this.#spinLone(id, into, view);
+      if (lone instanceof Promise) return lone;
+      p = lone;
     } else {
-      void this.#sendSlow(service, unsent, id, deadline, timeout, signal);
+      p = new Pending<Res>(id, this.#loneResolve, this.#loneReject, into).reuse(id, into, view);
+      this.#pending.set(p);
+      if (written) this.#sent++;
     }
-    this.#arm(p, deadline, timeout, signal);
-    return result;
-  }
-
-  /** The promise of pending request `p` (its resolve and reject become the promise's). */
-  #promiseFor(p: Pending<Res>): Promise<RpcResponse<Res>> {
-    return new Promise<RpcResponse<Res>>((res, rej) => {
+    const result = new Promise<RpcResponse<Res>>((res, rej) => {
       p.resolve = res;
       p.reject = rej;
     });
+    if (!written) void this.#sendSlow(service, unsent, id, deadline, timeout, signal);
+    else if (!this.#pumping) void this.#pump(this.#responses!);
+    this.#arm(p, deadline, timeout, signal);
+    return result;
   }
 
   /**
@@ -394,16 +392,10 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
    * commits word for the spin budget, before any async machinery (the pump is an async loop: ~490 B of promises
    * and contexts per round trip measured). Answered within the spin (the common case for quick handlers), it
    * costs one settled promise and the response object: no Pending, resolver closures, timer or listener (issue 12:
-   * the per-request garbage drove the client's scavenges). Otherwise it gets a promise and the pump serves it.
+   * the per-request garbage drove the client's scavenges). Otherwise returns its Pending (registered), which the
+   * caller gives a promise, a timer and the pump.
    */
-  #awaitLone(
-    id: number,
-    deadline: number,
-    timeout: number | undefined,
-    signal: AbortSignal | undefined,
-    into: Uint8Array | undefined,
-    view: boolean,
-  ): Promise<RpcResponse<Res>> {
+  #spinLone(id: number, into: Uint8Array | undefined, view: boolean): Promise<RpcResponse<Res>> | Pending<Res> {
     const p = this.#spare ?? new Pending<Res>(id, this.#loneResolve, this.#loneReject, into);
     this.#spare = undefined;
     p.resolve = this.#loneResolve;
@@ -417,19 +409,14 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       this.#pending.delete(id);
       throw e;
     }
-    if (!this.#pending.has(id)) {
-      // Settled during the spin: the outcome is in #loneResponse / #loneError.
-      this.#spare = p;
-      const response = this.#loneResponse;
-      const error = this.#loneError;
-      this.#loneResponse = undefined;
-      this.#loneError = undefined;
-      return error === undefined ? Promise.resolve(response!) : Promise.reject(error);
-    }
-    const result = this.#promiseFor(p);
-    void this.#pump(this.#responses!);
-    this.#arm(p, deadline, timeout, signal);
-    return result;
+    if (this.#pending.has(id)) return p;
+    // Settled during the spin: the outcome is in #loneResponse / #loneError.
+    this.#spare = p;
+    const response = this.#loneResponse;
+    const error = this.#loneError;
+    this.#loneResponse = undefined;
+    this.#loneError = undefined;
+    return error === undefined ? Promise.resolve(response!) : Promise.reject(error);
   }
 
   /**
