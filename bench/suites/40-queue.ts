@@ -240,6 +240,7 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
       sock: () => unixSocketSamples({ size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       http: () => httpLoopbackSamples({ size: small, iterations: 2_000 / k / ROUNDS, ...place }),
     });
+    figureStats('cspin.queue', r64.cSpin); // the machine's tail in these turns (targets table)
     figureStats('queue', r64.queue);
     figureStats('rpc', r64.rpc);
     const frame = SIZES.frame;
