@@ -90,31 +90,44 @@ export function figureStats(key: string, s: Stats): void {
 export function targetsTable(): Table | undefined {
   const f = (k: string): number | undefined => figures.get(k);
   const rows: Row[] = [];
-  const add = (target: string, num: string, den: string, limit: number): void => {
+  const ratioOf = (num: string, den: string): number | undefined => {
     const a = f(num);
     const b = f(den);
-    if (a === undefined || b === undefined) return;
-    const ratio = a / b;
-    rows.push({ target, measured: `${ratio.toFixed(2)}x`, limit: `${limit}x`, met: ratio <= limit ? 'yes' : 'NO' });
+    return a === undefined || b === undefined ? undefined : a / b;
+  };
+  /**
+   * `floor`: the key of the C pure spin ping-pong measured in the same interleaved turns, for a tail target: its own
+   * ratio (p99 or p99.9 over its p50) is what the machine allows in this run. A target the C spin misses too is the
+   * machine's limit in this run, and the verdict says so.
+   */
+  const add = (target: string, num: string, den: string, limit: number, floor?: string): void => {
+    const ratio = ratioOf(num, den);
+    if (ratio === undefined) return;
+    const tail = num.slice(num.lastIndexOf('.'));
+    const c = floor === undefined ? undefined : ratioOf(`${floor}${tail}`, `${floor}.p50`);
+    const met = ratio <= limit ? 'yes' : c !== undefined && c > limit ? 'NO (C spin too: the machine)' : 'NO';
+    rows.push({ target, measured: `${ratio.toFixed(2)}x`, limit: `${limit}x`, 'C spin, same turns': c === undefined ? '' : `${c.toFixed(2)}x`, met });
   };
   add('Topic busy-poll p50 / C pure spin p50 (64 B, 2 cores)', 'topic.poll.p50', 'cspin.p50', 6);
-  add('Topic busy-poll p99 / its p50', 'topic.poll.p99', 'topic.poll.p50', 2);
-  add('Topic busy-poll p99.9 / its p50', 'topic.poll.p999', 'topic.poll.p50', 15);
+  add('Topic busy-poll p99 / its p50', 'topic.poll.p99', 'topic.poll.p50', 2, 'cspin');
+  add('Topic busy-poll p99.9 / its p50', 'topic.poll.p999', 'topic.poll.p50', 15, 'cspin');
   add('Topic await read() p50 / Topic busy-poll p50', 'topic.await.p50', 'topic.poll.p50', 1.2);
   add('Topic busy-poll p50 / iceoryx busy-poll p50 (below 1 = faster)', 'topic.poll.p50', 'iox.p50', 1);
   add('Queue round trip p50 / Topic busy-poll p50', 'queue.p50', 'topic.poll.p50', 2);
-  add('Queue p99 / its p50', 'queue.p99', 'queue.p50', 2);
-  add('Queue p99.9 / its p50', 'queue.p999', 'queue.p50', 15);
+  add('Queue p99 / its p50', 'queue.p99', 'queue.p50', 2, 'cspin.queue');
+  add('Queue p99.9 / its p50', 'queue.p999', 'queue.p50', 15, 'cspin.queue');
   add('Rpc round trip p50 / Topic busy-poll p50', 'rpc.p50', 'topic.poll.p50', 2);
-  add('Rpc p99 / its p50', 'rpc.p99', 'rpc.p50', 2);
-  add('Rpc p99.9 / its p50', 'rpc.p999', 'rpc.p50', 15);
+  add('Rpc p99 / its p50', 'rpc.p99', 'rpc.p50', 2, 'cspin.queue');
+  add('Rpc p99.9 / its p50', 'rpc.p999', 'rpc.p50', 15, 'cspin.queue');
   if (rows.length === 0) return undefined;
   return {
     title: 'Issue 12 targets in this run',
     note:
       'Ratios of figures measured in this run (64 B round trips, two cores, busy-poll or the default spin): Topic rows from 30-topic, Queue and Rpc (spin 50 µs) from 40-queue. ' +
-      'Only meaningful on a quiet machine (see the header).',
-    columns: ['target', 'measured', 'limit', 'met'],
+      'Only meaningful on a quiet machine (see the header). "C spin, same turns": the same ratio of the pure C spin ping-pong measured ' +
+      'in the same interleaved turns (30-topic for Topic, 40-queue for Queue and Rpc), i.e. what this machine allowed meanwhile; a C spin ' +
+      'round trip is ~5x shorter, so it meets fewer preemptions per round trip: this floor understates what the machine does to a longer one.',
+    columns: ['target', 'measured', 'limit', 'C spin, same turns', 'met'],
     rows,
   };
 }

@@ -232,13 +232,15 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
       cFutex: () => cPingPongSamples({ mode: 'futex', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       queue: () => queueRoundTrip(20_000 / k / ROUNDS),
       queue0: () => queueRoundTrip(5_000 / k / ROUNDS, 0),
-      rpc: () => rpcRoundTrip(small, 20_000 / k / ROUNDS),
-      rpc0: () => rpcRoundTrip(small, 5_000 / k / ROUNDS, false, 0),
+      // Rpc reads its response into a reused buffer ({ into }), as the Queue rows do: the allocation-free path.
+      rpc: () => rpcRoundTrip(small, 20_000 / k / ROUNDS, true),
+      rpc0: () => rpcRoundTrip(small, 5_000 / k / ROUNDS, true, 0),
       ipcAdv: () => childProcessIpcSamples({ serialization: 'advanced', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       ipcJson: () => childProcessIpcSamples({ serialization: 'json', size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       sock: () => unixSocketSamples({ size: small, iterations: 5_000 / k / ROUNDS, ...place }),
       http: () => httpLoopbackSamples({ size: small, iterations: 2_000 / k / ROUNDS, ...place }),
     });
+    figureStats('cspin.queue', r64.cSpin); // the machine's tail in these turns (targets table)
     figureStats('queue', r64.queue);
     figureStats('rpc', r64.rpc);
     const frame = SIZES.frame;
@@ -282,7 +284,7 @@ export default async function queueSuite(ctx: BenchContext): Promise<Table[]> {
         title: 'Round trip, 64 B (µs)',
         note:
           'This process on cpu 0, the echoing child on cpu 1. Queue: send on one queue, the child echoes on another (both receive into a reused buffer, { into }). ' +
-          'Rpc: client.request to an Rpc.serve echo handler. "spin 50 µs" rows: both sides re-check shared memory for 50 µs before sleeping (the default), ' +
+          'Rpc: client.request(payload, { into }) (the response read into a reused buffer) to an Rpc.serve echo handler. "spin 50 µs" rows: both sides re-check shared memory for 50 µs before sleeping (the default), ' +
           'so back-to-back round trips never sleep; "spin 0" rows: both sides sleep at once, so every message wakes a sleeping process, as the ' +
           'transports below do (compare these with IPC, sockets and the C futex row; the spinning rows with the C spin row). ' +
           'C spin: pure pause loop (two cores); C futex: FUTEX_WAIT/FUTEX_WAKE, no spin (bench/c/pingpong.c, 64 B copied each way). ' +

@@ -14,18 +14,17 @@ export interface SlotRing {
   readonly segment: { readonly name: string; readonly bytes: Uint8Array };
   readonly view: DataView;
   /** The slot the ring claimed or took last. */
-  readonly held: { readonly si: number; readonly seq: number; readonly pair: bigint; readonly offset: number; readonly length: number; readonly flags: number };
-  commitHeld(si: number, seq: number, pair: bigint, length: number, flags: number): boolean;
+  readonly held: { readonly si: number; readonly seq: number; readonly offset: number; readonly length: number; readonly flags: number };
+  commitHeld(si: number, seq: number, length: number, flags: number): boolean;
   abortHeld(si: number, seq: number): void;
-  freeHeld(si: number, seq: number, pair: bigint): boolean;
+  freeHeld(si: number, seq: number): boolean;
 }
 
-/** One slot held by this process: its ring, word index, state, the pair we wrote and the body's byte offset. @internal */
+/** One slot held by this process (its pair is (seq, our pid)): its ring, word index, state and the body's byte offset. @internal */
 export class HeldSlot {
   readonly ring: SlotRing;
   readonly si: number;
   readonly seq: number;
-  readonly pair: bigint;
   /** Byte offset of the body in the ring's segment bytes. */
   readonly offset: number;
   /** Body length (a taken slot's message length; 0 for a claimed one). */
@@ -38,7 +37,6 @@ export class HeldSlot {
     this.ring = ring;
     this.si = h.si;
     this.seq = h.seq;
-    this.pair = h.pair;
     this.offset = h.offset;
     this.length = h.length;
     this.flags = h.flags;
@@ -46,7 +44,7 @@ export class HeldSlot {
 
   /** Commits a claimed slot. @throws ERR_CLOSED (stream ended: given back), ERR_SHM_CORRUPT (recovered under us) */
   commit(length: number, flags: number): void {
-    if (!this.ring.commitHeld(this.si, this.seq, this.pair, length, flags)) {
+    if (!this.ring.commitHeld(this.si, this.seq, length, flags)) {
       throw new ShmbusError(
         'ERR_SHM_CORRUPT',
         `queue "${this.ring.segment.name}": the slot of this loan was recovered by another process that judged this ` +
@@ -63,7 +61,7 @@ export class HeldSlot {
 
   /** Frees a taken slot (a view's release); false when it had been recovered under us. */
   free(): boolean {
-    return this.ring.freeHeld(this.si, this.seq, this.pair);
+    return this.ring.freeHeld(this.si, this.seq);
   }
 }
 

@@ -32,6 +32,7 @@ import {
 import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../base/deadline.js';
 import { wakeCounter } from '../base/park.js';
+import { PairWords } from '../base/pair.js';
 import { validateSpin } from '../base/spin.js';
 import type { BodyReader, BodyWriter } from './queue-body.js';
 import { HeldSlot } from './queue-loan.js';
@@ -51,10 +52,6 @@ export const END: unique symbol = Symbol('end of stream');
 /** Returned by QueueRing#read when its deadline passed. @internal */
 export const TIMED_OUT: unique symbol = Symbol('timed-out');
 
-/** The low 32 bits of a (seq, pid) pair as a u64 (pid 0): the value every FREE / COMMITTED pair has. */
-function pair0(seq: number): bigint {
-  return BigInt(seq >>> 0);
-}
 
 /** Counters of one ring handle (this process's sends and receives through it). */
 export interface RingCounters {
@@ -77,6 +74,8 @@ export class QueueRing implements ParkableRing {
   readonly counters: RingCounters = { sent: 0, received: 0, resent: 0 };
   readonly #words: Int32Array;
   readonly #words64: BigInt64Array;
+  /** The 64-bit (SEQ, PID) CAS without BigInts (src/base/pair.ts): no garbage per message. */
+  readonly #pairs: PairWords;
   readonly #bytes: Uint8Array;
   readonly #mask: number;
   readonly #first: number; // byte offset of slot 0
@@ -91,9 +90,8 @@ export class QueueRing implements ParkableRing {
   readonly #abandoned: number;
   readonly #lost: number;
   readonly #me: Stamp;
-  readonly #pidHigh: bigint;
-  readonly #pidSmall: boolean;
-  readonly #pidTimes32: number;
+  /** Our pid as the high half of a (SEQ, PID) pair (an int32 bit pattern). */
+  readonly #pid: number;
   readonly #spinMs: number;
   readonly #livenessMs: number;
   // A slot seen held by another process on the previous failed try: seeing it again triggers a liveness check.
@@ -104,8 +102,6 @@ export class QueueRing implements ParkableRing {
   /** Result of the last successful #claim: word index of the slot's SEQ and the claimed SEQ (4*ticket + 1). */
   #claimedSi = 0;
   #claimedSeq = 0;
-  /** The pair we wrote by the last CLAIM or TAKE, kept for the COMMIT / FREE CAS (one BigInt fewer per message). */
-  #claimedPair = 0n;
 
   /**
    * @param spinUs microseconds a waiter re-checks before it sleeps
@@ -133,9 +129,8 @@ export class QueueRing implements ParkableRing {
     this.#abandoned = (base + QUEUE_ABANDONED_OFFSET) >> 2;
     this.#lost = (base + QUEUE_LOST_OFFSET) >> 2;
     this.#me = selfStamp();
-    this.#pidHigh = BigInt(this.#me.pid) << 32n;
-    this.#pidSmall = this.#me.pid < 2 ** 21;
-    this.#pidTimes32 = this.#me.pid * 2 ** 32;
+    this.#pid = this.#me.pid | 0;
+    this.#pairs = new PairWords(this.#words);
     this.#spinMs = validateSpin(spinUs, DEFAULT_SPIN_US) / 1000;
     this.#livenessMs = livenessMs;
   }
@@ -192,7 +187,6 @@ export class QueueRing implements ParkableRing {
       if (slot === CLOSED) throw this.#closedError();
       const si = this.#claimedSi;
       const seq = this.#claimedSeq;
-      const held = this.#claimedPair;
       const slotOffset = this.#first + slot * this.#stride;
       let length: number;
       try {
@@ -201,7 +195,7 @@ export class QueueRing implements ParkableRing {
         this.#giveBack(si, seq);
         throw e;
       }
-      if (this.#commit(si, seq, held, slotOffset, length, flags)) return true;
+      if (this.#commit(si, seq, slotOffset, length, flags)) return true;
       this.counters.resent++;
     }
   }
@@ -216,7 +210,7 @@ export class QueueRing implements ParkableRing {
     const slot = this.#claim();
     if (slot === FULL) return false;
     if (slot === CLOSED) throw this.#closedError();
-    this.#hold(slot, this.#claimedSi, this.#claimedSeq, this.#claimedPair, 0, 0);
+    this.#hold(slot, this.#claimedSi, this.#claimedSeq, 0, 0);
     return true;
   }
 
@@ -225,9 +219,9 @@ export class QueueRing implements ParkableRing {
    * recovered under us (a wrong verdict of death: the loan's bytes may belong to the next owner now, nothing was
    * sent). @throws ERR_CLOSED when the stream ended meanwhile (the slot is given back)
    */
-  commitHeld(si: number, seq: number, pair: bigint, length: number, flags: number): boolean {
+  commitHeld(si: number, seq: number, length: number, flags: number): boolean {
     const slotOffset = ((si << 2) - QUEUE_SLOT_SEQ_OFFSET) | 0;
-    return this.#commit(si, seq, pair, slotOffset, length, flags);
+    return this.#commit(si, seq, slotOffset, length, flags);
   }
 
   /** Gives back a slot held by a loan (WRITING) or a view (TAKEN) without sending or consuming it. */
@@ -239,32 +233,25 @@ export class QueueRing implements ParkableRing {
    * Frees a slot taken by {@link tryTakeSlot} (the view is done). True when freed; false when it had been recovered
    * under us (its recoverer counted it lost; the bytes read through the view may have been overwritten).
    */
-  freeHeld(si: number, seq: number, pair: bigint): boolean {
-    return this.#free(si, seq, pair);
-  }
-
-  /** True while this process still holds the slot (its pair is the one we wrote). */
-  holds(si: number, pair: bigint): boolean {
-    // SYNC QUEUE-HELD-CHECK (seq_cst 64-bit load of the pair): a check only; the CAS that ends the hold decides.
-    return Atomics.load(this.#words64, si >> 1) === pair;
+  freeHeld(si: number, seq: number): boolean {
+    return this.#free(si, seq);
   }
 
   /** The slot last claimed by tryClaim or taken by tryTakeSlot (reused: copy what you keep). */
-  readonly held = { slot: 0, si: 0, seq: 0, pair: 0n, offset: 0, length: 0, flags: 0 };
+  readonly held = { slot: 0, si: 0, seq: 0, offset: 0, length: 0, flags: 0 };
 
-  #hold(slot: number, si: number, seq: number, pair: bigint, length: number, flags: number): void {
+  #hold(slot: number, si: number, seq: number, length: number, flags: number): void {
     const h = this.held;
     h.slot = slot;
     h.si = si;
     h.seq = seq;
-    h.pair = pair;
     h.offset = this.#first + slot * this.#stride + QUEUE_SLOT_HEADER_SIZE;
     h.length = length;
     h.flags = flags;
   }
 
   /** Steps 6-9 of Send for a slot we hold WRITING: close check, held check, length/flags, COMMIT, wake. */
-  #commit(si: number, seq: number, held: bigint, slotOffset: number, length: number, flags: number): boolean {
+  #commit(si: number, seq: number, slotOffset: number, length: number, flags: number): boolean {
     const w = this.#words;
     // SYNC QUEUE-CLOSE-CHECK (seq_cst load after the claim CAS): an end() ordered before our claim makes us give
     // the slot back, so no message is committed after a receiver has already seen the end of the stream.
@@ -279,7 +266,7 @@ export class QueueRing implements ParkableRing {
     w[(slotOffset + QUEUE_SLOT_FLAGS_OFFSET) >> 2] = flags;
     // SYNC QUEUE-COMMIT (seq_cst 64-bit CAS, release part): publishes length, flags and body; (WRITING, us) ->
     // (COMMITTED, 0); pairs with the take CAS. Fails only if our slot was recovered (we were judged dead).
-    if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(seq + 1)) !== held) return false;
+    if (!this.#pairs.cas(si, seq, this.#pid, (seq + 1) | 0, 0)) return false;
     this.counters.sent++;
     // SYNC QUEUE-COMMITS (seq_cst RMW): bumps the consumers' futex word; pairs with the load before a sleep.
     const old = Atomics.add(w, this.#commits, 1);
@@ -304,12 +291,9 @@ export class QueueRing implements ParkableRing {
       const dif = (seq - expected) | 0;
       if (dif === 0) {
         const want = (expected + QUEUE_STATE_WRITING) | 0;
-        const free = pair0(seq);
-        const mine = this.#ours(want);
         // SYNC QUEUE-CLAIM (seq_cst 64-bit CAS): (FREE, 0) -> (WRITING, our pid) in one step, so the slot is never
         // held by an unknown process; acquire part pairs with the FREE / RECOVER CAS that freed it for this lap.
-        if (Atomics.compareExchange(this.#words64, si >> 1, free, mine) === free) {
-          this.#claimedPair = mine;
+        if (this.#pairs.cas(si, seq, 0, want, this.#pid)) {
           // SYNC QUEUE-TAIL (seq_cst CAS): move the hint on; failure means another process helped already.
           Atomics.compareExchange(w, this.#tail, pos, (pos + 1) | 0);
           stampOwner(w, si, want, this.#me);
@@ -338,14 +322,8 @@ export class QueueRing implements ParkableRing {
    * was recovered meanwhile there is nothing to give back.
    */
   #giveBack(si: number, seq: number): void {
-    const held = pair0(seq) | this.#pidHigh;
     // SYNC QUEUE-FREE (seq_cst 64-bit CAS): (our state, us) -> (next lap's FREE, 0).
-    if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(this.#nextLap(seq))) === held) this.#bump();
-  }
-
-  /** The pair (seq, our pid). One BigInt allocation instead of two while pid * 2^32 + seq is exact (pid < 2^21). */
-  #ours(seq: number): bigint {
-    return this.#pidSmall ? BigInt(this.#pidTimes32 + (seq >>> 0)) : pair0(seq) | this.#pidHigh;
+    if (this.#pairs.cas(si, seq, this.#pid, this.#nextLap(seq), 0)) this.#bump();
   }
 
   /** FREE of the next lap for a slot whose state word is `seq`. */
@@ -382,7 +360,7 @@ export class QueueRing implements ParkableRing {
         throw e;
       }
       // A failed FREE means the slot was recovered under us: the copy is void, take the next ticket.
-      if (this.#free(h.si, h.seq, h.pair)) return out;
+      if (this.#free(h.si, h.seq)) return out;
     }
     throw this.#corrupt('the consumer ticket never settles');
   }
@@ -413,11 +391,9 @@ export class QueueRing implements ParkableRing {
       const dif = (seq - committed) | 0;
       if (dif === 0) {
         const taken = (committed + 1) | 0;
-        const ready = pair0(committed);
-        const mine = this.#ours(taken);
         // SYNC QUEUE-TAKE (seq_cst 64-bit CAS): (COMMITTED, 0) -> (TAKEN, our pid); exactly one consumer wins; the
         // acquire part pairs with the release part of the producer's COMMIT CAS (the body is visible).
-        if (Atomics.compareExchange(this.#words64, si >> 1, ready, mine) === ready) {
+        if (this.#pairs.cas(si, committed, 0, taken, this.#pid)) {
           // SYNC QUEUE-HEAD (seq_cst CAS): move the hint on; failure means another consumer helped already.
           Atomics.compareExchange(w, this.#head, pos, (pos + 1) | 0);
           stampOwner(w, si, taken, this.#me);
@@ -427,7 +403,7 @@ export class QueueRing implements ParkableRing {
             this.#giveBack(si, taken);
             throw this.#corrupt(`a slot claims ${length} bytes, more than slotSize ${this.slotSize}`);
           }
-          this.#hold(slot, si, taken, mine, length, w[(off + QUEUE_SLOT_FLAGS_OFFSET) >> 2]!);
+          this.#hold(slot, si, taken, length, w[(off + QUEUE_SLOT_FLAGS_OFFSET) >> 2]!);
           return slot;
         }
         // SYNC QUEUE-HEAD (seq_cst load): reload the hint after a lost race.
@@ -446,11 +422,11 @@ export class QueueRing implements ParkableRing {
   }
 
   /** QUEUE-FREE of a slot we took: true when freed (and producers woken), false when it was recovered under us. */
-  #free(si: number, taken: number, held: bigint): boolean {
+  #free(si: number, taken: number): boolean {
     // SYNC QUEUE-FREE (seq_cst 64-bit CAS, release part): the copy is done; (TAKEN, us) -> (next lap's FREE, 0);
     // pairs with the next claim. Fails only if the slot was recovered (we were judged dead): the recoverer counted
     // the message lost and a producer may be overwriting it.
-    if (Atomics.compareExchange(this.#words64, si >> 1, held, pair0(this.#nextLap(taken))) !== held) return false;
+    if (!this.#pairs.cas(si, taken, this.#pid, this.#nextLap(taken), 0)) return false;
     this.counters.received++;
     // SYNC QUEUE-RELEASES (seq_cst RMW): bumps the producers' futex word.
     const old = Atomics.add(this.#words, this.#releases, 1);
@@ -490,7 +466,7 @@ export class QueueRing implements ParkableRing {
     if (owner === undefined) return true;
     if (slotHolderAlive(pid, owner.start, owner.ns)) return false;
     // SYNC QUEUE-RECOVER (seq_cst 64-bit CAS): only if the dead holder still holds it; frees it for the next lap.
-    if (Atomics.compareExchange(this.#words64, si >> 1, cur, pair0(this.#nextLap(seq))) !== cur) return true;
+    if (!this.#pairs.cas(si, seq, pid | 0, this.#nextLap(seq), 0)) return true;
     // Statistics counter (seq_cst RMW, after the CAS: counted once, by the winner): abandoned or lost.
     Atomics.add(this.#words, (seq & 3) === QUEUE_STATE_WRITING ? this.#abandoned : this.#lost, 1);
     this.#stuckIndex = -1;

@@ -10,6 +10,7 @@
 import { ShmbusError } from '../errors.js';
 import { TWO32, readU64, writeU64 } from '../base/u64.js';
 import { acquireFence, releaseFence } from '../base/fence.js';
+import type { PairWords } from '../base/pair.js';
 import {
   TOPIC_COMMIT_OFFSET,
   TOPIC_FLAG_PAD,
@@ -419,9 +420,10 @@ export function reserve(view: RingView, size: number, out?: Reservation, marks?:
 
 /**
  * Publishes a reserved record with `size` (<= reserved) payload bytes already written at `at + 32`: pad header,
- * record header, cursor, then the commit word. Holding the mutex.
+ * record header, cursor, then the commit word. Holding the mutex. `clock` (a PairWords over `view.words`): stamp
+ * the record with the wall clock now (`timestampMicros` is then ignored).
  */
-export function commitRecord(view: RingView, r: Reservation, size: number, timestampMicros: number, marks?: ReclaimMarks): void {
+export function commitRecord(view: RingView, r: Reservation, size: number, timestampMicros: number, marks?: ReclaimMarks, clock?: PairWords): void {
   const w = view.words;
   const cap = view.capacity;
   if (r.padAt >= 0 && cap - r.padAt >= HDR) {
@@ -434,7 +436,9 @@ export function commitRecord(view: RingView, r: Reservation, size: number, times
   w[i + TOPIC_RECORD_SIZE_OFFSET / 4] = size;
   w[i + TOPIC_RECORD_FLAGS_OFFSET / 4] = 0;
   writeU64(w, i + TOPIC_RECORD_SEQ_OFFSET / 4, r.seq);
-  writeU64(w, i + TOPIC_RECORD_TIMESTAMP_OFFSET / 4, timestampMicros);
+  // With a clock (over view.words) the record gets the wall clock now, stamped natively (no allocation).
+  if (clock !== undefined) clock.stampMicros(i + TOPIC_RECORD_TIMESTAMP_OFFSET / 4);
+  else writeU64(w, i + TOPIC_RECORD_TIMESTAMP_OFFSET / 4, timestampMicros);
   const c = r.cursor;
   c.writeSeq = r.seq;
   c.writePos = normalizePos(r.at + recordSize(size), cap);

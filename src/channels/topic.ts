@@ -52,7 +52,8 @@ import {
   setProgress,
   unregister,
 } from './topic-registry.js';
-import { Message, allocBytes, nowMicros } from './message.js';
+import { Message, allocBytes } from './message.js';
+import { PairWords } from '../base/pair.js';
 import {
   COMMIT_INDEX,
   SLEEPERS_INDEX,
@@ -328,9 +329,10 @@ export class Topic<T = Uint8Array> {
   readonly singlePublisher: boolean;
   readonly #segment: Segment;
   readonly #view: RingView;
+  /** Stamps each record's timestamp natively (no heap number per publish); undefined with timestamps: false. */
+  readonly #clock: PairWords | undefined;
   readonly #mutex: Mutex;
   readonly #codec: Codec<T> | undefined;
-  readonly #timestamps: boolean;
   /** Our registration table entry (PROTOCOL 5.8). */
   readonly #entry: number;
   #loan: Loan | null = null;
@@ -341,9 +343,9 @@ export class Topic<T = Uint8Array> {
 
   private constructor(segment: Segment, codec: Codec<T> | undefined, timestamps: boolean, entry: number) {
     this.#segment = segment;
-    this.#timestamps = timestamps;
     this.#view = ringView(segment);
     this.#marks = new ReclaimMarks(this.#view.capacity);
+    this.#clock = timestamps ? new PairWords(this.#view.words) : undefined;
     this.#mutex = new Mutex(segment, TOPIC_MUTEX_OFFSET);
     this.#codec = codec;
     this.name = segment.name;
@@ -637,7 +639,7 @@ export class Topic<T = Uint8Array> {
       const words = this.#view.words;
       // The commit word before ours (we hold the lock, so it is stable): what the §3 counter rule compares tags with.
       const old = Atomics.load(words, COMMIT_INDEX);
-      commitRecord(this.#view, r, size, this.#timestamps ? nowMicros() : 0, this.#marks);
+      commitRecord(this.#view, r, size, 0, this.#marks, this.#clock);
       // SYNC TOPIC-PARK (§3 counter rule: seq_cst load after the seq_cst commit store in commitRecord): pairs with
       // the subscriber's announce; one of the two sides sees the other, so a parking reader is never left asleep.
       wakeCounter(words, SLEEPERS_INDEX, COMMIT_INDEX, old);

@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <atomic>
 #include <memory>
@@ -97,6 +98,96 @@ uint32_t* wordAddress(const Napi::CallbackInfo& info) {
   return reinterpret_cast<uint32_t*>(base) + index;
 }
 
+// The 64-bit CAS of the Queue/Rpc rings' (SEQ, PID) pairs (PROTOCOL.md §6) without BigInts: Atomics on a
+// BigInt64Array allocate a BigInt for every operand and result (~10 per Queue round trip and side), and that garbage
+// drove the scavenges in the round trip's tail (issue 12). A call costs about what the BigInt CAS cost (~90 ns here,
+// mostly Node-API's own), with no garbage. Plain Node-API, no wrapper objects: it runs four times per message.
+struct PairWords {
+  uint32_t* base;
+  size_t words;  // length of the Int32Array it was made from
+};
+
+// pairWords(words: Int32Array): an External naming the view's memory for cas64. The caller keeps `words` (and so the
+// mapping) alive as long as it uses the External; made once per ring.
+napi_value JsPairWords(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value out = nullptr;
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, nullptr, "pairWords: an Int32Array expected");
+    return nullptr;
+  }
+  auto* p = new PairWords{static_cast<uint32_t*>(data), length};
+  if (napi_create_external(
+          env, p, [](node_api_basic_env, void* d, void*) { delete static_cast<PairWords*>(d); }, nullptr, &out) !=
+      napi_ok) {
+    delete p;
+    return nullptr;
+  }
+  return out;
+}
+
+// The arguments (pairs, index, int32...) of cas64 and stampMicros: the PairWords and the index of a u64 whose two
+// words lie inside its view (and, with `aligned`, start 8-byte aligned), plus `extra` int32s; null after throwing a
+// RangeError naming `what`.
+const PairWords* pairArgs(napi_env env, napi_callback_info cbinfo, size_t extra, bool aligned, const char* what,
+                          uint32_t* index, int32_t* ints) {
+  size_t argc = 2 + extra;
+  napi_value argv[6];
+  void* ext = nullptr;
+  bool ok = extra <= 4 && napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) == napi_ok &&
+            argc == 2 + extra && napi_get_value_external(env, argv[0], &ext) == napi_ok && ext != nullptr &&
+            napi_get_value_uint32(env, argv[1], index) == napi_ok;
+  for (size_t i = 0; ok && i < extra; i++) ok = napi_get_value_int32(env, argv[2 + i], &ints[i]) == napi_ok;
+  const PairWords* p = static_cast<const PairWords*>(ext);
+  if (!ok || static_cast<size_t>(*index) + 2 > p->words ||
+      (aligned && (reinterpret_cast<uintptr_t>(p->base + *index) & 7) != 0)) {
+    napi_throw_range_error(env, nullptr, what);
+    return nullptr;
+  }
+  return p;
+}
+
+// cas64(pairs, index, expectedLo, expectedHi, desiredLo, desiredHi): seq_cst compare-and-swap of the u64 whose low
+// half is words[index] and high half words[index + 1]; true when it swapped.
+napi_value JsCas64(napi_env env, napi_callback_info cbinfo) {
+  uint32_t index = 0;
+  int32_t half[4];
+  // The pair must be 8-byte aligned (the rings' SEQ words are): anything else is a bug.
+  const PairWords* p = pairArgs(env, cbinfo, 4, true, "cas64: an aligned pair index inside the view expected", &index, half);
+  if (p == nullptr) return nullptr;
+  uint64_t* word = reinterpret_cast<uint64_t*>(p->base + index);
+  uint64_t expected = (static_cast<uint64_t>(static_cast<uint32_t>(half[1])) << 32) | static_cast<uint32_t>(half[0]);
+  uint64_t desired = (static_cast<uint64_t>(static_cast<uint32_t>(half[3])) << 32) | static_cast<uint32_t>(half[2]);
+  // seq_cst 64-bit CAS, like the JS Atomics it pairs with: the caller names the SYNC point (QUEUE-CLAIM, -COMMIT,
+  // -TAKE, -FREE).
+  bool swapped = __atomic_compare_exchange_n(word, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  napi_value result = nullptr;
+  napi_get_boolean(env, swapped, &result);
+  return result;
+}
+
+// stampMicros(pairs, index): stores the wall clock (CLOCK_REALTIME, microseconds since the Unix epoch, the unit of
+// record and slot timestamps) as a u64 into words[index] (low half) and words[index + 1], with plain stores (the
+// caller's commit store publishes them). A Topic publish stamped its record with performance.now(), ~100-150 ns and
+// a heap number per message on Node 20 (issue 12): this costs the Node-API call and allocates nothing.
+napi_value JsStampMicros(napi_env env, napi_callback_info cbinfo) {
+  uint32_t index = 0;
+  const PairWords* p = pairArgs(env, cbinfo, 0, false, "stampMicros: a u64 index inside the view expected", &index, nullptr);
+  if (p == nullptr) return nullptr;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t us = static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+  p->base[index] = static_cast<uint32_t>(us);
+  p->base[index + 1] = static_cast<uint32_t>(us >> 32);
+  return nullptr;
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) : env_(env) {
@@ -122,6 +213,14 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("fence", &Addon::JsFence),
         InstanceMethod("waiterKind", &Addon::JsWaiterKind),
     });
+    // The pair CAS is plain Node-API (no instance data, no wrapper): see JsCas64.
+    napi_value fn;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "pairWords", NAPI_AUTO_LENGTH, JsPairWords, nullptr, &fn));
+    exports.Set("pairWords", Napi::Value(env, fn));
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "cas64", NAPI_AUTO_LENGTH, JsCas64, nullptr, &fn));
+    exports.Set("cas64", Napi::Value(env, fn));
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "stampMicros", NAPI_AUTO_LENGTH, JsStampMicros, nullptr, &fn));
+    exports.Set("stampMicros", Napi::Value(env, fn));
   }
 
  private:

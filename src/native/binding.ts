@@ -17,6 +17,11 @@ export interface NativeMapping {
   handle: MappingHandle;
 }
 
+/** Opaque handle naming an Int32Array's memory for {@link NativeBinding.cas64} (a Napi External). */
+export interface PairWordsHandle {
+  readonly __pairWords: unique symbol;
+}
+
 /** The addon's exact surface (src/native/addon.cc). */
 export interface NativeBinding {
   shmCreate(osName: string, size: number, mode: number): NativeMapping;
@@ -38,6 +43,15 @@ export interface NativeBinding {
   listShm(prefix: string, headLength: number): { osName: string; size: number; head: Buffer }[];
   mappedShm(prefix: string): string[];
   copy(dst: ArrayBufferView, dstOffset: number, src: ArrayBufferView, srcOffset: number, length: number): void;
+  /** A handle over `words` for cas64 (the caller keeps `words` alive while it uses the handle). */
+  pairWords(words: Int32Array): PairWordsHandle;
+  /**
+   * seq_cst 64-bit compare-and-swap of the u64 whose low half is words[index] (even) and high half words[index + 1],
+   * halves given as int32 bit patterns; true when it swapped.
+   */
+  cas64(pairs: PairWordsHandle, index: number, expectedLo: number, expectedHi: number, desiredLo: number, desiredHi: number): boolean;
+  /** Stores CLOCK_REALTIME in µs since the epoch as a u64 at words[index] (low half), words[index + 1] (plain stores). */
+  stampMicros(pairs: PairWordsHandle, index: number): void;
   /** C11 atomic_thread_fence: 0 = acquire, 1 = release. */
   fence(kind: 0 | 1): void;
 }

@@ -48,12 +48,15 @@ export interface RpcClientStats {
 /** How long a client trusts "a server is alive" before it reads the worker table again. */
 const ALIVE_CACHE_MS = 20;
 
-/** One request waiting for its response. */
+/**
+ * One request waiting for its response. Reused for the next lone request when its response came during the
+ * synchronous spin (then no promise was made for it: see RpcClient#awaitResponse).
+ */
 class Pending<Res> {
-  readonly id: number;
-  readonly resolve: (r: RpcResponse<Res>) => void;
-  readonly reject: (e: ShmbusError) => void;
-  readonly into: Uint8Array | undefined;
+  id: number;
+  resolve: (r: RpcResponse<Res>) => void;
+  reject: (e: ShmbusError) => void;
+  into: Uint8Array | undefined;
   /** copy: false was asked for. */
   view = false;
   timer: LongTimer | undefined = undefined;
@@ -65,6 +68,17 @@ class Pending<Res> {
     this.resolve = resolve;
     this.reject = reject;
     this.into = into;
+  }
+
+  /** Makes a settled (and disarmed) Pending the record of request `id`. */
+  reuse(id: number, into: Uint8Array | undefined, view: boolean): this {
+    this.id = id;
+    this.into = into;
+    this.view = view;
+    this.timer = undefined;
+    this.signal = undefined;
+    this.onAbort = undefined;
+    return this;
   }
 
   /** Removes the timer and abort listener, if any. */
@@ -163,6 +177,19 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   #nextId = 0;
   #aliveUntil = 0;
   readonly #pending = new PendingTable<Pending<Res>>();
+  /**
+   * A lone request answered during its synchronous spin settles through these (no promise, no resolver closures,
+   * no Pending of its own: the spare is reused), and request() returns the outcome as an already settled promise.
+   */
+  #loneResponse: RpcResponse<Res> | undefined = undefined;
+  #loneError: ShmbusError | undefined = undefined;
+  readonly #loneResolve = (r: RpcResponse<Res>): void => {
+    this.#loneResponse = r;
+  };
+  readonly #loneReject = (e: ShmbusError): void => {
+    this.#loneError = e;
+  };
+  #spare: Pending<Res> | undefined = undefined;
   #pumping = false;
   #closed = false;
   #sent = 0;
@@ -340,28 +367,56 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
     view: boolean,
   ): Promise<RpcResponse<Res>> {
     const written = unsent === null;
-    let resolve!: (r: RpcResponse<Res>) => void;
-    let reject!: (e: ShmbusError) => void;
-    const result = new Promise<RpcResponse<Res>>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const p = new Pending<Res>(id, resolve, reject, into);
-    p.view = view;
-    this.#pending.set(p);
-    if (written) {
-      this.#sent++;
-      // The only request in flight (a ping-pong caller): wait for its response right here, spinning on the
-      // commits word for the spin budget, before starting the pump (an async loop: ~490 B of promises and
-      // contexts per round trip measured). With several in flight the pump serves them (one spinner).
-      if (this.#pending.size === 1 && !this.#pumping && this.#spinMs > 0) this.#spinForResponse(this.#responses!);
-      if (this.#pending.size > 0 && !this.#pumping) void this.#pump(this.#responses!);
+    let p: Pending<Res>;
+    if (written && this.#pending.size === 0 && !this.#pumping && this.#spinMs > 0) {
+      const lone = this.#spinLone(id, into, view);
+      if (lone instanceof Promise) return lone;
+      p = lone;
     } else {
-      void this.#sendSlow(service, unsent, id, deadline, timeout, signal);
+      p = new Pending<Res>(id, this.#loneResolve, this.#loneReject, into).reuse(id, into, view);
+      this.#pending.set(p);
+      if (written) this.#sent++;
     }
-    // Answered while the pump spun (the common case for quick handlers): no timer, no listener.
-    if (this.#pending.has(id)) this.#arm(p, deadline, timeout, signal);
+    const result = new Promise<RpcResponse<Res>>((res, rej) => {
+      p.resolve = res;
+      p.reject = rej;
+    });
+    if (!written) void this.#sendSlow(service, unsent, id, deadline, timeout, signal);
+    else if (!this.#pumping) void this.#pump(this.#responses!);
+    this.#arm(p, deadline, timeout, signal);
     return result;
+  }
+
+  /**
+   * The only request in flight (a ping-pong caller), sent: wait for its response right here, spinning on the
+   * commits word for the spin budget, before any async machinery (the pump is an async loop: ~490 B of promises
+   * and contexts per round trip measured). Answered within the spin (the common case for quick handlers), it
+   * costs one settled promise and the response object: no Pending, resolver closures, timer or listener (issue 12:
+   * the per-request garbage drove the client's scavenges). Otherwise returns its Pending (registered), which the
+   * caller gives a promise, a timer and the pump.
+   */
+  #spinLone(id: number, into: Uint8Array | undefined, view: boolean): Promise<RpcResponse<Res>> | Pending<Res> {
+    const p = this.#spare ?? new Pending<Res>(id, this.#loneResolve, this.#loneReject, into);
+    this.#spare = undefined;
+    p.resolve = this.#loneResolve;
+    p.reject = this.#loneReject;
+    p.reuse(id, into, view);
+    this.#pending.set(p);
+    this.#sent++;
+    try {
+      this.#spinForResponse(this.#responses!);
+    } catch (e) {
+      this.#pending.delete(id);
+      throw e;
+    }
+    if (this.#pending.has(id)) return p;
+    // Settled during the spin: the outcome is in #loneResponse / #loneError.
+    this.#spare = p;
+    const response = this.#loneResponse;
+    const error = this.#loneError;
+    this.#loneResponse = undefined;
+    this.#loneError = undefined;
+    return error === undefined ? Promise.resolve(response!) : Promise.reject(error);
   }
 
   /**
@@ -594,12 +649,11 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
   #taken(responses: QueueRing, h: HeldSlot | QueueRing['held']): void {
     const si = h.si;
     const seq = h.seq;
-    const pair = h.pair;
     let kept = false;
     try {
       kept = this.#deliver(responses, h, h.offset, h.length);
     } finally {
-      if (!kept) responses.freeHeld(si, seq, pair);
+      if (!kept) responses.freeHeld(si, seq);
     }
   }
 
