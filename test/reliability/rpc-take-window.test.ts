@@ -13,16 +13,13 @@
 import { after as afterAll, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Rpc, isShmbusError } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
-import { spawnC, spawnPython } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, after, kill, unlinkAny } from './lib.js';
+import { spawnC } from '../helpers/peers.js';
+import { LIVENESS_BOUND_MS, after, kill, spawnPy, unlinkAny } from './lib.js';
 
 const { name, cleanup } = trackNames(unlinkAny);
 afterAll(cleanup);
-
-export const PY_VICTIM = fileURLToPath(new URL('../../../test/reliability/py-victim.py', import.meta.url));
 
 type Point = 'taking' | 'taken';
 const VICTIMS: Record<string, (svc: string, env: NodeJS.ProcessEnv) => Peer> = {
@@ -30,8 +27,8 @@ const VICTIMS: Record<string, (svc: string, env: NodeJS.ProcessEnv) => Peer> = {
   'Node zero-copy': (svc, env) => spawnPeer(fixture('rpc-zc'), ['serve', svc, '65536'], { env }),
   'C': (svc, env) => spawnC('rpc-peer', ['serve', svc, '1'], { env }),
   'C zero-copy': (svc, env) => spawnC('rpc-peer', ['zc-serve', svc, '1', '65536'], { env }),
-  'Python': (svc, env) => spawnPython(PY_VICTIM, ['rpc-serve', svc, '1'], { env }),
-  'Python zero-copy': (svc, env) => spawnPython(PY_VICTIM, ['rpc-serve', svc, '1', 'zc'], { env }),
+  'Python': (svc, env) => spawnPy('rpc-serve', [svc, '1'], { env }),
+  'Python zero-copy': (svc, env) => spawnPy('rpc-serve', [svc, '1', 'zc'], { env }),
 };
 
 /** Resolves once process `pid` is stopped (state T in /proc/<pid>/stat); a stop has no event to wait for. */
