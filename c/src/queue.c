@@ -303,7 +303,8 @@ int sbi_ring_free_held(sbi_ring* r, uint8_t* slot, uint32_t seq) {
   return queue_free(r, slot, seq);
 }
 
-int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held* out) {
+static int queue_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held* out,
+                const sbi_take_intent* intent) {
   uint32_t pos, i;
   /* SYNC QUEUE-CLOSED (seq_cst load) before looking at any slot: pairs with QUEUE-CLOSE-CHECK of senders. */
   int closed = sbi_load32(queue_word(r, SBI_Q_CLOSED), __ATOMIC_SEQ_CST) != 0;
@@ -331,6 +332,8 @@ int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held
                  "queue \"%s\": the next message has %u bytes, more than the %u-byte buffer", r->name,
                  length, limit);
       }
+      /* The body read by `before` is the committed one for the same reason as `length` (acquire load above). */
+      if (intent != NULL) intent->before(intent->ctx, slot + SBI_Q_SLOT_HEADER, length);
       /* SYNC QUEUE-TAKE (seq_cst 64-bit CAS): (COMMITTED, 0) -> (TAKEN, our pid); exactly one consumer wins;
        * the acquire part pairs with the producer's COMMIT (body, length and flags are visible). */
       if (sbi_cas64(queue_pair(slot), &ready, mine)) {
@@ -342,6 +345,7 @@ int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held
         length = sw[SBI_Q_SLOT_LENGTH / 4];
         if (length > r->slot_size) {
           queue_give_back(r, slot, taken);
+          if (intent != NULL) intent->withdraw(intent->ctx);
           return sbi_fail(SHMBUS_ESHM_CORRUPT,
                    "queue \"%s\" is corrupt: a slot claims %u bytes, more than the slot size %u; "
                    "unlink it",
@@ -354,6 +358,7 @@ int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held
         out->flags = sw[SBI_Q_SLOT_FLAGS / 4];
         return SHMBUS_OK;
       }
+      if (intent != NULL) intent->withdraw(intent->ctx); /* another consumer took it */
       /* SYNC QUEUE-HEAD (relaxed load): reload the hint after a lost race. */
       pos = sbi_load32(queue_word(r, SBI_Q_HEAD), __ATOMIC_RELAXED);
     } else if (dif < 0) {
@@ -372,15 +377,21 @@ int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held
            r->name);
 }
 
-int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader reader, void* ctx) {
+int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held* out) {
+  return queue_try_take_slot(r, limit, need, out, NULL);
+}
+
+static int queue_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader reader, void* ctx,
+             const sbi_take_intent* intent) {
   uint32_t i;
   for (i = 0; i < QUEUE_RETRY_LIMIT; i++) {
     sbi_held h;
-    int rc = sbi_ring_try_take_slot(r, limit, need, &h);
+    int rc = queue_try_take_slot(r, limit, need, &h, intent);
     if (rc != SHMBUS_OK) return rc;
     rc = reader(ctx, h.body, h.length, h.flags);
     if (rc != SHMBUS_OK) {
       queue_give_back(r, h.slot, h.seq);
+      if (intent != NULL) intent->withdraw(intent->ctx);
       return rc;
     }
     /* A failed FREE: the slot was recovered under us (we were judged dead): the copy is void, take the next. */
@@ -388,6 +399,10 @@ int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_read
   }
   return sbi_fail(SHMBUS_ESHM_CORRUPT, "queue \"%s\" is corrupt: the consumer ticket never settles; unlink it",
            r->name);
+}
+
+int sbi_ring_try_take(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader reader, void* ctx) {
+  return queue_try_take(r, limit, need, reader, ctx, NULL);
 }
 
 /* ---- waiting -------------------------------------------------------------------------------------------------- */
@@ -508,30 +523,34 @@ typedef struct queue_read_try {
   sbi_body_reader rd;
   void* ctx;
   sbi_held* held;
+  const sbi_take_intent* intent;
 } queue_read_try;
 
 static int queue_try_read_attempt(sbi_ring* r, void* ctx) {
   const queue_read_try* t = SBI_CAST(const queue_read_try*, ctx);
-  return t->held != NULL ? sbi_ring_try_take_slot(r, t->limit, t->need, t->held)
-                         : sbi_ring_try_take(r, t->limit, t->need, t->rd, t->ctx);
+  return t->held != NULL ? queue_try_take_slot(r, t->limit, t->need, t->held, t->intent)
+                         : queue_try_take(r, t->limit, t->need, t->rd, t->ctx, t->intent);
 }
 
 int sbi_ring_read(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader rd, void* ctx, int64_t timeout_ms,
-          const int* stop) {
+          const int* stop, const sbi_take_intent* intent) {
   queue_read_try t;
   t.limit = limit;
   t.need = need;
   t.rd = rd;
   t.ctx = ctx;
   t.held = NULL;
+  t.intent = intent;
   return queue_wait(r, 1, queue_try_read_attempt, &t, timeout_ms, stop, "receive");
 }
 
-int sbi_ring_take_slot(sbi_ring* r, int64_t timeout_ms, const int* stop, sbi_held* out) {
+int sbi_ring_take_slot(sbi_ring* r, int64_t timeout_ms, const int* stop, const sbi_take_intent* intent,
+             sbi_held* out) {
   queue_read_try t;
   memset(&t, 0, sizeof t);
   t.limit = UINT32_MAX;
   t.held = out;
+  t.intent = intent;
   return queue_wait(r, 1, queue_try_read_attempt, &t, timeout_ms, stop, "receive");
 }
 
@@ -829,7 +848,7 @@ static int queue_receive(shmbus_queue* q, void* buf, size_t cap, size_t* len, ui
   c.len = 0;
   c.flags = 0;
   rc = once ? sbi_ring_try_take(&q->ring, limit, &need, queue_read_copy, &c)
-            : sbi_ring_read(&q->ring, limit, &need, queue_read_copy, &c, timeout_ms, NULL);
+            : sbi_ring_read(&q->ring, limit, &need, queue_read_copy, &c, timeout_ms, NULL, NULL);
   if (rc == SHMBUS_OK) {
     if (len != NULL) *len = c.len;
     if (flags != NULL) *flags = c.flags;
@@ -945,7 +964,7 @@ static int queue_receive_view(shmbus_queue* q, shmbus_qview* view, int64_t timeo
   if (q == NULL || view == NULL) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: NULL argument", what);
   view->open_ = 0;
   if (timeout_ms < -1) return sbi_fail(SHMBUS_EINVAL_ARG, "%s: timeout_ms must be -1 or >= 0", what);
-  rc = once ? sbi_ring_try_take_slot(&q->ring, UINT32_MAX, NULL, &h) : sbi_ring_take_slot(&q->ring, timeout_ms, NULL, &h);
+  rc = once ? sbi_ring_try_take_slot(&q->ring, UINT32_MAX, NULL, &h) : sbi_ring_take_slot(&q->ring, timeout_ms, NULL, NULL, &h);
   if (rc == SHMBUS_EAGAIN) return sbi_fail(SHMBUS_EAGAIN, "queue \"%s\" is empty", q->seg->name);
   if (rc == SHMBUS_EEND) return sbi_fail(SHMBUS_EEND, "queue \"%s\": end of stream (ended and drained)", q->seg->name);
   if (rc != SHMBUS_OK) return rc;

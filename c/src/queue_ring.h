@@ -73,6 +73,16 @@ typedef struct sbi_held {
     uint32_t flags;
 } sbi_held;
 
+/* Told by a consumer of the committed message it is about to take, before its TAKE CAS (the Rpc worker publishes
+ * the request it takes, PROTOCOL §8 "Worker"), and told to withdraw that if it lost the race or gave the slot back.
+ * `before` gets the message's body and its committed length (which may exceed slot_size in a corrupt ring: only
+ * the first 32 bytes of a body are always inside its slot). */
+typedef struct sbi_take_intent {
+    void (*before)(void* ctx, const uint8_t* body, uint32_t length);
+    void (*withdraw)(void* ctx);
+    void* ctx;
+} sbi_take_intent;
+
 /* ERR_SHM_CORRUPT unless a ring of these parameters fits in `avail` bytes from `base_offset` (64-aligned). */
 int sbi_ring_validate(const char* name, uint64_t base_offset, uint64_t avail, uint32_t slots, uint32_t slot_size);
 /* Lays out a fresh ring (inside a segment's init), tickets starting at `first_ticket`. */
@@ -96,14 +106,16 @@ int sbi_ring_commit_held(sbi_ring* r, uint8_t* slot, uint32_t seq, uint32_t leng
 void sbi_ring_give_back(sbi_ring* r, uint8_t* slot, uint32_t seq);
 /* Takes the next message and keeps the slot TAKEN (a view): 0 with *out set, else as sbi_ring_try_take. */
 int sbi_ring_try_take_slot(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_held* out);
-int sbi_ring_take_slot(sbi_ring* r, int64_t timeout_ms, const int* stop, sbi_held* out);
+/* `intent` (may be NULL): see sbi_take_intent. */
+int sbi_ring_take_slot(sbi_ring* r, int64_t timeout_ms, const int* stop, const sbi_take_intent* intent,
+                       sbi_held* out);
 /* Frees a taken slot: 1 freed, 0 it had been recovered under us (counted lost; the bytes may have changed). */
 int sbi_ring_free_held(sbi_ring* r, uint8_t* slot, uint32_t seq);
 /* Blocking forms: wait while full / empty, until `timeout_ms` (-1 forever). `stop` (may be NULL): a process-local
  * flag checked between sleeps (SHMBUS_EABORTED once it is non-zero). */
 int sbi_ring_write(sbi_ring* r, sbi_body_writer w, void* ctx, uint32_t flags, int64_t timeout_ms);
 int sbi_ring_read(sbi_ring* r, uint32_t limit, uint32_t* need, sbi_body_reader rd, void* ctx, int64_t timeout_ms,
-                  const int* stop);
+                  const int* stop, const sbi_take_intent* intent);
 /* Sleeps until the consumers' (consumer = 1) or producers' futex word leaves `seen`, `deadline_ns` passes
  * (sbi monotonic ns, INT64_MAX = none), or a liveness interval passes while another process holds the blocking
  * slot. Spins first. */

@@ -5,6 +5,7 @@
 #include "queue_ring.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,8 @@ typedef struct rpc_worker {
   int started;
   rpc_responder responders[RPC_RESPONDERS];
   uint32_t next_evict;
+  /* Publishes the request about to be taken in our entry before the TAKE (PROTOCOL §8 "Worker"). */
+  sbi_take_intent intent;
   /* The request in hand (filled by the reader while the slot is still taken). */
   int valid;
   shmbus_rpc_req req;
@@ -463,6 +466,8 @@ typedef struct rpc_worker {
 
 struct shmbus_rpc_server {
   rpc_service svc;
+  /* Test hook (SHMBUS_TEST_RPC_STOP, read once by shmbus_rpc_serve): RPC_STOP_TAKING or RPC_STOP_TAKEN, else 0. */
+  int test_stop;
   char* name;
   shmbus_rpc_handler handler;
   void* ctx;
@@ -477,6 +482,33 @@ struct shmbus_rpc_server {
   int background; /* started with shmbus_rpc_server_start: close joins the threads */
   uint64_t served, failed, in_flight;
 };
+
+/* Test hook of the reliability suite (test/reliability/rpc-take-window.test.ts): with SHMBUS_TEST_RPC_STOP=taking a
+   worker stops itself (SIGSTOP, the whole process) once its intent is published but before its TAKE CAS; with
+   =taken, right after the TAKE, where busy used to be stored. The test then kills it there with SIGKILL. */
+#define RPC_STOP_TAKING 1
+#define RPC_STOP_TAKEN 2
+static void rpc_test_stop(const rpc_worker* w, int where) {
+  if (w->server->test_stop == where) (void)raise(SIGSTOP);
+}
+
+/* SYNC RPC-BUSY, the intent (PROTOCOL §8 "Worker"): called by the ring before our TAKE CAS of a committed slot.
+   client, request, busy = 1 are stored before the CAS, so at every instant from the take until the response is
+   sent (or dropped) our entry names the request, and a client learns of our death. The header read is the
+   committed one (the ring's acquire load of the pair); if the CAS then fails, `withdraw` clears busy. */
+static void rpc_intent_before(void* ctx, const uint8_t* body, uint32_t length) {
+  rpc_worker* w = SBI_CAST(rpc_worker*, ctx);
+  if (length < RPC_REQ_HEADER) return; /* not a request: nobody to answer */
+  rpc_set_busy(&w->server->svc, w->entry, sbi_get32(body + 0), sbi_get32(body + 4));
+  rpc_test_stop(w, RPC_STOP_TAKING);
+}
+
+/* The take was lost to another worker (or the slot given back): nothing in hand. */
+static void rpc_intent_withdraw(void* ctx) {
+  rpc_worker* w = SBI_CAST(rpc_worker*, ctx);
+  rpc_set_idle(&w->server->svc, w->entry);
+}
+
 
 typedef struct rpc_serve_opts {
   uint32_t workers, slots, slot_size, liveness_ms, spin_us;
@@ -559,6 +591,10 @@ int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, co
   }
   s->handler = handler;
   s->ctx = ctx;
+  {
+    const char* stop = getenv("SHMBUS_TEST_RPC_STOP");
+    s->test_stop = stop == NULL ? 0 : strcmp(stop, "taking") == 0 ? RPC_STOP_TAKING : strcmp(stop, "taken") == 0 ? RPC_STOP_TAKEN : 0;
+  }
   s->workers = o.workers;
   s->spin_us = o.spin_us;
   s->zero_copy = o.zero_copy;
@@ -588,6 +624,9 @@ int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, co
   for (i = 0; s->w != NULL && i < o.workers; i++) {
     s->w[i].server = s;
     s->w[i].entry = s->entries[i];
+    s->w[i].intent.before = rpc_intent_before;
+    s->w[i].intent.withdraw = rpc_intent_withdraw;
+    s->w[i].intent.ctx = &s->w[i];
     s->w[i].req_buf = SBI_CAST(uint8_t*, malloc(s->max_payload + 1));
     s->w[i].rep_buf = SBI_CAST(uint8_t*, malloc(s->max_payload + 1));
     if (s->w[i].req_buf == NULL || s->w[i].rep_buf == NULL) break;
@@ -601,10 +640,10 @@ int shmbus_rpc_serve(const char* name, shmbus_rpc_handler handler, void* ctx, co
   return SHMBUS_OK;
 }
 
-/* Reads the request out of its slot (still TAKEN by us) and marks the entry busy with it. */
-/* Fills the request in hand from the header at `body` (`len` bytes in all, checked by the caller) and marks the
-   entry busy with it (the slot is still TAKEN by us). `data` is where the payload is (a copy, or the slot). */
+/* Fills the request in hand from the header at `body` (`len` bytes in all, checked by the caller); the entry is
+   busy with it already (the intent). `data` is where the payload is (a copy, or the slot). */
 static void rpc_accept_request(rpc_worker* w, const uint8_t* body, uint32_t len, const uint8_t* data) {
+  rpc_test_stop(w, RPC_STOP_TAKEN);
   w->req.data = data;
   w->req.size = len - RPC_REQ_HEADER;
   w->req.client_id = sbi_get32(body + 0);
@@ -613,8 +652,6 @@ static void rpc_accept_request(rpc_worker* w, const uint8_t* body, uint32_t len,
   w->req.flags = sbi_get32(body + 12) & SHMBUS_MSG_TEXT;
   w->client_start = sbi_get64(body + 16);
   w->client_ns = sbi_get32(body + 24);
-  /* Marked busy while the slot is still ours (TAKEN with our pid): from here on a client learns of our death. */
-  rpc_set_busy(&w->server->svc, w->entry, w->req.client_id, w->req.id);
   w->valid = 1;
 }
 
@@ -851,7 +888,7 @@ static void* rpc_work(void* arg) {
     int rc;
     if (s->zero_copy) {
       /* The request stays in its slot (TAKEN by us) while the handler runs; freed once it is answered. */
-      rc = sbi_ring_take_slot(&s->svc.ring, RPC_WORKER_SLICE_MS, &s->stop, &w->req_slot);
+      rc = sbi_ring_take_slot(&s->svc.ring, RPC_WORKER_SLICE_MS, &s->stop, &w->intent, &w->req_slot);
       w->valid = 0;
       if (rc == SHMBUS_OK) {
         w->req_held = 1;
@@ -860,7 +897,8 @@ static void* rpc_work(void* arg) {
         }
       }
     } else {
-      rc = sbi_ring_read(&s->svc.ring, UINT32_MAX, NULL, rpc_read_request, w, RPC_WORKER_SLICE_MS, &s->stop);
+      rc = sbi_ring_read(&s->svc.ring, UINT32_MAX, NULL, rpc_read_request, w, RPC_WORKER_SLICE_MS, &s->stop,
+                         &w->intent);
     }
     if (rc == SHMBUS_ETIMEDOUT || rc == SHMBUS_ESHM_CORRUPT) continue; /* the bad slot was freed */
     if (rc == SHMBUS_EABORTED) break; /* stopped */
@@ -876,10 +914,9 @@ static void* rpc_work(void* arg) {
       w->req_held = 0;
       (void)sbi_ring_free_held(&s->svc.ring, w->req_slot.slot, w->req_slot.seq);
     }
-    if (!w->valid) continue;
     /* Only now: the response is in the client's queue (or was dropped), so a death before this point is seen by
        the client as "busy with a dead holder" and fails its request instead of leaving it waiting. */
-    rpc_set_idle(&s->svc, w->entry);
+    if (rc == SHMBUS_OK) rpc_set_idle(&s->svc, w->entry);
   }
   for (i = 0; i < RPC_RESPONDERS; i++) rpc_evict(&w->responders[i]);
   sbi_clear_error();

@@ -53,6 +53,21 @@ export const END: unique symbol = Symbol('end of stream');
 export const TIMED_OUT: unique symbol = Symbol('timed-out');
 
 
+/**
+ * Told by a consumer's TAKE of the committed message it is about to take, before the TAKE CAS, and told to withdraw
+ * that if it lost the race or gave the slot back (the Rpc worker publishes the request it takes: PROTOCOL §8
+ * "Worker"). @internal
+ */
+export interface TakeIntent {
+  /**
+   * About to take the committed message whose body starts at segment byte `offset`, `length` bytes by its header
+   * (a corrupt ring may claim more than slotSize: only the body's first 32 bytes are always inside the slot).
+   */
+  before(offset: number, length: number): void;
+  /** The take was lost to another consumer, or the taken slot was given back. */
+  withdraw(): void;
+}
+
 /** Counters of one ring handle (this process's sends and receives through it). */
 export interface RingCounters {
   sent: number;
@@ -347,9 +362,9 @@ export class QueueRing implements ParkableRing {
   // Consumer side
 
   /** Takes the next message through `reader`: its result, EMPTY, or END (ended and drained). @throws ERR_SHM_CORRUPT */
-  tryTake<T>(reader: BodyReader<T>): T | typeof EMPTY | typeof END {
+  tryTake<T>(reader: BodyReader<T>, intent?: TakeIntent): T | typeof EMPTY | typeof END {
     for (let i = 0; i < RETRY_LIMIT; i++) {
-      const slot = this.#take();
+      const slot = this.#take(intent);
       if (slot === EMPTY || slot === END) return slot;
       const h = this.held;
       let out: T;
@@ -357,6 +372,7 @@ export class QueueRing implements ParkableRing {
         out = reader(this.#bytes, h.offset, h.length, h.flags);
       } catch (e) {
         this.#giveBack(h.si, h.seq);
+        intent?.withdraw();
         throw e;
       }
       // A failed FREE means the slot was recovered under us: the copy is void, take the next ticket.
@@ -370,13 +386,13 @@ export class QueueRing implements ParkableRing {
    * the pair we hold) and returns true, or EMPTY / END. The slot stays TAKEN (our pid) until {@link freeHeld} (or
    * {@link abortHeld}); if this process dies first, RECOVER frees it (counted lost). @throws ERR_SHM_CORRUPT
    */
-  tryTakeSlot(): true | typeof EMPTY | typeof END {
-    const slot = this.#take();
+  tryTakeSlot(intent?: TakeIntent): true | typeof EMPTY | typeof END {
+    const slot = this.#take(intent);
     return slot === EMPTY || slot === END ? slot : true;
   }
 
   /** TAKE of the next committed ticket: the slot index ({@link held} filled), EMPTY or END. */
-  #take(): number | typeof EMPTY | typeof END {
+  #take(intent: TakeIntent | undefined): number | typeof EMPTY | typeof END {
     const w = this.#words;
     // SYNC QUEUE-CLOSED (seq_cst load) before looking at the slot: pairs with QUEUE-CLOSE-CHECK in #commit.
     const closed = Atomics.load(w, this.#closed) !== 0;
@@ -391,6 +407,12 @@ export class QueueRing implements ParkableRing {
       const dif = (seq - committed) | 0;
       if (dif === 0) {
         const taken = (committed + 1) | 0;
+        // The body is the committed one while the pair stays (COMMITTED, 0), which the CAS checks; the seq_cst load
+        // of SEQ above acquired the producer's COMMIT.
+        if (intent !== undefined) {
+          const off = this.#first + slot * this.#stride;
+          intent.before(off + QUEUE_SLOT_HEADER_SIZE, w[(off + QUEUE_SLOT_LENGTH_OFFSET) >> 2]! >>> 0);
+        }
         // SYNC QUEUE-TAKE (seq_cst 64-bit CAS): (COMMITTED, 0) -> (TAKEN, our pid); exactly one consumer wins; the
         // acquire part pairs with the release part of the producer's COMMIT CAS (the body is visible).
         if (this.#pairs.cas(si, committed, 0, taken, this.#pid)) {
@@ -401,11 +423,13 @@ export class QueueRing implements ParkableRing {
           const length = w[(off + QUEUE_SLOT_LENGTH_OFFSET) >> 2]! >>> 0;
           if (length > this.slotSize) {
             this.#giveBack(si, taken);
+            intent?.withdraw();
             throw this.#corrupt(`a slot claims ${length} bytes, more than slotSize ${this.slotSize}`);
           }
           this.#hold(slot, si, taken, length, w[(off + QUEUE_SLOT_FLAGS_OFFSET) >> 2]!);
           return slot;
         }
+        intent?.withdraw(); // another consumer took it
         // SYNC QUEUE-HEAD (seq_cst load): reload the hint after a lost race.
         pos = Atomics.load(w, this.#head);
       } else if (dif < 0) {
@@ -614,19 +638,32 @@ export class QueueRing implements ParkableRing {
    * Receives through `reader`: its result, null at the end of the stream, or TIMED_OUT when `deadline` passes.
    * `spun`: the caller tried and spun already ({@link takeOrSpin}), so the first sleep comes without a spin.
    */
-  read<T>(reader: BodyReader<T>, deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<T | null | typeof TIMED_OUT> {
-    return this.#wait(true, () => this.tryTake(reader), deadline, signal, what, spun);
+  read<T>(
+    reader: BodyReader<T>,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    what: string,
+    spun = false,
+    intent?: TakeIntent,
+  ): Promise<T | null | typeof TIMED_OUT> {
+    return this.#wait(true, () => this.tryTake(reader, intent), deadline, signal, what, spun);
   }
 
   /**
    * {@link tryTakeSlot} that waits: the taken slot (a snapshot made with the take, as in {@link claim}), null at
    * the end, or TIMED_OUT. `spun`: as in read.
    */
-  takeSlot(deadline: number, signal: AbortSignal | undefined, what: string, spun = false): Promise<HeldSlot | null | typeof TIMED_OUT> {
+  takeSlot(
+    deadline: number,
+    signal: AbortSignal | undefined,
+    what: string,
+    spun = false,
+    intent?: TakeIntent,
+  ): Promise<HeldSlot | null | typeof TIMED_OUT> {
     return this.#wait(
       true,
       () => {
-        const r = this.tryTakeSlot();
+        const r = this.tryTakeSlot(intent);
         return r === true ? new HeldSlot(this) : r;
       },
       deadline,

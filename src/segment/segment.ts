@@ -25,6 +25,7 @@ import { ownerRefChanged, waitAsync, waitSync, wake, type WaitOwner, type WaitRe
 import { decodeHeader, encodeHeader, type SegmentHeader } from '../protocol/header.js';
 import { nameFromOsName, osName, validateName } from '../protocol/names.js';
 import { holderAlive, selfIdentity } from '../base/process.js';
+import { reserveMapping } from './map-budget.js';
 import { intOption, invalidArg, optionsObject } from '../base/options.js';
 
 /** Largest payload accepted (64 TiB): keeps every offset exact in a JS number. */
@@ -157,6 +158,7 @@ export class Segment implements WaitOwner {
       throw invalidArg('params', `an array of at most ${HDR_PARAMS_COUNT} u32 values`, params);
     }
     if (options.init !== undefined && typeof options.init !== 'function') throw invalidArg('init', 'a function', options.init);
+    reserveMapping(`segment "${name}"`, name);
     const mapping = callNative('create', `segment "${name}"`, name, () =>
       native.shmCreate(osName(name), HEADER_SIZE + size, mode),
     );
@@ -222,6 +224,7 @@ export class Segment implements WaitOwner {
         sleepSync(Math.min(1, remaining(deadline)));
         continue;
       }
+      reserveMapping(what, name);
       const mapping = callNative('open', what, name, () => native.shmOpen(os, true));
       const headerWords = new Int32Array(mapping.buffer, 0, HEADER_SIZE / 4);
       // SYNC READY (acquire): once STATE_READY is seen, every header field and the creator's init are visible.
@@ -284,6 +287,7 @@ export class Segment implements WaitOwner {
         segment: posixName,
       });
     }
+    reserveMapping(what, posixName);
     const mapping = callNative('open', what, posixName, () =>
       native.shmOpen(posixName, options.readOnly !== true),
     );
@@ -306,6 +310,7 @@ export class Segment implements WaitOwner {
     const offset = validateSize(options.offset ?? 0, 'offset');
     const length = options.length === undefined ? 0 : validateSize(options.length, 'length');
     if (options.length === 0) throw new ShmbusError('ERR_INVALID_ARG', 'length must be > 0 (omit it to map to the end)');
+    reserveMapping(`file "${path}"`, undefined);
     const mapping = callNative('map-file', `file "${path}"`, undefined, () =>
       native.fileMap(path, offset, length, options.writable === true),
     );

@@ -1,5 +1,5 @@
 /**
- * Randomized kill -9 of Mailbox writers (1 MiB values, C and Node) and readers while the test process and a C
+ * Randomized kill -9 of Mailbox writers (1 MiB values, C and Node; 64 KiB, Python) and readers while the test process and a C
  * reader keep reading: no reader ever sees a torn value (crc of every value), versions never go back, and after each
  * kill a write from the test gets the writers' lock within the liveness bound (a writer killed mid-write is taken
  * over; the previous value stays readable). The seed is printed: SHMBUS_SEED replays it.
@@ -10,7 +10,7 @@ import { crc32 } from 'node:zlib';
 import { Mailbox } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, spawnPy, victimLang, within } from './lib.js';
 
 const { name, cleanup } = trackNames();
 afterAll(cleanup);
@@ -63,15 +63,23 @@ describe('Mailbox under randomized kill -9', () => {
           cReader = spawnC('mailbox-peer', ['reader', mbName]);
           await cReader.line('ready');
         }
-        const node = r.next() < NODE_SHARE;
+        const lang = victimLang(r);
         const reader = r.next() < 0.25;
         let v: Peer;
         const before = mb.version;
         if (reader) {
-          v = node ? spawnPeer(fixture('mailbox-peer'), ['reader', mbName]) : spawnC('mailbox-peer', ['reader', mbName]);
+          v = lang === 'node'
+            ? spawnPeer(fixture('mailbox-peer'), ['reader', mbName])
+            : lang === 'python'
+              ? spawnPy('mailbox-reader', [mbName])
+              : spawnC('mailbox-peer', ['reader', mbName]);
           await v.line('ready');
         } else {
-          v = node ? spawnPeer(fixture('mailbox-peer'), ['flood', mbName]) : spawnC('mailbox-peer', ['writer', mbName, '100000000']);
+          v = lang === 'node'
+            ? spawnPeer(fixture('mailbox-peer'), ['flood', mbName])
+            : lang === 'python'
+              ? spawnPy('mailbox-writer', [mbName])
+              : spawnC('mailbox-peer', ['writer', mbName, '100000000']);
           // The writer is at work once the version moved (it prints nothing before its first writes).
           const moved = await within(mb.changed({ since: before, timeout: LIVENESS_BOUND_MS }), LIVENESS_BOUND_MS + 1000);
           if (!moved) violations.push(`run ${run}: the victim writer never wrote`);
@@ -100,7 +108,7 @@ describe('Mailbox under randomized kill -9', () => {
     }
     t.diagnostic(`seed ${r.seed}: ${kills} kills, survivor made ${reads} reads`);
     await report('kill', [{ kind: 'Mailbox', runs: RUNS, kills, recoveries: 'n/a', violations: violations.length,
-      note: `1 MiB writers (C, Node) and readers killed; crc of every value read by the test and a C reader, versions monotonic, a write within ${LIVENESS_BOUND_MS / 1000} s after each kill (seed ${r.seed})` }]);
+      note: `writers (1 MiB values: C, Node; 64 KiB: Python) and readers (C, Node, Python) killed; crc of every value read by the test and a C reader, versions monotonic, a write within ${LIVENESS_BOUND_MS / 1000} s after each kill (seed ${r.seed})` }]);
     assert.deepEqual(violations, [], `seed ${r.seed} (replay with SHMBUS_SEED=${r.seed})`);
   });
 });

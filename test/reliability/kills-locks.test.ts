@@ -1,5 +1,5 @@
 /**
- * Randomized kill -9 of Mutex, RwLock and Semaphore holders and waiters (C and Node processes) that update journaled
+ * Randomized kill -9 of Mutex, RwLock and Semaphore holders and waiters (C, Node and Python processes) that update journaled
  * state under the lock (test/fixtures/lock-chaos.ts and its C twin `sync-peer chaos`). A random child is killed at a
  * random instant, or (one kill in three) stopped inside its update with the lock held, and replaced. After the runs:
  * no two writers were ever inside together, no reader saw a half-done update, the counter equals the sum of the
@@ -12,7 +12,7 @@ import { Mutex, Segment, Semaphore } from '../../src/index.js';
 import { CHAOS, repairChaos } from '../fixtures/lock-chaos-state.js';
 import { expectCleanExit, fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, type Figures } from './lib.js';
+import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, spawnPy, victimLang, type Figures } from './lib.js';
 
 const { name, cleanup } = trackNames();
 const figures: Figures[] = [];
@@ -32,7 +32,12 @@ describe('locks under randomized kill -9', { concurrency: false }, () => {
       const violations: string[] = [];
       const start = async (i: number): Promise<void> => {
         const args = [kind, roles[i]!, segName, String(i)];
-        const p = r.next() < NODE_SHARE ? spawnPeer(fixture('lock-chaos'), args, { watchdogMs: 600_000 }) : spawnC('sync-peer', ['chaos', ...args], { watchdogMs: 600_000 });
+        const lang = victimLang(r);
+        const p = lang === 'node'
+          ? spawnPeer(fixture('lock-chaos'), args, { watchdogMs: 600_000 })
+          : lang === 'python'
+            ? spawnPy('lock-chaos', args, { watchdogMs: 600_000 })
+            : spawnC('sync-peer', ['chaos', ...args], { watchdogMs: 600_000 });
         live[i] = p;
         await p.line('ready');
       };
@@ -83,7 +88,7 @@ describe('locks under randomized kill -9', { concurrency: false }, () => {
         guard?.close();
         t.diagnostic(`seed ${r.seed}: ${RUNS} kills (${heldKills} inside an update with the lock held), ${recoveries} recoveries, counter ${sum}`);
         figures.push({ kind: kind[0]!.toUpperCase() + kind.slice(1), runs: RUNS, kills: RUNS, recoveries, violations: violations.length,
-          note: `${roles.length} children (C and Node), a third of the kills inside a journaled update with the lock held; no overlap, no half-done update seen, counter = sum of counts, progress of all after the last kill (seed ${r.seed})` });
+          note: `${roles.length} children (C, Node, Python), a third of the kills inside a journaled update with the lock held; no overlap, no half-done update seen, counter = sum of counts, progress of all after the last kill (seed ${r.seed})` });
       } finally {
         for (const p of live) p?.kill();
         seg.close();

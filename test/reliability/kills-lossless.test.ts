@@ -1,5 +1,5 @@
 /**
- * Randomized kill -9 of Queue producers and consumers (C and Node processes) while the test process keeps sending
+ * Randomized kill -9 of Queue producers and consumers (C, Node and Python processes) while the test process keeps sending
  * and receiving. Runs are batched: a queue lives through BATCH kills, then its stream is ended and the tally checked:
  * every message whose send returned (the test's own sends) arrives exactly once; no message arrives twice; a
  * victim producer's messages arrive as a prefix (its last send may be abandoned), with at most one hole per killed
@@ -12,7 +12,7 @@ import { Queue, Segment } from '../../src/index.js';
 import { checkMessage, fillMessage } from '../fixtures/queue-msg.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, spawnPy, victimLang, within } from './lib.js';
 
 const { name, cleanup } = trackNames();
 afterAll(cleanup);
@@ -61,16 +61,22 @@ describe('Queue under randomized kill -9', () => {
       let sent = 0;
       try {
         for (let run = 0; run < runs; run++) {
-          const node = r.next() < NODE_SHARE;
+          const lang = victimLang(r);
           const consumer = r.next() < 0.3;
           let v: Peer;
           if (consumer) {
-            v = node ? spawnPeer(fixture('queue-consumer'), [qName, tallyName, String(PER)]) : spawnC('queue-peer', ['consume', qName, tallyName, String(PER)]);
+            v = lang === 'node'
+              ? spawnPeer(fixture('queue-consumer'), [qName, tallyName, String(PER)])
+              : lang === 'python'
+                ? spawnPy('queue-consume', [qName, tallyName, String(PER)])
+                : spawnC('queue-peer', ['consume', qName, tallyName, String(PER)]);
             consumerKills++;
           } else {
-            v = node
+            v = lang === 'node'
               ? spawnPeer(fixture('queue-producer'), [qName, String(run), String(PER), String(size)])
-              : spawnC('queue-peer', ['produce', qName, String(run), String(PER), String(size)]);
+              : lang === 'python'
+                ? spawnPy('queue-produce', [qName, String(run), String(PER), String(size)])
+                : spawnC('queue-peer', ['produce', qName, String(run), String(PER), String(size)]);
           }
           await v.line('ready');
           await after(r.next() * 30);
@@ -114,7 +120,7 @@ describe('Queue under randomized kill -9', () => {
     }
     t.diagnostic(`seed ${r.seed}: ${kills} kills, ${recoveries} recoveries (abandoned + lost slots), ${delivered} messages delivered`);
     await report('kill', [{ kind: 'Queue', runs: RUNS, kills, recoveries, violations: violations.length,
-      note: `producers and consumers (C, Node) killed, ${BATCH} kills per queue; exactly-once of every acknowledged send, no duplicate, prefix per producer, holes <= consumer kills, sends and the end of stream within ${LIVENESS_BOUND_MS / 1000} s (seed ${r.seed})` }]);
+      note: `producers and consumers (C, Node, Python) killed, ${BATCH} kills per queue; exactly-once of every acknowledged send, no duplicate, prefix per producer, holes <= consumer kills, sends and the end of stream within ${LIVENESS_BOUND_MS / 1000} s (seed ${r.seed})` }]);
     assert.deepEqual(violations, [], `seed ${r.seed} (replay with SHMBUS_SEED=${r.seed})`);
   });
 });

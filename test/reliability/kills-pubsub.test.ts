@@ -1,5 +1,5 @@
 /**
- * Randomized kill -9 of Topic publishers and subscribers (C and Node processes) while the test process keeps
+ * Randomized kill -9 of Topic publishers and subscribers (C, Node and Python processes) while the test process keeps
  * subscribing and publishing. After each kill the test publishes a marker that must go through (the writers' lock of
  * a publisher killed inside publish/loan is taken over) and reach the surviving subscriber within the liveness bound;
  * every message the survivor reads must be whole (crc) and in order. The seed is printed: SHMBUS_SEED replays it.
@@ -11,7 +11,7 @@ import { randomFillSync } from 'node:crypto';
 import { Topic, isShmbusError } from '../../src/index.js';
 import { fixture, spawnPeer, trackNames, type Peer } from '../helpers/index.js';
 import { spawnC } from '../helpers/peers.js';
-import { LIVENESS_BOUND_MS, NODE_SHARE, RUNS, after, kill, report, rng, within } from './lib.js';
+import { LIVENESS_BOUND_MS, RUNS, after, kill, report, rng, spawnPy, victimLang, within } from './lib.js';
 
 const { name, cleanup } = trackNames();
 afterAll(cleanup);
@@ -72,25 +72,33 @@ describe('Topic under randomized kill -9', () => {
     const marker = new Uint8Array(64);
     let kills = 0;
     let nodeVictims = 0;
+    let pyVictims = 0;
     try {
       for (let run = 0; run < RUNS; run++) {
         const pubId = 1 + (run % 63);
         const victims: Peer[] = [];
-        const node = r.next() < NODE_SHARE;
-        if (node) nodeVictims++;
+        const lang = victimLang(r);
+        if (lang === 'node') nodeVictims++;
+        if (lang === 'python') pyVictims++;
         const mode = r.next() < 0.5 ? 'publish' : 'loan';
         const maxSize = r.pick([64, 600, 4000]);
         victims.push(
-          node
+          lang === 'node'
             ? spawnPeer(fixture('topic-publisher'), [JSON.stringify({ topic: topicName, pub: pubId, count: 1_000_000, minSize: 12, maxSize, mode })])
-            : spawnC('topic-peer', ['pub', topicName, String(pubId), '100000000', '12', String(maxSize), String(r.int(1e9)), mode]),
+            : lang === 'python'
+              ? spawnPy('topic-pub', [topicName, String(pubId), '12', String(maxSize), String(r.int(1e9)), mode])
+              : spawnC('topic-peer', ['pub', topicName, String(pubId), '100000000', '12', String(maxSize), String(r.int(1e9)), mode]),
         );
         if (r.next() < 0.4) {
           // A subscriber victim beside it (killed too, at its own random instant).
+          const subLang = victimLang(r);
+          const subMode = r.next() < 0.5 ? 'copy' : 'zc';
           victims.push(
-            r.next() < NODE_SHARE
+            subLang === 'node'
               ? spawnPeer(fixture('topic-subscriber'), [JSON.stringify({ topic: topicName, sub: run, pubs: 64 })])
-              : spawnC('topic-peer', ['sub', topicName, '64', '0', '0', 'latest', r.next() < 0.5 ? 'copy' : 'zc', 'go']),
+              : subLang === 'python'
+                ? spawnPy('topic-sub', [topicName, '64', subMode])
+                : spawnC('topic-peer', ['sub', topicName, '64', '0', '0', 'latest', subMode, 'go']),
           );
         }
         await Promise.all(victims.map((v) => v.line('ready')));
@@ -122,9 +130,9 @@ describe('Topic under randomized kill -9', () => {
       sub.close();
       topic.close();
     }
-    t.diagnostic(`seed ${r.seed}: ${kills} kills (${nodeVictims} runs with a Node publisher), survivor read ${read} messages, lost ${sub.lost}`);
+    t.diagnostic(`seed ${r.seed}: ${kills} kills (${nodeVictims} runs with a Node publisher, ${pyVictims} with a Python one), survivor read ${read} messages, lost ${sub.lost}`);
     await report('kill', [{ kind: 'Topic', runs: RUNS, kills, recoveries: 'n/a', violations: violations.length,
-      note: `publishers (C publish/loan, Node) and subscribers (C copy/zero-copy, Node) killed; marker published and read after each kill; crc + order of every message read (seed ${r.seed})` }]);
+      note: `publishers (C and Python publish/loan, Node) and subscribers (C and Python copy/zero-copy, Node) killed; marker published and read after each kill; crc + order of every message read (seed ${r.seed})` }]);
     assert.deepEqual(violations, [], `seed ${r.seed} (replay with SHMBUS_SEED=${r.seed})`);
   });
 });

@@ -8,12 +8,29 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Rpc, Segment } from '../../src/index.js';
 import type { Peer } from '../helpers/index.js';
+import { spawnPython } from '../helpers/peers.js';
 
 export const SLOW = process.env['SHMBUS_SLOW'] === '1';
 /** Kills (runs) per channel kind: 50 in npm test, 1000 in the slow suite (SHMBUS_KILL_RUNS overrides). */
 export const RUNS = Number(process.env['SHMBUS_KILL_RUNS'] ?? (SLOW ? 1000 : 50));
 /** The share of victims that are Node processes (the rest are C peers, much cheaper to start: ~5 ms vs ~250 ms). */
 export const NODE_SHARE = Number(process.env['SHMBUS_KILL_NODE_SHARE'] ?? 0.12);
+/** The share of victims that are Python processes (test/reliability/py-victim.py; ~0.3 s to start). */
+export const PY_SHARE = Number(process.env['SHMBUS_KILL_PY_SHARE'] ?? 0.1);
+
+export type Lang = 'node' | 'python' | 'c';
+/** Draws the language of the next victim: Node with NODE_SHARE, Python with PY_SHARE, else C. */
+export function victimLang(r: Rng): Lang {
+  const x = r.next();
+  return x < NODE_SHARE ? 'node' : x < NODE_SHARE + PY_SHARE ? 'python' : 'c';
+}
+
+const PY_VICTIM = fileURLToPath(new URL('../../../test/reliability/py-victim.py', import.meta.url));
+/** Spawns the Python victim in `role` (see py-victim.py). */
+export function spawnPy(role: string, args: string[], options: { watchdogMs?: number; env?: NodeJS.ProcessEnv } = {}): Peer {
+  return spawnPython(PY_VICTIM, [role, ...args], options);
+}
+
 /** Nobody may wait longer than this for anything after a kill (liveness intervals are 10-500 ms; CI is slow). */
 export const LIVENESS_BOUND_MS = 15_000;
 

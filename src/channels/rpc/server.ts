@@ -20,7 +20,7 @@ import {
 import { TWO32 } from '../../base/u64.js';
 import type { Codec } from '../codec.js';
 import { openQueueRing } from '../queue.js';
-import { EMPTY, END, QueueRing, TIMED_OUT } from '../queue-ring.js';
+import { EMPTY, END, QueueRing, TIMED_OUT, type TakeIntent } from '../queue-ring.js';
 import { copyBytes } from '../../base/copy.js';
 import { RpcRequest, RpcResponseLoan, type ResponseLoaner, type ResponseLoanOwner } from './messages.js';
 import { HeldSlot, slotBytes } from '../queue-loan.js';
@@ -52,6 +52,12 @@ const EMPTY_BODY = new Uint8Array(0);
 const SYNC_STREAK = 256;
 /** Response queues kept open per server process (least recently opened closed first). */
 const MAX_RESPONDERS = 1024;
+/**
+ * Test hook of the reliability suite (test/reliability/rpc-take-window.test.ts), read once: with
+ * SHMBUS_TEST_RPC_STOP=taking a worker stops its process (SIGSTOP) once its intent is published but before its TAKE
+ * CAS; with =taken, right after the TAKE, where busy used to be stored. The test kills it there with SIGKILL.
+ */
+const TEST_STOP = process.env['SHMBUS_TEST_RPC_STOP'];
 
 /**
  * Removes the response queues "<name>.r<n>" whose client died without closing: READY queues whose creator is dead
@@ -184,13 +190,24 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
     let view = scratch;
     const req = RpcRequest.create<Req>(this.#codec as Codec<Req> | undefined);
     req.loaner = this.#loaner;
+    // SYNC RPC-BUSY, the intent (PROTOCOL §8 "Worker"): client, request, busy = 1 are stored before our TAKE CAS,
+    // so at every instant from the take until the answer is sent (or dropped) our entry names the request and a
+    // client learns of our death; a lost take withdraws it.
+    const intent: TakeIntent = {
+      before: (offset, length) => {
+        if (length < RPC_REQUEST_HEADER_SIZE) return; // not a request: nobody to answer
+        const v = ring.view;
+        service.setBusy(entry, v.getUint32(offset + RPC_REQ_CLIENT_OFFSET, true), v.getUint32(offset + RPC_REQ_ID_OFFSET, true));
+        if (TEST_STOP === 'taking') process.kill(process.pid, 'SIGSTOP');
+      },
+      withdraw: () => service.setIdle(entry),
+    };
     /** Reads a request at `offset` (`length` bytes with its header) into `req`; `data` is its payload. */
     const accept = (offset: number, length: number, data: Uint8Array): void => {
+      if (TEST_STOP === 'taken') process.kill(process.pid, 'SIGSTOP');
       const v = ring.view;
       const clientId = v.getUint32(offset + RPC_REQ_CLIENT_OFFSET, true);
       const id = v.getUint32(offset + RPC_REQ_ID_OFFSET, true);
-      // Marked busy while the slot is still ours (TAKEN with our pid): from here on a client learns of our death.
-      service.setBusy(entry, clientId, id);
       req.set(
         data,
         (v.getUint32(offset + RPC_REQ_FLAGS_OFFSET, true) & QUEUE_FLAG_TEXT) !== 0,
@@ -241,24 +258,24 @@ export class RpcServer<Req = Uint8Array, Res = Uint8Array | string> implements A
         if (zeroCopy) {
           // A slot taken synchronously is read from ring.held at once; a waited one comes as its own snapshot (the
           // other workers share the ring and its `held`).
-          const first = streak < SYNC_STREAK ? ring.tryTakeSlot() : EMPTY;
+          const first = streak < SYNC_STREAK ? ring.tryTakeSlot(intent) : EMPTY;
           got = first === true ? takeView(new HeldSlot(ring)) : first;
           if (got === END) return;
           if (got === EMPTY) {
             if (streak >= SYNC_STREAK) await new Promise(setImmediate);
             streak = 0;
-            const w = await ring.takeSlot(Infinity, signal, what);
+            const w = await ring.takeSlot(Infinity, signal, what, false, intent);
             got = w instanceof HeldSlot ? takeView(w) : w;
           } else {
             streak++;
           }
         } else {
-          got = streak < SYNC_STREAK ? ring.tryTake(reader) : EMPTY;
+          got = streak < SYNC_STREAK ? ring.tryTake(reader, intent) : EMPTY;
           if (got === END) return;
           if (got === EMPTY) {
             if (streak >= SYNC_STREAK) await new Promise(setImmediate);
             streak = 0;
-            got = await ring.read(reader, Infinity, signal, what);
+            got = await ring.read(reader, Infinity, signal, what, false, intent);
           } else {
             streak++;
           }
