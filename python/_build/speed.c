@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <limits.h>
 #include <sched.h>
 #include <time.h>
 
@@ -334,8 +335,45 @@ static PyTypeObject ReaderType = {
 
 /* ---- publish -------------------------------------------------------------------------------------------------- */
 
+/* Copies data into the ring: 0 (seq set), a negative status, or PUBLISH_PYERR with a Python exception set
+   (TypeError/BufferError: not a C-contiguous buffer). Copies up to GIL_COPY_LIMIT keep the GIL; larger ones, and a
+   wait for another publisher's lock (it may be a thread of ours), release it. */
+#define PUBLISH_PYERR INT_MIN
+static int publish_core(shmbus_topic *t, PyObject *data, long long ms, uint64_t *seq) {
+  int rc;
+  if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) <= GIL_COPY_LIMIT) {
+    rc = shmbus_topic_publish_ex(t, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), 0, seq);
+    if (rc == SHMBUS_ETIMEDOUT && ms != 0) {
+      const char *p = PyBytes_AS_STRING(data);
+      size_t n = (size_t)PyBytes_GET_SIZE(data);
+      Py_BEGIN_ALLOW_THREADS
+      rc = shmbus_topic_publish_ex(t, p, n, ms, seq);
+      Py_END_ALLOW_THREADS
+    }
+    return rc;
+  }
+  Py_buffer b;
+  if (PyUnicode_Check(data)) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(data, &n);
+    if (s == NULL) return PUBLISH_PYERR;
+    if (PyBuffer_FillInfo(&b, data, (void *)s, n, 1, PyBUF_SIMPLE) != 0) return PUBLISH_PYERR;
+  } else if (PyObject_GetBuffer(data, &b, PyBUF_C_CONTIGUOUS) != 0) {
+    return PUBLISH_PYERR;
+  }
+  rc = b.len <= GIL_COPY_LIMIT ? shmbus_topic_publish_ex(t, b.buf, (size_t)b.len, 0, seq) : SHMBUS_ETIMEDOUT;
+  if (rc == SHMBUS_ETIMEDOUT && (ms != 0 || b.len > GIL_COPY_LIMIT)) {
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmbus_topic_publish_ex(t, b.buf, (size_t)b.len, ms, seq);
+    Py_END_ALLOW_THREADS
+  }
+  PyBuffer_Release(&b);
+  return rc;
+}
+
 /* publish(topic_address, data, timeout_ms) -> seq (> 0), or a negative status; raises TypeError/BufferError for
-   data that is not a C-contiguous buffer (the caller turns them into ERR_INVALID_ARG). */
+   data that is not a C-contiguous buffer (the caller turns them into ERR_INVALID_ARG). Topic._publish's path (a
+   timeout given). */
 static PyObject *speed_publish(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
   (void)mod;
   if (nargs != 3) {
@@ -345,44 +383,82 @@ static PyObject *speed_publish(PyObject *mod, PyObject *const *args, Py_ssize_t 
   shmbus_topic *t = (shmbus_topic *)PyLong_AsVoidPtr(args[0]);
   long long ms = PyLong_AsLongLong(args[2]);
   if (PyErr_Occurred()) return NULL;
-  PyObject *data = args[1];
   uint64_t seq = 0;
-  int rc;
-  if (PyBytes_CheckExact(data) && PyBytes_GET_SIZE(data) <= GIL_COPY_LIMIT) {
-    rc = shmbus_topic_publish_ex(t, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), 0, &seq);
-    if (rc == SHMBUS_ETIMEDOUT && ms != 0) {
-      /* Another publisher holds the writers' lock: wait without the GIL (it may be a thread of ours). */
-      const char *p = PyBytes_AS_STRING(data);
-      size_t n = (size_t)PyBytes_GET_SIZE(data);
-      Py_BEGIN_ALLOW_THREADS
-      rc = shmbus_topic_publish_ex(t, p, n, ms, &seq);
-      Py_END_ALLOW_THREADS
-    }
-  } else {
-    Py_buffer b;
-    if (PyUnicode_Check(data)) {
-      Py_ssize_t n;
-      const char *s = PyUnicode_AsUTF8AndSize(data, &n);
-      if (s == NULL) return NULL;
-      if (PyBuffer_FillInfo(&b, data, (void *)s, n, 1, PyBUF_SIMPLE) != 0) return NULL;
-    } else if (PyObject_GetBuffer(data, &b, PyBUF_C_CONTIGUOUS) != 0) {
-      return NULL;
-    }
-    if (b.len <= GIL_COPY_LIMIT) {
-      rc = shmbus_topic_publish_ex(t, b.buf, (size_t)b.len, 0, &seq);
-    } else {
-      rc = SHMBUS_ETIMEDOUT;
-    }
-    if (rc == SHMBUS_ETIMEDOUT && (ms != 0 || b.len > GIL_COPY_LIMIT)) {
-      Py_BEGIN_ALLOW_THREADS
-      rc = shmbus_topic_publish_ex(t, b.buf, (size_t)b.len, ms, &seq);
-      Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&b);
-  }
+  const int rc = publish_core(t, args[1], ms, &seq);
+  if (rc == PUBLISH_PYERR) return NULL;
   if (rc != 0) return PyLong_FromLong(rc);
   return PyLong_FromUnsignedLongLong(seq);
 }
+
+/* ---- TopicBase: the base of shmbus.Topic, whose publish() is this C method (no Python frame per message) ------ */
+
+typedef struct {
+  PyObject_HEAD
+  PyObject *keep;  /* the Handle's keep cdata while open (NULL once unbound: close()) */
+  shmbus_topic *t;
+} TopicBaseObject;
+
+static void topicbase_dealloc(TopicBaseObject *self) {
+  Py_CLEAR(self->keep);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* _bind(topic_address, keep) / _unbind(): publish() works between the two (Topic._wrap / Topic.close). */
+static PyObject *topicbase_bind(TopicBaseObject *self, PyObject *args) {
+  unsigned long long addr;
+  PyObject *keep;
+  if (!PyArg_ParseTuple(args, "KO", &addr, &keep)) return NULL;
+  Py_INCREF(keep);
+  Py_XSETREF(self->keep, keep);
+  self->t = (shmbus_topic *)(uintptr_t)addr;
+  Py_RETURN_NONE;
+}
+
+static PyObject *topicbase_unbind(TopicBaseObject *self, PyObject *unused) {
+  (void)unused;
+  Py_CLEAR(self->keep);
+  self->t = NULL;
+  Py_RETURN_NONE;
+}
+
+/* publish(data, *, timeout=None) -> seq. The common call (no timeout: wait for another publisher's lock as long as
+   it takes) runs here; a timeout, or data that is not a C-contiguous buffer, goes to Topic._publish (Python: the
+   timeout's checks, ERR_INVALID_ARG with its reason). */
+static PyObject *topicbase_publish(TopicBaseObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs == 1 && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0)) {
+    PyObject *keep = self->keep; /* held for the call: a close() from another thread cannot free the handle */
+    if (keep == NULL) return raise_status(SHMBUS_ECLOSED);
+    Py_INCREF(keep);
+    uint64_t seq = 0;
+    const int rc = publish_core(self->t, args[0], -1, &seq);
+    Py_DECREF(keep);
+    if (rc == 0) return PyLong_FromUnsignedLongLong(seq);
+    if (rc != PUBLISH_PYERR) return raise_status(rc);
+    if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_BufferError) &&
+        !PyErr_ExceptionMatches(PyExc_ValueError))
+      return NULL;
+    PyErr_Clear();
+  }
+  PyObject *slow = PyObject_GetAttrString((PyObject *)self, "_publish");
+  if (slow == NULL) return NULL;
+  PyObject *res = PyObject_Vectorcall(slow, args, (size_t)nargs, kwnames);
+  Py_DECREF(slow);
+  return res;
+}
+
+static PyMethodDef topicbase_methods[] = {
+    {"publish", (PyCFunction)(void (*)(void))topicbase_publish, METH_FASTCALL | METH_KEYWORDS,
+     "publish(data, *, timeout=None) -> seq: copies data into the ring (see shmbus.Topic)"},
+    {"_bind", (PyCFunction)topicbase_bind, METH_VARARGS, "_bind(topic_address, keep)"},
+    {"_unbind", (PyCFunction)topicbase_unbind, METH_NOARGS, "publish() raises ERR_CLOSED from now on"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TopicBaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0) "shmbus._speed.TopicBase", /* tp_name */
+    sizeof(TopicBaseObject),                                   /* tp_basicsize */
+};
 
 static PyObject *speed_init(PyObject *mod, PyObject *fn) {
   (void)mod;
@@ -418,12 +494,20 @@ PyMODINIT_FUNC PyInit__speed(void) {
   ReaderType.tp_new = PyType_GenericNew;
   ReaderType.tp_doc = "Reader(sub_address, keep, Message, spin_us): the C side of a Subscriber";
   if (PyType_Ready(&ReaderType) < 0) return NULL;
+  TopicBaseType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
+  TopicBaseType.tp_dealloc = (destructor)topicbase_dealloc;
+  TopicBaseType.tp_methods = topicbase_methods;
+  TopicBaseType.tp_new = PyType_GenericNew;
+  TopicBaseType.tp_doc = "The base of shmbus.Topic: publish() in C";
+  if (PyType_Ready(&TopicBaseType) < 0) return NULL;
   PyObject *m = PyModule_Create(&speed_module);
   if (m == NULL) return NULL;
   Py_INCREF(&MsgType);
   Py_INCREF(&ReaderType);
+  Py_INCREF(&TopicBaseType);
   if (PyModule_AddObject(m, "MessageBase", (PyObject *)&MsgType) < 0 ||
-      PyModule_AddObject(m, "Reader", (PyObject *)&ReaderType) < 0) {
+      PyModule_AddObject(m, "Reader", (PyObject *)&ReaderType) < 0 ||
+      PyModule_AddObject(m, "TopicBase", (PyObject *)&TopicBaseType) < 0) {
     Py_DECREF(m);
     return NULL;
   }

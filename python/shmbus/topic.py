@@ -116,18 +116,19 @@ def _topic_options(**kw: Any) -> Any:
     return o
 
 
-class Topic:
+class Topic(speed.TopicBase):
     """A publisher on a topic. Topic.subscribe(...) makes a Subscriber."""
 
     __slots__ = ("_h", "_name", "_loan", "_addr", "__weakref__")
 
     @classmethod
     def _wrap(cls, ptr: Any, name: str) -> "Topic":
-        self = object.__new__(cls)
+        self = speed.TopicBase.__new__(cls)
         self._h = Handle(ptr, lib.shmbus_topic_close)
         self._name = name
         self._loan: Optional[Loan] = None
         self._addr = address(ptr)  # for _speed.publish
+        self._bind(self._addr, self._h.keep)  # TopicBase.publish (C) publishes until close()
         return self
 
     @classmethod
@@ -198,7 +199,9 @@ class Topic:
     def unlink(name: str) -> None:
         check(lib.shmbus_topic_unlink(encode_name(name)))
 
-    def publish(self, data: Any, *, timeout: Optional[float] = None) -> int:
+    # publish(data, *, timeout=None) -> int is TopicBase.publish (python/_build/speed.c): the common call in C,
+    # a timeout or a non-buffer argument through _publish below. Its documentation:
+    def _publish(self, data: Any, *, timeout: Optional[float] = None) -> int:
         """Copies `data` (bytes, bytearray, memoryview, numpy array or str) into the ring; returns its seq.
         Waits only for another publisher's short critical section (timeout in seconds, None = forever; a dead
         holder is taken over within the lock's liveness interval, so this wait is not sliced)."""
@@ -263,6 +266,7 @@ class Topic:
     def close(self) -> None:
         """Detaches (idempotent); an open loan is aborted; the registration is removed."""
         self._loan = None
+        self._unbind()
         self._h.close()
 
     def __enter__(self) -> "Topic":
