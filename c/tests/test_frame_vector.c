@@ -6,22 +6,7 @@
 #include "vector.h"
 #include "test.h"
 
-static vector_file V;
-static json* vec;
-static uint8_t* bin;
-static size_t bin_len;
-
-static void load(void) {
-  CHECK(vector_load("frame", &V));
-  vec = V.doc;
-  bin = V.bin;
-  bin_len = V.len;
-}
-
-static void fields_read_as_their_values(void) {
-  CHECK(vec != NULL && bin != NULL);
-  CHECK(vector_fields_hold(&V));
-}
+VECTOR_TEST("frame")
 
 static const char* dtype_name(int d) {
   return d == SHMBUS_DTYPE_UINT8 ? "uint8" : d == SHMBUS_DTYPE_UINT16 ? "uint16" : d == SHMBUS_DTYPE_FLOAT32 ? "float32" : "?";

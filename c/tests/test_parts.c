@@ -7,22 +7,7 @@
 #include "vector.h"
 #include "test.h"
 
-static vector_file V;
-static json* vec;
-static uint8_t* bin;
-static size_t bin_len;
-
-static void load(void) {
-  CHECK(vector_load("parts", &V));
-  vec = V.doc;
-  bin = V.bin;
-  bin_len = V.len;
-}
-
-static void fields_read_as_their_values(void) {
-  CHECK(vec != NULL && bin != NULL);
-  CHECK(vector_fields_hold(&V));
-}
+VECTOR_TEST("parts")
 
 static const char* type_name(int t) {
   static const char* names[] = {"?", "bytes", "string", "json", "float64", "int64"};

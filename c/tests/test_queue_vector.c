@@ -8,28 +8,7 @@
 #include "src/queue_ring.h"
 #include "test.h"
 
-static vector_file V;
-static json* vec;
-static uint8_t* bin;
-static size_t bin_len;
-
-static void load(void) {
-  CHECK(vector_load("queue-ring", &V));
-  vec = V.doc;
-  bin = V.bin;
-  bin_len = V.len;
-}
-
-static void fields_read_as_their_values(void) {
-  CHECK(vec != NULL && bin != NULL);
-  CHECK(vector_fields_hold(&V));
-}
-
-static int copy_payload(shmbus_segment* seg, void* ctx) {
-  (void)ctx;
-  memcpy(shmbus_segment_data(seg), bin, bin_len);
-  return 0;
-}
+VECTOR_TEST("queue-ring")
 
 /* A received message against an expected { text } or { bytes }. */
 static int msg_matches(const uint8_t* data, size_t len, uint32_t flags, const json* want) {
@@ -60,7 +39,8 @@ static void expect_steps_and_after_state(void) {
   co.size = bin_len;
   co.kind = SHMBUS_KIND_QUEUE;
   co.params = p;
-  co.init = copy_payload;
+  co.init = vector_fill_payload;
+  co.init_ctx = &V;
   shmbus_segment* seg = NULL;
   CHECK_OK(shmbus_segment_create_ex(name, &co, &seg));
   shmbus_queue* q = NULL;

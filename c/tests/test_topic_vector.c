@@ -7,28 +7,7 @@
 #include "vector.h"
 #include "test.h"
 
-static vector_file V;
-static json* vec;
-static uint8_t* bin;
-static size_t bin_len;
-
-static void load(void) {
-  CHECK(vector_load("topic-ring", &V));
-  vec = V.doc;
-  bin = V.bin;
-  bin_len = V.len;
-}
-
-static void fields_read_as_their_values(void) {
-  CHECK(vec != NULL && bin != NULL);
-  CHECK(vector_fields_hold(&V));
-}
-
-static int copy_payload(shmbus_segment* seg, void* ctx) {
-  (void)ctx;
-  memcpy(shmbus_segment_data(seg), bin, bin_len);
-  return 0;
-}
+VECTOR_TEST("topic-ring")
 
 /* Compares a read message with an expected { seq, size, timestampMicros?, bytes? } (only the keys listed). */
 static int msg_matches(const shmbus_msg* m, const json* want) {
@@ -74,7 +53,8 @@ static void expect_steps_hold(void) {
   co.size = bin_len;
   co.kind = SHMBUS_KIND_TOPIC;
   co.params = params;
-  co.init = copy_payload;
+  co.init = vector_fill_payload;
+  co.init_ctx = &V;
   CHECK_OK(shmbus_segment_create_ex(seg_name, &co, &seg));
   const json* steps = json_get(vec, "expect");
   CHECK(steps != NULL && steps->n > 0);

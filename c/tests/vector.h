@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "shmbus.h"
 
 #define VECTORS SHMBUS_SOURCE_DIR "/../test/vectors/"
 
@@ -69,5 +70,31 @@ static inline void vector_free(vector_file* v) {
   free(v->bin);
   memset(v, 0, sizeof *v);
 }
+
+/* A segment init callback (shmbus_segment_create_ex's `init`, `init_ctx` = the vector_file): the payload becomes the
+   vector's .bin, so that the API runs the vector's `expect` steps on exactly those bytes. */
+static inline int vector_fill_payload(shmbus_segment* seg, void* ctx) {
+  const vector_file* v = (const vector_file*)ctx;
+  memcpy(shmbus_segment_data(seg), v->bin, v->len);
+  return 0;
+}
+
+/* What every vector test starts with (test.h's CHECK in scope): the statics V (the vector), vec, bin and bin_len,
+   `load` (reads <stem>.{json,bin}) and `fields_read_as_their_values` (every `fields` entry). */
+#define VECTOR_TEST(stem)                 \
+  static vector_file V;                   \
+  static json* vec;                       \
+  static uint8_t* bin;                    \
+  static size_t bin_len;                  \
+  static void load(void) {                \
+    CHECK(vector_load(stem, &V));         \
+    vec = V.doc;                          \
+    bin = V.bin;                          \
+    bin_len = V.len;                      \
+  }                                       \
+  static void fields_read_as_their_values(void) { \
+    CHECK(vec != NULL && bin != NULL);    \
+    CHECK(vector_fields_hold(&V));        \
+  }
 
 #endif
