@@ -499,7 +499,10 @@ static void rpc_test_stop(const rpc_worker* w, int where) {
 static void rpc_intent_before(void* ctx, const uint8_t* body, uint32_t length) {
   rpc_worker* w = SBI_CAST(rpc_worker*, ctx);
   if (length < RPC_REQ_HEADER) return; /* not a request: nobody to answer */
-  rpc_set_busy(&w->server->svc, w->entry, sbi_get32(body + 0), sbi_get32(body + 4));
+  /* Relaxed loads, not plain ones: if another consumer takes the slot first, a producer may be rewriting it now
+     (the CAS then fails and this is withdrawn). The body is 32-byte aligned (slot + 32; slots are 64-byte aligned). */
+  rpc_set_busy(&w->server->svc, w->entry, sbi_load32((const uint32_t*)(const void*)body, __ATOMIC_RELAXED),
+               sbi_load32((const uint32_t*)(const void*)(body + 4), __ATOMIC_RELAXED));
   rpc_test_stop(w, RPC_STOP_TAKING);
 }
 
