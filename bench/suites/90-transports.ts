@@ -53,6 +53,8 @@ const PY_DRIVER = join(ROOT, 'bench', 'children', 'transport-driver.py');
 const LOSSLESS = new Set<TransportName>(['shmbus-queue', 'worker']);
 const SIZES = [64, 4096, 65536, 1 << 20, 1280 * 720 * 3, 8 << 20];
 const FANOUT = [1, 2, 4, 8];
+/** A quick run's subscriber counts: every fan-out rig starts k fresh peer processes, the bulk of a quick run. */
+const QUICK_FANOUT = [1, 8];
 const MAX_SIZE = 8 << 20;
 const BENCH_TIMEOUT_MS = 120_000;
 
@@ -227,7 +229,7 @@ function unavailable(t: TransportName): string | null {
 interface Runner {
   /** Round trips, then a stream of every size: parent on one core, one peer on the other. */
   pinned(iterations: number, streams: StreamOp[], log: (m: string) => void): Promise<{ rtt: RoundTripResult; streams: StreamResult[] }>;
-  /** A 64 B stream to `k` peers, unpinned, after an untimed warm-up stream of the same length. */
+  /** A 64 B stream to `k` peers, unpinned, after the untimed warm-up stream. */
   fanout(k: number, op: StreamOp): Promise<StreamResult>;
 }
 
@@ -236,15 +238,14 @@ type StreamOp = Extract<ProgramOp, { size: number }>;
 
 /**
  * The untimed warm-up stream before the first timed stream of every rig (pinned and fan-out alike): 6000 64 B
- * messages, or fewer if they take more than 1 s. A fresh Node peer runs its loop in V8's interpreter for its first
+ * messages, or fewer if they take more than 1 s (the same in a quick run: shorter, it measured cold peers
+ * again). A fresh Node peer runs its loop in V8's interpreter for its first
  * few thousand messages (a quick run's 2000-message fan-out stream measured mostly that: Topic to 1 subscriber
- * went from 18k to 220-270k msg/s between the first and the third 2000-message stream of one rig).
+ * went from 18k msg/s in the first 2000-message stream of a rig to 173-274k in its third to fifth).
  */
 const WARM_UP: StreamOp = { size: 64, count: 6000, window: windowFor(64), capMs: 1000 };
-/** A quick run's warm-up: the same stream capped at 0.25 s (a quick run is a smoke test that must stay short). */
-const QUICK_WARM_UP: StreamOp = { ...WARM_UP, capMs: 250 };
 
-function nodeRunner(name: TransportName, label: string, warmUp: StreamOp): Runner {
+function nodeRunner(name: TransportName, label: string): Runner {
   return {
     pinned: (iterations, streams, log) =>
       withPinnedSelf(placementCpus('cores')?.[0], async () => {
@@ -253,7 +254,7 @@ function nodeRunner(name: TransportName, label: string, warmUp: StreamOp): Runne
           log(`${label}: 64 B round trips`);
           const rtt = await within(BENCH_TIMEOUT_MS, `${label} round trips`, roundTrips(r, iterations));
           const out: StreamResult[] = [];
-          await within(BENCH_TIMEOUT_MS, `${label} warm-up stream`, stream(r, warmUp));
+          await within(BENCH_TIMEOUT_MS, `${label} warm-up stream`, stream(r, WARM_UP));
           for (const op of streams) {
             log(`${label}: stream of ${op.size} B messages`);
             out.push(await within(BENCH_TIMEOUT_MS, `${label} ${op.size} B stream`, stream(r, op)));
@@ -266,7 +267,7 @@ function nodeRunner(name: TransportName, label: string, warmUp: StreamOp): Runne
     async fanout(k, op) {
       const r = await rig(name, k, false);
       try {
-        await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k} warm-up`, stream(r, warmUp));
+        await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k} warm-up`, stream(r, WARM_UP));
         return await within(BENCH_TIMEOUT_MS, `${label} fan-out ${k}`, stream(r, op));
       } finally {
         await r.close().catch(() => undefined);
@@ -275,18 +276,18 @@ function nodeRunner(name: TransportName, label: string, warmUp: StreamOp): Runne
   };
 }
 
-function programRunner(t: ProgramTransport, label: string, command: [string, ...string[]], warmUp: StreamOp): Runner {
+function programRunner(t: ProgramTransport, label: string, command: [string, ...string[]]): Runner {
   const kind = t.replace(/^(c|py)-/, '');
   const run = (peers: number, cpus: [number, number] | undefined, ops: ProgramOp[]) =>
     runProgramTransport({ command, kind, name: benchName(`tr-${t}`), peers, cpus, maxSize: MAX_SIZE, ops, timeoutMs: BENCH_TIMEOUT_MS * ops.length });
   return {
     async pinned(iterations, streams, log) {
       log(`${label}: 64 B round trips and streams of ${streams.map((s) => sizeLabel(s.size)).join(', ')} (one program run)`);
-      const [rtt, , ...out] = await run(1, placementCpus('cores'), [{ rtt: iterations, warm: Math.min(2000, iterations) }, warmUp, ...streams]);
+      const [rtt, , ...out] = await run(1, placementCpus('cores'), [{ rtt: iterations, warm: Math.min(2000, iterations) }, WARM_UP, ...streams]);
       return { rtt: rtt as RoundTripResult, streams: out as StreamResult[] };
     },
     async fanout(k, op) {
-      const [, timed] = await run(k, undefined, [warmUp, op]);
+      const [, timed] = await run(k, undefined, [WARM_UP, op]);
       return timed as StreamResult;
     },
   };
@@ -295,11 +296,11 @@ function programRunner(t: ProgramTransport, label: string, command: [string, ...
 let python: string | undefined;
 
 /** The runner of a transport, or why it cannot run here. */
-function runnerFor(e: Entry, warmUp: StreamOp): Runner | string {
+function runnerFor(e: Entry): Runner | string {
   try {
-    if ('name' in e) return unavailable(e.name) ?? nodeRunner(e.name, e.label, warmUp);
-    if (e.program.startsWith('c-')) return programRunner(e.program, e.label, [buildWithShmbus('transport-driver')], warmUp);
-    return programRunner(e.program, e.label, [(python ??= venvPython()), PY_DRIVER], warmUp);
+    if ('name' in e) return unavailable(e.name) ?? nodeRunner(e.name, e.label);
+    if (e.program.startsWith('c-')) return programRunner(e.program, e.label, [buildWithShmbus('transport-driver')]);
+    return programRunner(e.program, e.label, [(python ??= venvPython()), PY_DRIVER]);
   } catch (err) {
     return `cannot run here: ${(err as Error).message.split('\n')[0]}`;
   }
@@ -307,6 +308,7 @@ function runnerFor(e: Entry, warmUp: StreamOp): Runner | string {
 
 export default async function transports(ctx: BenchContext): Promise<Table[]> {
   const q = ctx.quick ? 10 : 1;
+  const fanout = ctx.quick ? QUICK_FANOUT : FANOUT;
   const rttRows: Row[] = [];
   const tputRows: Row[] = [];
   const fanRows: Row[] = [];
@@ -323,7 +325,7 @@ export default async function transports(ctx: BenchContext): Promise<Table[]> {
   const fanOp: StreamOp = { size: 64, count: Math.floor(20_000 / q), window: windowFor(64) };
   for (const e of TRANSPORTS) {
     const { label } = e;
-    const runner = runnerFor(e, ctx.quick ? QUICK_WARM_UP : WARM_UP);
+    const runner = runnerFor(e);
     if (typeof runner === 'string') {
       rttRows.push({ transport: label, p50: runner });
       continue;
@@ -359,7 +361,7 @@ export default async function transports(ctx: BenchContext): Promise<Table[]> {
     const rate: [number, number][] = [];
     const cost: [number, number][] = [];
     const row: Row = { transport: label };
-    for (const k of FANOUT) {
+    for (const k of fanout) {
       ctx.log(`${label}: 64 B to ${k} subscriber(s)`);
       try {
         const st = await runner.fanout(k, fanOp);
@@ -400,7 +402,7 @@ export default async function transports(ctx: BenchContext): Promise<Table[]> {
     {
       title: 'Transports: one publisher, 1 to 8 subscriber processes (64 B messages; rate per subscriber, CPU per message published)',
       note: 'Unpinned (8 subscribers share 2 cores). Point-to-point transports (Queue, IPC, sockets, worker_threads) send one copy per subscriber; Topic, ZeroMQ PUB/SUB, Redis and NATS publish once.',
-      columns: ['transport', ...FANOUT.map((k) => `${k} sub`)],
+      columns: ['transport', ...fanout.map((k) => `${k} sub`)],
       rows: fanRows,
     },
   ];
