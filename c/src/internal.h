@@ -130,6 +130,12 @@ int sbi_os_name(const char* name, char* out);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t sbi_os_now_ns(void);
+/* Offers the CPU to a runnable thread on this core (sched_yield). Every spin calls it about once a microsecond: a
+   spin that never yields keeps the process it waits for, runnable on the same core on a loaded machine, off the
+   CPU for its whole budget (round trips of ~2 x the spin); with a core free it returns at once. */
+void sbi_os_yield(void);
+/* The spins' yield period: a power of two minus 1, in polls (~1 µs of polling). */
+#define SBI_SPIN_YIELD_MASK 63u
 /* Wall clock, ms since the Unix epoch (header createdAt). */
 uint64_t sbi_os_epoch_ms(void);
 /* A deadline for timeout_ms (< 0 = forever -> INT64_MAX). */

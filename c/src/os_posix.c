@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,8 @@ int64_t sbi_os_now_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+void sbi_os_yield(void) { sched_yield(); }
 
 uint64_t sbi_os_epoch_ms(void) {
   struct timespec ts;

@@ -447,6 +447,7 @@ void sbi_ring_park(sbi_ring* r, int consumer, uint32_t seen, int64_t deadline_ns
         if (sbi_load32(word, __ATOMIC_SEQ_CST) != seen) return;
       }
       if (sbi_os_now_ns() >= until) break;
+      sbi_os_yield();
     }
   }
   blocked = queue_blocker(r, consumer, &slot, &seq);
