@@ -132,7 +132,8 @@ int sbi_os_name(const char* name, char* out);
 int64_t sbi_os_now_ns(void);
 /* Offers the CPU to a runnable thread on this core (sched_yield). Every spin calls it about once a microsecond: a
    spin that never yields keeps the process it waits for, runnable on the same core on a loaded machine, off the
-   CPU for its whole budget (round trips of ~2 x the spin); with a core free it returns at once. */
+   CPU for its whole budget (round trips of ~2 x the spin); with a core free it returns at once. A thread pinned to
+   one CPU does not yield (its peer was placed elsewhere; a yield would hand the core to other threads). */
 void sbi_os_yield(void);
 /* The spins' yield period: a power of two minus 1, in polls (~1 µs of polling). */
 #define SBI_SPIN_YIELD_MASK 63u

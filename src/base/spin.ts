@@ -17,7 +17,9 @@ export function validateSpin(spin: unknown, fallback: number): number {
 /**
  * Gives the CPU to a runnable process on this core, if any. Every spin loop calls it where it reads its clock: a
  * spin that never yields keeps the process it waits for (runnable on the same core on a loaded machine, or when both
- * are unpinned on one CPU) off the CPU until its budget ends, which made round trips bimodal (~2 x the spin).
+ * are unpinned on one CPU) off the CPU until its budget ends, which made round trips bimodal (~2 x the spin). A
+ * thread pinned to one CPU does not yield (its peer was placed elsewhere; a yield would hand the core to V8's helper
+ * threads and lengthen the tail): see the addon's JsYieldCpu.
  */
 export const yieldCpu: () => void = native.yieldCpu;
 
