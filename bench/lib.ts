@@ -189,6 +189,31 @@ export function renderReport(r: RunInfo): string {
 }
 
 /**
+ * Least warm-up of every latency loop, in ms of round trips (issue 12). A fresh process tiers its hot functions up
+ * (Sparkplug, then TurboFan) during its first ~100 ms of traffic, and TurboFan compiles on a V8 helper thread: pinned
+ * to the measuring core with the main thread (taskset pins every thread), it preempts the main thread for 3-12 ms
+ * (CFS sleeper credit), the peer's spin runs out meanwhile, and a few such hits owned the p99.9 of rows that
+ * measured 4000 round trips after a 400-round-trip warm-up (bench/tail.ts queue, load 0.5: p99.9 52-240x p50 with
+ * no warm-up, 5-15x with 100-1000 ms). The rows measure the steady state; docs/performance.md says how a user
+ * gets there.
+ */
+export const WARM_MS = 200;
+
+/**
+ * Runs a latency loop `pass(from, to)` over indices from..to-1 (negative = warm-up): `warmup` round trips, then more
+ * warm-up passes until {@link WARM_MS} have passed, then the measured 0..iterations-1. The same function runs warm-up
+ * and measurement, and a pass must record index i at `Math.max(i, 0)` (no branch on i): code that first takes a
+ * branch at the first measured round trip deoptimizes there and is recompiled in the measured window.
+ */
+export async function warmThenMeasure(warmup: number, iterations: number, pass: (from: number, to: number) => Promise<void>): Promise<void> {
+  await pass(-warmup, 0);
+  const until = performance.now() + WARM_MS;
+  const chunk = -Math.max(50, Math.min(warmup, 2000));
+  while (performance.now() < until) await pass(chunk, 0);
+  await pass(0, iterations);
+}
+
+/**
  * Warm-up round trips for a Topic ping-pong: a tenth of the run, and at least one full lap of the ring and 1000
  * more. The first lap writes pages no process has touched yet (a minor page fault per 4 KiB in each process: one
  * message in ~40 for 64 B records, enough to own the p99); steady state starts after it. A user who wants the first

@@ -24,6 +24,8 @@ import { benchName, ringWarmup, ROOT, stats, type Stats } from './lib.js';
 const path = process.argv[2] ?? 'topic-poll';
 const iterations = Number(process.argv.find((a, i) => i > 2 && /^\d+$/.test(a)) ?? 30_000);
 const usePerf = !process.argv.includes('--no-perf');
+const marks = process.argv.includes('--marks');
+const warmMs = process.argv.includes('--warm-ms') ? Number(process.argv[process.argv.indexOf('--warm-ms') + 1]) : 0;
 const gcDir = process.env['SHMBUS_GC_LOG'];
 const cpus = placementCpus('cores');
 
@@ -41,27 +43,44 @@ const now = (): number => Number(process.hrtime.bigint());
 const start = new Float64Array(iterations);
 const dur = new Float64Array(iterations);
 function record(i: number, t0: number): void {
-  if (i < 0) return;
-  start[i] = t0;
-  dur[i] = now() - t0;
+  // No branch on i: a branch first taken by the first measured round trip deoptimized the loop there, and its
+  // re-optimization (TurboFan on a helper thread, pinned to our core) preempted the main thread for ~3.5 ms.
+  const k = Math.max(i, 0);
+  start[k] = t0;
+  dur[k] = now() - t0;
 }
 
 /** Pinned to cpu 0: the warm-up round trips, then perf starts, then the measured ones; notes both processes' threads. */
 async function measure(peer: number, warmup: number, loop: (from: number, to: number) => Promise<void>): Promise<Samples> {
   await withPinnedSelf(cpus?.[0], async () => {
     await loop(-warmup, 0);
+    // --warm-ms X: keep warming up (the same loop, unrecorded) until X ms have passed (JIT tier-up of both sides).
+    const warmUntil = performance.now() + warmMs;
+    while (performance.now() < warmUntil) await loop(-warmup, 0);
     await startPerf();
+    // Markers for V8 traces (--trace-opt, --trace-deopt) given to this process: what happened in the measured loop.
+    if (marks) console.log('tail: measuring');
     await loop(0, iterations);
+    if (marks) console.log('tail: measured');
     noteThreads([process.pid, peer]);
   });
   return { start, dur, pids: [process.pid, peer] };
 }
 /** Thread id -> "parent"/"child" for every thread of the two processes (read right after the measured loop). */
 const threadOf = new Map<number, string>();
+/** Thread id -> its name (comm), for --timeline. */
+const commOf = new Map<number, string>();
 function noteThreads(pids: number[]): void {
   pids.forEach((pid, k) => {
     try {
-      for (const t of readdirSync(`/proc/${pid}/task`)) threadOf.set(Number(t), k === 0 ? 'parent' : 'child');
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        threadOf.set(Number(t), k === 0 ? 'parent' : 'child');
+        try {
+          commOf.set(Number(t), readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim());
+        } catch {
+          // gone
+        }
+      }
     } catch {
       // gone
     }
@@ -364,4 +383,38 @@ show(`> 2x p50 (${((2 * all.p50) / 1000).toFixed(1)} µs)`, nSlow, slow);
 show(`> 15x p50 (${((15 * all.p50) / 1000).toFixed(1)} µs)`, nVery, verySlow);
 show(`> 15x p50 with no other process on either core`, nOwn, ownSlow);
 if (dumpAt > 0) writeFileSync(process.argv[dumpAt + 1]!, dump.join('\n') + '\n');
+// --timeline K: every recorded event on our two cores from 100 µs before to the end of the K slowest round trips.
+const timelineAt = process.argv.indexOf('--timeline');
+if (timelineAt > 0) {
+  const k = Number(process.argv[timelineAt + 1] ?? 3);
+  const order = [...samples.dur.keys()].sort((a, b) => samples.dur[b]! - samples.dur[a]!).slice(0, k);
+  const name = (tid: number): string => {
+    const own = threadOf.get(tid);
+    return own === undefined ? `tid ${tid}` : `${own}${samples.pids.includes(tid) ? '' : ` thread ${commOf.get(tid) ?? tid}`}`;
+  };
+  for (const i of order) {
+    const t0 = samples.start[i]!;
+    const t1 = t0 + samples.dur[i]!;
+    // Who was on each of our cores when the round trip started: the last switch onto it before t0.
+    const onCpu = [cpus?.[0] ?? 0, cpus?.[1] ?? 1].map((c) => {
+      for (let j = lowerBound(events, t0) - 1; j >= 0; j--) {
+        const e = events[j]!;
+        if (e.kind === 'switch' && e.cpu === c) return `cpu ${c}: ${e.next === 0 ? 'idle' : threadOf.has(e.next) ? name(e.next) : e.nextComm} since ${((e.t - t0) / 1000).toFixed(1)} µs`;
+      }
+      return `cpu ${c}: ?`;
+    });
+    console.log(`  round trip ${i}: ${(samples.dur[i]! / 1000).toFixed(1)} µs (previous ${((samples.dur[i - 1] ?? 0) / 1000).toFixed(1)} µs); at its start ${onCpu.join(', ')}`);
+    for (let j = lowerBound(events, t0 - 100_000); j < events.length && events[j]!.t < t1; j++) {
+      const e = events[j]!;
+      if (e.cpu !== (cpus?.[0] ?? 0) && e.cpu !== (cpus?.[1] ?? 1) && !threadOf.has(e.tid)) continue;
+      const what =
+        e.kind === 'tick'
+          ? 'timer interrupt'
+          : e.kind === 'futex'
+            ? `futex ${e.op === 1 || e.op === 10 ? 'wake' : e.op === 0 || e.op === 9 ? 'wait' : `op ${e.op}`} by ${name(e.tid)}`
+            : `${name(e.tid)} out (${e.prevState}) -> ${e.next === 0 ? 'idle' : threadOf.has(e.next) ? name(e.next) : e.nextComm}`;
+      console.log(`    ${((e.t - t0) / 1000).toFixed(1).padStart(8)} µs  cpu ${e.cpu}  ${what}`);
+    }
+  }
+}
 process.exit(0);

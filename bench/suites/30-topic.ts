@@ -26,7 +26,7 @@ import {
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { benchName, figureStats, ringWarmup, ROOT, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ringWarmup, ROOT, stats, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -64,8 +64,8 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
     const dv = new DataView(buf.buffer);
     const warmup = ringWarmup(layout.capacity, size, iterations);
     const samples = new Float64Array(iterations);
-    await withPinnedSelf(cpus?.[0], async () => {
-      for (let i = -warmup; i < iterations; i++) {
+    const pass = async (from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i++) {
         const t0 = process.hrtime.bigint();
         dv.setFloat64(0, Number(t0), true);
         if (frame) {
@@ -80,9 +80,10 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
           if (mode === 'poll') while (pollView(sub) === null);
           else if ((await awaitRead(sub)) === null) throw new Error('the echo topic ended');
         }
-        if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+        samples[Math.max(i, 0)] = Number(process.hrtime.bigint() - t0) / 1000; // warm-up: overwritten (no branch)
       }
-    });
+    };
+    await withPinnedSelf(cpus?.[0], () => warmThenMeasure(warmup, iterations, pass));
     ping.publish(new Uint8Array(1));
     const ow = (await line(echo, /^oneway /)).split(' ').map(Number);
     await echo.done;

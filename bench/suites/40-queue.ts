@@ -23,7 +23,7 @@ import {
   unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
-import { benchName, figureStats, ringWarmup, ROOT, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ringWarmup, ROOT, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
 const TOPIC_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
@@ -172,8 +172,8 @@ async function topicZeroCopyRoundTrip(size: number, iterations: number, mode: 'a
     const stamp = new Uint8Array(8).fill(0x5a);
     const warmup = Math.min(ringWarmup(layout.capacity, size, iterations), 200);
     const samples = new Float64Array(iterations);
-    await withPinnedSelf(cpus?.[0], async () => {
-      for (let i = -warmup; i < iterations; i++) {
+    const pass = async (from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i++) {
         const t0 = process.hrtime.bigint();
         const loan = ping.loan(size);
         loan.bytes.set(stamp);
@@ -182,9 +182,10 @@ async function topicZeroCopyRoundTrip(size: number, iterations: number, mode: 'a
           if (mode === 'poll') while (pollView(sub) === null);
           else await awaitView(sub, 60_000);
         }
-        if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+        samples[Math.max(i, 0)] = Number(process.hrtime.bigint() - t0) / 1000; // warm-up: overwritten (no branch)
       }
-    });
+    };
+    await withPinnedSelf(cpus?.[0], () => warmThenMeasure(warmup, iterations, pass));
     ping.publish(new Uint8Array(1));
     await topicPeers.line(echo, /^oneway /);
     await echo.done;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Topic } from '../../src/index.js';
 import { awaitView, createTopic, pollView } from '../api.js';
 import { cMemcpy, cPingPong, parseNsSamples, PeerSet, placementCpus, runProgram, SIZES, withPinnedSelf } from '../baselines.js';
-import { benchName, ringWarmup, ROOT, spawnLines, stats, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, ringWarmup, ROOT, spawnLines, stats, WARM_MS, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const NODE_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -84,7 +84,10 @@ async function roundTrip(bin: string, measure: Side, echo: Side, mode: Mode, ite
     await cLine(echoChild, /^ready$/, `${echo} echo`);
     const warmup = ringWarmup(layout.capacity, SIZES.small, iterations);
     if (measure === 'C') {
-      const out = await runProgram(bin, ['ping', a, b, mode, String(SIZES.small), String(iterations), String(warmup), String(cpus?.[0] ?? -1)], STEP_TIMEOUT_MS);
+      // A fresh Node echo tiers up during its first ~100 ms of traffic (see WARM_MS): C warms up by count, so give
+      // it about WARM_MS of round trips (~3 µs polled, ~50 µs parked).
+      const cWarmup = echo === 'Node' ? Math.max(warmup, Math.ceil((WARM_MS * 1000) / (mode === 'poll' ? 3 : 50))) : warmup;
+      const out = await runProgram(bin, ['ping', a, b, mode, String(SIZES.small), String(iterations), String(cWarmup), String(cpus?.[0] ?? -1)], STEP_TIMEOUT_MS);
       await echoChild.done;
       return stats(parseNsSamples(out, iterations, `topic-rtt ping ${mode}`));
     }
@@ -94,16 +97,17 @@ async function roundTrip(bin: string, measure: Side, echo: Side, mode: Mode, ite
       const buf = new Uint8Array(SIZES.small);
       const dv = new DataView(buf.buffer);
       const samples = new Float64Array(iterations);
-      await withPinnedSelf(cpus?.[0], async () => {
-        for (let i = -warmup; i < iterations; i++) {
+      const pass = async (from: number, to: number): Promise<void> => {
+        for (let i = from; i < to; i++) {
           const t0 = process.hrtime.bigint();
           dv.setFloat64(0, Number(t0), true);
           pub.publish(buf);
           if (mode === 'poll') while (pollView(sub) === null);
           else await awaitView(sub, 10_000);
-          if (i >= 0) samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
+          samples[Math.max(i, 0)] = Number(process.hrtime.bigint() - t0) / 1000; // warm-up: overwritten (no branch)
         }
-      });
+      };
+      await withPinnedSelf(cpus?.[0], () => warmThenMeasure(warmup, iterations, pass));
       pub.publish(new Uint8Array(1));
       await echoChild.done;
       return stats(samples);
