@@ -19,7 +19,7 @@ import { connect, type Socket } from 'node:net';
 import { request, Agent } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { buildC, ROOT, spawnLines, stats, WARM_MS, warmThenMeasure, type LineChild, type Stats } from './lib.js';
+import { buildC, ROOT, spawnLines, sampleArray, stats, WARM_MS, warmThenMeasure, type LineChild, type Stats } from './lib.js';
 import { readFrames } from './framing.js';
 
 /** Payload sizes shared by every suite: a small message, one 1280x720 RGB frame, and 6 MiB. */
@@ -411,7 +411,7 @@ export async function timeRoundTrips(iterations: number, once: () => Promise<voi
 
 /** The raw round-trip times (µs) behind {@link timeRoundTrips}, in measurement order (for {@link interleave}). */
 export async function timeRoundTripSamples(iterations: number, once: () => Promise<void>): Promise<Float64Array> {
-  const samples = new Float64Array(iterations);
+  const samples = sampleArray(iterations);
   // One loop for warm-up and measurement (see warmThenMeasure); a slow transport (ms per round trip) stops warming
   // after ~WARM_MS even if it has not made `warmup` round trips, as it did after 500 ms before.
   const warmup = Math.max(50, Math.floor(iterations / 10));

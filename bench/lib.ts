@@ -189,6 +189,16 @@ export function renderReport(r: RunInfo): string {
 }
 
 /**
+ * A Float64Array for `n` samples whose pages are written before the measurement: a fresh typed array is mapped
+ * lazily, so its first write to each 4 KiB page takes a page fault (~1-3 µs in the measured round trip), i.e. one
+ * round trip in 512 per array paid one (bench/tail.ts topic-poll: the slow round trips clustered at index 254 mod
+ * 256, the start and duration arrays half a page apart).
+ */
+export function sampleArray(n: number): Float64Array {
+  return new Float64Array(n).fill(-1);
+}
+
+/**
  * Least warm-up of every latency loop, in ms of round trips (issue 12). A fresh process tiers its hot functions up
  * (Sparkplug, then TurboFan) during its first ~100 ms of traffic, and TurboFan compiles on a V8 helper thread: pinned
  * to the measuring core with the main thread (taskset pins every thread), it preempts the main thread for 3-12 ms

@@ -19,7 +19,7 @@ import { Queue, Rpc, Topic } from '../src/index.js';
 import { awaitRead, createTopic, pollView } from './api.js';
 import { PeerSet, placementCpus, withPinnedSelf } from './baselines.js';
 import { flushGcLog } from './gclog.js';
-import { benchName, ringWarmup, ROOT, stats, type Stats } from './lib.js';
+import { benchName, ringWarmup, ROOT, sampleArray, stats, type Stats } from './lib.js';
 
 const path = process.argv[2] ?? 'topic-poll';
 const iterations = Number(process.argv.find((a, i) => i > 2 && /^\d+$/.test(a)) ?? 30_000);
@@ -40,8 +40,8 @@ interface Samples {
 const now = (): number => Number(process.hrtime.bigint());
 
 /** Round trip i: start (ns, CLOCK_MONOTONIC) and length (ns). Warm-up round trips have negative i and are not kept. */
-const start = new Float64Array(iterations);
-const dur = new Float64Array(iterations);
+const start = sampleArray(iterations);
+const dur = sampleArray(iterations);
 function record(i: number, t0: number): void {
   // No branch on i: a branch first taken by the first measured round trip deoptimized the loop there, and its
   // re-optimization (TurboFan on a helper thread, pinned to our core) preempted the main thread for ~3.5 ms.
@@ -404,6 +404,11 @@ if (timelineAt > 0) {
       return `cpu ${c}: ?`;
     });
     console.log(`  round trip ${i}: ${(samples.dur[i]! / 1000).toFixed(1)} µs (previous ${((samples.dur[i - 1] ?? 0) / 1000).toFixed(1)} µs); at its start ${onCpu.join(', ')}`);
+    for (const g of gcs) {
+      if (g.t < t1 && g.t + g.dur > t0 - 100_000 && samples.pids.includes(g.pid)) {
+        console.log(`    ${((g.t - t0) / 1000).toFixed(1).padStart(8)} µs  gc ${g.kind} in ${g.pid === samples.pids[0] ? 'parent' : 'child'}, ${(g.dur / 1000).toFixed(1)} µs`);
+      }
+    }
     for (let j = lowerBound(events, t0 - 100_000); j < events.length && events[j]!.t < t1; j++) {
       const e = events[j]!;
       if (e.cpu !== (cpus?.[0] ?? 0) && e.cpu !== (cpus?.[1] ?? 1) && !threadOf.has(e.tid)) continue;

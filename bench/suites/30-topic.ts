@@ -26,7 +26,7 @@ import {
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { benchName, figureStats, ringWarmup, ROOT, stats, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ringWarmup, ROOT, sampleArray, stats, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -63,7 +63,7 @@ async function pingPong(mode: EchoMode, placement: Placement, iterations: number
     const buf = new Uint8Array(size);
     const dv = new DataView(buf.buffer);
     const warmup = ringWarmup(layout.capacity, size, iterations);
-    const samples = new Float64Array(iterations);
+    const samples = sampleArray(iterations);
     const pass = async (from: number, to: number): Promise<void> => {
       for (let i = from; i < to; i++) {
         const t0 = process.hrtime.bigint();
@@ -198,7 +198,7 @@ async function mailboxWake(placement: Placement, iterations: number): Promise<St
     const echo = peer(['mbecho', there, back], cpus?.[1]);
     await line(echo, /^ready$/);
     const value = new Uint8Array(64);
-    const samples = new Float64Array(iterations);
+    const samples = sampleArray(iterations);
     const rtt = await withPinnedSelf(cpus?.[0], async () => {
       let seen = b.version;
       for (let i = -Math.max(100, iterations / 10); i < iterations; i++) {

@@ -23,7 +23,7 @@ import {
   unixSocketSamples,
   withPinnedSelf,
 } from '../baselines.js';
-import { benchName, figureStats, ringWarmup, ROOT, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, ringWarmup, ROOT, sampleArray, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js');
 const TOPIC_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
@@ -171,7 +171,7 @@ async function topicZeroCopyRoundTrip(size: number, iterations: number, mode: 'a
     await topicPeers.line(echo, /^ready$/);
     const stamp = new Uint8Array(8).fill(0x5a);
     const warmup = Math.min(ringWarmup(layout.capacity, size, iterations), 200);
-    const samples = new Float64Array(iterations);
+    const samples = sampleArray(iterations);
     const pass = async (from: number, to: number): Promise<void> => {
       for (let i = from; i < to; i++) {
         const t0 = process.hrtime.bigint();

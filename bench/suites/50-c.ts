@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Topic } from '../../src/index.js';
 import { awaitView, createTopic, pollView } from '../api.js';
 import { cMemcpy, cPingPong, parseNsSamples, PeerSet, placementCpus, runProgram, SIZES, withPinnedSelf } from '../baselines.js';
-import { benchName, ringWarmup, ROOT, spawnLines, stats, WARM_MS, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, ringWarmup, ROOT, spawnLines, sampleArray, stats, WARM_MS, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const NODE_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -96,7 +96,7 @@ async function roundTrip(bin: string, measure: Side, echo: Side, mode: Mode, ite
     try {
       const buf = new Uint8Array(SIZES.small);
       const dv = new DataView(buf.buffer);
-      const samples = new Float64Array(iterations);
+      const samples = sampleArray(iterations);
       const pass = async (from: number, to: number): Promise<void> => {
         for (let i = from; i < to; i++) {
           const t0 = process.hrtime.bigint();
