@@ -373,7 +373,7 @@ class Addon : public Napi::Addon<Addon> {
         napi_get_global(e, &global) != napi_ok || napi_create_double(e, static_cast<double>(id), &args[0]) != napi_ok ||
         napi_create_int32(e, result, &args[1]) != napi_ok)
       return;
-    if (napi_make_callback(e, nullptr, global, cb, 2, args, &ignored) == napi_pending_exception) {
+    if (napi_make_callback(e, self->asyncContext_, global, cb, 2, args, &ignored) == napi_pending_exception) {
       napi_value err;
       if (napi_get_and_clear_last_exception(e, &err) == napi_ok) napi_fatal_exception(e, err);
     }
@@ -398,6 +398,10 @@ class Addon : public Napi::Addon<Addon> {
     uv_unref(reinterpret_cast<uv_handle_t*>(poll));  // binding.ts refs it only while waits are pending
     poll_ = poll;
     napi_create_reference(env, onDone, 1, &onDone_);
+    // One async resource for every completion, as the TSFN had (async_hooks see the callbacks as its).
+    napi_value resourceName;
+    if (napi_create_string_utf8(env, "shmbus-waiter", NAPI_AUTO_LENGTH, &resourceName) == napi_ok)
+      napi_async_init(env, nullptr, resourceName, &asyncContext_);
     return true;
   }
 
@@ -532,6 +536,10 @@ class Addon : public Napi::Addon<Addon> {
       uring_ = nullptr;
       shutDown_ = true;
     }
+    if (asyncContext_ != nullptr) {
+      napi_async_destroy(env_, asyncContext_);
+      asyncContext_ = nullptr;
+    }
     if (onDone_ != nullptr) {
       napi_delete_reference(env_, onDone_);
       onDone_ = nullptr;
@@ -563,6 +571,7 @@ class Addon : public Napi::Addon<Addon> {
   UringWaiter* uring_ = nullptr;   // instead of waiter_ where io_uring has FUTEX_WAIT
   uv_poll_t* poll_ = nullptr;      // polls uring_'s eventfd on this environment's loop
   napi_ref onDone_ = nullptr;      // the JS completion callback (io_uring mode)
+  napi_async_context asyncContext_ = nullptr;  // its async resource
   napi_env env_;
   bool hooked_ = false;
   bool shutDown_ = false;
