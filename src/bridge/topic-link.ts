@@ -197,6 +197,10 @@ export class TopicLink implements Link {
       }
       this.figures.out.messages++;
       this.figures.out.bytes += m.data.length;
+      // Let the client's flush (a microtask queued by publish) write the message to the socket now: the next
+      // read() spins synchronously first, which held every message back by the whole spin budget (issue 16: the
+      // out crossing spent 95-250 µs between publish and the socket write, 36-80 µs with this).
+      await null;
       sinceFlush += m.data.length;
       if (sinceFlush >= FLUSH_EVERY) {
         // Bound what the client buffers (2 * FLUSH_EVERY at most): wait until the server has what was handed over
