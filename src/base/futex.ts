@@ -88,8 +88,9 @@ export function ownerRefChanged(owner: WaitOwner): void {
 }
 
 /**
- * Waits without blocking the event loop. The wait parks on a native waiter thread (futex_waitv), never on
- * libuv's thread pool, so 1000 pending waits leave fs and dns alone. With `ref` false the pending wait (and its
+ * Waits without blocking the event loop. The wait is an io_uring futex wait completed on the loop itself, or parks
+ * on a native waiter thread (futex_waitv) where io_uring cannot wait on a futex; never on libuv's thread pool, so
+ * 1000 pending waits leave fs and dns alone. With `ref` false the pending wait (and its
  * timer) does not keep the process alive (an unref'ed reader, like `net.Socket#unref`).
  */
 export function waitAsync(
@@ -164,8 +165,13 @@ export function waitAsync(
   });
 }
 
-/** Which native strategy parks async waits ('futex_waitv' on Linux >= 5.16). */
-export function asyncWaiterKind(): 'futex_waitv' | 'thread-per-wait' {
+/**
+ * Which native strategy parks async waits: 'io_uring' (Linux >= 6.7: an io_uring FUTEX_WAIT submitted by the
+ * event-loop thread, completed through an eventfd the loop polls: no thread hop), else 'futex_waitv' (Linux >= 5.16:
+ * a waiter thread per 127 waits, completions posted to the loop), else 'thread-per-wait'. SHMBUS_WAITER=waitv or
+ * =threads picks the fallbacks.
+ */
+export function asyncWaiterKind(): 'io_uring' | 'futex_waitv' | 'thread-per-wait' {
   if (!initialised) {
     native.waiterInit(onDone);
     initialised = true;

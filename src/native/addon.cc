@@ -1,6 +1,7 @@
 // Node-API entry points. Every function JS calls is prefixed Js. Arguments arrive validated by
 // src/native/binding.ts; here we only convert types, call the OS layer and report errno.
 #include <napi.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
@@ -350,14 +351,67 @@ class Addon : public Napi::Addon<Addon> {
       delete c;
   }
 
+  // Completions of the io_uring waiter, on the loop thread: each resolves its wait in JS. napi_make_callback runs
+  // the microtasks (the awaiting code) after each call, as a TSFN call does.
+  static void OnUringReadable(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<Addon*>(handle->data);
+    if (self->uring_ == nullptr) return;
+    napi_env e = self->env_;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(e, &scope) != napi_ok) return;
+    self->uring_->reap(&Addon::OnUringDone, self);
+    napi_close_handle_scope(e, scope);
+  }
+
+  static void OnUringDone(void* ctx, uint64_t id, int result) {
+    auto* self = static_cast<Addon*>(ctx);
+    napi_env e = self->env_;
+    napi_value cb, global, args[2], ignored;
+    // Plain Node-API, no C++ exceptions (we are in a libuv callback): a failure drops this completion; a throw in the
+    // JS callback becomes an uncaught exception, as from any callback.
+    if (napi_get_reference_value(e, self->onDone_, &cb) != napi_ok || cb == nullptr ||
+        napi_get_global(e, &global) != napi_ok || napi_create_double(e, static_cast<double>(id), &args[0]) != napi_ok ||
+        napi_create_int32(e, result, &args[1]) != napi_ok)
+      return;
+    if (napi_make_callback(e, nullptr, global, cb, 2, args, &ignored) == napi_pending_exception) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(e, &err) == napi_ok) napi_fatal_exception(e, err);
+    }
+  }
+
+  // io_uring when the kernel has FUTEX_WAIT there (the loop thread sleeps on the futex itself: no thread hop), else
+  // the futex_waitv group (or thread-per-wait) behind a ThreadSafeFunction.
+  bool StartUring(Napi::Env env, Napi::Function onDone) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
+    uring_ = UringWaiter::create();
+    if (uring_ == nullptr) return false;
+    auto* poll = new uv_poll_t();
+    if (uv_poll_init(loop, poll, uring_->eventFd()) != 0) {
+      delete poll;
+      delete uring_;
+      uring_ = nullptr;
+      return false;
+    }
+    poll->data = this;
+    uv_poll_start(poll, UV_READABLE, &Addon::OnUringReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll));  // binding.ts refs it only while waits are pending
+    poll_ = poll;
+    napi_create_reference(env, onDone, 1, &onDone_);
+    return true;
+  }
+
   Napi::Value JsWaiterInit(const Napi::CallbackInfo& info) {
-    if (!waiter_ && !shutDown_) {
-      tsfn_ = Napi::ThreadSafeFunction::New(info.Env(), info[0].As<Napi::Function>(), "shmbus-waiter", 0, 1);
-      tsfn_.Unref(info.Env());  // binding.ts refs it only while waits are pending
-      waiter_ = new AsyncWaiter(&Addon::onWaitDone, this);
+    if (!waiter_ && !uring_ && !shutDown_) {
+      if (!StartUring(info.Env(), info[0].As<Napi::Function>())) {
+        tsfn_ = Napi::ThreadSafeFunction::New(info.Env(), info[0].As<Napi::Function>(), "shmbus-waiter", 0, 1);
+        tsfn_.Unref(info.Env());  // binding.ts refs it only while waits are pending
+        waiter_ = new AsyncWaiter(&Addon::onWaitDone, this);
+      }
       // Registered after the TSFN, so it runs before the TSFN's own cleanup (hooks run last-in, first-out): the
       // waiter threads are stopped and joined while the TSFN they call is still alive (worker.terminate(), the
-      // end of a worker or of the main thread). process.exit runs no hooks: the waiter's atexit quiesce covers it.
+      // end of a worker or of the main thread). process.exit runs no hooks: the waiter's atexit quiesce covers it
+      // (the io_uring waiter has no threads: the kernel drops its waits with the process).
       NAPI_THROW_IF_FAILED(info.Env(), napi_add_env_cleanup_hook(info.Env(), &Addon::OnEnvCleanup, this),
                            info.Env().Undefined());
       hooked_ = true;
@@ -369,6 +423,14 @@ class Addon : public Napi::Addon<Addon> {
     uint32_t* addr = wordAddress(info);
     uint32_t expected = static_cast<uint32_t>(info[2].As<Napi::Number>().Int64Value());
     uint64_t id = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+    if (uring_) {
+      if (!uring_->add(id, addr, expected)) {
+        Napi::Error err = Napi::Error::New(info.Env(), "the kernel refused an io_uring futex wait");
+        err.Set("code", Napi::String::New(info.Env(), "EAGAIN"));
+        throw err;
+      }
+      return info.Env().Undefined();
+    }
     if (!waiter_ || !waiter_->add(id, addr, expected)) {
       Napi::Error err = Napi::Error::New(
           info.Env(), waiter_ && waiter_->usesThreadPerWait()
@@ -382,11 +444,20 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Napi::Value JsWaitAsyncCancel(const Napi::CallbackInfo& info) {
-    if (waiter_) waiter_->cancel(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+    uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    if (uring_) uring_->cancel(id);
+    if (waiter_) waiter_->cancel(id);
     return info.Env().Undefined();
   }
 
   Napi::Value JsWaiterRef(const Napi::CallbackInfo& info) {
+    if (poll_) {
+      if (info[0].As<Napi::Boolean>())
+        uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+      else
+        uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+      return info.Env().Undefined();
+    }
     if (!waiter_) return info.Env().Undefined();
     if (info[0].As<Napi::Boolean>())
       tsfn_.Ref(info.Env());
@@ -396,7 +467,9 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Napi::Value JsWaiterKind(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), waiter_ && waiter_->usesThreadPerWait() ? "thread-per-wait" : "futex_waitv");
+    return Napi::String::New(info.Env(), uring_                                    ? "io_uring"
+                                          : waiter_ && waiter_->usesThreadPerWait() ? "thread-per-wait"
+                                                                                    : "futex_waitv");
   }
 
   Napi::Value JsProcessStartTime(const Napi::CallbackInfo& info) {
@@ -448,6 +521,21 @@ class Addon : public Napi::Addon<Addon> {
 
   // Stops and joins the waiter threads, then releases the TSFN: no thread can call it afterwards.
   void ShutdownWaiter() {
+    if (poll_) {
+      // uv_close stops polling at once (the fd may close right after); the handle is freed by the loop, or leaked
+      // if the loop never turns again (environment teardown): a few bytes.
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    if (uring_) {
+      delete uring_;
+      uring_ = nullptr;
+      shutDown_ = true;
+    }
+    if (onDone_ != nullptr) {
+      napi_delete_reference(env_, onDone_);
+      onDone_ = nullptr;
+    }
     if (!waiter_) return;
     waiter_->shutdown();
     delete waiter_;
@@ -472,6 +560,9 @@ class Addon : public Napi::Addon<Addon> {
  private:
   Napi::ThreadSafeFunction tsfn_;
   AsyncWaiter* waiter_ = nullptr;  // one per environment (this addon instance); null before waiterInit
+  UringWaiter* uring_ = nullptr;   // instead of waiter_ where io_uring has FUTEX_WAIT
+  uv_poll_t* poll_ = nullptr;      // polls uring_'s eventfd on this environment's loop
+  napi_ref onDone_ = nullptr;      // the JS completion callback (io_uring mode)
   napi_env env_;
   bool hooked_ = false;
   bool shutDown_ = false;

@@ -38,7 +38,7 @@ export interface NativeBinding {
   waitAsyncStart(words: Int32Array, index: number, expected: number, id: number): void;
   waitAsyncCancel(id: number): void;
   waiterRef(ref: boolean): void;
-  waiterKind(): 'futex_waitv' | 'thread-per-wait';
+  waiterKind(): 'io_uring' | 'futex_waitv' | 'thread-per-wait';
   processStartTime(pid: number): number;
   listShm(prefix: string, headLength: number): { osName: string; size: number; head: Buffer }[];
   mappedShm(prefix: string): string[];

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/io_uring.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,6 +325,158 @@ void AsyncWaiter::runSingle(std::shared_ptr<Single> s) {
   }
   liveSingles_--;
   singlesGone_.notify_all();  // under mu_: shutdown cannot return (and free this) before we unlock
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// UringWaiter
+
+namespace {
+// Opcodes and fields newer than some kernel headers (linux/io_uring.h of 6.1 stops at IORING_OP_SENDMSG_ZC).
+constexpr uint8_t kOpFutexWait = 51;           // IORING_OP_FUTEX_WAIT (Linux 6.7)
+constexpr uint64_t kFutexMatchAny = 0xffffffffu;  // FUTEX_BITSET_MATCH_ANY: the mask of a plain wait
+constexpr uint64_t kCancelTag = 1ull << 63;     // user_data of our cancel requests (wait ids stay below 2^53)
+constexpr unsigned kSqEntries = 64;   // every submission is entered at once, so a few slots are plenty
+constexpr unsigned kCqEntries = 4096;  // completions queued before the loop reaps them (more go to the overflow list)
+
+int uringSetup(unsigned entries, io_uring_params* p) { return static_cast<int>(syscall(__NR_io_uring_setup, entries, p)); }
+int uringEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigned flags) {
+  return static_cast<int>(syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, nullptr, 0));
+}
+int uringRegister(int fd, unsigned op, void* arg, unsigned n) {
+  return static_cast<int>(syscall(__NR_io_uring_register, fd, op, arg, n));
+}
+}  // namespace
+
+UringWaiter* UringWaiter::create() {
+  const char* env = getenv("SHMBUS_WAITER");
+  if (env && (strcmp(env, "threads") == 0 || strcmp(env, "waitv") == 0)) return nullptr;
+  auto* w = new UringWaiter();
+  if (!w->setup()) {
+    delete w;
+    return nullptr;
+  }
+  return w;
+}
+
+bool UringWaiter::setup() {
+  io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+  p.cq_entries = kCqEntries;
+  ringFd_ = uringSetup(kSqEntries, &p);
+  if (ringFd_ < 0) return false;
+  // NODROP: completions beyond the CQ wait in the kernel instead of being lost. SINGLE_MMAP: one mapping for both rings.
+  if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_SINGLE_MMAP)) return false;
+  ringLen_ = std::max<size_t>(p.sq_off.array + p.sq_entries * sizeof(uint32_t), p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe));
+  ring_ = mmap(nullptr, ringLen_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ringFd_, IORING_OFF_SQ_RING);
+  if (ring_ == MAP_FAILED) {
+    ring_ = nullptr;
+    return false;
+  }
+  sqesLen_ = p.sq_entries * sizeof(io_uring_sqe);
+  sqes_ = mmap(nullptr, sqesLen_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ringFd_, IORING_OFF_SQES);
+  if (sqes_ == MAP_FAILED) {
+    sqes_ = nullptr;
+    return false;
+  }
+  auto* base = static_cast<uint8_t*>(ring_);
+  sqHead_ = reinterpret_cast<uint32_t*>(base + p.sq_off.head);
+  sqTail_ = reinterpret_cast<uint32_t*>(base + p.sq_off.tail);
+  sqArray_ = reinterpret_cast<uint32_t*>(base + p.sq_off.array);
+  sqFlags_ = reinterpret_cast<uint32_t*>(base + p.sq_off.flags);
+  sqMask_ = *reinterpret_cast<uint32_t*>(base + p.sq_off.ring_mask);
+  sqEntries_ = p.sq_entries;
+  cqHead_ = reinterpret_cast<uint32_t*>(base + p.cq_off.head);
+  cqTail_ = reinterpret_cast<uint32_t*>(base + p.cq_off.tail);
+  cqMask_ = *reinterpret_cast<uint32_t*>(base + p.cq_off.ring_mask);
+  cqes_ = base + p.cq_off.cqes;
+  eventFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (eventFd_ < 0 || uringRegister(ringFd_, IORING_REGISTER_EVENTFD, &eventFd_, 1) != 0) return false;
+  // Probe: a wait whose word already differs must complete at once with -EAGAIN; a kernel without the op answers
+  // -EINVAL (unknown opcode) and we fall back to the futex_waitv group.
+  uint32_t word = 1;
+  if (!submit(kOpFutexWait, 0, reinterpret_cast<uint64_t>(&word), 0, kFutexMatchAny, FUTEX2_SIZE_U32)) return false;
+  if (uringEnter(ringFd_, 0, 1, IORING_ENTER_GETEVENTS) < 0) return false;
+  int probe = INT32_MIN;
+  reap([](void* ctx, uint64_t, int result) { *static_cast<int*>(ctx) = result; }, &probe);
+  return probe == 1;
+}
+
+UringWaiter::~UringWaiter() {
+  // Closing the ring cancels the waits still queued in the kernel.
+  if (ringFd_ >= 0) close(ringFd_);
+  if (eventFd_ >= 0) close(eventFd_);
+  if (ring_) munmap(ring_, ringLen_);
+  if (sqes_) munmap(sqes_, sqesLen_);
+}
+
+bool UringWaiter::submit(uint8_t op, uint64_t userData, uint64_t addr, uint64_t addr2, uint64_t addr3, int32_t fd) {
+  // Only this thread writes the SQ tail and the kernel consumes the SQ only inside our io_uring_enter (no SQPOLL).
+  uint32_t tail = *sqTail_;
+  // Acquire: the kernel's release of the head after it consumed the earlier entries.
+  if (tail - __atomic_load_n(sqHead_, __ATOMIC_ACQUIRE) >= sqEntries_) return false;
+  uint32_t idx = tail & sqMask_;
+  auto* sqe = static_cast<io_uring_sqe*>(sqes_) + idx;
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = op;
+  sqe->fd = fd;
+  sqe->addr = addr;
+  sqe->off = addr2;  // addr2 shares the union with off
+  sqe->user_data = userData;
+  sqe->addr3 = addr3;
+  sqArray_[idx] = idx;
+  // Release: the entry's fields are visible to the kernel before the new tail (its acquire in io_uring_enter).
+  __atomic_store_n(sqTail_, tail + 1, __ATOMIC_RELEASE);
+  for (;;) {
+    int r = uringEnter(ringFd_, 1, 0, 0);
+    if (r == 1) return true;
+    if (r < 0 && errno == EINTR) continue;
+    // Refused (EBUSY with a full CQ backlog, ENOMEM...): withdraw the entry; the kernel never read it.
+    __atomic_store_n(sqTail_, tail, __ATOMIC_RELEASE);  // release: same pairing as above
+    return false;
+  }
+}
+
+bool UringWaiter::add(uint64_t id, uint32_t* addr, uint32_t expected) {
+  return submit(kOpFutexWait, id, reinterpret_cast<uint64_t>(addr), expected, kFutexMatchAny, FUTEX2_SIZE_U32);
+}
+
+void UringWaiter::cancel(uint64_t id) {
+  cancelled_.insert(id);
+  // IORING_ASYNC_CANCEL_USERDATA is the default key; the cancel's own completion is skipped by its tag.
+  if (!submit(IORING_OP_ASYNC_CANCEL, kCancelTag | id, id, 0, 0, -1)) {
+    // Not submitted: the wait stays queued until its word is woken or the ring closes; its completion is ignored.
+  }
+}
+
+void UringWaiter::reap(void (*done)(void* ctx, uint64_t id, int result), void* ctx) {
+  uint64_t count;
+  if (read(eventFd_, &count, sizeof count) < 0) {
+    // EAGAIN: nothing signalled since the last read; the CQ is checked anyway.
+  }
+  for (;;) {
+    // Overflowed completions move into the CQ only when asked (IORING_SQ_CQ_OVERFLOW; relaxed: a hint).
+    if (__atomic_load_n(sqFlags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) uringEnter(ringFd_, 0, 0, IORING_ENTER_GETEVENTS);
+    uint32_t head = *cqHead_;
+    // Acquire: pairs with the kernel's release of the tail after it wrote the entries.
+    uint32_t tail = __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE);
+    if (head == tail) return;
+    for (; head != tail; head++) {
+      const auto* cqe = static_cast<const io_uring_cqe*>(cqes_) + (head & cqMask_);
+      uint64_t id = cqe->user_data;
+      int res = cqe->res;
+      if (id & kCancelTag) continue;
+      auto c = cancelled_.find(id);
+      if (c != cancelled_.end()) {
+        cancelled_.erase(c);
+        continue;
+      }
+      // -EAGAIN: the word differed at submission. 0: woken. Anything else (-EINTR...): a spurious wake, callers re-check.
+      done(ctx, id, res == -EAGAIN ? 1 : 0);
+    }
+    // Release: the kernel may reuse the slots we read only after this store.
+    __atomic_store_n(cqHead_, head, __ATOMIC_RELEASE);
+  }
 }
 
 }  // namespace shmbus

@@ -1,5 +1,6 @@
 /**
- * Native waiter edge cases (defect 8): two words woken at the same moment in one futex_waitv group both complete;
+ * Native waiter edge cases (defect 8): two words woken at the same moment in one futex_waitv group (and with the
+ * io_uring waiter) both complete;
  * in thread-per-wait mode a cancel wakes nobody else, leaves no thread behind (even when it lands before the thread
  * parks), and the number of threads is bounded.
  */
@@ -8,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Segment } from '../../src/index.js';
-import { asyncWaiterKind, waitAsync, wake } from '../../src/base/futex.js';
+import { waitAsync, wake } from '../../src/base/futex.js';
 import { fixture, spawnPeer, trackNames, expectCleanExit, unlinkQuietly as cleanupName } from '../helpers/index.js';
 
 const { name: fresh, cleanup } = trackNames();
@@ -42,14 +43,21 @@ async function until(cond: () => boolean, what: string, withinMs = 20_000): Prom
 }
 
 describe('native waiter edge cases', () => {
-  it('futex_waitv: two words of one group woken back to back, values unchanged: both waits complete', async (t) => {
-    if (asyncWaiterKind() !== 'futex_waitv') return t.skip('no futex_waitv on this kernel');
-    // Pinned to one CPU: both wakes are made before the waiter thread runs again.
-    const peer = spawnPeer(fixture('native-two-words'), [], { wrap: ['taskset', '-c', '0'] });
-    assert.equal(await peer.line(/^kind /), 'kind futex_waitv');
-    assert.equal(await peer.line(/^(all ok|lost \d+)$/, 60_000), 'all ok');
-    await expectCleanExit(peer);
-  });
+  // The same edge case for both waiters that group nothing in the kernel the same way: the futex_waitv group
+  // (SHMBUS_WAITER=waitv) and the default io_uring waiter (one FUTEX_WAIT request per wait).
+  for (const [kind, env] of [['futex_waitv', { SHMBUS_WAITER: 'waitv' }], ['io_uring', {}]] as const) {
+    it(`${kind}: two words woken back to back, values unchanged: both waits complete`, async (t) => {
+      // Pinned to one CPU: both wakes are made before the waiter runs again.
+      const peer = spawnPeer(fixture('native-two-words'), [], { wrap: ['taskset', '-c', '0'], env: { ...process.env, ...env } });
+      const got = await peer.line(/^kind /);
+      if (got !== `kind ${kind}`) {
+        peer.kill();
+        return t.skip(`no ${kind} waiter on this kernel (${got})`);
+      }
+      assert.equal(await peer.line(/^(all ok|lost \d+)$/, 60_000), 'all ok');
+      await expectCleanExit(peer);
+    });
+  }
 
   it('thread-per-wait: cancel before park leaves no thread, the thread count is bounded, cancel wakes no other sleeper', async () => {
     const name = fresh('cancel');
