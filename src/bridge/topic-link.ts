@@ -47,6 +47,8 @@ export class TopicLink implements Link {
   /** Seqs of messages this bridge published into the local topic, ascending: its own subscriber skips them. */
   #own: number[] = [];
   #senders = new Map<string, Sender>();
+  /** One reassembly buffer for every sender: a reassembled message is published (copied into the ring) at once. */
+  readonly #spare: { buf: Uint8Array | null } = { buf: null };
   #loop: Promise<void> = Promise.resolve();
 
   constructor(
@@ -82,7 +84,7 @@ export class TopicLink implements Link {
     const n = intHeader(h, H.n);
     const key = `${origin}/${h?.get(H.run) ?? ''}`;
     let s = this.#senders.get(key);
-    if (!s) this.#senders.set(key, (s = { lastN: n === undefined ? 0 : n - 1, chunks: new Reassembly() }));
+    if (!s) this.#senders.set(key, (s = { lastN: n === undefined ? 0 : n - 1, chunks: new Reassembly(this.#spare) }));
     let data: Uint8Array | null = msg.data;
     const c = chunkHeader(h);
     if (c) data = s.chunks.add(String(n), c.k, c.total, msg.data);
