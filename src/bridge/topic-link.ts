@@ -212,6 +212,8 @@ export class TopicLink implements Link {
       } catch (e) {
         this.figures.out.lost++;
         this.#fail(e);
+        // The client may hold the chunks published before the throw: the next read must not overwrite them.
+        if (m.data.buffer === scratch?.buffer) scratch = undefined;
         continue;
       }
       this.figures.out.messages++;
