@@ -7,12 +7,13 @@
  *  2. Where the round trip's time goes: one way across one bridge, timed on one clock (this process both ends):
  *     a local Topic -> bridge (out) -> NATS subscriber here, and a NATS publish here -> bridge (in) -> local Topic
  *     read here, beside a NATS publish -> subscribe here (the server hop alone).
- *  3. 1280x720x3 (2.7 MB) frames per second: published as fast as they go, counted by a receiving process: plain
- *     NATS vs Topic -> bridge -> NATS -> bridge -> Topic. Both are lossy; the delivered rate and the losses show.
+ *  3. 1280x720x3 (2.7 MB) frames: the same frames sent at the same rates on both paths (60/s, then 150/s),
+ *     counted end to end by a receiving process: plain NATS vs Topic -> bridge -> NATS -> bridge
+ *     -> Topic. Both are lossy; the delivered rate and the losses show.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { setImmediate as yieldNow } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'nats';
 import { H, makeHeaders } from '../../src/bridge/wire.js';
 import { Topic } from '../../src/index.js';
@@ -212,33 +213,60 @@ async function crossings(server: NatsServer, n: number, id: string): Promise<Row
   }
 }
 
-function frameRow(path: string, sent: number, line: string): Row {
+/**
+ * Frames a second both paths are sent at: a camera's rate, and about what plain NATS delivers here (a rate only
+ * the shm publisher could keep up would compare different loads).
+ */
+const RATES = [60, 150];
+
+/** Publishes `n` frames with `send`, paced at `rate` a second (a timer per frame). Returns the rate reached. */
+async function sendFrames(n: number, rate: number, send: (i: number) => void | Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate - performance.now();
+    if (due > 0) await sleep(due);
+    await send(i);
+  }
+  const ms = performance.now() - t0;
+  return ms > 0 ? ((n - 1) * 1000) / ms : 0;
+}
+
+/** A frames row: what was sent at what rate, what the receiving process got (count, frames/s first..last). */
+function frameRow(path: string, rate: number, sent: number, sentRate: number, line: string): Row {
   const [, count, ms] = line.split(' ');
   const got = Number(count);
   const fps = got > 1 ? ((got - 1) * 1000) / Number(ms) : 0;
-  return { path, 'frames/s': fps, 'MB/s': (fps * FRAME) / 1e6, sent, delivered: got, lost: sent - got };
+  return {
+    path,
+    'sent at': `${rate}/s`,
+    'sent/s': sentRate,
+    'delivered/s': fps,
+    'MB/s': (fps * FRAME) / 1e6,
+    sent,
+    delivered: got,
+    lost: sent - got,
+  };
 }
 
-async function natsFrames(server: NatsServer, n: number): Promise<Row> {
+async function natsFrames(server: NatsServer, n: number, rate: number): Promise<Row> {
   const sink = peer(['nats-sink', server.url, 'bench.frames', String(n)]);
   const nc = await connect({ servers: server.url });
   try {
     await within(sink.next(/^ready$/), 'nats-sink');
     const frame = new Uint8Array(FRAME).fill(7);
-    for (let i = 0; i < n; i++) {
+    const sentRate = await sendFrames(n, rate, async (i) => {
       nc.publish('bench.frames', frame);
       if (i % 3 === 2) await nc.flush(); // as the bridge does (every 8 MiB)
-      await yieldNow();
-    }
+    });
     await nc.flush();
-    return frameRow('plain NATS: Node -> nats-server -> Node', n, await within(sink.next(/^got /), 'nats-sink'));
+    return frameRow('plain NATS: Node -> nats-server -> Node', rate, n, sentRate, await within(sink.next(/^got /), 'nats-sink'));
   } finally {
     await nc.close();
     await stop(sink);
   }
 }
 
-async function bridgeFrames(server: NatsServer, n: number, id: string): Promise<Row> {
+async function bridgeFrames(server: NatsServer, n: number, rate: number, id: string): Promise<Row> {
   const a = `bench-a-frames-${id}`;
   const b = `bench-b-frames-${id}`;
   const common = ['--nats', server.url, '--prefix', `benchf${id}`];
@@ -248,15 +276,12 @@ async function bridgeFrames(server: NatsServer, n: number, id: string): Promise<
   try {
     bridges.push(await bridge([...common, '--host', `a${id}`, '--topic', `${a}=frames:out`]));
     bridges.push(await bridge([...common, '--host', `b${id}`, '--topic', `${b}=frames:in`]));
-    // The far topic is created by the first frame: one warm-up frame first, then the sink.
+    // The far topic is created by the first frame; the sink waits for it and reads from its oldest message.
     const frame = new Uint8Array(FRAME).fill(7);
-    sink = peer(['topic-sink', b, String(n + 1)]);
+    sink = peer(['topic-sink', b, String(n)]);
     await within(sink.next(/^ready$/).then(() => undefined), 'topic-sink', TIMEOUT_MS);
-    for (let i = 0; i < n + 1; i++) {
-      pub.publish(frame);
-      await yieldNow();
-    }
-    return frameRow('shmbus Topic -> bridge -> nats-server -> bridge -> Topic', n + 1, await within(sink.next(/^got /), 'topic-sink'));
+    const sentRate = await sendFrames(n, rate, () => void pub.publish(frame));
+    return frameRow('shmbus Topic -> bridge -> nats-server -> bridge -> Topic', rate, n, sentRate, await within(sink.next(/^got /), 'topic-sink'));
   } finally {
     pub.close();
     await stop(sink);
@@ -287,10 +312,14 @@ export default async function bridgeSuite(ctx: BenchContext): Promise<Table[]> {
     ctx.log('bridge: one way across one bridge (out, in) and the server hop alone');
     const oneWay = await crossings(server, n, id);
     const frames = ctx.quick ? 30 : 200;
-    ctx.log('bridge: 2.7 MB frames, plain NATS');
-    const plainFrames = await natsFrames(server, frames);
-    ctx.log('bridge: 2.7 MB frames across two bridges');
-    const bridgedFrames = await bridgeFrames(server, frames, id);
+    const frameRows: Row[] = [];
+    for (const rate of RATES) {
+      const at = `${rate}/s`;
+      ctx.log(`bridge: 2.7 MB frames at ${at}, plain NATS`);
+      frameRows.push(await natsFrames(server, frames, rate));
+      ctx.log(`bridge: 2.7 MB frames at ${at}, across two bridges`);
+      frameRows.push(await bridgeFrames(server, frames, rate, id));
+    }
     return [
       {
         title: 'NATS bridge: 64 B round trip (µs)',
@@ -306,9 +335,9 @@ export default async function bridgeSuite(ctx: BenchContext): Promise<Table[]> {
       },
       {
         title: 'NATS bridge: 1280x720x3 (2.7 MB) frames, one way',
-        note: 'Published as fast as they go (the publisher yields to the event loop between frames), counted by the receiving process; max_payload 8 MB, so no chunking. Both paths are lossy.',
-        columns: ['path', 'frames/s', 'MB/s', 'sent', 'delivered', 'lost'],
-        rows: [plainFrames, bridgedFrames],
+        note: `Both paths send the same frames at the same rates: ${RATES.map((r) => `${r}/s`).join(', then ')} (sent/s: the rate the sender reached). delivered/s and lost are counted end to end by the receiving process (frames/s between its first and last frame). max_payload 8 MB, so no chunking. Both paths are lossy: a bridge that falls behind is lapped on the local ring.`,
+        columns: ['path', 'sent at', 'sent/s', 'delivered/s', 'MB/s', 'sent', 'delivered', 'lost'],
+        rows: frameRows,
       },
     ];
   } finally {

@@ -5,7 +5,7 @@
  * At start the newer of the local value and the bucket's (by write time) wins.
  */
 import { KvWatchInclude, type KV, type KvEntry, type QueuedIterator } from 'nats';
-import { isShmbusError } from '../errors.js';
+import { ShmbusError, isShmbusError } from '../errors.js';
 import { Mailbox } from '../channels/mailbox.js';
 import { errorText, newFigures, pause, type Link, type LinkContext } from './link.js';
 import { type ResolvedChannel } from './spec.js';
@@ -94,8 +94,14 @@ export class MailboxLink implements Link {
 
   async #put(data: Uint8Array, version: number): Promise<void> {
     if (data.length > this.ctx.maxPayload()) {
+      // Not chunked (a key-value entry is one NATS message): refused with the code a too-large write gets locally.
       this.figures.out.lost++;
-      this.#fail(new Error(`mailbox ${this.channel.local}: a ${data.length}-byte value is larger than the server's max_payload`));
+      this.#fail(
+        new ShmbusError(
+          'ERR_MESSAGE_TOO_LARGE',
+          `mailbox ${this.channel.local}: version ${version} (${data.length} bytes) not relayed: larger than the NATS server's max_payload (${this.ctx.maxPayload()})`,
+        ),
+      );
       return;
     }
     this.#putting = data;

@@ -285,7 +285,8 @@ export class QueueLink implements Link {
       max_ack_pending: 16 * FETCH,
     });
     const consumer = await ctx.js.consumers.get(this.stream, this.durable);
-    const chunks = new Reassembly();
+    // A record is sent into the local queue (copied) before the next message is read: one buffer serves them all.
+    const chunks = new Reassembly({ buf: null });
     let held: JsMsg[] = [];
     const ack = (ms: JsMsg[]): void => {
       for (const x of ms) {

@@ -10,7 +10,7 @@ import { ShmbusError, isShmbusError, ERROR_CODES, type ShmbusErrorCode } from '.
 import { Rpc, type RpcClient, type RpcServer } from '../channels/rpc.js';
 import { errorText, newFigures, type Link, type LinkContext } from './link.js';
 import { subjectOf, type ResolvedChannel } from './spec.js';
-import { H, makeHeaders } from './wire.js';
+import { chunkLimit, H, makeHeaders } from './wire.js';
 
 /** Concurrent calls the `:out` side forwards (local workers of the bridge's server). */
 const WORKERS = 8;
@@ -34,9 +34,11 @@ export class RpcLink implements Link {
     if (channel.direction === 'in') {
       this.#sub = ctx.nc.subscribe(this.subject, { queue: this.subject, callback: (err, msg) => (err ? this.#fail(err) : void this.#answer(msg)) });
     } else {
+      // Sized to what one NATS message carries, so that a caller's too-large request fails at once with
+      // ERR_MESSAGE_TOO_LARGE, as on any local Rpc (requests and responses are not chunked).
       this.#server = Rpc.serve(channel.local, (req) => this.#forward(req.data), {
         workers: WORKERS,
-        maxMessageSize: ctx.rpcMaxMessageSize,
+        maxMessageSize: Math.min(ctx.rpcMaxMessageSize, chunkLimit(ctx.maxPayload())),
         slots: 4,
       }).unref();
     }
@@ -55,7 +57,7 @@ export class RpcLink implements Link {
     try {
       this.#client ??= Rpc.connect(this.channel.local, { maxMessageSize: this.ctx.rpcMaxMessageSize, slots: 4 }).unref();
       const res = await this.#client.request(msg.data, { timeout: this.ctx.rpcTimeout });
-      if (res.data.length > this.ctx.maxPayload() - 1024) {
+      if (res.data.length > chunkLimit(this.ctx.maxPayload())) {
         throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', `the ${res.data.length}-byte response is larger than the NATS server's max_payload (${this.ctx.maxPayload()})`);
       }
       msg.respond(res.data);
@@ -72,7 +74,7 @@ export class RpcLink implements Link {
   /** `:out`: a local request, forwarded to whichever host serves the name. */
   async #forward(data: Uint8Array): Promise<Uint8Array> {
     const { ctx } = this;
-    if (data.length > ctx.maxPayload() - 1024) {
+    if (data.length > chunkLimit(ctx.maxPayload())) {
       throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', `the ${data.length}-byte request is larger than the NATS server's max_payload (${ctx.maxPayload()}): raise max_payload`);
     }
     this.figures.out.messages++;

@@ -19,6 +19,18 @@ import { chunkHeader, chunkLimit, H, intHeader, makeHeaders, Reassembly, split }
 const FLUSH_EVERY = 8 << 20;
 /** Ring size of a topic the bridge creates when the sender did not say (or said something impossible). */
 const DEFAULT_CAPACITY = 16 << 20;
+/** Messages at least this large are read into one reused buffer (a fresh one per frame cost its page faults). */
+const REUSE_FROM = 64 << 10;
+
+/**
+ * Bytes the NATS client holds and has not handed to its socket yet, or undefined when its internals are not what
+ * this version of `nats` has (then no buffer is ever reused). A reused read buffer may be overwritten only once
+ * the client copied it out: its flush concatenates what it holds into a fresh buffer for the socket.
+ */
+function clientPending(nc: unknown): number | undefined {
+  const size = (nc as { protocol?: { outbound?: { size?: unknown } } }).protocol?.outbound?.size;
+  return typeof size === 'function' ? (size.call((nc as { protocol: { outbound: unknown } }).protocol.outbound) as number) : undefined;
+}
 
 /** Per sending bridge run: the last message number delivered and the message being reassembled. */
 interface Sender {
@@ -35,6 +47,8 @@ export class TopicLink implements Link {
   /** Seqs of messages this bridge published into the local topic, ascending: its own subscriber skips them. */
   #own: number[] = [];
   #senders = new Map<string, Sender>();
+  /** One reassembly buffer for every sender: a reassembled message is published (copied into the ring) at once. */
+  readonly #spare: { buf: Uint8Array | null } = { buf: null };
   #loop: Promise<void> = Promise.resolve();
 
   constructor(
@@ -70,7 +84,7 @@ export class TopicLink implements Link {
     const n = intHeader(h, H.n);
     const key = `${origin}/${h?.get(H.run) ?? ''}`;
     let s = this.#senders.get(key);
-    if (!s) this.#senders.set(key, (s = { lastN: n === undefined ? 0 : n - 1, chunks: new Reassembly() }));
+    if (!s) this.#senders.set(key, (s = { lastN: n === undefined ? 0 : n - 1, chunks: new Reassembly(this.#spare) }));
     let data: Uint8Array | null = msg.data;
     const c = chunkHeader(h);
     if (c) data = s.chunks.add(String(n), c.k, c.total, msg.data);
@@ -90,7 +104,8 @@ export class TopicLink implements Link {
         return;
       }
       const seq = pub.publish(data);
-      this.#own.push(seq);
+      // Only a relay out reads the topic (and skips these): an :in link keeps no list that would only grow.
+      if (this.channel.direction !== 'in') this.#own.push(seq);
       this.figures.in.messages++;
       this.figures.in.bytes += data.length;
     } catch (e) {
@@ -136,10 +151,14 @@ export class TopicLink implements Link {
      * 15-20 µs here, this 8-10 (issue 16 measurements, docs/bridge.md).
      */
     let whole: MsgHdrs | null = null;
+    /** Large messages are copied out of the ring into this buffer, reused while the client lets go of it in time. */
+    let scratch: Uint8Array | undefined;
+    const reading = { signal: ctx.signal, into: scratch };
     while (!ctx.signal.aborted) {
       let m;
       try {
-        m = await sub.read({ signal: ctx.signal });
+        reading.into = scratch;
+        m = await sub.read(reading);
       } catch (e) {
         if (ctx.signal.aborted || sub.closed) return;
         this.#fail(e);
@@ -193,10 +212,24 @@ export class TopicLink implements Link {
       } catch (e) {
         this.figures.out.lost++;
         this.#fail(e);
+        // The client may hold the chunks published before the throw: the next read must not overwrite them.
+        if (m.data.buffer === scratch?.buffer) scratch = undefined;
         continue;
       }
       this.figures.out.messages++;
       this.figures.out.bytes += m.data.length;
+      // Let the client's flush (a microtask queued by publish) write the message to the socket now: the next
+      // read() spins synchronously first, which held every message back by the whole spin budget (issue 16: the
+      // out crossing spent 95-250 µs between publish and the socket write, 36-80 µs with this).
+      await null;
+      if (scratch !== undefined && m.data.buffer === scratch.buffer) {
+        // Reused only once the client copied the message out (nothing pending). Else (it buffers while it
+        // reconnects) the buffer is the client's now: the next read gets a fresh one.
+        if (clientPending(ctx.nc) !== 0) scratch = undefined;
+      } else if (m.data.length >= REUSE_FROM && clientPending(ctx.nc) === 0) {
+        // Room for somewhat larger messages too (frames of varying size), within the topic's maximum.
+        scratch = new Uint8Array(Math.max(m.data.length, Math.min(sizes.maxMessageSize ?? 0, 2 * m.data.length)));
+      }
       sinceFlush += m.data.length;
       if (sinceFlush >= FLUSH_EVERY) {
         // Bound what the client buffers (2 * FLUSH_EVERY at most): wait until the server has what was handed over

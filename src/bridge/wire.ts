@@ -73,43 +73,70 @@ export function chunkHeader(h: MsgHdrs | undefined): { k: number; total: number 
   return k < total && total <= 65536 ? { k, total } : undefined;
 }
 
+/** What a reassembly allocates at first at most; a larger message grows it by doubling (chunk headers are untrusted). */
+const FIRST_ALLOCATION = 8 << 20;
+
 /**
  * Puts chunked messages back together, one message at a time per key (a sender's chunks arrive in order on one
- * subject). A chunk that does not continue the message in hand abandons it.
+ * subject). Each chunk is copied once, into the message's buffer (split() makes every chunk but the last the same
+ * size, so chunk k goes at k * size). A chunk that does not continue the message in hand abandons it.
  */
 export class Reassembly {
-  #parts: Uint8Array[] = [];
+  #buf: Uint8Array | null = null;
+
+  /**
+   * @param spare when given, the buffer of a finished message goes there and the next message that fits (of any
+   * Reassembly sharing it) takes it: the message returned is then overwritten by a later one, for a caller that
+   * copies it at once (e.g. into a ring). No allocation and no page faults per message; one buffer for all senders.
+   */
+  constructor(private readonly spare?: { buf: Uint8Array | null }) {}
+
+  #length = 0;
+  #next = 0;
   #total = 0;
+  #size = 0;
   #id = '';
 
   /** Adds chunk k of `total` of message `id`; returns the whole message once its last chunk came, else null. */
   add(id: string, k: number, total: number, bytes: Uint8Array): Uint8Array | null {
+    const last = k === total - 1;
     if (k === 0) {
-      this.#parts = [];
-      this.#total = total;
       this.#id = id;
-    } else if (id !== this.#id || total !== this.#total || k !== this.#parts.length) {
-      this.#parts = [];
+      this.#total = total;
+      this.#size = bytes.length;
+      this.#length = 0;
+      const want = Math.min(total * bytes.length, Math.max(FIRST_ALLOCATION, bytes.length));
+      const spare = this.spare?.buf;
+      if (spare && spare.length >= want) {
+        this.#buf = spare;
+        this.spare!.buf = null;
+      } else this.#buf = new Uint8Array(want);
+    } else if (this.#buf === null || id !== this.#id || total !== this.#total || k !== this.#next || (last ? bytes.length > this.#size : bytes.length !== this.#size)) {
+      this.#buf = null;
       this.#id = '';
       return null;
     }
-    this.#parts.push(bytes.slice());
-    if (this.#parts.length < total) return null;
-    const size = this.#parts.reduce((a, p) => a + p.length, 0);
-    const out = new Uint8Array(size);
-    let o = 0;
-    for (const p of this.#parts) {
-      out.set(p, o);
-      o += p.length;
+    let buf = this.#buf!;
+    const end = this.#length + bytes.length;
+    if (end > buf.length) {
+      // Grown by doubling, up to what the chunks still to come can hold at most.
+      const grown = new Uint8Array(Math.max(end, Math.min(2 * buf.length, total * this.#size)));
+      grown.set(buf.subarray(0, this.#length));
+      buf = this.#buf = grown;
     }
-    this.#parts = [];
+    buf.set(bytes, this.#length);
+    this.#length = end;
+    this.#next = k + 1;
+    if (!last) return null;
+    this.#buf = null;
     this.#id = '';
-    return out;
+    if (this.spare) this.spare.buf = buf;
+    return buf.subarray(0, end);
   }
 
   /** True while part of a message is held. */
   get partial(): boolean {
-    return this.#parts.length > 0;
+    return this.#buf !== null;
   }
 }
 

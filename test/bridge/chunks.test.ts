@@ -1,14 +1,15 @@
 /**
  * Messages larger than the server's max_payload, through the library API (Bridge.start in this process): a
  * nats-server with the default-like max_payload of 1 MB, 2.7 MB frames on a Topic and 2.7 MB records on a Queue,
- * chunked by the sending bridge and put back together by the receiving one. Both "hosts" share this /dev/shm and
- * use different local names for the same remote channels.
+ * chunked by the sending bridge and put back together by the receiving one; Rpc requests/responses and Mailbox
+ * values are not chunked: over the limit they fail with ERR_MESSAGE_TOO_LARGE. Both "hosts" share this /dev/shm
+ * and use different local names for the same remote channels.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { Queue, Topic } from '../../src/index.js';
+import { Mailbox, Queue, Rpc, Topic, isShmbusError } from '../../src/index.js';
 import { Bridge, type BridgeEvent } from '../../src/bridge/index.js';
 import { trackNames } from '../helpers/index.js';
 import { haveNatsServer, startNatsServer, type NatsServer } from './hosts.js';
@@ -22,17 +23,46 @@ describe('bridge: messages larger than max_payload are chunked', { skip, timeout
   const topicB = names.name('ct-b');
   const queueA = names.name('cq-a');
   const queueB = names.name('cq-b');
+  const rpcA = names.name('cr-a');
+  const rpcB = names.name('cr-b');
+  const mbA = names.name('cm-a');
+  const mbB = names.name('cm-b');
   const id = randomBytes(3).toString('hex');
   let server: NatsServer;
   let a: Bridge;
   let b: Bridge;
   const events: BridgeEvent[] = [];
+  const waiting: { match: (e: BridgeEvent) => boolean; resolve: (e: BridgeEvent) => void }[] = [];
+  const onEvent = (e: BridgeEvent): void => {
+    events.push(e);
+    for (const w of waiting.splice(0)) if (w.match(e)) w.resolve(e);
+    else waiting.push(w);
+  };
+  /** The first event (already seen or to come) that matches. */
+  const event = (match: (e: BridgeEvent) => boolean): Promise<BridgeEvent> => {
+    const seen = events.find(match);
+    return seen ? Promise.resolve(seen) : new Promise((resolve) => waiting.push({ match, resolve }));
+  };
 
   before(async () => {
     server = await startNatsServer(1 << 20);
-    const common = { nats: server.url, prefix: `chunks${id}`, statusInterval: 100, onEvent: (e: BridgeEvent) => void events.push(e) };
-    a = await Bridge.start({ ...common, host: `ca-${id}`, topics: [`${topicA}=frames:out`], queues: [`${queueA}=big:out`] });
-    b = await Bridge.start({ ...common, host: `cb-${id}`, topics: [`${topicB}=frames:in`], queues: [`${queueB}=big:in`] });
+    const common = { nats: server.url, prefix: `chunks${id}`, kvBucket: `chunks${id}`, statusInterval: 100, onEvent };
+    a = await Bridge.start({
+      ...common,
+      host: `ca-${id}`,
+      topics: [`${topicA}=frames:out`],
+      queues: [`${queueA}=big:out`],
+      rpcs: [`${rpcA}=big:out`],
+      mailboxes: [`${mbA}=big:out`],
+    });
+    b = await Bridge.start({
+      ...common,
+      host: `cb-${id}`,
+      topics: [`${topicB}=frames:in`],
+      queues: [`${queueB}=big:in`],
+      rpcs: [`${rpcB}=big:in`],
+      mailboxes: [`${mbB}=big:in`],
+    });
   });
 
   after(async () => {
@@ -92,6 +122,50 @@ describe('bridge: messages larger than max_payload are chunked', { skip, timeout
       }
     } finally {
       q.close();
+    }
+  });
+
+  test('an Rpc request or response larger than max_payload fails with ERR_MESSAGE_TOO_LARGE; smaller calls go on', async () => {
+    const big = 1 << 20; // max_payload itself: no room for the headers
+    // The service on host B answers "big" with a response NATS cannot carry, anything else with its reverse.
+    const service = Rpc.serve(rpcB, (req) => (req.text() === 'big' ? new Uint8Array(big) : req.data.slice().reverse()), { maxMessageSize: 2 << 20 });
+    const client = Rpc.connect(rpcA, { maxMessageSize: 2 << 20 });
+    try {
+      assert.deepEqual([...(await client.request(new Uint8Array([1, 2, 3]), { timeout: 20_000 })).data], [3, 2, 1]);
+      // The bridge's local service is sized to what one NATS message carries: refused here, as on any local Rpc.
+      await assert.rejects(client.request(new Uint8Array(big), { timeout: 20_000 }), (e: unknown) => isShmbusError(e, 'ERR_MESSAGE_TOO_LARGE'));
+      // A response too large for NATS: the far bridge says so, and the caller gets it as any failed handler's error.
+      await assert.rejects(
+        client.request('big', { timeout: 20_000 }),
+        (e: unknown) => isShmbusError(e, 'ERR_REMOTE') && (e.cause as { code?: string }).code === 'ERR_MESSAGE_TOO_LARGE' && /max_payload/.test(e.message),
+      );
+      assert.deepEqual([...(await client.request(new Uint8Array([4, 5]), { timeout: 20_000 })).data], [5, 4]);
+    } finally {
+      client.close();
+      await service.close();
+    }
+  });
+
+  test('a Mailbox value larger than max_payload is not relayed (ERR_MESSAGE_TOO_LARGE in the status); the next one is', async () => {
+    const mb = Mailbox.create(mbA, { maxMessageSize: 2 << 20 });
+    try {
+      mb.write(new Uint8Array((1 << 20) + 1));
+      const refused = await event((e) => e.event === 'error' && /ERR_MESSAGE_TOO_LARGE/.test(String(e['error'])) && String(e['channel']).includes(mbA));
+      assert.match(String(refused['error']), /max_payload/);
+      // Host B's mailbox, made here (the bridge opens it when a value comes): only the small value may arrive.
+      const there = Mailbox.create(mbB, { maxMessageSize: 4096 });
+      mb.write('small');
+      try {
+        await there.changed({ since: 0, timeout: 20_000 });
+        assert.equal(there.read().text(), 'small');
+        const status = a.status().channels.find((c) => c.kind === 'mailbox')!;
+        assert.equal(status.out.lost, 1);
+        assert.match(status.error ?? '', /ERR_MESSAGE_TOO_LARGE/);
+      } finally {
+        there.close();
+      }
+    } finally {
+      mb.close();
     }
   });
 });

@@ -91,6 +91,31 @@ describe('bridge wire format', () => {
     assert.equal(r.add('m2', 0, 3, parts[0]!), null);
     assert.equal(r.add('m2', 2, 3, parts[2]!), null); // chunk 1 lost
     assert.equal(r.partial, false);
+    // Chunks that split() would not make (a middle one shorter or longer than the first, a last one longer) and a
+    // count that claims far more than arrives (allocated: the first allocation at most, 8 MiB, not 4 GiB) are refused.
+    assert.equal(r.add('m3', 0, 3, parts[0]!), null);
+    assert.equal(r.add('m3', 1, 3, parts[2]!), null);
+    assert.equal(r.partial, false);
+    assert.equal(r.add('m4', 0, 2, parts[2]!), null);
+    assert.equal(r.add('m4', 1, 2, parts[0]!), null);
+    assert.equal(r.add('m5', 0, 65536, new Uint8Array(64 << 10)), null);
+    assert.equal(r.partial, true);
+    assert.deepEqual(r.add('m6', 0, 1, data), data); // one chunk: the message itself
+    // A message larger than the first allocation grows: 24 MiB in 2 MiB chunks.
+    const big = new Uint8Array(24 << 20).map((_, i) => (i * 7) & 255);
+    const bigParts = split(big, 2 << 20);
+    let whole: Uint8Array | null = null;
+    for (let k = 0; k < bigParts.length; k++) whole = r.add('m7', k, bigParts.length, bigParts[k]!);
+    assert.ok(whole !== null && Buffer.from(whole).equals(big));
+    // With a spare, the next message takes the previous one's buffer (no allocation per message) and is intact.
+    const spare = { buf: null };
+    const s = new Reassembly(spare);
+    const first = parts.map((p, k) => s.add('s1', k, parts.length, p)).at(-1)!;
+    assert.deepEqual(first, data);
+    const other = data.map((x) => x ^ 0xff);
+    const second = split(other, 4096).map((p, k) => s.add('s2', k, 3, p)).at(-1)!;
+    assert.equal(second.buffer, first.buffer);
+    assert.deepEqual(second, other);
   });
 });
 
