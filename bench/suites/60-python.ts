@@ -21,6 +21,9 @@ import { benchName, ROOT, spawnLines, stats, type BenchContext, type LineChild, 
 const NODE_PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const PYBENCH = join(ROOT, 'python', 'bench', 'pybench.py');
 const STEP_TIMEOUT_MS = 180_000;
+/** Every round trip row warms up for at least this long, baselines too (see warm_up in python/bench/pybench.py):
+ *  two processes that start talking share one core for ~50 ms before the kernel moves one of them. */
+const WARMUP_MS = 250;
 const peers = new PeerSet(NODE_PEER, STEP_TIMEOUT_MS);
 const running = new Set<LineChild>();
 
@@ -58,8 +61,9 @@ async function line(child: LineChild, re: RegExp, what: string): Promise<string>
   }
 }
 
-/** 64 B round trips: the measuring side publishes on topic A and waits for the echo on topic B. Samples in µs. */
-async function roundTrip(py: string, measure: Side, echo: Side, mode: Mode, iterations: number): Promise<Stats> {
+/** 64 B round trips: the measuring side publishes on topic A and waits for the echo on topic B, after a warm-up of
+ *  iterations / 10 round trips (at least 100) lasting at least warmupMs. Samples in µs. */
+async function roundTrip(py: string, measure: Side, echo: Side, mode: Mode, iterations: number, warmupMs: number): Promise<Stats> {
   const a = benchName('pyping');
   const b = benchName('pypong');
   const layout = { capacity: 1 << 20, maxMessageSize: 4096 };
@@ -76,7 +80,7 @@ async function roundTrip(py: string, measure: Side, echo: Side, mode: Mode, iter
     await line(echoChild, /^ready$/, `${echo} echo`);
     const warmup = Math.max(100, Math.floor(iterations / 10));
     if (measure === 'Python') {
-      const out = await runProgram(py, [PYBENCH, 'rtt', a, b, mode, String(iterations), String(warmup)], STEP_TIMEOUT_MS);
+      const out = await runProgram(py, [PYBENCH, 'rtt', a, b, mode, String(iterations), String(warmup), String(warmupMs)], STEP_TIMEOUT_MS);
       await echoChild.done;
       return stats(samplesOf(out, 'python rtt'));
     }
@@ -86,7 +90,9 @@ async function roundTrip(py: string, measure: Side, echo: Side, mode: Mode, iter
       const buf = new Uint8Array(SIZES.small);
       const dv = new DataView(buf.buffer);
       const samples = new Float64Array(iterations);
+      const warmUntil = performance.now() + warmupMs;
       for (let i = -warmup; i < iterations; i++) {
+        if (i === -1 && performance.now() < warmUntil) i = -2; // the warm-up's last turn repeats until warmUntil
         const t0 = process.hrtime.bigint();
         dv.setFloat64(0, Number(t0), true);
         pub.publish(buf);
@@ -117,8 +123,8 @@ export default async function pythonSuite(ctx: BenchContext): Promise<Table[]> {
     const py = venvPython();
     const n = Math.round(20_000 / k);
     ctx.log('Python baselines: multiprocessing.Pipe and multiprocessing.Queue round trips (64 B)');
-    const pipe = stats(samplesOf(await runProgram(py, [PYBENCH, 'mp', 'pipe', String(n), String(n / 10)], STEP_TIMEOUT_MS), 'mp pipe'));
-    const mpq = stats(samplesOf(await runProgram(py, [PYBENCH, 'mp', 'queue', String(n / 4), String(n / 40)], STEP_TIMEOUT_MS), 'mp queue'));
+    const pipe = stats(samplesOf(await runProgram(py, [PYBENCH, 'mp', 'pipe', String(n), String(n / 10), String(WARMUP_MS)], STEP_TIMEOUT_MS), 'mp pipe'));
+    const mpq = stats(samplesOf(await runProgram(py, [PYBENCH, 'mp', 'queue', String(n / 4), String(n / 40), String(WARMUP_MS)], STEP_TIMEOUT_MS), 'mp queue'));
     const row = (path: string, mode: string, s: Stats): Row => ({
       path,
       mode,
@@ -139,8 +145,15 @@ export default async function pythonSuite(ctx: BenchContext): Promise<Table[]> {
       const modePairs = mode === 'async' ? pairs.filter(([m]) => m === 'Python') : pairs;
       for (const [measure, echo] of modePairs) {
         ctx.log(`Topic 64 B round trip, ${mode}: ${measure} measures, ${echo} echoes`);
-        const s = await roundTrip(py, measure, echo, mode, mode === 'poll' ? n : Math.round(5_000 / k));
+        const iterations = mode === 'poll' ? n : Math.round(5_000 / k);
+        const s = await roundTrip(py, measure, echo, mode, iterations, WARMUP_MS);
         rows.push(row(`Topic ${measure} <-> ${echo} (${measure} measures)`, modeLabel[mode], s));
+        if (mode === 'read') {
+          // the same without the timed warm-up: the first round trips of two new processes (see WARMUP_MS)
+          ctx.log(`Topic 64 B round trip, ${mode}, first round trips: ${measure} measures, ${echo} echoes`);
+          const first = await roundTrip(py, measure, echo, mode, iterations, 0);
+          rows.push(row(`Topic ${measure} <-> ${echo} (${measure} measures)`, `${modeLabel[mode]}, first ${iterations} round trips`, first));
+        }
       }
     }
     rows.push(row('multiprocessing.Pipe (Python <-> Python)', 'blocking recv', pipe));
@@ -177,7 +190,7 @@ export default async function pythonSuite(ctx: BenchContext): Promise<Table[]> {
     return [
       {
         title: 'Python Topic 64 B round trip (µs)',
-        note: 'Round trips of a 64 B message over two topics (ping, echo), two processes, unpinned; the Python side is the installed package (cffi over the C library). Baselines: multiprocessing.Pipe / Queue echo with a child process in the same run. Issue 14 target: Topic at least 10x faster than Pipe.',
+        note: `Round trips of a 64 B message over two topics (ping, echo), two processes, unpinned; the Python side is the installed package (cffi over the C library). Baselines: multiprocessing.Pipe / Queue echo with a child process in the same run. Every row warms up for ${WARMUP_MS} ms first (baselines too), except the "first round trips" rows: two new processes whose spins yield to each other are often kept on one core by the kernel for their first ~50 ms (docs/python.md "The default read"). Issue 14 target: Topic at least 10x faster than Pipe.`,
         columns: ['path', 'mode', 'p50', 'p99', 'p99.9', 'Pipe p50 / this p50'],
         rows,
       },

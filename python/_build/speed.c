@@ -13,7 +13,6 @@
 #include <Python.h>
 #include <structmember.h>
 #include <limits.h>
-#include <sched.h>
 #include <time.h>
 
 #include "shmbus.h"
@@ -22,7 +21,7 @@
 #define GIL_COPY_LIMIT (64 * 1024)
 /* A blocking read parks in slices of at most this long, so Ctrl-C and close() from another thread are seen. */
 #define SLICE_MS 100
-/* A spinning read yields the CPU after every this many tries of the ring (reader_spin). */
+/* A spinning read offers the CPU after every this many tries of the ring (reader_spin). */
 #define TRIES_PER_YIELD 16u
 
 static PyObject *fail_fn; /* shmbus._lib.fail(status) -> ShmbusError (set by _speed.init) */
@@ -188,12 +187,17 @@ static PyObject *reader_try_read(ReaderObject *self, PyObject *unused) {
   return reader_result(self, rc, &m);
 }
 
+/* The C library's spin yield (c/src/os_posix.c, linked into this same shared object): sched_yield() unless this
+   thread is pinned to one CPU. */
+void sbi_os_yield(void);
+
 /* Re-reads the ring for the spin time (GIL held): the status of the last try.
-   The spin yields the CPU (sched_yield) after every TRIES_PER_YIELD tries. Why (measured, docs/python.md "The
-   default read"): when every core is busy, the peer we wait for is often runnable on OUR core, and a pure spin keeps
-   it off the CPU until the spin ends and we park: each side of a round trip then burned its whole spin (2 x 50 µs
-   round trips, against ~2 µs when a core was free: the bimodal default read). Yielding after 3 µs of pure spin gave
-   ~10 µs round trips, after every 16 tries ~4.5 µs; with nobody else runnable the yield returns at once. */
+   The spin offers the CPU (sbi_os_yield) after every TRIES_PER_YIELD tries (~0.5 µs). Why (measured, docs/python.md
+   "The default read"): when every core is busy, the peer we wait for is often runnable on OUR core, and a pure spin
+   keeps it off the CPU until the spin ends and we park: each side of a round trip then burned its whole spin (2 x
+   50 µs round trips). Pinned to one CPU it does not yield, like every spin of shmbus: a yield there can only hand the
+   core to an unrelated thread, and each sched_yield costs ~0.45 µs of syscall between two tries (pinned to two cores,
+   Python <-> Python default read p50 1.93-2.10 -> 1.26-1.38 µs, p99.9 18.5-24.7 -> 9.8-11.9 µs). */
 static int reader_spin(ReaderObject *self, shmbus_msg *m, int64_t start) {
   int rc = SHMBUS_EAGAIN;
   if (self->spin_ns <= 0) return rc;
@@ -201,7 +205,7 @@ static int reader_spin(ReaderObject *self, shmbus_msg *m, int64_t start) {
   for (unsigned i = 1;; i++) {
     rc = shmbus_sub_try_read(self->sub, m);
     if (rc != SHMBUS_EAGAIN || (i % TRIES_PER_YIELD == 0 && now_ns() >= until)) return rc;
-    if (i % TRIES_PER_YIELD == 0) sched_yield();
+    if (i % TRIES_PER_YIELD == 0) sbi_os_yield();
   }
 }
 

@@ -1,13 +1,13 @@
 """The Python side of bench/suites/60-python.ts. Every measuring command prints one JSON line.
 
-rtt <ping> <pong> <poll|read|async> <iterations> <warmup>
+rtt <ping> <pong> <poll|read|async> <iterations> <warmup> [<warmup_ms>]
     publishes 64 B on <ping> (f64 CLOCK_MONOTONIC ns at byte 0, as bench/children/topic-peer.js expects), waits
     for the echo on <pong> (poll: busy try_read; read: read() with its default spin, then park; async: `await
-    sub.read_async()` in an asyncio loop); then sends a 1-byte message to stop the echo side.
-    Prints {"samples": [µs, ...]}.
+    sub.read_async()` in an asyncio loop); then sends a 1-byte message to stop the echo side. The warm-up lasts
+    <warmup> round trips and at least <warmup_ms> ms (default 0; see warm_up()). Prints {"samples": [µs, ...]}.
 echo <ping> <pong> <poll|read>
     prints "ready"; echoes every message of <ping> on <pong> until a 1-byte message.
-mp <pipe|queue> <iterations> <warmup>
+mp <pipe|queue> <iterations> <warmup> [<warmup_ms>]
     64 B round trips to a child process through multiprocessing.Pipe / multiprocessing.Queue: {"samples": [...]}.
 frame-read <name-prefix> <rounds>
     the cost of read() + msg.numpy(...) of a 1280x720x3 frame vs a 64 B message (one process, rounds of 20
@@ -39,11 +39,24 @@ def _stamp_buffer():
     return buf, memoryview(buf).cast("d")
 
 
-def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int) -> None:
+def warm_up(step, count: int, ms: float) -> None:
+    """Runs step() count times and for at least ms milliseconds. Why a duration: two processes that start talking
+    are often placed on one core by the kernel, and while their spins yield to each other (a round trip every few
+    µs) the load balancer counts both as cache-hot and leaves them there for ~50 ms (measured on the 2-core VM:
+    ~7 000-9 000 round trips) before it moves one; a count-based warm-up of a few hundred round trips measures that
+    start, not the steady state. The bench reports the start separately (warmup_ms 0)."""
+    until = time.monotonic() + ms / 1000.0
+    i = 0
+    while i < count or time.monotonic() < until:
+        step()
+        i += 1
+
+
+def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int, warmup_ms: float = 0.0) -> None:
     if mode == "async":
         import asyncio
 
-        asyncio.run(rtt_async(ping, pong, iterations, warmup))
+        asyncio.run(rtt_async(ping, pong, iterations, warmup, warmup_ms))
         return
     pub = shmbus.Topic.open(ping)
     sub = shmbus.Topic.subscribe(pong, spin=None if mode == "read" else 0)
@@ -54,41 +67,61 @@ def rtt(ping: str, pong: str, mode: str, iterations: int, warmup: int) -> None:
     # One loop per mode, with nothing in it but the round trip and its clock reads: the measuring side's own
     # bookkeeping is not part of the latency (the multiprocessing baselines do no more per round trip).
     if mode == "poll":
-        for i in range(-warmup, iterations):
+
+        def step() -> None:
+            stamp[0] = now()
+            publish(buf)
+            while try_read() is None:
+                pass
+
+        warm_up(step, warmup, warmup_ms)
+        for i in range(iterations):
             t0 = now()
             stamp[0] = t0
             publish(buf)
             while try_read() is None:
                 pass
-            if i >= 0:
-                samples[i] = (now() - t0) / 1000.0
+            samples[i] = (now() - t0) / 1000.0
     else:
-        for i in range(-warmup, iterations):
+
+        def step() -> None:
+            stamp[0] = now()
+            publish(buf)
+            if read(timeout=10.0) is None:
+                raise SystemExit("echo timed out")
+
+        warm_up(step, warmup, warmup_ms)
+        for i in range(iterations):
             t0 = now()
             stamp[0] = t0
             publish(buf)
             if read(timeout=10.0) is None:
                 raise SystemExit("echo timed out")
-            if i >= 0:
-                samples[i] = (now() - t0) / 1000.0
+            samples[i] = (now() - t0) / 1000.0
     pub.publish(b"x")
     print(json.dumps({"samples": samples}))
 
 
-async def rtt_async(ping: str, pong: str, iterations: int, warmup: int) -> None:
+async def rtt_async(ping: str, pong: str, iterations: int, warmup: int, warmup_ms: float) -> None:
     pub = shmbus.Topic.open(ping)
     sub = shmbus.Topic.subscribe(pong)
     buf, stamp = _stamp_buffer()
     samples = [0.0] * iterations
     now = time.monotonic_ns
-    for i in range(-warmup, iterations):
+    until = time.monotonic() + warmup_ms / 1000.0
+    while warmup > 0 or time.monotonic() < until:  # warm_up() with an await in the step
+        warmup -= 1
+        stamp[0] = now()
+        pub.publish(buf)
+        if await sub.read_async(timeout=10.0) is None:
+            raise SystemExit("echo timed out")
+    for i in range(iterations):
         t0 = now()
         stamp[0] = t0
         pub.publish(buf)
         if await sub.read_async(timeout=10.0) is None:
             raise SystemExit("echo timed out")
-        if i >= 0:
-            samples[i] = (now() - t0) / 1000.0
+        samples[i] = (now() - t0) / 1000.0
     pub.publish(b"x")
     print(json.dumps({"samples": samples}))
 
@@ -128,7 +161,7 @@ def _queue_child(qin, qout) -> None:
         qout.put(b)
 
 
-def mp_rtt(kind: str, iterations: int, warmup: int) -> None:
+def mp_rtt(kind: str, iterations: int, warmup: int, warmup_ms: float = 0.0) -> None:
     payload = bytes(SMALL)
     samples = []
     now = time.perf_counter_ns
@@ -136,23 +169,33 @@ def mp_rtt(kind: str, iterations: int, warmup: int) -> None:
         a, b = mp.Pipe()
         p = mp.Process(target=_pipe_child, args=(b,))
         p.start()
-        for i in range(-warmup, iterations):
+
+        def step() -> None:
+            a.send_bytes(payload)
+            a.recv_bytes()
+
+        warm_up(step, warmup, warmup_ms)
+        for i in range(iterations):
             t0 = now()
             a.send_bytes(payload)
             a.recv_bytes()
-            if i >= 0:
-                samples.append((now() - t0) / 1000.0)
+            samples.append((now() - t0) / 1000.0)
         a.send_bytes(b"x")
     else:
         qin, qout = mp.Queue(), mp.Queue()
         p = mp.Process(target=_queue_child, args=(qin, qout))
         p.start()
-        for i in range(-warmup, iterations):
+
+        def step() -> None:
+            qin.put(payload)
+            qout.get()
+
+        warm_up(step, warmup, warmup_ms)
+        for i in range(iterations):
             t0 = now()
             qin.put(payload)
             qout.get()
-            if i >= 0:
-                samples.append((now() - t0) / 1000.0)
+            samples.append((now() - t0) / 1000.0)
         qin.put(b"x")
     p.join(30)
     print(json.dumps({"samples": samples}))
@@ -267,11 +310,11 @@ def frame_publish(name: str, count: int, rounds: int = 5) -> None:
 def main() -> None:
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == "rtt":
-        rtt(a[0], a[1], a[2], int(a[3]), int(a[4]))
+        rtt(a[0], a[1], a[2], int(a[3]), int(a[4]), float(a[5]) if len(a) > 5 else 0.0)
     elif cmd == "echo":
         echo(a[0], a[1], a[2])
     elif cmd == "mp":
-        mp_rtt(a[0], int(a[1]), int(a[2]))
+        mp_rtt(a[0], int(a[1]), int(a[2]), float(a[3]) if len(a) > 3 else 0.0)
     elif cmd == "frame-read":
         frame_read(a[0], int(a[1]))
     elif cmd == "frame-publish":
