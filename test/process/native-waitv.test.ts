@@ -45,7 +45,7 @@ async function until(cond: () => boolean, what: string, withinMs = 20_000): Prom
 describe('native waiter edge cases', () => {
   // The same edge case for both waiters that group nothing in the kernel the same way: the futex_waitv group
   // (SHMBUS_WAITER=waitv) and the default io_uring waiter (one FUTEX_WAIT request per wait).
-  for (const [kind, env] of [['futex_waitv', { SHMBUS_WAITER: 'waitv' }], ['io_uring', {}]] as const) {
+  for (const [kind, env] of [['futex_waitv', { SHMBUS_WAITER: 'waitv' }], ['io_uring', { SHMBUS_WAITER: 'io_uring' }]] as const) {
     it(`${kind}: two words woken back to back, values unchanged: both waits complete`, async (t) => {
       // Pinned to one CPU: both wakes are made before the waiter runs again.
       const peer = spawnPeer(fixture('native-two-words'), [], { wrap: ['taskset', '-c', '0'], env: { ...process.env, ...env } });

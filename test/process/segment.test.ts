@@ -67,7 +67,7 @@ describe('Segment across processes', () => {
 
   // io_uring is the default where the kernel has FUTEX_WAIT in io_uring (Linux >= 6.7, not blocked by seccomp);
   // SHMBUS_WAITER picks the fallbacks. A waiter the kernel cannot provide is skipped (the peer names what it got).
-  const waiterEnv = { io_uring: {}, futex_waitv: { SHMBUS_WAITER: 'waitv' }, 'thread-per-wait': { SHMBUS_WAITER: 'threads' } };
+  const waiterEnv = { io_uring: { SHMBUS_WAITER: 'io_uring' }, futex_waitv: { SHMBUS_WAITER: 'waitv' }, 'thread-per-wait': { SHMBUS_WAITER: 'threads' } };
   for (const mode of ['io_uring', 'futex_waitv', 'thread-per-wait'] as const) {
     it(`async waits work with the ${mode} waiter, woken from another process again and again`, async (t) => {
       const name = fresh('waiter');
