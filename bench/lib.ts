@@ -197,7 +197,28 @@ export function renderReport(r: RunInfo): string {
  * 256, the start and duration arrays half a page apart).
  */
 export function sampleArray(n: number): Float64Array {
-  return new Float64Array(n).fill(-1);
+  const a = new Float64Array(n).fill(-1);
+  sampleArrays.push(new WeakRef(a));
+  return a;
+}
+
+/** The arrays {@link sampleArray} made that are still alive (touched again before each measured loop). */
+let sampleArrays: WeakRef<Float64Array>[] = [];
+
+/**
+ * Writes one element of every page of the live sample arrays, right before a measured loop. Pre-faulting at
+ * creation was not enough: after the warm-up, the first write to each page still stalled ~2-5 µs in about a third
+ * of the pages (bench/tail.ts topic-poll --dump: slow round trips at index 510 mod 512, the page boundary of an
+ * array with a 16-byte malloc header, moved by 64 when the array started 64 elements later; gone after a touch
+ * just before the loop). Likely the VM's second-level TLB walk or write tracking of pages not written recently.
+ */
+export function touchSampleArrays(): void {
+  sampleArrays = sampleArrays.filter((r) => {
+    const a = r.deref();
+    if (a === undefined) return false;
+    for (let k = 0; k < a.length; k += 512) a[k] = a[k]!;
+    return true;
+  });
 }
 
 /**
@@ -230,6 +251,7 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
   collectGarbage();
   until = performance.now() + WARM_MS / 4;
   while (performance.now() < until) await pass(chunk, 0);
+  touchSampleArrays();
   if (TRACE_TURNS) process.stderr.write(`[measure] start ${performance.now().toFixed(0)} ms\n`);
   await pass(0, iterations);
   if (TRACE_TURNS) process.stderr.write(`[measure] end ${performance.now().toFixed(0)} ms\n`);

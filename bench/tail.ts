@@ -19,7 +19,7 @@ import { Queue, Rpc, Topic } from '../src/index.js';
 import { awaitRead, createTopic, pollView } from './api.js';
 import { PeerSet, placementCpus, withPinnedSelf } from './baselines.js';
 import { flushGcLog } from './gclog.js';
-import { benchName, ringWarmup, ROOT, sampleArray, stats, type Stats } from './lib.js';
+import { benchName, ringWarmup, ROOT, sampleArray, stats, touchSampleArrays, type Stats } from './lib.js';
 
 const path = process.argv[2] ?? 'topic-poll';
 const iterations = Number(process.argv.find((a, i) => i > 2 && /^\d+$/.test(a)) ?? 30_000);
@@ -60,6 +60,7 @@ async function measure(peer: number, warmup: number, loop: (from: number, to: nu
     await startPerf();
     // Markers for V8 traces (--trace-opt, --trace-deopt) given to this process: what happened in the measured loop.
     if (marks) console.log('tail: measuring');
+    touchSampleArrays();
     await loop(0, iterations);
     if (marks) console.log('tail: measured');
     noteThreads([process.pid, peer]);
