@@ -258,7 +258,7 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
 }
 
 /** SHMBUS_BENCH_TRACE_TURNS=1: warmThenMeasure prints when each measured loop starts and ends (beside --trace-gc). */
-const TRACE_TURNS = process.env['SHMBUS_BENCH_TRACE_TURNS'] === '1';
+export const TRACE_TURNS = process.env['SHMBUS_BENCH_TRACE_TURNS'] === '1';
 
 let gcFn: (() => void) | undefined;
 /** A full garbage collection of this process (V8's gc(), exposed without --expose-gc on the command line). */
