@@ -243,12 +243,13 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
   const chunk = -Math.max(50, Math.min(warmup, 2000));
   let until = performance.now() + WARM_MS;
   while (performance.now() < until) await pass(chunk, 0);
-  // The bench parent lives through every suite: its old space fills with what earlier rows left (segments, frames,
-  // promoted messages), and its major GCs (2-27 ms pauses plus incremental steps of up to 8 ms, `node --trace-gc`
-  // over 20-sync..40-queue) landed inside measured turns. Collect now, then keep warming while the concurrent
-  // sweeper (a helper thread on our core) finishes, so a turn starts with an empty young generation and room in
-  // the old one, as the fresh child on the other side does.
-  collectGarbage();
+  // Empty the young generation, so no scavenge of what the warm-up allocated lands in the measured window (two
+  // 64 B turns had one, 0.4 and 2.6 ms, without it). A minor GC only: a full one here (this was gc() until
+  // 2026-12-01, against the long-lived parent's Mark-Compacts of the earlier async-callback loops, which the
+  // written-out loops no longer provoke) left V8's helper threads busy on our pinned core for 0.3-1 s after it, and
+  // every parked wake then waited for them: tail.ts rpc --spin 0, gc() and 50 ms of warm-up before measuring:
+  // p99 41 -> 197 us, p99.9 232 -> 3622 us; 40-queue's Rpc spin 0 row p99 422-1931 -> 32-129 us without it.
+  collectGarbage('minor');
   until = performance.now() + WARM_MS / 4;
   while (performance.now() < until) await pass(chunk, 0);
   touchSampleArrays();
@@ -260,14 +261,18 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
 /** SHMBUS_BENCH_TRACE_TURNS=1: warmThenMeasure prints when each measured loop starts and ends (beside --trace-gc). */
 export const TRACE_TURNS = process.env['SHMBUS_BENCH_TRACE_TURNS'] === '1';
 
-let gcFn: (() => void) | undefined;
-/** A full garbage collection of this process (V8's gc(), exposed without --expose-gc on the command line). */
-export function collectGarbage(): void {
+let gcFn: ((options?: { type: 'minor' | 'major' }) => void) | undefined;
+/**
+ * A garbage collection of this process (V8's gc(), exposed without --expose-gc on the command line): full by
+ * default, `'minor'` for the young generation only (a scavenge).
+ */
+export function collectGarbage(type: 'minor' | 'full' = 'full'): void {
   if (gcFn === undefined) {
     setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as () => void;
+    gcFn = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
   }
-  gcFn();
+  if (type === 'minor') gcFn({ type: 'minor' });
+  else gcFn();
 }
 
 /**
