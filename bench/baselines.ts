@@ -289,18 +289,20 @@ export async function interleave<K extends string>(
 ): Promise<Record<K, Stats>> {
   const names = Object.keys(measurers) as K[];
   const collected = new Map<K, number[]>(names.map((n) => [n, []]));
+  const turns = new Map<K, Stats[]>(names.map((n) => [n, []]));
   for (let round = 0; round < rounds; round++) {
     for (const name of names) {
       const got = await measurers[name](round);
+      const s = stats(got);
+      turns.get(name)!.push(s);
       if (TRACE_TURNS) {
-        const s = stats(got);
         process.stderr.write(`[turn] ${name} round ${round}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} (${(s.p99 / s.p50).toFixed(2)}x) p99.9 ${s.p999.toFixed(1)} n ${s.n}\n`);
       }
       const into = collected.get(name)!;
       for (let i = 0; i < got.length; i++) into.push(got[i]!);
     }
   }
-  return Object.fromEntries(names.map((n) => [n, stats(collected.get(n)!)])) as Record<K, Stats>;
+  return Object.fromEntries(names.map((n) => [n, { ...stats(collected.get(n)!), turns: turns.get(n)! }])) as Record<K, Stats>;
 }
 
 /** One row of {@link cMemcpy}: bandwidth in GB/s (1e9 bytes/s, bytes counted once per copy). */

@@ -334,7 +334,7 @@ for (let i = 0; i < samples.dur.length; i++) {
   const c = events.length || gcs.length ? causes(t0, t0 + d, samples.pids, events, gcs) : [];
   const foreign = c.filter((x) => !x.startsWith('futex'));
   if (foreign.length === 0) undisturbed.push(d);
-  if (dumpAt > 0) dump.push(`${i} ${d} ${foreign.length === 0 ? 0 : 1}`);
+  if (dumpAt > 0) dump.push(`${i} ${d} ${foreign.length === 0 ? 0 : 1} ${t0}`);
   const tally = (m: Map<string, number>): void => {
     if (c.length === 0) m.set('(nothing recorded)', (m.get('(nothing recorded)') ?? 0) + 1);
     for (const x of c) m.set(x, (m.get(x) ?? 0) + 1);
