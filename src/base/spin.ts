@@ -15,13 +15,23 @@ export function validateSpin(spin: unknown, fallback: number): number {
 }
 
 /**
- * Gives the CPU to a runnable process on this core, if any. Every spin loop calls it where it reads its clock: a
- * spin that never yields keeps the process it waits for (runnable on the same core on a loaded machine, or when both
- * are unpinned on one CPU) off the CPU until its budget ends, which made round trips bimodal (~2 x the spin). A
- * thread pinned to one CPU does not yield (its peer was placed elsewhere; a yield would hand the core to V8's helper
- * threads and lengthen the tail): see the addon's JsYieldCpu.
+ * Milliseconds a spin runs before a thread pinned to one CPU starts to yield too. Unpinned threads yield from the
+ * start of a spin. A pinned thread's peer is usually on another core, where a yield only hands the core to V8's
+ * helper threads and lengthens the tail, so it spins undisturbed for this long (a round trip on two cores takes a
+ * few µs); after it, its peer may be sharing its one CPU (both pinned there, or a container limited to one CPU), and
+ * only a yield lets that peer answer (without it, Topic await read() on one core took 130 µs per round trip: both
+ * sides burned their whole 50 µs budget).
  */
-export const yieldCpu: () => void = native.yieldCpu;
+export const SPIN_PINNED_YIELD_AFTER = 0.01;
+
+/**
+ * Gives the CPU to a runnable process on this core, if any. Every spin loop calls it where it reads its clock, with
+ * `late` = the spin has run {@link SPIN_PINNED_YIELD_AFTER}: a spin that never yields keeps the process it waits
+ * for (runnable on the same core on a loaded machine, or when both are on one CPU) off the CPU until its budget
+ * ends, which made round trips bimodal (~2 x the spin). A thread pinned to one CPU yields only when `late`: see the
+ * addon's JsYieldCpu.
+ */
+export const yieldCpu: (late: boolean) => void = native.yieldCpu;
 
 /**
  * Calls `attempt` until it returns a value other than null, for at most `micros` µs; returns that value, or null
@@ -30,13 +40,15 @@ export const yieldCpu: () => void = native.yieldCpu;
  */
 export function spinFor<T>(micros: number, attempt: () => T | null): T | null {
   if (micros <= 0) return null;
-  const until = performance.now() + micros / 1000;
+  const start = performance.now();
+  const until = start + micros / 1000;
   for (let n = 1; ; n++) {
     const r = attempt();
     if (r !== null) return r;
     if ((n & 31) === 0) {
-      if (performance.now() >= until) return null;
-      yieldCpu();
+      const now = performance.now();
+      if (now >= until) return null;
+      yieldCpu(now - start >= SPIN_PINNED_YIELD_AFTER);
     }
   }
 }

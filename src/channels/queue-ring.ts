@@ -33,7 +33,7 @@ import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../base/deadline.js';
 import { wakeCounter } from '../base/park.js';
 import { PairWords } from '../base/pair.js';
-import { validateSpin, yieldCpu } from '../base/spin.js';
+import { SPIN_PINNED_YIELD_AFTER, validateSpin, yieldCpu } from '../base/spin.js';
 import type { BodyReader, BodyWriter } from './queue-body.js';
 import { HeldSlot } from './queue-loan.js';
 import { readOwner, selfStamp, slotHolderAlive, stampOwner, type Stamp } from './queue-recovery.js';
@@ -552,7 +552,7 @@ export class QueueRing implements ParkableRing {
         const now = performance.now();
         if (until === 0) until = now + this.#spinMs;
         else if (now >= until) return false;
-        yieldCpu();
+        yieldCpu(now - (until - this.#spinMs) >= SPIN_PINNED_YIELD_AFTER);
       }
     }
   }

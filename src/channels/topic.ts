@@ -25,7 +25,7 @@ import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
 import { appearAsync } from '../segment/appear.js';
 import { copyBytes } from '../base/copy.js';
-import { validateSpin, yieldCpu } from '../base/spin.js';
+import { SPIN_PINNED_YIELD_AFTER, validateSpin, yieldCpu } from '../base/spin.js';
 import { boolOption, choiceOption, intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
 import { parkCounterAsync, wakeCounter, wakeCounterKeep } from '../base/park.js';
 import {
@@ -951,7 +951,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
         const now = performance.now();
         if (until === 0) until = now + this.#spin / 1000;
         else if (now >= until) return false;
-        yieldCpu();
+        yieldCpu(now - (until - this.#spin / 1000) >= SPIN_PINNED_YIELD_AFTER);
       }
     }
   }

@@ -190,13 +190,17 @@ napi_value JsStampMicros(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
-// yieldCpu(): sched_yield(), unless this thread may run on one CPU only. A spinning reader calls it about once a
-// microsecond: when the process it waits for is runnable on the same core (a loaded machine, processes left to the
-// scheduler), a pure spin keeps that process off the CPU for the whole spin budget (round trips of 2 x 50 µs
-// measured). A pinned thread is left alone: whoever pinned it placed its peer elsewhere, and there a yield only hands
-// the core to helper threads (Queue p99 36-138 -> 225-745 µs measured on two pinned cores). The affinity is re-read
-// every 1024 calls, since a process may be pinned after it started. C's sbi_os_yield follows the same rule.
-napi_value JsYieldCpu(napi_env, napi_callback_info) {
+// yieldCpu(late): sched_yield(), unless this thread may run on one CPU only and `late` is false. A spinning wait
+// calls it about once a microsecond: when the process it waits for is runnable on the same core (a loaded machine,
+// processes left to the scheduler), a pure spin keeps that process off the CPU for the whole spin budget (round trips
+// of 2 x 50 µs measured). A pinned thread does not yield early in a spin: its peer is usually placed elsewhere, and
+// there a yield only hands the core to helper threads (Queue p99 36-138 -> 225-745 µs measured on two pinned cores).
+// But a pinned thread whose peer shares its one CPU (both pinned there, or a container limited to one CPU) must
+// yield, or every wait burns its whole budget (Topic await read() on one core: 130 µs round trips): so the caller
+// passes `late` = true once its spin has run SPIN_PINNED_YIELD_AFTER (base/spin.ts, 10 µs), and a pinned thread
+// yields from then on. The affinity is re-read every 1024 calls, since a process may be pinned after it started.
+// C's sbi_os_spin_yield follows the same rule.
+napi_value JsYieldCpu(napi_env env, napi_callback_info info) {
   static thread_local uint32_t calls = 0;
   static thread_local bool pinned = false;
   if ((calls++ & 1023u) == 0) {
@@ -204,7 +208,14 @@ napi_value JsYieldCpu(napi_env, napi_callback_info) {
     CPU_ZERO(&set);
     pinned = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == 1;
   }
-  if (!pinned) sched_yield();
+  if (pinned) {
+    size_t argc = 1;
+    napi_value arg;
+    bool late = false;
+    if (napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr) != napi_ok || argc < 1 || napi_get_value_bool(env, arg, &late) != napi_ok) late = false;
+    if (!late) return nullptr;
+  }
+  sched_yield();
   return nullptr;
 }
 

@@ -52,8 +52,11 @@ export interface NativeBinding {
   cas64(pairs: PairWordsHandle, index: number, expectedLo: number, expectedHi: number, desiredLo: number, desiredHi: number): boolean;
   /** Stores CLOCK_REALTIME in µs since the epoch as a u64 at words[index] (low half), words[index + 1] (plain stores). */
   stampMicros(pairs: PairWordsHandle, index: number): void;
-  /** sched_yield(): lets a runnable process on this core run (spinning waits call it about once a µs). */
-  yieldCpu(): void;
+  /**
+   * sched_yield(): lets a runnable process on this core run (spinning waits call it about once a µs); a thread
+   * pinned to one CPU yields only when `late` is true (see base/spin.ts).
+   */
+  yieldCpu(late: boolean): void;
   /** C11 atomic_thread_fence: 0 = acquire, 1 = release. */
   fence(kind: 0 | 1): void;
 }

@@ -6,7 +6,7 @@ import { invalidArg, optionsObject } from '../../base/options.js';
 import { selfIdentity } from '../../base/process.js';
 import { TWO32 } from '../../base/u64.js';
 import { copyBytes } from '../../base/copy.js';
-import { yieldCpu } from '../../base/spin.js';
+import { SPIN_PINNED_YIELD_AFTER, yieldCpu } from '../../base/spin.js';
 import {
   QUEUE_FLAG_TEXT,
   RPC_REQ_CLIENT_OFFSET,
@@ -581,7 +581,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
           const now = performance.now();
           if (until === 0) until = now + this.#spinMs;
           else if (now >= until) return;
-          yieldCpu();
+          yieldCpu(now - (until - this.#spinMs) >= SPIN_PINNED_YIELD_AFTER);
         }
       }
     }
