@@ -390,9 +390,23 @@ class Addon : public Napi::Addon<Addon> {
     }
   }
 
+  // True under Node itself. The io_uring completions reach JS through a uv_poll, and only Node's libuv has one: Bun
+  // and Deno hand out a stand-in loop from napi_get_uv_event_loop (Bun aborts in uv_poll_init; Deno never polls the
+  // fd and its waits end only by timeout). There the futex_waitv group's ThreadSafeFunction, which both implement.
+  static bool NodeLoop(napi_env env) {
+    napi_value global;
+    if (napi_get_global(env, &global) != napi_ok) return false;
+    for (const char* other : {"Bun", "Deno"}) {
+      bool has = true;
+      if (napi_has_named_property(env, global, other, &has) != napi_ok || has) return false;
+    }
+    return true;
+  }
+
   // io_uring when the kernel has FUTEX_WAIT there (the loop thread sleeps on the futex itself: no thread hop), else
   // the futex_waitv group (or thread-per-wait) behind a ThreadSafeFunction.
   bool StartUring(Napi::Env env, Napi::Function onDone) {
+    if (!NodeLoop(env)) return false;
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
     uring_ = UringWaiter::create();

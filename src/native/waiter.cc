@@ -349,9 +349,8 @@ int uringRegister(int fd, unsigned op, void* arg, unsigned n) {
 
 UringWaiter* UringWaiter::create() {
   const char* env = getenv("SHMBUS_WAITER");
-  // Opt-in until a hang is found: with it as the default, the Rpc kill suite (seed 3401647885) had a child that never
-  // started and a driver spinning at 100% CPU; the futex_waitv group passes the same seed.
-  if (!env || strcmp(env, "io_uring") != 0) return nullptr;
+  // The default; SHMBUS_WAITER=waitv or =threads picks a fallback (=io_uring, the opt-in of round 6, is accepted).
+  if (env && (strcmp(env, "threads") == 0 || strcmp(env, "waitv") == 0)) return nullptr;
   auto* w = new UringWaiter();
   if (!w->setup()) {
     delete w;
@@ -456,28 +455,42 @@ void UringWaiter::reap(void (*done)(void* ctx, uint64_t id, int result), void* c
   if (read(eventFd_, &count, sizeof count) < 0) {
     // EAGAIN: nothing signalled since the last read; the CQ is checked anyway.
   }
-  for (;;) {
-    // Overflowed completions move into the CQ only when asked (IORING_SQ_CQ_OVERFLOW; relaxed: a hint).
-    if (__atomic_load_n(sqFlags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) uringEnter(ringFd_, 0, 0, IORING_ENTER_GETEVENTS);
-    uint32_t head = *cqHead_;
-    // Acquire: pairs with the kernel's release of the tail after it wrote the entries.
-    uint32_t tail = __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE);
-    if (head == tail) return;
-    for (; head != tail; head++) {
-      const auto* cqe = static_cast<const io_uring_cqe*>(cqes_) + (head & cqMask_);
-      uint64_t id = cqe->user_data;
-      int res = cqe->res;
-      if (id & kCancelTag) continue;
-      auto c = cancelled_.find(id);
-      if (c != cancelled_.end()) {
-        cancelled_.erase(c);
-        continue;
-      }
-      // -EAGAIN: the word differed at submission. 0: woken. Anything else (-EINTR...): a spurious wake, callers re-check.
-      done(ctx, id, res == -EAGAIN ? 1 : 0);
-    }
-    // Release: the kernel may reuse the slots we read only after this store.
+  // Overflowed completions move into the CQ only when asked (IORING_SQ_CQ_OVERFLOW; relaxed: a hint).
+  if (__atomic_load_n(sqFlags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) uringEnter(ringFd_, 0, 0, IORING_ENTER_GETEVENTS);
+  // One batch: the completions present now, never the ones that arrive while the callbacks run. Each callback runs
+  // JS (and its microtasks) that often submits the next wait, and a wait of this process woken by this process (an
+  // Rpc client and its server in one process, Queue ping-pong...) completes during that very call: a loop until the
+  // CQ is empty never returned to libuv while such traffic flowed, starving every other handle (timers, child
+  // stdout, SIGCHLD: the kills-request-reply hang of seed 3401647885). Later completions wait for the next loop turn.
+  uint32_t head = *cqHead_;
+  // Acquire: pairs with the kernel's release of the tail after it wrote the entries.
+  const uint32_t end = __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE);
+  while (head != end) {
+    const auto* cqe = static_cast<const io_uring_cqe*>(cqes_) + (head & cqMask_);
+    uint64_t id = cqe->user_data;
+    int res = cqe->res;
+    head++;
+    // Release: the kernel may reuse the slot only after this store; freed before the callback, whose submissions
+    // may complete at once and need room in the CQ.
     __atomic_store_n(cqHead_, head, __ATOMIC_RELEASE);
+    if (id & kCancelTag) continue;
+    auto c = cancelled_.find(id);
+    if (c != cancelled_.end()) {
+      cancelled_.erase(c);
+      continue;
+    }
+    // -EAGAIN: the word differed at submission. 0: woken. Anything else (-EINTR...): a spurious wake, callers re-check.
+    done(ctx, id, res == -EAGAIN ? 1 : 0);
+  }
+  // Completions left for the next turn: the kernel signalled the eventfd for those posted after our read, but not
+  // for overflowed ones it moves into the CQ later; signal it ourselves so the (level-triggered) poll fires again.
+  // Acquire: as above.
+  if (__atomic_load_n(cqTail_, __ATOMIC_ACQUIRE) != head ||
+      (__atomic_load_n(sqFlags_, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW)) {
+    uint64_t one = 1;
+    if (write(eventFd_, &one, sizeof one) < 0) {
+      // EAGAIN only at a counter of 2^64-2: it is readable then anyway.
+    }
   }
 }
 

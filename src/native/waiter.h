@@ -83,8 +83,9 @@ class UringWaiter {
   bool add(uint64_t id, uint32_t* addr, uint32_t expected);
   // Asks the kernel to cancel the wait; `id` is never reported by reap afterwards.
   void cancel(uint64_t id);
-  // Drains the eventfd and calls done(ctx, id, result) for every completed wait (0 = woken, or the word changed; may be
-  // spurious, 1 = value differed at start). Cancelled waits are skipped.
+  // Drains the eventfd and calls done(ctx, id, result) for every wait completed before the call (0 = woken, or the
+  // word changed; may be spurious, 1 = value differed at start). Cancelled waits are skipped. Completions that arrive
+  // meanwhile are left for the next loop turn (the eventfd stays readable), so the loop's other handles get theirs.
   void reap(void (*done)(void* ctx, uint64_t id, int result), void* ctx);
 
  private:

@@ -9,10 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const file = (f: string): string => fileURLToPath(new URL(`./${f}.test.js`, import.meta.url));
-// The default run covers the futex_waitv group; the opt-in io_uring waiter (SHMBUS_WAITER=io_uring) gets the wait suite too.
+// The default run covers the io_uring waiter where the kernel has it: the futex_waitv group gets the wait suite too.
 const RUNS = [
   ...['segment-waits', 'event', 'semaphore'].map((f) => [file(f), 'threads'] as const),
-  [file('segment-waits'), 'io_uring'] as const,
+  [file('segment-waits'), 'waitv'] as const,
 ];
 
 describe('fallback waiters', () => {

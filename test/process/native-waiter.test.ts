@@ -1,14 +1,15 @@
 /**
  * The native async waiter's lifecycle: worker_threads terminated at every stage of it, processes that end with
  * waits pending. Each case runs in a child process (a use-after-free of a dead environment's thread-safe
- * function aborts the process: that must not take the test runner with it), in both waiter modes.
+ * function aborts the process: that must not take the test runner with it), in every waiter mode.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, spawnPeer } from '../helpers/index.js';
 
 const MODES: [string, NodeJS.ProcessEnv][] = [
-  ['futex_waitv', {}],
+  ['io_uring (the default; futex_waitv where the kernel lacks it)', { SHMBUS_WAITER: 'io_uring' }],
+  ['futex_waitv', { SHMBUS_WAITER: 'waitv' }],
   ['thread-per-wait', { SHMBUS_WAITER: 'threads' }],
 ];
 
