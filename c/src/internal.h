@@ -130,11 +130,16 @@ int sbi_os_name(const char* name, char* out);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t sbi_os_now_ns(void);
-/* Offers the CPU to a runnable thread on this core (sched_yield). Every spin calls it about once a microsecond: a
-   spin that never yields keeps the process it waits for, runnable on the same core on a loaded machine, off the
-   CPU for its whole budget (round trips of ~2 x the spin); with a core free it returns at once. A thread pinned to
-   one CPU does not yield (its peer was placed elsewhere; a yield would hand the core to other threads). */
-void sbi_os_yield(void);
+/* Offers the CPU to a runnable thread on this core (sched_yield). Every spin calls it about once a microsecond, with
+   the nanoseconds it has spun so far: a spin that never yields keeps the process it waits for, runnable on the same
+   core on a loaded machine, off the CPU for its whole budget (round trips of ~2 x the spin); with a core free it
+   returns at once. A thread pinned to one CPU yields only once it has spun SBI_PINNED_YIELD_AFTER_NS: its peer is
+   usually on another core, where a yield would hand the core to other threads; a longer spin means the peer may
+   share that one CPU (both pinned there, or a container limited to one CPU), and only a yield lets it answer. The
+   Node addon's yieldCpu(late) follows the same rule. */
+void sbi_os_yield(int64_t spun_ns);
+/* How long a thread pinned to one CPU spins before it yields too (10 µs; Node: SPIN_PINNED_YIELD_AFTER). */
+#define SBI_PINNED_YIELD_AFTER_NS 10000
 /* The spins' yield period: a power of two minus 1, in polls (~1 µs of polling). */
 #define SBI_SPIN_YIELD_MASK 63u
 /* Wall clock, ms since the Unix epoch (header createdAt). */

@@ -104,7 +104,8 @@ static int mx_spin(uint8_t* m, int32_t spin_us) {
     /* Polling read (relaxed): the CAS is the synchronising step. */
     if (sbi_load32(mx_word(m), __ATOMIC_RELAXED) == 0 && mx_take_free(m, sbi_self()->pid)) return 1;
     sbi_cpu_relax();
-    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(); /* a holder on this core can finish */
+    /* A holder on this core can finish. */
+    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(sbi_os_now_ns() - (until - (int64_t)spin_us * 1000));
   } while (sbi_os_now_ns() < until);
   return 0;
 }

@@ -54,9 +54,9 @@ int64_t sbi_os_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* sched_yield() unless this thread may run on one CPU only (pinned: its peer was placed elsewhere, and a yield would
-   only hand the core to other threads); the affinity is re-read every 1024 calls. The addon's yieldCpu is the same. */
-void sbi_os_yield(void) {
+/* sched_yield() unless this thread may run on one CPU only and has spun less than SBI_PINNED_YIELD_AFTER_NS (see
+   internal.h); the affinity is re-read every 1024 calls. The addon's yieldCpu(late) is the same. */
+void sbi_os_yield(int64_t spun_ns) {
   static SBI_THREAD_LOCAL uint32_t calls = 0;
   static SBI_THREAD_LOCAL int pinned = 0;
   if ((calls++ & 1023u) == 0) {
@@ -64,7 +64,7 @@ void sbi_os_yield(void) {
     CPU_ZERO(&set);
     pinned = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == 1;
   }
-  if (!pinned) sched_yield();
+  if (!pinned || spun_ns >= SBI_PINNED_YIELD_AFTER_NS) sched_yield();
 }
 
 uint64_t sbi_os_epoch_ms(void) {

@@ -446,8 +446,9 @@ void sbi_ring_park(sbi_ring* r, int consumer, uint32_t seen, int64_t deadline_ns
       for (k = 0; k < 64; k++) {
         if (sbi_load32(word, __ATOMIC_SEQ_CST) != seen) return;
       }
-      if (sbi_os_now_ns() >= until) break;
-      sbi_os_yield();
+      now = sbi_os_now_ns();
+      if (now >= until) break;
+      sbi_os_yield(now - (until - (int64_t)r->spin_us * 1000));
     }
   }
   blocked = queue_blocker(r, consumer, &slot, &seq);

@@ -50,7 +50,7 @@ static inline int sync_spin(int32_t spin_us, int (*ready)(void* ctx), void* ctx)
   do {
     if (ready(ctx)) return 1;
     sbi_cpu_relax();
-    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield();
+    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(sbi_os_now_ns() - (until - (int64_t)spin_us * 1000));
   } while (sbi_os_now_ns() < until);
   return 0;
 }

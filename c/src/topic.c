@@ -932,7 +932,7 @@ static int tp_spin_for(const shmbus_sub *s) {
       int64_t now = sbi_os_now_ns();
       if (until == 0) until = now + (int64_t)s->spin_us * 1000;
       else if (now >= until) return 0;
-      sbi_os_yield();
+      sbi_os_yield(now - (until - (int64_t)s->spin_us * 1000));
     }
   }
 }

@@ -188,16 +188,17 @@ static PyObject *reader_try_read(ReaderObject *self, PyObject *unused) {
 }
 
 /* The C library's spin yield (c/src/os_posix.c, linked into this same shared object): sched_yield() unless this
-   thread is pinned to one CPU. */
-void sbi_os_yield(void);
+   thread is pinned to one CPU and has spun less than 10 µs (c/src/internal.h SBI_PINNED_YIELD_AFTER_NS). */
+void sbi_os_yield(int64_t spun_ns);
 
 /* Re-reads the ring for the spin time (GIL held): the status of the last try.
    The spin offers the CPU (sbi_os_yield) after every TRIES_PER_YIELD tries (~0.5 µs). Why (measured, docs/python.md
    "The default read"): when every core is busy, the peer we wait for is often runnable on OUR core, and a pure spin
    keeps it off the CPU until the spin ends and we park: each side of a round trip then burned its whole spin (2 x
-   50 µs round trips). Pinned to one CPU it does not yield, like every spin of shmbus: a yield there can only hand the
-   core to an unrelated thread, and each sched_yield costs ~0.45 µs of syscall between two tries (pinned to two cores,
-   Python <-> Python default read p50 1.93-2.10 -> 1.26-1.38 µs, p99.9 18.5-24.7 -> 9.8-11.9 µs). */
+   50 µs round trips). Pinned to one CPU it does not yield during its first 10 µs, like every spin of shmbus: a yield
+   there usually hands the core to an unrelated thread, and each sched_yield costs ~0.45 µs of syscall between two
+   tries (pinned to two cores, Python <-> Python default read p50 1.93-2.10 -> 1.26-1.38 µs, p99.9 18.5-24.7 -> 9.8-11.9
+   µs); after that, its peer may share its one CPU, and only a yield lets it answer. */
 static int reader_spin(ReaderObject *self, shmbus_msg *m, int64_t start) {
   int rc = SHMBUS_EAGAIN;
   if (self->spin_ns <= 0) return rc;
@@ -205,7 +206,7 @@ static int reader_spin(ReaderObject *self, shmbus_msg *m, int64_t start) {
   for (unsigned i = 1;; i++) {
     rc = shmbus_sub_try_read(self->sub, m);
     if (rc != SHMBUS_EAGAIN || (i % TRIES_PER_YIELD == 0 && now_ns() >= until)) return rc;
-    if (i % TRIES_PER_YIELD == 0) sbi_os_yield();
+    if (i % TRIES_PER_YIELD == 0) sbi_os_yield(now_ns() - start);
   }
 }
 
