@@ -83,7 +83,7 @@ export class TopicLink implements Link {
     const sent = intHeader(h, H.time);
     if (sent !== undefined) this.figures.lag = Math.max(0, Date.now() - sent);
     try {
-      const pub = this.#publisher(h?.get(H.capacity), h?.get(H.maxMessageSize), data.length);
+      const pub = this.#pub ?? this.#publisher(h?.get(H.capacity), h?.get(H.maxMessageSize), data.length);
       if (data.length > pub.maxMessageSize) {
         this.figures.in.lost++;
         this.#fail(new Error(`a ${data.length}-byte message does not fit topic ${pub.name} (maxMessageSize ${pub.maxMessageSize})`));
@@ -139,7 +139,7 @@ export class TopicLink implements Link {
       try {
         // Back-pressure from the socket, not from a server round trip: at most IN_FLIGHT large messages written
         // and not yet taken by the socket (the ring laps us meanwhile: counted).
-        await out.room();
+        if (out.full) await out.room();
         reading.into = out.next();
         m = await sub.read(reading);
       } catch (e) {
@@ -260,6 +260,11 @@ class OutBuffers {
   readonly #small = new Uint8Array(COPIED_UP_TO);
   readonly #free: Uint8Array[] = [];
   readonly #writes: Promise<unknown>[] = [];
+
+  /** True while IN_FLIGHT large messages wait for the socket (checked first: no promise per message otherwise). */
+  get full(): boolean {
+    return this.#writes.length >= IN_FLIGHT;
+  }
 
   /** Resolves once fewer than IN_FLIGHT large messages wait for the socket. */
   async room(): Promise<void> {
