@@ -19,7 +19,7 @@ import { connect, type Socket } from 'node:net';
 import { request, Agent } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { buildC, ROOT, spawnLines, sampleArray, stats, WARM_MS, warmThenMeasure, type LineChild, type Stats } from './lib.js';
+import { buildC, ROOT, spawnLines, sampleArray, stats, TRACE_TURNS, WARM_MS, warmThenMeasure, type LineChild, type Stats } from './lib.js';
 import { readFrames } from './framing.js';
 
 /** Payload sizes shared by every suite: a small message, one 1280x720 RGB frame, and 6 MiB. */
@@ -289,14 +289,20 @@ export async function interleave<K extends string>(
 ): Promise<Record<K, Stats>> {
   const names = Object.keys(measurers) as K[];
   const collected = new Map<K, number[]>(names.map((n) => [n, []]));
+  const turns = new Map<K, Stats[]>(names.map((n) => [n, []]));
   for (let round = 0; round < rounds; round++) {
     for (const name of names) {
       const got = await measurers[name](round);
+      const s = stats(got);
+      turns.get(name)!.push(s);
+      if (TRACE_TURNS) {
+        process.stderr.write(`[turn] ${name} round ${round}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} (${(s.p99 / s.p50).toFixed(2)}x) p99.9 ${s.p999.toFixed(1)} n ${s.n}\n`);
+      }
       const into = collected.get(name)!;
       for (let i = 0; i < got.length; i++) into.push(got[i]!);
     }
   }
-  return Object.fromEntries(names.map((n) => [n, stats(collected.get(n)!)])) as Record<K, Stats>;
+  return Object.fromEntries(names.map((n) => [n, { ...stats(collected.get(n)!), turns: turns.get(n)! }])) as Record<K, Stats>;
 }
 
 /** One row of {@link cMemcpy}: bandwidth in GB/s (1e9 bytes/s, bytes counted once per copy). */

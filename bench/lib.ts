@@ -42,6 +42,8 @@ export interface Stats {
   mean: number;
   min: number;
   max: number;
+  /** Rows measured in interleaved turns (`interleave()`): each turn's own stats; the fields above pool them all. */
+  turns?: Stats[];
 }
 
 /** Percentiles of a sample (sorted copy; nearest-rank). */
@@ -78,11 +80,20 @@ export function figure(key: string, value: number): void {
   figures.set(key, value);
 }
 
-/** Records p50, p99 and p99.9 of a row under `key`. */
+/**
+ * Records p50, p99 and p99.9 of a row under `key`; for a row of interleaved turns also the median over its turns of
+ * each turn's own p99 / p50 and p99.9 / p50 (`<key>.turns.p99`, `<key>.turns.p999`), shown beside the pooled ratio.
+ */
 export function figureStats(key: string, s: Stats): void {
   figure(`${key}.p50`, s.p50);
   figure(`${key}.p99`, s.p99);
   figure(`${key}.p999`, s.p999);
+  if (s.turns !== undefined && s.turns.length > 0) {
+    const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    figure(`${key}.turns.p99`, mid(s.turns.map((t) => t.p99 / t.p50)));
+    figure(`${key}.turns.p999`, mid(s.turns.map((t) => t.p999 / t.p50)));
+    figure(`${key}.turns.n`, s.turns.length);
+  }
 }
 
 /**
@@ -108,7 +119,19 @@ export function targetsTable(): Table | undefined {
     const tail = num.slice(num.lastIndexOf('.'));
     const c = floor === undefined ? undefined : ratioOf(`${floor}${tail}`, `${floor}.p50`);
     const met = ratio <= limit ? 'yes' : c !== undefined && c > limit ? 'NO (C spin too: the machine)' : 'NO';
-    rows.push({ target, measured: `${ratio.toFixed(2)}x`, limit: `${limit}x`, 'C spin, same turns': c === undefined ? '' : `${c.toFixed(2)}x`, met });
+    // A tail ratio of a row measured in turns: the median of the turns' own ratios (information; the verdict is the
+    // pooled ratio's). Turns whose medians differ (the machine drifting between them) make the pooled ratio larger.
+    const key = num.slice(0, num.lastIndexOf('.'));
+    const perTurn = floor === undefined ? undefined : f(`${key}.turns${tail}`);
+    const turns = f(`${key}.turns.n`);
+    rows.push({
+      target,
+      measured: `${ratio.toFixed(2)}x`,
+      limit: `${limit}x`,
+      'each turn alone (median)': perTurn === undefined ? '' : `${perTurn.toFixed(2)}x of ${turns}`,
+      'C spin, same turns': c === undefined ? '' : `${c.toFixed(2)}x`,
+      met,
+    });
   };
   add('Topic busy-poll p50 / C pure spin p50 (64 B, 2 cores)', 'topic.poll.p50', 'cspin.p50', 6);
   add('Topic busy-poll p99 / its p50', 'topic.poll.p99', 'topic.poll.p50', 2, 'cspin');
@@ -128,8 +151,11 @@ export function targetsTable(): Table | undefined {
       'Ratios of figures measured in this run (64 B round trips, two cores, busy-poll or the default spin): Topic rows from 30-topic, Queue and Rpc (spin 50 µs) from 40-queue. ' +
       'Only meaningful on a quiet machine (see the header). "C spin, same turns": the same ratio of the pure C spin ping-pong measured ' +
       'in the same interleaved turns (30-topic for Topic, 40-queue for Queue and Rpc), i.e. what this machine allowed meanwhile; a C spin ' +
-      'round trip is ~5x shorter, so it meets fewer preemptions per round trip: this floor understates what the machine does to a longer one.',
-    columns: ['target', 'measured', 'limit', 'C spin, same turns', 'met'],
+      'round trip is ~5x shorter, so it meets fewer preemptions per round trip: this floor understates what the machine does to a longer one. ' +
+      '"measured" pools the samples of every turn (the verdict is on it); "each turn alone" is the median over the turns of each turn\'s own ratio: ' +
+      'when it is well below "measured", the turns\' medians differed (fresh processes, the machine drifting between turns) rather than each ' +
+      'round trip having a long tail.',
+    columns: ['target', 'measured', 'limit', 'each turn alone (median)', 'C spin, same turns', 'met'],
     rows,
   };
 }
@@ -197,7 +223,28 @@ export function renderReport(r: RunInfo): string {
  * 256, the start and duration arrays half a page apart).
  */
 export function sampleArray(n: number): Float64Array {
-  return new Float64Array(n).fill(-1);
+  const a = new Float64Array(n).fill(-1);
+  sampleArrays.push(new WeakRef(a));
+  return a;
+}
+
+/** The arrays {@link sampleArray} made that are still alive (touched again before each measured loop). */
+let sampleArrays: WeakRef<Float64Array>[] = [];
+
+/**
+ * Writes one element of every page of the live sample arrays, right before a measured loop. Pre-faulting at
+ * creation was not enough: after the warm-up, the first write to each page still stalled ~2-5 µs in about a third
+ * of the pages (bench/tail.ts topic-poll --dump: slow round trips at index 510 mod 512, the page boundary of an
+ * array with a 16-byte malloc header, moved by 64 when the array started 64 elements later; gone after a touch
+ * just before the loop). Likely the VM's second-level TLB walk or write tracking of pages not written recently.
+ */
+export function touchSampleArrays(): void {
+  sampleArrays = sampleArrays.filter((r) => {
+    const a = r.deref();
+    if (a === undefined) return false;
+    for (let k = 0; k < a.length; k += 512) a[k] = a[k]!;
+    return true;
+  });
 }
 
 /**
@@ -222,30 +269,36 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
   const chunk = -Math.max(50, Math.min(warmup, 2000));
   let until = performance.now() + WARM_MS;
   while (performance.now() < until) await pass(chunk, 0);
-  // The bench parent lives through every suite: its old space fills with what earlier rows left (segments, frames,
-  // promoted messages), and its major GCs (2-27 ms pauses plus incremental steps of up to 8 ms, `node --trace-gc`
-  // over 20-sync..40-queue) landed inside measured turns. Collect now, then keep warming while the concurrent
-  // sweeper (a helper thread on our core) finishes, so a turn starts with an empty young generation and room in
-  // the old one, as the fresh child on the other side does.
-  collectGarbage();
+  // Empty the young generation, so no scavenge of what the warm-up allocated lands in the measured window (two
+  // 64 B turns had one, 0.4 and 2.6 ms, without it). A minor GC only: a full one here (this was gc() until
+  // 2026-12-01, against the long-lived parent's Mark-Compacts of the earlier async-callback loops, which the
+  // written-out loops no longer provoke) left V8's helper threads busy on our pinned core for 0.3-1 s after it, and
+  // every parked wake then waited for them: tail.ts rpc --spin 0, gc() and 50 ms of warm-up before measuring:
+  // p99 41 -> 197 us, p99.9 232 -> 3622 us; 40-queue's Rpc spin 0 row p99 422-1931 -> 32-129 us without it.
+  collectGarbage('minor');
   until = performance.now() + WARM_MS / 4;
   while (performance.now() < until) await pass(chunk, 0);
+  touchSampleArrays();
   if (TRACE_TURNS) process.stderr.write(`[measure] start ${performance.now().toFixed(0)} ms\n`);
   await pass(0, iterations);
   if (TRACE_TURNS) process.stderr.write(`[measure] end ${performance.now().toFixed(0)} ms\n`);
 }
 
 /** SHMBUS_BENCH_TRACE_TURNS=1: warmThenMeasure prints when each measured loop starts and ends (beside --trace-gc). */
-const TRACE_TURNS = process.env['SHMBUS_BENCH_TRACE_TURNS'] === '1';
+export const TRACE_TURNS = process.env['SHMBUS_BENCH_TRACE_TURNS'] === '1';
 
-let gcFn: (() => void) | undefined;
-/** A full garbage collection of this process (V8's gc(), exposed without --expose-gc on the command line). */
-export function collectGarbage(): void {
+let gcFn: ((options?: { type: 'minor' | 'major' }) => void) | undefined;
+/**
+ * A garbage collection of this process (V8's gc(), exposed without --expose-gc on the command line): full by
+ * default, `'minor'` for the young generation only (a scavenge).
+ */
+export function collectGarbage(type: 'minor' | 'full' = 'full'): void {
   if (gcFn === undefined) {
     setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as () => void;
+    gcFn = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
   }
-  gcFn();
+  if (type === 'minor') gcFn({ type: 'minor' });
+  else gcFn();
 }
 
 /**

@@ -5,7 +5,7 @@
  * interrupts and futex system calls (root or perf_event_paranoid <= 0 needed; without it, GCs only) and from the GC
  * logs of both processes (bench/gclog.ts).
  *
- * usage: node --import ./dist/bench/gclog.js dist/bench/tail.js <path> [round trips=30000] [--no-perf]
+ * usage: node --import ./dist/bench/gclog.js dist/bench/tail.js <path> [round trips=30000] [--no-perf] [--spin µs] [--warm-ms ms] [--dump file]
  *   path: topic-poll | topic-await | queue | rpc
  * prints: percentiles of all round trips and of the "undisturbed" ones (no other task on either core, no GC, no
  * timer interrupt during the round trip), then the causes of the round trips slower than 2x and 15x the p50.
@@ -19,12 +19,14 @@ import { Queue, Rpc, Topic } from '../src/index.js';
 import { awaitRead, createTopic, pollView } from './api.js';
 import { PeerSet, placementCpus, withPinnedSelf } from './baselines.js';
 import { flushGcLog } from './gclog.js';
-import { benchName, ringWarmup, ROOT, sampleArray, stats, type Stats } from './lib.js';
+import { benchName, ringWarmup, ROOT, sampleArray, stats, touchSampleArrays, type Stats } from './lib.js';
 
 const path = process.argv[2] ?? 'topic-poll';
 const iterations = Number(process.argv.find((a, i) => i > 2 && /^\d+$/.test(a)) ?? 30_000);
 const usePerf = !process.argv.includes('--no-perf');
 const marks = process.argv.includes('--marks');
+/** --spin N: the spin budget (µs) of both sides (default 50, the bench rows'); 0 parks every message. */
+const SPIN = process.argv.includes('--spin') ? Number(process.argv[process.argv.indexOf('--spin') + 1]) : 50;
 const warmMs = process.argv.includes('--warm-ms') ? Number(process.argv[process.argv.indexOf('--warm-ms') + 1]) : 0;
 const gcDir = process.env['SHMBUS_GC_LOG'];
 const cpus = placementCpus('cores');
@@ -60,6 +62,7 @@ async function measure(peer: number, warmup: number, loop: (from: number, to: nu
     await startPerf();
     // Markers for V8 traces (--trace-opt, --trace-deopt) given to this process: what happened in the measured loop.
     if (marks) console.log('tail: measuring');
+    touchSampleArrays();
     await loop(0, iterations);
     if (marks) console.log('tail: measured');
     noteThreads([process.pid, peer]);
@@ -94,7 +97,7 @@ async function topicPath(mode: 'poll' | 'await'): Promise<Samples> {
   const layout = { capacity: 1 << 20, maxMessageSize: 4096 };
   const ping = createTopic(there, layout);
   createTopic(back, layout).close();
-  const sub = Topic.subscribe(back, { spin: 50 });
+  const sub = Topic.subscribe(back, { spin: SPIN });
   try {
     const echo = peers.spawn(['echo', there, back, mode, 'copy'], cpus?.[1]);
     await peers.line(echo, /^ready$/);
@@ -131,10 +134,10 @@ async function queuePath(): Promise<Samples> {
   const peers = new PeerSet(join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js'));
   const there = benchName('tail-qa');
   const back = benchName('tail-qb');
-  const qa = Queue.create(there, { slots: 64, maxMessageSize: 64, spin: 50 });
-  const qb = Queue.create(back, { slots: 64, maxMessageSize: 64, spin: 50 });
+  const qa = Queue.create(there, { slots: 64, maxMessageSize: 64, spin: SPIN });
+  const qb = Queue.create(back, { slots: 64, maxMessageSize: 64, spin: SPIN });
   try {
-    const echo = peers.spawn(['echo', there, back, '50'], cpus?.[1]);
+    const echo = peers.spawn(['echo', there, back, String(SPIN)], cpus?.[1]);
     await peers.line(echo, /^ready$/);
     const buf = new Uint8Array(64).fill(0x5a);
     const got = { into: new Uint8Array(64) }; // as bench/suites/40-queue.ts
@@ -162,10 +165,10 @@ async function queuePath(): Promise<Samples> {
 async function rpcPath(): Promise<Samples> {
   const peers = new PeerSet(join(ROOT, 'dist', 'bench', 'children', 'queue-peer.js'));
   const name = benchName('tail-rpc');
-  const server = peers.spawn(['serve', name, '4096', '50'], cpus?.[1]);
+  const server = peers.spawn(['serve', name, '4096', String(SPIN)], cpus?.[1]);
   try {
     await peers.line(server, /^serving$/);
-    const client = Rpc.connect(name, { slots: 2, spin: 50 });
+    const client = Rpc.connect(name, { slots: 2, spin: SPIN });
     const payload = new Uint8Array(64).fill(0x5a);
     const loop = async (from: number, to: number): Promise<void> => {
       for (let i = from; i < to; i++) {
@@ -331,7 +334,7 @@ for (let i = 0; i < samples.dur.length; i++) {
   const c = events.length || gcs.length ? causes(t0, t0 + d, samples.pids, events, gcs) : [];
   const foreign = c.filter((x) => !x.startsWith('futex'));
   if (foreign.length === 0) undisturbed.push(d);
-  if (dumpAt > 0) dump.push(`${i} ${d} ${foreign.length === 0 ? 0 : 1}`);
+  if (dumpAt > 0) dump.push(`${i} ${d} ${foreign.length === 0 ? 0 : 1} ${t0}`);
   const tally = (m: Map<string, number>): void => {
     if (c.length === 0) m.set('(nothing recorded)', (m.get('(nothing recorded)') ?? 0) + 1);
     for (const x of c) m.set(x, (m.get(x) ?? 0) + 1);

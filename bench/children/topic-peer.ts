@@ -32,7 +32,12 @@ try {
     // Allocation-free bookkeeping (issue 12): one-way samples in a preallocated array, the stamp read through a
     // fixed 8-byte alias (a DataView per message and a growing array were this echo's garbage: its scavenges
     // stalled the round trip being measured).
-    const oneway = new Float64Array(1 << 20);
+    // A small ring of the latest one-way samples, cycled, so its 8 pages stay hot: the first write to each page of
+    // a large array (even pre-faulted) stalled the echo for ~2-5 µs once per 512 messages, and that delayed the
+    // next round trip (bench/tail.ts --dump: slow round trips at one index mod 512, moved by an array offset). The
+    // stats cover the last ONEWAY_KEPT messages: the end of the measured loop, which comes last.
+    const ONEWAY_KEPT = 4096;
+    const oneway = new Float64Array(ONEWAY_KEPT).fill(-1);
     let n = 0;
     const stamp = new Float64Array(1);
     const stampBytes = new Uint8Array(stamp.buffer);
@@ -60,9 +65,9 @@ try {
       // clock read comes after the publish: before it, its ~0.1 µs (and its BigInt) were part of every round trip.
       const now = Number(process.hrtime.bigint());
       for (let k = 0; k < 8; k++) stampBytes[k] = data[k]!;
-      if (n < oneway.length) oneway[n++] = (now - stamp[0]!) / 1000;
+      oneway[n++ & (ONEWAY_KEPT - 1)] = (now - stamp[0]!) / 1000;
     }
-    const s = stats(oneway.subarray(Math.floor(n / 10), n));
+    const s = stats(oneway.subarray(0, Math.min(n, ONEWAY_KEPT)));
     say(`oneway ${s.p50} ${s.p99} ${s.p999}`);
     pub.close();
     sub.close();
