@@ -90,7 +90,8 @@ export class RawOut {
   /**
    * Publishes `chunks` (one NATS message each, in order) on `subject`, chunk k with headers `common` + `perChunk(k)`.
    * Call only when `ready`. Resolves once the socket took every byte: until then the chunks' bytes must stay as they
-   * are (they are written from where they lie). Throws MaxPayloadExceeded like the client when a chunk does not fit.
+   * are (they are written from where they lie). Throws ERR_MESSAGE_TOO_LARGE, with nothing written, when a chunk does
+   * not fit in max_payload.
    */
   publish(subject: string, chunks: Uint8Array[], common: HeaderLines, perChunk?: (k: number) => HeaderLines): Promise<unknown> {
     const p = this.p;
@@ -106,14 +107,18 @@ export class RawOut {
     // protocol line and headers (after the previous chunk's CRLF), then the chunk itself. The socket batches what
     // it cannot write at once into one writev.
     const copy = total <= COPIED_UP_TO;
-    let tail = '';
+    // Every line first, checked against max_payload before anything is written (no half-sent message).
+    const lines: string[] = [];
+    for (let k = 0; k < chunks.length; k++) {
+      const headers = `NATS/1.0\r\n${common}${perChunk ? perChunk(k) : ''}\r\n`;
+      const len = headers.length + chunks[k]!.length; // headers are ASCII
+      if (len > max) throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', `a ${len}-byte NATS message exceeds the server's max_payload ${max}`);
+      lines.push(`${k > 0 && !copy ? '\r\n' : ''}HPUB ${subject} ${headers.length} ${len}\r\n${headers}`);
+      bytes += len;
+    }
     for (let k = 0; k < chunks.length; k++) {
       const data = chunks[k]!;
-      const headers = `NATS/1.0\r\n${common}${perChunk ? perChunk(k) : ''}\r\n`;
-      const hlen = headers.length; // ASCII
-      const len = hlen + data.length;
-      if (len > max) throw new ShmbusError('ERR_MESSAGE_TOO_LARGE', `a ${len}-byte NATS message exceeds the server's max_payload ${max}`);
-      const line = `${tail}HPUB ${subject} ${hlen} ${len}\r\n${headers}`;
+      const line = lines[k]!;
       if (copy) {
         const frame = Buffer.allocUnsafe(line.length + data.length + 2);
         frame.write(line, 0, 'latin1');
@@ -122,12 +127,10 @@ export class RawOut {
         done = t._send(frame).catch(ignore);
       } else {
         t._send(Buffer.from(line, 'latin1')).catch(ignore);
-        done = t._send(data).catch(ignore);
-        tail = '\r\n';
+        t._send(data).catch(ignore);
       }
-      bytes += len;
     }
-    if (tail !== '') done = t._send(CRLF).catch(ignore);
+    if (!copy) done = t._send(CRLF).catch(ignore);
     p.outMsgs += chunks.length;
     p.outBytes += bytes;
     return done;

@@ -129,7 +129,7 @@ export class TopicLink implements Link {
     let n = 0;
     let lostSeen = 0;
     let sizes: { capacity?: number; maxMessageSize?: number } | null = null;
-    /** Header lines fixed for this run (raw path), and the client's headers object (fallback path). */
+    /** Header lines fixed for this run (raw path). */
     let fixed: string | null = null;
     const out = new OutBuffers();
     let sinceFlush = 0;
@@ -140,7 +140,9 @@ export class TopicLink implements Link {
         // Back-pressure from the socket, not from a server round trip: at most IN_FLIGHT large messages written
         // and not yet taken by the socket (the ring laps us meanwhile: counted).
         if (out.full) await out.room();
-        reading.into = out.next();
+        // Fallback path: fresh arrays (the client holds views of what it was given until its flush, longer while it
+        // reconnects).
+        reading.into = raw !== null ? out.next() : undefined;
         m = await sub.read(reading);
       } catch (e) {
         if (ctx.signal.aborted || sub.closed) return;
