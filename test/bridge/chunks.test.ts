@@ -135,6 +135,41 @@ describe('bridge: messages larger than max_payload are chunked', { skip, timeout
     }
   });
 
+  test('the fallback path (the client publishes; SHMBUS_BRIDGE_RAW=0) carries frames back to back intact', async () => {
+    const fa = names.name('cf-a');
+    const fb = names.name('cf-b');
+    const common = { nats: server.url, prefix: `chunks${id}`, kvBucket: `chunks${id}`, statusInterval: 100 };
+    const pub = Topic.create(fa, { capacity: 16 << 20, maxMessageSize: FRAME });
+    process.env['SHMBUS_BRIDGE_RAW'] = '0';
+    let a2: Bridge | undefined;
+    let b2: Bridge | undefined;
+    try {
+      a2 = await Bridge.start({ ...common, host: `cfa-${id}`, topics: [`${fa}=fallback:out`] });
+      b2 = await Bridge.start({ ...common, host: `cfb-${id}`, topics: [`${fb}=fallback:in`] });
+      delete process.env['SHMBUS_BRIDGE_RAW'];
+      const frames = [20, 21, 22].map((i) => new Uint8Array(FRAME).map((_, k) => (k * 5 + i * 17) & 255));
+      pub.publish(frames[0]!); // creates the topic on host B
+      const sub = Topic.subscribe(fb, { from: 'oldest', timeout: 20_000 });
+      try {
+        pub.publish(frames[1]!);
+        pub.publish(frames[2]!);
+        for (let i = 0; i < frames.length; i++) {
+          const m = await sub.read({ timeout: 20_000 });
+          assert.ok(m);
+          assert.equal(crc32(m.data), crc32(frames[i]!), `frame ${i}`);
+        }
+        assert.equal(b2.status().channels[0]!.in.lost, 0);
+      } finally {
+        sub.close();
+      }
+    } finally {
+      delete process.env['SHMBUS_BRIDGE_RAW'];
+      pub.close();
+      await a2?.close();
+      await b2?.close();
+    }
+  });
+
   test('2.7 MB queue records cross in chunks, in order, then the end of the stream', async () => {
     const q = Queue.create(queueA, { slots: 4, maxMessageSize: FRAME });
     try {
