@@ -12,6 +12,7 @@ import { validateName } from '../protocol/names.js';
 import { errorText, type Link, type LinkContext } from './link.js';
 import { MailboxLink } from './mailbox-link.js';
 import { QueueLink } from './queue-link.js';
+import { presizeReceives } from './receive.js';
 import { RpcLink } from './rpc-link.js';
 import { resolveChannel, validatePrefix, type BridgeChannel, type BridgeKind, type ResolvedChannel } from './spec.js';
 import { parseBridgeStatus, type BridgeChannelStatus, type BridgeStatus } from './status.js';
@@ -215,6 +216,7 @@ export class Bridge {
     let nc: NatsConnection;
     try {
       nc = await connect(connectOptions(options, servers, host));
+      presizeReceives(nc);
     } catch (e) {
       statusBox.close();
       Mailbox.unlink(statusName);

@@ -5,33 +5,19 @@
  * Every outgoing message is numbered (Shmbus-N), messages lost before NATS included, so the receiving bridge
  * counts every loss on the way from the gaps. A message the bridge published itself is never sent back out.
  */
-import type { Msg, MsgHdrs, Subscription } from 'nats';
+import type { Msg, Subscription } from 'nats';
 import { isShmbusError } from '../errors.js';
 import { Segment } from '../segment/segment.js';
-import { Topic, type Subscriber } from '../channels/topic.js';
+import { Topic, type ReadOptions, type Subscriber } from '../channels/topic.js';
 import { TOPIC_PARAM_CAPACITY_HI, TOPIC_PARAM_CAPACITY_LO, TOPIC_PARAM_MAX_MESSAGE } from '../protocol/index.js';
 import { TWO32 } from '../base/u64.js';
 import { errorText, newFigures, pause, type Link, type LinkContext } from './link.js';
+import { COPIED_UP_TO, headerLines, RawOut } from './raw-out.js';
 import { subjectOf, type ResolvedChannel } from './spec.js';
 import { chunkHeader, chunkLimit, H, intHeader, makeHeaders, Reassembly, split } from './wire.js';
 
-/** Bytes handed to the NATS client before the bridge waits for the server to have them (a flush round trip). */
-const FLUSH_EVERY = 8 << 20;
 /** Ring size of a topic the bridge creates when the sender did not say (or said something impossible). */
 const DEFAULT_CAPACITY = 16 << 20;
-/** Messages at least this large are read into one reused buffer (a fresh one per frame cost its page faults). */
-const REUSE_FROM = 64 << 10;
-
-/**
- * Bytes the NATS client holds and has not handed to its socket yet, or undefined when its internals are not what
- * this version of `nats` has (then no buffer is ever reused). A reused read buffer may be overwritten only once
- * the client copied it out: its flush concatenates what it holds into a fresh buffer for the socket.
- */
-function clientPending(nc: unknown): number | undefined {
-  const size = (nc as { protocol?: { outbound?: { size?: unknown } } }).protocol?.outbound?.size;
-  return typeof size === 'function' ? (size.call((nc as { protocol: { outbound: unknown } }).protocol.outbound) as number) : undefined;
-}
-
 /** Per sending bridge run: the last message number delivered and the message being reassembled. */
 interface Sender {
   lastN: number;
@@ -97,7 +83,7 @@ export class TopicLink implements Link {
     const sent = intHeader(h, H.time);
     if (sent !== undefined) this.figures.lag = Math.max(0, Date.now() - sent);
     try {
-      const pub = this.#publisher(h?.get(H.capacity), h?.get(H.maxMessageSize), data.length);
+      const pub = this.#pub ?? this.#publisher(h?.get(H.capacity), h?.get(H.maxMessageSize), data.length);
       if (data.length > pub.maxMessageSize) {
         this.figures.in.lost++;
         this.#fail(new Error(`a ${data.length}-byte message does not fit topic ${pub.name} (maxMessageSize ${pub.maxMessageSize})`));
@@ -139,25 +125,24 @@ export class TopicLink implements Link {
   async #relayOut(): Promise<void> {
     const { ctx } = this;
     const sub = this.#sub!;
+    const raw = RawOut.of(ctx.nc);
     let n = 0;
     let lostSeen = 0;
-    let sinceFlush = 0;
-    /** The flush asked for FLUSH_EVERY bytes ago: awaited only when the next one is due (one in flight). */
-    let flushing: Promise<void> = Promise.resolve();
     let sizes: { capacity?: number; maxMessageSize?: number } | null = null;
-    /**
-     * Headers of a whole message (no chunks), reused: the fields that never change for this run are set once and
-     * only the number and time per message (publish encodes them at once). A fresh set of headers per message cost
-     * 15-20 µs here, this 8-10 (issue 16 measurements, docs/bridge.md).
-     */
-    let whole: MsgHdrs | null = null;
-    /** Large messages are copied out of the ring into this buffer, reused while the client lets go of it in time. */
-    let scratch: Uint8Array | undefined;
-    const reading = { signal: ctx.signal, into: scratch };
+    /** Header lines fixed for this run (raw path). */
+    let fixed: string | null = null;
+    const out = new OutBuffers();
+    let sinceFlush = 0;
+    const reading: ReadOptions = { signal: ctx.signal };
     while (!ctx.signal.aborted) {
       let m;
       try {
-        reading.into = scratch;
+        // Back-pressure from the socket, not from a server round trip: at most IN_FLIGHT large messages written
+        // and not yet taken by the socket (the ring laps us meanwhile: counted).
+        if (out.full) await out.room();
+        // Fallback path: fresh arrays (the client holds views of what it was given until its flush, longer while it
+        // reconnects).
+        reading.into = raw !== null ? out.next() : undefined;
         m = await sub.read(reading);
       } catch (e) {
         if (ctx.signal.aborted || sub.closed) return;
@@ -185,62 +170,48 @@ export class TopicLink implements Link {
         lostSeen = lost;
       }
       n++;
-      if (!ctx.connected()) {
+      if (!ctx.connected() || (raw !== null && !raw.ready)) {
         this.figures.out.lost++; // NATS unreachable: dropped, never buffered (the receiver sees the gap)
         continue;
       }
-      const chunks = split(m.data, chunkLimit(ctx.maxPayload()));
+      const data = m.data;
       try {
-        if (chunks.length === 1) {
-          whole ??= makeHeaders({ [H.origin]: ctx.host, [H.run]: ctx.run, [H.capacity]: sizes.capacity, [H.maxMessageSize]: sizes.maxMessageSize });
-          whole.set(H.n, String(n));
-          if (m.timestamp > 0) whole.set(H.time, String(Math.round(m.timestamp)));
-          else whole.delete(H.time);
-          ctx.nc.publish(this.subject, chunks[0], { headers: whole });
-        } else for (let k = 0; k < chunks.length; k++) {
-          const headers = makeHeaders({
-            [H.origin]: ctx.host,
-            [H.run]: ctx.run,
-            [H.n]: n,
-            [H.time]: m.timestamp > 0 ? Math.round(m.timestamp) : undefined,
-            [H.capacity]: sizes.capacity,
-            [H.maxMessageSize]: sizes.maxMessageSize,
-            [H.chunk]: chunks.length > 1 ? `${k}/${chunks.length}` : undefined,
-          });
-          ctx.nc.publish(this.subject, chunks[k], { headers });
+        const chunks = split(data, chunkLimit(ctx.maxPayload()));
+        const time = m.timestamp > 0 ? Math.round(m.timestamp) : undefined;
+        if (raw !== null) {
+          fixed ??= headerLines({ [H.origin]: ctx.host, [H.run]: ctx.run, [H.capacity]: sizes.capacity, [H.maxMessageSize]: sizes.maxMessageSize });
+          const common = `${fixed}${H.n}: ${n}\r\n${time === undefined ? '' : `${H.time}: ${time}\r\n`}`;
+          const written = raw.publish(this.subject, chunks, common, chunks.length > 1 ? (k) => `${H.chunk}: ${k}/${chunks.length}\r\n` : undefined);
+          out.sent(data, written);
+        } else {
+          for (let k = 0; k < chunks.length; k++) {
+            const headers = makeHeaders({
+              [H.origin]: ctx.host,
+              [H.run]: ctx.run,
+              [H.n]: n,
+              [H.time]: time,
+              [H.capacity]: sizes.capacity,
+              [H.maxMessageSize]: sizes.maxMessageSize,
+              [H.chunk]: chunks.length > 1 ? `${k}/${chunks.length}` : undefined,
+            });
+            ctx.nc.publish(this.subject, chunks[k], { headers });
+          }
+          // The client copies the message into one buffer and writes it in a microtask: let it, before the next
+          // read (whose spin runs synchronously) and before the buffer is read into again.
+          await null;
+          sinceFlush += data.length;
+          if (sinceFlush >= FLUSH_EVERY) {
+            sinceFlush = 0;
+            await ctx.nc.flush().catch(() => undefined); // disconnected: the next messages are dropped and counted
+          }
         }
       } catch (e) {
         this.figures.out.lost++;
         this.#fail(e);
-        // The client may hold the chunks published before the throw: the next read must not overwrite them.
-        if (m.data.buffer === scratch?.buffer) scratch = undefined;
         continue;
       }
       this.figures.out.messages++;
-      this.figures.out.bytes += m.data.length;
-      // Let the client's flush (a microtask queued by publish) write the message to the socket now: the next
-      // read() spins synchronously first, which held every message back by the whole spin budget (issue 16: the
-      // out crossing spent 95-250 µs between publish and the socket write, 36-80 µs with this).
-      await null;
-      if (scratch !== undefined && m.data.buffer === scratch.buffer) {
-        // Reused only once the client copied the message out (nothing pending). Else (it buffers while it
-        // reconnects) the buffer is the client's now: the next read gets a fresh one.
-        if (clientPending(ctx.nc) !== 0) scratch = undefined;
-      } else if (m.data.length >= REUSE_FROM && clientPending(ctx.nc) === 0) {
-        // Room for somewhat larger messages too (frames of varying size), within the topic's maximum.
-        scratch = new Uint8Array(Math.max(m.data.length, Math.min(sizes.maxMessageSize ?? 0, 2 * m.data.length)));
-      }
-      sinceFlush += m.data.length;
-      if (sinceFlush >= FLUSH_EVERY) {
-        // Bound what the client buffers (2 * FLUSH_EVERY at most): wait until the server has what was handed over
-        // up to the previous flush (meanwhile the ring may lap us: counted), and ask for this one. Awaiting this
-        // flush itself stalled the relay for a round trip every 8 MiB: 2.7 MB frames ran at about half the rate.
-        sinceFlush = 0;
-        await flushing;
-        flushing = ctx.nc.flush().catch(() => {
-          // disconnected: the next messages are dropped and counted until it reconnects
-        });
-      }
+      this.figures.out.bytes += data.length;
     }
   }
 
@@ -274,5 +245,51 @@ function topicSizes(name: string): { capacity?: number; maxMessageSize?: number 
     }
   } catch {
     return {};
+  }
+}
+
+/** Large messages written to the socket and not yet taken by it, at most (then the relay waits for the socket). */
+const IN_FLIGHT = 2;
+/** Fallback path: bytes handed to the client between two flushes (bounds what it buffers). */
+const FLUSH_EVERY = 8 << 20;
+
+/**
+ * The relay's read buffers. Messages up to COPIED_UP_TO bytes are read into one buffer (their frame is a copy); a
+ * larger one is written from the buffer it was read into, which stays out of use until the socket took it. At
+ * most IN_FLIGHT are out; they come back for reuse (a message read into a fresh array too, up to IN_FLIGHT kept).
+ */
+class OutBuffers {
+  readonly #small = new Uint8Array(COPIED_UP_TO);
+  readonly #free: Uint8Array[] = [];
+  readonly #writes: Promise<unknown>[] = [];
+
+  /** True while IN_FLIGHT large messages wait for the socket (checked first: no promise per message otherwise). */
+  get full(): boolean {
+    return this.#writes.length >= IN_FLIGHT;
+  }
+
+  /** Resolves once fewer than IN_FLIGHT large messages wait for the socket. */
+  async room(): Promise<void> {
+    while (this.#writes.length >= IN_FLIGHT) await this.#writes[0];
+  }
+
+  /** The buffer to read the next message into (a message that does not fit is read into a fresh one). */
+  next(): Uint8Array {
+    return this.#free.length > 0 ? this.#free[this.#free.length - 1]! : this.#small;
+  }
+
+  /** `data` (read into next() or fresh) was published; a large one's bytes are in use until `written` resolves. */
+  sent(data: Uint8Array, written: Promise<unknown>): void {
+    if (data.length <= COPIED_UP_TO) return;
+    const i = this.#free.findIndex((b) => b.buffer === data.buffer);
+    const buf = i >= 0 ? this.#free.splice(i, 1)[0]! : data;
+    const p: Promise<void> = written.then(() => {
+      this.#writes.splice(this.#writes.indexOf(p), 1);
+      // Kept for reuse, smallest first out: the largest IN_FLIGHT buffers seen.
+      this.#free.push(buf);
+      this.#free.sort((x, y) => x.length - y.length);
+      if (this.#free.length > IN_FLIGHT) this.#free.shift();
+    });
+    this.#writes.push(p);
   }
 }
