@@ -294,6 +294,59 @@ describe('bridge: messages larger than max_payload are chunked', { skip, timeout
     }
   });
 
+  test('the :in bridge refuses chunks that do not continue a transfer, caps transfers in hand, and drops stale ones', async () => {
+    // A NATS client speaking the chunk protocol badly (as a buggy or hostile peer could) to a real :in bridge.
+    const rpcX = names.name('cx-b');
+    const service = Rpc.serve(rpcX, (req) => req.data.slice(0, 4), { maxMessageSize: 4 << 20 });
+    const ex = await Bridge.start({ nats: server.url, prefix: `chunks${id}`, host: `cx-${id}`, statusInterval: 100, rpcTimeout: 300, rpcs: [`${rpcX}=odd:in`], onEvent });
+    const { connect, headers } = await import('nats');
+    const nc = await connect({ servers: server.url });
+    const subject = `chunks${id}.rpc.odd`;
+    const hdrs = (f: Record<string, string>): ReturnType<typeof headers> => {
+      const h = headers();
+      for (const [k, v] of Object.entries(f)) h.set(k, v);
+      return h;
+    };
+    const error = (m: { headers?: { get(k: string): string } }): string => m.headers?.get('Shmbus-Error') ?? '';
+    const chunk = new Uint8Array(1000).fill(5);
+    const tid = (i: number): string => `${'0'.repeat(12)}${(0x1000 + i).toString(16)}`;
+    try {
+      // A whole transfer of 3 chunks is served.
+      let r = await nc.request(subject, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '0/3', 'Shmbus-Transfer': tid(0) }) });
+      const direct = r.headers!.get('Shmbus-Direct');
+      assert.match(direct, /^_INBOX\./);
+      await nc.request(direct, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '1/3', 'Shmbus-Transfer': tid(0) }) });
+      r = await nc.request(direct, new Uint8Array([1, 2, 3, 4, 5]), { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '2/3', 'Shmbus-Transfer': tid(0) }) });
+      assert.equal(error(r), '');
+      assert.deepEqual([...r.data], [5, 5, 5, 5]);
+      // A chunk skipped: the transfer is abandoned with ERR_REMOTE; its next chunk finds nothing.
+      await nc.request(subject, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '0/3', 'Shmbus-Transfer': tid(1) }) });
+      r = await nc.request(direct, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '2/3', 'Shmbus-Transfer': tid(1) }) });
+      assert.equal(error(r), 'ERR_REMOTE');
+      r = await nc.request(direct, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '1/3', 'Shmbus-Transfer': tid(1) }) });
+      assert.equal(error(r), 'ERR_REMOTE');
+      assert.match(r.headers!.get('Shmbus-Message'), /unknown or expired/);
+      // More than rpcMaxMessageSize announced: refused on chunk 0, nothing allocated.
+      r = await nc.request(subject, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '0/65536', 'Shmbus-Transfer': tid(2) }) });
+      assert.equal(error(r), 'ERR_MESSAGE_TOO_LARGE');
+      // At most 16 transfers in hand; each is dropped rpcTimeout (300 ms here) after its last chunk.
+      for (let i = 0; i < 16; i++) {
+        r = await nc.request(subject, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '0/2', 'Shmbus-Transfer': tid(10 + i) }) });
+        assert.equal(error(r), '', `transfer ${i}`);
+      }
+      r = await nc.request(subject, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '0/2', 'Shmbus-Transfer': tid(30) }) });
+      assert.equal(error(r), 'ERR_REMOTE');
+      assert.match(r.headers!.get('Shmbus-Message'), /16 chunked transfers/);
+      await event((e) => e.event === 'error' && String(e['error']).includes(`transfer ${tid(25)} dropped`));
+      r = await nc.request(direct, chunk, { timeout: 5000, headers: hdrs({ 'Shmbus-Chunk': '1/2', 'Shmbus-Transfer': tid(25) }) });
+      assert.equal(error(r), 'ERR_REMOTE');
+    } finally {
+      await nc.close();
+      await ex.close();
+      await service.close();
+    }
+  });
+
   test('a 2.7 MB Mailbox value crosses in parts and the other host sees it whole; parts keys stay bounded', async () => {
     const mb = Mailbox.create(mbA, { maxMessageSize: 4 << 20 });
     const there = Mailbox.create(mbB, { maxMessageSize: 4 << 20 });
