@@ -387,4 +387,47 @@ describe('bridge: messages larger than max_payload are chunked', { skip, timeout
       mb.close();
     }
   });
+
+  test('a bridge started later gets a large value from the bucket whole; a manifest whose parts do not match is never written', async () => {
+    const mbC = names.name('cm-c');
+    const mb = Mailbox.open(mbA);
+    const there = Mailbox.open(mbB);
+    let c: Bridge | undefined;
+    try {
+      const big = new Uint8Array(FRAME + 5).map((_, k) => (k * 29) & 255);
+      mb.write(big);
+      let since = there.version;
+      for (;;) {
+        since = await there.changed({ since, timeout: 20_000 });
+        if (crc32(there.read().data) === crc32(big)) break;
+      }
+      // Start reads the bucket's value (a manifest) and puts it together before it resolves.
+      c = await Bridge.start({ nats: server.url, prefix: `chunks${id}`, kvBucket: `chunks${id}`, host: `cc-${id}`, statusInterval: 100, mailboxes: [`${mbC}=big:in`] });
+      const onC = Mailbox.open(mbC);
+      try {
+        assert.equal(crc32(onC.read().data), crc32(big));
+      } finally {
+        onC.close();
+      }
+      // A manifest naming a part that is not what it says (another NATS client wrote it): counted lost on host B.
+      const lostBefore = b.status().channels.find((x) => x.kind === 'mailbox')!.in.lost;
+      const { connect } = await import('nats');
+      const nc = await connect({ servers: server.url });
+      try {
+        const kv = await nc.jetstream().views.kv(`chunks${id}`);
+        await kv.put('_shmbus_parts.big.odd.0.0', new TextEncoder().encode('hello'));
+        await kv.put('big', new TextEncoder().encode(`\0shmbus-parts/1 _shmbus_parts.big.odd.0 1 5 ${'0'.repeat(64)}`));
+        await event((e) => e.event === 'error' && String(e['channel']).includes(mbB) && /do not match its manifest/.test(String(e['error'])));
+        await kv.delete('_shmbus_parts.big.odd.0.0');
+      } finally {
+        await nc.close();
+      }
+      assert.equal(b.status().channels.find((x) => x.kind === 'mailbox')!.in.lost, lostBefore + 1);
+      assert.equal(crc32(there.read().data), crc32(big)); // the last whole value stays
+    } finally {
+      await c?.close();
+      there.close();
+      mb.close();
+    }
+  });
 });
