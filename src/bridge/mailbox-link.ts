@@ -6,14 +6,13 @@
  *
  * A value larger than one NATS message (max_payload less HEADER_ROOM) is put in parts: first the parts, under keys
  * `_shmbus_parts.<remote>.<host>.<slot>.<k>` (split() chunks), then the value key gets a manifest naming them
- * (MAGIC, the parts' key prefix, their count, the value's length and SHA-256). A reader writes its mailbox only
- * once it fetched every part and the length and hash match: never half a value. Each writing host alternates
+ * (MAGIC, the parts' key prefix, the value's length, the revision of each part). A reader writes its mailbox only
+ * once it fetched every part at the revision named and the length matches: never half a value, never a mix. Each writing host alternates
  * between two slots (the one the current manifest does not name), so the parts of the value in the bucket are never
  * overwritten by the next put; the put after that reuses them (no growing set of keys, no delete markers). A reader
  * that finds a part already overwritten (a newer value came meanwhile) skips its value: the newer manifest follows
  * on the watch. A plain value that happens to begin with MAGIC is sent as a manifest too, so MAGIC is unambiguous.
  */
-import { createHash } from 'node:crypto';
 import { KvWatchInclude, type KV, type KvEntry, type QueuedIterator } from 'nats';
 import { ShmbusError, isShmbusError } from '../errors.js';
 import { Mailbox } from '../channels/mailbox.js';
@@ -33,9 +32,9 @@ export const MAX_MAILBOX_VALUE = 64 << 20;
 /** What a manifest names. */
 interface Manifest {
   prefix: string;
-  parts: number;
   length: number;
-  sha256: string;
+  /** The revision of each part (part k under `<prefix>.<k>`): exactly the puts of this value. */
+  revisions: number[];
 }
 
 function startsWithMagic(v: Uint8Array): boolean {
@@ -44,20 +43,20 @@ function startsWithMagic(v: Uint8Array): boolean {
   return true;
 }
 
-function sha256(v: Uint8Array): string {
-  return createHash('sha256').update(v).digest('hex');
-}
+/** A manifest's longest form (65536 parts of 16 digits and a comma, the prefix): larger ones are not read. */
+const MANIFEST_MAX = 1200 << 10;
 
 /** The manifest in a value; null for a plain value; 'bad' for a malformed one (it comes from the network). */
 function manifestOf(v: Uint8Array, remote: string): Manifest | null | 'bad' {
-  if (!startsWithMagic(v) || v.length > 1024) return startsWithMagic(v) ? 'bad' : null;
-  const m = /^(\S+) (\d{1,5}) (\d{1,10}) ([0-9a-f]{64})$/.exec(Buffer.from(v.subarray(MAGIC_BYTES.length)).toString('latin1'));
+  if (!startsWithMagic(v)) return null;
+  if (v.length > MANIFEST_MAX) return 'bad';
+  const m = /^(\S+) (\d{1,10}) (\d{1,16}(?:,\d{1,16}){0,65535})$/.exec(Buffer.from(v.subarray(MAGIC_BYTES.length)).toString('latin1'));
   if (!m) return 'bad';
-  const [, prefix, parts, length, hash] = m as unknown as [string, string, string, string, string];
-  // Parts of this channel only, a sane count and size.
+  const [, prefix, length, revisions] = m as unknown as [string, string, string, string];
+  // Parts of this channel only, a sane size.
   if (!prefix.startsWith(`${PARTS}.${remote}.`) || !/^[A-Za-z0-9._-]+$/.test(prefix)) return 'bad';
-  const manifest = { prefix, parts: Number(parts), length: Number(length), sha256: hash };
-  if (manifest.parts < 1 || manifest.parts > manifest.length + 1 || manifest.length > MAX_MAILBOX_VALUE) return 'bad';
+  const manifest = { prefix, length: Number(length), revisions: revisions.split(',').map(Number) };
+  if (manifest.length > MAX_MAILBOX_VALUE || manifest.revisions.length > manifest.length + 1) return 'bad';
   return manifest;
 }
 
@@ -147,15 +146,17 @@ export class MailboxLink implements Link {
   /** The value a manifest names, or null when a part is missing or the whole does not match. */
   async #assemble(m: Manifest): Promise<Uint8Array | null> {
     const kv = this.#kv!;
-    const parts = await Promise.all(Array.from({ length: m.parts }, (_, k) => kv.get(`${m.prefix}.${k}`)));
+    const parts = await Promise.all(m.revisions.map((_, k) => kv.get(`${m.prefix}.${k}`)));
     const out = new Uint8Array(m.length);
     let o = 0;
-    for (const p of parts) {
-      if (!p || p.operation !== 'PUT' || p.value.length > m.length - o) return null;
+    for (let k = 0; k < parts.length; k++) {
+      const p = parts[k];
+      // The very put the manifest names (a later put of the slot has another revision), and no more than it says.
+      if (!p || p.operation !== 'PUT' || p.revision !== m.revisions[k] || p.value.length > m.length - o) return null;
       out.set(p.value, o);
       o += p.value.length;
     }
-    return o === m.length && sha256(out) === m.sha256 ? out : null;
+    return o === m.length ? out : null;
   }
 
   /** Writes a value into the local mailbox (created if missing, sized for it). */
@@ -195,8 +196,8 @@ export class MailboxLink implements Link {
         const named = current && current.operation === 'PUT' ? manifestOf(current.value, this.channel.remote) : null;
         const prefix = `${mine}${named && named !== 'bad' && named.prefix === `${mine}0` ? 1 : 0}`;
         const chunks = split(data, limit);
-        await Promise.all(chunks.map((c, k) => kv.put(`${prefix}.${k}`, c)));
-        value = new TextEncoder().encode(`${MAGIC}${prefix} ${chunks.length} ${data.length} ${sha256(data)}`);
+        const revisions = await Promise.all(chunks.map((c, k) => kv.put(`${prefix}.${k}`, c)));
+        value = new TextEncoder().encode(`${MAGIC}${prefix} ${data.length} ${revisions.join(',')}`);
       }
       this.#putting = value;
       const rev = await kv.put(this.channel.remote, value);

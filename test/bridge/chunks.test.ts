@@ -409,14 +409,15 @@ describe('bridge: messages larger than max_payload are chunked', { skip, timeout
       } finally {
         onC.close();
       }
-      // A manifest naming a part that is not what it says (another NATS client wrote it): counted lost on host B.
+      // A manifest naming a part at a revision it does not have (overwritten since; here another NATS client wrote
+      // both): counted lost on host B, never written.
       const lostBefore = b.status().channels.find((x) => x.kind === 'mailbox')!.in.lost;
       const { connect } = await import('nats');
       const nc = await connect({ servers: server.url });
       try {
         const kv = await nc.jetstream().views.kv(`chunks${id}`);
-        await kv.put('_shmbus_parts.big.odd.0.0', new TextEncoder().encode('hello'));
-        await kv.put('big', new TextEncoder().encode(`\0shmbus-parts/1 _shmbus_parts.big.odd.0 1 5 ${'0'.repeat(64)}`));
+        const rev = await kv.put('_shmbus_parts.big.odd.0.0', new TextEncoder().encode('hello'));
+        await kv.put('big', new TextEncoder().encode(`\0shmbus-parts/1 _shmbus_parts.big.odd.0 5 ${rev + 1}`));
         await event((e) => e.event === 'error' && String(e['channel']).includes(mbB) && /do not match its manifest/.test(String(e['error'])));
         await kv.delete('_shmbus_parts.big.odd.0.0');
       } finally {
