@@ -7,11 +7,12 @@
  * A value larger than one NATS message (max_payload less HEADER_ROOM) is put in parts: first the parts, under keys
  * `_shmbus_parts.<remote>.<host>.<slot>.<k>` (split() chunks), then the value key gets a manifest naming them
  * (MAGIC, the parts' key prefix, the value's length, the revision of each part). A reader writes its mailbox only
- * once it fetched every part at the revision named and the length matches: never half a value, never a mix. Each writing host alternates
- * between two slots (the one the current manifest does not name), so the parts of the value in the bucket are never
- * overwritten by the next put; the put after that reuses them (no growing set of keys, no delete markers). A reader
- * that finds a part already overwritten (a newer value came meanwhile) skips its value: the newer manifest follows
- * on the watch. A plain value that happens to begin with MAGIC is sent as a manifest too, so MAGIC is unambiguous.
+ * once it fetched every part at the revision named and the length matches: never half a value, never a mix. Each
+ * writing host alternates between two slots (the one the current manifest does not name), so the parts of the value
+ * in the bucket are never overwritten by the next put; the put after that reuses them (no growing set of keys, no
+ * delete markers). A reader that finds a part already overwritten (newer values came meanwhile) skips its value:
+ * the newer manifest follows on the watch. A plain value that begins with MAGIC is sent as a manifest too, so MAGIC
+ * is unambiguous.
  */
 import { KvWatchInclude, type KV, type KvEntry, type QueuedIterator } from 'nats';
 import { ShmbusError, isShmbusError } from '../errors.js';
