@@ -62,7 +62,11 @@ export interface BridgeOptions {
   kvBucket?: string;
   /** ms a relayed Rpc call may take (default 10000). */
   rpcTimeout?: number;
-  /** Largest request/response of a relayed Rpc (default 4 MiB; the local service the bridge serves is sized so). */
+  /**
+   * Largest request/response of a relayed Rpc (default 4 MiB; the local service the bridge serves is sized so). One
+   * larger than the server's max_payload crosses in chunks (docs/bridge.md); one larger than this fails with
+   * ERR_MESSAGE_TOO_LARGE.
+   */
   rpcMaxMessageSize?: number;
   /** NATS credentials file (JWT + nkey seed, as `nsc` writes it). */
   credentials?: string;

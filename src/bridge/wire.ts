@@ -2,6 +2,7 @@
  * What a bridged message carries on NATS besides its payload: the header names (docs/bridge.md lists them) and
  * the chunking of messages larger than the server's max_payload.
  */
+import { randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs } from 'nats';
 
 /** NATS header names set by the bridge. */
@@ -28,6 +29,10 @@ export const H = {
   slots: 'Shmbus-Slots',
   /** Topic: commit time of the message on the sending host (ms since the epoch): the receiver's lag. */
   time: 'Shmbus-Time',
+  /** Rpc: random id of a chunked request or response (hex); the chunks of one transfer carry the same. */
+  transfer: 'Shmbus-Transfer',
+  /** Rpc: the subject of the bridge that holds a chunked transfer (its own inbox): the other chunks go there. */
+  direct: 'Shmbus-Direct',
   /** Rpc: the error code and message of a failed call. */
   error: 'Shmbus-Error',
   message: 'Shmbus-Message',
@@ -39,6 +44,25 @@ export const HEADER_ROOM = 4096;
 /** The payload bytes that fit in one NATS message under `maxPayload`. */
 export function chunkLimit(maxPayload: number): number {
   return Math.max(1024, maxPayload - HEADER_ROOM);
+}
+
+/** A random transfer id (Shmbus-Transfer; Mailbox part keys). */
+export function transferId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Parses a Shmbus-Transfer header (16 hex digits), or undefined. */
+export function transferHeader(h: MsgHdrs | undefined): string | undefined {
+  const v = h?.get(H.transfer);
+  return v && /^[0-9a-f]{16}$/.test(v) ? v : undefined;
+}
+
+/**
+ * The fewest bytes a chunked message of `total` chunks whose first chunk is `first` bytes can hold (every chunk
+ * but the last is that size, the last at least one byte): what a receiver checks against its cap before taking it.
+ */
+export function chunkedAtLeast(total: number, first: number): number {
+  return total <= 1 ? first : (total - 1) * first + 1;
 }
 
 /** Views of `data` of at most `limit` bytes each (one view, possibly empty, when it fits). */
