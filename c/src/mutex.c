@@ -96,17 +96,18 @@ int sbi_mutex_held_by_me(const uint8_t* mutex) {
 
 /* Step 2: re-read the word for spin_us and retry the fast path whenever it reads 0. */
 static int mx_spin(uint8_t* m, int32_t spin_us) {
-  int64_t until;
+  int64_t start, until, now;
   uint32_t n = 0;
   if (spin_us <= 0) return 0;
-  until = sbi_os_now_ns() + (int64_t)spin_us * 1000;
+  start = sbi_os_now_ns();
+  until = start + (int64_t)spin_us * 1000;
   do {
     /* Polling read (relaxed): the CAS is the synchronising step. */
     if (sbi_load32(mx_word(m), __ATOMIC_RELAXED) == 0 && mx_take_free(m, sbi_self()->pid)) return 1;
     sbi_cpu_relax();
-    /* A holder on this core can finish. */
-    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(sbi_os_now_ns() - (until - (int64_t)spin_us * 1000));
-  } while (sbi_os_now_ns() < until);
+    now = sbi_os_now_ns();
+    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(now - start); /* a holder on this core can finish */
+  } while (now < until);
   return 0;
 }
 

@@ -439,7 +439,8 @@ void sbi_ring_park(sbi_ring* r, int consumer, uint32_t seen, int64_t deadline_ns
   int64_t now, left_ms;
   int blocked;
   if (r->spin_us > 0) {
-    int64_t until = sbi_os_now_ns() + (int64_t)r->spin_us * 1000;
+    const int64_t start = sbi_os_now_ns();
+    const int64_t until = start + (int64_t)r->spin_us * 1000;
     for (;;) {
       int k;
       /* SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the counter word moves. */
@@ -448,7 +449,7 @@ void sbi_ring_park(sbi_ring* r, int consumer, uint32_t seen, int64_t deadline_ns
       }
       now = sbi_os_now_ns();
       if (now >= until) break;
-      sbi_os_yield(now - (until - (int64_t)r->spin_us * 1000));
+      sbi_os_yield(now - start);
     }
   }
   blocked = queue_blocker(r, consumer, &slot, &seq);

@@ -43,15 +43,17 @@ static inline int64_t sync_rounds_sleep_ms(const sync_rounds* r) {
 
 /* Re-reads for up to spin_us microseconds while `ready(ctx)` is 0; returns its last answer. */
 static inline int sync_spin(int32_t spin_us, int (*ready)(void* ctx), void* ctx) {
-  int64_t until;
+  int64_t start, until, now;
   uint32_t n = 0;
   if (spin_us <= 0) return 0;
-  until = sbi_os_now_ns() + (int64_t)spin_us * 1000;
+  start = sbi_os_now_ns();
+  until = start + (int64_t)spin_us * 1000;
   do {
     if (ready(ctx)) return 1;
     sbi_cpu_relax();
-    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(sbi_os_now_ns() - (until - (int64_t)spin_us * 1000));
-  } while (sbi_os_now_ns() < until);
+    now = sbi_os_now_ns();
+    if ((++n & SBI_SPIN_YIELD_MASK) == 0) sbi_os_yield(now - start);
+  } while (now < until);
   return 0;
 }
 

@@ -33,6 +33,24 @@ export const SPIN_PINNED_YIELD_AFTER = 0.01;
  */
 export const yieldCpu: (late: boolean) => void = native.yieldCpu;
 
+/** A spin loop reads its clock (and offers the CPU) when `(i & SPIN_CLOCK_MASK) === 0`: every 128 polls. */
+export const SPIN_CLOCK_MASK = 127;
+
+/**
+ * The clock step of a spin loop that polls a word, called every SPIN_CLOCK_MASK + 1 polls with the deadline the
+ * previous call returned (0 at first): the first call starts a budget of `budgetMs` (the clock is not read before
+ * it: performance.now() allocates on Node 20, and a message that follows closely should cost no clock read and no
+ * garbage); every call offers the CPU ({@link yieldCpu}, `late` from the time spun).
+ * @returns the deadline to pass next time, or -1 once it has passed (the spin ran out)
+ */
+export function spinClock(until: number, budgetMs: number): number {
+  const now = performance.now();
+  if (until === 0) until = now + budgetMs;
+  else if (now >= until) return -1;
+  yieldCpu(now - (until - budgetMs) >= SPIN_PINNED_YIELD_AFTER);
+  return until;
+}
+
 /**
  * Calls `attempt` until it returns a value other than null, for at most `micros` µs; returns that value, or null
  * when the budget ran out. The clock is read (and the CPU offered, {@link yieldCpu}) once every 32 attempts, so a

@@ -33,7 +33,7 @@ import { Segment } from '../segment/segment.js';
 import { deadlineAfter, remaining, throwIfAborted, timeoutError, type WaitOptions } from '../base/deadline.js';
 import { wakeCounter } from '../base/park.js';
 import { PairWords } from '../base/pair.js';
-import { SPIN_PINNED_YIELD_AFTER, validateSpin, yieldCpu } from '../base/spin.js';
+import { SPIN_CLOCK_MASK, spinClock, validateSpin } from '../base/spin.js';
 import type { BodyReader, BodyWriter } from './queue-body.js';
 import { HeldSlot } from './queue-loan.js';
 import { readOwner, selfStamp, slotHolderAlive, stampOwner, type Stamp } from './queue-recovery.js';
@@ -548,12 +548,7 @@ export class QueueRing implements ParkableRing {
     for (let i = 1; ; i++) {
       // SYNC QUEUE-COMMITS / QUEUE-RELEASES (seq_cst load): spin until the futex word moves.
       if (Atomics.load(w, word) !== seen) return true;
-      if ((i & 127) === 0) {
-        const now = performance.now();
-        if (until === 0) until = now + this.#spinMs;
-        else if (now >= until) return false;
-        yieldCpu(now - (until - this.#spinMs) >= SPIN_PINNED_YIELD_AFTER);
-      }
+      if ((i & SPIN_CLOCK_MASK) === 0 && (until = spinClock(until, this.#spinMs)) < 0) return false;
     }
   }
 

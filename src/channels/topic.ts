@@ -25,7 +25,7 @@ import { validateName } from '../protocol/names.js';
 import { Segment } from '../segment/segment.js';
 import { appearAsync } from '../segment/appear.js';
 import { copyBytes } from '../base/copy.js';
-import { SPIN_PINNED_YIELD_AFTER, validateSpin, yieldCpu } from '../base/spin.js';
+import { SPIN_CLOCK_MASK, spinClock, validateSpin } from '../base/spin.js';
 import { boolOption, choiceOption, intOption, invalidArg, livenessOption, optionsObject } from '../base/options.js';
 import { parkCounterAsync, wakeCounter, wakeCounterKeep } from '../base/park.js';
 import {
@@ -947,12 +947,7 @@ export class Subscriber<T = Uint8Array> implements AsyncIterable<Message<T>> {
     let until = 0;
     for (let i = 1; ; i++) {
       if (reader.hasNew()) return true;
-      if ((i & 127) === 0) {
-        const now = performance.now();
-        if (until === 0) until = now + this.#spin / 1000;
-        else if (now >= until) return false;
-        yieldCpu(now - (until - this.#spin / 1000) >= SPIN_PINNED_YIELD_AFTER);
-      }
+      if ((i & SPIN_CLOCK_MASK) === 0 && (until = spinClock(until, this.#spin / 1000)) < 0) return false;
     }
   }
 

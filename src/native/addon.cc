@@ -199,7 +199,7 @@ napi_value JsStampMicros(napi_env env, napi_callback_info cbinfo) {
 // yield, or every wait burns its whole budget (Topic await read() on one core: 130 µs round trips): so the caller
 // passes `late` = true once its spin has run SPIN_PINNED_YIELD_AFTER (base/spin.ts, 10 µs), and a pinned thread
 // yields from then on. The affinity is re-read every 1024 calls, since a process may be pinned after it started.
-// C's sbi_os_spin_yield follows the same rule.
+// C's sbi_os_yield(spun_ns) follows the same rule.
 napi_value JsYieldCpu(napi_env env, napi_callback_info info) {
   static thread_local uint32_t calls = 0;
   static thread_local bool pinned = false;

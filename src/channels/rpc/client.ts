@@ -6,7 +6,7 @@ import { invalidArg, optionsObject } from '../../base/options.js';
 import { selfIdentity } from '../../base/process.js';
 import { TWO32 } from '../../base/u64.js';
 import { copyBytes } from '../../base/copy.js';
-import { SPIN_PINNED_YIELD_AFTER, yieldCpu } from '../../base/spin.js';
+import { SPIN_CLOCK_MASK, spinClock } from '../../base/spin.js';
 import {
   QUEUE_FLAG_TEXT,
   RPC_REQ_CLIENT_OFFSET,
@@ -559,8 +559,8 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
 
   /**
    * Takes responses for up to the spin budget, until none is pending (blocks the event loop that long). The spin
-   * rule of every other wait (Queue, Topic): the clock is first read after 128 polls, then every 128, and the CPU
-   * is offered there ({@link yieldCpu}). Reading the clock before the first poll cost every request a
+   * of every other wait (Queue, Topic): spinClock every 128 polls, which starts the budget at its first call and
+   * offers the CPU. Reading the clock before the first poll cost every request a
    * performance.now() (~0.1 µs and a heap number), and this spin never yielded, so a client sharing a core with
    * its server kept it off the CPU for the whole budget.
    */
@@ -577,12 +577,7 @@ export class RpcClient<Req = Uint8Array | string, Res = Uint8Array> implements D
       for (let i = 1; ; i++) {
         // SYNC QUEUE-COMMITS (seq_cst load inside commitsSeen): a commit moves the word; then take.
         if (responses.commitsSeen() !== seen) break;
-        if ((i & 127) === 0) {
-          const now = performance.now();
-          if (until === 0) until = now + this.#spinMs;
-          else if (now >= until) return;
-          yieldCpu(now - (until - this.#spinMs) >= SPIN_PINNED_YIELD_AFTER);
-        }
+        if ((i & SPIN_CLOCK_MASK) === 0 && (until = spinClock(until, this.#spinMs)) < 0) return;
       }
     }
   }
