@@ -46,6 +46,11 @@ export interface Stats {
   turns?: Stats[];
 }
 
+/** The middle value of a few figures (the upper of the two middle ones for an even count; NaN for none). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+}
+
 /** Percentiles of a sample (sorted copy; nearest-rank). */
 export function stats(samples: ArrayLike<number>): Stats {
   const s = Float64Array.from(samples).sort();
@@ -89,9 +94,8 @@ export function figureStats(key: string, s: Stats): void {
   figure(`${key}.p99`, s.p99);
   figure(`${key}.p999`, s.p999);
   if (s.turns !== undefined && s.turns.length > 0) {
-    const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    figure(`${key}.turns.p99`, mid(s.turns.map((t) => t.p99 / t.p50)));
-    figure(`${key}.turns.p999`, mid(s.turns.map((t) => t.p999 / t.p50)));
+    figure(`${key}.turns.p99`, median(s.turns.map((t) => t.p99 / t.p50)));
+    figure(`${key}.turns.p999`, median(s.turns.map((t) => t.p999 / t.p50)));
     figure(`${key}.turns.n`, s.turns.length);
   }
 }
@@ -275,7 +279,7 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
   // written-out loops no longer provoke) left V8's helper threads busy on our pinned core for 0.3-1 s after it, and
   // every parked wake then waited for them: tail.ts rpc --spin 0, gc() and 50 ms of warm-up before measuring:
   // p99 41 -> 197 us, p99.9 232 -> 3622 us; 40-queue's Rpc spin 0 row p99 422-1931 -> 32-129 us without it.
-  collectGarbage('minor');
+  collectYoungGarbage();
   until = performance.now() + WARM_MS / 4;
   while (performance.now() < until) await pass(chunk, 0);
   touchSampleArrays();
@@ -287,18 +291,14 @@ export async function warmThenMeasure(warmup: number, iterations: number, pass: 
 /** SHMBUS_BENCH_TRACE_TURNS=1: warmThenMeasure prints when each measured loop starts and ends (beside --trace-gc). */
 export const TRACE_TURNS = process.env['SHMBUS_BENCH_TRACE_TURNS'] === '1';
 
-let gcFn: ((options?: { type: 'minor' | 'major' }) => void) | undefined;
-/**
- * A garbage collection of this process (V8's gc(), exposed without --expose-gc on the command line): full by
- * default, `'minor'` for the young generation only (a scavenge).
- */
-export function collectGarbage(type: 'minor' | 'full' = 'full'): void {
+let gcFn: ((options: { type: 'minor' }) => void) | undefined;
+/** A young-generation garbage collection (a scavenge) of this process: V8's gc(), exposed without --expose-gc. */
+function collectYoungGarbage(): void {
   if (gcFn === undefined) {
     setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+    gcFn = runInNewContext('gc') as (options: { type: 'minor' }) => void;
   }
-  if (type === 'minor') gcFn({ type: 'minor' });
-  else gcFn();
+  gcFn({ type: 'minor' });
 }
 
 /**

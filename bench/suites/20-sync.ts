@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { Event, Mutex, RWLOCK_SIZE, RwLock, Segment, Semaphore } from '../../src/index.js';
 import { interleave, PeerSet, placementCpus } from '../baselines.js';
-import { benchName, buildC, ROOT, runCapture, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, buildC, median, ROOT, runCapture, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'sync-peer.js');
 const PEER_TIMEOUT_MS = 120_000;
@@ -200,7 +200,6 @@ async function nodeReaders(processes: number, ms: number): Promise<number> {
 async function readersTable(ctx: BenchContext, cBin: string): Promise<Table> {
   const ms = ctx.quick ? 300 : 1000;
   const turns = 3;
-  const median = (xs: number[]): number => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const rows: Row[] = [];
   for (const p of [1, 2, 4]) {
     ctx.log(`read throughput, ${p} reader(s), ${turns} interleaved turns`);

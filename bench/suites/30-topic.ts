@@ -26,7 +26,7 @@ import {
   withPinnedSelf,
   type Placement,
 } from '../baselines.js';
-import { benchName, figureStats, ringWarmup, ROOT, sampleArray, stats, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
+import { benchName, figureStats, median, ringWarmup, ROOT, sampleArray, stats, warmThenMeasure, type BenchContext, type LineChild, type Row, type Stats, type Table } from '../lib.js';
 
 const PEER = join(ROOT, 'dist', 'bench', 'children', 'topic-peer.js');
 const SUITE_TIMEOUT_MS = 10 * 60_000;
@@ -237,9 +237,6 @@ function rttRow(path: string, placement: string, s: Stats, ipcP50: number, cSpin
     'IPC p50 / p50': `${(ipcP50 / s.p50).toFixed(0)}x`,
   };
 }
-
-/** Median of a few per-turn figures (the one-way p50 of each interleaved turn). */
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /** Turns of the interleaved two-core round-trip rows (issue 12 compares in 3 alternating turns). */
 const ROUNDS = 3;
